@@ -1,0 +1,134 @@
+"""The call context: everything the voice menu learned, as one frozen value.
+
+It travels with the call from the first prompt to the operator's screen-pop, and
+between Twilio webhooks it is stored as JSON (``to_json``/``from_json``).
+ИНН, СНИЛС and the name are personal data: ``masked()`` gives the view for logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ConsentMethod = Literal["voice", "key", "none"]
+StepExit = Literal[
+    "key", "speech", "done", "timeout", "no_match", "invalid", "confirmed", "corrected",
+    "fallback", "hangup", "queued", "connected", "transferred", "callback", "closed", "open",
+]
+
+
+@dataclass(frozen=True)
+class SpokenName:
+    text: str | None  # normalised ФИО, None when not recognised
+    confidence: float
+    clip: str | None  # the caller's own spoken-name clip, for the operator to play
+
+
+@dataclass(frozen=True)
+class Consent:
+    granted: bool
+    at: float
+    method: ConsentMethod
+    heard: str = ""  # what the recogniser heard ("да", "согласен") or the key pressed
+    clip: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One visit to a menu node: when, how the caller left it, what went wrong."""
+
+    node: str
+    entered: float
+    left: float | None = None
+    exit: StepExit | None = None
+    detail: str = ""  # the key pressed, the failure reason ("checksum", "length")
+    attempts: int = 0
+    failures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallContext:
+    call_id: str
+    caller: str
+    dialled: str
+    started: float
+    language: str = "ru"
+    channel: str = "asterisk"
+    appeal: str | None = None
+    name: SpokenName | None = None
+    inn: str | None = None
+    snils: str | None = None
+    identity_confirmed: bool = False
+    topic: str | None = None
+    queue: str | None = None
+    skills: tuple[str, ...] = ()
+    priority: int = 0
+    consent: Consent | None = None
+    callback_number: str | None = None
+    looked_up: str | None = None  # an appeal number the caller asked about
+    looked_up_status: str | None = None
+    path: tuple[Step, ...] = ()
+    outcome: str | None = None  # queued, connected, callback, transferred, hangup, abandoned
+    menu_version: int = 0
+
+    # -- the path ------------------------------------------------------------------
+
+    def enter(self, node: str, at: float) -> CallContext:
+        return dataclasses.replace(self, path=(*self.path, Step(node=node, entered=at)))
+
+    def leave(self, exit: StepExit, at: float, detail: str = "") -> CallContext:
+        if not self.path or self.path[-1].left is not None:
+            return self
+        last = dataclasses.replace(self.path[-1], left=at, exit=exit, detail=detail)
+        return dataclasses.replace(self, path=(*self.path[:-1], last))
+
+    def fail(self, reason: str) -> CallContext:
+        if not self.path:
+            return self
+        last = self.path[-1]
+        last = dataclasses.replace(last, attempts=last.attempts + 1, failures=(*last.failures, reason))
+        return dataclasses.replace(self, path=(*self.path[:-1], last))
+
+    @property
+    def node(self) -> str | None:
+        return self.path[-1].node if self.path else None
+
+    # -- views -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallContext:
+        data = dict(data)
+        if data.get("name") is not None:
+            data["name"] = SpokenName(**data["name"])
+        if data.get("consent") is not None:
+            data["consent"] = Consent(**data["consent"])
+        data["path"] = tuple(
+            Step(**{**step, "failures": tuple(step.get("failures", ()))}) for step in data.get("path", ())
+        )
+        data["skills"] = tuple(data.get("skills", ()))
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> CallContext:
+        return cls.from_dict(json.loads(text))
+
+    def masked(self) -> dict[str, Any]:
+        """The context with personal data masked: for logs and unauthorised views."""
+        from ivr.identity import mask_inn, mask_name, mask_phone, mask_snils
+
+        data = self.to_dict()
+        data["caller"] = mask_phone(self.caller) if self.caller else self.caller
+        data["inn"] = mask_inn(self.inn) if self.inn else None
+        data["snils"] = mask_snils(self.snils) if self.snils else None
+        data["callback_number"] = mask_phone(self.callback_number) if self.callback_number else None
+        if self.name is not None and self.name.text:
+            data["name"] = {**data["name"], "text": mask_name(self.name.text)}
+        return data

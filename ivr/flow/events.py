@@ -1,0 +1,113 @@
+"""What happens to a call, as the front ends and services tell the flow engine.
+
+Every event carries ``at``: the moment, in epoch seconds, as the adapter saw it.
+The engine never reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CallStarted:
+    call_id: str
+    caller: str
+    dialled: str
+    at: float
+    language: str = "ru"
+    appeal: str | None = None  # the appeal number allocated for this call
+    speech: bool = False  # can this front end recognise speech right now?
+    channel: str = "asterisk"
+
+
+@dataclass(frozen=True)
+class DigitsEntered:
+    """Keys the caller pressed: a whole entry, or one key that barged in."""
+
+    digits: str
+    at: float
+
+
+@dataclass(frozen=True)
+class SpeechHeard:
+    text: str
+    confidence: float
+    at: float
+    clip: str | None = None  # a reference to the recorded utterance, kept for the operator
+
+
+@dataclass(frozen=True)
+class NoInput:
+    """The caller said and pressed nothing before the timeout."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A clip was recorded (a spoken name when recognition is off)."""
+
+    clip: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class PromptFinished:
+    at: float
+
+
+@dataclass(frozen=True)
+class HungUp:
+    at: float
+
+
+# -- results of the services the call runner asked for ------------------------------
+
+
+@dataclass(frozen=True)
+class AppealLooked:
+    number: str
+    status: str | None  # None: no such appeal
+    at: float
+
+
+@dataclass(frozen=True)
+class Queued:
+    position: int
+    expected_wait: float
+    offer_callback: bool
+    at: float
+
+
+@dataclass(frozen=True)
+class QueueUpdate:
+    """The routing engine's view of a waiting call, polled while it waits."""
+
+    position: int | None
+    expected_wait: float | None
+    at: float
+    operator: str | None = None  # set once an operator is reserved for the call
+    endpoint: str | None = None
+    gone: bool = False  # the routing engine no longer holds the call (overflowed, expired)
+
+
+@dataclass(frozen=True)
+class CallbackBooked:
+    accepted: bool  # False: a callback to this number is already pending
+    at: float
+
+
+Event = (
+    CallStarted
+    | DigitsEntered
+    | SpeechHeard
+    | NoInput
+    | Recorded
+    | PromptFinished
+    | HungUp
+    | AppealLooked
+    | Queued
+    | QueueUpdate
+    | CallbackBooked
+)
