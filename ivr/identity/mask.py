@@ -95,7 +95,9 @@ def mask_name(name: FullName | str) -> str:
 _NB = r"(?<![0-9A-Za-z])"  # no alphanumeric before
 _NA = r"(?![0-9A-Za-z])"  # no alphanumeric after
 _HEX = "[0-9A-Fa-f]"
-_SEP = r"[ \-]"
+# Space, no-break space, narrow no-break space, hyphen and dash variants.
+_SEP_CHARS = " \u00a0\u202f\\-\u2010\u2011\u2012\u2013"
+_SEP = f"[{_SEP_CHARS}]"
 
 _CANDIDATE = re.compile(
     # Cheap first-character guard: every alternative starts with one of these.
@@ -103,9 +105,10 @@ _CANDIDATE = re.compile(
     # UUIDs (call ids) are matched first and left alone: their last group
     # may be twelve decimal digits.
     rf"(?P<uuid>(?<![0-9A-Za-z-]){_HEX}{{8}}(?:-{_HEX}{{4}}){{3}}-{_HEX}{{12}}(?![0-9A-Za-z-]))"
-    # Phone: +7 or 8, then ten digits with up to two of " -()" before each.
-    rf"|(?:\+7|(?<![0-9A-Za-z+])8)(?:[ \-()]{{0,2}}[0-9]){{10}}{_NA}"
-    # СНИЛС written in groups: 123-456-789 01, 123-456-789-01, 123 456 789 01.
+    # Phone: +7 or 8, then ten digits, each after at most two separators
+    # or brackets.
+    rf"|(?:\+7|(?<![0-9A-Za-z+])8)(?:[{_SEP_CHARS}()]{{0,2}}[0-9]){{10}}{_NA}"
+    # СНИЛС in groups: 123-456-789 01, 123-456-789-01, 123 456 789 01.
     rf"|{_NB}[0-9]{{3}}{_SEP}[0-9]{{3}}{_SEP}[0-9]{{3}}{_SEP}[0-9]{{2}}{_NA}"
     # Bare runs of exactly 10, 11 or 12 digits: ИНН, СНИЛС, phone.
     rf"|{_NB}[0-9]{{10,12}}{_NA}"

@@ -90,13 +90,16 @@ def normalize_fio(text: str) -> FullName:
         raise InvalidIdentity(
             "name", "too_many_parts", f"name has at most 3 parts, got {len(merged)}"
         )
-    # A particle may only complete the patronymic (the third part).
-    if (
-        len(particle_indices) > 1
-        or any(index != 2 for index in particle_indices)
-        or merged[0] in PATRONYMIC_PARTICLES
+    if len(particle_indices) > 1:
+        raise InvalidIdentity(
+            "name", "too_many_parts", "more than one 'оглы'/'кызы' particle"
+        )
+    # A particle may only complete the patronymic (the third part); elsewhere
+    # the father's name is missing ("алиев рашид оглы").
+    if any(index != 2 for index in particle_indices) or (
+        merged[0] in PATRONYMIC_PARTICLES
     ):
         raise InvalidIdentity(
-            "name", "too_many_parts", "'оглы'/'кызы' may only follow the patronymic"
+            "name", "too_few_parts", "'оглы'/'кызы' must follow the father's name"
         )
     return FullName(merged[0], merged[1], merged[2] if len(merged) == 3 else None)

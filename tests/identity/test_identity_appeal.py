@@ -29,7 +29,9 @@ def test_make_rejects_non_int() -> None:
         make_appeal_number(True)
 
 
-@pytest.mark.parametrize("text", ["1234567897", "1234567897#", "123 456 789 7", "123-456-7897"])
+@pytest.mark.parametrize(
+    "text", ["1234567897", "1234567897#", "123 456 789 7", "123-456-7897"]
+)
 def test_validate_accepts(text: str) -> None:
     assert validate_appeal_number(text) == "1234567897"
 

@@ -81,7 +81,9 @@ def test_reason_codes(text: str, reason: str) -> None:
 
 
 def test_length_message() -> None:
-    with pytest.raises(InvalidIdentity, match=r"^ИНН must have 10 or 12 digits, got 9$"):
+    with pytest.raises(
+        InvalidIdentity, match=r"^ИНН must have 10 or 12 digits, got 9$"
+    ):
         validate_inn("770708389")
 
 
