@@ -74,6 +74,13 @@ class SpeechSettings:
     workers: int = 2
     # Longest utterance recognised, in seconds; longer clips are cut.
     max_seconds: float = 15.0
+    # Recognitions waiting for a worker; beyond that a call is answered "busy" at once
+    # and its speech node falls back to keys.
+    queue: int = 50
+    # Seconds a caller's utterance may take from hand-over to answer (waiting included).
+    timeout: float = 10.0
+    # The language of the Vosk model; callers in another language get keys instead.
+    language: str = "ru"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Prompts: the texts the hotline speaks, studio recordings, and their rendering to audio."""
