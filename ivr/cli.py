@@ -1,0 +1,108 @@
+"""The ``ivr`` command: validate, test, call, serve, and the feature commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from ivr.config import Config, ConfigError, load_config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ivr", description="The 8 800 555-35-35 hotline engine")
+    parser.add_argument("--config", default=os.environ.get("IVR_CONFIG", "config.yaml"),
+                        help="config file (default: config.yaml, or $IVR_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="check config.yaml and the menus")
+    validate.add_argument("paths", nargs="*", help="menu files (default: every menu)")
+    validate.set_defaults(handler=_validate)
+
+    test = commands.add_parser("test", help="run the menu scenarios")
+    test.add_argument("paths", nargs="*", help="menus or scenario files (default: all)")
+    test.add_argument("-v", "--verbose", action="store_true", help="print what each scenario heard")
+    test.set_defaults(handler=_test)
+
+    call = commands.add_parser("call", help="call the hotline from this terminal")
+    call.add_argument("--caller", default="+79990000001")
+    call.set_defaults(handler=_call)
+
+    prompts = commands.add_parser("prompts", help="prompt audio")
+    prompt_commands = prompts.add_subparsers(dest="prompts_command", required=True)
+    build = prompt_commands.add_parser("build", help="render missing or changed prompts")
+    build.set_defaults(handler=_prompts_build)
+
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    result: int = args.handler(config, args)
+    return result
+
+
+def _catalog(config: Config):  # type: ignore[no-untyped-def]
+    from ivr.prompts.catalog import load_catalog
+
+    catalog, problems = load_catalog(config.path(config.prompts.dir))
+    if problems:
+        raise ConfigError(problems)
+    return catalog
+
+
+def _validate(config: Config, args: argparse.Namespace) -> int:
+    from ivr.menu.registry import load_menus
+
+    try:
+        menus = load_menus(config, _catalog(config), args.paths)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    for menu in menus.values():
+        print(f"ok: {menu.source}: menu '{menu.name}' ({len(menu.nodes)} nodes, {', '.join(menu.languages)})")
+    return 0
+
+
+def _test(config: Config, args: argparse.Namespace) -> int:
+    from ivr.menu.registry import load_menus, scenario_files
+    from ivr.scenarios import run_file
+
+    try:
+        menus = load_menus(config, _catalog(config))
+        results = [r for path in scenario_files(config, args.paths) for r in run_file(path, menus)]
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for result in results:
+        print(f"{'PASS' if result.passed else 'FAIL'} {result.name}")
+        for failure in result.failures:
+            print(f"     {failure}")
+        if args.verbose:
+            print("     heard: " + ", ".join(result.heard))
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed or not results else 0
+
+
+def _call(config: Config, args: argparse.Namespace) -> int:
+    from ivr.call.terminal import run_terminal_call
+    from ivr.menu.registry import load_menus
+
+    catalog = _catalog(config)
+    menus = load_menus(config, catalog)
+    return run_terminal_call(menus[config.menus.entry], catalog, read=input, out=sys.stdout,
+                             caller=args.caller)
+
+
+def _prompts_build(config: Config, args: argparse.Namespace) -> int:
+    from ivr.prompts.build import prompts_build_command
+
+    return prompts_build_command(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""All menus of a deployment, loaded and checked together with the configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from ivr.config.convert import Problem
+from ivr.config.errors import ConfigError
+from ivr.config.schema import Config
+from ivr.menu.load import PromptBook, load_menu
+from ivr.menu.model import Menu
+
+SCENARIO_SUFFIX = ".scenarios.yaml"
+
+
+def menu_files(config: Config, paths: Iterable[str] = ()) -> list[Path]:
+    """The menu files named, or every ``*.yaml`` menu in the menus directory."""
+    chosen = [Path(p) for p in paths]
+    if not chosen:
+        chosen = sorted(Path(config.path(config.menus.dir)).glob("*.yaml"))
+    return [p for p in chosen if not p.name.endswith(SCENARIO_SUFFIX)]
+
+
+def scenario_files(config: Config, paths: Iterable[str] = ()) -> list[Path]:
+    chosen = [Path(p) for p in paths]
+    if not chosen:
+        return sorted(Path(config.path(config.menus.dir)).glob(f"*{SCENARIO_SUFFIX}"))
+    out: list[Path] = []
+    for path in chosen:
+        if path.name.endswith(SCENARIO_SUFFIX):
+            out.append(path)
+        else:
+            sibling = path.with_name(path.name.removesuffix(".yaml") + SCENARIO_SUFFIX)
+            if sibling.exists():
+                out.append(sibling)
+    return out
+
+
+def load_menus(config: Config, prompts: PromptBook | None, paths: Iterable[str] = ()) -> dict[str, Menu]:
+    """Load every menu; raise :class:`ConfigError` with the problems of all of them."""
+    menus: dict[str, Menu] = {}
+    problems: list[Problem] = []
+    files = menu_files(config, paths)
+    for path in files:
+        try:
+            menu = load_menu(path, queues=config.queues, prompts=prompts, calendar=config.calendar)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if menu.name in menus:
+            problems.append(Problem(str(path), 1, f"menu '{menu.name}' is defined twice"))
+        menus[menu.name] = menu
+    entry = config.menus.entry
+    if not paths and entry not in menus and not problems:
+        problems.append(Problem(config.path("config.yaml"), 1, f"entry menu '{entry}' not found"))
+    if problems:
+        raise ConfigError(problems)
+    return menus
