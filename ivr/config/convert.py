@@ -68,6 +68,8 @@ class Converter:
         before = len(self.problems)
         try:
             result = self._dataclass(cls, value, path)
+        except _Reported:
+            return None
         except Invalid as exc:
             self.problem(path, str(exc))
             return None
@@ -115,6 +117,8 @@ class Converter:
                         raise Invalid(f"'{dotted(child)}': {exc}") from None
                 else:
                     kwargs[name] = self._convert(hints[name], value[key], child)
+            except _Reported:
+                failed = True
             except Invalid as exc:
                 self.problem(child, str(exc))
                 failed = True
@@ -172,6 +176,8 @@ class Converter:
     def _item(self, tp: Any, value: Any, path: KeyPath) -> Any:
         try:
             return self._convert(tp, value, path)
+        except _Reported:
+            raise
         except Invalid as exc:
             self.problem(path, str(exc))
             raise _Reported() from None

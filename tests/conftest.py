@@ -1,0 +1,36 @@
+"""Shared fixtures: the shipped configuration, prompts and menus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.config import Config, load_config
+from ivr.menu import Menu
+from ivr.menu.registry import load_menus
+from ivr.prompts.catalog import PromptCatalog, load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config(ROOT / "config.yaml")
+
+
+@pytest.fixture(scope="session")
+def catalog(config: Config) -> PromptCatalog:
+    catalog, problems = load_catalog(config.path(config.prompts.dir))
+    assert not problems
+    return catalog
+
+
+@pytest.fixture(scope="session")
+def hotline(config: Config, catalog: PromptCatalog) -> Menu:
+    return load_menus(config, catalog)["hotline"]
