@@ -12,9 +12,10 @@ an event.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
+
+from ivr.flow.context import CallContext
 
 SpeechMode = Literal["yes_no", "keywords", "digits", "name"]
 
@@ -123,7 +124,8 @@ class Enqueue:
     skills: tuple[str, ...]
     priority: int
     language: str
-    context: Mapping[str, Any] = field(default_factory=dict)
+    # The context for the operator's screen-pop; the routing adapter serialises it.
+    context: CallContext | None = None
 
 
 @dataclass(frozen=True)

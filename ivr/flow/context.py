@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from ivr.flow.values import evolve
 
 ConsentMethod = Literal["voice", "key", "none"]
 StepExit = Literal[
@@ -76,20 +78,20 @@ class CallContext:
     # -- the path ------------------------------------------------------------------
 
     def enter(self, node: str, at: float) -> CallContext:
-        return dataclasses.replace(self, path=(*self.path, Step(node=node, entered=at)))
+        return evolve(self, path=(*self.path, Step(node=node, entered=at)))
 
     def leave(self, exit: StepExit, at: float, detail: str = "") -> CallContext:
         if not self.path or self.path[-1].left is not None:
             return self
-        last = dataclasses.replace(self.path[-1], left=at, exit=exit, detail=detail)
-        return dataclasses.replace(self, path=(*self.path[:-1], last))
+        last = evolve(self.path[-1], left=at, exit=exit, detail=detail)
+        return evolve(self, path=(*self.path[:-1], last))
 
     def fail(self, reason: str) -> CallContext:
         if not self.path:
             return self
         last = self.path[-1]
-        last = dataclasses.replace(last, attempts=last.attempts + 1, failures=(*last.failures, reason))
-        return dataclasses.replace(self, path=(*self.path[:-1], last))
+        last = evolve(last, attempts=last.attempts + 1, failures=(*last.failures, reason))
+        return evolve(self, path=(*self.path[:-1], last))
 
     @property
     def node(self) -> str | None:

@@ -30,6 +30,7 @@ from typing import Any, Literal, NamedTuple
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext, Consent, SpokenName, StepExit
+from ivr.flow.values import evolve
 from ivr.flow.words import interpret_yes_no, match_keyword, yes_no_words
 from ivr.identity import (
     InvalidIdentity,
@@ -138,10 +139,10 @@ class _Step:
         return self.state.context.language
 
     def update(self, **changes: Any) -> None:
-        self.state = dataclasses.replace(self.state, **changes)
+        self.state = evolve(self.state, **changes)
 
     def update_ctx(self, **changes: Any) -> None:
-        self.update(context=dataclasses.replace(self.ctx, **changes))
+        self.update(context=evolve(self.ctx, **changes))
 
     def emit(self, *actions: a.Action) -> None:
         self.actions.extend(actions)
@@ -256,7 +257,7 @@ def _enter_enqueue(s: _Step, node: n.EnqueueNode) -> str | None:
             skills=s.ctx.skills,
             priority=s.ctx.priority,
             language=s.language,
-            context=s.ctx.to_dict(),
+            context=s.ctx,
         ),
     )
     return None
@@ -474,7 +475,7 @@ def _speech_heard(s: _Step, node: n.SpeechNode, event: e.SpeechHeard) -> None:
     heard = SpokenName(text=None, confidence=event.confidence, clip=event.clip)
     if event.confidence >= node.threshold:
         try:
-            heard = dataclasses.replace(heard, text=str(normalize_fio(event.text)))
+            heard = evolve(heard, text=str(normalize_fio(event.text)))
         except InvalidIdentity:
             pass
     s.update_ctx(name=heard)

@@ -10,7 +10,7 @@ at engine start and on every reload, so a bad edit never reaches a caller.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,7 +57,7 @@ class MenuFile:
     start: str
     nodes: Mapping[str, Any]
     languages: tuple[str, ...] = ("ru",)
-    defaults: Defaults = Defaults()
+    defaults: Defaults = field(default_factory=Defaults)
     version: int = 0
 
 
