@@ -169,7 +169,7 @@ def _write_all(write: Writer, fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -191,7 +191,7 @@ def _atomic_write(final: Path, recording_id: str, body: Callable[[int], None], w
         fd = -1
         os.replace(tmp, final)
         tmp = None
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StorageFull(

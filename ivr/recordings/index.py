@@ -21,7 +21,6 @@ original expiry, so a hold released after the expiry date is purged at the next 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from redis import Redis
 
