@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -231,6 +232,8 @@ class RecordingStore:
         if self.index.exists(rid):
             raise BadRecordingId("a recording with this id already exists", recording_id=rid)
         source_path = Path(audio) if isinstance(audio, str | os.PathLike) else None
+        if source_path is not None and not _is_regular_file(source_path):
+            raise RecordingError("the audio source must be a regular file (not a symlink)", recording_id=rid)
         path = self.path_of(rid)
         try:
             written = write_container(
@@ -363,18 +366,19 @@ class RecordingStore:
         audio_path = dest / f"{meta.id}.{meta.audio_format}"
         meta_path = dest / f"{meta.id}.json"
         tmp_audio = dest / f".{meta.id}.{secrets.token_hex(8)}.part"
+        tmp_meta = tmp_audio.with_suffix(".json.part")
         try:
             with stream, open(tmp_audio, "xb") as out:
                 out.writelines(stream)
                 out.flush()
                 os.fsync(out.fileno())
             document = {"recording": meta.public(), "exported_at": self.clock(), "exported_by": user}
-            tmp_meta = tmp_audio.with_suffix(".json.part")
             tmp_meta.write_text(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True))
             os.replace(tmp_audio, audio_path)
             os.replace(tmp_meta, meta_path)
         finally:
             tmp_audio.unlink(missing_ok=True)
+            tmp_meta.unlink(missing_ok=True)
         return Export(audio_path=audio_path, meta_path=meta_path, meta=meta)
 
     # -- legal hold ---------------------------------------------------------------------
@@ -438,7 +442,8 @@ def _pieces(audio: Audio) -> Iterator[bytes]:
         yield bytes(audio)
         return
     if isinstance(audio, str | os.PathLike):
-        with open(audio, "rb") as f:
+        fd = os.open(audio, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
             yield from _read_pieces(f)
         return
     if hasattr(audio, "read"):
@@ -456,10 +461,20 @@ def _read_pieces(f: IO[bytes]) -> Iterator[bytes]:
         yield piece
 
 
-def secure_remove(path: Path) -> None:
-    """Overwrite a plaintext file with zeros, fsync, unlink.  Failures are logged, not raised."""
+def _is_regular_file(path: Path) -> bool:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def secure_remove(path: Path) -> None:
+    """Overwrite a plaintext file with zeros, fsync, unlink.  Failures are logged, not raised.
+
+    Never follows a symlink (a spool entry pointing elsewhere must not zero its target).
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             remaining = os.fstat(fd).st_size
             zeros = bytes(min(remaining, READ_PIECE))

@@ -18,6 +18,7 @@ from ivr.recordings.errors import (
     BadRecordingId,
     NoConsent,
     NoRecordingKey,
+    RecordingError,
     RecordingTampered,
     RecordingTruncated,
     StorageFull,
@@ -240,3 +241,14 @@ def test_legal_hold_needs_role_and_is_audited(world: World) -> None:
         world.store.set_hold(meta.id, hold=True, user="op", role="operator", reason="r")
     assert world.store.set_hold(meta.id, hold=True, user="au", role="auditor", reason="court order 5").hold
     assert [(e["action"], e["outcome"]) for e in audit_lines(world)] == [("hold", "refused"), ("hold", "allowed")]
+
+
+def test_a_symlinked_spool_file_is_refused_and_its_target_untouched(world: World, tmp_path: Path) -> None:
+    target = tmp_path / "precious.txt"
+    target.write_bytes(b"do not zero me")
+    link = tmp_path / "spool.wav"
+    link.symlink_to(target)
+    with pytest.raises(RecordingError, match="regular file"):
+        world.store.ingest(link, call_id="c", consent=consent())
+    assert target.read_bytes() == b"do not zero me" and link.is_symlink()
+    assert world.store.list() == []
