@@ -23,6 +23,10 @@ Strategy
   refuse (:class:`StoreNotReady`) when the two disagree, e.g. when the recordings
   volume is not mounted - so an empty mount point is never mistaken for "all files
   lost".
+* **Rewrap** replaces the file atomically and refuses recordings already being
+  purged; if a purge removes the file while a rewrap is copying it, the rewrap's
+  rename can recreate it without an index entry - the next ``reconcile`` deletes
+  that orphan (after ``orphan_grace``) with a deletion-log line.
 """
 
 from __future__ import annotations
