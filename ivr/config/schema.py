@@ -91,6 +91,13 @@ class RecordingSettings:
     retention_days: int = 30
     # Seconds between automatic purges inside the engine.
     purge_every: int = 3600
+    # Append-only, hash-chained JSON-lines logs: every access attempt, and proof of
+    # every deletion.  Keep them outside ``dir`` (the store root is swept for orphans).
+    audit_log: str = "var/audit/recordings-access.jsonl"
+    deletion_log: str = "var/audit/recordings-deleted.jsonl"
+    # Seconds an encrypted file without an index entry (or a temporary file) must be
+    # old before start-up reconciliation deletes it (an ingest may still be running).
+    orphan_grace: int = 3600
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 =====================  ==========================================================
 ``TWILIO_AUTH_TOKEN``  signs Twilio's webhooks; without it /twilio refuses requests
 ``TWILIO_API_KEY``     with ``TWILIO_API_SECRET``: REST calls (callbacks, bridging)
-``IVR_RECORDING_KEY``  master key for recordings (base64 of 32 bytes), or a key file
+``IVR_RECORDING_KEY``  recording master keys ``id:base64,...`` (first current), or a key file
 ``IVR_SECRET_KEY``     signs console sessions; missing: a random one per start
 ``REDIS_URL``          a Redis to use instead of the embedded one
 ``VOSK_MODEL_PATH``    a Vosk model directory; wins over ``speech.vosk_model``

@@ -1,0 +1,117 @@
+"""Values: a caller's consent and a stored recording's metadata (frozen dataclasses).
+
+``Consent`` is what the consent node of the voice menu produces; the front end passes
+it to :meth:`RecordingStore.ingest`, which refuses anything but ``granted=True``.  It
+travels with the recording (Redis hash field ``consent``, JSON) and is exported with a
+citizen's copy.  ``answer_audio`` is an opaque reference to the audio of the answer
+(for instance the id of a recording of kind ``"consent"`` in this store).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+ConsentMethod = Literal["voice", "key"]
+State = Literal["stored", "purging"]
+
+
+@dataclass(frozen=True)
+class Consent:
+    granted: bool
+    # Epoch seconds (UTC) when the caller answered.
+    at: float
+    # 'voice' ("да", "согласен" / "нет") or 'key' (DTMF).
+    method: ConsentMethod
+    # What was recognised: the transcript for voice, the digit for a key.
+    recognised: str
+    # A reference to the audio of the answer, if it was kept.
+    answer_audio: str | None = None
+    # Menu language the question was asked in.
+    language: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Consent:
+        data = json.loads(raw)
+        return cls(
+            granted=bool(data["granted"]),
+            at=float(data["at"]),
+            method="voice" if data["method"] == "voice" else "key",
+            recognised=str(data["recognised"]),
+            answer_audio=data.get("answer_audio"),
+            language=data.get("language"),
+        )
+
+
+@dataclass(frozen=True)
+class RecordingMeta:
+    id: str
+    call_id: str
+    consent: Consent
+    created: float
+    expires: float
+    retention_days: int
+    size: int
+    sha256: str
+    key_id: str
+    appeal: str | None = None
+    operator: str | None = None
+    queue: str | None = None
+    # 'operator' for the operator conversation; 'consent' for a kept consent answer.
+    kind: str = "operator"
+    # File name extension of the plaintext audio ('wav', 'mp3', ...), used by exports.
+    audio_format: str = "wav"
+    hold: bool = False
+    hold_reason: str | None = None
+    state: State = "stored"
+
+    def to_hash(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, value in asdict(self).items():
+            if value is None:
+                continue
+            if name == "consent":
+                out[name] = self.consent.to_json()
+            elif isinstance(value, bool):
+                out[name] = "1" if value else "0"
+            else:
+                out[name] = str(value)
+        return out
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[Any, Any]) -> RecordingMeta:
+        h = {_s(k): _s(v) for k, v in raw.items()}
+        return cls(
+            id=h["id"],
+            call_id=h["call_id"],
+            consent=Consent.from_json(h["consent"]),
+            created=float(h["created"]),
+            expires=float(h["expires"]),
+            retention_days=int(h["retention_days"]),
+            size=int(h["size"]),
+            sha256=h["sha256"],
+            key_id=h["key_id"],
+            appeal=h.get("appeal"),
+            operator=h.get("operator"),
+            queue=h.get("queue"),
+            kind=h.get("kind", "operator"),
+            audio_format=h.get("audio_format", "wav"),
+            hold=h.get("hold") == "1",
+            hold_reason=h.get("hold_reason"),
+            state="purging" if h.get("state") == "purging" else "stored",
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The metadata as plain JSON-able values (for exports)."""
+        data = asdict(self)
+        data["consent"] = asdict(self.consent)
+        return data
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
