@@ -59,6 +59,8 @@ def _then_probe(*lines: str, settle: float = 1.0) -> Callable[[AgiSession], None
             session.command(line)
         session.settle(settle)
         for probe in AFTER_HANGUP_PROBES:
+            if session.closed_by_asterisk:
+                break
             session.command(probe, timeout=10.0)
     return script
 
@@ -75,7 +77,8 @@ def _idle_until_hangup(session: AgiSession) -> None:
 
 SCENARIOS: list[Scenario] = [
     Scenario("env_and_answer", "AGI environment block, then ANSWER",
-             _commands("ANSWER"), caller={"CALLER_WAIT": "3"}),
+             _commands("ANSWER"), caller={"CALLER_WAIT": "3"},
+             agi_vars={"AGI_ARG1": "menu", "AGI_ARG2": "ru"}),
     Scenario("stream_file_interrupted", "STREAM FILE with escape digits, caller presses 5 at ~1 s",
              _commands("ANSWER", f'STREAM FILE {LONG_SOUND} "0123456789*#"'),
              caller={"CALLER_DTMF": "5", "CALLER_WAIT": "5"}),
@@ -96,18 +99,24 @@ SCENARIOS: list[Scenario] = [
              caller={"CALLER_DTMF": "7", "CALLER_WAIT": "5"}),
     Scenario("say_digits_ru", "SAY DIGITS with CHANNEL(language)=ru",
              _commands("ANSWER", "SET VARIABLE CHANNEL(language) ru",
-                       "GET FULL VARIABLE ${CHANNEL(language)}", 'SAY DIGITS 1205 ""',
-                       'SAY NUMBER 21 ""', 'SAY DIGITS 987 "9"'),
-             caller={"CALLER_PRE_WAIT": "5", "CALLER_DTMF": "9", "CALLER_WAIT": "5"}),
+                       "GET FULL VARIABLE ${CHANNEL(language)}", 'SAY DIGITS 987654321 "9"',
+                       'SAY DIGITS 1205 ""', 'SAY NUMBER 21 ""'),
+             caller={"CALLER_PRE_WAIT": "1.5", "CALLER_DTMF": "9", "CALLER_WAIT": "8"}),
     Scenario("record_file_timeout", "RECORD FILE, caller silent (no audio frames): timeout",
              _commands("ANSWER", f"RECORD FILE {RECORD_PATH}-timeout wav # 3000 0 BEEP s=2"),
              caller={"CALLER_WAIT": "8"}),
     Scenario("record_file_silence", "RECORD FILE, caller sends silence audio: silence detection",
              _commands("ANSWER", f"RECORD FILE {RECORD_PATH}-silence wav # 8000 0 s=2"),
              caller={"CALLER_PRE_WAIT": "0.2", "CALLER_PLAY": "silence/10", "CALLER_WAIT": "3"}),
-    Scenario("record_file_dtmf", "RECORD FILE ended by caller pressing #",
+    Scenario("record_file_dtmf", "RECORD FILE ended by caller pressing # (no audio sent)",
              _commands("ANSWER", f"RECORD FILE {RECORD_PATH}-dtmf wav # 10000 0 BEEP"),
              caller={"CALLER_PRE_WAIT": "2", "CALLER_DTMF": "#", "CALLER_WAIT": "5"}),
+    Scenario("record_file_speech_then_hangup",
+             "RECORD FILE while the caller speaks (plays vm-intro, 5.6 s) and hangs up",
+             _commands("ANSWER", f"RECORD FILE {RECORD_PATH}-speech wav # 20000 0 s=3",
+                       "GET VARIABLE RECORD_STATUS"),
+             caller={"CALLER_PRE_WAIT": "0.5", "CALLER_PLAY": "vm-intro", "CALLER_WAIT": "0"},
+             close_wait=3.0),
     Scenario("set_get_variable", "SET VARIABLE / GET VARIABLE / GET FULL VARIABLE",
              _commands("ANSWER", 'SET VARIABLE IVR_STEP "menu 1"', "GET VARIABLE IVR_STEP",
                        "GET VARIABLE IVR_UNSET", "GET FULL VARIABLE ${IVR_STEP}-${CALLERID(num)}",
@@ -136,7 +145,7 @@ SCENARIOS: list[Scenario] = [
              caller={"CALLER_PRE_WAIT": "2", "CALLER_WAIT": "0"}, close_wait=5.0),
     Scenario("hangup_while_idle", "caller hangs up while the AGI server is between commands",
              _idle_until_hangup, caller={"CALLER_PRE_WAIT": "1", "CALLER_WAIT": "0"},
-             close_wait=10.0),
+             close_wait=30.0),
     Scenario("hangup_during_stream_file_exit_on_hangup",
              "as hangup_during_stream_file, with AGIEXITONHANGUP=yes on the channel",
              _then_probe("ANSWER", f'STREAM FILE {LONG_SOUND} "0123456789*#"'),

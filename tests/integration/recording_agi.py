@@ -28,6 +28,7 @@ class AgiSession:
     env: dict[str, str] = field(default_factory=dict)
     hangup_seen: bool = False
     closed_by_asterisk: bool = False
+    closing: bool = False  # we are closing: stop noting what the reader sees
     _incoming: queue.Queue[str] = field(default_factory=queue.Queue)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -56,9 +57,14 @@ class AgiSession:
                     if line == "HANGUP":
                         self.hangup_seen = True
                     self._incoming.put(line)
-        except OSError:
-            pass
-        self.closed_by_asterisk = True
+        except OSError as exc:
+            if not self.closing:
+                self.note(f"read error: {exc!r}")
+        else:
+            if not self.closing:
+                self.note("EOF: Asterisk closed the socket")
+        if not self.closing:
+            self.closed_by_asterisk = True
         self._incoming.put(EOF_MARK)
 
     def _next_line(self, timeout: float) -> str:
@@ -82,8 +88,10 @@ class AgiSession:
     def command(self, line: str, timeout: float = 60.0) -> list[str]:
         """Send one AGI command and return its reply lines (async HANGUP lines excluded).
 
-        Returns [] if Asterisk closed the socket instead of replying.
+        Returns [] if Asterisk closed the socket instead of replying (or before we sent).
         """
+        if self.closed_by_asterisk:
+            return []
         try:
             self.send(line)
         except OSError as exc:
@@ -174,14 +182,14 @@ class RecordingAgiServer:
             close_wait = self.close_waits.get(name, self.close_wait)
             t0 = time.monotonic()
             if session.wait_for_close(close_wait):
-                session.note(f"Asterisk closed the socket {time.monotonic() - t0:.1f} s "
-                             "after our last line")
+                pass  # the reader noted the EOF where it happened
             else:
                 session.note(f"socket still open {close_wait:.0f} s after our last line; "
                              "we close it")
         except Exception as exc:  # recorded in the transcript, surfaced by the test
             session.note(f"recorder error: {exc!r}")
         finally:
+            session.closing = True
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
