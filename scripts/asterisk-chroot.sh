@@ -76,6 +76,6 @@ ensure() {
 case "${1:-ensure}" in
     ensure) ensure ;;
     path) echo "$ROOT" ;;
-    clean) umount_all; rm -rf --one-file-system "$ROOT" "$ROOT.debootstrap.log" ;;
+    clean) umount_all; rm -rf --one-file-system "$ROOT" "$ROOT.debootstrap.log" "$LOCK" ;;
     *) log "usage: $0 [ensure|path|clean]"; exit 2 ;;
 esac
