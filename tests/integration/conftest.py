@@ -52,13 +52,16 @@ def asterisk_conf_dirs() -> list[Path]:
 def asterisk(asterisk_conf_dirs: list[Path]) -> Iterator[AsteriskHarness]:
     """A running real Asterisk (booted from asterisk_conf_dirs); stopped at session end."""
     harness = AsteriskHarness()
+    problem = None
     try:
         harness.ensure_chroot()
         harness.start(asterisk_conf_dirs)
     except (AsteriskHarnessError, OSError, subprocess.SubprocessError) as exc:
         harness.stop()
+        problem = str(exc)
+    if problem is not None:  # fail (never skip), outside the except: no chained traceback
         pytest.fail(
-            f"real Asterisk unavailable: {exc}\n"
+            f"real Asterisk unavailable: {problem}\n"
             "(IVR_SKIP_ASTERISK=1 deselects the tests marked 'asterisk')",
             pytrace=False,
         )
