@@ -59,6 +59,7 @@ build() {
 
 ensure() {
     [ "$(id -u)" = 0 ] || { log "must run as root"; exit 1; }
+    command -v debootstrap >/dev/null || { log "debootstrap missing: apt-get install debootstrap"; exit 1; }
     mkdir -p "$(dirname "$ROOT")"
     t0=$(now)
     # Serialise concurrent callers (parallel CI jobs, xdist workers).
