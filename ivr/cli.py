@@ -34,6 +34,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = prompt_commands.add_parser("build", help="render missing or changed prompts")
     build.set_defaults(handler=_prompts_build)
 
+    serve = commands.add_parser("serve", help="run the engine: FastAGI, HTTP app, background work")
+    serve.add_argument("--fastagi", help="HOST:PORT for Asterisk (default: engine.fastagi)")
+    serve.add_argument("--http", help="HOST:PORT for the HTTP app (default: engine.http)")
+    serve.set_defaults(handler=_serve)
+
+    queues = commands.add_parser("queues", help="queue figures: waiting, waits, service level, operators")
+    queues.add_argument("--json", action="store_true")
+    queues.set_defaults(handler=_queues)
+
+    recordings = commands.add_parser("recordings", help="recorded conversations")
+    rec_commands = recordings.add_subparsers(dest="recordings_command", required=True)
+    purge = rec_commands.add_parser("purge", help="delete expired recordings (not on legal hold)")
+    purge.add_argument("--dry-run", action="store_true", help="show what would be deleted")
+    purge.set_defaults(handler=_recordings_purge)
+
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -96,6 +111,47 @@ def _call(config: Config, args: argparse.Namespace) -> int:
     menus = load_menus(config, catalog)
     return run_terminal_call(menus[config.menus.entry], catalog, read=input, out=sys.stdout,
                              caller=args.caller)
+
+
+def _engine(config: Config):  # type: ignore[no-untyped-def]
+    from ivr.config import Secrets
+    from ivr.engine import build_engine
+
+    return build_engine(config, Secrets.from_env(os.environ))
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    import logging
+
+    from ivr.config.schema import parse_address
+    from ivr.serve import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fastagi = parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
+    http = parse_address(args.http) if args.http else config.engine.http
+    try:
+        engine = _engine(config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from ivr.asterisk.wiring import fastagi_server
+
+    return serve(engine, http=http, call_servers=[fastagi_server(engine, fastagi)])
+
+
+def _queues(config: Config, args: argparse.Namespace) -> int:
+    from routing.report import queue_report
+
+    engine = _engine(config)
+    print(queue_report(engine.router.snapshot(), as_json=args.json))
+    return 0
+
+
+def _recordings_purge(config: Config, args: argparse.Namespace) -> int:
+    from ivr.recordings.cli import purge_command
+
+    engine = _engine(config)
+    return purge_command(engine.recordings.purger, dry_run=args.dry_run)
 
 
 def _prompts_build(config: Config, args: argparse.Namespace) -> int:

@@ -1,0 +1,70 @@
+"""``ivr serve``: the engine process — FastAGI server, HTTP app and background work.
+
+Stops cleanly on SIGTERM/SIGINT: no new calls are taken, calls in progress get
+``engine.drain_seconds`` to finish (then their sockets are closed and the calls
+recorded as abandoned), the HTTP server stops, the background loop ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from werkzeug.serving import make_server
+
+from ivr.engine import Engine
+from ivr.web.app import create_app
+
+log = logging.getLogger("ivr.serve")
+
+
+class CallServer(Protocol):
+    """A telephony front end that takes calls until shut down (FastAGI)."""
+
+    address: tuple[str, int]
+
+    def start(self) -> None: ...
+
+    def shutdown(self, drain_seconds: float) -> None: ...
+
+
+def serve(
+    engine: Engine,
+    *,
+    http: tuple[str, int],
+    call_servers: list[CallServer],
+    stop: threading.Event | None = None,
+    install_signals: bool = True,
+    on_ready: Callable[[], None] | None = None,
+) -> int:
+    stop = stop or threading.Event()
+    if install_signals:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    app = create_app(engine)
+    web = make_server(http[0], http[1], app, threaded=True)
+    web_thread = threading.Thread(target=web.serve_forever, name="http", daemon=True)
+    web_thread.start()
+    log.info("http: listening on %s:%d", *web.server_address[:2])
+    for server in call_servers:
+        server.start()
+        log.info("fastagi: listening on %s:%d", *server.address)
+    if on_ready is not None:
+        on_ready()
+    while not stop.wait(1.0):
+        try:
+            engine.tick()
+        except Exception:  # noqa: BLE001 - background work must never stop the engine
+            log.exception("background work failed; retrying in a second")
+    log.info("stopping: draining calls for up to %ss", engine.config.engine.drain_seconds)
+    for server in call_servers:
+        server.shutdown(engine.config.engine.drain_seconds)
+    web.shutdown()
+    web_thread.join(timeout=5)
+    log.info("stopped")
+    return 0
+
+
