@@ -45,7 +45,7 @@ class UnknownCallback(RoutingError):
 
 
 def mask_number(number: str) -> str:
-    """``+79161234567`` -> ``+7*******67``: enough to recognise, not to dial."""
+    """``+79161234567`` -> ``+7********67``: enough to recognise, not to dial."""
     digits = [i for i, ch in enumerate(number) if ch.isdigit()]
     keep = set(digits[:1] + digits[-2:])
     return "".join(ch if (i in keep or not ch.isdigit()) else "*" for i, ch in enumerate(number))

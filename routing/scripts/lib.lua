@@ -260,7 +260,9 @@ local function placement(cid)
   local ahead = 0
   for _, c2 in ipairs(redis.call("SMEMBERS", k("active"))) do
     local d2 = class_def(c2)
-    if d2 and d2.l == d.l and overlaps(d.s, d2.s) then
+    if c2 == r[1] then
+      ahead = ahead + (redis.call("ZRANK", k("wait", c2), cid) or 0)
+    elseif d2 and d2.l == d.l and overlaps(d.s, d2.s) then
       ahead = ahead + redis.call("ZCOUNT", k("wait", c2), "-inf", "(" .. r[2])
     end
   end
