@@ -38,7 +38,7 @@ class TimeRange:
 def parse_ranges(text: Any) -> tuple[TimeRange, ...]:
     """``"08:00-20:00"``, ``"08:00-13:00, 14:00-20:00"``, ``"closed"`` or ``"24h"``."""
     if not isinstance(text, str):
-        raise ValueError(f"expected hours like '08:00-20:00' or 'closed', got {text!r}")
+        raise ValueError(f"expected hours like '08:00-20:00' or 'closed', got {text!r}")  # noqa: TRY004 - the converter reports ValueError
     text = text.strip().lower()
     if text in ("closed", "off", "-"):
         return ()
@@ -71,7 +71,7 @@ def parse_weekly(raw: Any) -> Mapping[str, tuple[TimeRange, ...]]:
     if raw == "24/7":
         return {day: (TimeRange(0, 1440),) for day in DAYS}
     if not isinstance(raw, dict):
-        raise ValueError("expected a mapping of days to hours, or '24/7'")
+        raise ValueError("expected a mapping of days to hours, or '24/7'")  # noqa: TRY004
     week: dict[str, tuple[TimeRange, ...]] = {day: () for day in DAYS}
     for key in sorted(raw, key=lambda k: 0 if k in _GROUPS else 1):
         days = _GROUPS.get(key, (key,) if key in DAYS else None)
@@ -86,7 +86,7 @@ def parse_dates(raw: Any) -> frozenset[dt.date]:
     if raw is None:
         return frozenset()
     if not isinstance(raw, list):
-        raise ValueError("expected a list of dates like 2026-01-07")
+        raise ValueError("expected a list of dates like 2026-01-07")  # noqa: TRY004
     dates = set()
     for item in raw:
         if isinstance(item, dt.date):

@@ -148,6 +148,9 @@ class QueueConfig:
     widening: tuple[Widening, ...] = (Widening(0, 3), Widening(60, 2), Widening(180, 1))
     retention_days: int | None = None
     languages: tuple[str, ...] = ("ru", "en")
+    # Special-case topics (blocked account, threat to personal data): the queue's calls
+    # go before every call of a non-urgent queue, however long that one has waited.
+    urgent: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,11 @@ class RoutingSettings:
     wrap_up_seconds: int = 60
     # Seconds between queue announcements while a caller waits.
     announce_every: int = 45
+    # Handle time (talk + wrap-up) assumed for a skill before any call of it has ended;
+    # afterwards the measured moving average is used for expected waits.
+    handle_seconds: int = 180
+    # Events kept in the routing event stream (approximate trim).
+    events_kept: int = 100_000
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,444 @@
+"""The routing engine: one ``Router`` per engine process, many processes per Redis.
+
+Strategy: every change is one Lua script from ``scripts/`` (atomic, one round trip);
+this module turns the configuration into script arguments and replies into values.
+Time comes from the injected clock and reaches the scripts as an argument, so tests
+move it.  All keys share one hash tag (see :mod:`routing.keys` for why).
+
+Every script is safe to retry: a Redis restart or a dropped connection makes the
+client (see :mod:`routing.redis_conn`) send it again, and a second ``enqueue`` of a
+call, ``abandon`` of an abandoned call, ``request_callback`` of the same number ... is
+a no-op.  A reservation nobody confirms (an engine that died between reserving and
+bridging) expires after ``reservation_seconds`` and the call goes back to its place.
+
+The composition root calls :meth:`Router.assign` (or :meth:`Router.due_callbacks`,
+which includes it) about once a second: widening, reservation and wrap-up expiry,
+overflow and callback retries all move with time, not with events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ivr.config.schema import OperatorConfig, QueueConfig, RoutingSettings
+from routing import estimates
+from routing.appeals import AppealBook
+from routing.errors import (
+    CallbackExists,
+    InvalidTransition,
+    UnknownCall,
+    UnknownCallback,
+    UnknownOperator,
+    UnknownQueue,
+    mask_number,
+)
+from routing.hours import Calendar
+from routing.keys import Keys
+from routing.model import (
+    Assignment,
+    CallbackRequest,
+    CallStatus,
+    OperatorState,
+    OperatorStatus,
+    Placement,
+    QueueSnapshot,
+    WaitingCall,
+)
+from routing.scripts import register
+from routing.states import OPERATOR_CONSOLE, OPERATOR_STATES, STAFFED
+
+STATS_ZONE = ZoneInfo("Europe/Moscow")
+CALLBACK_PREFIX = "cb-"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Router:
+    def __init__(
+        self,
+        *,
+        redis: Any,
+        queues: Mapping[str, QueueConfig],
+        operators: Mapping[str, OperatorConfig],
+        settings: RoutingSettings,
+        calendar: Calendar | None = None,
+        clock: Callable[[], float] = time.time,
+        prefix: str = "ivr",
+        appeals: AppealBook | None = None,
+    ) -> None:
+        self.redis = redis
+        self.queues = queues
+        self.operators = operators
+        self.settings = settings
+        self.calendar = calendar
+        self.clock = clock
+        self.keys = Keys(prefix)
+        self.appeals = appeals or AppealBook(redis=redis, prefix=prefix, clock=clock)
+        self._scripts = register(redis)
+
+    # -- plumbing --------------------------------------------------------------------
+    def _settings_json(self, now: float) -> str:
+        closed = [
+            name for name, q in self.queues.items() if not q.hours.is_open(now, self.calendar)
+        ]
+        overflow = [
+            [name, repr(now - q.max_wait), q.overflow]
+            for name, q in self.queues.items()
+            if q.overflow is not None
+        ]
+        return json.dumps(
+            {
+                "res": self.settings.reservation_seconds,
+                "wrap": self.settings.wrap_up_seconds,
+                "keep": self.settings.events_kept,
+                "aht": self.settings.handle_seconds,
+                "day": self._day(now),
+                "closed": closed,
+                "overflow": overflow,
+            }
+        )
+
+    @staticmethod
+    def _day(now: float) -> str:
+        return dt.datetime.fromtimestamp(now, STATS_ZONE).date().isoformat()
+
+    def _run(self, name: str, now: float, *args: str) -> Any:
+        argv = [self.keys.tag, repr(now), self._settings_json(now), *args]
+        return self._scripts[name](keys=[self.keys.events], args=argv)
+
+    def _queue(self, name: str) -> QueueConfig:
+        try:
+            return self.queues[name]
+        except KeyError:
+            raise UnknownQueue(name) from None
+
+    def _sl_seconds(self, call_id: str) -> str:
+        queue = self.redis.hget(self.keys.call(call_id), "queue")
+        if queue is None:
+            return "20"
+        q = self.queues.get(_text(queue))
+        return str(q.service_level.answered_within if q else 20)
+
+    @staticmethod
+    def _assignment(raw: Any) -> Assignment:
+        cid, op, endpoint, kind, reserved_at, ctx, number, queue = (_text(x) for x in raw)
+        return Assignment(
+            call_id=cid,
+            operator_id=op,
+            endpoint=endpoint,
+            kind="callback" if kind == "callback" else "call",
+            reserved_at=float(reserved_at) if reserved_at else 0.0,
+            context=json.loads(ctx) if ctx else {},
+            callback_id=CALLBACK_PREFIX + cid if kind == "callback" else None,
+            number=number or None,
+            queue=queue,
+        )
+
+    def _check(self, reply: Any, what: str, ident: str, wanted: str) -> list[Any]:
+        tag = _text(reply[0])
+        if tag == "unknown":
+            raise UnknownCall(ident) if what == "call" else UnknownCallback(ident)
+        if tag == "invalid":
+            raise InvalidTransition(what, ident, _text(reply[1]), wanted)
+        return list(reply)
+
+    # -- calls -----------------------------------------------------------------------
+    def enqueue(self, call: WaitingCall) -> Placement:
+        """Place the call in line, then give it an operator at once if one is free.
+
+        Idempotent: enqueueing a call that is already known returns its current
+        placement (a retry after a lost reply does not duplicate it).  A call that
+        overflowed may be enqueued again into its ``overflow_to`` queue.
+        """
+        queue = self._queue(call.queue)
+        now = self.clock()
+        since = now - self.settings.repeat_window_days * 86400
+        repeat = bool(call.identity_keys) and bool(
+            self.appeals.unresolved(call.identity_keys, since)
+        )
+        base = estimates.base_priority(
+            queue, call.priority, self.settings.repeat_boost if repeat else 0
+        )
+        score = estimates.place_score(
+            call.enqueued_at,
+            base,
+            urgent=queue.urgent,
+            aging_per_minute=self.settings.aging_per_minute,
+        )
+        skills = tuple(sorted(call.skills or queue.skills))
+        klass = estimates.class_of(call.queue, call.language, skills)
+        class_def = {
+            "q": call.queue,
+            "l": call.language,
+            "s": list(skills),
+            "w": [[w.after, w.proficiency] for w in sorted(queue.widening, key=lambda w: w.after)],
+            "r": queue.callback.ring_seconds,
+        }
+        reply = self._run(
+            "enqueue",
+            now,
+            call.call_id,
+            call.queue,
+            call.language,
+            klass,
+            json.dumps(class_def),
+            repr(score),
+            repr(call.enqueued_at),
+            str(base),
+            "1" if repeat else "0",
+            call.caller,
+            call.channel,
+            json.dumps(dict(call.context), ensure_ascii=False),
+            ",".join(skills),
+        )
+        tag = _text(reply[0])
+        effective = estimates.effective_priority(
+            base, now - call.enqueued_at, self.settings.aging_per_minute
+        )
+        if tag == "assigned":
+            a = self._assignment(reply[1])
+            return Placement(call.call_id, 1, 0.0, False, effective, repeat, a)
+        if tag == "exists":
+            st = self.status(call.call_id)
+            wait = st.expected_wait or 0.0
+            return Placement(
+                call.call_id,
+                st.position or 1,
+                wait,
+                st.state == "waiting" and estimates.offer_callback(queue.callback, wait),
+                effective,
+                repeat,
+                st.assignment,
+            )
+        position, wait = int(_text(reply[1])), float(_text(reply[2]))
+        offer = estimates.offer_callback(queue.callback, wait)
+        return Placement(call.call_id, position, wait, offer, effective, repeat)
+
+    def status(self, call_id: str) -> CallStatus:
+        """Where the call stands.  ``reserved``: bridge to ``assignment.endpoint``, then
+        call :meth:`connected`.  Unknown or long-finished calls are ``gone``."""
+        reply = self._run("status", self.clock(), call_id)
+        state = _text(reply[0])
+        if state in ("waiting", "callback"):
+            return CallStatus(call_id, state, int(_text(reply[1])), float(_text(reply[2])), None)  # type: ignore[arg-type]
+        if state in ("reserved", "connected"):
+            return CallStatus(call_id, state, None, None, self._assignment(reply[4]))  # type: ignore[arg-type]
+        overflow_to = _text(reply[3]) or None
+        return CallStatus(call_id, state, None, None, None, overflow_to)  # type: ignore[arg-type]
+
+    def connected(self, call_id: str) -> None:
+        reply = self._run("connected", self.clock(), call_id, self._sl_seconds(call_id))
+        self._check(reply, "call", call_id, "connected")
+
+    def ended(self, call_id: str) -> None:
+        reply = self._run("ended", self.clock(), call_id)
+        self._check(reply, "call", call_id, "gone")
+
+    def abandon(self, call_id: str, *, node: str | None = None) -> None:
+        """The caller hung up while waiting or reserved (not after requesting a callback)."""
+        reply = self._run("abandon", self.clock(), call_id, node or "", self._sl_seconds(call_id))
+        self._check(reply, "call", call_id, "abandoned")
+
+    # -- callbacks -------------------------------------------------------------------
+    def request_callback(self, call_id: str, number: str) -> CallbackRequest:
+        """The waiting call becomes a callback that keeps its place; the caller hangs up."""
+        queue_name = self.redis.hget(self.keys.call(call_id), "queue")
+        if queue_name is None:
+            raise UnknownCall(call_id)
+        queue = self._queue(_text(queue_name))
+        now = self.clock()
+        reply = self._run(
+            "request_callback",
+            now,
+            call_id,
+            number,
+            str(queue.callback.attempts),
+            mask_number(number),
+        )
+        if _text(reply[0]) == "exists":
+            raise CallbackExists(number, CALLBACK_PREFIX + _text(reply[1]))
+        self._check(reply, "call", call_id, "callback")
+        return CallbackRequest(
+            callback_id=CALLBACK_PREFIX + call_id,
+            call_id=call_id,
+            queue=_text(queue_name),
+            number=number,
+            attempts=0,
+            next_attempt_at=now,
+            max_attempts=queue.callback.attempts,
+        )
+
+    def callback(self, callback_id: str) -> CallbackRequest | None:
+        call_id = callback_id.removeprefix(CALLBACK_PREFIX)
+        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(self.keys.call(call_id)).items()}
+        if raw.get("kind") != "callback" or raw.get("state") == "gone":
+            return None
+        return CallbackRequest(
+            callback_id=callback_id,
+            call_id=call_id,
+            queue=raw["queue"],
+            number=raw["number"],
+            attempts=int(raw.get("attempts") or 0),
+            next_attempt_at=float(raw.get("nb") or raw.get("requested_at") or 0),
+            max_attempts=int(raw.get("max_attempts") or 1),
+        )
+
+    def due_callbacks(self, limit: int = 100) -> list[Assignment]:
+        """Run matching, then take the callbacks whose turn came: an operator is reserved
+        for each; the dialer calls the citizen and reports with :meth:`callback_result`."""
+        reply = self._run("due", self.clock(), str(limit))
+        return [self._assignment(a) for a in reply[1]]
+
+    def callback_result(self, callback_id: str, *, answered: bool) -> None:
+        """Answered: operator and citizen are connected (then :meth:`ended`).  Not answered:
+        retry after ``retry_after`` within the queue's hours, up to ``attempts``, else failed."""
+        call_id = callback_id.removeprefix(CALLBACK_PREFIX)
+        queue_name = self.redis.hget(self.keys.call(call_id), "queue")
+        if queue_name is None:
+            raise UnknownCallback(callback_id)
+        queue = self._queue(_text(queue_name))
+        now = self.clock()
+        next_at = queue.hours.next_open(now + queue.callback.retry_after, self.calendar)
+        reply = self._run(
+            "callback_result",
+            now,
+            call_id,
+            "1" if answered else "0",
+            "" if next_at is None else repr(next_at),
+            str(queue.service_level.answered_within),
+        )
+        self._check(reply, "callback", callback_id, "connected" if answered else "retry")
+
+    # -- operators -------------------------------------------------------------------
+    def set_operator_state(self, operator_id: str, state: OperatorState) -> None:
+        """The console sets offline / available / break / wrap_up (ending it early:
+        available).  ``reserved`` and ``on_call`` come only from call events."""
+        op = self.operators.get(operator_id)
+        if op is None:
+            raise UnknownOperator(operator_id)
+        allowed = OPERATOR_CONSOLE.get(state)
+        if allowed is None:
+            current = self.operator_status(operator_id).state
+            raise InvalidTransition("operator", operator_id, current, state)
+        reply = self._run(
+            "set_state",
+            self.clock(),
+            operator_id,
+            state,
+            ",".join(sorted(allowed)),
+            json.dumps(dict(op.skills)),
+            ",".join(op.languages),
+            op.endpoint,
+            op.name,
+        )
+        if _text(reply[0]) == "invalid":
+            raise InvalidTransition("operator", operator_id, _text(reply[1]), state)
+
+    def operator_status(self, operator_id: str) -> OperatorStatus:
+        if operator_id not in self.operators:
+            raise UnknownOperator(operator_id)
+        state, since, call = self.redis.hmget(
+            self.keys.operator(operator_id), "state", "since", "call"
+        )
+        assignment = None
+        if call:
+            st = self.status(_text(call))
+            assignment = st.assignment
+        return OperatorStatus(
+            operator_id,
+            _text(state) if state else "offline",  # type: ignore[arg-type]
+            float(_text(since)) if since else 0.0,
+            assignment,
+        )
+
+    def assign(self, limit: int = 1000) -> list[Assignment]:
+        """Run matching now: expiries, overflow, then idle operators in idle order."""
+        return [self._assignment(a) for a in self._run("assign", self.clock(), str(limit))]
+
+    tick = assign
+
+    # -- figures ---------------------------------------------------------------------
+    def snapshot(self) -> list[QueueSnapshot]:
+        now = self.clock()
+        day = self._day(now)
+        op_ids = list(self.operators)
+        pipe = self.redis.pipeline(transaction=False)
+        for op_id in op_ids:
+            pipe.hget(self.keys.operator(op_id), "state")
+        pipe.hgetall(self.keys.staff)
+        pipe.hgetall(self.keys.handle_time)
+        for name in self.queues:
+            pipe.zcard(self.keys.queue_waiting(name))
+            pipe.zrange(self.keys.queue_waiting(name), 0, 0, withscores=True)
+            pipe.zcard(self.keys.queue_callbacks(name))
+            pipe.hgetall(self.keys.stats(day, name))
+        replies = pipe.execute()
+        states = {op: _text(s) if s else "offline" for op, s in zip(op_ids, replies[: len(op_ids)])}
+        staff = {_text(k): int(v) for k, v in replies[len(op_ids)].items()}
+        handle = {_text(k): float(v) for k, v in replies[len(op_ids) + 1].items()}
+        rest = replies[len(op_ids) + 2 :]
+        out = []
+        for i, (name, q) in enumerate(self.queues.items()):
+            waiting, head, callbacks, raw_stats = rest[4 * i : 4 * i + 4]
+            stats = {_text(k): int(v) for k, v in raw_stats.items()}
+            fit = [
+                op_id
+                for op_id, op in self.operators.items()
+                if all(op.skills.get(s, 0) >= 1 for s in q.skills)
+            ]
+            by_state: dict[str, int] = {s: 0 for s in OPERATOR_STATES}
+            for op_id in fit:
+                by_state[states[op_id]] += 1
+            staffed = min(
+                (sum(staff.get(f"{s}|{lang}", 0) for lang in q.languages[:1]) for s in q.skills),
+                default=sum(by_state[s] for s in STAFFED),
+            )
+            aht = max(
+                (handle.get(s, float(self.settings.handle_seconds)) for s in q.skills), default=0.0
+            )
+            answered = stats.get("answered", 0)
+            within = stats.get("answered_within", 0)
+            offered = answered + stats.get("abandoned_after", 0)
+            out.append(
+                QueueSnapshot(
+                    queue=name,
+                    name=q.name or name,
+                    open=q.hours.is_open(now, self.calendar),
+                    waiting=int(waiting),
+                    longest_wait=max(0.0, now - head[0][1]) if head else 0.0,
+                    expected_wait=estimates.queue_expected_wait(
+                        int(waiting), aht or self.settings.handle_seconds, staffed
+                    ),
+                    callbacks_pending=int(callbacks),
+                    answered=answered,
+                    answered_within=within,
+                    abandoned=stats.get("abandoned", 0),
+                    service_level=within / offered if offered else None,
+                    service_level_target=q.service_level.target,
+                    service_level_seconds=q.service_level.answered_within,
+                    operators=by_state,
+                )
+            )
+        return out
+
+    def events(
+        self, last_id: str = "0-0", count: int = 100, block_ms: int | None = None
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Events after ``last_id`` (``$`` with ``block_ms``: only new ones)."""
+        reply = self.redis.xread({self.keys.events: last_id}, count=count, block=block_ms)
+        if not reply:
+            return []
+        if isinstance(reply, dict):  # RESP3 clients
+            entries = next(iter(reply.values()))[0]
+        else:
+            entries = reply[0][1]
+        return [
+            (_text(eid), {_text(k): _text(v) for k, v in fields.items()}) for eid, fields in entries
+        ]

