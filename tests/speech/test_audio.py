@@ -86,8 +86,8 @@ def test_a_10_minute_clip_is_cut_at_max_seconds_without_decoding_it_all(tmp_path
 
 
 def test_a_10_minute_clip_through_ffmpeg_is_bounded_too(tmp_path: Path) -> None:
-    long = tmp_path / "long.mp3"
-    os.system(f"ffmpeg -loglevel error -f lavfi -i sine=f=440:d=600:r=8000 -ac 1 {long}")
+    long = tmp_path / "long-ulaw.wav"  # µ-law WAV: the stdlib cannot read it, ffmpeg must
+    os.system(f"ffmpeg -loglevel error -f lavfi -i sine=f=440:d=600:r=8000 -c:a pcm_mulaw {long}")
     pcm = load_clip(long, max_seconds=5.0)
     assert pcm.seconds == pytest.approx(5.0, abs=0.05)
 
@@ -127,7 +127,7 @@ def test_silence_is_silent() -> None:
     assert not load_clip(wav_bytes(8000, 1.0, level=2000)).silent
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2048))
 def test_any_bytes_are_audio_or_an_audio_problem(data: bytes) -> None:
     try:
