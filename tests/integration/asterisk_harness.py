@@ -1,0 +1,202 @@
+"""Run a real Asterisk (Debian sid) inside a cached chroot, for integration tests.
+
+    harness = AsteriskHarness()            # chroot from $IVR_ASTERISK_ROOT or the default
+    harness.ensure_chroot()                # runs scripts/asterisk-chroot.sh (cached)
+    harness.start([BASE_CONF_DIR, my_dir]) # later dirs override earlier files
+    harness.cli("core show version")
+    with harness.ami() as ami: ...
+    harness.stop()                         # kill Asterisk, umount proc; safe to repeat
+
+Everything listens on 127.0.0.1 only (AMI 5038, SIP 5060): the chroot shares the
+host's network namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from ami_client import AmiClient
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROOT_SCRIPT = REPO_ROOT / "scripts" / "asterisk-chroot.sh"
+BASE_CONF_DIR = Path(__file__).resolve().parent / "asterisk_conf"
+DEFAULT_ROOT = Path("/var/cache/ivr-asterisk/root")
+AMI_USER = "ivr-test"
+AMI_SECRET = "ivr-test-secret"
+AMI_PORT = 5038
+
+
+class AsteriskHarnessError(RuntimeError):
+    pass
+
+
+class AsteriskHarness:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or Path(os.environ.get("IVR_ASTERISK_ROOT", DEFAULT_ROOT))
+        self.process: subprocess.Popen[bytes] | None = None
+        self.console_log = self.root / "var/log/asterisk/harness-console.log"
+        self.timings: dict[str, float] = {}
+
+    # -- chroot ------------------------------------------------------------
+    def ensure_chroot(self) -> None:
+        if os.geteuid() != 0:
+            raise AsteriskHarnessError("the real-Asterisk tier needs root (chroot, mount)")
+        t0 = time.monotonic()
+        env = {**os.environ, "IVR_ASTERISK_ROOT": str(self.root)}
+        result = subprocess.run(
+            [str(CHROOT_SCRIPT), "ensure"], env=env, capture_output=True, text=True
+        )
+        self.timings["ensure_chroot"] = time.monotonic() - t0
+        if result.returncode != 0:
+            raise AsteriskHarnessError(
+                f"{CHROOT_SCRIPT} failed (rc={result.returncode}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+
+    def _proc_mounted(self) -> bool:
+        target = str(self.root / "proc")
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            return any(line.split()[1] == target for line in mounts)
+
+    def _chroot(self, *argv: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["chroot", str(self.root), *argv], capture_output=True, text=True, timeout=timeout
+        )
+
+    # -- configuration -------------------------------------------------------
+    def install_config(self, conf_dirs: list[Path]) -> None:
+        """Replace the chroot's /etc/asterisk with the union of conf_dirs (later wins)."""
+        etc = self.root / "etc/asterisk"
+        if etc.exists():
+            shutil.rmtree(etc)
+        etc.mkdir(parents=True)
+        for conf_dir in conf_dirs:
+            if not conf_dir.is_dir():
+                raise AsteriskHarnessError(f"no such Asterisk config dir: {conf_dir}")
+            shutil.copytree(conf_dir, etc, dirs_exist_ok=True)
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self, conf_dirs: list[Path] | None = None, boot_timeout: float = 30.0) -> None:
+        self._kill_stale()
+        self.install_config(conf_dirs if conf_dirs is not None else [BASE_CONF_DIR])
+        t0 = time.monotonic()
+        if not self._proc_mounted():
+            subprocess.run(["mount", "-t", "proc", "proc", str(self.root / "proc")], check=True)
+        for sub in ("var/run/asterisk", "var/log/asterisk", "var/spool/asterisk/monitor"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.console_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.console_log, "wb") as log:
+            self.process = subprocess.Popen(
+                ["chroot", str(self.root), "/usr/sbin/asterisk", "-f", "-vvv", "-C",
+                 "/etc/asterisk/asterisk.conf"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            self._wait_booted(boot_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.timings["start"] = time.monotonic() - t0
+
+    def _wait_booted(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise AsteriskHarnessError(
+                    f"asterisk exited with {self.process.returncode} during boot:\n"
+                    + self.tail_logs()
+                )
+            try:
+                result = self._chroot("/usr/sbin/asterisk", "-rx", "core waitfullybooted",
+                                      timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                break
+            if result.returncode == 0 and "fully booted" in result.stdout:
+                return
+            time.sleep(0.2)
+        raise AsteriskHarnessError(f"asterisk not fully booted after {timeout} s:\n"
+                                   + self.tail_logs())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop Asterisk and unmount proc.  Idempotent; never raises on a dead Asterisk."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            try:
+                self._chroot("/usr/sbin/asterisk", "-rx", "core stop now", timeout=5.0)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5.0)
+        self._kill_stale()
+        if self._proc_mounted():
+            subprocess.run(["umount", str(self.root / "proc")], check=False)
+            if self._proc_mounted():
+                subprocess.run(["umount", "-l", str(self.root / "proc")], check=False)
+
+    def _kill_stale(self) -> None:
+        """Kill asterisk processes whose root is our chroot (left by a crashed run)."""
+        for pid in _pids_rooted_at(self.root, "asterisk"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5.0
+        while _pids_rooted_at(self.root, "asterisk") and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    # -- interaction -------------------------------------------------------------
+    def cli(self, command: str, timeout: float = 15.0) -> str:
+        result = self._chroot("/usr/sbin/asterisk", "-rx", command, timeout=timeout)
+        if result.returncode != 0:
+            raise AsteriskHarnessError(f"CLI {command!r} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def ami(self) -> AmiClient:
+        client = AmiClient(port=AMI_PORT)
+        try:
+            client.login(AMI_USER, AMI_SECRET)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def version(self) -> str:
+        return self.cli("core show version").strip()
+
+    def tail_logs(self, lines: int = 40) -> str:
+        out = []
+        for path in (self.console_log, self.root / "var/log/asterisk/full"):
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {path} ---\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def __enter__(self) -> AsteriskHarness:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _pids_rooted_at(root: Path, name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != name:
+                continue
+            if Path(os.readlink(entry / "root")) == root:
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
