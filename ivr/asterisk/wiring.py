@@ -1,0 +1,25 @@
+"""How the engine builds its FastAGI server: one call runner per Asterisk connection."""
+
+from __future__ import annotations
+
+from ivr.asterisk.server import FastAgiServer
+from ivr.asterisk.session import CallSetup
+from ivr.call import CallRunner
+from ivr.engine import Engine
+
+
+def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
+    def new_call(env: dict[str, str]) -> CallSetup:
+        services = engine.services()
+        menu = engine.menus.for_number(env.get("agi_dnid", "") or env.get("agi_extension", ""))
+        runner = CallRunner(menu=menu, services=services, clock=engine.clock)
+        recognise = engine.recogniser if engine.recogniser.available else None
+        return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=recognise)
+
+    return FastAgiServer(
+        address[0],
+        address[1],
+        call_factory=new_call,
+        max_calls=engine.config.engine.max_calls,
+        clock=engine.clock,
+    )
