@@ -84,7 +84,7 @@ class ScriptedWorld:
 
     def enqueue(self, ctx: CallContext, action: a.Enqueue, at: float) -> e.Queued:
         if self.fail_enqueue:
-            raise RuntimeError("routing engine unavailable (scripted)")
+            raise RuntimeError(f"routing engine refused {ctx.caller}, ИНН {ctx.inn} (scripted)")
         self.enqueued.append(action)
         return e.Queued(self.position, self.expected_wait, self.offer_callback, at)
 
