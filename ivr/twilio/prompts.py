@@ -1,0 +1,76 @@
+"""Where a prompt comes from behind Twilio: a rendered audio file, or its text.
+
+The prompts build (a colleague's work) renders ``<sounds_dir>/<lang>/<id>.wav``;
+the blueprint serves those files at ``/twilio/prompts/<lang>/<id>.wav``.  When a
+file is missing, Twilio says the text from ``prompts/<lang>.yaml`` instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from ivr.twilio.errors import UnknownPrompt
+
+PROMPT_URL = "/twilio/prompts/{language}/{prompt}.wav"
+PROMPT_ID = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+LANGUAGE = re.compile(r"^[a-z]{2}$")
+
+
+class PromptSource(Protocol):
+    def text(self, prompt: str, language: str) -> str:
+        """The prompt's text; raises :class:`UnknownPrompt` when there is none."""
+
+    def audio_url(self, prompt: str, language: str) -> str | None:
+        """A URL Twilio can <Play>, or None when no audio was rendered."""
+
+
+def flatten(tree: Mapping[Any, Any], prefix: str = "") -> dict[str, str]:
+    """``{"menu": {"main": "..."}}`` -> ``{"menu.main": "..."}``."""
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)
+    return out
+
+
+def load_prompt_texts(prompts_dir: str | Path, languages: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Texts by language then prompt id, from ``<prompts_dir>/<lang>.yaml``."""
+    texts: dict[str, dict[str, str]] = {}
+    for language in languages:
+        path = Path(prompts_dir) / f"{language}.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        texts[language] = flatten(data)
+    return texts
+
+
+class FilePromptSource:
+    """Texts in memory; audio when ``<sounds_dir>/<lang>/<id>.wav`` exists."""
+
+    def __init__(self, *, texts: Mapping[str, Mapping[str, str]], sounds_dir: str | Path | None) -> None:
+        self.texts = texts
+        self.sounds_dir = Path(sounds_dir) if sounds_dir is not None else None
+
+    def text(self, prompt: str, language: str) -> str:
+        try:
+            return self.texts[language][prompt]
+        except KeyError:
+            raise UnknownPrompt(prompt, language) from None
+
+    def audio_path(self, prompt: str, language: str) -> Path | None:
+        if self.sounds_dir is None or not (PROMPT_ID.match(prompt) and LANGUAGE.match(language)):
+            return None
+        path = self.sounds_dir / language / f"{prompt}.wav"
+        return path if path.is_file() else None
+
+    def audio_url(self, prompt: str, language: str) -> str | None:
+        if self.audio_path(prompt, language) is None:
+            return None
+        return PROMPT_URL.format(language=language, prompt=prompt)
