@@ -82,18 +82,23 @@ class Router:
         self.keys = Keys(prefix)
         self.appeals = appeals or AppealBook(redis=redis, prefix=prefix, clock=clock)
         self._scripts = register(redis)
+        self._settings_cache: tuple[int, str] | None = None
 
     # -- plumbing --------------------------------------------------------------------
     def _settings_json(self, now: float) -> str:
+        """The scripts' shared settings; recomputed at most once a clock second."""
+        second = int(now)
+        if self._settings_cache is not None and self._settings_cache[0] == second:
+            return self._settings_cache[1]
         closed = [
             name for name, q in self.queues.items() if not q.hours.is_open(now, self.calendar)
         ]
         overflow = [
-            [name, repr(now - q.max_wait), q.overflow]
+            [name, q.max_wait, q.overflow]
             for name, q in self.queues.items()
             if q.overflow is not None
         ]
-        return json.dumps(
+        text = json.dumps(
             {
                 "res": self.settings.reservation_seconds,
                 "wrap": self.settings.wrap_up_seconds,
@@ -104,6 +109,8 @@ class Router:
                 "overflow": overflow,
             }
         )
+        self._settings_cache = (second, text)
+        return text
 
     @staticmethod
     def _day(now: float) -> str:

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.exceptions import BusyLoadingError, ClusterDownError, ConnectionError, TimeoutError
 from redis.retry import Retry
 
 RETRIES = 12
@@ -45,6 +45,29 @@ def _options() -> dict[str, Any]:
     }
 
 
+class RetryingCluster(RedisCluster):
+    """``RedisCluster`` whose commands are retried with backoff.
+
+    redis-py's cluster client retries a failed command at once, without waiting, so a
+    master restarting for half a second exhausts its attempts; here every command
+    (scripts included) is retried with the same backoff as the single-server client.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._backoff_retry: Retry | None = None  # the parent's __init__ sends commands
+        super().__init__(*args, **kwargs)
+        self._backoff_retry = _retry()
+        self._backoff_retry.update_supported_errors([ClusterDownError, BusyLoadingError])
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._backoff_retry is None:
+            return super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]
+        return self._backoff_retry.call_with_retry(
+            lambda: super(RetryingCluster, self).execute_command(*args, **kwargs),  # type: ignore[no-untyped-call]
+            lambda _error: None,
+        )
+
+
 def is_cluster_url(url: str) -> bool:
     parsed = urlparse(url)
     flag = parse_qs(parsed.query).get("cluster", [""])[0].lower()
@@ -52,6 +75,7 @@ def is_cluster_url(url: str) -> bool:
 
 
 def connect(url: str | None, *, embedded_dir: str) -> Redis | RedisCluster:
+    """A client for ``url`` (see the module docstring); ``None``: an embedded server."""
     if url is None:
         return _start_embedded(embedded_dir)
     if is_cluster_url(url):
@@ -61,7 +85,8 @@ def connect(url: str | None, *, embedded_dir: str) -> Redis | RedisCluster:
         plain = urlunparse(parsed._replace(scheme=scheme, query=urlencode(query, doseq=True)))
         opts = _options()
         opts.pop("retry_on_error")
-        return RedisCluster.from_url(plain, **opts)
+        opts["retry"] = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+        return RetryingCluster.from_url(plain, **opts)
     return Redis.from_url(url, **_options())
 
 

@@ -4,7 +4,7 @@
 -- ARGV[2] now, epoch seconds (the engine's injected clock; never TIME)
 -- ARGV[3] JSON settings: res (reservation s), wrap (wrap-up s), keep (events kept),
 --         aht (default handle s), day (stats day), closed (queues closed now),
---         overflow ([queue, enqueued-before cutoff, target] ...)
+--         overflow ([queue, max wait s, target] ...)
 -- ARGV[4..] the script's own arguments.  KEYS[1] is the events stream (routes the call).
 local TAG = ARGV[1]
 local NOW_S = ARGV[2]
@@ -55,6 +55,22 @@ local function class_def(c)
   return d
 end
 
+-- The classes someone waits in, decoded, with one HMGET for those not seen yet in this run.
+local function active_classes()
+  local list = redis.call("SMEMBERS", k("active"))
+  local missing = {}
+  for _, c in ipairs(list) do
+    if class_cache[c] == nil then missing[#missing + 1] = c end
+  end
+  if #missing > 0 then
+    local raw = redis.call("HMGET", k("classes"), unpack(missing))
+    for i, c in ipairs(missing) do
+      if raw[i] then class_cache[c] = cjson.decode(raw[i]) end
+    end
+  end
+  return list
+end
+
 -- An operator's level for a class: the lowest proficiency over its skills, 0 if unfit.
 local function level(o, d)
   if not o.langs[d.l] then return 0 end
@@ -91,8 +107,8 @@ end
 local function best_for_op(opid)
   local o = op_info(opid)
   local best, best_score, best_class = nil, nil, nil
-  for _, c in ipairs(redis.call("SMEMBERS", k("active"))) do
-    local d = class_def(c)
+  for _, c in ipairs(active_classes()) do
+    local d = class_cache[c]
     local lv = d and level(o, d) or 0
     if lv > 0 then
       local start, done = 0, false
@@ -228,8 +244,8 @@ end
 
 local function overflow()
   for _, o in ipairs(CFG.overflow) do
-    local q, cutoff, target = o[1], o[2], o[3]
-    for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("qwait", q), "-inf", cutoff, "LIMIT", 0, 1000)) do
+    local q, cutoff, target = o[1], NOW - o[2], o[3]
+    for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("qwait", q), "-inf", tostring(cutoff), "LIMIT", 0, 1000)) do
       local ckey = k("call", cid)
       local r = redis.call("HMGET", ckey, "kind", "class")
       if r[1] == "call" then
@@ -258,8 +274,8 @@ local function placement(cid)
   local r = redis.call("HMGET", k("call", cid), "class", "score")
   local d = class_def(r[1])
   local ahead = 0
-  for _, c2 in ipairs(redis.call("SMEMBERS", k("active"))) do
-    local d2 = class_def(c2)
+  for _, c2 in ipairs(active_classes()) do
+    local d2 = class_cache[c2]
     if c2 == r[1] then
       ahead = ahead + (redis.call("ZRANK", k("wait", c2), cid) or 0)
     elseif d2 and d2.l == d.l and overlaps(d.s, d2.s) then
