@@ -44,6 +44,7 @@ def require_twilio_signature(*, auth_token: str | None, public_url: str | None) 
                     raise WebhookRejected(415, f"Twilio webhooks are posted as {FORM}")
                 if request.content_length is not None and request.content_length > MAX_BODY:
                     raise WebhookRejected(413, f"request body over {MAX_BODY} bytes")
+                request.max_content_length = MAX_BODY  # a body streamed without a length, too
             if validator is None:
                 raise WebhookRejected(403, "TWILIO_AUTH_TOKEN is not configured: refusing unsigned webhooks")
             signature = request.headers.get("X-Twilio-Signature", "")

@@ -39,7 +39,6 @@ from ivr.twilio import (
     make_client,
     make_twilio_blueprint,
 )
-from ivr.twilio.blueprint import TwilioBlueprint
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-auth-token-0123456789abcdef"

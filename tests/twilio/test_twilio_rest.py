@@ -4,6 +4,7 @@ waiting call to its operator, placing a callback, fetching a recording."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+
 import pytest
 
 from ivr.twilio import Assignment, UnsupportedEndpoint
