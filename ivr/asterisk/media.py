@@ -42,6 +42,9 @@ class MediaSettings:
     record_dir: str = "/var/spool/asterisk/ivr"
     record_format: str = "wav"
     music_class: str = "default"
+    # Longest prompt expected, in seconds: a STREAM FILE unanswered for this (plus the
+    # reply grace) means the peer stalled.
+    prompt_seconds: float = 60.0
 
 
 class CallEnded(Exception):
@@ -58,8 +61,10 @@ class MediaPlayer:
         settings: MediaSettings | None = None,
         recognise: Recogniser | None = None,
         clock: Callable[[], float] = time.time,
+        interrupted: Callable[[], bool] = lambda: False,
     ) -> None:
         self.channel = channel
+        self.interrupted = interrupted  # True: cut the wait in queue short (engine stopping)
         self.settings = settings or MediaSettings()
         self.recognise = recognise
         self.clock = clock
@@ -110,7 +115,8 @@ class MediaPlayer:
         """Play one prompt; the key that barged in, or None."""
         if isinstance(prompt, a.Play):
             keys = escape if prompt.barge_in else ""
-            return self.channel.stream_file(self.prompt_path(prompt.prompt, prompt.language), keys)
+            return self.channel.stream_file(self.prompt_path(prompt.prompt, prompt.language), keys,
+                                            expect=self.settings.prompt_seconds)
         if isinstance(prompt, a.SayDigits):
             return self.channel.say_digits(prompt.digits, escape) if prompt.digits else None
         return self.channel.say_number(prompt.number, escape)
@@ -181,7 +187,7 @@ class MediaPlayer:
         self.channel.exec("StartMusicOnHold", self.settings.music_class)
         try:
             deadline = time.monotonic() + action.seconds
-            while (left := deadline - time.monotonic()) > 0.05:
+            while (left := deadline - time.monotonic()) > 0.05 and not self.interrupted():
                 key = self.channel.wait_for_digit(max(1, int(left * 1000)))
                 if key is not None and key in action.keys:
                     return e.DigitsEntered(key, self.clock())

@@ -11,6 +11,7 @@ No sockets here except in :func:`dial`.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -105,9 +106,14 @@ def default_env(*, caller: str, language: str = "ru", uniqueid: str = "179531280
 class AsteriskPeer:
     caller: Caller
     dead: bool = False
+    env: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
-        self.variables: dict[str, str] = {}
+        env = self.env or {}
+        self.variables: dict[str, str] = {
+            "CALLERID(num)": env.get("agi_callerid", "79990000001"),
+            "CHANNEL(language)": env.get("agi_language", "ru"),
+        }
         self.commands: list[str] = []
 
     def reply(self, line: str) -> list[str]:
@@ -157,12 +163,18 @@ class AsteriskPeer:
             self.variables[args[0]] = args[1]
             c.event(f"{args[0]}={args[1]}")
             return ["200 result=1"]
-        if verb in ("GET VARIABLE", "GET FULL VARIABLE"):
+        if verb == "GET FULL VARIABLE":
+            value = re.sub(r"\$\{([^}]*)\}", lambda m: self.variables.get(m[1], ""), args[0])
+            return [f"200 result=1 ({value})"]
+        if verb == "GET VARIABLE":
             value = self.variables.get(args[0])
             return [f"200 result=1 ({value})" if value is not None else "200 result=0"]
         if verb == "EXEC":
             if args[0] not in APPS:
                 return ["200 result=-2"]
+            if args[0] == "Set" and len(args) > 1 and "=" in args[1]:
+                name, _, value = args[1].partition("=")
+                self.variables[name] = value
             c.event(" ".join(args))
             return ["200 result=0"]
         if verb == "HANGUP":

@@ -105,7 +105,8 @@ def run_session(
                                speech=setup.recognise is not None)
         result.call_id = started.call_id
         log.info("call %s from %s", started.call_id, mask_phone(started.caller) if started.caller else "-")
-        player = MediaPlayer(channel, settings=settings.media, recognise=setup.recognise, clock=clock)
+        player = MediaPlayer(channel, settings=settings.media, recognise=setup.recognise, clock=clock,
+                             interrupted=draining.is_set if draining is not None else lambda: False)
         channel.set_variable("CHANNEL(language)", started.language)
         actions = runner.start(started)
         while True:

@@ -12,10 +12,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from world import World, hotline_menu  # noqa: E402
 
+from ivr.asterisk.media import MediaSettings  # noqa: E402
 from ivr.asterisk.server import FastAgiServer  # noqa: E402
 from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings  # noqa: E402
 from ivr.call import CallRunner  # noqa: E402
 
+SETTINGS = SessionSettings(env_timeout=2.0, reply_grace=2.0, media=MediaSettings(prompt_seconds=0.5))
 # A Wednesday, 12:00 in Moscow: every topic queue is open.
 NOON = calendar.timegm((2026, 3, 18, 9, 0, 0))
 
@@ -31,7 +33,7 @@ class Harness:
         self.clock = lambda: NOON + (time.monotonic() - t0)
         self.world = world
         self.results: list[SessionResult] = []
-        settings = server_kw.pop("settings", SessionSettings(env_timeout=2.0, reply_grace=2.0))
+        settings = server_kw.pop("settings", SETTINGS)
 
         def factory(env: dict[str, str]) -> CallSetup:
             runner = CallRunner(menu=menu, services=world, clock=self.clock)

@@ -21,7 +21,7 @@ Fault = Literal["garbage", "overlong", "stall", "vanish", "510", "511", "520", "
 
 class ScriptedCaller:
     """Keys typed ahead, pressed in order: during a prompt that allows them (barge-in)
-    or at ``WAIT FOR DIGIT``.  ``.`` is a timeout.  When the keys run out the caller
+    or at ``WAIT FOR DIGIT``.  ``.`` is a timeout, ``,`` listens to a prompt to its end.  When the keys run out the caller
     hangs up (``then_hang_up``), or stays silent."""
 
     def __init__(self, keys: str = "", *, hang_up_on: str | None = None, then_hang_up: bool = True,
@@ -37,6 +37,9 @@ class ScriptedCaller:
         self.heard.append(what)
         if self.hang_up_on and what.endswith(self.hang_up_on):
             raise CallerHangsUp
+        if self.keys and self.keys[0] == ",":  # listen to this prompt to its end
+            self.keys.pop(0)
+            return None
         if self.barge_in and self.keys and self.keys[0] != "." and self.keys[0] in escape:
             return self.keys.pop(0)
         return None
