@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from world import World, hotline_menu  # noqa: E402
+from world import ROOT, World, hotline_menu  # noqa: E402, F401
 
 from ivr.asterisk.media import MediaSettings  # noqa: E402
 from ivr.asterisk.server import FastAgiServer  # noqa: E402
