@@ -25,7 +25,6 @@ import heapq
 import os
 import selectors
 import socket
-import statistics
 import subprocess
 import sys
 import threading

@@ -102,7 +102,7 @@ class LineSocket:
                              struct.pack("ll", whole, max(1, int((left - whole) * 1e6))))
         try:
             chunk = self.sock.recv(65536)
-        except (BlockingIOError, TimeoutError, socket.timeout):
+        except (BlockingIOError, TimeoutError):
             raise AgiProtocolError("the peer stalled: no line before the deadline") from None
         except OSError as exc:
             raise AgiProtocolError(f"the connection failed: {exc}") from None

@@ -32,8 +32,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Self
 
-from ivr.asterisk.agi import AgiError, EnvReader, MAX_LINE
+from ivr.asterisk.agi import MAX_LINE, AgiError, EnvReader
 from ivr.asterisk.session import CallFactory, SessionResult, SessionSettings, run_session
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ class FastAgiServer:
                     break
             time.sleep(0.05)
 
-    def __enter__(self) -> FastAgiServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
