@@ -219,7 +219,7 @@ def parse_env(lines: list[str]) -> dict[str, str]:
 _BARE = re.compile(r"^[^\s\"\\]+$")
 
 
-def quote(arg: str | int | float) -> str:
+def quote(arg: str | float) -> str:
     """An argument as Asterisk's parser reads it: bare when safe, else in double quotes.
 
     ``quote("menu 1")`` -> ``"menu 1"``; ``quote('say "hi"')`` -> ``"say \\"hi\\""``;
@@ -233,6 +233,6 @@ def quote(arg: str | int | float) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def format_command(verb: str, *args: str | int | float) -> str:
+def format_command(verb: str, *args: str | float) -> str:
     """``format_command("SET VARIABLE", "IVR_STEP", "menu 1")`` -> ``SET VARIABLE IVR_STEP "menu 1"``."""
     return " ".join([verb, *(quote(a) for a in args)])

@@ -164,8 +164,8 @@ class AsteriskPeer:
             c.event(f"{args[0]}={args[1]}")
             return ["200 result=1"]
         if verb == "GET FULL VARIABLE":
-            value = re.sub(r"\$\{([^}]*)\}", lambda m: self.variables.get(m[1], ""), args[0])
-            return [f"200 result=1 ({value})"]
+            full = re.sub(r"\$\{([^}]*)\}", lambda m: self.variables.get(m[1], ""), args[0])
+            return [f"200 result=1 ({full})"]
         if verb == "GET VARIABLE":
             value = self.variables.get(args[0])
             return [f"200 result=1 ({value})" if value is not None else "200 result=0"]

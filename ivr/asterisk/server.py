@@ -2,11 +2,15 @@
 
 Strategy: a call is a long conversation of small blocking steps (a prompt, a key, a
 wait in queue), and pyst2's command layer is blocking, so each call gets its own
-thread with blocking socket reads under deadlines.  Threads mostly sleep in
-``recv``; 1,000 of them cost ~1,000 small stacks (RSS grows only by the pages
-touched) and the turnaround of a command is the GIL hand-off plus our engine step,
-well under a millisecond on loopback (see ``bench/fastagi_bench.py``).  A stalled
-peer only ever holds its own thread, until its read deadline drops it.
+thread with blocking socket reads under kernel deadlines (SO_RCVTIMEO).  A stalled
+peer only ever holds its own thread until its deadline drops it.
+
+Measured limit (bench/fastagi_bench.py, 2 cores, CPython 3.11): p50 turnaround ~0.5 ms
+up to 500 calls, but the p99 grows to hundreds of ms at 500 and the process saturates
+at 1,000: perf shows the time in futex waits/wakes, i.e. GIL hand-offs between many
+runnable threads, not in the engine (~0.12 ms a step).  Meeting 1,000 calls at p99 < 5 ms
+needs the I/O on one selector loop (engine steps inline, pyst2 fed from a buffer)
+or several processes behind one port (SO_REUSEPORT / hagi:// SRV); not done yet.
 
 Wiring (composition root)::
 
@@ -32,8 +36,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Self
 
-from ivr.asterisk.agi import AgiError, EnvReader, MAX_LINE
+from ivr.asterisk.agi import MAX_LINE, AgiError, EnvReader
 from ivr.asterisk.session import CallFactory, SessionResult, SessionSettings, run_session
 
 log = logging.getLogger(__name__)
@@ -187,7 +192,7 @@ class FastAgiServer:
                     break
             time.sleep(0.05)
 
-    def __enter__(self) -> FastAgiServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -97,18 +97,21 @@ def run_session(
     result = SessionResult()
     channel: AgiChannel | None = None
     runner: Runner | None = None
+    started = False  # runner.start returned: the engine holds a call state
     try:
         channel = AgiChannel(sock, env_timeout=settings.env_timeout, reply_grace=settings.reply_grace)
         setup = factory(channel.env)
         runner = setup.runner
-        started = call_started(channel.env, at=clock(), appeal=setup.appeal,
-                               speech=setup.recognise is not None)
-        result.call_id = started.call_id
-        log.info("call %s from %s", started.call_id, mask_phone(started.caller) if started.caller else "-")
+        started_event = call_started(channel.env, at=clock(), appeal=setup.appeal,
+                                     speech=setup.recognise is not None)
+        result.call_id = started_event.call_id
+        caller = started_event.caller
+        log.info("call %s from %s", result.call_id, mask_phone(caller) if caller else "-")
         player = MediaPlayer(channel, settings=settings.media, recognise=setup.recognise, clock=clock,
                              interrupted=draining.is_set if draining is not None else lambda: False)
-        channel.set_variable("CHANNEL(language)", started.language)
-        actions = runner.start(started)
+        actions = runner.start(started_event)
+        started = True
+        channel.set_variable("CHANNEL(language)", started_event.language)  # SAY DIGITS in Russian
         while True:
             event = player.run(actions)
             if runner.done:
@@ -132,7 +135,7 @@ def run_session(
         result.ended_by, result.error = "error", f"{type(exc).__name__}: {exc}"
         log.exception("call %s failed", result.call_id or "?")
     finally:
-        if runner is not None and not runner.done:
+        if runner is not None and started and not runner.done:
             try:
                 runner.handle(e.HungUp(clock()))
             except Exception:

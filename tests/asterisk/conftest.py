@@ -10,12 +10,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from world import World, hotline_menu  # noqa: E402
+from world import ROOT, World, hotline_menu  # noqa: F401
 
-from ivr.asterisk.media import MediaSettings  # noqa: E402
-from ivr.asterisk.server import FastAgiServer  # noqa: E402
-from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings  # noqa: E402
-from ivr.call import CallRunner  # noqa: E402
+from ivr.asterisk.media import MediaSettings
+from ivr.asterisk.server import FastAgiServer
+from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings
+from ivr.call import CallRunner
 
 SETTINGS = SessionSettings(env_timeout=2.0, reply_grace=2.0, media=MediaSettings(prompt_seconds=0.5))
 # A Wednesday, 12:00 in Moscow: every topic queue is open.

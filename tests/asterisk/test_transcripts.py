@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from fake_asterisk import ScriptedCaller  # noqa: E402
-from transcript_format import TRANSCRIPT_DIR, load_transcript, normalise  # noqa: E402
+from fake_asterisk import ScriptedCaller
+from transcript_format import TRANSCRIPT_DIR, load_transcript, normalise
 
-from ivr.asterisk.agi import (  # noqa: E402
+from ivr.asterisk.agi import (
     AgiCommandFailed,
     AgiDeadChannel,
     AgiError,
@@ -23,7 +23,7 @@ from ivr.asterisk.agi import (  # noqa: E402
     ReplyReader,
     parse_env,
 )
-from ivr.asterisk.peer import AsteriskPeer  # noqa: E402
+from ivr.asterisk.peer import AsteriskPeer
 
 NAMES = sorted(p.stem for p in TRANSCRIPT_DIR.glob("*.txt"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ivr.config import load_config
 from ivr.flow import actions as a
@@ -12,7 +13,6 @@ from ivr.flow import events as e
 from ivr.flow.context import CallContext
 from ivr.menu import load_menu
 from ivr.menu.model import Menu
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 

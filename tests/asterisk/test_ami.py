@@ -1,0 +1,63 @@
+"""The AMI client against a small AMI server on loopback (wire format as Asterisk 22 speaks it)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from ivr.asterisk.ami import AmiClient, AmiError, CallbackCall, parse_message
+
+
+class FakeAmi:
+    def __init__(self, *, secret: str = "s3cret") -> None:
+        self.secret = secret
+        self.actions: list[dict[str, str]] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = self.sock.getsockname()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        conn, _ = self.sock.accept()
+        conn.sendall(b"Asterisk Call Manager/9.0.0\r\n")
+        buf = b""
+        while chunk := conn.recv(4096):
+            buf += chunk
+            while b"\r\n\r\n" in buf:
+                block, buf = buf.split(b"\r\n\r\n", 1)
+                text = block.decode()
+                msg = parse_message(text)
+                msg["_variables"] = ";".join(l[10:] for l in text.split("\r\n") if l.startswith("Variable: "))
+                self.actions.append(msg)
+                aid = msg["ActionID"]
+                if msg["Action"] == "Login" and msg["Secret"] != self.secret:
+                    conn.sendall(f"Response: Error\r\nActionID: {aid}\r\nMessage: Authentication failed\r\n\r\n".encode())
+                    continue
+                reply = "Message: Originate successfully queued" if msg["Action"] == "Originate" else "Message: Authentication accepted"
+                conn.sendall(f"Response: Success\r\nActionID: {aid}\r\n{reply}\r\n\r\n".encode())
+                if msg["Action"] == "Originate":
+                    conn.sendall(b"Event: Hangup\r\nChannel: Local/callback@hotline-callback-00000001;1\r\nCause: 16\r\n\r\n")
+        conn.close()
+
+
+def test_login_originate_callback_and_events() -> None:
+    ami = FakeAmi()
+    client = AmiClient(*ami.address, username="ivr-engine", secret="s3cret")
+    try:
+        client.originate_callback(CallbackCall("cb-1", "+79990000001", "PJSIP/op101", "2026000001"))
+        event = client.events.get(timeout=5)
+    finally:
+        client.close()
+    originate = ami.actions[1]
+    assert originate["Action"] == "Originate" and originate["Channel"] == "Local/callback@hotline-callback"
+    assert "IVR_CALLBACK_NUMBER=79990000001" in originate["_variables"]
+    assert "IVR_OPERATOR_ENDPOINT=PJSIP/op101" in originate["_variables"]
+    assert event["Event"] == "Hangup" and event["Cause"] == "16"
+
+
+def test_wrong_secret_is_an_error() -> None:
+    ami = FakeAmi()
+    with pytest.raises(AmiError, match="Authentication failed"):
+        AmiClient(*ami.address, username="ivr-engine", secret="wrong")

@@ -1,0 +1,44 @@
+"""The terminal softphone walks the real path: TCP, AGI as Asterisk speaks it, the engine."""
+
+from __future__ import annotations
+
+import io
+
+from conftest import ROOT, Harness
+from world import World
+
+from ivr.asterisk.softphone import load_prompt_texts, run_softphone
+from ivr.identity import synthetic_inn
+
+
+def test_softphone_reaches_an_operator(menu) -> None:  # type: ignore[no-untyped-def]
+    h = Harness(menu, World(polls_until_operator=1))
+    typed = "\n".join(["1", "Иванов Иван Иванович", synthetic_inn(7), "1", "0", "1", "", ""]) + "\n"
+    out = io.StringIO()
+    try:
+        variables = run_softphone(*h.address, input=io.StringIO(typed), output=out,
+                                  prompts_dir=ROOT / "prompts", timeout=20)
+    finally:
+        h.server.shutdown(1)
+    text = out.getvalue()
+    assert "[menu.main] Выберите тему обращения." in text
+    assert "● recording" in text and "♫ music on hold" in text
+    assert variables["IVR_STATUS"] == "connect" and variables["IVR_OPERATOR_ENDPOINT"] == "PJSIP/op101"
+    assert "Connected to operator op101 at PJSIP/op101" in text
+
+
+def test_softphone_hang_up_is_recorded(menu) -> None:  # type: ignore[no-untyped-def]
+    h = Harness(menu, World())
+    try:
+        run_softphone(*h.address, input=io.StringIO("1\nh\n"), output=io.StringIO(),
+                      prompts_dir=ROOT / "prompts", timeout=20)
+        h.wait_idle()
+    finally:
+        h.server.shutdown(1)
+    ctx = h.world.ended["1795312804.30"]
+    assert ctx.outcome == "hangup" and ctx.path[-1].node == "ask_name"
+
+
+def test_prompt_texts_are_flattened() -> None:
+    texts = load_prompt_texts(ROOT / "prompts", "ru")
+    assert texts["consent.yes"].startswith("Спасибо")
