@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ivr.config import Config, ConfigError, load_config
+from ivr.flow.context import CallContext
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,15 +113,19 @@ def _call(config: Config, args: argparse.Namespace) -> int:
     from ivr.asterisk.softphone import run_softphone
     from ivr.config.schema import parse_address
 
+
     host, port = parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
     local = None
+    finished: list[CallContext] = []
     try:
         socket.create_connection((host, port), timeout=1).close()
     except OSError:
         from ivr.asterisk.wiring import fastagi_server
 
         print(f"No engine answers at {host}:{port}; starting one in this process.")
-        local = fastagi_server(_engine(config), ("127.0.0.1", 0))
+        engine = _engine(config)
+        engine.call_observers.append(lambda ctx, at: finished.append(ctx))
+        local = fastagi_server(engine, ("127.0.0.1", 0))
         local.start()
         host, port = local.address
     try:
@@ -131,7 +136,24 @@ def _call(config: Config, args: argparse.Namespace) -> int:
             local.shutdown(drain_seconds=1)
     for name, value in sorted(variables.items()):
         print(f"  {name} = {value}")
+    for ctx in finished:  # the engine ran here: show what the menu collected
+        print(describe_context(ctx))
     return 0
+
+
+def describe_context(ctx: CallContext) -> str:
+    name = ctx.name.text or ("(recorded clip)" if ctx.name.clip else None) if ctx.name else None
+    consent = None if ctx.consent is None else ("yes" if ctx.consent.granted else "no") + f" by {ctx.consent.method}"
+    lines = ["What the menu collected:"]
+    for label, value in [("ФИО", name), ("ИНН", ctx.inn), ("СНИЛС", ctx.snils),
+                         ("identity confirmed", ctx.identity_confirmed), ("topic", ctx.topic),
+                         ("queue", ctx.queue), ("language", ctx.language), ("consent", consent),
+                         ("callback number", ctx.callback_number), ("appeal", ctx.appeal),
+                         ("outcome", ctx.outcome)]:
+        lines.append(f"  {label}: {value if value is not None else '—'}")
+    path = " → ".join(f"{s.node}({s.exit or ''}{':' + ','.join(s.failures) if s.failures else ''})" for s in ctx.path)
+    lines.append(f"  path: {path}")
+    return "\n".join(lines)
 
 
 def _engine(config: Config):  # type: ignore[no-untyped-def]

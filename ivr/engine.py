@@ -14,6 +14,7 @@ from typing import Any
 
 from ivr.call.routed import RoutedServices
 from ivr.config import Config, ConfigError, Secrets
+from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
@@ -38,9 +39,19 @@ class Engine:
     clock: Callable[[], float] = time.time
     catalog: PromptCatalog | None = None
     startup_messages: list[str] = field(default_factory=list)
+    # Called with the final call context when the menu is done with a call (call log,
+    # metrics, the softphone's summary).
+    call_observers: list[Callable[[CallContext, float], None]] = field(default_factory=list)
 
     def services(self) -> RoutedServices:
-        return RoutedServices(router=self.router, appeals=self.appeals)
+        return RoutedServices(router=self.router, appeals=self.appeals, call_log=self._call_ended)
+
+    def _call_ended(self, ctx: CallContext, at: float) -> None:
+        for observer in self.call_observers:
+            try:
+                observer(ctx, at)
+            except Exception:  # noqa: BLE001 - an observer must never break a call
+                log.exception("call observer failed")
 
     def tick(self) -> None:
         """Background work, run about once a second: reloads, assignment, purge."""

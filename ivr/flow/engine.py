@@ -428,8 +428,10 @@ def _plain_digits(raw: str, node: n.DigitsNode) -> str:
 def _ask_confirm(s: _Step, node: n.DigitsNode) -> None:
     waits = s.menu.waits(node)
     digits = "".join(ch for ch in s.state.candidate if ch.isdigit())
-    s.emit(s.play("common.you_entered"), a.SayDigits(digits, s.language))
-    s.emit(a.CollectDigits((s.play(node.confirm),), 1, 1, waits.timeout, waits.timeout, terminator=""))
+    # The readback is heard whole: a terminator still arriving from the entry must not cut it.
+    s.emit(s.play("common.you_entered", barge_in=False), a.SayDigits(digits, s.language))
+    s.emit(a.CollectDigits((s.play(node.confirm),), 1, 1, waits.timeout, waits.timeout,
+                           terminator="", keys="12"))
 
 
 def _confirm_key(s: _Step, node: n.DigitsNode, event: e.DigitsEntered) -> None:
@@ -585,8 +587,8 @@ def _waiting_key(s: _Step, node: n.EnqueueNode, event: e.DigitsEntered) -> None:
 
 
 def _ask_callback_confirm(s: _Step, node: n.EnqueueNode) -> None:
-    s.emit(s.play("callback.number_is"), a.SayDigits(s.state.candidate.lstrip("+"), s.language))
-    s.emit(a.CollectDigits((s.play("callback.confirm_number"),), 1, 1, 6.0, 6.0, terminator=""))
+    s.emit(s.play("callback.number_is", barge_in=False), a.SayDigits(s.state.candidate.lstrip("+"), s.language))
+    s.emit(a.CollectDigits((s.play("callback.confirm_number"),), 1, 1, 6.0, 6.0, terminator="", keys="12"))
 
 
 def _ask_callback_number(s: _Step, node: n.EnqueueNode) -> None:
