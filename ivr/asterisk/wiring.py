@@ -14,7 +14,8 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         menu = engine.menus.for_number(env.get("agi_dnid", "") or env.get("agi_extension", ""))
         runner = CallRunner(menu=menu, services=services, clock=engine.clock)
         recognise = engine.recogniser if engine.recogniser.available else None
-        return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=recognise)
+        return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=recognise,
+                         recording=engine.recordings.enabled)
 
     return FastAgiServer(
         address[0],
