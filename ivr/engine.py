@@ -14,6 +14,7 @@ from typing import Any
 
 from ivr.call.routed import RoutedServices
 from ivr.config import Config, ConfigError, Secrets
+from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
@@ -40,14 +41,17 @@ class Engine:
     startup_messages: list[str] = field(default_factory=list)
 
     def services(self) -> RoutedServices:
-        return RoutedServices(router=self.router, appeals=self.appeals)
+        return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
+
+    def call_ended(self, ctx: CallContext, at: float) -> None:
+        """The engine is done with a call (hung up, transferred, or handed to an operator)."""
+        self.recordings.consent_log.call_ended(ctx, at)
 
     def tick(self) -> None:
-        """Background work, run about once a second: reloads, assignment, purge."""
+        """Background work, run about once a second: reloads, assignment, purge, spool."""
         self.menus.reload()
         self.router.assign()
-        if self.recordings.enabled:
-            self.recordings.schedule.run_pending()
+        self.recordings.tick()
 
     def ready(self) -> dict[str, bool]:
         checks = {"menus": self.menus.loaded and not self.menus.problems,
@@ -88,6 +92,7 @@ def build_engine(
     appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock)
     recordings = build_recordings(config, secrets, redis, clock=clock)
     messages.append(recordings.startup_message)
+    recordings.start()
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
     recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds)
     messages.append(recogniser.status_message())

@@ -1,14 +1,18 @@
 """Build the recordings feature from the configuration: the one place it is wired.
 
 The engine's composition root calls :func:`build_recordings` once at start-up, prints
-``recordings.startup_message``, calls ``recordings.purger.reconcile()`` and then
-``recordings.schedule.run_pending()`` from its background loop.  Front ends receive
-``recordings.store`` and call :meth:`RecordingStore.ingest` (only when
-``recordings.enabled``; otherwise the operator screen shows "not recorded").
+``recordings.startup_message``, calls :meth:`Recordings.start` (store check and
+reconciliation) and then :meth:`Recordings.tick` from its background loop (the purge
+schedule, the Asterisk spool scan).  Every call's end goes to
+``recordings.consent_log.call_ended`` (the consent record); the Twilio front end gets
+its recording hook from :func:`ivr.recordings.twilio.twilio_recording_hook`.  Whether a
+call is recorded is decided by the flow engine (``CallStarted.recording`` =
+``recordings.enabled``); the operator's screen shows it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -19,11 +23,14 @@ from redis import Redis
 from ivr.config.schema import Config, RecordingSettings
 from ivr.config.secrets import Secrets
 from ivr.recordings.audit import AuditLog, Clock, DeletionLog
-from ivr.recordings.errors import BadRecordingKey, NoRecordingKey
+from ivr.recordings.consent_log import ConsentLog
+from ivr.recordings.errors import BadRecordingKey, NoRecordingKey, RecordingError
 from ivr.recordings.keys import Keyring
 from ivr.recordings.purge import Purger, PurgeSchedule
+from ivr.recordings.spool import SpoolIngest
 from ivr.recordings.store import RecordingStore, Retention
 
+log = logging.getLogger("ivr.recordings")
 OFF = "recording is OFF; calls proceed without recording"
 
 
@@ -71,10 +78,30 @@ class Recordings:
     purger: Purger
     schedule: PurgeSchedule
     startup_message: str
+    consent_log: ConsentLog
+    spool: SpoolIngest | None = None
+    orphan_grace: float = 3600.0
 
     @property
     def enabled(self) -> bool:
         return self.store.keyring is not None
+
+    def start(self) -> None:
+        """At engine start: initialise or check the store root, finish what a crash left."""
+        if not self.enabled:
+            return
+        try:
+            self.store.initialise()
+            self.purger.reconcile(orphan_grace=self.orphan_grace)
+        except RecordingError as exc:
+            log.error("recordings: the store is not ready (%s); ingests will be refused until it is", exc)
+
+    def tick(self) -> None:
+        """Background work (about once a second): the purge when due, the spool scan."""
+        if self.enabled:
+            self.schedule.run_pending()
+        if self.spool is not None:  # also without a key: consent violations are destroyed
+            self.spool.scan()
 
 
 def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: Clock = time.time) -> Recordings:
@@ -101,6 +128,18 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
         prefix=config.redis.prefix,
         retention=retention,
     )
-    purger = Purger(store=store, deletion_log=DeletionLog(config.path(settings.deletion_log), clock=clock))
+    deletion_log = DeletionLog(config.path(settings.deletion_log), clock=clock)
+    purger = Purger(store=store, deletion_log=deletion_log)
     schedule = PurgeSchedule(purger, every_seconds=settings.purge_every, clock=clock)
-    return Recordings(store=store, purger=purger, schedule=schedule, startup_message=message)
+    consent_log = ConsentLog(
+        store=store, redis=redis, prefix=config.redis.prefix, clock=clock,
+        clip_dir=config.path(settings.clip_dir) if settings.clip_dir else None,
+    )
+    spool = None
+    if settings.spool_dir:
+        spool = SpoolIngest(
+            spool_dir=config.path(settings.spool_dir), store=store, consent_log=consent_log,
+            deletion_log=deletion_log, clock=clock, abandon_after=settings.spool_abandon_after,
+        )
+    return Recordings(store=store, purger=purger, schedule=schedule, startup_message=message,
+                      consent_log=consent_log, spool=spool, orphan_grace=settings.orphan_grace)
