@@ -5,9 +5,10 @@ only when the engine said ``IVR_RECORD=1``, into a directory of ours alone::
 
     MixMonitor(${IVR_MONITOR_DIR}/${UNIQUEID}.wav,b,/usr/bin/touch ^{MIXMONITOR_FILENAME}.done)
 
-``b``: audio only while bridged (the operator conversation, never the menu).  MixMonitor
-runs the command after it has closed the file, and ``^{...}`` is substituted only then,
-with the real file name: ``<UNIQUEID>.wav.done`` says ``<UNIQUEID>.wav`` is complete.
+``b``: audio only while bridged (the operator conversation, never the menu).  ``^{...}``
+escapes the dialplan's own substitution; MixMonitor substitutes it after setting
+``MIXMONITOR_FILENAME`` and runs the command only after it has closed the file (at the
+end of the call), so ``<UNIQUEID>.wav.done`` says ``<UNIQUEID>.wav`` is complete.
 ``UNIQUEID`` is the channel the engine saw as ``agi_uniqueid``, i.e. the call id.
 
 :meth:`SpoolIngest.scan` (the engine's background loop, every second) takes each finished
