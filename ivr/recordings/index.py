@@ -17,6 +17,9 @@ Cluster)::
     {P}:rec:twilio-undeleted
                           zset   Twilio recording SIDs stored here but not yet deleted
                                  at Twilio -> when the delete first failed
+    {P}:rec:twilio-pending
+                          hash   Twilio recording SID -> JSON {call_sid, url, clip, since}:
+                                 a fetch or store that failed, to be tried again
 
 Every change that touches several keys is one Lua script (atomic): adding a
 recording, marking it for purge (only if it is still stored, unheld and expired),
@@ -124,6 +127,10 @@ class Keys:
     @property
     def twilio_undeleted(self) -> str:
         return f"{self.tag}:rec:twilio-undeleted"
+
+    @property
+    def twilio_pending(self) -> str:
+        return f"{self.tag}:rec:twilio-pending"
 
 
 class RecordingIndex:

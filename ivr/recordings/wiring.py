@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis import Redis
@@ -81,6 +82,8 @@ class Recordings:
     consent_log: ConsentLog
     spool: SpoolIngest | None = None
     orphan_grace: float = 3600.0
+    # More background work from front ends (the Twilio hook's retries), run by tick().
+    background: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def enabled(self) -> bool:
@@ -97,11 +100,16 @@ class Recordings:
             log.error("recordings: the store is not ready (%s); ingests will be refused until it is", exc)
 
     def tick(self) -> None:
-        """Background work (about once a second): the purge when due, the spool scan."""
+        """Background work (about once a second): the purge when due, the spool scan, retries."""
         if self.enabled:
             self.schedule.run_pending()
         if self.spool is not None:  # also without a key: consent violations are destroyed
             self.spool.scan()
+        for job in self.background:
+            try:
+                job()
+            except Exception:  # one failing job must not starve the others
+                log.exception("recordings: background work failed; retried at the next tick")
 
 
 def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: Clock = time.time) -> Recordings:
