@@ -1,9 +1,9 @@
 """Build the recordings feature from the configuration: the one place it is wired.
 
 The engine's composition root calls :func:`build_recordings` once at start-up, prints
-``recordings.startup_message``, calls :meth:`Recordings.start` (store check and
-reconciliation) and then :meth:`Recordings.tick` from its background loop (the purge
-schedule, the Asterisk spool scan).  Every call's end goes to
+``recordings.startup_message``, calls :meth:`Recordings.start` (the store root is
+created or checked) and then :meth:`Recordings.tick` from its background loop (the
+reconciliation once, the purge schedule, the Asterisk spool scan, front ends' retries).  Every call's end goes to
 ``recordings.consent_log.call_ended`` (the consent record); the Twilio front end gets
 its recording hook from :func:`ivr.recordings.twilio.twilio_recording_hook`.  Whether a
 call is recorded is decided by the flow engine (``CallStarted.recording`` =
@@ -73,7 +73,7 @@ def check_recording_key(
     return message
 
 
-@dataclass(frozen=True)
+@dataclass
 class Recordings:
     store: RecordingStore
     purger: Purger
@@ -84,23 +84,30 @@ class Recordings:
     orphan_grace: float = 3600.0
     # More background work from front ends (the Twilio hook's retries), run by tick().
     background: list[Callable[[], None]] = field(default_factory=list)
+    reconciled: bool = False
 
     @property
     def enabled(self) -> bool:
         return self.store.keyring is not None
 
     def start(self) -> None:
-        """At engine start: initialise or check the store root, finish what a crash left."""
+        """At engine start: create the store root, or check it is the one Redis knows."""
         if not self.enabled:
             return
         try:
             self.store.initialise()
-            self.purger.reconcile(orphan_grace=self.orphan_grace)
         except RecordingError as exc:
             log.error("recordings: the store is not ready (%s); ingests will be refused until it is", exc)
 
     def tick(self) -> None:
-        """Background work (about once a second): the purge when due, the spool scan, retries."""
+        """Background work (about once a second): finish what a crash left (once), the purge
+        when due, the spool scan, front ends' retries."""
+        if self.enabled and not self.reconciled:
+            try:
+                self.purger.reconcile(orphan_grace=self.orphan_grace)
+                self.reconciled = True
+            except RecordingError as exc:
+                log.error("recordings: reconciliation failed (%s); tried again at the next tick", exc)
         if self.enabled:
             self.schedule.run_pending()
         if self.spool is not None:  # also without a key: consent violations are destroyed
