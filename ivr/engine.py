@@ -44,9 +44,10 @@ class Engine:
     call_observers: list[Callable[[CallContext, float], None]] = field(default_factory=list)
 
     def services(self) -> RoutedServices:
-        return RoutedServices(router=self.router, appeals=self.appeals, call_log=self._call_ended)
+        return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
 
-    def _call_ended(self, ctx: CallContext, at: float) -> None:
+    def call_ended(self, ctx: CallContext, at: float) -> None:
+        """The engine is done with a call: every observer hears of it (consent log, metrics)."""
         for observer in self.call_observers:
             try:
                 observer(ctx, at)
@@ -54,11 +55,10 @@ class Engine:
                 log.exception("call observer failed")
 
     def tick(self) -> None:
-        """Background work, run about once a second: reloads, assignment, purge."""
+        """Background work, run about once a second: reloads, assignment, purge, spool."""
         self.menus.reload()
         self.router.assign()
-        if self.recordings.enabled:
-            self.recordings.schedule.run_pending()
+        self.recordings.tick()
 
     def ready(self) -> dict[str, bool]:
         checks = {"menus": self.menus.loaded and not self.menus.problems,
@@ -99,6 +99,7 @@ def build_engine(
     appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock)
     recordings = build_recordings(config, secrets, redis, clock=clock)
     messages.append(recordings.startup_message)
+    recordings.start()
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
     recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds)
     messages.append(recogniser.status_message())
@@ -106,4 +107,5 @@ def build_engine(
         log.info(message)
     return Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                   menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
-                  catalog=holder.get("catalog"), startup_messages=messages)
+                  catalog=holder.get("catalog"), startup_messages=messages,
+                  call_observers=[recordings.consent_log.call_ended])

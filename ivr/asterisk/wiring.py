@@ -43,7 +43,8 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         services = engine.services()
         menu = engine.menus.for_number(env.get("agi_dnid", "") or env.get("agi_extension", ""))
         runner = CallRunner(menu=menu, services=services, clock=engine.clock)
-        return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook)
+        return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,
+                         recording=engine.recordings.enabled)
 
     return FastAgiServer(
         address[0],

@@ -29,7 +29,7 @@ from typing import Any, Literal, NamedTuple
 
 from ivr.flow import actions as a
 from ivr.flow import events as e
-from ivr.flow.context import CallContext, Consent, SpokenName, StepExit
+from ivr.flow.context import CallContext, Consent, SpokenName, StepExit, recording_for
 from ivr.flow.values import evolve
 from ivr.flow.words import interpret_yes_no, match_keyword, yes_no_words
 from ivr.identity import (
@@ -59,6 +59,7 @@ class CallState:
     attempts: int = 0  # failed tries at the current question
     candidate: str = ""  # a number read back, waiting for "1 - верно"
     speech: bool = False  # can this call's front end recognise speech?
+    recording: bool = True  # can the engine keep recordings (CallStarted.recording)?
     announced: float = 0.0  # when the queue position was last announced
     offer_callback: bool = False
 
@@ -91,9 +92,10 @@ def start(menu: Menu, event: e.CallStarted) -> Turn:
         language=event.language if event.language in menu.languages else menu.languages[0],
         channel=event.channel,
         appeal=event.appeal,
+        recording=recording_for(None, can_record=event.recording),
         menu_version=menu.version,
     )
-    step = _Step(menu, CallState(context=context, speech=event.speech), event.at)
+    step = _Step(menu, CallState(context=context, speech=event.speech, recording=event.recording), event.at)
     if event.appeal:
         step.emit(a.SetVariable("IVR_APPEAL", event.appeal))
     step.goto(menu.start)
@@ -512,7 +514,7 @@ def _consent_speech(s: _Step, node: n.ConsentNode, event: e.SpeechHeard) -> None
 
 
 def _consent(s: _Step, node: n.ConsentNode, consent: Consent) -> None:
-    s.update_ctx(consent=consent)
+    s.update_ctx(consent=consent, recording=recording_for(consent, can_record=s.state.recording))
     s.emit(s.play("consent.yes" if consent.granted else "consent.no", barge_in=True))
     s.goto(node.next, "speech" if consent.method == "voice" else "key", "yes" if consent.granted else "no")
 
@@ -557,11 +559,11 @@ def _hold_over(s: _Step, node: n.EnqueueNode, event: e.NoInput) -> None:
 
 def _queue_update(s: _Step, node: n.EnqueueNode, event: e.QueueUpdate) -> None:
     if event.operator and event.endpoint:
-        consent = s.ctx.consent is not None and s.ctx.consent.granted
+        recording = recording_for(s.ctx.consent, can_record=s.state.recording)
         s.emit(
             s.play("queue.connecting", barge_in=False),
             a.SetVariable("IVR_OPERATOR", event.operator),
-            a.Connect(event.operator, event.endpoint, record=consent),
+            a.Connect(event.operator, event.endpoint, record=recording.state == "recording"),
         )
         s.finish("connected", "connected", event.operator)
         return
