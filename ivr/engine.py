@@ -41,7 +41,7 @@ class Engine:
     startup_messages: list[str] = field(default_factory=list)
     # Called with the final call context when the menu is done with a call (call log,
     # metrics, the softphone's summary).
-    call_observers: list[Callable[[CallContext, float], None]] = field(default_factory=list)
+    call_observers: list[Callable[[CallContext, float], object]] = field(default_factory=list)
 
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
