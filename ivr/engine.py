@@ -10,19 +10,29 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ivr.call.routed import RoutedServices
 from ivr.config import Config, ConfigError, Secrets
+from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
 from routing.appeals import AppealBook
 from routing.engine import Router
+from routing.model import Assignment
 from routing.redis_conn import connect
 
 log = logging.getLogger("ivr.engine")
+
+
+class CallbackDialer(Protocol):
+    """Places a callback whose turn came (an operator is reserved for it) and reports how
+    it went with ``router.callback_result``.  Never raises for one call's failure: a
+    callback it cannot place keeps its place once the reservation expires."""
+
+    def place_callback(self, assignment: Assignment) -> None: ...
 
 
 @dataclass
@@ -38,14 +48,21 @@ class Engine:
     clock: Callable[[], float] = time.time
     catalog: PromptCatalog | None = None
     startup_messages: list[str] = field(default_factory=list)
+    # Places due callbacks (Asterisk: ivr.asterisk.dialer); None: callbacks are not dialled.
+    dialer: CallbackDialer | None = None
+    # Told every finished call's context (path, outcome): the funnel, tests.
+    call_log: Callable[[CallContext, float], None] | None = None
 
     def services(self) -> RoutedServices:
-        return RoutedServices(router=self.router, appeals=self.appeals)
+        return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_log)
 
     def tick(self) -> None:
-        """Background work, run about once a second: reloads, assignment, purge."""
+        """Background work, run about once a second: reloads, assignment, callbacks, purge."""
         self.menus.reload()
         self.router.assign()
+        if self.dialer is not None:
+            for assignment in self.router.due_callbacks():
+                self.dialer.place_callback(assignment)
         if self.recordings.enabled:
             self.recordings.schedule.run_pending()
 

