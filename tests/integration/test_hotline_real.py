@@ -293,11 +293,11 @@ def test_callback_accepted_then_dialled_through_ami_when_an_operator_is_free(hot
     call.on(r"STREAM FILE ivr/ru/queue\.callback_offer ", "1")  # "press 1 to be called back"
     call.hear(rf"^SAY DIGITS \"{CITIZEN}\"")  # "we will call you at ..."
     call.on(r"STREAM FILE ivr/ru/callback\.confirm_number ", "1")
-    call.hear(r"STREAM FILE ivr/ru/callback\.booked ")
-    call.hear(r"^HANGUP")
+    call.hear(r"STREAM FILE ivr/ru/callback\.booked ")  # "we will call you back"
+    call.hang_up()  # the citizen does not wait for the appeal number and goodbye
     call.wait_gone()
     ctx, session = hotline.ended(call.uniqueid)
-    assert session.ended_by == "hangup"
+    assert session.ended_by == "caller_hangup"
     assert (ctx.outcome, ctx.callback_number, ctx.topic) == ("callback", "+" + CITIZEN, "benefits")
     assert router.status(call.uniqueid).state == "callback"
 
