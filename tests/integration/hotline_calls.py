@@ -89,17 +89,17 @@ class Citizen:
         self.ami.action("Originate", Channel=f"Local/{self.id}@test-caller", Context="hotline",
                         Exten=HOTLINE, Priority="1", CallerID=f'"Citizen" <{self.number}>',
                         Timeout="10000", Async="true")
-        prefix = f"Local/{self.id}@test-caller-"
-        for half in (";1", ";2"):
-            _, event = self.log.wait(
-                lambda e, h=half: e.get("Event") == "Newchannel"
-                and e.get("Channel", "").startswith(prefix) and e["Channel"].endswith(h),
-                after=self.start, timeout=10, what=f"the call's {half} channel")
-            if half == ";1":
-                self.channel, self.uniqueid = event["Channel"], event["Uniqueid"]
-            else:
-                self.phone = event["Channel"]
+        hotline_leg = self._new_channel(f"Local/{self.id}@test-caller-", ";1")
+        self.channel, self.uniqueid = hotline_leg["Channel"], hotline_leg["Uniqueid"]
+        self.phone = self._new_channel(f"Local/{self.id}@test-caller-", ";2")["Channel"]
         return self
+
+    def _new_channel(self, prefix: str, half: str) -> Message:
+        def created(e: Message) -> bool:
+            name = e.get("Channel", "")
+            return e.get("Event") == "Newchannel" and name.startswith(prefix) and name.endswith(half)
+
+        return self.log.wait(created, after=self.start, timeout=10, what=f"the call's {half} channel")[1]
 
     # -- listening ---------------------------------------------------------------------
 

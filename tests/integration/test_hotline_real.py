@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,18 @@ INN_MISTYPED, INN = "000082246518", "000082246517"  # synthetic (region 00)
 SNILS_WRONG, SNILS = "77990809892", "12910747350"  # both valid; the caller corrects the first
 CITIZEN = "79990000001"
 SOUNDS_IN_CHROOT = "usr/share/asterisk/sounds/ivr"  # Asterisk plays ivr/<lang>/<prompt>
+SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+HOTLINE_NUMBER = "88005553535"
+
+
+def free_udp_port(*, even: bool = False) -> int:
+    """A loopback UDP port nobody uses now (even: RTP, with the next one for RTCP)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if not even or (port % 2 == 0 and port < 65000):
+            return port
 
 
 @dataclass
@@ -85,9 +99,9 @@ class Hotline:
                     raise AssertionError(f"call {call_id} not recorded as ended: {ctx}, {session}")
                 self._cond.wait(left)
 
-    def wait_for(self, what: str, check: object, timeout: float = 20.0) -> None:
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
-        while not check():  # type: ignore[operator]
+        while not check():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}")
             time.sleep(0.1)
@@ -323,6 +337,40 @@ def test_callback_accepted_then_dialled_through_ami_when_an_operator_is_free(hot
     hotline.wait_for("the callback call to end", lambda: hotline.dialer.in_progress == 0)
     assert router.status(call.uniqueid).state == "gone"
     assert router.operator_status("op103").state == "wrap_up"
+
+
+def test_sip_call_over_the_trunk_walks_to_the_main_menu_with_rfc2833_dtmf(
+    hotline: Hotline, tmp_path: Path
+) -> None:
+    """sipp is the carrier: INVITE to the shipped trunk (identify by address), RTP with
+    RFC 2833 events from its bundled pcaps, BYE during the main menu."""
+    mark = hotline.log.mark()
+    sip_port, rtp_port = free_udp_port(), free_udp_port(even=True)
+    sipp = subprocess.run(
+        ["sipp", "127.0.0.1:5060", "-sf", str(SIPP_DIR / "hotline_dtmf.xml"), "-s", HOTLINE_NUMBER,
+         "-i", "127.0.0.1", "-p", str(sip_port), "-mp", str(rtp_port), "-m", "1", "-l", "1",
+         "-nostdin", "-timeout", "40s", "-timeout_error", "-trace_err",
+         "-error_file", str(tmp_path / "sipp-errors.log")],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
+    assert sipp.returncode == 0, sipp.stdout[-2000:] + sipp.stderr[-2000:]
+
+    _, channel = hotline.log.wait(lambda e: e.get("Event") == "Newchannel"
+                                  and e.get("Channel", "").startswith("PJSIP/trunk-"),
+                                  after=mark, what="the trunk's channel")
+    uid = channel["Uniqueid"]
+    dtmf = [e["Digit"] for e in hotline.log.select(
+        lambda e: e.get("Event") == "DTMFEnd" and e.get("Uniqueid") == uid
+        and e.get("Direction") == "Received", after=mark)]
+    assert dtmf == ["1", "#"]
+    ctx, session = hotline.ended(uid)
+    assert session.ended_by == "caller_hangup"
+    assert ctx.caller == "79990000002" and ctx.dialled == HOTLINE_NUMBER
+    assert [(s.node, s.exit, s.detail) for s in ctx.path] == [
+        ("welcome", "done", ""), ("language", "key", "1"), ("ask_name", "done", "recorded"),
+        ("ask_number", "key", "skipped"), ("main", "hangup", "")]
+    assert any(e.get("Command", "").startswith("STREAM FILE ivr/ru/menu.main ") for e in hotline.log.select(
+        lambda e: e.get("Event") == "AGIExecStart" and e.get("Uniqueid") == uid, after=mark))
+    hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
 
 
 def test_asterisk_logged_no_warning_during_the_calls(hotline: Hotline, asterisk: AsteriskHarness) -> None:
