@@ -51,8 +51,9 @@ class Engine:
     # Called with the final call context when the menu is done with a call (call log,
     # metrics, the softphone's summary).
     call_observers: list[Callable[[CallContext, float], object]] = field(default_factory=list)
-    # Places due callbacks (Asterisk: ivr.asterisk.dialer); None: callbacks are not dialled.
-    dialer: CallbackDialer | None = None
+    # Who places due callbacks, by the channel the call came in on ("asterisk": AMI
+    # Originate, "twilio": the REST API); a channel without one: its callbacks wait.
+    dialers: dict[str, CallbackDialer] = field(default_factory=dict)
 
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
@@ -70,9 +71,14 @@ class Engine:
         purge, the recordings spool."""
         self.menus.reload()
         self.router.assign()
-        if self.dialer is not None:
+        if self.dialers:
             for assignment in self.router.due_callbacks():
-                self.dialer.place_callback(assignment)
+                dialer = self.dialers.get(str(assignment.context.get("channel") or "asterisk"))
+                if dialer is None:
+                    log.warning("callback %s: no dialer for its channel; it keeps its place",
+                                assignment.callback_id)
+                    continue
+                dialer.place_callback(assignment)
         self.recordings.tick()
 
     def ready(self) -> dict[str, bool]:

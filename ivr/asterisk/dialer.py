@@ -43,7 +43,7 @@ class _Dialling:
 
 
 class AsteriskCallbackDialer:
-    """``Engine.dialer`` for Asterisk.  Feed it the AMI client's events (``on_event``);
+    """``Engine.dialers["asterisk"]``.  Feed it the AMI client's events (``on_event``);
     :func:`ivr.asterisk.wiring.ami_services` does."""
 
     def __init__(self, *, router: Router, ami: AmiClient | None = None) -> None:

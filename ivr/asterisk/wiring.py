@@ -71,7 +71,7 @@ class AmiServices:
 
 
 def ami_services(engine: Engine, *, host: str, port: int, username: str, secret: str) -> AmiServices:
-    """Log in to AMI; the engine's due callbacks are dialled through it (``engine.dialer``)
+    """Log in to AMI; the engine's due callbacks are dialled through it (``engine.dialers["asterisk"]``)
     and its events tell routing what became of hand-overs and callbacks."""
     dialer = AsteriskCallbackDialer(router=engine.router)
     handovers = HandoverWatcher(router=engine.router)
@@ -82,5 +82,5 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
 
     ami = AmiClient(host, port, username=username, secret=secret, on_event=on_event)
     dialer.ami = ami
-    engine.dialer = dialer
+    engine.dialers["asterisk"] = dialer
     return AmiServices(ami=ami, dialer=dialer, handovers=handovers)

@@ -11,6 +11,7 @@ POST /twilio/wait?step=n                 hold music over: poll the routing engin
 POST /twilio/status                      CallStatus; completed, busy, ...: HungUp
 POST /twilio/recording-status?clip=...   a recording is ready: the recordings hook
 POST /twilio/callback/<callback_id>      an outbound callback answered: greet, <Dial>
+POST /twilio/callback/<id>/status        the outbound callback call ended: routing told
 GET  /twilio/prompts/<lang>/<id>.wav     rendered prompt audio for <Play>
 =======================================  ============================================
 
@@ -68,11 +69,12 @@ def make_twilio_blueprint(
     speech: bool = True,
     hold_music: str | None = None,
     on_recording: RecordingHook | None = None,
+    on_callback: Callable[[str, str], None] | None = None,
 ) -> TwilioBlueprint:
     calls = TwilioCalls(
         menus=menus, services_factory=services_factory, store=store, prompts=prompts, clock=clock,
         dialer=dialer, public_url=public_url, speech=speech, hold_music=hold_music,
-        on_recording=on_recording,
+        on_recording=on_recording, on_callback=on_callback,
     )
     bp = TwilioBlueprint("twilio", __name__, calls=calls)
     signed = require_twilio_signature(auth_token=auth_token, public_url=public_url)
@@ -155,6 +157,16 @@ def make_twilio_blueprint(
     def callback(callback_id: str) -> Response:
         params.call_sid(form())
         return _twiml(calls.callback_answered(params.callback_id(callback_id)))
+
+    @bp.post("/twilio/callback/<callback_id>/status")
+    @signed
+    def callback_status(callback_id: str) -> Response:
+        data = form()
+        params.call_sid(data)
+        call_status = params.call_status(data)
+        if call_status in params.ENDED_STATUSES:
+            calls.callback_status(params.callback_id(callback_id), call_status)
+        return Response(status=204)
 
     @bp.get("/twilio/prompts/<language>/<prompt>.wav")
     def prompt_audio(language: str, prompt: str) -> Response:

@@ -86,6 +86,7 @@ class TwilioCalls:
         speech: bool = True,
         hold_music: str | None = None,
         on_recording: RecordingHook | None = None,
+        on_callback: Callable[[str, str], None] | None = None,
     ) -> None:
         self.menus = menus
         self.services_factory = services_factory
@@ -97,6 +98,8 @@ class TwilioCalls:
         self.speech = speech
         self.hold_music = hold_music
         self.on_recording = on_recording
+        # Told what became of an outbound callback: ("cb-...", "answered" or a final CallStatus).
+        self.on_callback = on_callback
 
     # -- webhooks -----------------------------------------------------------------------
 
@@ -204,6 +207,8 @@ class TwilioCalls:
         record = self.store.load_callback(callback_id)
         if record is None:
             return str(polite_goodbye())
+        if self.on_callback is not None:
+            self.on_callback(callback_id, "answered")
         response = VoiceResponse()
         language = twilio_language(record.language)
         audio = self.prompts.audio_url("callback.greeting", record.language)
@@ -217,6 +222,11 @@ class TwilioCalls:
         status = f"/twilio/recording-status?clip=callback-{callback_id}" if record.record else None
         response.append(dial(record.endpoint, record=record.record, recording_status=status))
         return str(response)
+
+    def callback_status(self, callback_id: str, status: str) -> None:
+        """POST /twilio/callback/<id>/status: the outbound callback call is over."""
+        if self.on_callback is not None:
+            self.on_callback(callback_id, status)
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class TwilioDialer:
             from_=self.caller_id,
             url=f"{self.base_url}/twilio/callback/{callback_id}",
             method="POST",
-            status_callback=f"{self.base_url}/twilio/status",
+            status_callback=f"{self.base_url}/twilio/callback/{callback_id}/status",
             status_callback_method="POST",
             status_callback_event=["completed"],
         )

@@ -9,6 +9,7 @@ from ivr.engine import Engine
 from ivr.menu.model import Menu
 from ivr.prompts.catalog import load_catalog
 from ivr.twilio.blueprint import TwilioBlueprint, make_twilio_blueprint
+from ivr.twilio.callbacks import TwilioCallbackDialer
 from ivr.twilio.dialer import TwilioDialer, make_client
 from ivr.twilio.prompts import FilePromptSource
 from ivr.twilio.state import CallStore
@@ -56,7 +57,7 @@ def twilio_blueprint(
     dialer = twilio_dialer(engine, http_client=http_client)
     catalog, _problems = load_catalog(config.path(config.prompts.dir))  # checked at engine start
     texts = {lang: {pid: catalog.text(pid, lang) or "" for pid in catalog.ids(lang)} for lang in catalog.languages}
-    return make_twilio_blueprint(
+    blueprint = make_twilio_blueprint(
         menus=LiveMenuSource(engine),
         services_factory=engine.services,
         store=CallStore(engine.redis, prefix=config.redis.prefix, ttl=config.twilio.state_ttl),
@@ -67,3 +68,8 @@ def twilio_blueprint(
         clock=engine.clock,
         on_recording=twilio_recording_hook(engine, client=dialer.client if dialer else None, session=session),
     )
+    if dialer is not None:  # callbacks for Twilio calls are placed with the REST API
+        callbacks = TwilioCallbackDialer(calls=blueprint.calls, router=engine.router)
+        blueprint.calls.on_callback = callbacks.outcome
+        engine.dialers["twilio"] = callbacks
+    return blueprint

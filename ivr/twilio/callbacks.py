@@ -1,0 +1,65 @@
+"""Callbacks for calls that came in through Twilio: placed with the REST API, followed by
+the callback's own webhooks, reported to the routing engine.
+
+    routing: due callback (operator reserved) ──place_callback──> calls.create(...)
+    /twilio/callback/<id>          citizen answered  -> router.callback_result(answered=True)
+    /twilio/callback/<id>/status   no-answer, busy,   -> router.callback_result(answered=False)
+                                   failed, canceled      (retried later within the queue's hours)
+                                   completed          -> router.ended(call) when it was answered
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ivr.twilio.calls import TwilioCalls
+from routing.engine import CALLBACK_PREFIX, Router
+from routing.errors import RoutingError
+from routing.model import Assignment
+
+log = logging.getLogger(__name__)
+
+
+class TwilioCallbackDialer:
+    def __init__(self, *, calls: TwilioCalls, router: Router) -> None:
+        self.calls = calls
+        self.router = router
+
+    def place_callback(self, assignment: Assignment) -> None:
+        callback_id, number = assignment.callback_id, assignment.number
+        if not callback_id or not number:
+            return
+        context: Any = assignment.context
+        recording = (context.get("recording") or {}).get("state")
+        try:
+            self.calls.place_callback(
+                callback_id, number, assignment.endpoint,
+                language=context.get("language") or "ru",
+                record=recording == "recording",
+                appeal=context.get("appeal"),
+            )
+        except Exception as exc:  # noqa: BLE001 - one callback's failure must not stop the others
+            log.error("twilio: callback %s could not be placed (%s)", callback_id, type(exc).__name__)
+            self._report(callback_id, answered=False)
+
+    def outcome(self, callback_id: str, status: str) -> None:
+        """What the callback's webhooks said: 'answered' or the call's final status."""
+        if status == "answered":
+            self._report(callback_id, answered=True)
+            return
+        call_id = callback_id.removeprefix(CALLBACK_PREFIX)
+        if status == "completed" and self.router.status(call_id).state in ("connected", "reserved"):
+            try:
+                self.router.ended(call_id)
+            except RoutingError:
+                pass
+            return
+        if status != "completed" or self.router.status(call_id).state != "gone":
+            self._report(callback_id, answered=False)
+
+    def _report(self, callback_id: str, *, answered: bool) -> None:
+        try:
+            self.router.callback_result(callback_id, answered=answered)
+        except RoutingError as exc:
+            log.warning("twilio: callback %s result not recorded (%s)", callback_id, exc.error_id)
