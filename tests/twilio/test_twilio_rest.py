@@ -97,7 +97,7 @@ def test_callback_is_placed_with_calls_create_and_bridges_when_answered(app, htt
     assert (request.method, request.url) == ("POST", f"{API}/{h.ACCOUNT}/Calls.json")
     assert request.data["To"] == "+79161234567" and request.data["From"] == h.HOTLINE
     assert request.data["Url"] == "https://ivr.example.ru/twilio/callback/cb-42"
-    assert request.data["StatusCallback"] == "https://ivr.example.ru/twilio/status"
+    assert request.data["StatusCallback"] == "https://ivr.example.ru/twilio/callback/cb-42/status"
     assert sid.startswith("CA") and len(sid) == 34
 
     callback = h.Twilio(app.test_client())
