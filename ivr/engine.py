@@ -54,6 +54,8 @@ class Engine:
     # Who places due callbacks, by the channel the call came in on ("asterisk": AMI
     # Originate, "twilio": the REST API); a channel without one: its callbacks wait.
     dialers: dict[str, CallbackDialer] = field(default_factory=dict)
+    # More background work the front ends register (Twilio's REST bridging).
+    background: list[Callable[[], object]] = field(default_factory=list)
 
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
@@ -80,6 +82,8 @@ class Engine:
                     continue
                 dialer.place_callback(assignment)
         self.recordings.tick()
+        for work in self.background:
+            work()
 
     def ready(self) -> dict[str, bool]:
         checks = {"menus": self.menus.loaded and not self.menus.problems,

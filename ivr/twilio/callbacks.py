@@ -1,4 +1,5 @@
-"""Callbacks for calls that came in through Twilio: placed with the REST API, followed by
+"""Where Twilio calls meet the routing engine outside a webhook: bridging a waiting call
+the moment an operator is reserved, and callbacks placed with the REST API, followed by
 the callback's own webhooks, reported to the routing engine.
 
     routing: due callback (operator reserved) ──place_callback──> calls.create(...)
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ivr.twilio.calls import Assignment as TwilioAssignment
 from ivr.twilio.calls import TwilioCalls
 from routing.engine import CALLBACK_PREFIX, Router
 from routing.errors import RoutingError
@@ -63,3 +65,46 @@ class TwilioCallbackDialer:
             self.router.callback_result(callback_id, answered=answered)
         except RoutingError as exc:
             log.warning("twilio: callback %s result not recorded (%s)", callback_id, exc.error_id)
+
+
+class AssignmentBridge:
+    """Bridges a Twilio call the moment routing reserves an operator for it.
+
+    The call waits on hold music in Twilio; instead of waiting for the next hold
+    webhook, the engine's background loop reads the routing event stream and, for
+    each ``assigned`` Twilio call, asks the front end to bridge it through the REST
+    API (``calls(sid).update(twiml=<Dial>)``).  Several engine processes may all see
+    the event: the front end's per-call lock and state check let only one bridge it.
+    """
+
+    def __init__(self, *, calls: TwilioCalls, router: Router) -> None:
+        self.calls = calls
+        self.router = router
+        self.last_id = self._tail()
+
+    def _tail(self) -> str:
+        newest = self.router.redis.xrevrange(self.router.keys.events, count=1)
+        if not newest:
+            return "0-0"
+        eid = newest[0][0]
+        return eid.decode() if isinstance(eid, bytes) else str(eid)
+
+    def poll(self) -> int:
+        """Bridge the Twilio calls assigned since the last poll; how many were bridged."""
+        bridged = 0
+        for eid, event in self.router.events(self.last_id, count=500):
+            self.last_id = eid
+            if event.get("type") != "assigned" or event.get("kind") != "call":
+                continue
+            status = self.router.status(event.get("call", ""))
+            assignment = status.assignment
+            if assignment is None or assignment.context.get("channel") != "twilio":
+                continue
+            try:
+                if self.calls.bridge_assigned(
+                    assignment.call_id, TwilioAssignment(assignment.operator_id, assignment.endpoint)
+                ):
+                    bridged += 1
+            except Exception as exc:  # noqa: BLE001 - the next hold webhook bridges it instead
+                log.warning("twilio: REST bridge of a call failed (%s); the wait webhook will", type(exc).__name__)
+        return bridged

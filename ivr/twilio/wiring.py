@@ -9,7 +9,7 @@ from ivr.engine import Engine
 from ivr.menu.model import Menu
 from ivr.prompts.catalog import load_catalog
 from ivr.twilio.blueprint import TwilioBlueprint, make_twilio_blueprint
-from ivr.twilio.callbacks import TwilioCallbackDialer
+from ivr.twilio.callbacks import AssignmentBridge, TwilioCallbackDialer
 from ivr.twilio.dialer import TwilioDialer, make_client
 from ivr.twilio.prompts import FilePromptSource
 from ivr.twilio.state import CallStore
@@ -72,4 +72,5 @@ def twilio_blueprint(
         callbacks = TwilioCallbackDialer(calls=blueprint.calls, router=engine.router)
         blueprint.calls.on_callback = callbacks.outcome
         engine.dialers["twilio"] = callbacks
+        engine.background.append(AssignmentBridge(calls=blueprint.calls, router=engine.router).poll)
     return blueprint

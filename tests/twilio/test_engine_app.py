@@ -127,3 +127,19 @@ def test_forged_and_unsigned_requests_are_refused_and_change_nothing(engine: Eng
     unsigned = client.post("/twilio/voice", data=urlencode(base), content_type="application/x-www-form-urlencoded")
     assert unsigned.status_code == 403
     assert engine.redis.keys("*twilio*") == []
+
+
+def test_a_waiting_call_is_bridged_with_the_rest_api_as_soon_as_an_operator_is_reserved(
+    engine: Engine, h  # type: ignore[no-untyped-def]
+) -> None:
+    http = h.RecordingHttpClient()
+    client = create_app(engine, twilio_http_client=http).test_client()
+    walk_to_queue(client)  # on hold now
+    engine.router.set_operator_state("op102", "available")  # routing reserves op102 for the call
+    engine.tick()
+    updates = [r for r in http.requests if r.method == "POST" and r.url.endswith(f"/Calls/{SID}.json")]
+    assert len(updates) == 1
+    dial = ET.fromstring(updates[0].data["Twiml"]).find("Dial")
+    assert dial is not None and dial.find("Client").text == "op102"  # type: ignore[union-attr]
+    engine.tick()  # another process (or tick) sees the same event: no second bridge
+    assert len([r for r in http.requests if r.url.endswith(f"/Calls/{SID}.json")]) == 1
