@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
 from ivr.config import Config, ConfigError, Secrets
 from ivr.menu.live import LiveMenus
+from ivr.menu.versions import MenuVersions
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
@@ -38,9 +40,11 @@ class Engine:
     clock: Callable[[], float] = time.time
     catalog: PromptCatalog | None = None
     startup_messages: list[str] = field(default_factory=list)
+    call_log: CallLog | None = None
 
     def services(self) -> RoutedServices:
-        return RoutedServices(router=self.router, appeals=self.appeals)
+        return RoutedServices(router=self.router, appeals=self.appeals,
+                              call_log=self.call_log.record if self.call_log else None)
 
     def tick(self) -> None:
         """Background work, run about once a second: reloads, assignment, purge."""
@@ -80,7 +84,8 @@ def build_engine(
         holder["catalog"] = catalog
         return catalog
 
-    menus = LiveMenus(config=config, prompts=prompts)
+    versions = MenuVersions(redis=redis, prefix=config.redis.prefix, clock=clock)
+    menus = LiveMenus(config=config, prompts=prompts, versions=versions)
     menus.load()
     router = Router(redis=redis, queues=config.queues, operators=config.operators,
                     settings=config.routing, calendar=config.calendar, clock=clock,
@@ -91,8 +96,10 @@ def build_engine(
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
     recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds)
     messages.append(recogniser.status_message())
+    call_log = CallLog(redis=redis, prefix=config.redis.prefix, clock=clock,
+                       menu_of=lambda ctx: config.menus.numbers.get(ctx.dialled, config.menus.entry))
     for message in messages:
         log.info(message)
     return Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                   menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
-                  catalog=holder.get("catalog"), startup_messages=messages)
+                  catalog=holder.get("catalog"), startup_messages=messages, call_log=call_log)
