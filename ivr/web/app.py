@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 
+from ivr.console.wiring import init_console
 from ivr.engine import Engine
 
 ops = Blueprint("ops", __name__)
@@ -40,4 +41,5 @@ def create_app(engine: Engine) -> Flask:
     app = Flask("ivr")
     app.extensions["ivr.engine"] = engine
     app.register_blueprint(ops)
+    init_console(app, engine)
     return app
