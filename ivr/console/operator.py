@@ -136,18 +136,26 @@ class OperatorDesk:
     # -- calls ----------------------------------------------------------------------------
     def pop(self, assignment: Assignment) -> dict[str, Any]:
         data = self.pops.pop(assignment)
-        ctx = context_of(assignment)
-        key = self.key_handled(assignment.call_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hsetnx(key, "operator", assignment.operator_id)
-        pipe.hsetnx(key, "appeal", ctx.appeal or "")
-        pipe.hsetnx(key, "kind", assignment.kind)
-        pipe.hsetnx(key, "at", repr(self.clock()))
-        pipe.expire(key, HANDLED_SECONDS)
-        pipe.set(f"{self.tag}:console:pending:{assignment.operator_id}", assignment.call_id,
-                 ex=HANDLED_SECONDS)
-        pipe.execute()
+        self._mark(assignment.call_id, assignment.operator_id, context_of(assignment).appeal,
+                   assignment.kind)
         return data
+
+    def _mark(self, call_id: str, operator: str, appeal: str | None, kind: str, *, wrapped: bool = False) -> None:
+        """Remember whose call it is, so it can be wrapped up after routing is done with it."""
+        key = self.key_handled(call_id)
+        pending = f"{self.tag}:console:pending:{operator}"
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(key, "operator", operator)
+        pipe.hsetnx(key, "appeal", appeal or "")
+        pipe.hsetnx(key, "kind", kind)
+        pipe.hsetnx(key, "at", repr(self.clock()))
+        if wrapped:
+            pipe.hset(key, "wrapped", "1")
+            pipe.delete(pending)
+        else:
+            pipe.set(pending, call_id, ex=HANDLED_SECONDS)
+        pipe.expire(key, HANDLED_SECONDS)
+        pipe.execute()
 
     def _handled(self, call_id: str) -> dict[str, str] | None:
         raw = self.redis.hgetall(self.key_handled(call_id))
@@ -234,8 +242,7 @@ class OperatorDesk:
         if appeal is not None:
             self.appeals.set_status(appeal.number, status, operator=who.operator,
                                     note=f"{RESULTS[result]}. {note}".strip())
-        self.redis.hset(self.key_handled(call_id), "wrapped", "1")
-        self.redis.delete(f"{self.tag}:console:pending:{who.operator}")
+        self._mark(call_id, who.operator, owned.appeal, owned.kind, wrapped=True)
         self.redis.xadd(self.key_wrapups, {"w": json.dumps({
             "call": call_id, "operator": who.operator, "user": who.user, "appeal": owned.appeal,
             "result": result, "status": status, "note": note, "at": self.clock()}, ensure_ascii=False)},
