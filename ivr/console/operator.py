@@ -277,6 +277,7 @@ class OperatorDesk:
                 if assignment is not None and assignment.operator_id == operator:
                     data = self.pop(assignment)
                     data["event_ms"] = event_id_ms(eid)
+                    data["operator_state"] = self.state_of(operator)
                     yield frame("pop", data, eid)
             elif kind in ("answered", "ended", "callback_dialled"):
                 yield frame(kind, {"call_id": call_id, **self.state_of(operator)}, eid)

@@ -65,7 +65,7 @@ def test_the_dashboard_shows_queues_and_operators_and_pushes_updates(app: Flask,
 
 
 def test_the_editor_reports_exactly_what_ivr_validate_reports(copied: tuple[Engine, Flask, Path]) -> None:
-    engine, app, path = copied
+    _engine, app, path = copied
     sveta = Console(app, "sveta")
     live = sveta.get("/supervisor/api/menus/hotline").json
     assert live["source"] == "file" and live["version"] == 1 and live["base"] is None

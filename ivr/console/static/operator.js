@@ -158,7 +158,7 @@
       if (data.pop) showPop(data.pop, null);
       else if (data.pending) showPending(data.pending);
     },
-    pop: (pop) => showPop(pop, pop.event_ms),
+    pop: (pop) => { showPop(pop, pop.event_ms); if (pop.operator_state) showState(pop.operator_state); },
     state: showState,
     answered: (data) => { if (call && call.call_id === data.call_id) callState("на связи"); showState(data); },
     ended: (data) => { if (call && call.call_id === data.call_id) callState("разговор окончен"); showState(data); },
