@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import tempfile
 import threading
 import time
@@ -136,8 +137,8 @@ class LiveConsole:
         while not self._stop.wait(0.2):
             try:
                 self.engine.tick()
-            except Exception:  # noqa: BLE001 - as ivr serve: background work never stops
-                pass
+            except Exception:
+                logging.getLogger(__name__).exception("background work failed")
 
     def start(self) -> LiveConsole:
         for thread in self._threads:
