@@ -108,12 +108,14 @@ class OperatorDesk:
         return self.state_of(operator)
 
     def state_of(self, operator: str) -> dict[str, Any]:
-        status = self.router.operator_status(operator)
+        """The operator's state as routing holds it (one HMGET)."""
+        raw_state, raw_since = self.redis.hmget(self.router.keys.operator(operator), "state", "since")
+        state = _text(raw_state) if raw_state else "offline"
+        since = float(_text(raw_since)) if raw_since else 0.0
         wrap = self.router.settings.wrap_up_seconds
         return {"operator": operator, "name": self.router.operators[operator].name,
-                "state": status.state, "since": status.since,
-                "wrap_until": status.since + wrap if status.state == "wrap_up" else None,
-                "now": self.clock()}
+                "state": state, "since": since,
+                "wrap_until": since + wrap if state == "wrap_up" else None, "now": self.clock()}
 
     def hello(self, operator: str) -> dict[str, Any]:
         status = self.router.operator_status(operator)

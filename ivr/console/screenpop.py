@@ -10,6 +10,7 @@ caller's earlier appeals with their statuses.  Nothing here reads a request or w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -146,15 +147,24 @@ class ScreenPops:
         return None
 
     def previous_appeals(self, ctx: CallContext) -> list[Appeal]:
-        """The caller's appeals found by ИНН, СНИЛС or number, newest first."""
-        numbers: dict[str, float] = {}
+        """The caller's appeals found by ИНН, СНИЛС or number, newest first (two round trips)."""
+        redis, keys = self.appeals.redis, self.appeals.keys
+        pipe = redis.pipeline(transaction=False)
         for ident in identity_keys(ctx):
-            for number, score in self.appeals.redis.zrevrangebyscore(
-                    self.appeals.keys.appeals_of(ident), "+inf", "-inf", start=0, num=50, withscores=True):
-                key = number.decode() if isinstance(number, bytes) else str(number)
-                numbers[key] = max(score, numbers.get(key, 0.0))
-        ordered = sorted(numbers, key=lambda n: numbers[n], reverse=True)
-        return [a for a in (self.appeals.get(n) for n in ordered[: PREVIOUS_SHOWN + 1]) if a is not None]
+            pipe.zrevrangebyscore(keys.appeals_of(ident), "+inf", "-inf", start=0,
+                                  num=PREVIOUS_SHOWN + 1, withscores=True)
+        numbers: dict[str, float] = {}
+        for found in pipe.execute():
+            for number, score in found:
+                key = _text(number)
+                numbers[key] = max(float(score), numbers.get(key, 0.0))
+        ordered = sorted(numbers, key=lambda n: numbers[n], reverse=True)[: PREVIOUS_SHOWN + 1]
+        if not ordered:
+            return []
+        pipe = redis.pipeline(transaction=False)
+        for number in ordered:
+            pipe.hgetall(keys.appeal(number))
+        return [appeal_from_hash(raw) for raw in pipe.execute() if raw]
 
     def enqueued_at(self, call_id: str) -> float | None:
         raw = self.router.redis.hget(self.router.keys.call(call_id), "enq")
@@ -173,6 +183,18 @@ class ScreenPops:
             repeat_since=self.clock() - self.repeat_window_days * 86400,
             queue_name=(queue.name or assignment.queue) if queue else assignment.queue,
         )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def appeal_from_hash(raw: Mapping[Any, Any]) -> Appeal:
+    """An appeal from its Redis hash (the fields :class:`routing.appeals.AppealBook` writes)."""
+    d = {_text(k): _text(v) for k, v in raw.items()}
+    return Appeal(number=d["number"], topic=d["topic"], status=d["status"],
+                  opened_at=float(d["opened_at"]), updated_at=float(d["updated_at"]),
+                  identity_keys=tuple(json.loads(d["identity"])))
 
 
 def context_of(assignment: Assignment) -> CallContext:

@@ -14,11 +14,12 @@ reconnects and is authenticated afresh.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 
 from ivr.console.hub import Event, Subscription
 
@@ -70,5 +71,17 @@ def pump(
 
 
 def sse_response(stream: Iterator[bytes]) -> Response:
+    _no_delay()
     return Response(stream, mimetype="text/event-stream", headers={
         "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _no_delay() -> None:
+    """Send each frame at once: werkzeug writes a chunk in several small writes, and with
+    Nagle's algorithm the later ones wait for the browser's delayed ACK (tens of ms)."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass

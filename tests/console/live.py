@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -98,31 +98,42 @@ def hotline_keys(inn: str, topic: str = "4") -> str:
     return "1" + inn + "1" + topic + "1"
 
 
+def live_config(config: Config, workdir: Path, *, prefix: str, wrap_up_seconds: int) -> Config:
+    """The shipped configuration, with users, its own key prefix and files under ``workdir``."""
+    digest = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+    users = {"olga": UserConfig(role="operator", password_hash=digest, operator="op102"),
+             "sveta": UserConfig(role="supervisor", password_hash=digest),
+             "anton": UserConfig(role="auditor", password_hash=digest)}
+    (workdir / "clips").mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(
+        config,
+        redis=dataclasses.replace(config.redis, prefix=prefix),
+        recordings=dataclasses.replace(config.recordings, dir=str(workdir / "rec"),
+                                       audit_log=str(workdir / "audit" / "rec.jsonl"),
+                                       deletion_log=str(workdir / "audit" / "deleted.jsonl")),
+        console=dataclasses.replace(config.console, clips_dir=str(workdir / "clips"),
+                                    audit_log=str(workdir / "audit" / "console.jsonl")),
+        routing=dataclasses.replace(config.routing, wrap_up_seconds=wrap_up_seconds),
+        users=users,
+    )
+
+
+def noon_clock() -> Callable[[], float]:
+    """Wednesday noon in Moscow (every queue open), moving with real time."""
+    started = time.time()
+    return lambda: NOON + (time.time() - started)
+
+
 class LiveConsole:
     def __init__(self, config: Config, *, redis_url: str, workdir: str | None = None,
-                 name: str = "Иванова Мария Петровна", wrap_up_seconds: int = 60) -> None:
+                 name: str = "Иванова Мария Петровна", wrap_up_seconds: int = 60,
+                 prefix: str | None = None) -> None:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="ivr-console-"))
-        digest = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
-        users = {"olga": UserConfig(role="operator", password_hash=digest, operator="op102"),
-                 "sveta": UserConfig(role="supervisor", password_hash=digest),
-                 "anton": UserConfig(role="auditor", password_hash=digest)}
-        (self.workdir / "clips").mkdir(exist_ok=True)
-        config = dataclasses.replace(
-            config,
-            redis=dataclasses.replace(config.redis, prefix="live" + uuid.uuid4().hex[:10]),
-            recordings=dataclasses.replace(config.recordings, dir=str(self.workdir / "rec"),
-                                           audit_log=str(self.workdir / "audit" / "rec.jsonl"),
-                                           deletion_log=str(self.workdir / "audit" / "deleted.jsonl")),
-            console=dataclasses.replace(config.console, clips_dir=str(self.workdir / "clips"),
-                                        audit_log=str(self.workdir / "audit" / "console.jsonl")),
-            routing=dataclasses.replace(config.routing, wrap_up_seconds=wrap_up_seconds),
-            users=users,
-        )
-        started = time.time()
+        config = live_config(config, self.workdir, prefix=prefix or "live" + uuid.uuid4().hex[:10],
+                             wrap_up_seconds=wrap_up_seconds)
         self.engine: Engine = build_engine(
             config, Secrets(secret_key="live-test-key"),
-            redis=connect(redis_url, embedded_dir=str(self.workdir)),
-            clock=lambda: NOON + (time.time() - started))
+            redis=connect(redis_url, embedded_dir=str(self.workdir)), clock=noon_clock())
         self.engine.recogniser = HeardName(name)  # type: ignore[assignment]
         self.app = create_app(self.engine)
         self.web = make_server("127.0.0.1", 0, self.app, threaded=True)

@@ -15,7 +15,7 @@
   let call = null;          // the call on screen: {call_id, appeal, kind}
   let clockOffset = 0;      // server clock - browser clock, seconds
   let acwUntil = null;
-  const timings = [];       // {call, eventMs, shownMs}: assignment -> shown, for tests and the benchmark
+  const timings = [];       // {call, eventMs, receivedMs, shownMs}: assignment -> on screen (tests, benchmark)
   window.ivrConsole = { timings, current: () => call };
 
   function showState(data) {
@@ -41,7 +41,7 @@
     tbody.replaceChildren(...rows);
   }
 
-  function showPop(pop, eventMs) {
+  function showPop(pop, eventMs, receivedMs) {
     call = { call_id: pop.call_id, appeal: pop.appeal, kind: pop.kind };
     document.getElementById("idle").hidden = true;
     document.getElementById("done").hidden = true;
@@ -84,7 +84,7 @@
     const form = document.getElementById("wrap-up");
     form.reset();
     document.getElementById("wrap-error").hidden = true;
-    if (eventMs) timings.push({ call: pop.call_id, eventMs, shownMs: Date.now() });
+    if (eventMs) timings.push({ call: pop.call_id, eventMs, receivedMs, shownMs: Date.now() });
     if (timings.length > 1000) timings.shift();
   }
 
@@ -158,7 +158,11 @@
       if (data.pop) showPop(data.pop, null);
       else if (data.pending) showPending(data.pending);
     },
-    pop: (pop) => { showPop(pop, pop.event_ms); if (pop.operator_state) showState(pop.operator_state); },
+    pop: (pop) => {
+      const receivedMs = Date.now();
+      showPop(pop, pop.event_ms, receivedMs);
+      if (pop.operator_state) showState(pop.operator_state);
+    },
     state: showState,
     answered: (data) => { if (call && call.call_id === data.call_id) callState("на связи"); showState(data); },
     ended: (data) => { if (call && call.call_id === data.call_id) callState("разговор окончен"); showState(data); },
