@@ -77,8 +77,8 @@ def sse_response(stream: Iterator[bytes]) -> Response:
 
 
 def _no_delay() -> None:
-    """Send each frame at once: werkzeug writes a chunk in several small writes, and with
-    Nagle's algorithm the later ones wait for the browser's delayed ACK (tens of ms)."""
+    """Send each frame at once: werkzeug writes one chunk in several small writes, which
+    Nagle's algorithm may otherwise hold back until the browser acknowledges the first."""
     sock = request.environ.get("werkzeug.socket")
     if sock is not None:
         try:
