@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ivr.config import Config, ConfigError, load_config
+from ivr.flow.context import CallContext
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,8 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     test.add_argument("-v", "--verbose", action="store_true", help="print what each scenario heard")
     test.set_defaults(handler=_test)
 
-    call = commands.add_parser("call", help="call the hotline from this terminal")
-    call.add_argument("--caller", default="+79990000001")
+    call = commands.add_parser("call", help="call the hotline from this terminal, over FastAGI")
+    call.add_argument("--caller", default="79990000001")
+    call.add_argument("--language", default="ru", choices=["ru", "en"])
+    call.add_argument("--fastagi", help="HOST:PORT of a running engine (default: engine.fastagi; "
+                      "if nothing answers there, an engine is started in this process)")
     call.set_defaults(handler=_call)
 
     prompts = commands.add_parser("prompts", help="prompt audio")
@@ -108,13 +112,52 @@ def _test(config: Config, args: argparse.Namespace) -> int:
 
 
 def _call(config: Config, args: argparse.Namespace) -> int:
-    from ivr.call.terminal import run_terminal_call
-    from ivr.menu.registry import load_menus
+    import socket
 
-    catalog = _catalog(config)
-    menus = load_menus(config, catalog)
-    return run_terminal_call(menus[config.menus.entry], catalog, read=input, out=sys.stdout,
-                             caller=args.caller)
+    from ivr.asterisk.softphone import run_softphone
+    from ivr.config.schema import parse_address
+
+
+    host, port = parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
+    local = None
+    finished: list[CallContext] = []
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        from ivr.asterisk.wiring import fastagi_server
+
+        print(f"No engine answers at {host}:{port}; starting one in this process.")
+        engine = _engine(config)
+        engine.call_observers.append(lambda ctx, at: finished.append(ctx))
+        local = fastagi_server(engine, ("127.0.0.1", 0))
+        local.start()
+        host, port = local.address
+    try:
+        variables = run_softphone(host, port, caller=args.caller, language=args.language,
+                                  prompts_dir=config.path(config.prompts.dir))
+    finally:
+        if local is not None:
+            local.shutdown(drain_seconds=1)
+    for name, value in sorted(variables.items()):
+        print(f"  {name} = {value}")
+    for ctx in finished:  # the engine ran here: show what the menu collected
+        print(describe_context(ctx))
+    return 0
+
+
+def describe_context(ctx: CallContext) -> str:
+    name = ctx.name.text or ("(recorded clip)" if ctx.name.clip else None) if ctx.name else None
+    consent = None if ctx.consent is None else ("yes" if ctx.consent.granted else "no") + f" by {ctx.consent.method}"
+    lines = ["What the menu collected:"]
+    for label, value in [("ФИО", name), ("ИНН", ctx.inn), ("СНИЛС", ctx.snils),
+                         ("identity confirmed", ctx.identity_confirmed), ("topic", ctx.topic),
+                         ("queue", ctx.queue), ("language", ctx.language), ("consent", consent),
+                         ("callback number", ctx.callback_number), ("appeal", ctx.appeal),
+                         ("outcome", ctx.outcome)]:
+        lines.append(f"  {label}: {value if value is not None else '—'}")
+    path = " → ".join(f"{s.node}({s.exit or ''}{':' + ','.join(s.failures) if s.failures else ''})" for s in ctx.path)
+    lines.append(f"  path: {path}")
+    return "\n".join(lines)
 
 
 def _engine(config: Config):  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from typing import Any
 from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
 from ivr.config import Config, ConfigError, Secrets
+from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.menu.versions import MenuVersions
 from ivr.prompts.catalog import PromptCatalog, load_catalog
@@ -40,18 +41,28 @@ class Engine:
     clock: Callable[[], float] = time.time
     catalog: PromptCatalog | None = None
     startup_messages: list[str] = field(default_factory=list)
+    # Called with the final call context when the menu is done with a call (call log,
+    # metrics, the softphone's summary).
+    call_observers: list[Callable[[CallContext, float], None]] = field(default_factory=list)
+    # The call records the supervisors' funnel reads (one of the observers).
     call_log: CallLog | None = None
 
     def services(self) -> RoutedServices:
-        return RoutedServices(router=self.router, appeals=self.appeals,
-                              call_log=self.call_log.record if self.call_log else None)
+        return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
+
+    def call_ended(self, ctx: CallContext, at: float) -> None:
+        """The engine is done with a call: every observer hears of it (consent log, metrics)."""
+        for observer in self.call_observers:
+            try:
+                observer(ctx, at)
+            except Exception:  # noqa: BLE001 - an observer must never break a call
+                log.exception("call observer failed")
 
     def tick(self) -> None:
-        """Background work, run about once a second: reloads, assignment, purge."""
+        """Background work, run about once a second: reloads, assignment, purge, spool."""
         self.menus.reload()
         self.router.assign()
-        if self.recordings.enabled:
-            self.recordings.schedule.run_pending()
+        self.recordings.tick()
 
     def ready(self) -> dict[str, bool]:
         checks = {"menus": self.menus.loaded and not self.menus.problems,
@@ -93,6 +104,7 @@ def build_engine(
     appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock)
     recordings = build_recordings(config, secrets, redis, clock=clock)
     messages.append(recordings.startup_message)
+    recordings.start()
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
     recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds)
     messages.append(recogniser.status_message())
@@ -102,4 +114,5 @@ def build_engine(
         log.info(message)
     return Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                   menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
-                  catalog=holder.get("catalog"), startup_messages=messages, call_log=call_log)
+                  catalog=holder.get("catalog"), startup_messages=messages,
+                  call_observers=[recordings.consent_log.call_ended, call_log.record], call_log=call_log)

@@ -103,6 +103,6 @@ def _scalar(node: yaml.Node, source: str) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         return _construct(node, (), {}, source)
     try:
-        return yaml.SafeLoader(node.value).construct_object(node)  # type: ignore[no-untyped-call]
+        return yaml.SafeLoader(node.value).construct_object(node)
     except yaml.YAMLError as exc:
         raise YamlError(source, node.start_mark.line + 1, f"invalid value: {exc}") from None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ivr.identity import InvalidIdentity, make_appeal_number, validate_appeal_number
 from routing.errors import InvalidAppeal
 from routing.keys import Keys
 from routing.scripts import register
@@ -35,21 +36,12 @@ STATUS_NAMES: dict[str, str] = {
 RESOLVED = frozenset({"approved", "rejected", "completed"})
 
 
-def luhn_digit(payload: str) -> str:
-    """The Luhn check digit to append to ``payload``."""
-    total = 0
-    for i, ch in enumerate(reversed(payload)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
 def is_valid_number(number: str) -> bool:
-    return len(number) == 10 and number.isdigit() and luhn_digit(number[:-1]) == number[-1]
+    """Ten digits with a good Luhn check digit (the numbers ``allocate`` issues)."""
+    try:
+        return validate_appeal_number(number) == number
+    except InvalidIdentity:
+        return False
 
 
 @dataclass(frozen=True)
@@ -83,8 +75,7 @@ class AppealBook:
         seq = int(self.redis.incr(self.keys.appeal_sequence))
         if seq >= 10**9:
             raise InvalidAppeal("appeal numbers exhausted", sequence=seq)
-        payload = f"{seq:09d}"
-        return payload + luhn_digit(payload)
+        return make_appeal_number(seq)
 
     def _run(self, at: float, *args: str) -> str:
         settings = json.dumps({"closed": [], "overflow": [], "keep": 0, "day": ""})

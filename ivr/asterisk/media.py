@@ -78,10 +78,11 @@ class MediaPlayer:
         Raises :class:`CallEnded` after Connect/Transfer/Hangup.
         """
         barged: str | None = None
+        escape = _barge_in_keys(actions)
         for action in actions:
             if isinstance(action, (a.Play, a.SayDigits, a.SayNumber)):
                 if barged is None:
-                    barged = self._prompt(action, ESCAPE_ALL)
+                    barged = self._prompt(action, escape)
             elif isinstance(action, a.CollectDigits):
                 return self._collect_digits(action, barged)
             elif isinstance(action, a.CollectSpeech):
@@ -199,3 +200,17 @@ class MediaPlayer:
     def _clip_path(self, clip: str) -> str:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in clip)
         return f"{self.settings.record_dir}/{safe}"
+
+
+def _barge_in_keys(actions: Sequence[a.MediaAction]) -> str:
+    """The keys that may cut a prompt short: those the batch's waiting action accepts."""
+    for action in actions:
+        if isinstance(action, a.CollectDigits):
+            return "".join(dict.fromkeys(action.keys + action.terminator))
+        if isinstance(action, a.CollectSpeech):
+            return action.keys
+        if isinstance(action, a.HoldMusic):
+            return action.keys
+        if isinstance(action, a.Record):
+            return ""
+    return ESCAPE_ALL

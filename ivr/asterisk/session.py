@@ -50,6 +50,7 @@ class CallSetup:
     runner: Runner
     appeal: str | None = None  # services.allocate_appeal()
     recognise: Recogniser | None = None  # None: speech off for this call
+    recording: bool = True  # the engine can keep recordings (engine.recordings.enabled)
 
 
 @dataclass
@@ -66,7 +67,9 @@ class SessionSettings:
     media: MediaSettings = field(default_factory=MediaSettings)
 
 
-def call_started(env: dict[str, str], *, at: float, appeal: str | None, speech: bool) -> e.CallStarted:
+def call_started(
+    env: dict[str, str], *, at: float, appeal: str | None, speech: bool, recording: bool = True
+) -> e.CallStarted:
     """``agi_uniqueid``, ``agi_callerid``, ``agi_dnid``/``agi_extension``, ``agi_language``."""
     dialled = env.get("agi_dnid", "")
     if dialled in ("", "unknown"):
@@ -81,6 +84,7 @@ def call_started(env: dict[str, str], *, at: float, appeal: str | None, speech: 
         appeal=appeal,
         speech=speech,
         channel="asterisk",
+        recording=recording,
     )
 
 
@@ -103,7 +107,7 @@ def run_session(
         setup = factory(channel.env)
         runner = setup.runner
         started_event = call_started(channel.env, at=clock(), appeal=setup.appeal,
-                                     speech=setup.recognise is not None)
+                                     speech=setup.recognise is not None, recording=setup.recording)
         result.call_id = started_event.call_id
         caller = started_event.caller
         log.info("call %s from %s", result.call_id, mask_phone(caller) if caller else "-")

@@ -16,29 +16,16 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
-
-import yaml
+from typing import TextIO
 
 from ivr.asterisk.peer import AsteriskPeer, CallerHangsUp, default_env, dial
+from ivr.prompts.catalog import load_catalog
 
 
 def load_prompt_texts(prompts_dir: str | Path, language: str) -> dict[str, str]:
-    """``prompts/ru.yaml`` flattened: ``{"menu.main": "Выберите тему..."}``."""
-    path = Path(prompts_dir) / f"{language}.yaml"
-    if not path.exists():
-        return {}
-    flat: dict[str, str] = {}
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), value)
-        else:
-            flat[prefix] = str(node)
-
-    walk("", yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    return flat
+    """``{"menu.main": "Выберите тему..."}`` for one language, from the prompt catalog."""
+    catalog, _problems = load_catalog(prompts_dir)
+    return dict(catalog.texts.get(language, {}))
 
 
 class TerminalCaller:

@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ivr.asterisk.server import FastAgiServer
 from ivr.asterisk.session import CallSetup
 from ivr.call import CallRunner
 from ivr.engine import Engine
+from ivr.speech.recogniser import Recogniser
+
+# The engine's speech modes, as the recogniser names them.
+_MODES = {"yes_no": "yes_no", "keywords": "keywords", "digits": "digits", "name": "free"}
+
+SpeechHook = Callable[[str, str, tuple[str, ...], str], "tuple[str, float] | None"]
+
+
+def speech_hook(recogniser: Recogniser) -> SpeechHook:
+    """The AGI media layer's view of the recogniser: a clip in, ``(text, confidence)`` out.
+
+    "nothing" heard is an answer (an empty text: the engine asks again and keeps the
+    clip); ``off``, ``busy`` and ``timeout`` are no answer at all (the engine treats
+    them as silence and moves on to its key fallback).
+    """
+
+    def recognise(clip: str, mode: str, grammar: tuple[str, ...], language: str) -> tuple[str, float] | None:
+        result = recogniser.recognise(clip, mode=_MODES[mode], language=language,  # type: ignore[arg-type]
+                                      grammar=list(grammar) or None)
+        if result.status == "heard":
+            return result.text, result.confidence
+        if result.status == "nothing":
+            return "", 0.0
+        return None
+
+    return recognise
 
 
 def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
+    hook = speech_hook(engine.recogniser) if engine.recogniser.available else None
+
     def new_call(env: dict[str, str]) -> CallSetup:
         services = engine.services()
         menu = engine.menus.for_number(env.get("agi_dnid", "") or env.get("agi_extension", ""))
         runner = CallRunner(menu=menu, services=services, clock=engine.clock)
-        recognise = engine.recogniser if engine.recogniser.available else None
-        return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=recognise)
+        return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,
+                         recording=engine.recordings.enabled)
 
     return FastAgiServer(
         address[0],

@@ -98,6 +98,18 @@ class RecordingSettings:
     # Seconds an encrypted file without an index entry (or a temporary file) must be
     # old before start-up reconciliation deletes it (an ingest may still be running).
     orphan_grace: int = 3600
+    # Asterisk, as the engine sees the paths (same host or a shared volume, same path).
+    # A directory of ours alone where MixMonitor writes the operator conversation
+    # (IVR_MONITOR_DIR in dialplans/asterisk/extensions.conf): scanned every second, each
+    # finished file encrypted into the store and its plaintext removed; a file whose call
+    # has no granted consent is destroyed.  null: no scan.
+    spool_dir: str | None = "/var/spool/asterisk/monitor/ivr"
+    # Where RECORD FILE leaves the caller's answers (the AGI front end's record_dir):
+    # the consent answer's audio is taken from here, and only from here.
+    clip_dir: str | None = "/var/spool/asterisk/ivr"
+    # Seconds a spool file without its ".done" marker must stay unchanged to count as
+    # finished (Asterisk stopped before writing the marker).
+    spool_abandon_after: int = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -180,9 +192,6 @@ class ConsoleSettings:
     login_attempts: int = 5
     # ... for this many minutes.
     lockout_minutes: int = 15
-    # Where the callers' spoken-name clips are, as the engine sees them (Asterisk's
-    # RECORD FILE directory); the operator plays a clip only from inside it.
-    clips_dir: str = "/var/spool/asterisk/ivr"
     # Hash-chained log of personal data shown in the console (ИНН, СНИЛС, name clips).
     audit_log: str = "var/audit/console-access.jsonl"
 

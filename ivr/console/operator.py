@@ -77,7 +77,7 @@ def _text(value: Any) -> str:
 
 class OperatorDesk:
     def __init__(self, *, router: Router, appeals: AppealBook, pops: ScreenPops, audit: ConsoleAudit,
-                 security: SecurityLog, redis: Any, prefix: str, clips_dir: str,
+                 security: SecurityLog, redis: Any, prefix: str, clips_dir: str | None,
                  clock: Callable[[], float]) -> None:
         self.router = router
         self.appeals = appeals
@@ -213,6 +213,9 @@ class OperatorDesk:
         return path, CLIP_TYPES[path.suffix]
 
     def _clip_file(self, clip: str) -> Path | None:
+        """The clip's file, only if it is a regular file inside ``recordings.clip_dir``."""
+        if self.clips_dir is None:
+            return None
         root = Path(os.path.realpath(self.clips_dir))
         base = clip if os.path.isabs(clip) else os.path.join(root, clip)
         candidates = [base] if Path(base).suffix in CLIP_TYPES else [base + ext for ext in CLIP_TYPES]

@@ -119,6 +119,7 @@ def build_pop(
         "path": path_rows(ctx),
         "consent": None if consent is None else {
             "granted": consent.granted, "method": consent.method, "heard": consent.heard},
+        "recording": ctx.recording.state if ctx.recording else None,
         "repeat": any(not a.resolved and a.opened_at >= repeat_since for a in others),
         "previous": [appeal_row(a) for a in others[:PREVIOUS_SHOWN]],
         "menu_version": ctx.menu_version,

@@ -37,7 +37,9 @@ def init_console(app: Flask, engine: Engine) -> None:
         "ivr.console.hub": EventHub(router=engine.router),
         "ivr.console.operator": operator.OperatorDesk(
             router=engine.router, appeals=engine.appeals, pops=pops, audit=audit, security=security,
-            redis=redis, prefix=prefix, clips_dir=config.path(settings.clips_dir), clock=engine.clock),
+            redis=redis, prefix=prefix,
+            clips_dir=config.path(config.recordings.clip_dir) if config.recordings.clip_dir else None,
+            clock=engine.clock),
         "ivr.console.dashboard": Dashboard(router=engine.router, clock=engine.clock),
         "ivr.console.menus": MenuDesk(config=config, menus=engine.menus, versions=versions,
                                       prompts=engine.menus.prompts),

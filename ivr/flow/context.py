@@ -15,6 +15,8 @@ from typing import Any, Literal
 from ivr.flow.values import evolve
 
 ConsentMethod = Literal["voice", "key", "none"]
+# Whether the operator conversation is recorded, as the operator's screen shows it.
+RecordingState = Literal["recording", "no_consent", "no_key"]
 StepExit = Literal[
     "key", "speech", "done", "timeout", "no_match", "invalid", "confirmed", "corrected",
     "fallback", "hangup", "queued", "connected", "transferred", "callback", "closed", "open",
@@ -35,6 +37,26 @@ class Consent:
     method: ConsentMethod
     heard: str = ""  # what the recogniser heard ("да", "согласен") or the key pressed
     clip: str | None = None
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What the operator's screen says about recording: ``{"state": "no_consent"}``.
+
+    ``recording``: the caller consented and the engine can keep recordings;
+    ``no_consent``: the caller refused or was never asked (nothing is recorded);
+    ``no_key``: the caller consented but the engine has no recording key (nothing is
+    recorded, and the engine said so at start-up).
+    """
+
+    state: RecordingState
+
+
+def recording_for(consent: Consent | None, *, can_record: bool) -> Recording:
+    """The one rule: record only with a granted consent and a key to store it with."""
+    if consent is None or not consent.granted:
+        return Recording("no_consent")
+    return Recording("recording" if can_record else "no_key")
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,7 @@ class CallContext:
     skills: tuple[str, ...] = ()
     priority: int = 0
     consent: Consent | None = None
+    recording: Recording | None = None  # None: a context stored before this field existed
     callback_number: str | None = None
     looked_up: str | None = None  # an appeal number the caller asked about
     looked_up_status: str | None = None
@@ -112,6 +135,8 @@ class CallContext:
             data["name"] = SpokenName(**data["name"])
         if data.get("consent") is not None:
             data["consent"] = Consent(**data["consent"])
+        if data.get("recording") is not None:
+            data["recording"] = Recording(**data["recording"])
         data["path"] = tuple(
             Step(**{**step, "failures": tuple(step.get("failures", ()))}) for step in data.get("path", ())
         )

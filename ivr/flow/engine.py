@@ -29,7 +29,7 @@ from typing import Any, Literal, NamedTuple
 
 from ivr.flow import actions as a
 from ivr.flow import events as e
-from ivr.flow.context import CallContext, Consent, SpokenName, StepExit
+from ivr.flow.context import CallContext, Consent, SpokenName, StepExit, recording_for
 from ivr.flow.values import evolve
 from ivr.flow.words import interpret_yes_no, match_keyword, yes_no_words
 from ivr.identity import (
@@ -59,6 +59,7 @@ class CallState:
     attempts: int = 0  # failed tries at the current question
     candidate: str = ""  # a number read back, waiting for "1 - верно"
     speech: bool = False  # can this call's front end recognise speech?
+    recording: bool = True  # can the engine keep recordings (CallStarted.recording)?
     announced: float = 0.0  # when the queue position was last announced
     offer_callback: bool = False
 
@@ -91,9 +92,10 @@ def start(menu: Menu, event: e.CallStarted) -> Turn:
         language=event.language if event.language in menu.languages else menu.languages[0],
         channel=event.channel,
         appeal=event.appeal,
+        recording=recording_for(None, can_record=event.recording),
         menu_version=menu.version,
     )
-    step = _Step(menu, CallState(context=context, speech=event.speech), event.at)
+    step = _Step(menu, CallState(context=context, speech=event.speech, recording=event.recording), event.at)
     if event.appeal:
         step.emit(a.SetVariable("IVR_APPEAL", event.appeal))
     step.goto(menu.start)
@@ -428,8 +430,10 @@ def _plain_digits(raw: str, node: n.DigitsNode) -> str:
 def _ask_confirm(s: _Step, node: n.DigitsNode) -> None:
     waits = s.menu.waits(node)
     digits = "".join(ch for ch in s.state.candidate if ch.isdigit())
-    s.emit(s.play("common.you_entered"), a.SayDigits(digits, s.language))
-    s.emit(a.CollectDigits((s.play(node.confirm),), 1, 1, waits.timeout, waits.timeout, terminator=""))
+    # The readback is heard whole: a terminator still arriving from the entry must not cut it.
+    s.emit(s.play("common.you_entered", barge_in=False), a.SayDigits(digits, s.language))
+    s.emit(a.CollectDigits((s.play(node.confirm),), 1, 1, waits.timeout, waits.timeout,
+                           terminator="", keys="12"))
 
 
 def _confirm_key(s: _Step, node: n.DigitsNode, event: e.DigitsEntered) -> None:
@@ -510,7 +514,7 @@ def _consent_speech(s: _Step, node: n.ConsentNode, event: e.SpeechHeard) -> None
 
 
 def _consent(s: _Step, node: n.ConsentNode, consent: Consent) -> None:
-    s.update_ctx(consent=consent)
+    s.update_ctx(consent=consent, recording=recording_for(consent, can_record=s.state.recording))
     s.emit(s.play("consent.yes" if consent.granted else "consent.no", barge_in=True))
     s.goto(node.next, "speech" if consent.method == "voice" else "key", "yes" if consent.granted else "no")
 
@@ -555,11 +559,11 @@ def _hold_over(s: _Step, node: n.EnqueueNode, event: e.NoInput) -> None:
 
 def _queue_update(s: _Step, node: n.EnqueueNode, event: e.QueueUpdate) -> None:
     if event.operator and event.endpoint:
-        consent = s.ctx.consent is not None and s.ctx.consent.granted
+        recording = recording_for(s.ctx.consent, can_record=s.state.recording)
         s.emit(
             s.play("queue.connecting", barge_in=False),
             a.SetVariable("IVR_OPERATOR", event.operator),
-            a.Connect(event.operator, event.endpoint, record=consent),
+            a.Connect(event.operator, event.endpoint, record=recording.state == "recording"),
         )
         s.finish("connected", "connected", event.operator)
         return
@@ -585,8 +589,8 @@ def _waiting_key(s: _Step, node: n.EnqueueNode, event: e.DigitsEntered) -> None:
 
 
 def _ask_callback_confirm(s: _Step, node: n.EnqueueNode) -> None:
-    s.emit(s.play("callback.number_is"), a.SayDigits(s.state.candidate.lstrip("+"), s.language))
-    s.emit(a.CollectDigits((s.play("callback.confirm_number"),), 1, 1, 6.0, 6.0, terminator=""))
+    s.emit(s.play("callback.number_is", barge_in=False), a.SayDigits(s.state.candidate.lstrip("+"), s.language))
+    s.emit(a.CollectDigits((s.play("callback.confirm_number"),), 1, 1, 6.0, 6.0, terminator="", keys="12"))
 
 
 def _ask_callback_number(s: _Step, node: n.EnqueueNode) -> None:

@@ -19,6 +19,9 @@ class CallStarted:
     appeal: str | None = None  # the appeal number allocated for this call
     speech: bool = False  # can this front end recognise speech right now?
     channel: str = "asterisk"
+    # Can the engine keep recordings (a recording key is loaded)?  False: the operator
+    # conversation is never recorded, whatever the caller answers.
+    recording: bool = True
 
 
 @dataclass(frozen=True)

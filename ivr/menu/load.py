@@ -139,7 +139,7 @@ def _build_node(converter: Converter, node_id: str, raw: Any) -> Node | None:
         known = ", ".join(KINDS)
         converter.problem((*where, "kind"), f"node '{node_id}' has unknown kind {kind!r} (known: {known})")
         return None
-    return converter.build(cls, where)  # type: ignore[return-value]
+    return converter.build(cls, where)
 
 
 class _Checker:

@@ -15,6 +15,8 @@ never a caller's personal data).  There is one error mode: raise.
     ├── StorageFull             ENOSPC / EDQUOT while writing; nothing was stored
     ├── StoreNotReady           the store root is missing or not initialised
     ├── AuditChainBroken        an audit / deletion log fails verification
+    ├── FetchFailed             a recording could not be taken from its source (a Twilio
+    │                           URL that is not ours, an HTTP error, a body too large)
     └── UnreadableRecording     the container cannot be decrypted and authenticated
         ├── RecordingTampered   authentication failed: the file was altered
         ├── RecordingTruncated  the file ends early (crash, copy cut short)
@@ -81,6 +83,10 @@ class AuditChainBroken(RecordingError):
     def __init__(self, message: str, *, line: int, **details: Any) -> None:
         super().__init__(message, line=line, **details)
         self.line = line
+
+
+class FetchFailed(RecordingError):
+    pass
 
 
 class UnreadableRecording(RecordingError):

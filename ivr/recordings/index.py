@@ -10,6 +10,16 @@ Cluster)::
     {P}:rec:by-created    zset   id -> created (epoch s); every indexed recording
     {P}:rec:purging       set    ids whose purge has started and not finished
     {P}:rec:purge-lock    string a token while one engine process runs a purge
+    {P}:rec:call:<call>   hash   the consent log of one call (consent_log.py), kept as
+                                 long as the call's recordings would be
+    {P}:rec:claim:<src>   string a lease while one process ingests a source (a spool
+                                 file, a Twilio recording)
+    {P}:rec:twilio-undeleted
+                          zset   Twilio recording SIDs stored here but not yet deleted
+                                 at Twilio -> when the delete first failed
+    {P}:rec:twilio-pending
+                          hash   Twilio recording SID -> JSON {call_sid, url, clip, since}:
+                                 a fetch or store that failed, to be tried again
 
 Every change that touches several keys is one Lua script (atomic): adding a
 recording, marking it for purge (only if it is still stored, unheld and expired),
@@ -107,6 +117,20 @@ class Keys:
     @property
     def purge_lock(self) -> str:
         return f"{self.tag}:rec:purge-lock"
+
+    def call(self, call_id: str) -> str:
+        return f"{self.tag}:rec:call:{call_id}"
+
+    def claim(self, source: str) -> str:
+        return f"{self.tag}:rec:claim:{source}"
+
+    @property
+    def twilio_undeleted(self) -> str:
+        return f"{self.tag}:rec:twilio-undeleted"
+
+    @property
+    def twilio_pending(self) -> str:
+        return f"{self.tag}:rec:twilio-pending"
 
 
 class RecordingIndex:

@@ -1,10 +1,14 @@
-"""Values: a caller's consent and a stored recording's metadata (frozen dataclasses).
+"""Values: a caller's consent record and a stored recording's metadata (frozen dataclasses).
 
-``Consent`` is what the consent node of the voice menu produces; the front end passes
-it to :meth:`RecordingStore.ingest`, which refuses anything but ``granted=True``.  It
-travels with the recording (Redis hash field ``consent``, JSON) and is exported with a
-citizen's copy.  ``answer_audio`` is an opaque reference to the audio of the answer
-(for instance the id of a recording of kind ``"consent"`` in this store).
+Two consent types, on purpose.  The flow engine's :class:`ivr.flow.context.Consent` is
+the source of truth: what the caller answered, while the call runs (``clip`` is the
+front end's own name for the plaintext answer audio).  :class:`Consent` here is the
+*record* kept as proof: built from the engine's by :meth:`Consent.of` (the one
+conversion), with ``answer_audio`` the id of the encrypted answer clip in this store
+(kind ``"consent"``), never a front-end path.  It is kept in the per-call consent log
+(:mod:`ivr.recordings.consent_log`), travels with every recording (Redis hash field
+``consent``, JSON) and is exported with a citizen's copy.  :meth:`RecordingStore.ingest`
+refuses an operator recording without ``granted=True``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-ConsentMethod = Literal["voice", "key"]
+from ivr.flow import context as call
+
+ConsentMethod = call.ConsentMethod  # 'voice', 'key' (and 'none': never asked), as the engine says
 State = Literal["stored", "purging"]
 
 
@@ -32,6 +38,18 @@ class Consent:
     # Menu language the question was asked in.
     language: str | None = None
 
+    @classmethod
+    def of(cls, answer: call.Consent, *, language: str | None, answer_audio: str | None = None) -> Consent:
+        """The record of the engine's consent answer (``heard`` becomes ``recognised``)."""
+        return cls(
+            granted=answer.granted,
+            at=answer.at,
+            method=answer.method,
+            recognised=answer.heard,
+            answer_audio=answer_audio,
+            language=language,
+        )
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
 
@@ -41,7 +59,7 @@ class Consent:
         return cls(
             granted=bool(data["granted"]),
             at=float(data["at"]),
-            method="voice" if data["method"] == "voice" else "key",
+            method=data["method"] if data["method"] in ("voice", "none") else "key",
             recognised=str(data["recognised"]),
             answer_audio=data.get("answer_audio"),
             language=data.get("language"),
@@ -66,6 +84,9 @@ class RecordingMeta:
     kind: str = "operator"
     # File name extension of the plaintext audio ('wav', 'mp3', ...), used by exports.
     audio_format: str = "wav"
+    # Where the audio came from: 'twilio:RE...' (the Twilio recording SID),
+    # 'asterisk:<spool file name>', 'asterisk-clip:<clip file name>'.
+    source: str | None = None
     hold: bool = False
     hold_reason: str | None = None
     state: State = "stored"
@@ -101,6 +122,7 @@ class RecordingMeta:
             queue=h.get("queue"),
             kind=h.get("kind", "operator"),
             audio_format=h.get("audio_format", "wav"),
+            source=h.get("source"),
             hold=h.get("hold") == "1",
             hold_reason=h.get("hold_reason"),
             state="purging" if h.get("state") == "purging" else "stored",

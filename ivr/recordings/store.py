@@ -12,7 +12,9 @@ Strategy
   ends' spool on the same protected host).  If ingest fails the source is left as it
   was, so nothing is lost and the front end may retry.
 * **No key, no recording**: without a keyring ingest raises :class:`NoRecordingKey`.
-  No consent (``Consent.granted`` false) raises :class:`NoConsent`.
+  No consent (``Consent.granted`` false) raises :class:`NoConsent` - except for the
+  audio of the consent answer itself (kind ``"consent"``), which is kept whatever the
+  answer, as the proof of it, under the same retention.
 * **Access** (listen, download, export) needs role ``supervisor`` or ``auditor`` and a
   non-empty reason.  Every attempt writes one audit line *before* any audio leaves
   the store: ``refused`` (role, reason, bad id), ``failed`` (unknown, unreadable) or
@@ -218,6 +220,7 @@ class RecordingStore:
         kind: str = "operator",
         audio_format: str = "wav",
         recording_id: str | None = None,
+        source: str | None = None,
     ) -> RecordingMeta:
         """Encrypt and store a finished recording; return its metadata.
 
@@ -227,7 +230,7 @@ class RecordingStore:
         if self.keyring is None:
             log.error("recording refused for call %s: no recording key", call_id)
             raise NoRecordingKey("no recording master key: recording is off")
-        if not consent.granted:
+        if not consent.granted and kind != "consent":
             raise NoConsent("the caller did not consent to recording")
         rid = validate_id(recording_id) if recording_id is not None else new_recording_id()
         if not audio_format.isalnum() or len(audio_format) > 8:
@@ -263,6 +266,7 @@ class RecordingStore:
             queue=queue,
             kind=kind,
             audio_format=audio_format,
+            source=source,
         )
         try:
             if not self.index.add(meta):

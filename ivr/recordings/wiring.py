@@ -1,17 +1,22 @@
 """Build the recordings feature from the configuration: the one place it is wired.
 
 The engine's composition root calls :func:`build_recordings` once at start-up, prints
-``recordings.startup_message``, calls ``recordings.purger.reconcile()`` and then
-``recordings.schedule.run_pending()`` from its background loop.  Front ends receive
-``recordings.store`` and call :meth:`RecordingStore.ingest` (only when
-``recordings.enabled``; otherwise the operator screen shows "not recorded").
+``recordings.startup_message``, calls :meth:`Recordings.start` (the store root is
+created or checked) and then :meth:`Recordings.tick` from its background loop (the
+reconciliation once, the purge schedule, the Asterisk spool scan, front ends' retries).  Every call's end goes to
+``recordings.consent_log.call_ended`` (the consent record); the Twilio front end gets
+its recording hook from :func:`ivr.recordings.twilio.twilio_recording_hook`.  Whether a
+call is recorded is decided by the flow engine (``CallStarted.recording`` =
+``recordings.enabled``); the operator's screen shows it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis import Redis
@@ -19,11 +24,14 @@ from redis import Redis
 from ivr.config.schema import Config, RecordingSettings
 from ivr.config.secrets import Secrets
 from ivr.recordings.audit import AuditLog, Clock, DeletionLog
-from ivr.recordings.errors import BadRecordingKey, NoRecordingKey
+from ivr.recordings.consent_log import ConsentLog
+from ivr.recordings.errors import BadRecordingKey, NoRecordingKey, RecordingError
 from ivr.recordings.keys import Keyring
 from ivr.recordings.purge import Purger, PurgeSchedule
+from ivr.recordings.spool import SpoolIngest
 from ivr.recordings.store import RecordingStore, Retention
 
+log = logging.getLogger("ivr.recordings")
 OFF = "recording is OFF; calls proceed without recording"
 
 
@@ -65,16 +73,50 @@ def check_recording_key(
     return message
 
 
-@dataclass(frozen=True)
+@dataclass
 class Recordings:
     store: RecordingStore
     purger: Purger
     schedule: PurgeSchedule
     startup_message: str
+    consent_log: ConsentLog
+    spool: SpoolIngest | None = None
+    orphan_grace: float = 3600.0
+    # More background work from front ends (the Twilio hook's retries), run by tick().
+    background: list[Callable[[], None]] = field(default_factory=list)
+    reconciled: bool = False
 
     @property
     def enabled(self) -> bool:
         return self.store.keyring is not None
+
+    def start(self) -> None:
+        """At engine start: create the store root, or check it is the one Redis knows."""
+        if not self.enabled:
+            return
+        try:
+            self.store.initialise()
+        except RecordingError as exc:
+            log.error("recordings: the store is not ready (%s); ingests will be refused until it is", exc)
+
+    def tick(self) -> None:
+        """Background work (about once a second): finish what a crash left (once), the purge
+        when due, the spool scan, front ends' retries."""
+        if self.enabled and not self.reconciled:
+            try:
+                self.purger.reconcile(orphan_grace=self.orphan_grace)
+                self.reconciled = True
+            except RecordingError as exc:
+                log.error("recordings: reconciliation failed (%s); tried again at the next tick", exc)
+        if self.enabled:
+            self.schedule.run_pending()
+        if self.spool is not None:  # also without a key: consent violations are destroyed
+            self.spool.scan()
+        for job in self.background:
+            try:
+                job()
+            except Exception:  # one failing job must not starve the others
+                log.exception("recordings: background work failed; retried at the next tick")
 
 
 def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: Clock = time.time) -> Recordings:
@@ -101,6 +143,18 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
         prefix=config.redis.prefix,
         retention=retention,
     )
-    purger = Purger(store=store, deletion_log=DeletionLog(config.path(settings.deletion_log), clock=clock))
+    deletion_log = DeletionLog(config.path(settings.deletion_log), clock=clock)
+    purger = Purger(store=store, deletion_log=deletion_log)
     schedule = PurgeSchedule(purger, every_seconds=settings.purge_every, clock=clock)
-    return Recordings(store=store, purger=purger, schedule=schedule, startup_message=message)
+    consent_log = ConsentLog(
+        store=store, redis=redis, prefix=config.redis.prefix, clock=clock,
+        clip_dir=config.path(settings.clip_dir) if settings.clip_dir else None,
+    )
+    spool = None
+    if settings.spool_dir:
+        spool = SpoolIngest(
+            spool_dir=config.path(settings.spool_dir), store=store, consent_log=consent_log,
+            deletion_log=deletion_log, clock=clock, abandon_after=settings.spool_abandon_after,
+        )
+    return Recordings(store=store, purger=purger, schedule=schedule, startup_message=message,
+                      consent_log=consent_log, spool=spool, orphan_grace=settings.orphan_grace)

@@ -121,6 +121,8 @@ class TwilioCalls:
                     appeal=services.allocate_appeal(),
                     speech=self.speech,
                     channel="twilio",
+                    # No hook to fetch and encrypt recordings: Twilio must not record at all.
+                    recording=self.on_recording is not None,
                 )
             )
             return self._store(call_sid, menu, runner, media, expected_step=0)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import yaml
-
+from ivr.prompts.catalog import load_catalog
 from ivr.twilio.errors import UnknownPrompt
 
 PROMPT_URL = "/twilio/prompts/{language}/{prompt}.wav"
@@ -29,26 +28,10 @@ class PromptSource(Protocol):
         """A URL Twilio can <Play>, or None when no audio was rendered."""
 
 
-def flatten(tree: Mapping[Any, Any], prefix: str = "") -> dict[str, str]:
-    """``{"menu": {"main": "..."}}`` -> ``{"menu.main": "..."}``."""
-    out: dict[str, str] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = str(value)
-    return out
-
-
 def load_prompt_texts(prompts_dir: str | Path, languages: Iterable[str]) -> dict[str, dict[str, str]]:
     """Texts by language then prompt id, from ``<prompts_dir>/<lang>.yaml``."""
-    texts: dict[str, dict[str, str]] = {}
-    for language in languages:
-        path = Path(prompts_dir) / f"{language}.yaml"
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        texts[language] = flatten(data)
-    return texts
+    catalog, _problems = load_catalog(prompts_dir)
+    return {language: dict(catalog.texts.get(language, {})) for language in languages}
 
 
 class FilePromptSource:

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
+from twilio.http import HttpClient
 
 from ivr.console.wiring import init_console
 from ivr.engine import Engine
@@ -37,9 +38,13 @@ def queues() -> Any:
     return jsonify(queues=[dataclasses.asdict(s) for s in snapshots])
 
 
-def create_app(engine: Engine) -> Flask:
+def create_app(engine: Engine, *, twilio_http_client: HttpClient | None = None) -> Flask:
+    """The app for ``engine``; ``twilio_http_client`` replaces Twilio's network (tests)."""
+    from ivr.twilio.wiring import twilio_blueprint
+
     app = Flask("ivr")
     app.extensions["ivr.engine"] = engine
     app.register_blueprint(ops)
+    app.register_blueprint(twilio_blueprint(engine, http_client=twilio_http_client))
     init_console(app, engine)
     return app

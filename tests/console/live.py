@@ -30,6 +30,7 @@ from ivr.asterisk.wiring import fastagi_server
 from ivr.config import Config, Secrets
 from ivr.config.schema import UserConfig
 from ivr.engine import Engine, build_engine
+from ivr.speech.recogniser import Recognition, nothing
 from ivr.web.app import create_app
 from routing.redis_conn import connect
 
@@ -40,7 +41,8 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 class HeardName:
-    """Stands in for Vosk: every utterance is heard as ``text`` with ``confidence``."""
+    """Stands in for the Vosk recogniser: a spoken name is heard as ``text`` with
+    ``confidence``; anything else is not recognised in time (the menu uses keys)."""
 
     available = True
 
@@ -48,8 +50,11 @@ class HeardName:
         self.text = text
         self.confidence = confidence
 
-    def __call__(self, clip: str, mode: str, grammar: Sequence[str], language: str) -> tuple[str, float] | None:
-        return (self.text, self.confidence) if mode == "name" else None
+    def recognise(self, audio: Any, *, mode: str, language: str, grammar: Sequence[str] | None = None,
+                  **_: Any) -> Recognition:
+        if mode == "free":
+            return Recognition(self.text, self.confidence)
+        return nothing("timeout", "the stand-in recognises names only")
 
 
 class KeyCaller:
@@ -110,9 +115,9 @@ def live_config(config: Config, workdir: Path, *, prefix: str, wrap_up_seconds: 
         redis=dataclasses.replace(config.redis, prefix=prefix),
         recordings=dataclasses.replace(config.recordings, dir=str(workdir / "rec"),
                                        audit_log=str(workdir / "audit" / "rec.jsonl"),
-                                       deletion_log=str(workdir / "audit" / "deleted.jsonl")),
-        console=dataclasses.replace(config.console, clips_dir=str(workdir / "clips"),
-                                    audit_log=str(workdir / "audit" / "console.jsonl")),
+                                       deletion_log=str(workdir / "audit" / "deleted.jsonl"),
+                                       clip_dir=str(workdir / "clips"), spool_dir=None),
+        console=dataclasses.replace(config.console, audit_log=str(workdir / "audit" / "console.jsonl")),
         routing=dataclasses.replace(config.routing, wrap_up_seconds=wrap_up_seconds),
         users=users,
     )

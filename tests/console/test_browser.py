@@ -46,9 +46,12 @@ def live(config: Config, redis_server: RedisServer, tmp_path: Path) -> Iterator[
 
 
 def wait(driver: Any, condition: Any, timeout: float = 5.0) -> Any:
+    """Until ``condition`` holds; a table the page just redrew (stale element) is asked again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.02).until(condition)
+    return WebDriverWait(driver, timeout, poll_frequency=0.02,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def text_of(driver: Any, element_id: str) -> str:
@@ -105,6 +108,7 @@ def test_operator_takes_a_call_placed_through_fastagi_and_wraps_it_up(driver: An
 def test_supervisor_breaks_fixes_and_publishes_a_menu_and_the_next_call_takes_it(driver: Any,
                                                                                  live: LiveConsole) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     log_in(driver, live.base_url, "sveta")
     wait(driver, lambda d: d.current_url.endswith("/supervisor"))
@@ -151,8 +155,6 @@ def test_supervisor_breaks_fixes_and_publishes_a_menu_and_the_next_call_takes_it
     driver.find_element(By.LINK_TEXT, "Воронка").click()
     wait(driver, lambda d: "Звонков: 1" in text_of(d, "funnel-summary"))
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#funnel-version option[value='2']"))
-    from selenium.webdriver.support.ui import Select
-
     Select(driver.find_element(By.ID, "funnel-version")).select_by_value("2")
     wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#funnel-welcome .reached").text == "1")
     driver.find_element(By.ID, "logout").click()

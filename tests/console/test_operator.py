@@ -63,6 +63,7 @@ def test_the_screen_pop_is_pushed_with_what_the_menu_collected(app: Flask, engin
     assert pop["topic"] == "payments" and pop["topic_label"] == "Платежи" and pop["language"] == "ru"
     assert pop["appeal"] == runner.state.context.appeal  # type: ignore[union-attr]
     assert pop["kind"] == "call" and pop["consent"] == {"granted": True, "method": "key", "heard": "1"}
+    assert pop["recording"] == "no_key"  # consent given, but this engine has no recording key
     assert pop["identity_confirmed"] and pop["queue_name"] == "Платежи" and pop["menu_version"] == 1
     steps = {s["node"]: s for s in pop["path"]}
     assert steps["ask_number"]["failures"] == ["length"] and steps["ask_number"]["attempts"] == 1
@@ -122,7 +123,7 @@ def test_show_is_audited_and_gives_the_full_number(app: Flask, engine: Engine, a
 def test_the_name_clip_is_served_from_the_clip_directory_only(app: Flask, engine: Engine, as_role: Any,
                                                                 tmp_path: Path) -> None:
     engine.router.set_operator_state("op102", "available")
-    clips = Path(engine.config.path(engine.config.console.clips_dir))
+    clips = Path(engine.config.path(engine.config.recordings.clip_dir))  # type: ignore[arg-type]
     (clips / "call-5-ask_name.wav").write_bytes(b"RIFF....WAVEfmt ")
     place_call(engine, "call-5", clip=str(clips / "call-5-ask_name"))
     olga: Console = as_role("operator")

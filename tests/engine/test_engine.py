@@ -137,3 +137,14 @@ def test_a_scenario_that_no_longer_matches_the_menu_fails(config: Config, hotlin
     wrong = dataclasses.replace(scenario, expect={**scenario.expect, "topic": "payments"})
     result = run_scenario(hotline, wrong, default_at=loaded.at)
     assert not result.passed and "expected topic = 'payments', got 'signin.recovery'" in result.failures
+
+
+def test_the_readback_is_heard_whole_and_only_1_or_2_answer_it(hotline: Menu) -> None:
+    state, _ = begin(hotline)
+    for event in [e.DigitsEntered("1", T0 + 1), e.Recorded("c", T0 + 2)]:
+        state, _ = step(hotline, state, event)
+    state, actions = step(hotline, state, e.DigitsEntered("000082246517#", T0 + 3))
+    assert actions[0] == a.Play("common.you_entered", "ru", barge_in=False)
+    assert actions[1] == a.SayDigits("000082246517", "ru")
+    confirm = actions[2]
+    assert isinstance(confirm, a.CollectDigits) and confirm.keys == "12"

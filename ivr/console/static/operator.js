@@ -12,6 +12,10 @@
     hangup: "положил трубку", queued: "в очередь", connected: "соединён", transferred: "переведён",
     callback: "обратный звонок", closed: "закрыто", open: "открыто",
   };
+  const RECORDING = {
+    recording: "идёт запись разговора", no_consent: "не записывается (нет согласия)",
+    no_key: "не записывается (запись отключена: нет ключа)",
+  };
   let call = null;          // the call on screen: {call_id, appeal, kind}
   let clockOffset = 0;      // server clock - browser clock, seconds
   let acwUntil = null;
@@ -68,6 +72,7 @@
     setText("pop-consent", c === null ? "не спрашивали" :
       (c.granted ? "согласие дано" : "отказ") + " (" + (c.method === "voice" ? "голосом" : "клавишей") +
       (c.heard ? ": «" + c.heard + "»" : "") + ")");
+    setText("pop-recording", RECORDING[pop.recording] || "—");
     setText("pop-caller", pop.caller);
     setText("pop-menu-version", "v" + pop.menu_version);
     document.getElementById("pop-repeat").hidden = !pop.repeat;

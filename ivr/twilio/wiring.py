@@ -1,0 +1,61 @@
+"""How the engine builds its Twilio front end from the composition root's objects."""
+
+from __future__ import annotations
+
+from twilio.http import HttpClient
+
+from ivr.engine import Engine
+from ivr.menu.model import Menu
+from ivr.prompts.catalog import load_catalog
+from ivr.twilio.blueprint import TwilioBlueprint, make_twilio_blueprint
+from ivr.twilio.dialer import TwilioDialer, make_client
+from ivr.twilio.prompts import FilePromptSource
+from ivr.twilio.state import CallStore
+
+
+class LiveMenuSource:
+    """The engine's hot-reloaded menus, as the Twilio front end asks for them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def entry(self, dialled: str) -> Menu:
+        return self.engine.menus.for_number(dialled)
+
+    def get(self, name: str) -> Menu | None:
+        try:
+            return self.engine.menus.get(name)
+        except KeyError:
+            return None
+
+
+def twilio_dialer(engine: Engine, *, http_client: HttpClient | None = None) -> TwilioDialer | None:
+    """The REST side, when an account and credentials are configured (else None)."""
+    config, secrets = engine.config, engine.secrets
+    has_credentials = secrets.twilio_auth_token or (secrets.twilio_api_key and secrets.twilio_api_secret)
+    if not (config.twilio.account_sid and has_credentials and config.engine.public_url):
+        return None
+    client = make_client(
+        account_sid=config.twilio.account_sid,
+        auth_token=secrets.twilio_auth_token,
+        api_key=secrets.twilio_api_key,
+        api_secret=secrets.twilio_api_secret,
+        http_client=http_client,
+    )
+    return TwilioDialer(client, base_url=config.engine.public_url, caller_id=config.twilio.caller_id or "")
+
+
+def twilio_blueprint(engine: Engine, *, http_client: HttpClient | None = None) -> TwilioBlueprint:
+    config = engine.config
+    catalog, _problems = load_catalog(config.path(config.prompts.dir))  # checked at engine start
+    texts = {lang: {pid: catalog.text(pid, lang) or "" for pid in catalog.ids(lang)} for lang in catalog.languages}
+    return make_twilio_blueprint(
+        menus=LiveMenuSource(engine),
+        services_factory=engine.services,
+        store=CallStore(engine.redis, prefix=config.redis.prefix, ttl=config.twilio.state_ttl),
+        prompts=FilePromptSource(texts=texts, sounds_dir=config.path(config.prompts.sounds_dir)),
+        dialer=twilio_dialer(engine, http_client=http_client),
+        auth_token=engine.secrets.twilio_auth_token,
+        public_url=config.engine.public_url,
+        clock=engine.clock,
+    )

