@@ -43,7 +43,7 @@ class Engine:
     startup_messages: list[str] = field(default_factory=list)
     # Called with the final call context when the menu is done with a call (call log,
     # metrics, the softphone's summary).
-    call_observers: list[Callable[[CallContext, float], None]] = field(default_factory=list)
+    call_observers: list[Callable[[CallContext, float], object]] = field(default_factory=list)
     # The call records the supervisors' funnel reads (one of the observers).
     call_log: CallLog | None = None
 

@@ -147,7 +147,7 @@ def place_call(engine: Engine, call_id: str, *, topic_key: str = "4", at: float 
     at = engine.clock() if at is None else at
     runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
     runner.start(e.CallStarted(call_id, caller, "88005553535", at, appeal=runner.services.allocate_appeal(),
-                               speech=name is not None))
+                               speech=name is not None, recording=engine.recordings.enabled))
     runner.handle(e.DigitsEntered("1", at + 1))  # Russian
     if name is not None:
         runner.handle(e.SpeechHeard(name, 0.87, at + 2, clip=clip))
