@@ -47,7 +47,7 @@ def login_page() -> Any:
 @bp.post("/login")
 @public
 def login() -> Any:
-    name = request.form.get("username", "").strip().lower()[:64]
+    name = request.form.get("username", "").strip()[:64]
     password = request.form.get("password", "")[:1024]
     target = request.form.get("next", "")
     try:

@@ -79,7 +79,8 @@ class UserStore:
 
     def verify(self, name: str, password: str) -> User | None:
         """The user if ``password`` is theirs; the same work is done for an unknown name."""
-        user = self.get(name) if NAME.match(name or "") else None
+        known = name in self.configured or bool(NAME.match(name or ""))
+        user = self.get(name) if known else None
         ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
         return user if user is not None and ok else None
 
