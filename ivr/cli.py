@@ -6,9 +6,14 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ivr.config import Config, ConfigError, load_config
 from ivr.flow.context import CallContext
+
+if TYPE_CHECKING:
+    from ivr.asterisk.wiring import AmiServices
+    from ivr.engine import Engine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,7 +188,34 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         return 2
     from ivr.asterisk.wiring import fastagi_server
 
-    return serve(engine, http=http, call_servers=[fastagi_server(engine, fastagi)])
+    ami = _ami(config, engine)
+    try:
+        return serve(engine, http=http, call_servers=[fastagi_server(engine, fastagi)])
+    finally:
+        if ami is not None:
+            ami.close()
+
+
+def _ami(config: Config, engine: Engine) -> AmiServices | None:
+    """AMI for callbacks and hand-overs when ``asterisk.ami`` is set; None without it or
+    when Asterisk cannot be reached (the engine still takes calls; callbacks wait)."""
+    import logging
+
+    from ivr.asterisk.ami import AmiError
+    from ivr.asterisk.wiring import ami_services
+
+    if config.asterisk.ami is None:
+        return None
+    log = logging.getLogger("ivr.serve")
+    host, port = config.asterisk.ami
+    try:
+        services = ami_services(engine, host=host, port=port, username=config.asterisk.ami_user,
+                                secret=engine.secrets.ami_secret or "")
+    except (OSError, AmiError) as exc:
+        log.error("ami: %s:%d unavailable (%s): callbacks are not dialled", host, port, exc)
+        return None
+    log.info("ami: %s@%s:%d (callbacks, hand-overs)", config.asterisk.ami_user, host, port)
+    return services
 
 
 def _queues(config: Config, args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
@@ -23,9 +23,18 @@ from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
 from routing.appeals import AppealBook
 from routing.engine import Router
+from routing.model import Assignment
 from routing.redis_conn import connect
 
 log = logging.getLogger("ivr.engine")
+
+
+class CallbackDialer(Protocol):
+    """Places a callback whose turn came (an operator is reserved for it) and reports how
+    it went with ``router.callback_result``.  Never raises for one call's failure: a
+    callback it cannot place keeps its place once the reservation expires."""
+
+    def place_callback(self, assignment: Assignment) -> None: ...
 
 
 @dataclass
@@ -44,6 +53,8 @@ class Engine:
     # Called with the final call context when the menu is done with a call (call log,
     # metrics, the softphone's summary).
     call_observers: list[Callable[[CallContext, float], object]] = field(default_factory=list)
+    # Places due callbacks (Asterisk: ivr.asterisk.dialer); None: callbacks are not dialled.
+    dialer: CallbackDialer | None = None
     # The call records the supervisors' funnel reads (one of the observers).
     call_log: CallLog | None = None
 
@@ -59,9 +70,13 @@ class Engine:
                 log.exception("call observer failed")
 
     def tick(self) -> None:
-        """Background work, run about once a second: reloads, assignment, purge, spool."""
+        """Background work, run about once a second: reloads, assignment, callbacks,
+        purge, the recordings spool."""
         self.menus.reload()
         self.router.assign()
+        if self.dialer is not None:
+            for assignment in self.router.due_callbacks():
+                self.dialer.place_callback(assignment)
         self.recordings.tick()
 
     def ready(self) -> dict[str, bool]:

@@ -132,13 +132,20 @@ class AmiClient:
             raise AmiError(f"{name} failed: {response.get('Message', '')}", response)
         return response
 
-    def originate_callback(self, call: CallbackCall) -> Message:
-        """Ring the operator; when they answer, the dialplan dials the citizen (async)."""
+    def originate_callback(self, call: CallbackCall, *, channel_id: str = "") -> Message:
+        """Ring the operator; when they answer, the dialplan dials the citizen (async).
+
+        ``channel_id`` becomes the ``Uniqueid`` of the ``;1`` half, the leg that dials the
+        citizen: its ``OriginateResponse``, ``DialEnd`` and ``Hangup`` events carry it.
+        """
+        fields = {"Channel": "Local/callback@hotline-callback", "Context": "hotline-callback-operator",
+                  "Exten": "s", "Priority": "1", "Async": "true", "Timeout": "30000",
+                  "CallerID": "Hotline <88005553535>"}
+        if channel_id:
+            fields["ChannelId"] = channel_id
         return self.action(
             "Originate",
-            {"Channel": "Local/callback@hotline-callback", "Context": "hotline-callback-operator",
-             "Exten": "s", "Priority": "1", "Async": "true", "Timeout": "30000",
-             "CallerID": "Hotline <88005553535>"},
+            fields,
             {"IVR_CALLBACK_ID": call.callback_id, "IVR_CALLBACK_NUMBER": call.number.lstrip("+"),
              "IVR_OPERATOR_ENDPOINT": call.operator_endpoint, "IVR_APPEAL": call.appeal},
         )

@@ -30,6 +30,9 @@ from ivr.asterisk.channel import ESCAPE_ALL, AgiChannel
 from ivr.flow import actions as a
 from ivr.flow import events as e
 
+# Seconds to wait, after the longest number, for the terminator the prompt asked for.
+TERMINATOR_GRACE = 2.0
+
 # (clip path, mode, grammar, language) -> (text, confidence), or None when nothing was heard
 Recogniser = Callable[[str, str, tuple[str, ...], str], "tuple[str, float] | None"]
 
@@ -149,6 +152,13 @@ class MediaPlayer:
             if key is None:
                 break
             if key in keys or key == terminator:
+                digits += key
+        if terminator and len(digits) >= max_digits and not digits.endswith(terminator):
+            # "12 digits, then #": take the # here.  Left unread it barges into the next
+            # prompt and acts there (real Asterisk: a re-asked number was skipped, a
+            # readback got '#' for its answer).  Another digit makes the entry too long.
+            key = self.channel.wait_for_digit(int(min(inter, TERMINATOR_GRACE) * 1000))
+            if key is not None and (key in keys or key == terminator):
                 digits += key
         if not digits:
             return e.NoInput(self.clock())

@@ -1,9 +1,14 @@
-"""How the engine builds its FastAGI server: one call runner per Asterisk connection."""
+"""How the engine builds its Asterisk side: the FastAGI server (one call runner per
+connection) and the AMI session (callbacks dialled, hand-overs followed)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from ivr.asterisk.ami import AmiClient, Message
+from ivr.asterisk.dialer import AsteriskCallbackDialer
+from ivr.asterisk.handover import HandoverWatcher
 from ivr.asterisk.server import FastAgiServer
 from ivr.asterisk.session import CallSetup
 from ivr.call import CallRunner
@@ -53,3 +58,29 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         max_calls=engine.config.engine.max_calls,
         clock=engine.clock,
     )
+
+
+@dataclass
+class AmiServices:
+    ami: AmiClient
+    dialer: AsteriskCallbackDialer
+    handovers: HandoverWatcher
+
+    def close(self) -> None:
+        self.ami.close()
+
+
+def ami_services(engine: Engine, *, host: str, port: int, username: str, secret: str) -> AmiServices:
+    """Log in to AMI; the engine's due callbacks are dialled through it (``engine.dialer``)
+    and its events tell routing what became of hand-overs and callbacks."""
+    dialer = AsteriskCallbackDialer(router=engine.router)
+    handovers = HandoverWatcher(router=engine.router)
+
+    def on_event(event: Message) -> None:
+        dialer.on_event(event)
+        handovers.on_event(event)
+
+    ami = AmiClient(host, port, username=username, secret=secret, on_event=on_event)
+    dialer.ami = ami
+    engine.dialer = dialer
+    return AmiServices(ami=ami, dialer=dialer, handovers=handovers)

@@ -22,6 +22,11 @@ def parse_address(raw: Any) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def parse_optional_address(raw: Any) -> tuple[str, int] | None:
+    """``null`` -> None; otherwise as :func:`parse_address`."""
+    return None if raw is None else parse_address(raw)
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     # Where Asterisk connects with AGI(agi://HOST:PORT/hotline).
@@ -110,6 +115,15 @@ class RecordingSettings:
     # Seconds a spool file without its ".done" marker must stay unchanged to count as
     # finished (Asterisk stopped before writing the marker).
     spool_abandon_after: int = 6 * 3600
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    # Asterisk's AMI (manager.conf), for what AGI cannot do: originating callbacks, and
+    # hearing that an operator answered a handed-over call and when it ended.  The
+    # secret comes from IVR_AMI_SECRET.  None: no AMI, and callbacks are not dialled.
+    ami: tuple[str, int] | None = field(default=None, metadata={"parse": parse_optional_address})
+    ami_user: str = "ivr-engine"
 
 
 @dataclass(frozen=True)
@@ -224,6 +238,7 @@ class Config:
     prompts: PromptSettings = field(default_factory=PromptSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     recordings: RecordingSettings = field(default_factory=RecordingSettings)
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     # A production calendar file (holidays, transferred working days), relative to this file.

@@ -7,6 +7,7 @@
 ``IVR_SECRET_KEY``     signs console sessions; missing: a random one per start
 ``REDIS_URL``          a Redis to use instead of the embedded one
 ``VOSK_MODEL_PATH``    a Vosk model directory; wins over ``speech.vosk_model``
+``IVR_AMI_SECRET``     the AMI user's secret (``asterisk.ami_user`` in manager.conf)
 =====================  ==========================================================
 """
 
@@ -25,6 +26,7 @@ class Secrets:
     secret_key: str | None = None
     redis_url: str | None = None
     vosk_model_path: str | None = None
+    ami_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Secrets:
@@ -40,6 +42,7 @@ class Secrets:
             secret_key=get("IVR_SECRET_KEY"),
             redis_url=get("REDIS_URL"),
             vosk_model_path=get("VOSK_MODEL_PATH"),
+            ami_secret=get("IVR_AMI_SECRET"),
         )
 
     def __repr__(self) -> str:  # never print a secret by accident

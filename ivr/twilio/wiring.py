@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import requests
 from twilio.http import HttpClient
 
 from ivr.engine import Engine
@@ -48,8 +49,14 @@ def twilio_dialer(engine: Engine, *, http_client: HttpClient | None = None) -> T
     return TwilioDialer(client, base_url=config.engine.public_url, caller_id=config.twilio.caller_id or "")
 
 
-def twilio_blueprint(engine: Engine, *, http_client: HttpClient | None = None) -> TwilioBlueprint:
+def twilio_blueprint(
+    engine: Engine, *, http_client: HttpClient | None = None, session: requests.Session | None = None
+) -> TwilioBlueprint:
+    """The webhooks; ``http_client`` (REST) and ``session`` (recording downloads) replace the network in tests."""
+    from ivr.recordings.twilio import twilio_recording_hook
+
     config = engine.config
+    dialer = twilio_dialer(engine, http_client=http_client)
     catalog, _problems = load_catalog(config.path(config.prompts.dir))  # checked at engine start
     texts = {lang: {pid: catalog.text(pid, lang) or "" for pid in catalog.ids(lang)} for lang in catalog.languages}
     return make_twilio_blueprint(
@@ -57,8 +64,9 @@ def twilio_blueprint(engine: Engine, *, http_client: HttpClient | None = None) -
         services_factory=engine.services,
         store=CallStore(engine.redis, prefix=config.redis.prefix, ttl=config.twilio.state_ttl),
         prompts=FilePromptSource(texts=texts, sounds_dir=config.path(config.prompts.sounds_dir)),
-        dialer=twilio_dialer(engine, http_client=http_client),
+        dialer=dialer,
         auth_token=engine.secrets.twilio_auth_token,
         public_url=config.engine.public_url,
         clock=engine.clock,
+        on_recording=twilio_recording_hook(engine, client=dialer.client if dialer else None, session=session),
     )

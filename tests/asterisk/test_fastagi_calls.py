@@ -15,7 +15,7 @@ from world import World
 from ivr.asterisk.peer import default_env
 from ivr.identity import corrupt_checksum, synthetic_inn
 
-INN = synthetic_inn(7)  # 12 digits: the entry ends itself at max_digits
+INN = synthetic_inn(7)  # 12 digits, then "#" as the prompt asks (taken within 2 s)
 WRONG_INN = corrupt_checksum(INN)
 
 
@@ -29,8 +29,8 @@ def ended(h: Harness, call_id: str = "1795312804.30"):  # type: ignore[no-untype
 
 
 def test_full_walk_wrong_inn_corrected_topic_consent_queue_callback(harness: Harness) -> None:
-    keys = "1" + WRONG_INN + INN + ",,,1" + "4" + "1" + ",,,,,," + "1" + "1"
-    #     lang  wrong ИНН  ИНН  listen, "верно"  payments consent  listen  callback "number right"
+    keys = "1" + WRONG_INN + "#" + INN + "#" + ",,,1" + "4" + "1" + ",,,,,," + "1" + "1"
+    #     lang  wrong ИНН        ИНН        listen, "верно"  payments consent  listen  callback "number right"
     call = FakeCall(caller=ScriptedCaller(keys)).run(harness.address)
     sent = commands(call)
     assert call.closed_by_server

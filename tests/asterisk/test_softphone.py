@@ -13,7 +13,7 @@ from ivr.identity import synthetic_inn
 
 def test_softphone_reaches_an_operator(menu) -> None:  # type: ignore[no-untyped-def]
     h = Harness(menu, World(polls_until_operator=1))
-    typed = "\n".join(["1", "Иванов Иван Иванович", synthetic_inn(7), "1", "0", "1", "", ""]) + "\n"
+    typed = "\n".join(["1", "Иванов Иван Иванович", synthetic_inn(7) + "#", "1", "0", "1", "", ""]) + "\n"
     out = io.StringIO()
     try:
         variables = run_softphone(*h.address, input=io.StringIO(typed), output=out,

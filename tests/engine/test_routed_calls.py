@@ -14,6 +14,7 @@ from ivr.config import Config, Secrets
 from ivr.engine import Engine, build_engine
 from ivr.flow import actions as a
 from ivr.flow import events as e
+from ivr.flow.context import CallContext
 from ivr.web.app import create_app
 
 T0 = 1_795_500_000.0  # a Monday morning in Moscow: topic queues open
@@ -86,3 +87,34 @@ def test_routed_services_answer_with_engine_events(engine: Engine) -> None:
     services = RoutedServices(router=engine.router, appeals=engine.appeals)
     number = services.allocate_appeal()
     assert services.lookup_appeal(number, T0) == e.AppealLooked(number, None, T0)
+
+
+def test_tick_hands_due_callbacks_to_the_dialer(engine: Engine) -> None:
+    placed: list[object] = []
+
+    class Dialer:
+        def place_callback(self, assignment: object) -> None:
+            placed.append(assignment)
+
+    runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
+    walk_to_queue(runner, T0)
+    engine.router.request_callback("call-42", "+79990000001")
+    engine.tick()
+    assert placed == []  # nobody free yet
+    engine.dialer = Dialer()
+    engine.router.set_operator_state("op102", "available")
+    engine.tick()
+    [assignment] = placed
+    assert (assignment.kind, assignment.number, assignment.operator_id) == (  # type: ignore[attr-defined]
+        "callback", "+79990000001", "op102")
+    engine.tick()
+    assert len(placed) == 1  # each callback is handed over once
+
+
+def test_call_log_gets_every_finished_call(engine: Engine) -> None:
+    ended: list[CallContext] = []
+    engine.call_observers.append(lambda ctx, at: ended.append(ctx))
+    runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
+    walk_to_queue(runner, T0)
+    runner.handle(e.HungUp(T0 + 9))
+    assert [(c.call_id, c.outcome) for c in ended] == [("call-42", "abandoned")]

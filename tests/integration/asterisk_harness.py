@@ -40,6 +40,8 @@ class AsteriskHarness:
         self.root = root or Path(os.environ.get("IVR_ASTERISK_ROOT", DEFAULT_ROOT))
         self.process: subprocess.Popen[bytes] | None = None
         self.console_log = self.root / "var/log/asterisk/harness-console.log"
+        self.full_log = self.root / "var/log/asterisk/full"
+        self._full_log_start = 0  # where this boot's lines begin in full_log
         self.timings: dict[str, float] = {}
 
     # -- chroot ------------------------------------------------------------
@@ -90,6 +92,7 @@ class AsteriskHarness:
         for sub in ("var/run/asterisk", "var/log/asterisk", "var/spool/asterisk/monitor"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.console_log.parent.mkdir(parents=True, exist_ok=True)
+        self._full_log_start = self.full_log.stat().st_size if self.full_log.exists() else 0
         with open(self.console_log, "wb") as log:
             self.process = subprocess.Popen(
                 ["chroot", str(self.root), "/usr/sbin/asterisk", "-f", "-vvv", "-C",
@@ -171,6 +174,14 @@ class AsteriskHarness:
 
     def version(self) -> str:
         return self.cli("core show version").strip()
+
+    def boot_log(self) -> list[str]:
+        """The lines logger.conf's ``full`` log got since this Asterisk started."""
+        if not self.full_log.exists():
+            return []
+        with open(self.full_log, "rb") as full:
+            full.seek(self._full_log_start)
+            return full.read().decode("utf-8", "replace").splitlines()
 
     def tail_logs(self, lines: int = 40) -> str:
         out = []

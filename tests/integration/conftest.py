@@ -4,8 +4,8 @@ These tests never skip: if the chroot cannot be built or Asterisk does not boot,
 they error with the reason.  To opt out, set IVR_SKIP_ASTERISK=1, which deselects
 every test marked `asterisk`.
 
-Override `asterisk_conf_dirs` in a nearer conftest.py to boot a different config
-(e.g. [BASE_CONF_DIR, REPO_ROOT / "dialplans/asterisk"]); later dirs win per file.
+Asterisk boots the project's own dialplans/asterisk/*.conf over the harness's base
+config, with the few test overrides listed in hotline_conf.py.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ami_client import AmiClient  # noqa: E402
-from asterisk_harness import BASE_CONF_DIR, AsteriskHarness, AsteriskHarnessError  # noqa: E402
-from recording_agi import RecordingAgiServer  # noqa: E402
+from ami_client import AmiClient
+from asterisk_harness import AsteriskHarness, AsteriskHarnessError
+from hotline_conf import compose_conf_dir
+from recording_agi import RecordingAgiServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,8 +45,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def asterisk_conf_dirs() -> list[Path]:
-    return [BASE_CONF_DIR]
+def asterisk_conf_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return [compose_conf_dir(tmp_path_factory.mktemp("asterisk") / "etc")]
 
 
 @pytest.fixture(scope="session")
