@@ -163,12 +163,26 @@ class OperatorDesk:
         raw = self.redis.hgetall(self.key_handled(call_id))
         return {_text(k): _text(v) for k, v in raw.items()} if raw else None
 
+    def _ended_by_routing(self, call_id: str) -> dict[str, str] | None:
+        """A call telephony already ended (AMI, Twilio status) that no page showed: routing
+        still knows its operator for an hour."""
+        if not call_id or len(call_id) > 128:
+            return None
+        op, ctx, kind, state = self.redis.hmget(self.router.keys.call(call_id), "op", "ctx", "kind", "state")
+        if not op or _text(state) != "gone":
+            return None
+        try:
+            appeal = json.loads(_text(ctx)).get("appeal") if ctx else None
+        except ValueError:
+            appeal = None
+        return {"operator": _text(op), "appeal": appeal or "", "kind": _text(kind) if kind else "call"}
+
     def own(self, call_id: str, who: Principal, action: str) -> Owned:
         """The call if it is this operator's; otherwise refused and logged."""
         assignment = self.pops.active(call_id)
         if assignment is not None and assignment.operator_id == who.operator:
             return Owned(call_id, assignment, context_of(assignment).appeal, assignment.kind)
-        handled = self._handled(call_id) if assignment is None else None
+        handled = self._handled(call_id) or self._ended_by_routing(call_id) if assignment is None else None
         if handled is not None and handled.get("operator") == who.operator:
             if handled.get("wrapped") == "1":
                 raise DeskError(410, "wrapped_up", "Вызов уже завершён")

@@ -99,8 +99,8 @@ class HangsUp(KeyCaller):
 
 
 def hotline_keys(inn: str, topic: str = "4") -> str:
-    """Russian, the ИНН (12 digits end the entry), "верно", the topic, consent."""
-    return "1" + inn + "1" + topic + "1"
+    """Russian, the ИНН and '#', "верно", the topic, consent."""
+    return "1" + inn + "#" + "1" + topic + "1"
 
 
 def live_config(config: Config, workdir: Path, *, prefix: str, wrap_up_seconds: int) -> Config:

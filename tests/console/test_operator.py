@@ -173,6 +173,24 @@ def test_wrap_up_ends_the_call_sets_the_appeal_and_after_call_work_returns_to_re
     assert engine.router.operator_status("op102").state == "available"
 
 
+def test_a_call_telephony_already_ended_is_wrapped_up_even_if_no_page_showed_it(
+    app: Flask, engine: Engine, as_role: Any
+) -> None:
+    engine.router.set_operator_state("op102", "available")
+    appeal = place_call(engine, "call-12").state.context.appeal  # type: ignore[union-attr]
+    engine.router.connected("call-12")  # as the AMI hand-over tracking reports it
+    engine.router.ended("call-12")
+    assert engine.router.operator_status("op102").state == "wrap_up"
+    oleg = Console(app, "oleg")
+    refused = oleg.post("/operator/api/calls/call-12/wrap-up", {"result": "resolved", "status": "completed"})
+    assert refused.status_code == 403
+    olga: Console = as_role("operator")
+    done = olga.post("/operator/api/calls/call-12/wrap-up", {"result": "resolved", "status": "completed"})
+    assert done.status_code == 200 and done.json["appeal"] == appeal
+    assert engine.appeals.get(appeal).status == "completed"  # type: ignore[union-attr]
+    assert olga.post("/operator/api/calls/call-12/wrap-up", {"result": "resolved", "status": "completed"}).status_code == 410
+
+
 def test_a_repeat_caller_shows_earlier_appeals_and_their_status(app: Flask, engine: Engine, as_role: Any,
                                                                  clock: Clock) -> None:
     olga: Console = as_role("operator")
