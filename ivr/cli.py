@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     purge.add_argument("--dry-run", action="store_true", help="show what would be deleted")
     purge.set_defaults(handler=_recordings_purge)
 
+    from ivr.console.cli import add_parser as add_users_parser
+
+    add_users_parser(commands).set_defaults(handler=_users)
+
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -227,6 +231,12 @@ def _recordings_purge(config: Config, args: argparse.Namespace) -> int:
 
     engine = _engine(config)
     return purge_command(engine.recordings.purger, dry_run=args.dry_run)
+
+
+def _users(config: Config, args: argparse.Namespace) -> int:
+    from ivr.console.cli import users_command
+
+    return users_command(config, args)
 
 
 def _prompts_build(config: Config, args: argparse.Namespace) -> int:

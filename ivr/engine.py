@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
 from ivr.config import Config, ConfigError, Secrets
 from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
+from ivr.menu.versions import MenuVersions
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
@@ -56,6 +58,8 @@ class Engine:
     dialers: dict[str, CallbackDialer] = field(default_factory=dict)
     # More background work the front ends register (Twilio's REST bridging).
     background: list[Callable[[], object]] = field(default_factory=list)
+    # The call records the supervisors' funnel reads (one of the observers).
+    call_log: CallLog | None = None
 
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
@@ -116,7 +120,8 @@ def build_engine(
         holder["catalog"] = catalog
         return catalog
 
-    menus = LiveMenus(config=config, prompts=prompts)
+    versions = MenuVersions(redis=redis, prefix=config.redis.prefix, clock=clock)
+    menus = LiveMenus(config=config, prompts=prompts, versions=versions)
     menus.load()
     router = Router(redis=redis, queues=config.queues, operators=config.operators,
                     settings=config.routing, calendar=config.calendar, clock=clock,
@@ -128,9 +133,11 @@ def build_engine(
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
     recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds)
     messages.append(recogniser.status_message())
+    call_log = CallLog(redis=redis, prefix=config.redis.prefix, clock=clock,
+                       menu_of=lambda ctx: config.menus.numbers.get(ctx.dialled, config.menus.entry))
     for message in messages:
         log.info(message)
     return Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                   menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
                   catalog=holder.get("catalog"), startup_messages=messages,
-                  call_observers=[recordings.consent_log.call_ended])
+                  call_observers=[recordings.consent_log.call_ended, call_log.record], call_log=call_log)

@@ -199,6 +199,18 @@ class UserConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    # Hours a console session lives without a request (each request extends it).
+    session_hours: float = 12.0
+    # Failed log-ins for one user from one address before log-in is refused ...
+    login_attempts: int = 5
+    # ... for this many minutes.
+    lockout_minutes: int = 15
+    # Hash-chained log of personal data shown in the console (ИНН, СНИЛС, name clips).
+    audit_log: str = "var/audit/console-access.jsonl"
+
+
+@dataclass(frozen=True)
 class RoutingSettings:
     # A caller with an unresolved appeal this recent is a repeat caller.
     repeat_window_days: int = 14
@@ -233,6 +245,7 @@ class Config:
     calendar_file: str | None = None
     operators: Mapping[str, OperatorConfig] = field(default_factory=dict)
     users: Mapping[str, UserConfig] = field(default_factory=dict)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     # Filled in by the loader, not by the file.
     root: str = field(default=".", metadata={"internal": True})
     calendar: Calendar | None = field(default=None, metadata={"internal": True})

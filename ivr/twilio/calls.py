@@ -48,6 +48,10 @@ class MenuSource(Protocol):
     def get(self, name: str) -> Menu | None:
         """The current version of a menu, by name (None: it was removed)."""
 
+    def version(self, name: str, number: int) -> Menu | None:
+        """The menu as it was at version ``number`` (a call resumes on the version it began
+        with); None when that version is no longer known."""
+
 
 class StaticMenus:
     """Menus by name; the entry menu chosen by the dialled number."""
@@ -62,6 +66,10 @@ class StaticMenus:
 
     def get(self, name: str) -> Menu | None:
         return self.menus.get(name)
+
+    def version(self, name: str, number: int) -> Menu | None:
+        menu = self.menus.get(name)
+        return menu if menu is not None and menu.version == number else None
 
 
 @dataclass(frozen=True)
@@ -236,6 +244,9 @@ class TwilioCalls:
         return self.public_url
 
     def _menu(self, stored: StoredCall) -> Menu:
+        started = self.menus.version(stored.menu, stored.state.context.menu_version)
+        if started is not None:
+            return started
         menu = self.menus.get(stored.menu)
         return menu if menu is not None else self.menus.entry(stored.state.context.dialled)
 

@@ -30,6 +30,9 @@ class LiveMenuSource:
         except KeyError:
             return None
 
+    def version(self, name: str, number: int) -> Menu | None:
+        return self.engine.menus.version(name, number)
+
 
 def twilio_dialer(engine: Engine, *, http_client: HttpClient | None = None) -> TwilioDialer | None:
     """The REST side, when an account and credentials are configured (else None)."""

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify
 from twilio.http import HttpClient
 
+from ivr.console.wiring import init_console
 from ivr.engine import Engine
 
 ops = Blueprint("ops", __name__)
@@ -45,4 +46,5 @@ def create_app(engine: Engine, *, twilio_http_client: HttpClient | None = None) 
     app.extensions["ivr.engine"] = engine
     app.register_blueprint(ops)
     app.register_blueprint(twilio_blueprint(engine, http_client=twilio_http_client))
+    init_console(app, engine)
     return app

@@ -1,0 +1,170 @@
+"""The auditor's view of recordings: list, listen, download; every access with a reason, audited.
+
+Routes (role ``auditor``)::
+
+    GET  /auditor/recordings                        the page
+    GET  /auditor/api/recordings?days=30            stored recordings (metadata only)
+    POST /auditor/api/recordings/<id>/access        {"reason", "action": "listen" | "download"}
+                                                    -> a one-time link, valid 2 minutes
+    GET  /auditor/recordings/<id>/audio?grant=...   the audio, through RecordingStore.read_for
+    GET  /auditor/api/audit?log=recordings|console  the latest access-log lines, chain checked
+
+The store writes the audit line (allowed, refused, failed) before any audio leaves it.
+A user of another role asking for a recording is refused here and the attempt is written
+to the recordings audit as well.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+
+from ivr.console.audit import ConsoleAudit
+from ivr.console.auth import Principal, current, refuse, requires
+from ivr.recordings.audit import verify_chain
+from ivr.recordings.errors import AuditChainBroken, RecordingError
+from ivr.recordings.store import RecordingStore
+
+GRANT_SECONDS = 120
+ACTIONS = ("listen", "download")
+MIME = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
+
+
+class RecordingsDesk:
+    def __init__(self, *, store: RecordingStore, console_audit: ConsoleAudit, redis: Any, prefix: str,
+                 clock: Callable[[], float]) -> None:
+        self.store = store
+        self.console_audit = console_audit
+        self.redis = redis
+        self.tag = "{" + prefix + "}"
+        self.clock = clock
+
+    def key_grant(self, token: str) -> str:
+        return f"{self.tag}:console:recording-grant:{token}"
+
+    def list(self, days: int) -> builtins.list[dict[str, Any]]:
+        since = self.clock() - max(1, min(days, 366)) * 86400
+        rows: builtins.list[dict[str, Any]] = []
+        for meta in self.store.list(start=since, limit=1000):
+            rows.append({"id": meta.id, "call_id": meta.call_id, "created": meta.created,
+                         "expires": meta.expires, "size": meta.size, "appeal": meta.appeal,
+                         "operator": meta.operator, "queue": meta.queue, "kind": meta.kind,
+                         "hold": meta.hold, "consent": meta.consent.method,
+                         "format": meta.audio_format})
+        rows.sort(key=lambda r: float(r["created"]), reverse=True)
+        return rows
+
+    def grant(self, recording_id: str, who: Principal, *, reason: str, action: str) -> str:
+        token = secrets.token_urlsafe(24)
+        self.redis.set(self.key_grant(token), json.dumps({
+            "user": who.user, "role": who.role, "recording": recording_id, "reason": reason,
+            "action": action}), ex=GRANT_SECONDS)
+        return token
+
+    def redeem(self, token: str, recording_id: str, who: Principal) -> tuple[bytes, str]:
+        raw = self.redis.getdel(self.key_grant(token)) if token else None
+        grant = json.loads(raw) if raw else None
+        if grant is None or grant["user"] != who.user or grant["recording"] != recording_id:
+            raise PermissionError("the link is used, expired or not yours")
+        audio = self.store.read_for(recording_id, user=who.user, role=who.role,
+                                    reason=grant["reason"], action=grant["action"])
+        return audio, grant["action"]
+
+    def refused(self, who: Principal) -> None:
+        """Another role asked for a recording: the store's audit gets a 'refused' line."""
+        try:
+            self.store.audit.record(actor=who.user, role=who.role, action="listen",
+                                    recording=(request.view_args or {}).get("recording_id", "")[:80],
+                                    reason="", outcome="refused",
+                                    detail=f"role '{who.role}' may not access recordings (console)")
+        except OSError:
+            pass  # the security log has it too
+
+    def audit_tail(self, which: str, count: int = 200) -> dict[str, Any]:
+        log = self.store.audit if which == "recordings" else self.console_audit
+        entries = list(log.entries())
+        try:
+            verify_chain(log.path)
+            chain = "ok"
+        except AuditChainBroken as exc:
+            chain = f"broken at line {exc.details.get('line')}: {exc.message}"
+        return {"log": which, "chain": chain, "lines": len(entries), "entries": entries[-count:][::-1]}
+
+
+bp = Blueprint("auditor", __name__, url_prefix="/auditor")
+
+
+def desk() -> RecordingsDesk:
+    service: RecordingsDesk = current_app.extensions["ivr.console.auditor"]
+    return service
+
+
+def _refused(who: Principal) -> None:
+    desk().refused(who)
+
+
+def me() -> Principal:
+    who = current()
+    assert who is not None
+    return who
+
+
+@bp.get("/recordings")
+@requires("auditor")
+def page() -> Any:
+    return render_template("auditor.html")
+
+
+@bp.get("/api/recordings")
+@requires("auditor")
+def recordings() -> Any:
+    days = request.args.get("days", "30")
+    return jsonify(recordings=desk().list(int(days) if days.isdigit() else 30),
+                   enabled=desk().store.keyring is not None)
+
+
+@bp.post("/api/recordings/<recording_id>/access")
+@requires("auditor", on_refused=_refused)
+def access(recording_id: str) -> Any:
+    data = request.get_json(silent=True) or {}
+    reason = str(data.get("reason", "")).strip()[:500]
+    action = str(data.get("action", "listen"))
+    if action not in ACTIONS:
+        return jsonify(error="bad_action", message="listen или download"), 400
+    if not reason:
+        try:  # the store audits the refusal
+            desk().store.open_for(recording_id, user=me().user, role=me().role, reason="", action=action)
+        except RecordingError:
+            pass
+        return jsonify(error="reason_required", message="Укажите основание доступа"), 400
+    token = desk().grant(recording_id, me(), reason=reason, action=action)
+    return jsonify(url=f"/auditor/recordings/{recording_id}/audio?grant={token}", expires_in=GRANT_SECONDS)
+
+
+@bp.get("/recordings/<recording_id>/audio")
+@requires("auditor", on_refused=_refused)
+def audio(recording_id: str) -> Any:
+    try:
+        data, action = desk().redeem(request.args.get("grant", ""), recording_id, me())
+    except PermissionError as exc:
+        return refuse(403, "bad_grant", f"Ссылка недействительна: {exc}", recording=recording_id[:80])
+    except RecordingError as exc:
+        return jsonify(error=type(exc).__name__, message=exc.message), 404
+    meta = desk().store.meta(recording_id)
+    response = Response(data, mimetype=MIME.get(meta.audio_format, "application/octet-stream"))
+    if action == "download":
+        response.headers["Content-Disposition"] = f'attachment; filename="{meta.id}.{meta.audio_format}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/api/audit")
+@requires("auditor")
+def audit() -> Any:
+    which = request.args.get("log", "recordings")
+    return jsonify(desk().audit_tail("console" if which == "console" else "recordings"))

@@ -1,0 +1,64 @@
+"""``ivr users``: console users kept in Redis (``add`` prompts for the password or reads stdin)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from typing import TextIO
+
+from ivr.config import Config, Secrets
+from ivr.console.users import ROLES, UserError, UserStore
+from routing.redis_conn import connect
+
+
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    users = commands.add_parser("users", help="console users (operators, supervisors, auditors)")
+    sub = users.add_subparsers(dest="users_command", required=True)
+    add = sub.add_parser("add", help="add a user; the password is asked for, or read from stdin")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--operator", help="for --role operator: the operator id in config.yaml")
+    add.add_argument("--replace", action="store_true", help="replace an existing user (new password)")
+    remove = sub.add_parser("remove", help="remove a user (their sessions end at once)")
+    remove.add_argument("name")
+    sub.add_parser("list", help="list users and roles")
+    parser: argparse.ArgumentParser = users
+    return parser
+
+
+def read_password(stdin: TextIO, *, interactive: bool) -> str:
+    if interactive:
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != first:
+            raise UserError("the passwords differ")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+def users_command(config: Config, args: argparse.Namespace, *, stdin: TextIO = sys.stdin,
+                  out: TextIO = sys.stdout, redis: object = None) -> int:
+    secrets = Secrets.from_env(os.environ)
+    if redis is None:
+        redis = connect(secrets.redis_url or config.redis.url,
+                        embedded_dir=config.path(config.redis.embedded_dir))
+    store = UserStore(redis=redis, prefix=config.redis.prefix, configured=config.users,
+                      operators=config.operators)
+    try:
+        if args.users_command == "add":
+            password = read_password(stdin, interactive=stdin.isatty())
+            user = store.add(args.name, role=args.role, password=password, operator=args.operator,
+                             replace=args.replace)
+            print(f"user '{user.name}' ({user.role}{', ' + user.operator if user.operator else ''}) saved",
+                  file=out)
+        elif args.users_command == "remove":
+            print(f"user '{args.name}' {'removed' if store.remove(args.name) else 'not found'}", file=out)
+        else:
+            for user in store.all():
+                extra = f" operator={user.operator}" if user.operator else ""
+                print(f"{user.name}\t{user.role}{extra}\t({user.source})", file=out)
+    except UserError as exc:
+        print(f"ivr users: {exc}", file=sys.stderr)
+        return 1
+    return 0

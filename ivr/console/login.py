@@ -1,0 +1,76 @@
+"""Log-in and log-out pages.
+
+    GET  /            the signed-in user's home (or the log-in page)
+    GET  /login       the form (it sets the CSRF token the POST must carry)
+    POST /login       name, password -> home; 401 wrong; 429 locked after repeated failures
+    POST /logout      ends the session everywhere at once
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+
+from ivr.console.auth import LoginRefused, auth_service, csrf_token, current, home_url, public
+
+bp = Blueprint("auth", __name__)
+PREFIXES = {"operator": ("/operator",), "supervisor": ("/supervisor",), "auditor": ("/auditor",)}
+
+
+def _safe_next(target: str, role: str) -> str | None:
+    """Only a local path of the user's own pages (no open redirect, no other role's page)."""
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target if parsed.path.startswith(PREFIXES[role]) else None
+
+
+@bp.get("/")
+@public
+def home() -> Any:
+    who = current()
+    return redirect(home_url(who.role) if who else url_for("auth.login_page"))
+
+
+@bp.get("/login")
+@public
+def login_page() -> Any:
+    who = current()
+    if who is not None:
+        return redirect(home_url(who.role))
+    csrf_token()
+    return render_template("login.html", next=request.args.get("next", ""), error=None)
+
+
+@bp.post("/login")
+@public
+def login() -> Any:
+    name = request.form.get("username", "").strip()[:64]
+    password = request.form.get("password", "")[:1024]
+    target = request.form.get("next", "")
+    try:
+        who = auth_service().login(name, password, ip=request.remote_addr or "?")
+    except LoginRefused as exc:
+        if exc.reason == "locked":
+            minutes = max(1, (exc.retry_after + 59) // 60)
+            message = f"Слишком много неудачных попыток. Попробуйте через {minutes} мин."
+            return render_template("login.html", next=target, error=message), 429, {
+                "Retry-After": str(exc.retry_after)}
+        return render_template("login.html", next=target, error="Неверное имя или пароль"), 401
+    session.clear()
+    session.permanent = True
+    session["sid"] = who.sid
+    csrf_token()  # a fresh token for the new session
+    return redirect(_safe_next(target, who.role) or home_url(who.role))
+
+
+@bp.post("/logout")
+@public
+def logout() -> Any:
+    sid = session.get("sid")
+    if sid:
+        auth_service().logout(sid)
+    session.clear()
+    return redirect(url_for("auth.login_page"))

@@ -1,0 +1,413 @@
+"""The operator's desk: status, the pushed screen-pop, audited personal data, wrap-up.
+
+Routes (role ``operator``; the operator id comes from the user, never from the request)::
+
+    GET  /operator                              the page
+    GET  /operator/events                       SSE: hello, pop, answered, ended, gone, state
+    POST /operator/api/state                    {"state": "ready" | "not_ready" | "break"}
+    GET  /operator/api/calls/<id>               the screen-pop of one of my calls
+    POST /operator/api/calls/<id>/reveal        {"field": "inn" | "snils"}: the full value, audited
+    GET  /operator/calls/<id>/name-clip         the caller's spoken name (audio), audited
+    POST /operator/api/calls/<id>/wrap-up       {"result", "status", "note"}: ends the call, sets
+                                                the appeal's status; after-call work follows
+
+A call is the operator's while routing has it reserved for or connected to them, and
+after that until they wrap it up (``{ivr}:console:handled:<id>``, a day).  Anything else
+is refused (403), logged, and audited when it touched personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, render_template, request, send_file
+
+from ivr.console.audit import ConsoleAudit
+from ivr.console.auth import Principal, SecurityLog, current, requires
+from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
+from ivr.console.screenpop import ScreenPops, context_of
+from ivr.console.sse import frame, pump, sse_response
+from routing.appeals import STATUS_NAMES, AppealBook
+from routing.engine import Router
+from routing.errors import RoutingError
+from routing.model import Assignment
+
+log = logging.getLogger(__name__)
+STATES = {"ready": "available", "not_ready": "offline", "break": "break"}
+RESULTS: dict[str, str] = {
+    "resolved": "Вопрос решён",
+    "consulted": "Консультация дана",
+    "escalated": "Передано специалистам",
+    "documents": "Нужны документы от заявителя",
+    "callback_needed": "Нужен повторный звонок",
+    "dropped": "Связь прервалась",
+    "no_answer": "Не дозвонились (обратный звонок)",
+}
+NOTE_MAX = 2000
+HANDLED_SECONDS = 86400
+CLIP_MAX_BYTES = 10 << 20
+CLIP_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".gsm": "audio/x-gsm"}
+
+
+class DeskError(Exception):
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Owned:
+    call_id: str
+    assignment: Assignment | None  # None: routing is done with it (ended), not wrapped up yet
+    appeal: str | None
+    kind: str
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class OperatorDesk:
+    def __init__(self, *, router: Router, appeals: AppealBook, pops: ScreenPops, audit: ConsoleAudit,
+                 security: SecurityLog, redis: Any, prefix: str, clips_dir: str | None,
+                 clock: Callable[[], float]) -> None:
+        self.router = router
+        self.appeals = appeals
+        self.pops = pops
+        self.audit = audit
+        self.security = security
+        self.redis = redis
+        self.tag = "{" + prefix + "}"
+        self.clips_dir = clips_dir
+        self.clock = clock
+
+    def key_handled(self, call_id: str) -> str:
+        return f"{self.tag}:console:handled:{call_id}"
+
+    @property
+    def key_wrapups(self) -> str:
+        return f"{self.tag}:console:wrapups"
+
+    # -- status -------------------------------------------------------------------------
+    def set_state(self, operator: str, state: str) -> dict[str, Any]:
+        wanted = STATES.get(state)
+        if wanted is None:
+            raise DeskError(400, "bad_state", "Состояние: ready, not_ready или break")
+        try:
+            self.router.set_operator_state(operator, wanted)  # type: ignore[arg-type]
+        except RoutingError as exc:
+            raise DeskError(409, "invalid_transition", f"Сейчас нельзя: {exc}") from None
+        return self.state_of(operator)
+
+    def state_of(self, operator: str) -> dict[str, Any]:
+        """The operator's state as routing holds it (one HMGET)."""
+        raw_state, raw_since = self.redis.hmget(self.router.keys.operator(operator), "state", "since")
+        state = _text(raw_state) if raw_state else "offline"
+        since = float(_text(raw_since)) if raw_since else 0.0
+        wrap = self.router.settings.wrap_up_seconds
+        return {"operator": operator, "name": self.router.operators[operator].name,
+                "state": state, "since": since,
+                "wrap_until": since + wrap if state == "wrap_up" else None, "now": self.clock()}
+
+    def hello(self, operator: str) -> dict[str, Any]:
+        status = self.router.operator_status(operator)
+        data = self.state_of(operator)
+        data["pop"] = self.pop(status.assignment) if status.assignment is not None else None
+        data["pending"] = self._pending(operator) if status.assignment is None else None
+        return data
+
+    def _pending(self, operator: str) -> dict[str, Any] | None:
+        """A call routing is done with that this operator has not wrapped up (page reloaded)."""
+        raw = self.redis.get(f"{self.tag}:console:pending:{operator}")
+        if not raw:
+            return None
+        handled = self._handled(_text(raw))
+        if handled is None or handled.get("operator") != operator or handled.get("wrapped") == "1":
+            return None
+        return {"call_id": _text(raw), "appeal": handled.get("appeal") or None,
+                "kind": handled.get("kind", "call")}
+
+    # -- calls ----------------------------------------------------------------------------
+    def pop(self, assignment: Assignment) -> dict[str, Any]:
+        data = self.pops.pop(assignment)
+        self._mark(assignment.call_id, assignment.operator_id, context_of(assignment).appeal,
+                   assignment.kind)
+        return data
+
+    def _mark(self, call_id: str, operator: str, appeal: str | None, kind: str, *, wrapped: bool = False) -> None:
+        """Remember whose call it is, so it can be wrapped up after routing is done with it."""
+        key = self.key_handled(call_id)
+        pending = f"{self.tag}:console:pending:{operator}"
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(key, "operator", operator)
+        pipe.hsetnx(key, "appeal", appeal or "")
+        pipe.hsetnx(key, "kind", kind)
+        pipe.hsetnx(key, "at", repr(self.clock()))
+        if wrapped:
+            pipe.hset(key, "wrapped", "1")
+            pipe.delete(pending)
+        else:
+            pipe.set(pending, call_id, ex=HANDLED_SECONDS)
+        pipe.expire(key, HANDLED_SECONDS)
+        pipe.execute()
+
+    def _handled(self, call_id: str) -> dict[str, str] | None:
+        raw = self.redis.hgetall(self.key_handled(call_id))
+        return {_text(k): _text(v) for k, v in raw.items()} if raw else None
+
+    def _ended_by_routing(self, call_id: str) -> dict[str, str] | None:
+        """A call telephony already ended (AMI, Twilio status) that no page showed: routing
+        still knows its operator for an hour."""
+        if not call_id or len(call_id) > 128:
+            return None
+        op, ctx, kind, state = self.redis.hmget(self.router.keys.call(call_id), "op", "ctx", "kind", "state")
+        if not op or _text(state) != "gone":
+            return None
+        try:
+            appeal = json.loads(_text(ctx)).get("appeal") if ctx else None
+        except ValueError:
+            appeal = None
+        return {"operator": _text(op), "appeal": appeal or "", "kind": _text(kind) if kind else "call"}
+
+    def own(self, call_id: str, who: Principal, action: str) -> Owned:
+        """The call if it is this operator's; otherwise refused and logged."""
+        assignment = self.pops.active(call_id)
+        if assignment is not None and assignment.operator_id == who.operator:
+            return Owned(call_id, assignment, context_of(assignment).appeal, assignment.kind)
+        handled = self._handled(call_id) or self._ended_by_routing(call_id) if assignment is None else None
+        if handled is not None and handled.get("operator") == who.operator:
+            if handled.get("wrapped") == "1":
+                raise DeskError(410, "wrapped_up", "Вызов уже завершён")
+            return Owned(call_id, None, handled.get("appeal") or None, handled.get("kind", "call"))
+        self.security.record("not_your_call", user=who.user, operator=who.operator,
+                             call=call_id[:80], action=action, ip=request.remote_addr)
+        self._audit(who, action, call_id, "refused", "not this operator's call")
+        raise DeskError(403, "not_your_call", "Это не ваш вызов")
+
+    def _audit(self, who: Principal, action: str, call_id: str, outcome: str, detail: str | None = None) -> None:
+        try:
+            self.audit.record(actor=who.user, role=who.role, action=action, call=call_id,
+                              outcome=outcome, ip=request.remote_addr, detail=detail)
+        except OSError:
+            log.exception("console audit could not be written")
+            raise DeskError(503, "audit_unavailable", "Журнал доступа недоступен; доступ запрещён") from None
+
+    def reveal(self, call_id: str, field: str, who: Principal) -> str:
+        if field not in ("inn", "snils"):
+            raise DeskError(400, "bad_field", "Поле: inn или snils")
+        owned = self.own(call_id, who, f"show_{field}")
+        if owned.assignment is None:
+            raise DeskError(410, "call_over", "Разговор окончен; данные больше не показываются")
+        value = getattr(context_of(owned.assignment), field)
+        if not value:
+            raise DeskError(404, "not_collected", "Меню не собрало это поле")
+        self._audit(who, f"show_{field}", call_id, "allowed")
+        return str(value)
+
+    def clip(self, call_id: str, who: Principal) -> tuple[Path, str]:
+        owned = self.own(call_id, who, "listen_name_clip")
+        if owned.assignment is None:
+            raise DeskError(410, "call_over", "Разговор окончен")
+        name = context_of(owned.assignment).name
+        if name is None or not name.clip:
+            raise DeskError(404, "no_clip", "Запись имени отсутствует")
+        path = self._clip_file(name.clip)
+        if path is None:
+            self._audit(who, "listen_name_clip", call_id, "failed", "clip file not available")
+            raise DeskError(404, "no_clip", "Файл записи имени недоступен")
+        self._audit(who, "listen_name_clip", call_id, "allowed")
+        return path, CLIP_TYPES[path.suffix]
+
+    def _clip_file(self, clip: str) -> Path | None:
+        """The clip's file, only if it is a regular file inside ``recordings.clip_dir``."""
+        if self.clips_dir is None:
+            return None
+        root = Path(os.path.realpath(self.clips_dir))
+        base = clip if os.path.isabs(clip) else os.path.join(root, clip)
+        candidates = [base] if Path(base).suffix in CLIP_TYPES else [base + ext for ext in CLIP_TYPES]
+        for candidate in candidates:
+            path = Path(os.path.realpath(candidate))
+            if path.parent != root and root not in path.parents:
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if path.is_file() and st.st_size <= CLIP_MAX_BYTES:
+                return path
+        return None
+
+    def wrap_up(self, call_id: str, who: Principal, *, result: str, status: str, note: str) -> dict[str, Any]:
+        if result not in RESULTS:
+            raise DeskError(400, "bad_result", "Выберите результат")
+        if status not in STATUS_NAMES:
+            raise DeskError(400, "bad_status", "Выберите статус обращения")
+        if len(note) > NOTE_MAX:
+            raise DeskError(400, "note_too_long", f"Заметка длиннее {NOTE_MAX} знаков")
+        owned = self.own(call_id, who, "wrap_up")
+        if result == "no_answer" and owned.kind != "callback":
+            raise DeskError(400, "bad_result", "«Не дозвонились» — только для обратного звонка")
+        assert who.operator is not None
+        appeal = self.appeals.get(owned.appeal) if owned.appeal else None
+        self._end_call(owned, answered=result != "no_answer")
+        if appeal is not None:
+            self.appeals.set_status(appeal.number, status, operator=who.operator,
+                                    note=f"{RESULTS[result]}. {note}".strip())
+        self._mark(call_id, who.operator, owned.appeal, owned.kind, wrapped=True)
+        self.redis.xadd(self.key_wrapups, {"w": json.dumps({
+            "call": call_id, "operator": who.operator, "user": who.user, "appeal": owned.appeal,
+            "result": result, "status": status, "note": note, "at": self.clock()}, ensure_ascii=False)},
+            maxlen=100_000, approximate=True)
+        data = self.state_of(who.operator)
+        data["appeal"] = owned.appeal
+        data["appeal_status"] = STATUS_NAMES[status] if appeal is not None else None
+        return data
+
+    def _end_call(self, owned: Owned, *, answered: bool) -> None:
+        """Tell routing the conversation is over (confirming it took place, if telephony did not)."""
+        a = owned.assignment
+        if a is None:
+            return
+        state = self.router.status(a.call_id).state
+        if a.kind == "callback" and state == "reserved":
+            assert a.callback_id is not None
+            self.router.callback_result(a.callback_id, answered=answered)
+            if not answered:
+                return
+        elif state == "reserved":
+            self.router.connected(a.call_id)
+        self.router.ended(a.call_id)
+
+    # -- events -----------------------------------------------------------------------------
+    def render(self, operator: str) -> Callable[[Event], Iterable[bytes]]:
+        def render(event: Event) -> Iterable[bytes]:
+            eid, ev = event
+            kind, call_id = ev.get("type"), ev.get("call", "")
+            if kind == "assigned":
+                assignment = self.pops.active(call_id)
+                if assignment is not None and assignment.operator_id == operator:
+                    data = self.pop(assignment)
+                    data["event_ms"] = event_id_ms(eid)
+                    data["operator_state"] = self.state_of(operator)
+                    yield frame("pop", data, eid)
+            elif kind in ("answered", "ended", "callback_dialled"):
+                yield frame(kind, {"call_id": call_id, **self.state_of(operator)}, eid)
+            elif kind in ("abandoned", "reservation_expired"):
+                yield frame("gone", {"call_id": call_id, "why": kind, **self.state_of(operator)}, eid)
+            elif kind == "operator_state":
+                yield frame("state", self.state_of(operator), eid)
+
+        return render
+
+
+bp = Blueprint("operator", __name__, url_prefix="/operator")
+
+
+def desk() -> OperatorDesk:
+    service: OperatorDesk = current_app.extensions["ivr.console.operator"]
+    return service
+
+
+def me() -> Principal:
+    who = current()
+    assert who is not None and who.operator is not None
+    return who
+
+
+@bp.errorhandler(DeskError)
+def desk_error(exc: DeskError) -> Any:
+    return jsonify(error=exc.kind, message=exc.message), exc.status
+
+
+@bp.get("")
+@requires("operator")
+def page() -> Any:
+    who = me()
+    return render_template("operator.html", operator=who.operator, results=RESULTS,
+                           statuses=STATUS_NAMES)
+
+
+@bp.get("/events")
+@requires("operator")
+def events() -> Any:
+    who = me()
+    service = desk()
+    auth = current_app.extensions["ivr.console.auth"]
+    hub: EventHub = current_app.extensions["ivr.console.hub"]
+    operator = who.operator or ""
+    since = request.headers.get("Last-Event-ID", "")
+    render = service.render(operator)
+
+    def start() -> tuple[Subscription, Iterable[bytes]]:
+        sub = hub.subscribe(lambda ev: ev.get("operator") == operator)
+        try:
+            backlog = sub.backlog(since) if since and _valid_id(since) else []
+            first = [frame("hello", service.hello(operator))]
+            for event in backlog:
+                first.extend(render(event))
+        except Exception:
+            sub.close()
+            raise
+        return sub, first
+
+    return sse_response(pump(start, render=render, alive=lambda: auth.principal(who.sid) is not None))
+
+
+def _valid_id(value: str) -> bool:
+    ms, sep, seq = value.partition("-")
+    return bool(sep) and ms.isdigit() and seq.isdigit() and len(value) < 40
+
+
+def _json() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else request.form.to_dict()
+
+
+@bp.post("/api/state")
+@requires("operator")
+def set_state() -> Any:
+    return jsonify(desk().set_state(me().operator or "", str(_json().get("state", ""))))
+
+
+@bp.get("/api/calls/<call_id>")
+@requires("operator")
+def call(call_id: str) -> Any:
+    owned = desk().own(call_id, me(), "open_call")
+    if owned.assignment is None:
+        return jsonify(call_id=call_id, appeal=owned.appeal, kind=owned.kind, over=True)
+    return jsonify(desk().pop(owned.assignment))
+
+
+@bp.post("/api/calls/<call_id>/reveal")
+@requires("operator")
+def reveal(call_id: str) -> Any:
+    field = str(_json().get("field", ""))
+    return jsonify(field=field, value=desk().reveal(call_id, field, me()))
+
+
+@bp.get("/calls/<call_id>/name-clip")
+@requires("operator")
+def name_clip(call_id: str) -> Any:
+    try:
+        path, mimetype = desk().clip(call_id, me())
+    except DeskError as exc:
+        return jsonify(error=exc.kind, message=exc.message), exc.status
+    response = send_file(path, mimetype=mimetype, conditional=False, max_age=0)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/api/calls/<call_id>/wrap-up")
+@requires("operator")
+def wrap_up(call_id: str) -> Any:
+    data = _json()
+    return jsonify(desk().wrap_up(call_id, me(), result=str(data.get("result", "")),
+                                  status=str(data.get("status", "")), note=str(data.get("note", ""))))

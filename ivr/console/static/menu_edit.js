@@ -1,0 +1,141 @@
+// The menu editor: check like `ivr validate` (file:line: message), diff against live,
+// run the menu's scenarios, publish with the version it was based on, roll back.
+"use strict";
+(function () {
+  const { api, el, time } = window.ivr;
+  const card = document.getElementById("editor-card");
+  const name = card.dataset.menu;
+  const base = "/supervisor/api/menus/" + encodeURIComponent(name);
+  const text = document.getElementById("menu-text");
+  const gutter = document.getElementById("gutter");
+  let liveBase = null;
+  let errorLines = new Set();
+
+  function renderGutter() {
+    const lines = text.value.split("\n").length;
+    const out = [];
+    for (let i = 1; i <= lines; i++) out.push(el("span", { class: errorLines.has(i) ? "err" : "", id: "line-" + i, text: i + "\n" }));
+    gutter.replaceChildren(...out);
+    gutter.scrollTop = text.scrollTop;
+  }
+  text.addEventListener("input", () => { errorLines = new Set(); renderGutter(); });
+  text.addEventListener("scroll", () => { gutter.scrollTop = text.scrollTop; });
+
+  function goToLine(line) {
+    const lines = text.value.split("\n");
+    let start = 0;
+    for (let i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
+    text.focus();
+    text.setSelectionRange(start, start + (lines[line - 1] || "").length);
+    const lineHeight = parseFloat(getComputedStyle(text).lineHeight) || 18;
+    text.scrollTop = Math.max(0, (line - 5) * lineHeight);
+  }
+
+  function status(message, kind) {
+    const node = document.getElementById("result-status");
+    node.textContent = message;
+    node.className = kind || "";
+  }
+
+  function clearResults() {
+    document.getElementById("problems").replaceChildren();
+    document.getElementById("diff").hidden = true;
+    document.getElementById("scenario-results").hidden = true;
+  }
+
+  function showProblems(problems) {
+    errorLines = new Set(problems.map((p) => p.line));
+    renderGutter();
+    document.getElementById("problems").replaceChildren(...problems.map((p) =>
+      el("li", { class: "problem", dataset: { line: p.line } },
+        el("a", { href: "#line-" + p.line, onclick: (e) => { e.preventDefault(); goToLine(p.line); }, text: p.text }))));
+  }
+
+  async function load() {
+    const result = await api("GET", base);
+    if (!result.ok) { status(result.data.message || "Не загрузилось", "error"); return; }
+    const d = result.data;
+    text.value = d.text;
+    liveBase = d.base;
+    document.getElementById("live-version").textContent =
+      "действует v" + d.version + (d.source === "published" ? " (опубликовано)" : " (из файла " + d.file + ")");
+    document.querySelector("#versions tbody").replaceChildren(...d.history.map((v) =>
+      el("tr", { class: v.live ? "live" : "", id: "version-" + v.version },
+        el("td", { text: "v" + v.version + (v.live ? " — действует" : "") }), el("td", { text: v.author }),
+        el("td", { text: time(v.at) }), el("td", { text: v.comment || "" }),
+        el("td", {},
+          el("button", { type: "button", onclick: () => view(v.version), text: "Открыть" }),
+          v.live ? null : el("button", { type: "button", class: "rollback", onclick: () => rollback(v.version), text: "Вернуть эту версию" })))));
+    errorLines = new Set();
+    renderGutter();
+  }
+
+  async function view(version) {
+    const result = await api("GET", base + "/versions/" + version);
+    if (result.ok) { text.value = result.data.text; renderGutter(); status("Открыта v" + version + " (для публикации нажмите «Опубликовать»)"); }
+  }
+
+  async function validate() {
+    clearResults();
+    const result = await api("POST", base + "/validate", { text: text.value });
+    if (!result.ok) { status(result.data.message || "Ошибка", "error"); return false; }
+    showProblems(result.data.problems);
+    status(result.data.ok ? "Ошибок нет" : "Ошибок: " + result.data.problems.length, result.data.ok ? "ok" : "error");
+    return result.data.ok;
+  }
+
+  async function diff() {
+    clearResults();
+    const result = await api("POST", base + "/diff", { text: text.value });
+    const pre = document.getElementById("diff");
+    pre.hidden = false;
+    pre.replaceChildren(...(result.data.diff || "Нет отличий от действующей версии").split("\n").map((line) =>
+      el("span", { class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "", text: line + "\n" })));
+    status("");
+  }
+
+  async function scenarios() {
+    clearResults();
+    status("Сценарии выполняются…");
+    const result = await api("POST", base + "/scenarios", { text: text.value });
+    if (result.data.problems && result.data.problems.length) {
+      showProblems(result.data.problems);
+      status("Меню с ошибками — сценарии не запускались", "error");
+      return;
+    }
+    const rows = result.data.results || [];
+    const table = document.getElementById("scenario-results");
+    table.hidden = false;
+    table.querySelector("tbody").replaceChildren(...rows.map((r) =>
+      el("tr", { class: r.passed ? "ok" : "bad" }, el("td", { text: r.name }),
+        el("td", { text: r.passed ? "прошёл" : "НЕ прошёл" }), el("td", { text: r.failures.join("; ") }))));
+    const failed = rows.filter((r) => !r.passed).length;
+    status(rows.length - failed + " прошли, " + failed + " не прошли", failed ? "error" : "ok");
+  }
+
+  async function publish() {
+    if (!(await validate())) return;
+    const comment = document.getElementById("publish-comment").value;
+    const result = await api("POST", base + "/publish", { text: text.value, base: liveBase, comment });
+    if (!result.ok) {
+      if (result.data.problems) showProblems(result.data.problems);
+      status(result.data.message || "Не опубликовано", "error");
+      return;
+    }
+    await load();
+    status("Опубликована версия v" + result.data.version + "; новые звонки идут по ней", "ok");
+  }
+
+  async function rollback(version) {
+    const result = await api("POST", base + "/rollback", { version, base: liveBase });
+    if (!result.ok) { status(result.data.message || "Не удалось", "error"); if (result.data.problems) showProblems(result.data.problems); return; }
+    await load();
+    status("Действует v" + result.data.version, "ok");
+  }
+
+  document.getElementById("btn-validate").addEventListener("click", validate);
+  document.getElementById("btn-diff").addEventListener("click", diff);
+  document.getElementById("btn-scenarios").addEventListener("click", scenarios);
+  document.getElementById("btn-publish").addEventListener("click", publish);
+  load();
+})();

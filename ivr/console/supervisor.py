@@ -1,0 +1,224 @@
+"""The supervisors' desk: live queues, menus (edit, check, publish, roll back), the funnel.
+
+Routes (role ``supervisor``)::
+
+    GET  /supervisor                                   the live dashboard
+    GET  /supervisor/events                            SSE: dashboard (each second and on
+                                                       routing events), hour (every 30 s)
+    GET  /supervisor/api/dashboard                     the same figures once
+    GET  /supervisor/menus                             menus, live versions
+    GET  /supervisor/menus/<name>                      the editor
+    GET  /supervisor/api/menus/<name>                  live text, versions, publish log
+    GET  /supervisor/api/menus/<name>/versions/<n>     the text of version n
+    POST /supervisor/api/menus/<name>/validate         {"text"} -> problems (file:line: message)
+    POST /supervisor/api/menus/<name>/diff             {"text"} -> unified diff against live
+    POST /supervisor/api/menus/<name>/scenarios        {"text"} -> the menu's scenarios on it
+    POST /supervisor/api/menus/<name>/publish          {"text", "base", "comment"} -> version
+    POST /supervisor/api/menus/<name>/rollback         {"version", "base"}
+    GET  /supervisor/funnel                            the funnel page
+    GET  /supervisor/api/funnel?menu=&version=&days=   the funnel table
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+
+from ivr.console.auth import current, requires
+from ivr.console.dashboard import Dashboard
+from ivr.console.funnel import Funnel
+from ivr.console.hub import Event, EventHub, Subscription, any_event
+from ivr.console.menudesk import MenuDesk, MenuDeskError
+from ivr.console.sse import frame, pump, sse_response
+
+bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
+HOUR_EVERY = 30.0
+PUSH_GAP = 0.25  # at most four dashboard pushes a second, however busy routing is
+
+
+def dashboard() -> Dashboard:
+    service: Dashboard = current_app.extensions["ivr.console.dashboard"]
+    return service
+
+
+def menus() -> MenuDesk:
+    service: MenuDesk = current_app.extensions["ivr.console.menus"]
+    return service
+
+
+def funnel() -> Funnel:
+    service: Funnel = current_app.extensions["ivr.console.funnel"]
+    return service
+
+
+def author() -> str:
+    who = current()
+    assert who is not None
+    return who.user
+
+
+def _json() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+def _text() -> str:
+    text = _json().get("text")
+    if not isinstance(text, str):
+        raise MenuDeskError(400, "text_required", "Нет текста меню")
+    return text
+
+
+def _base(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise MenuDeskError(400, "bad_base", "base: номер версии") from None
+
+
+@bp.errorhandler(MenuDeskError)
+def menu_error(exc: MenuDeskError) -> Any:
+    return jsonify(error=exc.kind, message=exc.message, **exc.data), exc.status
+
+
+# -- dashboard ------------------------------------------------------------------------------
+
+@bp.get("")
+@requires("supervisor")
+def dashboard_page() -> Any:
+    return render_template("supervisor.html")
+
+
+@bp.get("/api/dashboard")
+@requires("supervisor")
+def dashboard_now() -> Any:
+    return jsonify(dashboard().snapshot())
+
+
+@bp.get("/events")
+@requires("supervisor")
+def events() -> Any:
+    who = current()
+    assert who is not None
+    service = dashboard()
+    auth = current_app.extensions["ivr.console.auth"]
+    hub: EventHub = current_app.extensions["ivr.console.hub"]
+    state = {"pushed": 0.0, "hour": time.monotonic()}
+
+    def start() -> tuple[Subscription, Iterable[bytes]]:
+        sub = hub.subscribe(any_event)
+        try:
+            first = [frame("dashboard", service.snapshot()), frame("hour", service.last_hour())]
+        except Exception:
+            sub.close()
+            raise
+        state["pushed"] = state["hour"] = time.monotonic()
+        return sub, first
+
+    def on_event(_: Event) -> Iterable[bytes]:
+        now = time.monotonic()
+        if now - state["pushed"] >= PUSH_GAP:
+            state["pushed"] = now
+            yield frame("dashboard", service.snapshot())
+
+    def tick() -> Iterable[bytes]:
+        now = time.monotonic()
+        if now - state["pushed"] >= PUSH_GAP:
+            state["pushed"] = now
+            yield frame("dashboard", service.snapshot())
+        if now - state["hour"] >= HOUR_EVERY:
+            state["hour"] = now
+            yield frame("hour", service.last_hour())
+
+    return sse_response(pump(start, render=on_event, tick=tick, tick_every=1.0,
+                             alive=lambda: auth.principal(who.sid) is not None))
+
+
+# -- menus ------------------------------------------------------------------------------------
+
+@bp.get("/menus")
+@requires("supervisor")
+def menu_list() -> Any:
+    return render_template("menus.html", menus=menus().list())
+
+
+@bp.get("/menus/<name>")
+@requires("supervisor")
+def menu_editor(name: str) -> Any:
+    menus().open(name)  # 404 for an unknown menu
+    return render_template("menu_edit.html", name=name)
+
+
+@bp.get("/api/menus/<name>")
+@requires("supervisor")
+def menu_open(name: str) -> Any:
+    return jsonify(menus().open(name))
+
+
+@bp.get("/api/menus/<name>/versions/<int:version>")
+@requires("supervisor")
+def menu_version(name: str, version: int) -> Any:
+    return jsonify(menus().version_text(name, version))
+
+
+@bp.post("/api/menus/<name>/validate")
+@requires("supervisor")
+def menu_validate(name: str) -> Any:
+    problems = menus().validate(name, _text())
+    return jsonify(ok=not problems, problems=problems)
+
+
+@bp.post("/api/menus/<name>/diff")
+@requires("supervisor")
+def menu_diff(name: str) -> Any:
+    return jsonify(diff=menus().diff(name, _text()))
+
+
+@bp.post("/api/menus/<name>/scenarios")
+@requires("supervisor")
+def menu_scenarios(name: str) -> Any:
+    return jsonify(menus().scenarios(name, _text()))
+
+
+@bp.post("/api/menus/<name>/publish")
+@requires("supervisor")
+def menu_publish(name: str) -> Any:
+    data = _json()
+    return jsonify(menus().publish(name, _text(), author=author(), base=_base(data.get("base")),
+                                   comment=str(data.get("comment", ""))))
+
+
+@bp.post("/api/menus/<name>/rollback")
+@requires("supervisor")
+def menu_rollback(name: str) -> Any:
+    data = _json()
+    version = _base(data.get("version"))
+    if version is None:
+        raise MenuDeskError(400, "version_required", "Какую версию вернуть?")
+    return jsonify(menus().rollback(name, version, author=author(), base=_base(data.get("base"))))
+
+
+# -- funnel -------------------------------------------------------------------------------------
+
+@bp.get("/funnel")
+@requires("supervisor")
+def funnel_page() -> Any:
+    return render_template("funnel.html", menus=sorted(menus().list(), key=lambda m: m["name"]))
+
+
+@bp.get("/api/funnel")
+@requires("supervisor")
+def funnel_table() -> Any:
+    names = [m["name"] for m in menus().list()]
+    menu = request.args.get("menu") or (names[0] if names else "")
+    if menu not in names:
+        raise MenuDeskError(404, "unknown_menu", f"Нет меню «{menu}»")
+    version = request.args.get("version", "")
+    days = request.args.get("days", "7")
+    return jsonify(funnel().table(menu, version=int(version) if version.isdigit() else None,
+                                  days=int(days) if days.isdigit() else 7))

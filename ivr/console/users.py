@@ -1,0 +1,114 @@
+"""Console users: from ``config.yaml`` (``users:``) and from Redis (``ivr users add``).
+
+A user has one role — ``operator`` (with the operator id of ``operators:``),
+``supervisor`` or ``auditor`` — and a werkzeug password hash; the password itself is
+never stored.  Users in ``config.yaml`` cannot be shadowed from Redis.
+
+Key: ``{ivr}:console:users`` HASH name -> JSON {role, password_hash, operator, added_at}.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ivr.config.schema import OperatorConfig, UserConfig
+
+Role = Literal["operator", "supervisor", "auditor"]
+ROLES: tuple[Role, ...] = ("operator", "supervisor", "auditor")
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
+MIN_PASSWORD = 10
+# Checked when the user does not exist, so an unknown name takes as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not a password of anyone")
+
+
+class UserError(Exception):
+    """A user that cannot be added or removed as asked."""
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    password_hash: str
+    operator: str | None = None
+    source: Literal["config", "redis"] = "redis"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class UserStore:
+    def __init__(
+        self,
+        *,
+        redis: Any,
+        prefix: str = "ivr",
+        configured: Mapping[str, UserConfig],
+        operators: Mapping[str, OperatorConfig],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.key = "{" + prefix + "}:console:users"
+        self.configured = configured
+        self.operators = operators
+        self.clock = clock
+
+    def get(self, name: str) -> User | None:
+        spec = self.configured.get(name)
+        if spec is not None:
+            return User(name, spec.role, spec.password_hash, spec.operator, "config")
+        raw = self.redis.hget(self.key, name)
+        if raw is None:
+            return None
+        d = json.loads(_text(raw))
+        return User(name, d["role"], d["password_hash"], d.get("operator"), "redis")
+
+    def all(self) -> list[User]:
+        users = {name: self.get(name) for name in self.configured}
+        for name in self.redis.hkeys(self.key):
+            users.setdefault(_text(name), self.get(_text(name)))
+        return [u for _, u in sorted(users.items()) if u is not None]
+
+    def verify(self, name: str, password: str) -> User | None:
+        """The user if ``password`` is theirs; the same work is done for an unknown name."""
+        known = name in self.configured or bool(NAME.match(name or ""))
+        user = self.get(name) if known else None
+        ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+        return user if user is not None and ok else None
+
+    def add(self, name: str, *, role: str, password: str, operator: str | None = None,
+            replace: bool = False) -> User:
+        if not NAME.match(name):
+            raise UserError("a user name is 2-32 characters: a-z, 0-9, '.', '_', '-'")
+        if role not in ROLES:
+            raise UserError(f"role must be one of {', '.join(ROLES)}")
+        if role == "operator" and operator not in self.operators:
+            raise UserError(f"an operator user needs --operator, one of: {', '.join(self.operators)}")
+        if role != "operator" and operator:
+            raise UserError("only operator users have an operator id")
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+        if name in self.configured:
+            raise UserError(f"user '{name}' is defined in config.yaml; change it there")
+        record = json.dumps({"role": role, "password_hash": generate_password_hash(password),
+                             "operator": operator, "added_at": self.clock()})
+        if replace:
+            self.redis.hset(self.key, name, record)
+        elif not self.redis.hsetnx(self.key, name, record):
+            raise UserError(f"user '{name}' exists (use --replace to set a new password or role)")
+        user = self.get(name)
+        assert user is not None
+        return user
+
+    def remove(self, name: str) -> bool:
+        if name in self.configured:
+            raise UserError(f"user '{name}' is defined in config.yaml; remove it there")
+        return bool(self.redis.hdel(self.key, name))

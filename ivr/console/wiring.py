@@ -1,0 +1,55 @@
+"""Wiring the console into the Flask app: every service built here, once per app."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from ivr.console import auditor, login, operator, supervisor
+from ivr.console.audit import ConsoleAudit
+from ivr.console.auth import Auth, SecurityLog, init_auth
+from ivr.console.dashboard import Dashboard
+from ivr.console.funnel import Funnel
+from ivr.console.hub import EventHub
+from ivr.console.menudesk import MenuDesk
+from ivr.console.screenpop import ScreenPops
+from ivr.console.users import UserStore
+from ivr.engine import Engine
+
+assets = Blueprint("console", __name__, static_folder="static", static_url_path="/console/static",
+                   template_folder="templates")
+
+
+def init_console(app: Flask, engine: Engine) -> None:
+    config, redis, prefix = engine.config, engine.redis, engine.config.redis.prefix
+    settings = config.console
+    security = SecurityLog(redis=redis, prefix=prefix, clock=engine.clock)
+    users = UserStore(redis=redis, prefix=prefix, configured=config.users, operators=config.operators,
+                      clock=engine.clock)
+    auth = Auth(users=users, redis=redis, prefix=prefix, settings=settings, security=security,
+                clock=engine.clock)
+    audit = ConsoleAudit(config.path(settings.audit_log), clock=engine.clock)
+    pops = ScreenPops(router=engine.router, appeals=engine.appeals, queues=config.queues,
+                      repeat_window_days=config.routing.repeat_window_days, clock=engine.clock)
+    versions = engine.menus.versions
+    assert versions is not None, "the console publishes menus: LiveMenus needs its versions store"
+    assert engine.call_log is not None, "the funnel reads the call log"
+    app.extensions.update({
+        "ivr.console.hub": EventHub(router=engine.router),
+        "ivr.console.operator": operator.OperatorDesk(
+            router=engine.router, appeals=engine.appeals, pops=pops, audit=audit, security=security,
+            redis=redis, prefix=prefix,
+            clips_dir=config.path(config.recordings.clip_dir) if config.recordings.clip_dir else None,
+            clock=engine.clock),
+        "ivr.console.dashboard": Dashboard(router=engine.router, clock=engine.clock),
+        "ivr.console.menus": MenuDesk(config=config, menus=engine.menus, versions=versions,
+                                      prompts=engine.menus.prompts),
+        "ivr.console.funnel": Funnel(call_log=engine.call_log, menus=engine.menus, clock=engine.clock),
+        "ivr.console.auditor": auditor.RecordingsDesk(
+            store=engine.recordings.store, console_audit=audit, redis=redis, prefix=prefix,
+            clock=engine.clock),
+    })
+    blueprints = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
+    for bp in blueprints:
+        app.register_blueprint(bp)
+    init_auth(app, auth, secret_key=engine.secrets.secret_key, public_url=config.engine.public_url,
+              console_blueprints=frozenset(bp.name for bp in blueprints))

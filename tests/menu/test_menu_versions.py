@@ -1,0 +1,123 @@
+"""Published menu versions: atomic publish with author and number, roll-back, and every
+engine process picking the live version up without a restart (real Redis, and a Cluster)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.config import Config
+from ivr.flow import events as e
+from ivr.flow import start
+from ivr.menu.live import LiveMenus
+from ivr.menu.versions import MenuVersionError, MenuVersions
+from ivr.prompts.catalog import PromptCatalog
+from routing.redis_conn import connect
+from tests.redis_servers import RedisClusterNodes, RedisServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    s = RedisServer().start()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisClusterNodes]:
+    c = RedisClusterNodes().start()
+    yield c
+    c.close()
+
+
+@pytest.fixture(params=["single", pytest.param("cluster", marks=pytest.mark.cluster)])
+def redis(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    url = request.getfixturevalue("server" if request.param == "single" else "cluster").url
+    return connect(url, embedded_dir=str(tmp_path))
+
+
+@pytest.fixture()
+def prefix() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture()
+def root(tmp_path: Path, repo_root: Path) -> Path:
+    (tmp_path / "dialplans").mkdir()
+    shutil.copy(repo_root / "dialplans" / "hotline.yaml", tmp_path / "dialplans" / "hotline.yaml")
+    shutil.copytree(repo_root / "prompts", tmp_path / "prompts")
+    return tmp_path
+
+
+def live_menus(config: Config, root: Path, catalog: PromptCatalog, redis: Any, prefix: str) -> LiveMenus:
+    moved = dataclasses.replace(config, root=str(root))
+    menus = LiveMenus(config=moved, prompts=lambda: catalog, versions=MenuVersions(redis=redis, prefix=prefix))
+    menus.load()
+    return menus
+
+
+def test_publish_numbers_versions_keeps_the_file_and_refuses_a_stale_base(redis: Any, prefix: str) -> None:
+    store = MenuVersions(redis=redis, prefix=prefix, clock=lambda: 1000.0)
+    first = store.publish("hotline", "menu: hotline # v2", author="anna", base=None,
+                          replaces=(1, "menu: hotline # the file"))
+    assert first == 2
+    assert store.get("hotline", 1).text == "menu: hotline # the file"  # type: ignore[union-attr]
+    assert store.live("hotline").author == "anna"  # type: ignore[union-attr]
+    with pytest.raises(MenuVersionError) as stale:
+        store.publish("hotline", "menu: hotline # lost", author="boris", base=None)
+    assert stale.value.live == 2
+    assert store.publish("hotline", "menu: hotline # v3", author="boris", base=2) == 3
+    assert [v.version for v in store.history("hotline")] == [3, 2, 1]
+    assert store.rollback("hotline", 1, author="anna") == 1
+    assert store.live_version("hotline") == 1
+    with pytest.raises(MenuVersionError):
+        store.rollback("hotline", 9, author="anna")
+    assert [(x["action"], x["version"], x["from"]) for x in store.log("hotline")] == [
+        ("publish", 2, ""), ("publish", 3, "2"), ("rollback", 1, "3")]
+    assert store.publish("hotline", "menu: hotline # v4", author="anna", base=1) == 4  # numbers never reused
+    assert store.names() == ["hotline"]
+
+
+def test_every_process_picks_up_a_publish_and_calls_keep_their_version(
+    config: Config, root: Path, catalog: PromptCatalog, redis: Any, prefix: str
+) -> None:
+    one = live_menus(config, root, catalog, redis, prefix)
+    two = live_menus(config, root, catalog, redis, prefix)  # another engine process
+    old = one.get("hotline")
+    state, _ = start(old, e.CallStarted("c", "+79990000001", "88005553535", 0.0))
+    text = (root / "dialplans" / "hotline.yaml").read_text()
+    edited = text.replace("topic: payments,", "topic: payments.online,")
+    version = one.versions.publish("hotline", edited, author="anna", base=None,  # type: ignore[union-attr]
+                                   replaces=(old.version, text))
+    assert not two.reload().problems
+    for process in (one, two):
+        process.reload()
+        menu = process.get("hotline")
+        assert menu.version == version == 2
+        assert menu.node("topic_payments").topic == "payments.online"  # type: ignore[attr-defined]
+    assert state.context.menu_version == 1 and old.node("topic_payments").topic == "payments"  # type: ignore[attr-defined]
+    assert one.version("hotline", 1) is not None and one.version("hotline", 1).node("topic_payments").topic == "payments"  # type: ignore[union-attr, attr-defined]
+    assert not one.reload().changed  # nothing new: one GET, no reload
+
+
+def test_a_published_version_that_no_longer_loads_keeps_the_running_one(
+    config: Config, root: Path, catalog: PromptCatalog, redis: Any, prefix: str
+) -> None:
+    menus = live_menus(config, root, catalog, redis, prefix)
+    running = menus.get("hotline")
+    text = (root / "dialplans" / "hotline.yaml").read_text()
+    menus.versions.publish("hotline", text.replace("next: signin_menu", "next: nowhere"),  # type: ignore[union-attr]
+                           author="anna", base=None, replaces=(1, text))
+    result = menus.reload()
+    assert not result.changed and any("nowhere" in str(p) and "@v2" in str(p) for p in result.problems)
+    assert menus.get("hotline") is running
+    fresh = live_menus(config, root, catalog, redis, prefix)  # a process starting now
+    assert fresh.get("hotline").version == 1 and fresh.problems  # the file serves, not ready
+    menus.versions.rollback("hotline", 1, author="anna")  # type: ignore[union-attr]
+    assert menus.reload().changed and menus.get("hotline").version == 1 and not menus.problems
