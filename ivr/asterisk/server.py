@@ -1,16 +1,24 @@
-"""The FastAGI server: one thread per call, a listening socket with a deep backlog.
+"""The FastAGI server: one event loop for every call, a listening socket with a deep backlog.
 
-Strategy: a call is a long conversation of small blocking steps (a prompt, a key, a
-wait in queue), and pyst2's command layer is blocking, so each call gets its own
-thread with blocking socket reads under kernel deadlines (SO_RCVTIMEO).  A stalled
-peer only ever holds its own thread until its deadline drops it.
+Strategy: a call is a long conversation of small steps (a prompt, a key, a wait in
+queue), each a line out and a line back, with the engine thinking for about a tenth
+of a millisecond in between.  One asyncio event loop, in one thread, owns every
+socket: non-blocking reads cut into lines (capped at ``MAX_LINE``), each call a
+coroutine (:func:`ivr.asterisk.session.run_session`) that waits on its own lines under
+its own deadlines (the environment block within ``env_timeout``, each reply within
+the command's time plus ``reply_grace``), so a stalled peer only ever costs a timer.
+The engine step and the mapping of its actions to AGI commands run inline on the
+loop; pyst2 formats each command and parses its reply in memory, in two passes
+(:mod:`ivr.asterisk.pyst`), so it needs no thread either.  Only what blocks leaves
+the loop, each in its own bounded thread pool: building a call and the engine's
+service calls (``service_workers``; they go to Redis: ~0.4-0.5 ms a call at p50 and
+2.5 ms at p99 in BENCHMARKS.md, and up to ~10 s of retries when Redis fails over,
+which must not freeze every other call), and speech recognition
+(``speech_workers``, seconds of waiting on the Vosk pool).
 
-Measured limit (bench/fastagi_bench.py, 2 cores, CPython 3.11): p50 turnaround ~0.5 ms
-up to 500 calls, but the p99 grows to hundreds of ms at 500 and the process saturates
-at 1,000: perf shows the time in futex waits/wakes, i.e. GIL hand-offs between many
-runnable threads, not in the engine (~0.12 ms a step).  Meeting 1,000 calls at p99 < 5 ms
-needs the I/O on one selector loop (engine steps inline, pyst2 fed from a buffer)
-or several processes behind one port (SO_REUSEPORT / hagi:// SRV); not done yet.
+Why: one thread per call (the previous design) spent its time in GIL hand-offs
+between ~1,000 runnable threads (perf: futex waits/wakes), p99 433 ms at 500 calls
+and a collapse at 1,000.  Figures for this design: BENCHMARKS.md, "FastAGI".
 
 Wiring (composition root)::
 
@@ -20,29 +28,35 @@ Wiring (composition root)::
             runner=CallRunner(menu=menus.for_number(env.get("agi_extension")),
                               services=services, clock=time.time),
             appeal=services.allocate_appeal(),
-            recognise=None if no_model else recogniser.recognise,
+            recognise=None if no_model else recognise,
         ),
         max_calls=settings.engine.max_calls,
     )
-    server.start()                                  # accept loop in a thread
+    server.start()                                  # the event loop, in its own thread
     ...
-    server.shutdown(settings.engine.drain_seconds)  # on SIGTERM/SIGINT
+    server.shutdown(settings.engine.drain_seconds)  # on SIGTERM/SIGINT, from any thread
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Self
+from concurrent.futures import ThreadPoolExecutor
+from typing import Self, TypeVar
 
-from ivr.asterisk.agi import MAX_LINE, AgiError, EnvReader
+from ivr.asterisk.agi import AgiError
+from ivr.asterisk.channel import read_env
+from ivr.asterisk.connection import AgiConnection
 from ivr.asterisk.session import CallFactory, SessionResult, SessionSettings, run_session
 
 log = logging.getLogger(__name__)
 MAX_REFUSING = 64  # refusals in progress at once; beyond this a surplus call is just closed
+REFUSAL_SECONDS = 2.0  # a refused call's env block and the reply to "busy" must come this fast
+T = TypeVar("T")
 
 
 class FastAgiServer:
@@ -57,21 +71,32 @@ class FastAgiServer:
         settings: SessionSettings | None = None,
         clock: Callable[[], float] = time.time,
         on_call_end: Callable[[SessionResult], None] | None = None,
+        service_workers: int = 8,
+        speech_workers: int = 8,
     ) -> None:
+        """``service_workers=0`` runs the engine's service calls inline on the loop (only
+        for services that never block, e.g. an in-memory world).  ``on_call_end`` runs on
+        the loop and must not block."""
         self.call_factory = call_factory
         self.max_calls = max_calls
+        self.backlog = backlog
         self.settings = settings or SessionSettings()
         self.clock = clock
         self.on_call_end = on_call_end
         self.handback = threading.Event()  # set: calls go back to the dialplan at their next step
-        self._lock = threading.Lock()
-        self._calls: dict[threading.Thread, socket.socket] = {}
-        self._refusing = 0
-        self._stopped = threading.Event()
+        self._services = (ThreadPoolExecutor(service_workers, thread_name_prefix="fastagi-service")
+                          if service_workers > 0 else None)
+        self._speech = ThreadPoolExecutor(max(1, speech_workers), thread_name_prefix="fastagi-speech")
+        self._calls: dict[AgiConnection, asyncio.Task[None]] = {}
+        self._refusing: dict[AgiConnection, asyncio.Task[None]] = {}
         self._sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
-        self._sock.settimeout(0.2)  # the accept loop checks for shutdown this often
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
-        self._acceptor: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping = False
+        self._stopped = False
         self.calls_served = 0
         self.calls_refused = 0
 
@@ -79,82 +104,78 @@ class FastAgiServer:
 
     @property
     def active_calls(self) -> int:
-        with self._lock:
-            return len(self._calls)
+        return len(self._calls)  # read from any thread: a dict's len is atomic
 
     def start(self) -> threading.Thread:
-        """Run the accept loop in a (non-daemon) thread; returns it."""
-        self._acceptor = threading.Thread(target=self.serve_forever, name="fastagi-accept")
-        self._acceptor.start()
-        return self._acceptor
+        """Run the event loop in a (non-daemon) thread; returns once it accepts calls."""
+        self._thread = threading.Thread(target=self.serve_forever, name="fastagi-loop")
+        self._thread.start()
+        self._ready.wait()
+        return self._thread
 
     def serve_forever(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                conn, _peer = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stopped.is_set():
-                    break
-                log.exception("accept failed")
-                time.sleep(0.05)
-                continue
-            conn.settimeout(None)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._dispatch(conn)
-
-    def _dispatch(self, conn: socket.socket) -> None:
-        with self._lock:
-            busy = len(self._calls) >= self.max_calls or self._stopped.is_set()
-            if busy:
-                if self._refusing >= MAX_REFUSING:
-                    conn.close()
-                    self.calls_refused += 1
-                    return
-                self._refusing += 1
-            thread = threading.Thread(target=self._refuse if busy else self._serve, args=(conn,),
-                                      name="fastagi-refuse" if busy else "fastagi-call")
-            if not busy:
-                self._calls[thread] = conn
-        thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        me = threading.current_thread()
+        """Run the event loop in this thread until :meth:`shutdown`."""
+        self._thread = self._thread or threading.current_thread()
+        loop = asyncio.new_event_loop()
         try:
-            result = run_session(conn, self.call_factory, settings=self.settings, clock=self.clock,
-                                 draining=self.handback)
+            loop.run_until_complete(self._listen(loop))
+            self._ready.set()
+            loop.run_forever()
+        finally:
+            self._ready.set()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._server = await loop.create_server(lambda: AgiConnection(self._accepted), sock=self._sock,
+                                                backlog=self.backlog)
+
+    def _accepted(self, conn: AgiConnection) -> None:
+        loop = asyncio.get_running_loop()
+        if len(self._calls) < self.max_calls and not self._stopping:
+            self._calls[conn] = loop.create_task(self._serve(conn))
+        elif len(self._refusing) < MAX_REFUSING:
+            self._refusing[conn] = loop.create_task(self._refuse(conn))
+        else:
+            conn.close()
+            self.calls_refused += 1
+
+    async def _serve(self, conn: AgiConnection) -> None:
+        try:
+            result = await run_session(conn, self.call_factory, settings=self.settings, clock=self.clock,
+                                       draining=self.handback.is_set, offload=self._offload,
+                                       speech_offload=self._speech_offload)
             if self.on_call_end is not None:
                 self.on_call_end(result)
         except Exception:
-            log.exception("call thread failed")
+            log.exception("call failed")
         finally:
-            with self._lock:
-                self._calls.pop(me, None)
-                self.calls_served += 1
+            conn.close()
+            del self._calls[conn]
+            self.calls_served += 1
 
-    def _refuse(self, conn: socket.socket) -> None:
+    async def _refuse(self, conn: AgiConnection) -> None:
         """Too many calls: hand this one back to the dialplan (``IVR_STATUS=busy``)."""
         try:
-            conn.settimeout(2.0)
-            reader = conn.makefile("rb")
-            env = EnvReader()
-            while not env.feed(reader.readline(MAX_LINE + 2).decode("utf-8", "replace").rstrip("\r\n")):
-                pass
-            conn.sendall(b'SET VARIABLE IVR_STATUS "busy"\n')
-            reader.readline(MAX_LINE + 2)
-            reader.close()
-        except (OSError, AgiError):
+            await read_env(conn, timeout=REFUSAL_SECONDS)
+            conn.write('SET VARIABLE IVR_STATUS "busy"')
+            await conn.read_line(asyncio.get_running_loop().time() + REFUSAL_SECONDS)
+        except AgiError:
             pass
         finally:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             conn.close()
-            with self._lock:
-                self._refusing -= 1
-                self.calls_refused += 1
+            del self._refusing[conn]
+            self.calls_refused += 1
+
+    def _offload(self, work: Callable[[], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        if self._services is None:
+            return _done(loop, work)
+        return loop.run_in_executor(self._services, work)
+
+    def _speech_offload(self, work: Callable[[], T]) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._speech, work)
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -163,37 +184,63 @@ class FastAgiServer:
 
         Calls still in progress after the drain are set ``IVR_STATUS=handback`` at their
         next step (the dialplan sends them to an operator queue); any still running
-        after that are cut (socket shut down,
-        the engine records the abandonment).  Every call thread is joined.
+        after that are cut (socket closed, the engine records the abandonment).  Returns
+        once every socket is closed and every thread of the server has ended.  Call it
+        from any thread but the loop's.
         """
-        self._stopped.set()
-        if self._acceptor is not None and self._acceptor is not threading.current_thread():
-            self._acceptor.join()
-        self._sock.close()
-        deadline = time.monotonic() + drain_seconds
-        while self.active_calls and time.monotonic() < deadline:
-            time.sleep(0.05)
+        loop, thread = self._loop, self._thread
+        if self._stopped:
+            return
+        self._stopped = True
+        if loop is not None and thread is not None and thread.is_alive():
+            done = asyncio.run_coroutine_threadsafe(self._drain(drain_seconds), loop)
+            done.result()
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+        else:
+            self._sock.close()
+        if self._services is not None:
+            self._services.shutdown(wait=True, cancel_futures=True)
+        self._speech.shutdown(wait=True, cancel_futures=True)
+
+    async def _drain(self, drain_seconds: float) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()  # the listening socket
+        await self._wait_calls(drain_seconds)
         self.handback.set()
-        deadline = time.monotonic() + min(2.0, drain_seconds)
-        while self.active_calls and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with self._lock:
-            left = list(self._calls.items())
-        for _thread, conn in left:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for thread, _conn in left:
-            thread.join(timeout=5.0)
-        while True:  # refusals in progress end on their own 2 s deadline
-            with self._lock:
-                if self._refusing == 0:
-                    break
-            time.sleep(0.05)
+        await self._wait_calls(min(2.0, drain_seconds))
+        for conn in list(self._calls) + list(self._refusing):
+            conn.close()  # their coroutines see the connection closed and end
+        tasks = list(self._calls.values()) + list(self._refusing.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=5.0)
+            for task in late:  # stuck in an offloaded call: stop waiting for it
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+        for _ in range(3):  # let the transports' connection_lost close their sockets
+            await asyncio.sleep(0)
+
+    async def _wait_calls(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while self._calls and loop.time() < deadline:
+            await asyncio.sleep(0.05)
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown(0)
+
+
+def _done(loop: asyncio.AbstractEventLoop, work: Callable[[], T]) -> asyncio.Future[T]:
+    """Run ``work`` now, on the loop: a future already done with its result."""
+    future: asyncio.Future[T] = loop.create_future()
+    try:
+        future.set_result(work())
+    except Exception as exc:  # noqa: BLE001 - handed to whoever awaits
+        future.set_exception(exc)
+    return future
+
