@@ -87,8 +87,8 @@ class FastAgiServer:
         self._services = (ThreadPoolExecutor(service_workers, thread_name_prefix="fastagi-service")
                           if service_workers > 0 else None)
         self._speech = ThreadPoolExecutor(max(1, speech_workers), thread_name_prefix="fastagi-speech")
-        self._calls: dict[AgiConnection, asyncio.Task[None]] = {}
-        self._refusing: dict[AgiConnection, asyncio.Task[None]] = {}
+        self._calls: set[AgiConnection] = set()
+        self._refusing: set[AgiConnection] = set()
         self._sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -132,11 +132,12 @@ class FastAgiServer:
                                                 backlog=self.backlog)
 
     def _accepted(self, conn: AgiConnection) -> None:
-        loop = asyncio.get_running_loop()
         if len(self._calls) < self.max_calls and not self._stopping:
-            self._calls[conn] = loop.create_task(self._serve(conn))
+            self._calls.add(conn)
+            conn.run(self._serve(conn))
         elif len(self._refusing) < MAX_REFUSING:
-            self._refusing[conn] = loop.create_task(self._refuse(conn))
+            self._refusing.add(conn)
+            conn.run(self._refuse(conn))
         else:
             conn.close()
             self.calls_refused += 1
@@ -152,7 +153,7 @@ class FastAgiServer:
             log.exception("call failed")
         finally:
             conn.close()
-            del self._calls[conn]
+            self._calls.discard(conn)
             self.calls_served += 1
 
     async def _refuse(self, conn: AgiConnection) -> None:
@@ -165,7 +166,7 @@ class FastAgiServer:
             pass
         finally:
             conn.close()
-            del self._refusing[conn]
+            self._refusing.discard(conn)
             self.calls_refused += 1
 
     def _offload(self, work: Callable[[], T]) -> asyncio.Future[T]:
@@ -210,15 +211,18 @@ class FastAgiServer:
         await self._wait_calls(drain_seconds)
         self.handback.set()
         await self._wait_calls(min(2.0, drain_seconds))
-        for conn in list(self._calls) + list(self._refusing):
+        left = list(self._calls | self._refusing)
+        for conn in left:
             conn.close()  # their coroutines see the connection closed and end
-        tasks = list(self._calls.values()) + list(self._refusing.values())
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=5.0)
-            for task in late:  # stuck in an offloaded call: stop waiting for it
-                task.cancel()
+        ending = [conn.finished for conn in left if conn.finished is not None]
+        if ending:
+            _, late = await asyncio.wait(ending, timeout=5.0)
+            if late:  # stuck in offloaded work (Redis, recognition): stop waiting for it
+                for conn in left:
+                    conn.cancel()
+                _, late = await asyncio.wait(late, timeout=1.0)
             if late:
-                await asyncio.wait(late, timeout=1.0)
+                log.warning("%d calls did not end on shutdown", len(late))
         for _ in range(3):  # let the transports' connection_lost close their sockets
             await asyncio.sleep(0)
 
