@@ -7,7 +7,7 @@ as :class:`~ivr.asterisk.agi.AgiProtocolError` at the call's next read, after th
 that came before it:
 
 * a line longer than :data:`~ivr.asterisk.agi.MAX_LINE` (reading stops there);
-* more than :data:`MAX_PENDING_LINES` lines nobody asked for (a flood);
+* more than :data:`MAX_PENDING_LINES` lines nobody asked for (a flood: they are dropped);
 * the peer closing or resetting the connection;
 * no line before the deadline (a stalled peer; the connection is then done for).
 
@@ -100,7 +100,8 @@ class AgiConnection(asyncio.Protocol):
             if len(buf) - start > MAX_LINE:
                 self._fail(f"line longer than {MAX_LINE} characters")
         del buf[:start]
-        if len(self._lines) > MAX_PENDING_LINES:
+        if len(self._lines) > MAX_PENDING_LINES:  # junk: not replayed as replies
+            self._lines.clear()
             self._fail(f"more than {MAX_PENDING_LINES} lines unasked for")
         if self._parked and (self._lines or self._failure is not None):
             self._step()

@@ -43,6 +43,11 @@ reply, so each command is run through pyst2 twice, in memory:
   ``get_result`` hands pyst2 the reply already read, so pyst2 parses it its own way
   (``chr(53)`` -> ``'5'``, ``EXEC`` ``-2`` -> AGIAppError...).
 
+Only methods that send one command can run this way (all the media adapter uses); one
+that sends more (``goto_on_exit``) is refused on its replay, when its second line
+differs from the first.  Nothing in pyst2 catches ReplyPending: the methods used
+catch only pyst2's own exceptions, and around the result, not around ``execute``.
+
 Built with ``read_line=`` instead, the adapter reads replies itself, blocking, one
 line at a time (the tests use it to put our reading beside raw pyst2's).
 """
@@ -174,7 +179,7 @@ class HotlineAgi(AGI):  # type: ignore[misc]  # pyst2 has no type hints
     def get_result(self, stdin: Any = None) -> dict[str, tuple[str, str]]:
         """The reply in pyst2's shape, so its command methods work."""
         if self._reply is not None:
-            reply = self._reply
+            reply, self._reply = self._reply, None  # one reply per replay
         elif self._read_line is None:
             raise ReplyPending
         else:
