@@ -27,11 +27,12 @@ Asterisk never closes a FastAGI socket itself: :meth:`AgiConnection.close` does,
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import socket
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ivr.asterisk.agi import MAX_LINE, AgiProtocolError
 
@@ -49,6 +50,23 @@ class _Park:
 
 
 _PARK = _Park()
+T = TypeVar("T")
+
+
+class Offloaded(Generic[T]):
+    """Work in a thread pool, awaited by a call: its connection resumes it when the work
+    is done, in the loop's next turn (an asyncio future chained to the pool's would take
+    two turns and three more objects)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: concurrent.futures.Future[T]) -> None:
+        self.future = future
+
+    def __await__(self) -> Generator[Offloaded[T], None, T]:
+        if not self.future.done():
+            yield self
+        return self.future.result()
 
 
 class AgiConnection(asyncio.Protocol):
@@ -68,7 +86,7 @@ class AgiConnection(asyncio.Protocol):
         self._deadline = 0.0  # ... until then (loop time)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
-        self._future: asyncio.Future[Any] | None = None  # or it waits on this (offloaded work)
+        self._future: asyncio.Future[Any] | Offloaded[Any] | None = None  # or on this
         self.finished: asyncio.Future[None] | None = None  # done when the coroutine has ended
 
     # -- asyncio.Protocol --------------------------------------------------------------
@@ -177,29 +195,60 @@ class AgiConnection(asyncio.Protocol):
         self._future = None
         try:
             waits_on = coro.send(None)
-        except StopIteration:
+        except (StopIteration, asyncio.CancelledError):  # ended, or cut at shutdown
             self._end()
             return
         except BaseException:  # the coroutines never raise; if one does, the call is over
             log.exception("call coroutine failed")
             self._end()
             return
+        self._wait_on(waits_on)
+
+    def _wait_on(self, waits_on: object) -> None:
         if waits_on is _PARK:
             self._parked = True
             self._arm()
+        elif isinstance(waits_on, Offloaded):
+            self._future = waits_on
+            waits_on.future.add_done_callback(self._offload_done)
         elif asyncio.isfuture(waits_on):  # an asyncio future: as a Task would
             waits_on._asyncio_future_blocking = False
             waits_on.add_done_callback(self._step)
             self._future = waits_on
         else:
-            coro.close()
+            assert self._coro is not None
+            self._coro.close()
             self._end()
-            raise RuntimeError(f"a call awaited {waits_on!r}: only lines and asyncio futures")
+            raise RuntimeError(f"a call awaited {waits_on!r}: only lines, offloaded work, futures")
+
+    def _offload_done(self, future: concurrent.futures.Future[Any]) -> None:
+        """In the pool's thread: resume the coroutine on the loop, if it still waits for this."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._resume_after, future)
+        except RuntimeError:  # the loop closed meanwhile (shutdown gave up on this call)
+            pass
+
+    def _resume_after(self, future: concurrent.futures.Future[Any]) -> None:
+        waits_on = self._future
+        if isinstance(waits_on, Offloaded) and waits_on.future is future:
+            self._step()
 
     def cancel(self) -> None:
         """Stop waiting on offloaded work (shutdown): the coroutine gets CancelledError there."""
-        if self._future is not None:
-            self._future.cancel()
+        waits_on, coro = self._future, self._coro
+        if isinstance(waits_on, asyncio.Future):
+            waits_on.cancel()
+        elif isinstance(waits_on, Offloaded) and coro is not None:
+            self._future = None
+            try:
+                next_wait = coro.throw(asyncio.CancelledError())
+            except BaseException:  # noqa: BLE001 - it ended, which is what we asked
+                self._end()
+                return
+            self._wait_on(next_wait)  # e.g. recording the hang-up
 
     def _end(self) -> None:
         self._coro = None

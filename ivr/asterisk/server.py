@@ -44,13 +44,14 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Self, TypeVar
 
 from ivr.asterisk.agi import AgiError
 from ivr.asterisk.channel import read_env
-from ivr.asterisk.connection import AgiConnection
+from ivr.asterisk.connection import AgiConnection, Offloaded
+from ivr.asterisk.media import inline
 from ivr.asterisk.session import CallFactory, SessionResult, SessionSettings, run_session
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class FastAgiServer:
         settings: SessionSettings | None = None,
         clock: Callable[[], float] = time.time,
         on_call_end: Callable[[SessionResult], None] | None = None,
-        service_workers: int = 8,
+        service_workers: int = 4,
         speech_workers: int = 8,
     ) -> None:
         """``service_workers=0`` runs the engine's service calls inline on the loop (only
@@ -169,14 +170,13 @@ class FastAgiServer:
             self._refusing.discard(conn)
             self.calls_refused += 1
 
-    def _offload(self, work: Callable[[], T]) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
+    def _offload(self, work: Callable[[], T]) -> Awaitable[T]:
         if self._services is None:
-            return _done(loop, work)
-        return loop.run_in_executor(self._services, work)
+            return inline(work)
+        return Offloaded(self._services.submit(work))
 
-    def _speech_offload(self, work: Callable[[], T]) -> asyncio.Future[T]:
-        return asyncio.get_running_loop().run_in_executor(self._speech, work)
+    def _speech_offload(self, work: Callable[[], T]) -> Awaitable[T]:
+        return Offloaded(self._speech.submit(work))
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -190,6 +190,8 @@ class FastAgiServer:
         from any thread but the loop's.
         """
         loop, thread = self._loop, self._thread
+        if thread is threading.current_thread():
+            raise RuntimeError("shutdown() waits for the event loop: call it from another thread")
         if self._stopped:
             return
         self._stopped = True
@@ -237,14 +239,3 @@ class FastAgiServer:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown(0)
-
-
-def _done(loop: asyncio.AbstractEventLoop, work: Callable[[], T]) -> asyncio.Future[T]:
-    """Run ``work`` now, on the loop: a future already done with its result."""
-    future: asyncio.Future[T] = loop.create_future()
-    try:
-        future.set_result(work())
-    except Exception as exc:  # noqa: BLE001 - handed to whoever awaits
-        future.set_exception(exc)
-    return future
-

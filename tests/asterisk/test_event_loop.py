@@ -272,3 +272,44 @@ def test_1000_concurrent_calls_on_one_loop_thread(menu) -> None:  # type: ignore
         h.server.shutdown(1)
     assert threading.active_count() == threads
     assert _fds() == fds
+
+
+def test_a_call_given_up_at_shutdown_is_cancelled_where_it_waits() -> None:
+    """Shutdown's last resort: CancelledError inside the stuck service call; the call's own
+    clean-up (recording the hang-up) may still offload, and the connection drives it."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ivr.asterisk.connection import AgiConnection, Offloaded
+
+    pool = ThreadPoolExecutor(2)
+    stuck = threading.Event()
+    seen: list[str] = []
+
+    async def call() -> None:
+        try:
+            await Offloaded(pool.submit(stuck.wait, 10))
+            seen.append("not cancelled")
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            seen.append(await Offloaded(pool.submit(lambda: "hang-up recorded")))
+
+    async def main() -> None:
+        a, b = socket.socketpair()
+        _, conn = await asyncio.get_running_loop().connect_accepted_socket(
+            lambda: AgiConnection(lambda c: None), a)
+        assert isinstance(conn, AgiConnection)
+        done = conn.run(call())
+        await asyncio.sleep(0.05)
+        conn.cancel()
+        await asyncio.wait_for(done, 2)
+        conn.close()
+        b.close()
+        await asyncio.sleep(0)
+
+    try:
+        asyncio.run(main())
+    finally:
+        stuck.set()
+        pool.shutdown()
+    assert seen == ["cancelled", "hang-up recorded"]
