@@ -24,7 +24,7 @@ server and by this generator (100% = one core); and the machine's CPU pressure
 (PSI ``some avg10``: how much of the last 10 s something runnable waited for a CPU --
 on a shared machine, the other tenants).  Loopback only, bounded in time.
 
-    BENCH_SERVICE_WORKERS=0   the server runs the (in-memory) services inline
+    BENCH_SERVICE_WORKERS=N   the server's service pool (0: the in-memory services inline)
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "asterisk"))
@@ -73,8 +74,10 @@ def serve() -> None:
         return CallSetup(runner=CallRunner(menu=menu, services=world, clock=clock),
                          appeal=world.allocate_appeal())
 
-    server = FastAgiServer("127.0.0.1", 0, call_factory=factory, clock=clock, max_calls=5000,
-                           service_workers=int(os.environ.get("BENCH_SERVICE_WORKERS", "8")))
+    kw: dict[str, Any] = {}
+    if os.environ.get("BENCH_SERVICE_WORKERS"):
+        kw["service_workers"] = int(os.environ["BENCH_SERVICE_WORKERS"])
+    server = FastAgiServer("127.0.0.1", 0, call_factory=factory, clock=clock, max_calls=5000, **kw)
     server.start()
     echo = socket.create_server(("127.0.0.1", 0), backlog=16)
 
@@ -169,7 +172,7 @@ def loopback_rtt(port: int, rounds: int = 2000) -> list[float]:
     return out
 
 
-def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float) -> dict[str, float | None]:
+def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float) -> dict[str, float]:
     from ivr.identity import synthetic_inn
 
     sel = selectors.DefaultSelector()
@@ -259,7 +262,7 @@ def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float)
         "calls_done": calls_done,
         "rss_per_call_kib": (rss - base_rss) / n,
         "server_cpu": server_cpu,
-        "psi": cpu_pressure(),
+        "psi": cpu_pressure() or float("nan"),
         "client_cpu": client_cpu,
     }
 
@@ -294,7 +297,7 @@ def main() -> None:
             print(f"{level:>6} {int(r['commands']):>7} {r['p50'] * 1e3:>8.3f} {r['p99'] * 1e3:>8.3f} "
                   f"{r['p50'] / rtt50:>8.1f} {r['p99'] / rtt50:>8.1f} {r['rss_per_call_kib']:>9.1f} "
                   f"{r['server_cpu']:>7.0%} {r['client_cpu']:>7.0%} "
-                  f"{'-' if r['psi'] is None else format(r['psi'], '.0f') + '%':>8}",
+                  f"{'-' if r['psi'] != r['psi'] else format(r['psi'], '.0f') + '%':>8}",
                   flush=True)
             time.sleep(1.0)
     finally:
