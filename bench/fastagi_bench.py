@@ -248,6 +248,7 @@ def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float)
                 pass
         peak_rss = max(peak_rss, rss_kib(server_pid)) if counter % 500 == 0 else peak_rss
     rss = rss_kib(server_pid)
+    psi = cpu_pressure()
     assert cpu0 is not None
     server_cpu = (cpu_seconds(server_pid) - cpu0[0]) / seconds
     client_cpu = (cpu_seconds(os.getpid()) - cpu0[1]) / seconds
@@ -262,7 +263,7 @@ def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float)
         "calls_done": calls_done,
         "rss_per_call_kib": (rss - base_rss) / n,
         "server_cpu": server_cpu,
-        "psi": cpu_pressure() or float("nan"),
+        "psi": float("nan") if psi is None else psi,
         "client_cpu": client_cpu,
     }
 
