@@ -2,23 +2,37 @@
 
 Strategy: a call is a long conversation of small steps (a prompt, a key, a wait in
 queue), each a line out and a line back, with the engine thinking for about a tenth
-of a millisecond in between.  One asyncio event loop, in one thread, owns every
-socket: non-blocking reads cut into lines (capped at ``MAX_LINE``), each call a
-coroutine (:func:`ivr.asterisk.session.run_session`) that waits on its own lines under
-its own deadlines (the environment block within ``env_timeout``, each reply within
-the command's time plus ``reply_grace``), so a stalled peer only ever costs a timer.
-The engine step and the mapping of its actions to AGI commands run inline on the
-loop; pyst2 formats each command and parses its reply in memory, in two passes
-(:mod:`ivr.asterisk.pyst`), so it needs no thread either.  Only what blocks leaves
-the loop, each in its own bounded thread pool: building a call and the engine's
-service calls (``service_workers``; they go to Redis: ~0.4-0.5 ms a call at p50 and
-2.5 ms at p99 in BENCHMARKS.md, and up to ~10 s of retries when Redis fails over,
-which must not freeze every other call), and speech recognition
-(``speech_workers``, seconds of waiting on the Vosk pool).
+of a millisecond in between.  So:
 
-Why: one thread per call (the previous design) spent its time in GIL hand-offs
-between ~1,000 runnable threads (perf: futex waits/wakes), p99 433 ms at 500 calls
-and a collapse at 1,000.  Figures for this design: BENCHMARKS.md, "FastAGI".
+* One asyncio event loop, in one thread, owns every socket: the listening one
+  (``backlog`` 1,024) and each call's, non-blocking, its bytes cut into lines capped at
+  ``MAX_LINE`` (:mod:`ivr.asterisk.connection`).  Beyond ``max_calls`` a call is handed
+  back ``IVR_STATUS=busy``; beyond ``MAX_REFUSING`` refusals at once it is just closed.
+* Each call is a coroutine (:func:`ivr.asterisk.session.run_session`) driven by its
+  connection: resumed right where its reply line is read, it runs the engine step and
+  the mapping of actions to AGI commands inline, and writes the next command in the
+  same turn of the loop.  Every wait has a deadline (the environment block within
+  ``env_timeout``; a reply within the command's own time plus ``reply_grace``), so a
+  stalled peer costs one timer and is dropped at its deadline.
+* pyst2 stays the command layer without a thread: each command runs through pyst2
+  twice in memory, a dry run that formats it and a replay that parses its reply
+  (:mod:`ivr.asterisk.pyst`, "Two passes").
+* Only what blocks leaves the loop, each to its own small thread pool: building a
+  call and the engine's service calls (``service_workers``), because they go to Redis
+  and take far longer than a step -- measured on loopback Redis (PING 0.1 ms):
+  enqueue 6.7 ms p50 / 13 ms p99 (about 60 Redis round trips), a queue poll 0.4 /
+  6 ms, allocate_appeal 0.2 / 6 ms, and up to ~10 s of retries when Redis fails over;
+  inline, each would stall every call in progress.  Speech recognition
+  (``speech_workers``) waits seconds on the Vosk pool.  A pool thread does cost the
+  call it serves: it must win the GIL back from a busy loop after each Redis round
+  trip (up to ``sys.getswitchinterval()``, 5 ms), so under load the commands that
+  follow a service call are the slow tail.
+
+Why: one thread per call (the previous design) spent its time in GIL hand-offs between
+~1,000 runnable threads (perf: futex waits and wakes): on the benchmark it used both
+cores at 1,000 calls and still fell behind (p50 in the hundreds of ms), with ~70 KiB of
+RSS a call.  This loop serves the same 1,000 calls on under half a core with ~10-15 KiB
+a call.  Figures, and what a shared machine does to p99: BENCHMARKS.md, "FastAGI".
 
 Wiring (composition root)::
 
