@@ -19,10 +19,10 @@ of a millisecond in between.  So:
   (:mod:`ivr.asterisk.pyst`, "Two passes").
 * Only what blocks leaves the loop, each to its own small thread pool: building a
   call and the engine's service calls (``service_workers``), because they go to Redis
-  and take far longer than a step -- measured on loopback Redis (PING 0.1 ms):
-  enqueue 6.7 ms p50 / 13 ms p99 (about 60 Redis round trips), a queue poll 0.4 /
-  6 ms, allocate_appeal 0.2 / 6 ms, and up to ~10 s of retries when Redis fails over;
-  inline, each would stall every call in progress.  Speech recognition
+  and take far longer than a step -- ``bench/service_calls_bench.py`` on loopback Redis
+  (PING ~0.1 ms): enqueue ~5-12 ms p50 (a few Lua scripts), a queue poll ~0.5 ms p50
+  and several ms p99, and up to ~10 s of retries when Redis fails over; inline, each
+  would stall every call in progress.  Speech recognition
   (``speech_workers``) waits seconds on the Vosk pool.  A pool thread does cost the
   call it serves: it must win the GIL back from a busy loop after each Redis round
   trip (up to ``sys.getswitchinterval()``, 5 ms), so under load the commands that
