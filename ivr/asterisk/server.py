@@ -64,7 +64,7 @@ from typing import Self, TypeVar
 
 from ivr.asterisk.agi import AgiError
 from ivr.asterisk.channel import read_env
-from ivr.asterisk.connection import AgiConnection, Offloaded
+from ivr.asterisk.connection import AgiConnection, Offloaded, ReceiveBuffer
 from ivr.asterisk.media import inline
 from ivr.asterisk.session import CallFactory, SessionResult, SessionSettings, run_session
 
@@ -143,8 +143,9 @@ class FastAgiServer:
 
     async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._server = await loop.create_server(lambda: AgiConnection(self._accepted), sock=self._sock,
-                                                backlog=self.backlog)
+        buffer = ReceiveBuffer()  # one for all the loop's sockets
+        self._server = await loop.create_server(lambda: AgiConnection(self._accepted, buffer),
+                                                sock=self._sock, backlog=self.backlog)
 
     def _accepted(self, conn: AgiConnection) -> None:
         if len(self._calls) < self.max_calls and not self._stopping:
