@@ -1,8 +1,9 @@
 """One FastAGI socket on the event loop: bytes in, lines out, every wait under a deadline.
 
 The loop reads whatever the peer sends as it comes (non-blocking, ``recv_into`` one
-buffer shared by all connections: see :class:`ReceiveBuffer`) and cuts it into lines; the call's coroutine takes them with :meth:`AgiConnection.read_line`, which
-waits at most until a deadline.  Whatever goes wrong on the wire is kept and raised
+buffer shared by all connections: see :class:`ReceiveBuffer`) and cuts it into lines;
+the call's coroutine takes them with :meth:`AgiConnection.read_line`, which waits at
+most until a deadline.  Whatever goes wrong on the wire is kept and raised
 as :class:`~ivr.asterisk.agi.AgiProtocolError` at the call's next read, after the lines
 that came before it:
 
