@@ -20,9 +20,11 @@ next command received, p50/p99; "received" is when the generator's select return
 with it, not after it had dealt with the lines before), as a ratio to the bare
 loopback round trip (an echo server in the same child process, measured in the same
 run); the server process's RSS growth per call in progress; the CPU used by the
-server and by this generator (100% = one core); and the machine's CPU pressure
-(PSI ``some avg10``: how much of the last 10 s something runnable waited for a CPU --
-on a shared machine, the other tenants).  Loopback only, bounded in time.
+server and by this generator (100% = one core); the machine's CPU pressure (PSI
+``some avg10``: how much of the last 10 s something runnable waited for a CPU -- on a
+shared machine, the other tenants); and the same turnaround seen inside the server
+(bytes read -> next command written; the event-loop server only), which leaves out
+waking the process, waiting for the loop, and the wire.  Loopback only, bounded in time.
 
     BENCH_SERVICE_WORKERS=N   the server's service pool (0: the in-memory services inline)
 """
@@ -39,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +92,50 @@ def serve() -> None:
             conn.sendall(line)
 
     threading.Thread(target=echo_loop, daemon=True).start()
+    inside = probe_server_side()
     print(server.address[1], echo.getsockname()[1], flush=True)
-    sys.stdin.readline()  # the parent closes stdin when done
+    for line in sys.stdin:  # "reset"/"report" around each level; EOF when done
+        if line.strip() == "reset":
+            inside.clear()
+            print("ok", flush=True)
+            continue
+        inside.sort()
+        if inside:
+            p50, p99 = inside[len(inside) // 2], inside[int(len(inside) * 0.99)]
+            print(f"{p50} {p99}", flush=True)
+        else:
+            print("nan nan", flush=True)
     server.shutdown(1.0)
+
+
+def probe_server_side() -> list[float]:
+    """Time, inside the server, from a reply's bytes read to the next command written.
+
+    This leaves out what the generator's figure also holds: the kernel waking the
+    server, the bytes waiting while the loop serves other sockets, and the way back.
+    (Only for the event-loop server; the thread-per-call one has no such hook.)
+    """
+    samples: list[float] = []
+    try:
+        from ivr.asterisk.connection import AgiConnection
+    except ImportError:
+        return samples
+    read, write = AgiConnection.buffer_updated, AgiConnection.write
+
+    def buffer_updated(self: Any, nbytes: int) -> None:
+        self.bench_read_at = time.perf_counter()
+        read(self, nbytes)
+
+    def write_line(self: Any, line: str) -> None:
+        at = getattr(self, "bench_read_at", None)
+        if at is not None:
+            samples.append(time.perf_counter() - at)
+            self.bench_read_at = None
+        write(self, line)
+
+    AgiConnection.buffer_updated = buffer_updated  # type: ignore[method-assign]
+    AgiConnection.write = write_line  # type: ignore[method-assign]
+    return samples
 
 
 def cpu_seconds(pid: int) -> float:
@@ -172,7 +216,8 @@ def loopback_rtt(port: int, rounds: int = 2000) -> list[float]:
     return out
 
 
-def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float) -> dict[str, float]:
+def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float,
+              ask_server: Callable[[str], str]) -> dict[str, float]:
     from ivr.identity import synthetic_inn
 
     sel = selectors.DefaultSelector()
@@ -209,6 +254,7 @@ def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float)
             dialled += 1
         if cpu0 is None and time.monotonic() >= measure_from:
             cpu0 = (cpu_seconds(server_pid), cpu_seconds(os.getpid()))
+            ask_server("reset")
         timeout = 0.05 if dialled == n else 0.001
         if timers:
             timeout = max(0.0, min(timeout, timers[0][0] - time.monotonic()))
@@ -249,6 +295,7 @@ def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float)
         peak_rss = max(peak_rss, rss_kib(server_pid)) if counter % 500 == 0 else peak_rss
     rss = rss_kib(server_pid)
     psi = cpu_pressure()
+    inside50, inside99 = map(float, ask_server("report").split())
     assert cpu0 is not None
     server_cpu = (cpu_seconds(server_pid) - cpu0[0]) / seconds
     client_cpu = (cpu_seconds(os.getpid()) - cpu0[1]) / seconds
@@ -264,6 +311,8 @@ def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float)
         "rss_per_call_kib": (rss - base_rss) / n,
         "server_cpu": server_cpu,
         "psi": float("nan") if psi is None else psi,
+        "inside50": inside50,
+        "inside99": inside99,
         "client_cpu": client_cpu,
     }
 
@@ -287,18 +336,27 @@ def main() -> None:
                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert child.stdout is not None and child.stdin is not None
     agi_port, echo_port = map(int, child.stdout.readline().split())
+
+    def ask_server(what: str) -> str:
+        assert child.stdout is not None and child.stdin is not None
+        child.stdin.write(what + "\n")
+        child.stdin.flush()
+        return child.stdout.readline()
+
     rtt = sorted(loopback_rtt(echo_port))
     rtt50, rtt99 = rtt[len(rtt) // 2], rtt[int(len(rtt) * 0.99)]
     print(f"cpus={os.cpu_count()} python={sys.version.split()[0]} prompt={ARGS.prompt_ms}ms key={ARGS.key_ms}ms")
     print(f"bare loopback round trip: p50 {rtt50 * 1e3:.3f} ms, p99 {rtt99 * 1e3:.3f} ms")
-    print(f"{'calls':>6} {'cmds':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50/rtt':>8} {'p99/rtt':>8} {'KiB/call':>9} {'srv CPU':>8} {'gen CPU':>8} {'CPU PSI':>8}")
+    print(f"{'calls':>6} {'cmds':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50/rtt':>8} {'p99/rtt':>8} "
+          f"{'KiB/call':>9} {'srv CPU':>8} {'gen CPU':>8} {'CPU PSI':>8} {'in-srv p50/p99 ms':>18}")
     try:
         for level in (int(x) for x in ARGS.levels.split(",")):
-            r = run_level(level, ("127.0.0.1", agi_port), child.pid, ARGS.seconds)
+            r = run_level(level, ("127.0.0.1", agi_port), child.pid, ARGS.seconds, ask_server)
             print(f"{level:>6} {int(r['commands']):>7} {r['p50'] * 1e3:>8.3f} {r['p99'] * 1e3:>8.3f} "
                   f"{r['p50'] / rtt50:>8.1f} {r['p99'] / rtt50:>8.1f} {r['rss_per_call_kib']:>9.1f} "
                   f"{r['server_cpu']:>7.0%} {r['client_cpu']:>7.0%} "
-                  f"{'-' if r['psi'] != r['psi'] else format(r['psi'], '.0f') + '%':>8}",
+                  f"{'-' if r['psi'] != r['psi'] else format(r['psi'], '.0f') + '%':>8} "
+                  f"{r['inside50'] * 1e3:>8.3f}/{r['inside99'] * 1e3:<8.3f}",
                   flush=True)
             time.sleep(1.0)
     finally:
