@@ -20,7 +20,9 @@ next command received, p50/p99; "received" is when the generator's select return
 with it, not after it had dealt with the lines before), as a ratio to the bare
 loopback round trip (an echo server in the same child process, measured in the same
 run); the server process's RSS growth per call in progress; the CPU used by the
-server and by this generator (100% = one core); the machine's CPU pressure (PSI
+server and by this generator (100% = one core); how long the server's threads waited,
+runnable, for a CPU (schedstat; 100% = one thread waiting all the time); the
+machine's CPU pressure (PSI
 ``some avg10``: how much of the last 10 s something runnable waited for a CPU -- on a
 shared machine, the other tenants); and the same turnaround seen inside the server
 (bytes read -> next command written; the event-loop server only), which leaves out
@@ -144,6 +146,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def runqueue_wait(pid: int) -> dict[str, float]:
+    """Seconds each thread of a process has waited for a CPU while runnable (schedstat)."""
+    waits = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            waits[task.name] = int((task / "schedstat").read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            pass
+    return waits
+
+
 def cpu_pressure() -> float | None:
     """Share of the last 10 s some runnable task waited for a CPU (Linux PSI), in %."""
     try:
@@ -248,12 +261,14 @@ def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float,
     stop_at = measure_from + seconds
     peak_rss = 0
     cpu0: tuple[float, float] | None = None
+    wait0: dict[str, float] = {}
     while time.monotonic() < stop_at:
         while dialled < n and time.monotonic() >= ramp_start + ramp * dialled / n:
             dial()  # one at a time, evenly over the ramp, while answering the calls in progress
             dialled += 1
         if cpu0 is None and time.monotonic() >= measure_from:
             cpu0 = (cpu_seconds(server_pid), cpu_seconds(os.getpid()))
+            wait0 = runqueue_wait(server_pid)
             ask_server("reset")
         timeout = 0.05 if dialled == n else 0.001
         if timers:
@@ -295,6 +310,8 @@ def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float,
         peak_rss = max(peak_rss, rss_kib(server_pid)) if counter % 500 == 0 else peak_rss
     rss = rss_kib(server_pid)
     psi = cpu_pressure()
+    wait1 = runqueue_wait(server_pid)
+    waited = sum(w - wait0[t] for t, w in wait1.items() if t in wait0) / seconds
     inside50, inside99 = map(float, ask_server("report").split())
     assert cpu0 is not None
     server_cpu = (cpu_seconds(server_pid) - cpu0[0]) / seconds
@@ -311,6 +328,7 @@ def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float,
         "rss_per_call_kib": (rss - base_rss) / n,
         "server_cpu": server_cpu,
         "psi": float("nan") if psi is None else psi,
+        "waited": waited,
         "inside50": inside50,
         "inside99": inside99,
         "client_cpu": client_cpu,
@@ -348,13 +366,13 @@ def main() -> None:
     print(f"cpus={os.cpu_count()} python={sys.version.split()[0]} prompt={ARGS.prompt_ms}ms key={ARGS.key_ms}ms")
     print(f"bare loopback round trip: p50 {rtt50 * 1e3:.3f} ms, p99 {rtt99 * 1e3:.3f} ms")
     print(f"{'calls':>6} {'cmds':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50/rtt':>8} {'p99/rtt':>8} "
-          f"{'KiB/call':>9} {'srv CPU':>8} {'gen CPU':>8} {'CPU PSI':>8} {'in-srv p50/p99 ms':>18}")
+          f"{'KiB/call':>9} {'srv CPU':>8} {'srv wait':>8} {'gen CPU':>8} {'CPU PSI':>8} {'in-srv p50/p99 ms':>18}")
     try:
         for level in (int(x) for x in ARGS.levels.split(",")):
             r = run_level(level, ("127.0.0.1", agi_port), child.pid, ARGS.seconds, ask_server)
             print(f"{level:>6} {int(r['commands']):>7} {r['p50'] * 1e3:>8.3f} {r['p99'] * 1e3:>8.3f} "
                   f"{r['p50'] / rtt50:>8.1f} {r['p99'] / rtt50:>8.1f} {r['rss_per_call_kib']:>9.1f} "
-                  f"{r['server_cpu']:>7.0%} {r['client_cpu']:>7.0%} "
+                  f"{r['server_cpu']:>7.0%} {r['waited']:>8.0%} {r['client_cpu']:>7.0%} "
                   f"{'-' if r['psi'] != r['psi'] else format(r['psi'], '.0f') + '%':>8} "
                   f"{r['inside50'] * 1e3:>8.3f}/{r['inside99'] * 1e3:<8.3f}",
                   flush=True)
