@@ -30,9 +30,12 @@ of a millisecond in between.  So:
 
 Why: one thread per call (the previous design) spent its time in GIL hand-offs between
 ~1,000 runnable threads (perf: futex waits and wakes): on the benchmark it used both
-cores at 1,000 calls and still fell behind (p50 in the hundreds of ms), with ~70 KiB of
-RSS a call.  This loop serves the same 1,000 calls on under half a core with ~10-15 KiB
-a call.  Figures, and what a shared machine does to p99: BENCHMARKS.md, "FastAGI".
+cores at 1,000 calls and still fell behind (p50 in the tens to hundreds of ms, p99
+seconds), with 50-90 KiB of RSS a call.  This loop serves the same 1,000 calls on about
+half a core (~115 us of CPU a command) with 10-18 KiB a call, its own work p99 under
+2 ms.  What is left of the tail at 1,000 calls -- a loop serving a burst of ready
+sockets in turn, CPython 3.11's garbage collector pausing it (gen1: 20-35 ms about once
+a second), a shared CPU -- is measured in BENCHMARKS.md, "FastAGI".
 
 Wiring (composition root)::
 
