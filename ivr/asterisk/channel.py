@@ -1,36 +1,38 @@
-"""One FastAGI connection: line I/O on the socket and typed AGI commands over pyst2.
+"""One FastAGI call's AGI commands: typed, over pyst2, on the event loop.
 
 This is the only module that turns pyst2's character results into values:
 ``stream_file() == ''`` becomes ``None`` (played to the end), ``record_file() == '\\x00'``
 becomes ``Recording(ended="timeout")``, and so on (see :mod:`ivr.asterisk.pyst`).
-Every call waits on the socket with a deadline: a peer that stalls is dropped with
-:class:`~ivr.asterisk.agi.AgiProtocolError`, it never blocks another call.
+Each command is formatted by pyst2 (its dry run), sent, its reply read line by line
+from the :class:`~ivr.asterisk.connection.AgiConnection` under a deadline (the
+command's own time plus ``reply_grace``), then parsed by pyst2 (the replay).  A peer
+that stalls is dropped with :class:`~ivr.asterisk.agi.AgiProtocolError` at its own
+deadline; it never blocks another call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import select
-import socket
-import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from asterisk.agi import AGIAppError, AGIError
 
 from ivr.asterisk.agi import (
-    MAX_LINE,
     AgiCommandFailed,
     AgiError,
     AgiProtocolError,
+    AgiReply,
     EnvReader,
 )
-from ivr.asterisk.pyst import HotlineAgi
+from ivr.asterisk.connection import AgiConnection
+from ivr.asterisk.pyst import HANGUP_FOLLOWS, HotlineAgi, after_failure
 
 log = logging.getLogger(__name__)
 ESCAPE_ALL = "0123456789*#"
+Trace = Callable[[str, str], None]  # (">>" or "<<", line)
 
 
 @dataclass(frozen=True)
@@ -42,73 +44,16 @@ class Recording:
     endpos: int | None = None
 
 
-class _SocketText:
-    """The text stream pyst2 writes commands to (it calls ``write(str)`` and ``flush()``)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-
-    def write(self, text: str) -> int:
-        self._sock.sendall(text.encode("utf-8"))
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-
-class LineSocket:
-    """Lines from a socket, each under a deadline, none longer than ``MAX_LINE``."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self._buf = bytearray()
-        self.timeout = 10.0  # seconds the next line may take
-
-    def read_line(self) -> str:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            end = self._buf.find(b"\n")
-            if end >= 0:
-                raw = bytes(self._buf[:end])
-                del self._buf[: end + 1]
-                if len(raw) > MAX_LINE:
-                    raise AgiProtocolError(f"line longer than {MAX_LINE} characters")
-                return raw.decode("utf-8", "replace").rstrip("\r")
-            if len(self._buf) > MAX_LINE:
-                raise AgiProtocolError(f"line longer than {MAX_LINE} characters")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AgiProtocolError("the peer stalled: no line before the deadline")
-            self._recv(left)
-
-    def line_within(self, seconds: float) -> bool:
-        """Is a whole line available within ``seconds``? (Reads ahead, never past a line.)"""
-        deadline = time.monotonic() + seconds
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or len(self._buf) > MAX_LINE:
-                return False
-            if not select.select([self.sock], [], [], left)[0]:
-                return False
-            self._recv(left)
-        return True
-
-    def _recv(self, left: float) -> None:
-        # A blocking socket with the kernel's SO_RCVTIMEO rather than Python's socket
-        # timeout: one system call (one GIL release) per read instead of poll + recv.
-        # With 1,000 call threads the GIL hand-offs are what costs (see server.py).
-        whole = int(left)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                             struct.pack("ll", whole, max(1, int((left - whole) * 1e6))))
-        try:
-            chunk = self.sock.recv(65536)
-        except (BlockingIOError, TimeoutError):
-            raise AgiProtocolError("the peer stalled: no line before the deadline") from None
-        except OSError as exc:
-            raise AgiProtocolError(f"the connection failed: {exc}") from None
-        if not chunk:
-            raise AgiProtocolError("the peer closed the connection")
-        self._buf += chunk
+async def read_env(conn: AgiConnection, *, timeout: float, trace: Trace | None = None) -> dict[str, str]:
+    """The environment block, whole within ``timeout`` seconds (a slow drip is dropped too)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    reader = EnvReader()
+    while True:
+        line = await conn.read_line(deadline)
+        if trace is not None:
+            trace("<<", line)
+        if reader.feed(line):
+            return reader.env
 
 
 class AgiChannel:
@@ -116,35 +61,26 @@ class AgiChannel:
 
     def __init__(
         self,
-        sock: socket.socket,
+        conn: AgiConnection,
+        env: dict[str, str],
         *,
-        env_timeout: float = 10.0,
         reply_grace: float = 30.0,
-        trace: Callable[[str, str], None] | None = None,
+        trace: Trace | None = None,
     ) -> None:
-        self.sock = sock
+        self.conn = conn
+        self.env = env
         self.reply_grace = reply_grace  # seconds a reply may take beyond the command's own time
-        sock.settimeout(None)  # blocking; deadlines via SO_RCVTIMEO (LineSocket)
-        self.lines = LineSocket(sock)
-        self.lines.timeout = env_timeout
         self._trace = trace
-        self.env = self._read_env()
-        self.agi = HotlineAgi(read_line=self.lines.read_line, line_within=self.lines.line_within,
-                              writer=_SocketText(sock), env=self.env, on_line=trace)
+        self.agi = HotlineAgi(env=env, on_line=trace)
+        self._loop = asyncio.get_running_loop()
 
-    def _read_env(self) -> dict[str, str]:
-        reader = EnvReader()
-        while True:
-            line = self.lines.read_line()
-            if self._trace is not None:
-                self._trace("<<", line)
-            if reader.feed(line):
-                return reader.env
-
-    def _run(self, seconds: float, call: Callable[[], object]) -> object:
-        self.lines.timeout = seconds + self.reply_grace
+    async def _run(self, seconds: float, method: Callable[..., Any], *args: Any) -> Any:
+        """One command through pyst2: dry run, send, read the reply, replay."""
         try:
-            return call()
+            line = self.agi.command_line(method, *args)
+            self.conn.write(line)
+            reply = await self._read_reply(self._loop.time() + seconds + self.reply_grace)
+            return self.agi.replay(method, args, line, reply)
         except AgiError:
             raise
         except (AGIAppError, AGIError) as exc:  # pyst2's own checks (e.g. EXEC result=-2)
@@ -152,42 +88,62 @@ class AgiChannel:
         except (OSError, ValueError) as exc:
             raise AgiProtocolError(f"the connection failed: {exc}") from None
 
+    async def _read_reply(self, deadline: float) -> AgiReply:
+        replies = self.agi.replies
+        while True:
+            line = await self.conn.read_line(deadline)
+            if self._trace is not None:
+                self._trace("<<", line)
+            try:
+                reply = replies.feed(line)
+            except AgiCommandFailed as failed:
+                # "200 result=-1" then, at once, "HANGUP" when the caller hung up; nothing
+                # follows when the command just failed (a missing file).
+                if await self.conn.line_within(HANGUP_FOLLOWS):
+                    line = await self.conn.read_line(deadline)
+                    if self._trace is not None:
+                        self._trace("<<", line)
+                    raise after_failure(failed, line) from None
+                raise
+            if reply is not None:
+                return reply
+
     @property
     def hung_up(self) -> bool:
         return self.agi.replies.hangup_seen
 
     # -- typed commands ------------------------------------------------------------------
 
-    def answer(self) -> None:
-        self._run(0, self.agi.answer)
+    async def answer(self) -> None:
+        await self._run(0, self.agi.answer)
 
-    def stream_file(self, path: str, escape: str = "", *, expect: float = 60.0) -> str | None:
+    async def stream_file(self, path: str, escape: str = "", *, expect: float = 60.0) -> str | None:
         """Play a file; the key that interrupted it, or None (played, or the file is missing).
 
         ``200 result=0 endpos=8023`` -> None; ``200 result=53 endpos=9760`` -> "5";
         ``200 result=-1 endpos=0`` with no HANGUP (missing file) -> None, logged.
         """
         try:
-            key = self._run(expect, lambda: self.agi.stream_file(path, escape))
+            key = await self._run(expect, self.agi.stream_file, path, escape)
         except AgiCommandFailed:
             log.warning("prompt %s could not be played", path)
             return None
         return str(key) or None
 
-    def wait_for_digit(self, ms: int) -> str | None:
+    async def wait_for_digit(self, ms: int) -> str | None:
         """``200 result=55`` -> "7"; ``200 result=0`` (timeout) -> None."""
-        key = self._run(ms / 1000, lambda: self.agi.wait_for_digit(ms))
+        key = await self._run(ms / 1000, self.agi.wait_for_digit, ms)
         return str(key) or None
 
-    def say_digits(self, digits: str, escape: str = "") -> str | None:
-        key = self._run(len(digits) + 5, lambda: self.agi.say_digits(digits, escape))
+    async def say_digits(self, digits: str, escape: str = "") -> str | None:
+        key = await self._run(len(digits) + 5, self.agi.say_digits, digits, escape)
         return str(key) or None
 
-    def say_number(self, number: int, escape: str = "") -> str | None:
-        key = self._run(10, lambda: self.agi.say_number(number, escape))
+    async def say_number(self, number: int, escape: str = "") -> str | None:
+        key = await self._run(10, self.agi.say_number, number, escape)
         return str(key) or None
 
-    def record_file(
+    async def record_file(
         self, path: str, *, fmt: str = "wav", escape: str = "#", max_seconds: float, silence: float = 2.0
     ) -> Recording:
         """Record the caller.  pyst2 returns ``chr(result)``; the reply tells how it ended:
@@ -197,10 +153,7 @@ class AgiChannel:
         ``200 result=5329 (timeout) endpos=8160`` -> Recording("silence") (pyst2: chr(5329))
         """
         ms = int(max_seconds * 1000)
-        self._run(
-            max_seconds,
-            lambda: self.agi.record_file(path, fmt, escape, ms, 0, "BEEP", int(silence)),
-        )
+        await self._run(max_seconds, self.agi.record_file, path, fmt, escape, ms, 0, "BEEP", int(silence))
         reply = self.agi.last_reply
         assert reply is not None
         if reply.data == "dtmf":
@@ -208,20 +161,16 @@ class AgiChannel:
         number = reply.number or 0
         return Recording("silence" if number > 0 else "timeout", "", reply.endpos)
 
-    def set_variable(self, name: str, value: str) -> None:
-        self._run(0, lambda: self.agi.set_variable(name, value))
+    async def set_variable(self, name: str, value: str) -> None:
+        await self._run(0, self.agi.set_variable, name, value)
 
-    def exec(self, application: str, options: str = "", *, expect: float = 10.0) -> str:
+    async def exec(self, application: str, options: str = "", *, expect: float = 10.0) -> str:
         """``EXEC StartMusicOnHold default`` -> "0"; ``200 result=-2`` (no such app) raises."""
-        return str(self._run(expect, lambda: self.agi.appexec(application, options)))
+        return str(await self._run(expect, self.agi.appexec, application, options))
 
-    def hangup(self) -> None:
-        self._run(0, self.agi.hangup)
+    async def hangup(self) -> None:
+        await self._run(0, self.agi.hangup)
 
     def close(self) -> None:
         """Close the connection: Asterisk never closes a FastAGI socket itself."""
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        self.conn.close()

@@ -18,13 +18,17 @@ Hangup             ``HANGUP``
 
 A key pressed during a ``Play`` with ``barge_in`` skips the rest of the batch's prompts and
 becomes the first key of the waiting action that ends the batch (see :mod:`ivr.flow.actions`).
+
+The player runs on the server's event loop; the one blocking thing it does, speech
+recognition, goes through the ``offload`` it is given (a bounded thread pool).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from ivr.asterisk.channel import ESCAPE_ALL, AgiChannel
 from ivr.flow import actions as a
@@ -35,6 +39,18 @@ TERMINATOR_GRACE = 2.0
 
 # (clip path, mode, grammar, language) -> (text, confidence), or None when nothing was heard
 Recogniser = Callable[[str, str, tuple[str, ...], str], "tuple[str, float] | None"]
+T = TypeVar("T")
+
+
+class Offload(Protocol):
+    """Runs blocking work off the event loop (the server's bounded pool) and awaits it."""
+
+    def __call__(self, work: Callable[[], T], /) -> Awaitable[T]: ...
+
+
+async def inline(work: Callable[[], T]) -> T:
+    """An :class:`Offload` that does not offload (tests, work known to be instant)."""
+    return work()
 
 
 @dataclass(frozen=True)
@@ -65,17 +81,19 @@ class MediaPlayer:
         recognise: Recogniser | None = None,
         clock: Callable[[], float] = time.time,
         interrupted: Callable[[], bool] = lambda: False,
+        offload: Offload = inline,
     ) -> None:
         self.channel = channel
         self.interrupted = interrupted  # True: cut the wait in queue short (engine stopping)
         self.settings = settings or MediaSettings()
         self.recognise = recognise
         self.clock = clock
+        self.offload = offload
 
     def prompt_path(self, prompt: str, language: str) -> str:
         return f"{self.settings.sounds_prefix}/{language}/{prompt}"
 
-    def run(self, actions: Sequence[a.MediaAction]) -> e.Event | None:
+    async def run(self, actions: Sequence[a.MediaAction]) -> e.Event | None:
         """Carry out a batch; the event for its waiting action, None if the call ended.
 
         Raises :class:`CallEnded` after Connect/Transfer/Hangup.
@@ -85,70 +103,70 @@ class MediaPlayer:
         for action in actions:
             if isinstance(action, (a.Play, a.SayDigits, a.SayNumber)):
                 if barged is None:
-                    barged = self._prompt(action, escape)
+                    barged = await self._prompt(action, escape)
             elif isinstance(action, a.CollectDigits):
-                return self._collect_digits(action, barged)
+                return await self._collect_digits(action, barged)
             elif isinstance(action, a.CollectSpeech):
-                return self._collect_speech(action, barged)
+                return await self._collect_speech(action, barged)
             elif isinstance(action, a.Record):
-                return self._record(action, barged)
+                return await self._record(action, barged)
             elif isinstance(action, a.HoldMusic):
-                return self._hold(action, barged)
+                return await self._hold(action, barged)
             elif isinstance(action, a.SetVariable):
-                self.channel.set_variable(action.name, action.value)
+                await self.channel.set_variable(action.name, action.value)
             elif isinstance(action, a.StartRecording):
-                self.channel.set_variable("IVR_RECORD", "1")
+                await self.channel.set_variable("IVR_RECORD", "1")
             elif isinstance(action, a.Connect):
-                self.channel.set_variable("IVR_OPERATOR", action.operator)
-                self.channel.set_variable("IVR_OPERATOR_ENDPOINT", action.endpoint)
-                self.channel.set_variable("IVR_RECORD", "1" if action.record else "0")
-                self.channel.set_variable("IVR_STATUS", "connect")
+                await self.channel.set_variable("IVR_OPERATOR", action.operator)
+                await self.channel.set_variable("IVR_OPERATOR_ENDPOINT", action.endpoint)
+                await self.channel.set_variable("IVR_RECORD", "1" if action.record else "0")
+                await self.channel.set_variable("IVR_STATUS", "connect")
                 raise CallEnded("connect")
             elif isinstance(action, a.Transfer):
-                self.channel.set_variable("IVR_TRANSFER", action.target)
-                self.channel.set_variable("IVR_STATUS", "transfer")
+                await self.channel.set_variable("IVR_TRANSFER", action.target)
+                await self.channel.set_variable("IVR_STATUS", "transfer")
                 raise CallEnded("transfer")
             elif isinstance(action, a.Hangup):
-                self.channel.hangup()
+                await self.channel.hangup()
                 raise CallEnded("hangup")
         return None
 
     # -- prompts -----------------------------------------------------------------------
 
-    def _prompt(self, prompt: a.Prompt, escape: str) -> str | None:
+    async def _prompt(self, prompt: a.Prompt, escape: str) -> str | None:
         """Play one prompt; the key that barged in, or None."""
         if isinstance(prompt, a.Play):
             keys = escape if prompt.barge_in else ""
-            return self.channel.stream_file(self.prompt_path(prompt.prompt, prompt.language), keys,
-                                            expect=self.settings.prompt_seconds)
+            path = self.prompt_path(prompt.prompt, prompt.language)
+            return await self.channel.stream_file(path, keys, expect=self.settings.prompt_seconds)
         if isinstance(prompt, a.SayDigits):
-            return self.channel.say_digits(prompt.digits, escape) if prompt.digits else None
-        return self.channel.say_number(prompt.number, escape)
+            return await self.channel.say_digits(prompt.digits, escape) if prompt.digits else None
+        return await self.channel.say_number(prompt.number, escape)
 
-    def _prompts(self, prompts: Sequence[a.Prompt], barged: str | None, escape: str) -> str | None:
+    async def _prompts(self, prompts: Sequence[a.Prompt], barged: str | None, escape: str) -> str | None:
         if barged is not None:
             return barged
         for prompt in prompts:
-            key = self._prompt(prompt, escape)
+            key = await self._prompt(prompt, escape)
             if key is not None:
                 return key
         return None
 
     # -- waiting actions --------------------------------------------------------------------
 
-    def _collect_digits(self, action: a.CollectDigits, barged: str | None) -> e.Event:
-        first = self._prompts(action.prompts, barged, ESCAPE_ALL)
+    async def _collect_digits(self, action: a.CollectDigits, barged: str | None) -> e.Event:
+        first = await self._prompts(action.prompts, barged, ESCAPE_ALL)
         digits = ""
         if first is not None and first in action.keys:
             digits = first
-        return self._more_digits(digits, action.max_digits, action.terminator, action.keys,
-                                 action.timeout, action.inter_digit_timeout)
+        return await self._more_digits(digits, action.max_digits, action.terminator, action.keys,
+                                       action.timeout, action.inter_digit_timeout)
 
-    def _more_digits(
+    async def _more_digits(
         self, digits: str, max_digits: int, terminator: str, keys: str, timeout: float, inter: float
     ) -> e.Event:
         while len(digits) < max_digits and not (terminator and digits.endswith(terminator)):
-            key = self.channel.wait_for_digit(int((inter if digits else timeout) * 1000))
+            key = await self.channel.wait_for_digit(int((inter if digits else timeout) * 1000))
             if key is None:
                 break
             if key in keys or key == terminator:
@@ -157,54 +175,54 @@ class MediaPlayer:
             # "12 digits, then #": take the # here.  Left unread it barges into the next
             # prompt and acts there (real Asterisk: a re-asked number was skipped, a
             # readback got '#' for its answer).  Another digit makes the entry too long.
-            key = self.channel.wait_for_digit(int(min(inter, TERMINATOR_GRACE) * 1000))
+            key = await self.channel.wait_for_digit(int(min(inter, TERMINATOR_GRACE) * 1000))
             if key is not None and (key in keys or key == terminator):
                 digits += key
         if not digits:
             return e.NoInput(self.clock())
         return e.DigitsEntered(digits, self.clock())
 
-    def _collect_speech(self, action: a.CollectSpeech, barged: str | None) -> e.Event:
+    async def _collect_speech(self, action: a.CollectSpeech, barged: str | None) -> e.Event:
         keys = action.keys
-        first = self._prompts(action.prompts, barged, keys or ESCAPE_ALL)
+        first = await self._prompts(action.prompts, barged, keys or ESCAPE_ALL)
         if first is not None and first in keys:
-            return self._more_digits(first, action.max_digits, action.terminator,
-                                     keys + "0123456789", action.timeout, action.timeout)
+            return await self._more_digits(first, action.max_digits, action.terminator,
+                                           keys + "0123456789", action.timeout, action.timeout)
         if self.recognise is None:  # the engine asked for speech that this front end lacks
             return e.NoInput(self.clock())
         clip = self._clip_path(action.clip or "speech")
-        rec = self.channel.record_file(clip, fmt=self.settings.record_format, escape=keys,
-                                       max_seconds=action.max_seconds, silence=2.0)
+        rec = await self.channel.record_file(clip, fmt=self.settings.record_format, escape=keys,
+                                             max_seconds=action.max_seconds, silence=2.0)
         if rec.ended == "dtmf" and rec.key:
-            return self._more_digits(rec.key, action.max_digits, action.terminator,
-                                     keys + "0123456789", action.timeout, action.timeout)
-        heard = self.recognise(f"{clip}.{self.settings.record_format}", action.mode,
-                               action.grammar, action.language)
+            return await self._more_digits(rec.key, action.max_digits, action.terminator,
+                                           keys + "0123456789", action.timeout, action.timeout)
+        recognise, audio = self.recognise, f"{clip}.{self.settings.record_format}"
+        heard = await self.offload(lambda: recognise(audio, action.mode, action.grammar, action.language))
         if heard is None:
             return e.NoInput(self.clock())
         text, confidence = heard
         return e.SpeechHeard(text, confidence, self.clock(), clip=clip)
 
-    def _record(self, action: a.Record, barged: str | None) -> e.Event:
-        self._prompts(action.prompts, barged, "")
+    async def _record(self, action: a.Record, barged: str | None) -> e.Event:
+        await self._prompts(action.prompts, barged, "")
         clip = self._clip_path(action.clip)
-        self.channel.record_file(clip, fmt=self.settings.record_format, escape="#",
-                                 max_seconds=action.max_seconds, silence=action.silence)
+        await self.channel.record_file(clip, fmt=self.settings.record_format, escape="#",
+                                       max_seconds=action.max_seconds, silence=action.silence)
         return e.Recorded(clip, self.clock())
 
-    def _hold(self, action: a.HoldMusic, barged: str | None) -> e.Event:
+    async def _hold(self, action: a.HoldMusic, barged: str | None) -> e.Event:
         if barged is not None and barged in action.keys:
             return e.DigitsEntered(barged, self.clock())
-        self.channel.exec("StartMusicOnHold", self.settings.music_class)
+        await self.channel.exec("StartMusicOnHold", self.settings.music_class)
         try:
             deadline = time.monotonic() + action.seconds
             while (left := deadline - time.monotonic()) > 0.05 and not self.interrupted():
-                key = self.channel.wait_for_digit(max(1, int(left * 1000)))
+                key = await self.channel.wait_for_digit(max(1, int(left * 1000)))
                 if key is not None and key in action.keys:
                     return e.DigitsEntered(key, self.clock())
         finally:
             if not self.channel.hung_up:
-                self.channel.exec("StopMusicOnHold")
+                await self.channel.exec("StopMusicOnHold")
         return e.NoInput(self.clock())
 
     def _clip_path(self, clip: str) -> str:

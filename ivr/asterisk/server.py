@@ -1,16 +1,41 @@
-"""The FastAGI server: one thread per call, a listening socket with a deep backlog.
+"""The FastAGI server: one event loop for every call, a listening socket with a deep backlog.
 
-Strategy: a call is a long conversation of small blocking steps (a prompt, a key, a
-wait in queue), and pyst2's command layer is blocking, so each call gets its own
-thread with blocking socket reads under kernel deadlines (SO_RCVTIMEO).  A stalled
-peer only ever holds its own thread until its deadline drops it.
+Strategy: a call is a long conversation of small steps (a prompt, a key, a wait in
+queue), each a line out and a line back, with the engine thinking for about a tenth
+of a millisecond in between.  So:
 
-Measured limit (bench/fastagi_bench.py, 2 cores, CPython 3.11): p50 turnaround ~0.5 ms
-up to 500 calls, but the p99 grows to hundreds of ms at 500 and the process saturates
-at 1,000: perf shows the time in futex waits/wakes, i.e. GIL hand-offs between many
-runnable threads, not in the engine (~0.12 ms a step).  Meeting 1,000 calls at p99 < 5 ms
-needs the I/O on one selector loop (engine steps inline, pyst2 fed from a buffer)
-or several processes behind one port (SO_REUSEPORT / hagi:// SRV); not done yet.
+* One asyncio event loop, in one thread, owns every socket: the listening one
+  (``backlog`` 1,024) and each call's, non-blocking, its bytes cut into lines capped at
+  ``MAX_LINE`` (:mod:`ivr.asterisk.connection`).  Beyond ``max_calls`` a call is handed
+  back ``IVR_STATUS=busy``; beyond ``MAX_REFUSING`` refusals at once it is just closed.
+* Each call is a coroutine (:func:`ivr.asterisk.session.run_session`) driven by its
+  connection: resumed right where its reply line is read, it runs the engine step and
+  the mapping of actions to AGI commands inline, and writes the next command in the
+  same turn of the loop.  Every wait has a deadline (the environment block within
+  ``env_timeout``; a reply within the command's own time plus ``reply_grace``), so a
+  stalled peer costs one timer and is dropped at its deadline.
+* pyst2 stays the command layer without a thread: each command runs through pyst2
+  twice in memory, a dry run that formats it and a replay that parses its reply
+  (:mod:`ivr.asterisk.pyst`, "Two passes").
+* Only what blocks leaves the loop, each to its own small thread pool: building a
+  call and the engine's service calls (``service_workers``), because they go to Redis
+  and take far longer than a step -- ``bench/service_calls_bench.py`` on loopback Redis
+  (PING ~0.1 ms): enqueue ~5-12 ms p50 (a few Lua scripts), a queue poll ~0.5 ms p50
+  and several ms p99, and up to ~10 s of retries when Redis fails over; inline, each
+  would stall every call in progress.  Speech recognition
+  (``speech_workers``) waits seconds on the Vosk pool.  A pool thread does cost the
+  call it serves: it must win the GIL back from a busy loop after each Redis round
+  trip (up to ``sys.getswitchinterval()``, 5 ms), so under load the commands that
+  follow a service call are the slow tail.
+
+Why: one thread per call (the previous design) spent its time in GIL hand-offs between
+~1,000 runnable threads (perf: futex waits and wakes): on the benchmark it used both
+cores at 1,000 calls and still fell behind (p50 in the tens to hundreds of ms, p99
+seconds), with 50-90 KiB of RSS a call.  This loop serves the same 1,000 calls on about
+half a core (~115 us of CPU a command) with 10-18 KiB a call, its own work p99 under
+2 ms.  What is left of the tail at 1,000 calls -- a loop serving a burst of ready
+sockets in turn, CPython 3.11's garbage collector pausing it (gen1: 20-35 ms about once
+a second), a shared CPU -- is measured in BENCHMARKS.md, "FastAGI".
 
 Wiring (composition root)::
 
@@ -20,29 +45,36 @@ Wiring (composition root)::
             runner=CallRunner(menu=menus.for_number(env.get("agi_extension")),
                               services=services, clock=time.time),
             appeal=services.allocate_appeal(),
-            recognise=None if no_model else recogniser.recognise,
+            recognise=None if no_model else recognise,
         ),
         max_calls=settings.engine.max_calls,
     )
-    server.start()                                  # accept loop in a thread
+    server.start()                                  # the event loop, in its own thread
     ...
-    server.shutdown(settings.engine.drain_seconds)  # on SIGTERM/SIGINT
+    server.shutdown(settings.engine.drain_seconds)  # on SIGTERM/SIGINT, from any thread
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
-from typing import Self
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Self, TypeVar
 
-from ivr.asterisk.agi import MAX_LINE, AgiError, EnvReader
+from ivr.asterisk.agi import AgiError
+from ivr.asterisk.channel import read_env
+from ivr.asterisk.connection import AgiConnection, Offloaded, ReceiveBuffer
+from ivr.asterisk.media import inline
 from ivr.asterisk.session import CallFactory, SessionResult, SessionSettings, run_session
 
 log = logging.getLogger(__name__)
 MAX_REFUSING = 64  # refusals in progress at once; beyond this a surplus call is just closed
+REFUSAL_SECONDS = 2.0  # a refused call's env block and the reply to "busy" must come this fast
+T = TypeVar("T")
 
 
 class FastAgiServer:
@@ -57,21 +89,32 @@ class FastAgiServer:
         settings: SessionSettings | None = None,
         clock: Callable[[], float] = time.time,
         on_call_end: Callable[[SessionResult], None] | None = None,
+        service_workers: int = 4,
+        speech_workers: int = 8,
     ) -> None:
+        """``service_workers=0`` runs the engine's service calls inline on the loop (only
+        for services that never block, e.g. an in-memory world).  ``on_call_end`` runs on
+        the loop and must not block."""
         self.call_factory = call_factory
         self.max_calls = max_calls
+        self.backlog = backlog
         self.settings = settings or SessionSettings()
         self.clock = clock
         self.on_call_end = on_call_end
         self.handback = threading.Event()  # set: calls go back to the dialplan at their next step
-        self._lock = threading.Lock()
-        self._calls: dict[threading.Thread, socket.socket] = {}
-        self._refusing = 0
-        self._stopped = threading.Event()
+        self._services = (ThreadPoolExecutor(service_workers, thread_name_prefix="fastagi-service")
+                          if service_workers > 0 else None)
+        self._speech = ThreadPoolExecutor(max(1, speech_workers), thread_name_prefix="fastagi-speech")
+        self._calls: set[AgiConnection] = set()
+        self._refusing: set[AgiConnection] = set()
         self._sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
-        self._sock.settimeout(0.2)  # the accept loop checks for shutdown this often
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
-        self._acceptor: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping = False
+        self._stopped = False
         self.calls_served = 0
         self.calls_refused = 0
 
@@ -79,82 +122,79 @@ class FastAgiServer:
 
     @property
     def active_calls(self) -> int:
-        with self._lock:
-            return len(self._calls)
+        return len(self._calls)  # read from any thread: a dict's len is atomic
 
     def start(self) -> threading.Thread:
-        """Run the accept loop in a (non-daemon) thread; returns it."""
-        self._acceptor = threading.Thread(target=self.serve_forever, name="fastagi-accept")
-        self._acceptor.start()
-        return self._acceptor
+        """Run the event loop in a (non-daemon) thread; returns once it accepts calls."""
+        self._thread = threading.Thread(target=self.serve_forever, name="fastagi-loop")
+        self._thread.start()
+        self._ready.wait()
+        return self._thread
 
     def serve_forever(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                conn, _peer = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stopped.is_set():
-                    break
-                log.exception("accept failed")
-                time.sleep(0.05)
-                continue
-            conn.settimeout(None)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._dispatch(conn)
-
-    def _dispatch(self, conn: socket.socket) -> None:
-        with self._lock:
-            busy = len(self._calls) >= self.max_calls or self._stopped.is_set()
-            if busy:
-                if self._refusing >= MAX_REFUSING:
-                    conn.close()
-                    self.calls_refused += 1
-                    return
-                self._refusing += 1
-            thread = threading.Thread(target=self._refuse if busy else self._serve, args=(conn,),
-                                      name="fastagi-refuse" if busy else "fastagi-call")
-            if not busy:
-                self._calls[thread] = conn
-        thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        me = threading.current_thread()
+        """Run the event loop in this thread until :meth:`shutdown`."""
+        self._thread = self._thread or threading.current_thread()
+        loop = asyncio.new_event_loop()
         try:
-            result = run_session(conn, self.call_factory, settings=self.settings, clock=self.clock,
-                                 draining=self.handback)
+            loop.run_until_complete(self._listen(loop))
+            self._ready.set()
+            loop.run_forever()
+        finally:
+            self._ready.set()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        buffer = ReceiveBuffer()  # one for all the loop's sockets
+        self._server = await loop.create_server(lambda: AgiConnection(self._accepted, buffer),
+                                                sock=self._sock, backlog=self.backlog)
+
+    def _accepted(self, conn: AgiConnection) -> None:
+        if len(self._calls) < self.max_calls and not self._stopping:
+            self._calls.add(conn)
+            conn.run(self._serve(conn))
+        elif len(self._refusing) < MAX_REFUSING:
+            self._refusing.add(conn)
+            conn.run(self._refuse(conn))
+        else:
+            conn.close()
+            self.calls_refused += 1
+
+    async def _serve(self, conn: AgiConnection) -> None:
+        try:
+            result = await run_session(conn, self.call_factory, settings=self.settings, clock=self.clock,
+                                       draining=self.handback.is_set, offload=self._offload,
+                                       speech_offload=self._speech_offload)
             if self.on_call_end is not None:
                 self.on_call_end(result)
         except Exception:
-            log.exception("call thread failed")
+            log.exception("call failed")
         finally:
-            with self._lock:
-                self._calls.pop(me, None)
-                self.calls_served += 1
+            conn.close()
+            self._calls.discard(conn)
+            self.calls_served += 1
 
-    def _refuse(self, conn: socket.socket) -> None:
+    async def _refuse(self, conn: AgiConnection) -> None:
         """Too many calls: hand this one back to the dialplan (``IVR_STATUS=busy``)."""
         try:
-            conn.settimeout(2.0)
-            reader = conn.makefile("rb")
-            env = EnvReader()
-            while not env.feed(reader.readline(MAX_LINE + 2).decode("utf-8", "replace").rstrip("\r\n")):
-                pass
-            conn.sendall(b'SET VARIABLE IVR_STATUS "busy"\n')
-            reader.readline(MAX_LINE + 2)
-            reader.close()
-        except (OSError, AgiError):
+            await read_env(conn, timeout=REFUSAL_SECONDS)
+            conn.write('SET VARIABLE IVR_STATUS "busy"')
+            await conn.read_line(asyncio.get_running_loop().time() + REFUSAL_SECONDS)
+        except AgiError:
             pass
         finally:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             conn.close()
-            with self._lock:
-                self._refusing -= 1
-                self.calls_refused += 1
+            self._refusing.discard(conn)
+            self.calls_refused += 1
+
+    def _offload(self, work: Callable[[], T]) -> Awaitable[T]:
+        if self._services is None:
+            return inline(work)
+        return Offloaded(self._services.submit(work))
+
+    def _speech_offload(self, work: Callable[[], T]) -> Awaitable[T]:
+        return Offloaded(self._speech.submit(work))
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -163,34 +203,54 @@ class FastAgiServer:
 
         Calls still in progress after the drain are set ``IVR_STATUS=handback`` at their
         next step (the dialplan sends them to an operator queue); any still running
-        after that are cut (socket shut down,
-        the engine records the abandonment).  Every call thread is joined.
+        after that are cut (socket closed, the engine records the abandonment).  Returns
+        once every socket is closed and every thread of the server has ended.  Call it
+        from any thread but the loop's.
         """
-        self._stopped.set()
-        if self._acceptor is not None and self._acceptor is not threading.current_thread():
-            self._acceptor.join()
-        self._sock.close()
-        deadline = time.monotonic() + drain_seconds
-        while self.active_calls and time.monotonic() < deadline:
-            time.sleep(0.05)
+        loop, thread = self._loop, self._thread
+        if thread is threading.current_thread():
+            raise RuntimeError("shutdown() waits for the event loop: call it from another thread")
+        if self._stopped:
+            return
+        self._stopped = True
+        if loop is not None and thread is not None and thread.is_alive():
+            done = asyncio.run_coroutine_threadsafe(self._drain(drain_seconds), loop)
+            done.result()
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+        else:
+            self._sock.close()
+        if self._services is not None:
+            self._services.shutdown(wait=True, cancel_futures=True)
+        self._speech.shutdown(wait=True, cancel_futures=True)
+
+    async def _drain(self, drain_seconds: float) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()  # the listening socket
+        await self._wait_calls(drain_seconds)
         self.handback.set()
-        deadline = time.monotonic() + min(2.0, drain_seconds)
-        while self.active_calls and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with self._lock:
-            left = list(self._calls.items())
-        for _thread, conn in left:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for thread, _conn in left:
-            thread.join(timeout=5.0)
-        while True:  # refusals in progress end on their own 2 s deadline
-            with self._lock:
-                if self._refusing == 0:
-                    break
-            time.sleep(0.05)
+        await self._wait_calls(min(2.0, drain_seconds))
+        left = list(self._calls | self._refusing)
+        for conn in left:
+            conn.close()  # their coroutines see the connection closed and end
+        ending = [conn.finished for conn in left if conn.finished is not None]
+        if ending:
+            _, late = await asyncio.wait(ending, timeout=5.0)
+            if late:  # stuck in offloaded work (Redis, recognition): stop waiting for it
+                for conn in left:
+                    conn.cancel()
+                _, late = await asyncio.wait(late, timeout=1.0)
+            if late:
+                log.warning("%d calls did not end on shutdown", len(late))
+        for _ in range(3):  # let the transports' connection_lost close their sockets
+            await asyncio.sleep(0)
+
+    async def _wait_calls(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while self._calls and loop.time() < deadline:
+            await asyncio.sleep(0.05)
 
     def __enter__(self) -> Self:
         return self

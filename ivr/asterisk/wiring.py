@@ -51,12 +51,15 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,
                          recording=engine.recordings.enabled)
 
+    speech = engine.config.speech
     return FastAgiServer(
         address[0],
         address[1],
         call_factory=new_call,
         max_calls=engine.config.engine.max_calls,
         clock=engine.clock,
+        # the recogniser bounds itself (workers + queue, then "busy" at once): wait on no more
+        speech_workers=speech.workers + speech.queue,
     )
 
 

@@ -124,3 +124,43 @@ def test_quote_does_not_escape(raw_agi) -> None:  # type: ignore[no-untyped-def]
     agi = raw_agi("")
     assert agi._quote('say "hi"') == '"say "hi""'  # Asterisk would read three arguments
     assert ours([])._quote('say "hi"') == '"say \\"hi\\""'
+
+
+# -- the two passes the event loop runs pyst2 in (ivr.asterisk.pyst, "Two passes") -----------
+
+
+def test_dry_run_gives_pyst2s_line_and_replay_gives_its_value() -> None:
+    from ivr.asterisk.agi import parse_success
+
+    agi = HotlineAgi(env={})
+    line = agi.command_line(agi.stream_file, "ivr/ru/welcome", "0123456789*#")
+    assert line == 'STREAM FILE ivr/ru/welcome "0123456789*#" 0'
+    # stream_file_interrupted.txt: key 5
+    assert agi.replay(agi.stream_file, ("ivr/ru/welcome", "0123456789*#"), line,
+                      parse_success("200 result=53 endpos=9760")) == "5"
+    line = agi.command_line(agi.record_file, "/tmp/x", "wav", "#", 6000, 0, "BEEP", 2)
+    assert line == 'RECORD FILE "/tmp/x" wav "#" 6000 0 BEEP s=2'
+    assert agi.replay(agi.record_file, ("/tmp/x", "wav", "#", 6000, 0, "BEEP", 2), line,
+                      parse_success("200 result=0 (timeout) endpos=0")) == "\x00"  # record_file_timeout.txt
+    line = agi.command_line(agi.appexec, "NoSuchApp")
+    with pytest.raises(AGIAppError):  # exec_apps.txt: "200 result=-2", pyst2's own check
+        agi.replay(agi.appexec, ("NoSuchApp",), line, parse_success("200 result=-2"))
+
+
+def test_dry_run_refuses_what_is_not_one_command() -> None:
+    from ivr.asterisk.agi import parse_success
+
+    agi = HotlineAgi(env={})
+    line = agi.command_line(agi.goto_on_exit, "hotline", "s", "1")  # SET CONTEXT, EXTENSION, PRIORITY
+    assert line == "SET CONTEXT hotline"
+    with pytest.raises(RuntimeError, match="on replay"):
+        agi.replay(agi.goto_on_exit, ("hotline", "s", "1"), line, parse_success("200 result=0"))
+    with pytest.raises(RuntimeError, match="on replay"):
+        agi.replay(agi.wait_for_digit, (1000,), "WAIT FOR DIGIT 2000", parse_success("200 result=0"))
+
+
+def test_dry_run_after_a_hangup_raises_before_sending() -> None:
+    agi = HotlineAgi(env={})
+    agi.replies.feed("HANGUP")
+    with pytest.raises(AgiHangup):
+        agi.command_line(agi.noop)
