@@ -7,6 +7,7 @@ call it.  Front ends get what they need from the :class:`Engine` by keyword.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import Any
 from ivr.call.routed import RoutedServices
 from ivr.config import Config, ConfigError, Secrets
 from ivr.menu.live import LiveMenus
+from ivr.ops.feeds import QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
+from ivr.ops.metrics import Metrics
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
@@ -38,16 +41,24 @@ class Engine:
     clock: Callable[[], float] = time.time
     catalog: PromptCatalog | None = None
     startup_messages: list[str] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
+    routing_events: RoutingEventFeed | None = None
+    # Set when the process is stopping: /readyz answers 503 so balancers stop sending.
+    draining: threading.Event = field(default_factory=threading.Event)
 
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals)
 
     def tick(self) -> None:
-        """Background work, run about once a second: reloads, assignment, purge."""
+        """Background work, run about once a second: reloads, assignment, purge, metrics."""
         self.menus.reload()
         self.router.assign()
         if self.recordings.enabled:
-            self.recordings.schedule.run_pending()
+            report = self.recordings.schedule.run_pending()
+            if report is not None:
+                self.metrics.purged(report)
+        if self.routing_events is not None:
+            self.routing_events.poll()
 
     def ready(self) -> dict[str, bool]:
         checks = {"menus": self.menus.loaded and not self.menus.problems,
@@ -88,11 +99,19 @@ def build_engine(
     appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock)
     recordings = build_recordings(config, secrets, redis, clock=clock)
     messages.append(recordings.startup_message)
+    metrics = Metrics(queues=list(config.queues))
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
-    recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds)
+    recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds,
+                            on_result=metrics.recognised)
     messages.append(recogniser.status_message())
     for message in messages:
         log.info(message)
-    return Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
-                  menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
-                  catalog=holder.get("catalog"), startup_messages=messages)
+    engine = Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
+                    menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
+                    catalog=holder.get("catalog"), startup_messages=messages, metrics=metrics,
+                    routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events,
+                                                    metrics=metrics))
+    metrics.registry.register(QueueCollector(router))
+    metrics.registry.register(RecordingsCollector(recordings.store))
+    metrics.registry.register(ReadinessCollector(engine.ready))
+    return engine

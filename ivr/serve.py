@@ -59,11 +59,14 @@ def serve(
             engine.tick()
         except Exception:  # noqa: BLE001 - background work must never stop the engine
             log.exception("background work failed; retrying in a second")
+    engine.draining.set()  # /readyz: 503 from now on
     log.info("stopping: draining calls for up to %ss", engine.config.engine.drain_seconds)
     for server in call_servers:
         server.shutdown(engine.config.engine.drain_seconds)
     web.shutdown()
     web_thread.join(timeout=5)
+    if engine.routing_events is not None:
+        engine.routing_events.close()
     log.info("stopped")
     return 0
 

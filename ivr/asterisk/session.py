@@ -24,6 +24,7 @@ from ivr.asterisk.media import CallEnded, MediaPlayer, MediaSettings, Recogniser
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.identity import mask_phone
+from ivr.ops.context import bind_call, unbind
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ def run_session(
     channel: AgiChannel | None = None
     runner: Runner | None = None
     started = False  # runner.start returned: the engine holds a call state
+    bound = None  # the call's log scope: every line of this call carries its id
     try:
         channel = AgiChannel(sock, env_timeout=settings.env_timeout, reply_grace=settings.reply_grace)
         setup = factory(channel.env)
@@ -105,6 +107,7 @@ def run_session(
         started_event = call_started(channel.env, at=clock(), appeal=setup.appeal,
                                      speech=setup.recognise is not None)
         result.call_id = started_event.call_id
+        bound = bind_call(result.call_id)
         caller = started_event.caller
         log.info("call %s from %s", result.call_id, mask_phone(caller) if caller else "-")
         player = MediaPlayer(channel, settings=settings.media, recognise=setup.recognise, clock=clock,
@@ -144,6 +147,8 @@ def run_session(
             channel.close()
         else:
             _close(sock)
+        if bound is not None:
+            unbind(bound)
     return result
 
 

@@ -5,35 +5,63 @@ A front end (FastAGI, Twilio webhooks, the scenario runner) owns one
 back only the media actions it must carry out; the service actions (enqueue,
 poll the queue, look up an appeal, book a callback) are answered here, in the
 same step, through :class:`~ivr.call.services.CallServices`.
+
+An optional ``observer`` sees every step (the state before and after): the engine's
+metrics count node entries, failures and hang-ups from it.  Each step runs in the
+call's log scope (:func:`ivr.ops.context.call_scope`), so every line logged on the
+way carries the call id, and what the caller said or typed is masked in them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from ivr.call.services import CallServices
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.engine import CallState, start, step
 from ivr.menu.model import Menu
+from ivr.ops.context import call_scope, remember_personal
 
+log = logging.getLogger(__name__)
 MAX_SERVICE_ROUNDS = 16  # service answers chained within one caller event
 
 
+class CallObserver(Protocol):
+    def observe(self, menu: Menu, before: CallState | None, after: CallState) -> None:
+        """One step of a call happened (``before`` is None for the start)."""
+
+
 class CallRunner:
-    def __init__(self, *, menu: Menu, services: CallServices, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        menu: Menu,
+        services: CallServices,
+        clock: Callable[[], float],
+        observer: CallObserver | None = None,
+    ) -> None:
         self.menu = menu
         self.services = services
         self.clock = clock
+        self.observer = observer
         self.state: CallState | None = None
         self._ended = False
 
     @classmethod
     def resume(
-        cls, *, menu: Menu, services: CallServices, clock: Callable[[], float], state: CallState
+        cls,
+        *,
+        menu: Menu,
+        services: CallServices,
+        clock: Callable[[], float],
+        state: CallState,
+        observer: CallObserver | None = None,
     ) -> CallRunner:
         """A runner for a call whose state was kept between requests (Twilio)."""
-        runner = cls(menu=menu, services=services, clock=clock)
+        runner = cls(menu=menu, services=services, clock=clock, observer=observer)
         runner.state = state
         return runner
 
@@ -42,14 +70,35 @@ class CallRunner:
         return self.state is not None and self.state.done
 
     def start(self, event: e.CallStarted) -> list[a.MediaAction]:
-        state, actions = start(self.menu, event)
-        return self._run(state, actions)
+        with call_scope(event.call_id):
+            state, actions = start(self.menu, event)
+            return self._observed(None, state, actions)
 
     def handle(self, event: e.Event) -> list[a.MediaAction]:
         if self.state is None:
             raise RuntimeError("the call has not started")
-        state, actions = step(self.menu, self.state, event)
-        return self._run(state, actions)
+        with call_scope(self.state.context.call_id):
+            if self.state.context.name is not None:
+                remember_personal(self.state.context.name.text)
+            if isinstance(event, e.SpeechHeard):
+                remember_personal(event.text)
+            elif isinstance(event, e.DigitsEntered):
+                remember_personal(event.digits)
+            before = self.state
+            state, actions = step(self.menu, before, event)
+            return self._observed(before, state, actions)
+
+    def _observed(
+        self, before: CallState | None, state: CallState, actions: tuple[a.Action, ...]
+    ) -> list[a.MediaAction]:
+        try:
+            return self._run(state, actions)
+        finally:  # a service that failed midway still moved the call: count what happened
+            if self.observer is not None and self.state is not None:
+                try:
+                    self.observer.observe(self.menu, before, self.state)
+                except Exception:  # counting must never break a call
+                    log.exception("call observer failed")
 
     def _run(self, state: CallState, actions: tuple[a.Action, ...]) -> list[a.MediaAction]:
         media: list[a.MediaAction] = []

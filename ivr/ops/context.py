@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 
 MIN_PERSONAL = 3  # shorter fragments ("да", "1") are not worth hiding and would mangle lines
@@ -59,6 +59,15 @@ def call_scope(call_id: str | None) -> Iterator[CallScope | None]:
         yield scope
     finally:
         _scope.reset(token)
+
+
+def bind_call(call_id: str) -> Token[CallScope | None]:
+    """Bind ``call_id`` until :func:`unbind` (for code that cannot use a ``with`` block)."""
+    return _scope.set(CallScope(call_id))
+
+
+def unbind(token: Token[CallScope | None]) -> None:
+    _scope.reset(token)
 
 
 _WORD = re.compile(r"[^\W\d_]{3,}|\d{5,}")

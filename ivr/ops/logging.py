@@ -148,9 +148,8 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(call_id)s] %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        record.__dict__.setdefault("call_id", current_call_id())
-        if record.call_id is None:  # type: ignore[attr-defined]
-            record.call_id = "-"  # type: ignore[attr-defined]
+        if record.__dict__.get("call_id") is None:
+            record.__dict__["call_id"] = current_call_id() or "-"
         return super().format(record)
 
 

@@ -119,7 +119,7 @@ def test_what_the_caller_said_is_hidden_in_that_calls_lines(lines: io.StringIO) 
 
 
 def test_a_bad_format_string_is_still_logged_and_masked(lines: io.StringIO) -> None:
-    logging.getLogger("ivr.test").info("two %s %s", INN)
+    logging.getLogger("ivr.test").info("two %s %s", INN)  # noqa: PLE1206
     (record,) = records(lines)
     assert "two %s %s" in str(record["msg"]) and INN not in str(record["msg"])
 
