@@ -16,6 +16,8 @@ from typing import Any
 from ivr.call.routed import RoutedServices
 from ivr.config import Config, ConfigError, Secrets
 from ivr.menu.live import LiveMenus
+from ivr.call.runner import CallObserver
+from ivr.ops.calllog import CallLog, Observers
 from ivr.ops.feeds import QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
 from ivr.ops.metrics import Metrics
 from ivr.prompts.catalog import PromptCatalog, load_catalog
@@ -43,6 +45,7 @@ class Engine:
     startup_messages: list[str] = field(default_factory=list)
     metrics: Metrics = field(default_factory=Metrics)
     routing_events: RoutingEventFeed | None = None
+    observer: CallObserver | None = None  # every call step: metrics and the call log
     # Set when the process is stopping: /readyz answers 503 so balancers stop sending.
     draining: threading.Event = field(default_factory=threading.Event)
 
@@ -109,6 +112,7 @@ def build_engine(
     engine = Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                     menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
                     catalog=holder.get("catalog"), startup_messages=messages, metrics=metrics,
+                    observer=Observers(metrics, CallLog()),
                     routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events,
                                                     metrics=metrics))
     metrics.registry.register(QueueCollector(router))

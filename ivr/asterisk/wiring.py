@@ -13,7 +13,7 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
     def new_call(env: dict[str, str]) -> CallSetup:
         services = engine.services()
         menu = engine.menus.for_number(env.get("agi_dnid", "") or env.get("agi_extension", ""))
-        runner = CallRunner(menu=menu, services=services, clock=engine.clock, observer=engine.metrics)
+        runner = CallRunner(menu=menu, services=services, clock=engine.clock, observer=engine.observer)
         recognise = engine.recogniser if engine.recogniser.available else None
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=recognise)
 

@@ -85,6 +85,7 @@ class CallRunner:
             elif isinstance(event, e.DigitsEntered):
                 remember_personal(event.digits)
             before = self.state
+            log.debug("%s at %s", event, before.node)
             state, actions = step(self.menu, before, event)
             return self._observed(before, state, actions)
 

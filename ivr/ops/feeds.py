@@ -160,7 +160,7 @@ class RecordingsCollector(Collector):
         try:
             index = self.store.index
             gauge.add_metric([], float(index.redis.zcard(index.keys.by_created)))
-        except Exception as exc:  # noqa: BLE001 - 
+        except Exception as exc:  # noqa: BLE001 - a scrape must not fail with Redis
             log.debug("recordings count for metrics failed: %s", exc)
             return
         yield gauge
@@ -196,7 +196,7 @@ class ReadinessCollector(Collector):
         gauge = GaugeMetricFamily("ivr_ready", "1 when the readiness check passes", labels=["check"])
         try:
             checks = self.ready()
-        except Exception:  # noqa: BLE001 - 
+        except Exception:  # noqa: BLE001 - a scrape must not fail
             return
         for check, ok in checks.items():
             gauge.add_metric([check], 1.0 if ok else 0.0)

@@ -25,12 +25,13 @@ import logging
 import traceback
 from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, request, send_file
+from flask import Blueprint, Response, abort, g, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from ivr.call.runner import CallObserver
 from ivr.call.services import CallServices
 from ivr.flow import events as e
+from ivr.ops.context import bind_call, unbind
 from ivr.twilio import params
 from ivr.twilio.calls import MenuSource, RecordingHook, TwilioCalls
 from ivr.twilio.dialer import TwilioDialer
@@ -86,7 +87,16 @@ def make_twilio_blueprint(
         data = request.form.to_dict()
         params.check_lengths(data)
         params.check_lengths(request.args.to_dict())
+        sid = data.get("CallSid", "")
+        if params.CALL_SID.match(sid) and "ivr_call_scope" not in g:
+            g.ivr_call_scope = bind_call(sid)  # every line of this request carries the call id
         return data
+
+    @bp.teardown_request
+    def unbind_call(_exc: BaseException | None) -> None:
+        token = g.pop("ivr_call_scope", None)
+        if token is not None:
+            unbind(token)
 
     @bp.post("/twilio/voice")
     @signed
