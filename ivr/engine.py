@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.call.routed import RoutedServices
+from ivr.call.runner import CallObserver
 from ivr.config import Config, ConfigError, Secrets
 from ivr.menu.live import LiveMenus
-from ivr.call.runner import CallObserver
 from ivr.ops.calllog import CallLog, Observers
 from ivr.ops.feeds import QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
 from ivr.ops.metrics import Metrics

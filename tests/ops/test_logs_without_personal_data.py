@@ -31,7 +31,13 @@ from ivr.asterisk.wiring import fastagi_server
 from ivr.engine import Engine
 from ivr.identity import corrupt_checksum, synthetic_inn, synthetic_snils
 from ivr.ops.logging import configure_logging
-from ivr.twilio import CallStore, FilePromptSource, StaticMenus, load_prompt_texts, make_twilio_blueprint
+from ivr.twilio import (
+    CallStore,
+    FilePromptSource,
+    StaticMenus,
+    load_prompt_texts,
+    make_twilio_blueprint,
+)
 from ivr.web.app import create_app
 
 from .callers import MenuCaller, place_call
