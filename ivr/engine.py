@@ -19,6 +19,7 @@ from ivr.config import Config, ConfigError, Secrets
 from ivr.menu.live import LiveMenus
 from ivr.ops.calllog import CallLog, Observers
 from ivr.ops.feeds import QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
+from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
@@ -45,7 +46,8 @@ class Engine:
     startup_messages: list[str] = field(default_factory=list)
     metrics: Metrics = field(default_factory=Metrics)
     routing_events: RoutingEventFeed | None = None
-    observer: CallObserver | None = None  # every call step: metrics and the call log
+    observer: CallObserver | None = None  # every call step: metrics, the call log, the instance
+    instances: InstanceRegistry | None = None  # this process among those sharing the Redis
     # Set when the process is stopping: /readyz answers 503 so balancers stop sending.
     draining: threading.Event = field(default_factory=threading.Event)
 
@@ -60,6 +62,8 @@ class Engine:
             report = self.recordings.schedule.run_pending()
             if report is not None:
                 self.metrics.purged(report)
+        if self.instances is not None:
+            self.metrics.calls_reaped.inc(self.instances.tick())
         if self.routing_events is not None:
             self.routing_events.poll()
 
@@ -103,6 +107,7 @@ def build_engine(
     recordings = build_recordings(config, secrets, redis, clock=clock)
     messages.append(recordings.startup_message)
     metrics = Metrics(queues=list(config.queues))
+    instances = InstanceRegistry(redis=redis, router=router)
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
     recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds,
                             on_result=metrics.recognised)
@@ -112,7 +117,7 @@ def build_engine(
     engine = Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                     menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
                     catalog=holder.get("catalog"), startup_messages=messages, metrics=metrics,
-                    observer=Observers(metrics, CallLog()),
+                    observer=Observers(metrics, CallLog(), instances), instances=instances,
                     routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events,
                                                     metrics=metrics))
     metrics.registry.register(QueueCollector(router))

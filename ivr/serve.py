@@ -63,6 +63,8 @@ def serve(
     log.info("stopping: draining calls for up to %ss", engine.config.engine.drain_seconds)
     for server in call_servers:
         server.shutdown(engine.config.engine.drain_seconds)
+    if engine.instances is not None:
+        engine.instances.leave()
     web.shutdown()
     web_thread.join(timeout=5)
     if engine.routing_events is not None:

@@ -170,6 +170,9 @@ class Metrics:
         self.reservations_expired = Counter("ivr_routing_reservations_expired",
                                             "Operator reservations nobody confirmed", registry=r)
         self.callbacks = Counter("ivr_callbacks", "Callbacks by outcome", ["queue", "outcome"], registry=r)
+        self.calls_reaped = Counter("ivr_engine_calls_reaped",
+                                    "Waiting calls of a dead engine process abandoned by this one",
+                                    registry=r)
         self.routing_events_read = Counter("ivr_routing_events_read",
                                            "Routing events this process counted", registry=r)
 
