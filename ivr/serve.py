@@ -57,7 +57,7 @@ def serve(
     while not stop.wait(1.0):
         try:
             engine.tick()
-        except Exception:  # noqa: BLE001 - background work must never stop the engine
+        except Exception:  # background work must never stop the engine
             log.exception("background work failed; retrying in a second")
     engine.draining.set()  # /readyz: 503 from now on
     log.info("stopping: draining calls for up to %ss", engine.config.engine.drain_seconds)

@@ -108,7 +108,7 @@ def test_gunicorn_serves_the_http_app_on_loopback(tmp_path: Path, aof_redis: Red
         status = 0
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                status, body = engine.get("/healthz", timeout=1)
+                status, _ = engine.get("/healthz", timeout=1)
                 if status == 200:
                     break
             except OSError:
