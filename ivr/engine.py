@@ -107,7 +107,7 @@ def build_engine(
     recordings = build_recordings(config, secrets, redis, clock=clock)
     messages.append(recordings.startup_message)
     metrics = Metrics(queues=list(config.queues))
-    instances = InstanceRegistry(redis=redis, router=router)
+    instances = InstanceRegistry(redis=redis, router=router, lease=config.engine.instance_lease)
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
     recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds,
                             on_result=metrics.recognised)
@@ -120,6 +120,8 @@ def build_engine(
                     observer=Observers(metrics, CallLog(), instances), instances=instances,
                     routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events,
                                                     metrics=metrics))
+    if engine.routing_events is not None:
+        engine.routing_events.poll()  # joins the metrics group now: count from the first call on
     metrics.registry.register(QueueCollector(router))
     metrics.registry.register(RecordingsCollector(recordings.store))
     metrics.registry.register(ReadinessCollector(engine.ready))

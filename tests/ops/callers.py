@@ -81,18 +81,18 @@ class MenuCaller:
     def wait_key(self, ms: int) -> str | None:
         if self.pending:
             return self.pending.pop(0)
-        if self.patience is not None:
-            now = time.monotonic()
-            self.on_hold_since = self.on_hold_since or now
-            if now - self.on_hold_since > self.patience:
-                self.hung_up_by_caller = True
-                raise CallerHangsUp
+        if (self.patience is not None and self.on_hold_since is not None
+                and time.monotonic() - self.on_hold_since > self.patience):
+            self.hung_up_by_caller = True
+            raise CallerHangsUp
         return None
 
     def speak(self, max_ms: int, escape: str) -> str | None:
         return None  # the name is said (recorded, no recogniser behind Asterisk here)
 
     def event(self, text: str) -> None:
+        if text.startswith("StartMusicOnHold") and self.on_hold_since is None:
+            self.on_hold_since = time.monotonic()
         if text == "hangup":
             self.hung_up_by_engine = True
         elif "=" in text:

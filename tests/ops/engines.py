@@ -44,6 +44,7 @@ def write_config(
     operators: Mapping[str, Any] | None = None,
     routing: Mapping[str, Any] | None = None,
     engine: Mapping[str, Any] | None = None,
+    callback_offer: str | None = None,
 ) -> Path:
     data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     directory.mkdir(parents=True, exist_ok=True)
@@ -57,6 +58,8 @@ def write_config(
                               deletion_log=str(directory / "audit" / "deleted.jsonl"))
     for queue in data["queues"].values():
         queue.pop("hours", None)  # round the clock
+        if callback_offer and queue.get("callback", {}).get("offer") != "never":
+            queue["callback"] = {**queue.get("callback", {}), "offer": callback_offer}
     if operators:
         data["operators"].update(operators)
     data["routing"].update(routing or {})

@@ -18,7 +18,7 @@ from ivr.asterisk.peer import default_env
 from ivr.config import load_config
 from routing.engine import Router
 from routing.redis_conn import connect
-from tests.redis_servers import RedisServer
+from tests.redis_servers import RedisClusterNodes, RedisServer
 
 from .callers import MenuCaller, place_call
 from .engines import RECORDING_KEY, ROOT, EngineProcess, free_port, write_config
@@ -128,3 +128,29 @@ def test_gunicorn_serves_the_http_app_on_loopback(tmp_path: Path, aof_redis: Red
             proc.kill()
             proc.wait(5)
     assert proc.returncode == 0, log.read_text()[-3000:]
+
+
+@pytest.mark.cluster
+def test_an_engine_process_on_a_redis_cluster(tmp_path: Path) -> None:
+    cluster = RedisClusterNodes().start()
+    config = write_config(tmp_path, prefix="cl")
+    engine = EngineProcess("c", config=config, redis_url=cluster.url, directory=tmp_path)
+    try:
+        engine.start()
+        router = router_for(config, cluster.url)
+        router.set_operator_state("op104", "available")
+        call = place_call(engine.fastagi, MenuCaller(numbers=["000073011234"], topic="7"),
+                          default_env(caller="79990006101", uniqueid="cl.1"))
+        assert call.variables.get("IVR_STATUS") == "connect" and call.variables["IVR_OPERATOR"] == "op104"
+        deadline = time.monotonic() + 5
+        while engine.metric("ivr_routing_assignments_total", queue="special") < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert engine.metric("ivr_routing_assignments_total", queue="special", kind="call") == 1
+        assert engine.metric("ivr_redis_up") == 1
+        assert engine.json("/readyz")["checks"]["redis"] is True
+        node = cluster.node_for_tag("cl")  # every key of the hotline on one master
+        keys = {k.decode() for k in node.client().keys("*")}
+        assert {"{cl}:engines", "{cl}:events"} <= keys
+    finally:
+        engine.stop()
+        cluster.close()
