@@ -348,7 +348,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=3.0, help="how long calls are offered")
     parser.add_argument("--rate", type=float, default=4.0, help="calls offered per second")
-    parser.add_argument("--operators", type=int, default=16, help="synthetic operators, every skill")
+    parser.add_argument("--operators", type=int, default=8,
+                        help="synthetic operators with every skill (the 4 of config.yaml too)")
     parser.add_argument("--lease", type=int, default=15, help="engine.instance_lease, seconds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
@@ -417,8 +418,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             faults.append(f"{at:.0f}s engine B SIGKILL, ready again after {time.monotonic() - killed:.1f}s")
             memory["B after restart"] = b.rss_kib()
 
+    samples: list[tuple[float, int, int, int]] = []  # seconds, A, B, redis RSS KiB
     n = 0
     while (elapsed := time.monotonic() - t0) < duration:
+        if not samples or elapsed - samples[-1][0] >= 10.0:
+            samples.append((elapsed, a.rss_kib(), b.rss_kib(), rss_kib(redis.proc.pid) if redis.proc else 0))
         if schedule and elapsed >= schedule[0][0]:
             threading.Thread(target=fault, args=(schedule.pop(0)[1],), daemon=True).start()
         if "A start" not in memory and elapsed >= warm:
@@ -494,6 +498,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "duplicated_assignments": sum(dups.values()), "duplicates": dict(dups),
         "reaped_by_survivors": metrics, "operator_anomalies": dict(ops.anomalies),
         "garbage_connections": dict(garbage), "faults": faults, "memory_kib": memory,
+        "rss_series_kib": samples,
+        "active_calls_peak": max((sum(1 for c in calls if c.started <= t < (c.ended or t + 1))
+                                  for t in [t0 + x[0] for x in samples]), default=0),
         "personal_data_in_engine_logs": personal,
         "lost_calls": [(c.call_id, c.kind, c.engine, c.detail) for c in calls if c.outcome == "lost"][:20],
     }
@@ -523,6 +530,8 @@ def report(f: dict[str, Any]) -> None:
     print("faults: " + "; ".join(f["faults"]))
     m = f["memory_kib"]
     print("memory RSS MiB: " + ", ".join(f"{k} {v / 1024:.1f}" for k, v in m.items()))
+    print("RSS every 10 s, MiB (A/B/redis): " + "  ".join(
+        f"{t:.0f}s {ra / 1024:.1f}/{rb / 1024:.1f}/{rr / 1024:.1f}" for t, ra, rb, rr in f["rss_series_kib"]))
     print(f"synthetic numbers found in the engines' logs: {f['personal_data_in_engine_logs']}")
     if f["operator_anomalies"]:
         print(f"operator/AMI side anomalies (retried or reported): {f['operator_anomalies']}")

@@ -67,6 +67,12 @@ class Engine:
         if self.routing_events is not None:
             self.routing_events.poll()
 
+    def start_metrics(self) -> None:
+        """Join the routing events' metrics group now, so counting starts with the first call
+        (the long-running front ends call this; one-shot commands do not join)."""
+        if self.routing_events is not None:
+            self.routing_events.poll()
+
     def ready(self) -> dict[str, bool]:
         checks = {"menus": self.menus.loaded and not self.menus.problems,
                   "recording_key": self.recordings.enabled}
@@ -120,8 +126,6 @@ def build_engine(
                     observer=Observers(metrics, CallLog(), instances), instances=instances,
                     routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events,
                                                     metrics=metrics))
-    if engine.routing_events is not None:
-        engine.routing_events.poll()  # joins the metrics group now: count from the first call on
     metrics.registry.register(QueueCollector(router))
     metrics.registry.register(RecordingsCollector(recordings.store))
     metrics.registry.register(ReadinessCollector(engine.ready))

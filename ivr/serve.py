@@ -44,6 +44,7 @@ def serve(
     if install_signals:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+    engine.start_metrics()
     app = create_app(engine)
     web = make_server(http[0], http[1], app, threaded=True)
     web_thread = threading.Thread(target=web.serve_forever, name="http", daemon=True)

@@ -45,6 +45,7 @@ def create(environ: dict[str, str] | None = None) -> Flask:
         raise RuntimeError("the HTTP app under a WSGI server needs REDIS_URL: every worker "
                            "is an engine, and they must share one Redis")
     engine = build_engine(load_config(env.get("IVR_CONFIG", "config.yaml")), secrets)
+    engine.start_metrics()
     if env.get("IVR_WSGI_TICK", "1") != "0":
         threading.Thread(target=_background, args=(engine,), name="ivr-tick", daemon=True).start()
     return create_app(engine)
