@@ -499,6 +499,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "reaped_by_survivors": metrics, "operator_anomalies": dict(ops.anomalies),
         "garbage_connections": dict(garbage), "faults": faults, "memory_kib": memory,
         "rss_series_kib": samples,
+        "calls_in_progress_series": [
+            (round(x[0]), sum(1 for c in calls if c.engine == "A" and c.started <= t0 + x[0] < c.ended),
+             sum(1 for c in calls if c.engine == "B" and c.started <= t0 + x[0] < c.ended)) for x in samples],
         "active_calls_peak": max((sum(1 for c in calls if c.started <= t < (c.ended or t + 1))
                                   for t in [t0 + x[0] for x in samples]), default=0),
         "personal_data_in_engine_logs": personal,
@@ -530,8 +533,9 @@ def report(f: dict[str, Any]) -> None:
     print("faults: " + "; ".join(f["faults"]))
     m = f["memory_kib"]
     print("memory RSS MiB: " + ", ".join(f"{k} {v / 1024:.1f}" for k, v in m.items()))
-    print("RSS every 10 s, MiB (A/B/redis): " + "  ".join(
-        f"{t:.0f}s {ra / 1024:.1f}/{rb / 1024:.1f}/{rr / 1024:.1f}" for t, ra, rb, rr in f["rss_series_kib"]))
+    print("every 10 s: RSS MiB A/B/redis, calls in progress A/B: " + "  ".join(
+        f"{t:.0f}s {ra / 1024:.1f}/{rb / 1024:.1f}/{rr / 1024:.1f} ({ca}/{cb})"
+        for (t, ra, rb, rr), (_, ca, cb) in zip(f["rss_series_kib"], f["calls_in_progress_series"])))
     print(f"synthetic numbers found in the engines' logs: {f['personal_data_in_engine_logs']}")
     if f["operator_anomalies"]:
         print(f"operator/AMI side anomalies (retried or reported): {f['operator_anomalies']}")
