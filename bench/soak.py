@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=3.0, help="how long calls are offered")
     parser.add_argument("--rate", type=float, default=4.0, help="calls offered per second")
-    parser.add_argument("--operators", type=int, default=8,
+    parser.add_argument("--operators", type=int, default=12,
                         help="synthetic operators with every skill (the 4 of config.yaml too)")
     parser.add_argument("--lease", type=int, default=15, help="engine.instance_lease, seconds")
     parser.add_argument("--seed", type=int, default=1)
