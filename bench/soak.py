@@ -506,6 +506,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                   for t in [t0 + x[0] for x in samples]), default=0),
         "personal_data_in_engine_logs": personal,
         "lost_calls": [(c.call_id, c.kind, c.engine, c.detail) for c in calls if c.outcome == "lost"][:20],
+        "left_calls": [(c.call_id, c.kind, c.engine, c.outcome, c.fields["final_state"],
+                        round(c.started - t0, 1), round(c.ended - t0, 1))
+                       for c in calls if c.fields["final_state"] in ("waiting", "reserved")
+                       and c.outcome != "callback booked"][:20],
     }
     ops.close()
     for engine in engines:
@@ -541,6 +545,8 @@ def report(f: dict[str, Any]) -> None:
         print(f"operator/AMI side anomalies (retried or reported): {f['operator_anomalies']}")
     if f["lost_calls"]:
         print(f"lost: {f['lost_calls']}")
+    if f["left_calls"]:
+        print(f"left in a queue (call, kind, engine, outcome, state, start s, end s): {f['left_calls']}")
 
 
 if __name__ == "__main__":

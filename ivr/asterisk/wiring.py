@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.asterisk.server import FastAgiServer
-from ivr.asterisk.session import CallSetup
+from ivr.asterisk.session import CallSetup, SessionResult
 from ivr.call import CallRunner
 from ivr.engine import Engine
 from ivr.ops.feeds import FastAgiCollector
@@ -17,13 +17,18 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         recognise = engine.recogniser if engine.recogniser.available else None
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=recognise)
 
+    def call_ended(result: SessionResult) -> None:
+        engine.metrics.agi_call_ended(result)
+        if engine.instances is not None:
+            engine.instances.call_ended(result.call_id)
+
     server = FastAgiServer(
         address[0],
         address[1],
         call_factory=new_call,
         max_calls=engine.config.engine.max_calls,
         clock=engine.clock,
-        on_call_end=engine.metrics.agi_call_ended,
+        on_call_end=call_ended,
     )
     engine.metrics.registry.register(FastAgiCollector(server))
     return server

@@ -11,8 +11,12 @@ How: each process has an instance id and writes, under the routing hash tag::
     {ivr}:engines               HASH   instance id -> last heartbeat (epoch seconds)
     {ivr}:engine:<id>:calls     SET    FastAGI call ids this instance is serving
 
-A call is added when it starts and removed when the menu is done with it (the
-:class:`InstanceRegistry` is a call observer).  Every tick the instance beats; every
+A call is added when it starts (the :class:`InstanceRegistry` is a call observer) and
+removed when its FastAGI session has ended (:meth:`InstanceRegistry.call_ended`, from the
+server's ``on_call_end``), not when the menu is done with it: between the menu's
+decision to connect and Asterisk receiving ``IVR_STATUS=connect`` the call still depends
+on this process, and if it dies there the reservation must be released, not left for a
+hand-over that never comes.  Every tick the instance beats; every
 few seconds it looks for instances whose beat is older than ``lease`` seconds and
 takes their calls one by one (``SPOP``: two survivors never take the same call) and
 abandons them in the routing engine (``node = engine_lost``), which frees any
@@ -81,13 +85,21 @@ class InstanceRegistry:
         ctx = after.context
         if ctx.channel != "asterisk":
             return
+        if before is not None:
+            return
         try:
-            if before is None and not after.done:
-                self.redis.sadd(self.calls_key(self.id), ctx.call_id)
-            elif after.done and (before is None or not before.done):
-                self.redis.srem(self.calls_key(self.id), ctx.call_id)
+            self.redis.sadd(self.calls_key(self.id), ctx.call_id)
         except Exception as exc:  # noqa: BLE001 - a call must go on without its lease record
             log.warning("instance %s: call record not kept: %s", self.id, type(exc).__name__)
+
+    def call_ended(self, call_id: str) -> None:
+        """The call's session is over (the socket closed): it no longer depends on us."""
+        if not call_id:
+            return
+        try:
+            self.redis.srem(self.calls_key(self.id), call_id)
+        except Exception as exc:  # noqa: BLE001 - reaped as ours later: harmless, it is over
+            log.warning("instance %s: call record not removed: %s", self.id, type(exc).__name__)
 
     # -- background work ------------------------------------------------------------------
     def tick(self) -> int:

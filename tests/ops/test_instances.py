@@ -8,6 +8,7 @@ import calendar
 from typing import Any
 
 from ivr.call import CallRunner
+from ivr.flow import actions as a_
 from ivr.flow import events as e
 from ivr.identity import synthetic_inn
 from ivr.ops.instances import InstanceRegistry
@@ -44,19 +45,27 @@ def test_a_dead_engines_waiting_calls_are_abandoned_by_a_survivor(make_engine) -
     a = InstanceRegistry(redis=engine.redis, router=engine.router, instance_id="a", wall=wall)
     b = InstanceRegistry(redis=engine.redis, router=engine.router, instance_id="b", wall=wall)
     a.tick(), b.tick()
-    walk_to_queue(engine, a, "w1")
-    walk_to_queue(engine, a, "w2", callback=True)
-    done = walk_to_queue(engine, a, "w3")
-    done.handle(e.HungUp(NOON))  # ended normally: not a's any more
-    assert engine.redis.smembers(a.calls_key("a")) == {b"w1"}  # a booked callback ends the call
-    assert engine.router.status("w1").state == "waiting"
-    assert engine.router.status("w2").state == "callback"
+    # w4: an operator is reserved and the menu decides to connect, but the engine dies
+    # before Asterisk has IVR_STATUS=connect (its session has not ended)
+    connecting = walk_to_queue(engine, a, "w4")
+    engine.router.set_operator_state("op102", "available")
+    media = connecting.handle(e.NoInput(NOON))
+    assert any(isinstance(x, a_.Connect) for x in media)
+    walk_to_queue(engine, a, "w1")  # waiting in line
+    walk_to_queue(engine, a, "w2", callback=True)  # a callback booked; the session ended
+    walk_to_queue(engine, a, "w3").handle(e.HungUp(NOON))  # hung up; the session ended
+    a.call_ended("w2"), a.call_ended("w3")
+    assert engine.redis.smembers(a.calls_key("a")) == {b"w1", b"w4"}
+    assert engine.router.status("w4").state == "reserved"
     for _ in range(40):  # a is killed: it beats no more; b goes on
         wall.now += 1
         b.tick()
     assert engine.router.status("w1").state == "abandoned"
-    assert engine.router.status("w2").state == "callback"  # the citizen still gets the call
-    assert b.reaped == 1 and engine.redis.exists(a.calls_key("a")) == 0
+    assert engine.router.status("w4").state == "abandoned"  # the reservation is released
+    op = engine.router.operator_status("op102")  # free again: he now calls w2 back
+    assert op.state == "reserved" and op.assignment is not None and op.assignment.call_id == "w2"
+    assert op.assignment.kind == "callback"  # the citizen still gets the call
+    assert b.reaped == 2 and engine.redis.exists(a.calls_key("a")) == 0
     assert engine.redis.hkeys(b.engines_key) == [b"b"]
     events = engine.router.events()
     assert any(f.get("type") == "abandoned" and f.get("node") == "engine_lost" for _, f in events)
