@@ -61,9 +61,18 @@ def serve(
         except Exception:  # background work must never stop the engine
             log.exception("background work failed; retrying in a second")
     engine.draining.set()  # /readyz: 503 from now on
+    drained = threading.Event()
+    instances = engine.instances
+
+    def beat_while_draining() -> None:  # the calls draining are still ours: keep the lease
+        while instances is not None and not drained.wait(1.0):
+            instances.tick()
+
+    threading.Thread(target=beat_while_draining, name="drain-heartbeat", daemon=True).start()
     log.info("stopping: draining calls for up to %ss", engine.config.engine.drain_seconds)
     for server in call_servers:
         server.shutdown(engine.config.engine.drain_seconds)
+    drained.set()
     if engine.instances is not None:
         engine.instances.leave()
     web.shutdown()
