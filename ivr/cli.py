@@ -46,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the engine: FastAGI, HTTP app, background work")
     serve.add_argument("--fastagi", help="HOST:PORT for Asterisk (default: engine.fastagi)")
     serve.add_argument("--http", help="HOST:PORT for the HTTP app (default: engine.http)")
+    serve.add_argument("--log-format", choices=("json", "text"),
+                       default=os.environ.get("IVR_LOG_FORMAT", "json"),
+                       help="json lines (default, or $IVR_LOG_FORMAT) or text for a terminal")
+    serve.add_argument("--log-level", default=os.environ.get("IVR_LOG_LEVEL", "INFO"))
     serve.set_defaults(handler=_serve)
 
     queues = commands.add_parser("queues", help="queue figures: waiting, waits, service level, operators")
@@ -173,12 +177,11 @@ def _engine(config: Config):  # type: ignore[no-untyped-def]
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
-    import logging
-
     from ivr.config.schema import parse_address
+    from ivr.ops.logging import configure_logging
     from ivr.serve import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level=args.log_level.upper(), json_lines=args.log_format == "json")
     fastagi = parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
     http = parse_address(args.http) if args.http else config.engine.http
     try:

@@ -7,6 +7,7 @@ call it.  Front ends get what they need from the :class:`Engine` by keyword.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,10 +15,15 @@ from typing import Any, Protocol
 
 from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
+from ivr.call.runner import CallObserver
 from ivr.config import Config, ConfigError, Secrets
 from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.menu.versions import MenuVersions
+from ivr.ops.calllog import CallLogLine, Observers
+from ivr.ops.feeds import QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
+from ivr.ops.instances import InstanceRegistry
+from ivr.ops.metrics import Metrics
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
@@ -60,6 +66,12 @@ class Engine:
     background: list[Callable[[], object]] = field(default_factory=list)
     # The call records the supervisors' funnel reads (one of the observers).
     call_log: CallLog | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    routing_events: RoutingEventFeed | None = None
+    observer: CallObserver | None = None  # every call step: metrics, the call log, the instance
+    instances: InstanceRegistry | None = None  # this process among those sharing the Redis
+    # Set when the process is stopping: /readyz answers 503 so balancers stop sending.
+    draining: threading.Event = field(default_factory=threading.Event)
 
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
@@ -69,7 +81,7 @@ class Engine:
         for observer in self.call_observers:
             try:
                 observer(ctx, at)
-            except Exception:  # noqa: BLE001 - an observer must never break a call
+            except Exception:
                 log.exception("call observer failed")
 
     def tick(self) -> None:
@@ -88,6 +100,16 @@ class Engine:
         self.recordings.tick()
         for work in self.background:
             work()
+        if self.instances is not None:
+            self.metrics.calls_reaped.inc(self.instances.tick())
+        if self.routing_events is not None:
+            self.routing_events.poll()
+
+    def start_metrics(self) -> None:
+        """Join the routing events' metrics group now, so counting starts with the first call
+        (the long-running front ends call this; one-shot commands do not join)."""
+        if self.routing_events is not None:
+            self.routing_events.poll()
 
     def ready(self) -> dict[str, bool]:
         checks = {"menus": self.menus.loaded and not self.menus.problems,
@@ -130,14 +152,24 @@ def build_engine(
     recordings = build_recordings(config, secrets, redis, clock=clock)
     messages.append(recordings.startup_message)
     recordings.start()
+    metrics = Metrics(queues=list(config.queues))
+    instances = InstanceRegistry(redis=redis, router=router, lease=config.engine.instance_lease)
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
-    recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds)
+    recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds,
+                            on_result=metrics.recognised)
     messages.append(recogniser.status_message())
     call_log = CallLog(redis=redis, prefix=config.redis.prefix, clock=clock,
                        menu_of=lambda ctx: config.menus.numbers.get(ctx.dialled, config.menus.entry))
     for message in messages:
         log.info(message)
-    return Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
-                  menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
-                  catalog=holder.get("catalog"), startup_messages=messages,
-                  call_observers=[recordings.consent_log.call_ended, call_log.record], call_log=call_log)
+    recordings.on_purged = metrics.purged
+    engine = Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
+                    menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
+                    catalog=holder.get("catalog"), startup_messages=messages,
+                    call_observers=[recordings.consent_log.call_ended, call_log.record], call_log=call_log,
+                    metrics=metrics, observer=Observers(metrics, CallLogLine(), instances), instances=instances,
+                    routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics))
+    metrics.registry.register(QueueCollector(router))
+    metrics.registry.register(RecordingsCollector(recordings.store))
+    metrics.registry.register(ReadinessCollector(engine.ready))
+    return engine

@@ -44,6 +44,7 @@ def serve(
     if install_signals:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+    engine.start_metrics()
     app = create_app(engine)
     web = make_server(http[0], http[1], app, threaded=True)
     web_thread = threading.Thread(target=web.serve_forever, name="http", daemon=True)
@@ -59,11 +60,25 @@ def serve(
             engine.tick()
         except Exception:  # background work must never stop the engine
             log.exception("background work failed; retrying in a second")
+    engine.draining.set()  # /readyz: 503 from now on
+    drained = threading.Event()
+    instances = engine.instances
+
+    def beat_while_draining() -> None:  # the calls draining are still ours: keep the lease
+        while instances is not None and not drained.wait(1.0):
+            instances.tick()
+
+    threading.Thread(target=beat_while_draining, name="drain-heartbeat", daemon=True).start()
     log.info("stopping: draining calls for up to %ss", engine.config.engine.drain_seconds)
     for server in call_servers:
         server.shutdown(engine.config.engine.drain_seconds)
+    drained.set()
+    if engine.instances is not None:
+        engine.instances.leave()
     web.shutdown()
     web_thread.join(timeout=5)
+    if engine.routing_events is not None:
+        engine.routing_events.close()
     log.info("stopped")
     return 0
 

@@ -10,7 +10,7 @@ from ivr.asterisk.ami import AmiClient, Message
 from ivr.asterisk.dialer import AsteriskCallbackDialer
 from ivr.asterisk.handover import HandoverWatcher
 from ivr.asterisk.server import FastAgiServer
-from ivr.asterisk.session import CallSetup
+from ivr.asterisk.session import CallSetup, SessionResult
 from ivr.call import CallRunner
 from ivr.engine import Engine
 from ivr.speech.recogniser import Recogniser
@@ -39,6 +39,7 @@ def speech_hook(recogniser: Recogniser) -> SpeechHook:
         return None
 
     return recognise
+from ivr.ops.feeds import FastAgiCollector
 
 
 def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
@@ -47,12 +48,17 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
     def new_call(env: dict[str, str]) -> CallSetup:
         services = engine.services()
         menu = engine.menus.for_number(env.get("agi_dnid", "") or env.get("agi_extension", ""))
-        runner = CallRunner(menu=menu, services=services, clock=engine.clock)
+        runner = CallRunner(menu=menu, services=services, clock=engine.clock, observer=engine.observer)
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,
                          recording=engine.recordings.enabled)
 
+    def call_ended(result: SessionResult) -> None:
+        engine.metrics.agi_call_ended(result)
+        if engine.instances is not None:
+            engine.instances.call_ended(result.call_id)
+
     speech = engine.config.speech
-    return FastAgiServer(
+    server = FastAgiServer(
         address[0],
         address[1],
         call_factory=new_call,
@@ -60,7 +66,10 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         clock=engine.clock,
         # the recogniser bounds itself (workers + queue, then "busy" at once): wait on no more
         speech_workers=speech.workers + speech.queue,
+        on_call_end=call_ended,
     )
+    engine.metrics.registry.register(FastAgiCollector(server))
+    return server
 
 
 @dataclass

@@ -19,7 +19,7 @@ from ivr.flow.context import CallContext
 from ivr.identity import InvalidIdentity, snils_digits, validate_phone
 from routing.appeals import AppealBook
 from routing.engine import Router
-from routing.errors import CallbackExists, RoutingError
+from routing.errors import CallbackExists, InvalidTransition, RoutingError
 from routing.model import WaitingCall
 
 
@@ -103,6 +103,8 @@ class RoutedServices:
             self.router.request_callback(ctx.call_id, number)
         except CallbackExists:
             return e.CallbackBooked(False, at)
+        except InvalidTransition:  # an operator was reserved while the caller confirmed
+            return e.CallbackBooked(False, at, still_waiting=False)
         return e.CallbackBooked(True, at)
 
     def call_ended(self, ctx: CallContext, at: float) -> None:

@@ -39,6 +39,9 @@ class EngineSettings:
     drain_seconds: int = 20
     # Largest number of calls one engine process takes at once; more are refused politely.
     max_calls: int = 2000
+    # Seconds an engine process may miss its heartbeat in Redis before another process
+    # counts it dead and abandons the FastAGI calls it left waiting in the queues.
+    instance_lease: int = 30
 
 
 @dataclass(frozen=True)

@@ -626,6 +626,10 @@ def _callback_abandoned(s: _Step, node: n.EnqueueNode, event: e.NoInput) -> None
 
 
 def _callback_booked(s: _Step, node: n.EnqueueNode, event: e.CallbackBooked) -> None:
+    if not event.accepted and not event.still_waiting:
+        s.update(phase="waiting", offer_callback=False)  # an operator is ready: no callback
+        s.emit(a.PollQueue())
+        return
     if not event.accepted:
         s.emit(s.play("callback.already"))
         s.update(offer_callback=False)

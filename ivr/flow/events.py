@@ -99,6 +99,9 @@ class QueueUpdate:
 class CallbackBooked:
     accepted: bool  # False: a callback to this number is already pending
     at: float
+    # False with accepted=False: the call stopped waiting while the caller confirmed the
+    # number (an operator was reserved for it, or it overflowed): no callback, poll now.
+    still_waiting: bool = True
 
 
 Event = (

@@ -27,7 +27,7 @@ from ivr.recordings.audit import AuditLog, Clock, DeletionLog
 from ivr.recordings.consent_log import ConsentLog
 from ivr.recordings.errors import BadRecordingKey, NoRecordingKey, RecordingError
 from ivr.recordings.keys import Keyring
-from ivr.recordings.purge import Purger, PurgeSchedule
+from ivr.recordings.purge import Purger, PurgeReport, PurgeSchedule
 from ivr.recordings.spool import SpoolIngest
 from ivr.recordings.store import RecordingStore, Retention
 
@@ -85,6 +85,8 @@ class Recordings:
     # More background work from front ends (the Twilio hook's retries), run by tick().
     background: list[Callable[[], None]] = field(default_factory=list)
     reconciled: bool = False
+    # Told of each scheduled purge (the metrics count recordings purged).
+    on_purged: Callable[[PurgeReport], None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -109,7 +111,9 @@ class Recordings:
             except RecordingError as exc:
                 log.error("recordings: reconciliation failed (%s); tried again at the next tick", exc)
         if self.enabled:
-            self.schedule.run_pending()
+            report = self.schedule.run_pending()
+            if report is not None and self.on_purged is not None:
+                self.on_purged(report)
         if self.spool is not None:  # also without a key: consent violations are destroyed
             self.spool.scan()
         for job in self.background:

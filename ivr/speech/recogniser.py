@@ -167,6 +167,7 @@ class Recogniser:
         language: str = "ru",
         model_factory: ModelFactory = vosk_model,
         recognizer_factory: RecognizerFactory = vosk_recognizer,
+        on_result: Callable[[Recognition], None] | None = None,
     ) -> None:
         if workers < 1 or queue < 0 or timeout <= 0 or max_seconds <= 0:
             raise ValueError("workers >= 1, queue >= 0, timeout > 0 and max_seconds > 0")
@@ -177,6 +178,7 @@ class Recogniser:
         self.language = language
         self._model_factory = model_factory
         self._recognizer_factory = recognizer_factory
+        self.on_result = on_result  # told every result (metrics: recognition time by status)
         self._lock = threading.Lock()
         self._model: object | None = None
         self._failure: str | None = None
@@ -365,6 +367,11 @@ class Recogniser:
     def _count(self, result: Recognition) -> None:
         with self._stats_lock:
             self.stats[result.status] += 1
+        if self.on_result is not None:
+            try:
+                self.on_result(result)
+            except Exception:  # counting must never lose a recognition
+                log.exception("recognition observer failed")
 
 
 def _outcome(future: Future[Recognition]) -> Recognition:

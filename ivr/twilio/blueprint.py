@@ -26,11 +26,13 @@ import logging
 import traceback
 from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, request, send_file
+from flask import Blueprint, Response, abort, g, request, send_file
 from werkzeug.exceptions import HTTPException
 
+from ivr.call.runner import CallObserver
 from ivr.call.services import CallServices
 from ivr.flow import events as e
+from ivr.ops.context import bind_call, unbind
 from ivr.twilio import params
 from ivr.twilio.calls import MenuSource, RecordingHook, TwilioCalls
 from ivr.twilio.dialer import TwilioDialer
@@ -70,11 +72,15 @@ def make_twilio_blueprint(
     hold_music: str | None = None,
     on_recording: RecordingHook | None = None,
     on_callback: Callable[[str, str], None] | None = None,
+    observer: CallObserver | None = None,
+    on_error: Callable[[str], None] | None = None,
 ) -> TwilioBlueprint:
+    """``observer``: sees every call step (metrics); ``on_error``: told the kind of each
+    rejected or failed webhook (``rejected_403``, ``failed_KeyError``) for metrics."""
     calls = TwilioCalls(
         menus=menus, services_factory=services_factory, store=store, prompts=prompts, clock=clock,
         dialer=dialer, public_url=public_url, speech=speech, hold_music=hold_music,
-        on_recording=on_recording, on_callback=on_callback,
+        on_recording=on_recording, on_callback=on_callback, observer=observer,
     )
     bp = TwilioBlueprint("twilio", __name__, calls=calls)
     signed = require_twilio_signature(auth_token=auth_token, public_url=public_url)
@@ -83,7 +89,16 @@ def make_twilio_blueprint(
         data = request.form.to_dict()
         params.check_lengths(data)
         params.check_lengths(request.args.to_dict())
+        sid = data.get("CallSid", "")
+        if params.CALL_SID.match(sid) and "ivr_call_scope" not in g:
+            g.ivr_call_scope = bind_call(sid)  # every line of this request carries the call id
         return data
+
+    @bp.teardown_request
+    def unbind_call(_exc: BaseException | None) -> None:
+        token = g.pop("ivr_call_scope", None)
+        if token is not None:
+            unbind(token)
 
     @bp.post("/twilio/voice")
     @signed
@@ -178,6 +193,8 @@ def make_twilio_blueprint(
     @bp.errorhandler(WebhookRejected)
     def rejected(exc: WebhookRejected) -> Response:
         log.info("twilio webhook %s rejected: %s", request.path, exc.message)
+        if on_error is not None:
+            on_error(f"rejected_{exc.status}")
         return Response(exc.message + "\n", status=exc.status, content_type="text/plain; charset=utf-8")
 
     @bp.errorhandler(Exception)
@@ -186,6 +203,8 @@ def make_twilio_blueprint(
             return exc
         frames = "".join(traceback.format_tb(exc.__traceback__))
         log.error("twilio webhook %s failed: %s\n%s", request.path, type(exc).__name__, frames)
+        if on_error is not None:
+            on_error(f"failed_{type(exc).__name__}")
         return _twiml(str(polite_goodbye()))
 
     return bp

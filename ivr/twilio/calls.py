@@ -24,11 +24,12 @@ from typing import Protocol
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.call.runner import CallRunner
+from ivr.call.runner import CallObserver, CallRunner
 from ivr.call.services import CallServices
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.menu.model import Menu
+from ivr.ops.context import call_scope
 from ivr.twilio.dialer import TwilioDialer
 from ivr.twilio.prompts import PromptSource
 from ivr.twilio.state import CallbackRecord, CallStore, StoredCall
@@ -95,8 +96,10 @@ class TwilioCalls:
         hold_music: str | None = None,
         on_recording: RecordingHook | None = None,
         on_callback: Callable[[str, str], None] | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.menus = menus
+        self.observer = observer
         self.services_factory = services_factory
         self.store = store
         self.prompts = prompts
@@ -113,7 +116,7 @@ class TwilioCalls:
 
     def incoming(self, call_sid: str, *, caller: str, dialled: str) -> str:
         """POST /twilio/voice: a new call (or Twilio retrying the first webhook)."""
-        with self.store.lock(call_sid):
+        with call_scope(call_sid), self.store.lock(call_sid):
             stored = self.store.load(call_sid)
             if stored is not None:
                 return stored.twiml
@@ -121,7 +124,7 @@ class TwilioCalls:
                 return str(polite_goodbye())
             menu = self.menus.entry(dialled)
             services = self.services_factory()
-            runner = CallRunner(menu=menu, services=services, clock=self.clock)
+            runner = CallRunner(menu=menu, services=services, clock=self.clock, observer=self.observer)
             media = runner.start(
                 e.CallStarted(
                     call_id=call_sid,
@@ -140,7 +143,7 @@ class TwilioCalls:
 
     def advance(self, call_sid: str, step: int, event_at: EventAt) -> str:
         """Any webhook that answers step ``step`` of the call with an event."""
-        with self.store.lock(call_sid) as held:
+        with call_scope(call_sid), self.store.lock(call_sid) as held:
             stored = self.store.load(call_sid)
             if stored is None:
                 return str(polite_goodbye())
@@ -155,7 +158,7 @@ class TwilioCalls:
 
     def ended(self, call_sid: str, status: str) -> None:
         """POST /twilio/status: the call is over; a menu left midway is an abandonment."""
-        with self.store.lock(call_sid):
+        with call_scope(call_sid), self.store.lock(call_sid):
             stored = self.store.load(call_sid)
             if stored is None:
                 return
@@ -184,7 +187,7 @@ class TwilioCalls:
         """
         if self.dialer is None:
             raise RuntimeError("bridging through the REST API needs a dialer")
-        with self.store.lock(call_sid) as held:
+        with call_scope(call_sid), self.store.lock(call_sid) as held:
             stored = self.store.load(call_sid)
             if not held or stored is None or stored.state.done or stored.state.phase != "waiting":
                 return False
@@ -252,7 +255,7 @@ class TwilioCalls:
 
     def _runner(self, menu: Menu, stored: StoredCall) -> CallRunner:
         return CallRunner.resume(menu=menu, services=self.services_factory(), clock=self.clock,
-                                 state=stored.state)
+                                 state=stored.state, observer=self.observer)
 
     def _render(self, media: list[a.MediaAction], step: int, *, base: str = "") -> str:
         response = render(media, urls=Urls(step, base), prompts=self.prompts, hold_music=self.hold_music)

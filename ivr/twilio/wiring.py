@@ -69,6 +69,8 @@ def twilio_blueprint(
         auth_token=engine.secrets.twilio_auth_token,
         public_url=config.engine.public_url,
         clock=engine.clock,
+        observer=engine.observer,
+        on_error=engine.metrics.webhook_error,
         on_recording=twilio_recording_hook(engine, client=dialer.client if dialer else None, session=session),
     )
     if dialer is not None:  # callbacks for Twilio calls are placed with the REST API

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 from twilio.http import HttpClient
 
 from ivr.console.wiring import init_console
 from ivr.engine import Engine
+from ivr.ops.metrics import CONTENT_TYPE
 
 ops = Blueprint("ops", __name__)
 
@@ -26,10 +27,19 @@ def healthz() -> Any:
 
 @ops.get("/readyz")
 def readyz() -> Any:
-    checks = _engine().ready()
-    ready = all(checks.values())
-    problems = [str(p) for p in _engine().menus.problems]
-    return jsonify(ready=ready, checks=checks, menu_problems=problems), 200 if ready else 503
+    """Redis reachable, menus loaded, recording key present, and not stopping (draining)."""
+    engine = _engine()
+    checks = engine.ready()
+    draining = engine.draining.is_set()
+    ready = all(checks.values()) and not draining
+    problems = [str(p) for p in engine.menus.problems]
+    return (jsonify(ready=ready, checks=checks, draining=draining, menu_problems=problems),
+            200 if ready else 503)
+
+
+@ops.get("/metrics")
+def metrics() -> Response:
+    return Response(_engine().metrics.exposition(), mimetype=None, content_type=CONTENT_TYPE)
 
 
 @ops.get("/queues")
