@@ -48,13 +48,16 @@ def queues() -> Any:
     return jsonify(queues=[dataclasses.asdict(s) for s in snapshots])
 
 
-def create_app(engine: Engine, *, twilio_http_client: HttpClient | None = None) -> Flask:
-    """The app for ``engine``; ``twilio_http_client`` replaces Twilio's network (tests)."""
+def create_app(
+    engine: Engine, *, twilio_http_client: HttpClient | None = None, twilio: Blueprint | None = None
+) -> Flask:
+    """The app for ``engine``.  ``twilio_http_client`` replaces Twilio's network, ``twilio``
+    the whole Twilio blueprint (tests that compose the front end themselves)."""
     from ivr.twilio.wiring import twilio_blueprint
 
     app = Flask("ivr")
     app.extensions["ivr.engine"] = engine
     app.register_blueprint(ops)
-    app.register_blueprint(twilio_blueprint(engine, http_client=twilio_http_client))
+    app.register_blueprint(twilio or twilio_blueprint(engine, http_client=twilio_http_client))
     init_console(app, engine)
     return app

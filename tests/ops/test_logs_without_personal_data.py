@@ -96,8 +96,7 @@ def twilio_app(engine: Engine, tmp_path: Path, *, fail_for: str) -> Flask:
                 raise RuntimeError(f"routing refused {ctx.caller}, ИНН {ctx.inn}, {ctx.name}")
             return self.inner.enqueue(ctx, action, at)
 
-    app = create_app(engine)
-    app.register_blueprint(make_twilio_blueprint(
+    return create_app(engine, twilio=make_twilio_blueprint(
         menus=StaticMenus({"hotline": engine.menus.get("hotline")}, entry="hotline"),
         services_factory=FailingServices,
         store=CallStore(engine.redis, prefix=engine.config.redis.prefix, ttl=3600, lock_wait=0.5),
@@ -106,7 +105,6 @@ def twilio_app(engine: Engine, tmp_path: Path, *, fail_for: str) -> Flask:
         dialer=None, auth_token=TOKEN, public_url=None, clock=engine.clock,
         observer=engine.observer, on_error=engine.metrics.webhook_error,
     ))
-    return app
 
 
 class Twilio:
