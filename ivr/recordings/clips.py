@@ -182,7 +182,7 @@ class CallClips:
     def _call_ended(self, ctx: CallContext, at: float) -> ClipReport:
         report = ClipReport()
         operator = connected_operator(ctx)
-        name_path = self._resolve(ctx.name.clip) if ctx.name is not None and ctx.name.clip else None
+        name_path = self.clip_file(ctx.name.clip) if ctx.name is not None and ctx.name.clip else None
         fields = {"ended": repr(at), "queue": ctx.queue or "", "appeal": ctx.appeal or "",
                   "operator": operator or ""}
         if name_path is not None:
@@ -389,7 +389,7 @@ class CallClips:
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _resolve(self, clip: str) -> Path | None:
+    def clip_file(self, clip: str) -> Path | None:
         """A front end's clip reference as a regular file directly in clip_dir (by base name)."""
         if self.dir is None:
             return None
