@@ -285,10 +285,12 @@ class OperatorDesk:
         except AccessDenied as exc:
             self._audit(who, "listen_name_clip", call_id, "refused", exc.message)
             raise DeskError(403, "not_your_call", "Это не ваш вызов") from None
-        except (RecordingError, OSError) as exc:
-            detail = exc.message if isinstance(exc, RecordingError) else "the audit log cannot be written"
-            self._audit(who, "listen_name_clip", call_id, "failed", detail)
+        except RecordingError as exc:
+            self._audit(who, "listen_name_clip", call_id, "failed", exc.message)
             raise DeskError(404, "no_clip", "Запись имени недоступна") from None
+        except OSError:  # the recordings audit cannot be written: no access
+            log.exception("recordings audit could not be written")
+            raise DeskError(503, "audit_unavailable", "Журнал доступа недоступен; доступ запрещён") from None
         try:
             self._audit(who, "listen_name_clip", call_id, "allowed")
         except DeskError:

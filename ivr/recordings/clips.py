@@ -353,7 +353,31 @@ class CallClips:
         return report
 
     def _old(self, path: Path, report: ClipReport) -> None:
+        """One clip older than max_age: encrypted if it is an ended call's name, else destroyed."""
         call_id, note = self._call_of(path.name)
+        keep = note is not None and note.ended is not None and note.name_file == path.name
+        if not (keep and self.store.keyring is not None):
+            token = self.consent_log.claim(f"clip:{path.name}")
+            if token is None:
+                report.left.append(path.name)  # another engine process is at it
+                return
+            try:
+                self._old_unkept(path, call_id, note, report)
+            finally:
+                self.consent_log.release(f"clip:{path.name}", token)
+            return
+        assert call_id is not None and note is not None and note.ended is not None
+        record = self.consent_log.get(call_id)
+        consent = record.consent if record is not None and record.consent is not None else no_answer(
+            note.ended, None)
+        outcome = self._keep_file(path, call_id=call_id, consent=consent, appeal=note.appeal,
+                                  operator=note.operator, queue=note.queue, report=report)
+        if outcome == "failed":
+            report.left.remove(path.name)
+            self._destroy(path, call_id, f"the spoken name older than {self.max_age:.0f} s: the store "
+                          "refused it; not kept in plaintext", report)
+
+    def _old_unkept(self, path: Path, call_id: str | None, note: CallNote | None, report: ClipReport) -> None:
         age = f"older than {self.max_age:.0f} s"
         if note is None or note.ended is None:
             self._destroy(path, call_id, f"a voice clip {age} whose call's end the engine never saw "
@@ -362,20 +386,7 @@ class CallClips:
         if note.name_file != path.name:
             self._destroy(path, call_id, f"a voice clip {age} of an ended call: not kept", report)
             return
-        if self.store.keyring is None:
-            self._destroy(path, call_id, f"the spoken name {age}: no recording key to keep it encrypted",
-                          report)
-            return
-        assert call_id is not None
-        record = self.consent_log.get(call_id)
-        consent = record.consent if record is not None and record.consent is not None else no_answer(
-            note.ended, None)
-        outcome = self._keep_file(path, call_id=call_id, consent=consent, appeal=note.appeal,
-                                  operator=note.operator, queue=note.queue, report=report)
-        if outcome == "failed":
-            report.left.remove(path.name)
-            self._destroy(path, call_id, f"the spoken name {age}: the store refused it; not kept in "
-                          "plaintext", report)
+        self._destroy(path, call_id, f"the spoken name {age}: no recording key to keep it encrypted", report)
 
     def _call_of(self, name: str) -> tuple[str | None, CallNote | None]:
         """The call a clip belongs to, if the engine has a note of it: ``<call id>-<node>.<ext>``
@@ -405,6 +416,8 @@ class CallClips:
     def _files_of(self, call_id: str) -> list[Path]:
         """Every regular file in clip_dir named ``<call id>-...``."""
         if self.dir is None:
+            return []
+        if not call_id:
             return []
         prefix = clip_file_name(call_id)
         try:
