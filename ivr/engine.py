@@ -77,11 +77,12 @@ class Engine:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
 
     def call_ended(self, ctx: CallContext, at: float) -> None:
-        """The engine is done with a call: every observer hears of it (consent log, metrics)."""
+        """The engine is done with a call: every observer hears of it (consent log and voice
+        clips, call log, metrics)."""
         for observer in self.call_observers:
             try:
                 observer(ctx, at)
-            except Exception:
+            except Exception:  # an observer must never break a call
                 log.exception("call observer failed")
 
     def tick(self) -> None:
@@ -166,7 +167,7 @@ def build_engine(
     engine = Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                     menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
                     catalog=holder.get("catalog"), startup_messages=messages,
-                    call_observers=[recordings.consent_log.call_ended, call_log.record], call_log=call_log,
+                    call_observers=[recordings.call_ended, call_log.record], call_log=call_log,
                     metrics=metrics, observer=Observers(metrics, CallLogLine(), instances), instances=instances,
                     routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics))
     metrics.registry.register(QueueCollector(router))

@@ -27,6 +27,13 @@ def parse_optional_address(raw: Any) -> tuple[str, int] | None:
     return None if raw is None else parse_address(raw)
 
 
+def parse_clip_max_age(raw: Any) -> int:
+    """Seconds, at least 300: a shorter age would destroy clips of calls still in the menu."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 300:
+        raise ValueError(f"expected whole seconds, at least 300 (a call's clips are needed until it ends), got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     # Where Asterisk connects with AGI(agi://HOST:PORT/hotline).
@@ -113,8 +120,15 @@ class RecordingSettings:
     # has no granted consent is destroyed.  null: no scan.
     spool_dir: str | None = "/var/spool/asterisk/monitor/ivr"
     # Where RECORD FILE leaves the caller's answers (the AGI front end's record_dir):
-    # the consent answer's audio is taken from here, and only from here.
+    # the consent answer's audio and the spoken name are taken from here, and only from
+    # here.  At a call's end its name is encrypted into the store (kind "name") and every
+    # other clip of it destroyed; nothing stays here in plaintext.
     clip_dir: str | None = "/var/spool/asterisk/ivr"
+    # Seconds a file may stay in clip_dir: older ones (a crash, a call that never ended
+    # here) are encrypted if they are the name of a call the engine saw end, else
+    # destroyed, with a deletion-log line.  Longer than the longest call (a caller's name
+    # is needed until the call is handed to an operator); at least 300.  Default 2 hours.
+    clip_max_age: int = field(default=2 * 3600, metadata={"parse": parse_clip_max_age})
     # Seconds a spool file without its ".done" marker must stay unchanged to count as
     # finished (Asterisk stopped before writing the marker).
     spool_abandon_after: int = 6 * 3600

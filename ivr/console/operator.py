@@ -14,6 +14,13 @@ Routes (role ``operator``; the operator id comes from the user, never from the r
 A call is the operator's while routing has it reserved for or connected to them, and
 after that until they wrap it up (``{ivr}:console:handled:<id>``, a day).  Anything else
 is refused (403), logged, and audited when it touched personal data.
+
+The name clip comes from the recordings store (kind ``name``, decrypted as it is streamed,
+:meth:`RecordingStore.open_name_clip`: the operator's one permission there), or - only
+while the call's end has not yet stored it - from the plaintext clip in
+``recordings.clip_dir``.  Every attempt, allowed or refused, goes to the store's audit log
+as well as the console's.  Without a recording key no clip is kept at all: the screen
+says so and the route answers 404 ``no_key``.
 """
 
 from __future__ import annotations
@@ -21,18 +28,22 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request, send_file
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, SecurityLog, current, requires
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
 from ivr.console.screenpop import ScreenPops, context_of
 from ivr.console.sse import frame, pump, sse_response
+from ivr.recordings.clips import CallClips
+from ivr.recordings.errors import AccessDenied, RecordingError
+from ivr.recordings.store import RecordingStream
 from routing.appeals import STATUS_NAMES, AppealBook
 from routing.engine import Router
 from routing.errors import RoutingError
@@ -53,6 +64,7 @@ NOTE_MAX = 2000
 HANDLED_SECONDS = 86400
 CLIP_MAX_BYTES = 10 << 20
 CLIP_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".gsm": "audio/x-gsm"}
+NO_KEY = "Запись имени не сохранена: нет ключа записи"  # "clip not kept: no recording key"
 
 
 class DeskError(Exception):
@@ -77,7 +89,7 @@ def _text(value: Any) -> str:
 
 class OperatorDesk:
     def __init__(self, *, router: Router, appeals: AppealBook, pops: ScreenPops, audit: ConsoleAudit,
-                 security: SecurityLog, redis: Any, prefix: str, clips_dir: str | None,
+                 security: SecurityLog, redis: Any, prefix: str, clips: CallClips,
                  clock: Callable[[], float]) -> None:
         self.router = router
         self.appeals = appeals
@@ -86,7 +98,7 @@ class OperatorDesk:
         self.security = security
         self.redis = redis
         self.tag = "{" + prefix + "}"
-        self.clips_dir = clips_dir
+        self.clips = clips
         self.clock = clock
 
     def key_handled(self, call_id: str) -> str:
@@ -212,38 +224,92 @@ class OperatorDesk:
         self._audit(who, f"show_{field}", call_id, "allowed")
         return str(value)
 
-    def clip(self, call_id: str, who: Principal) -> tuple[Path, str]:
-        owned = self.own(call_id, who, "listen_name_clip")
-        if owned.assignment is None:
-            raise DeskError(410, "call_over", "Разговор окончен")
-        name = context_of(owned.assignment).name
+    def clip(self, call_id: str, who: Principal) -> RecordingStream | tuple[IO[bytes], str]:
+        """The caller's spoken name: from the store (decrypted, streamed) or, before the
+        call's end has stored it, the plaintext clip.  Every attempt audited in both logs."""
+        reason = f"screen-pop: the caller's spoken name, call {call_id[:80]}"
+        try:
+            owned = self.own(call_id, who, "listen_name_clip")
+            if owned.assignment is None:
+                raise DeskError(410, "call_over", "Разговор окончен")
+        except DeskError as exc:
+            self._store_refusal(call_id, who, reason, exc.message)
+            raise
+        assignment = owned.assignment
+        name = context_of(assignment).name
         if name is None or not name.clip:
             raise DeskError(404, "no_clip", "Запись имени отсутствует")
-        path = self._clip_file(name.clip)
-        if path is None:
-            self._audit(who, "listen_name_clip", call_id, "failed", "clip file not available")
-            raise DeskError(404, "no_clip", "Файл записи имени недоступен")
-        self._audit(who, "listen_name_clip", call_id, "allowed")
-        return path, CLIP_TYPES[path.suffix]
+        if self.clips.store.keyring is None:
+            self._audit(who, "listen_name_clip", call_id, "failed", "clip not kept: no recording key")
+            raise DeskError(404, "no_key", NO_KEY)
+        for _ in range(2):  # the call's end may store it between the two looks
+            rid = self.clips.name_recording(call_id)
+            if rid is not None:
+                return self._stored_clip(rid, call_id, who, assignment.operator_id, reason)
+            plain = self._plaintext(name.clip)
+            if plain is not None:
+                path, f = plain
+                try:
+                    self._store_audit(who, f"clip:{path.name}", reason, "allowed",
+                                      "served from the clip directory: not stored yet")
+                    self._audit(who, "listen_name_clip", call_id, "allowed")
+                except DeskError:
+                    f.close()
+                    raise
+                return f, CLIP_TYPES[path.suffix]
+        self._audit(who, "listen_name_clip", call_id, "failed", "clip not available")
+        raise DeskError(404, "no_clip", "Файл записи имени недоступен")
 
-    def _clip_file(self, clip: str) -> Path | None:
-        """The clip's file, only if it is a regular file inside ``recordings.clip_dir``."""
-        if self.clips_dir is None:
+    def _plaintext(self, clip: str) -> tuple[Path, IO[bytes]] | None:
+        """The clip's plaintext file, opened without following a symlink: a regular file
+        directly in ``recordings.clip_dir``, of a known audio type, not too large."""
+        path = self.clips.clip_file(clip)
+        if path is None or path.suffix not in CLIP_TYPES:
             return None
-        root = Path(os.path.realpath(self.clips_dir))
-        base = clip if os.path.isabs(clip) else os.path.join(root, clip)
-        candidates = [base] if Path(base).suffix in CLIP_TYPES else [base + ext for ext in CLIP_TYPES]
-        for candidate in candidates:
-            path = Path(os.path.realpath(candidate))
-            if path.parent != root and root not in path.parents:
-                continue
-            try:
-                st = path.stat()
-            except OSError:
-                continue
-            if path.is_file() and st.st_size <= CLIP_MAX_BYTES:
-                return path
-        return None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None  # gone meanwhile (stored, destroyed) or swapped for a symlink
+        f = os.fdopen(fd, "rb")
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > CLIP_MAX_BYTES:
+            f.close()
+            return None
+        return path, f
+
+    def _stored_clip(self, rid: str, call_id: str, who: Principal, assigned_to: str,
+                     reason: str) -> RecordingStream:
+        try:
+            stream = self.clips.store.open_name_clip(rid, call_id=call_id, user=who.user, operator=who.operator,
+                                                     assigned_to=assigned_to, reason=reason)
+        except AccessDenied as exc:
+            self._audit(who, "listen_name_clip", call_id, "refused", exc.message)
+            raise DeskError(403, "not_your_call", "Это не ваш вызов") from None
+        except RecordingError as exc:
+            self._audit(who, "listen_name_clip", call_id, "failed", exc.message)
+            raise DeskError(404, "no_clip", "Запись имени недоступна") from None
+        except OSError:  # the recordings audit cannot be written: no access
+            log.exception("recordings audit could not be written")
+            raise DeskError(503, "audit_unavailable", "Журнал доступа недоступен; доступ запрещён") from None
+        try:
+            self._audit(who, "listen_name_clip", call_id, "allowed")
+        except DeskError:
+            stream.close()
+            raise
+        return stream
+
+    def _store_refusal(self, call_id: str, who: Principal, reason: str, detail: str) -> None:
+        """A refused attempt at a call's name clip also goes to the recordings audit."""
+        rid = self.clips.name_recording(call_id) if 0 < len(call_id) <= 128 else None
+        self._store_audit(who, rid or f"name-clip:{call_id[:64]}", reason, "refused", detail)
+
+    def _store_audit(self, who: Principal, recording: str, reason: str, outcome: str, detail: str) -> None:
+        try:
+            self.clips.store.audit.record(actor=who.user, role=who.role, action="listen", recording=recording[:80],
+                                          reason=reason, outcome=outcome, detail=detail)
+        except OSError:
+            log.exception("recordings audit could not be written")
+            raise DeskError(503, "audit_unavailable", "Журнал доступа недоступен; доступ запрещён") from None
 
     def wrap_up(self, call_id: str, who: Principal, *, result: str, status: str, note: str) -> dict[str, Any]:
         if result not in RESULTS:
@@ -397,10 +463,16 @@ def reveal(call_id: str) -> Any:
 @requires("operator")
 def name_clip(call_id: str) -> Any:
     try:
-        path, mimetype = desk().clip(call_id, me())
+        clip = desk().clip(call_id, me())
     except DeskError as exc:
         return jsonify(error=exc.kind, message=exc.message), exc.status
-    response = send_file(path, mimetype=mimetype, conditional=False, max_age=0)
+    if isinstance(clip, RecordingStream):
+        mimetype = CLIP_TYPES.get("." + clip.meta.audio_format, "application/octet-stream")
+        response = Response(clip, mimetype=mimetype, direct_passthrough=True)
+        response.headers["Content-Length"] = str(clip.meta.size)
+    else:
+        plaintext, mimetype = clip
+        response = send_file(plaintext, mimetype=mimetype, conditional=False, max_age=0)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -2,7 +2,7 @@
 
 Built from :attr:`routing.model.Assignment.context` (the call's
 :class:`~ivr.flow.context.CallContext`) plus the appeal book: ФИО as recognised (with its
-confidence and whether the caller's own clip exists), ИНН and СНИЛС masked (the full
+confidence and whether the caller's own clip can be played), ИНН and СНИЛС masked (the full
 value only through the audited "show"), topic, language, the path through the menu with
 times and failed attempts, time waited, live call or callback, consent to record, and the
 caller's earlier appeals with their statuses.  Nothing here reads a request or writes.
@@ -85,8 +85,14 @@ def build_pop(
     previous: list[Appeal],
     repeat_since: float,
     queue_name: str,
+    clips_kept: bool = True,
 ) -> dict[str, Any]:
-    """The screen-pop as JSON-able data; personal data masked."""
+    """The screen-pop as JSON-able data; personal data masked.
+
+    ``clips_kept``: the engine has a recording key, so the caller's spoken name is kept
+    (encrypted) for the operator to play; without one it is destroyed at the call's end
+    and the pop says ``name.clip_note = "no_key"`` ("clip not kept: no recording key").
+    """
     name = ctx.name
     consent = ctx.consent
     waited_from = enqueued_at if enqueued_at is not None else (ctx.path[-1].entered if ctx.path else ctx.started)
@@ -105,7 +111,8 @@ def build_pop(
         "name": {
             "text": name.text if name else None,
             "confidence": round(name.confidence, 2) if name else None,
-            "clip": bool(name and name.clip),
+            "clip": bool(name and name.clip) and clips_kept,
+            "clip_note": "no_key" if name and name.clip and not clips_kept else None,
         },
         "inn": _masked(ctx.inn, mask_inn),
         "snils": _masked(ctx.snils, mask_snils),
@@ -131,7 +138,8 @@ class ScreenPops:
     """Builds pops from the routing engine and the appeal book."""
 
     def __init__(self, *, router: Router, appeals: AppealBook, queues: Mapping[str, QueueConfig],
-                 repeat_window_days: int, clock: Callable[[], float]) -> None:
+                 repeat_window_days: int, clock: Callable[[], float], clips_kept: bool = True) -> None:
+        self.clips_kept = clips_kept  # the engine has a recording key (the spoken name is kept)
         self.router = router
         self.appeals = appeals
         self.queues = queues
@@ -183,6 +191,7 @@ class ScreenPops:
             previous=self.previous_appeals(ctx),
             repeat_since=self.clock() - self.repeat_window_days * 86400,
             queue_name=(queue.name or assignment.queue) if queue else assignment.queue,
+            clips_kept=self.clips_kept,
         )
 
 

@@ -29,7 +29,8 @@ def init_console(app: Flask, engine: Engine) -> None:
                 clock=engine.clock)
     audit = ConsoleAudit(config.path(settings.audit_log), clock=engine.clock)
     pops = ScreenPops(router=engine.router, appeals=engine.appeals, queues=config.queues,
-                      repeat_window_days=config.routing.repeat_window_days, clock=engine.clock)
+                      repeat_window_days=config.routing.repeat_window_days, clock=engine.clock,
+                      clips_kept=engine.recordings.enabled)
     versions = engine.menus.versions
     assert versions is not None, "the console publishes menus: LiveMenus needs its versions store"
     assert engine.call_log is not None, "the funnel reads the call log"
@@ -38,8 +39,7 @@ def init_console(app: Flask, engine: Engine) -> None:
         "ivr.console.operator": operator.OperatorDesk(
             router=engine.router, appeals=engine.appeals, pops=pops, audit=audit, security=security,
             redis=redis, prefix=prefix,
-            clips_dir=config.path(config.recordings.clip_dir) if config.recordings.clip_dir else None,
-            clock=engine.clock),
+            clips=engine.recordings.clips, clock=engine.clock),
         "ivr.console.dashboard": Dashboard(router=engine.router, clock=engine.clock),
         "ivr.console.menus": MenuDesk(config=config, menus=engine.menus, versions=versions,
                                       prompts=engine.menus.prompts),

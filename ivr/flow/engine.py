@@ -285,13 +285,23 @@ def _enter_hangup(s: _Step, node: n.HangupNode) -> str | None:
 # -- asking: the prompt and the collection of a waiting node ----------------------------
 
 
+def _clip(s: _Step, what: str | None = None) -> str:
+    """The name of a clip the front end records at this node: ``<call id>-<node>``.
+
+    Every clip carries its call's id, so concurrent calls never share a file and the
+    recordings feature finds, at the call's end, every clip the call left behind
+    (:mod:`ivr.recordings.clips`).
+    """
+    return f"{s.ctx.call_id}-{what or s.state.node}"
+
+
 def _ask_menu(s: _Step, node: n.MenuNode) -> None:
     waits = s.menu.waits(node)
     prompts = (s.play(node.prompt),)
     keywords = tuple(k for option in node.options.values() for k in option.keywords)
     if s.state.speech and keywords:
         s.emit(a.CollectSpeech(prompts, "keywords", s.language, waits.timeout, 4.0, keywords,
-                               keys="".join(node.options), clip=s.state.node))
+                               keys="".join(node.options), clip=_clip(s)))
     else:
         s.emit(a.CollectDigits(prompts, 1, 1, waits.timeout, waits.timeout, terminator="",
                                keys="".join(node.options) + "0123456789*#"))
@@ -307,7 +317,7 @@ def _ask_digits(s: _Step, node: n.DigitsNode) -> None:
     prompts = (s.play(node.prompt),)
     if node.speech and s.state.speech:
         s.emit(a.CollectSpeech(prompts, "digits", s.language, waits.timeout, 12.0,
-                               keys="0123456789", clip=s.state.node,
+                               keys="0123456789", clip=_clip(s),
                                max_digits=node.max_digits, terminator=node.terminator))
     else:
         s.emit(a.CollectDigits(prompts, node.min_digits, node.max_digits, waits.timeout,
@@ -317,7 +327,7 @@ def _ask_digits(s: _Step, node: n.DigitsNode) -> None:
 def _ask_speech(s: _Step, node: n.SpeechNode) -> None:
     waits = s.menu.waits(node)
     prompts = (s.play(node.prompt),)
-    clip = f"{s.ctx.call_id}-{s.state.node}"
+    clip = _clip(s)
     if s.state.speech:
         s.emit(a.CollectSpeech(prompts, "name", s.language, waits.timeout, node.max_seconds, clip=clip))
     else:
@@ -330,7 +340,7 @@ def _ask_consent(s: _Step, node: n.ConsentNode) -> None:
     keys = node.yes_keys + node.no_keys
     if s.state.speech:
         s.emit(a.CollectSpeech(prompts, "yes_no", s.language, waits.timeout, 4.0,
-                               yes_no_words(s.language), keys=keys, clip=f"{s.ctx.call_id}-consent"))
+                               yes_no_words(s.language), keys=keys, clip=_clip(s, "consent")))
     else:
         s.emit(a.CollectDigits(prompts, 1, 1, waits.timeout, waits.timeout, terminator=""))
 

@@ -19,7 +19,9 @@ The answer's audio: the front end's plaintext clip (``Consent.clip``, Asterisk's
 ``RECORD FILE`` under ``recordings.clip_dir``) is encrypted into the store as a recording
 of kind ``"consent"`` - whatever the answer, it is the proof of it - with the call's
 retention, and the plaintext is removed.  A clip path outside ``clip_dir`` is never read
-or removed.  No key: the clip is left where it is and the log says so.
+or removed.  No key (or a store that refuses it): the clip is left to the call's voice
+clips (:mod:`ivr.recordings.clips`, the next observer), which destroy it - no plaintext
+clip outlives its call.
 
 Nothing here raises into a call: a failure is logged, and a recording that then finds no
 consent record is deleted by its ingest path (fail closed).
@@ -145,8 +147,8 @@ class ConsentLog:
         if path is None:
             return None
         if self.store.keyring is None:
-            log.error("call %s: the consent answer's audio %s is left in plaintext: no recording key",
-                      ctx.call_id, path.name)
+            log.error("call %s: the consent answer's audio %s is not kept: no recording key "
+                      "(the clip is destroyed with the call's other clips)", ctx.call_id, path.name)
             return None
         rid = new_recording_id()
         answer = Consent.of(ctx.consent, language=ctx.language, answer_audio=rid)

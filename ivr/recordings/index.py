@@ -13,7 +13,10 @@ Cluster)::
     {P}:rec:call:<call>   hash   the consent log of one call (consent_log.py), kept as
                                  long as the call's recordings would be
     {P}:rec:claim:<src>   string a lease while one process ingests a source (a spool
-                                 file, a Twilio recording)
+                                 file, a Twilio recording, a voice clip)
+    {P}:rec:clips:<call>  hash   the call's voice clips (clips.py): name -> id of its
+                                 spoken-name recording, name_source; once the call has
+                                 ended also queue, appeal, operator, ended, name_file
     {P}:rec:twilio-undeleted
                           zset   Twilio recording SIDs stored here but not yet deleted
                                  at Twilio -> when the delete first failed
@@ -23,8 +26,9 @@ Cluster)::
 
 Every change that touches several keys is one Lua script (atomic): adding a
 recording, marking it for purge (only if it is still stored, unheld and expired),
-setting or releasing a legal hold (refused once a purge has started), and removing
-it.  A held recording leaves ``by-expiry``; releasing the hold puts it back with its
+setting or releasing a legal hold (refused once a purge has started), giving a stored
+recording the retention of the call it turned out to belong to (a Twilio name clip,
+stored before the caller chose a queue), and removing it.  A held recording leaves ``by-expiry``; releasing the hold puts it back with its
 original expiry, so a hold released after the expiry date is purged at the next run.
 """
 
@@ -79,6 +83,13 @@ end
 return 1
 """
 
+_RETAIN = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'stored' then return 0 end
+redis.call('HSET', KEYS[1], 'expires', ARGV[2], 'retention_days', ARGV[3], unpack(ARGV, 4))
+if redis.call('HGET', KEYS[1], 'hold') ~= '1' then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1]) end
+return 1
+"""
+
 _REMOVE = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -124,6 +135,9 @@ class Keys:
     def claim(self, source: str) -> str:
         return f"{self.tag}:rec:claim:{source}"
 
+    def clips(self, call_id: str) -> str:
+        return f"{self.tag}:rec:clips:{call_id}"
+
     @property
     def twilio_undeleted(self) -> str:
         return f"{self.tag}:rec:twilio-undeleted"
@@ -141,6 +155,7 @@ class RecordingIndex:
         self._mark = redis.register_script(_MARK)
         self._mark_any = redis.register_script(_MARK_ANY)
         self._hold = redis.register_script(_HOLD)
+        self._retain = redis.register_script(_RETAIN)
         self._remove = redis.register_script(_REMOVE)
         self._unlock = redis.register_script(_UNLOCK)
 
@@ -220,6 +235,18 @@ class RecordingIndex:
     def set_key_id(self, recording_id: str, key_id: str) -> None:
         if self.exists(recording_id):
             self.redis.hset(self.keys.recording(recording_id), "key_id", key_id)
+
+    def retain(self, recording_id: str, *, expires: float, retention_days: int, **fields: str) -> bool:
+        """A stored recording's new expiry and retention (and metadata ``fields``); False when
+        it is not stored (unknown, or its purge has started).  A held recording stays held."""
+        k = self.keys
+        flat = [part for pair in fields.items() for part in pair]
+        return bool(
+            self._retain(
+                keys=[k.recording(recording_id), k.by_expiry],
+                args=[recording_id, repr(expires), str(retention_days), *flat],
+            )
+        )
 
     def remove(self, recording_id: str) -> None:
         k = self.keys

@@ -80,7 +80,8 @@ class RecordingMeta:
     appeal: str | None = None
     operator: str | None = None
     queue: str | None = None
-    # 'operator' for the operator conversation; 'consent' for a kept consent answer.
+    # 'operator' for the operator conversation; 'consent' for a kept consent answer; 'name'
+    # for the caller's spoken name (ivr.recordings.clips; kept without consent to record).
     kind: str = "operator"
     # File name extension of the plaintext audio ('wav', 'mp3', ...), used by exports.
     audio_format: str = "wav"

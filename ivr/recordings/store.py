@@ -13,13 +13,21 @@ Strategy
   was, so nothing is lost and the front end may retry.
 * **No key, no recording**: without a keyring ingest raises :class:`NoRecordingKey`.
   No consent (``Consent.granted`` false) raises :class:`NoConsent` - except for the
-  audio of the consent answer itself (kind ``"consent"``), which is kept whatever the
-  answer, as the proof of it, under the same retention.
+  clips in :data:`KINDS_WITHOUT_CONSENT`: the audio of the consent answer itself (kind
+  ``"consent"``), kept whatever the answer as the proof of it, and the caller's spoken
+  name (kind ``"name"``), which is part of identifying the caller for the operator, not
+  a recording of the conversation (:mod:`ivr.recordings.clips`); both under the call's
+  retention.
 * **Access** (listen, download, export) needs role ``supervisor`` or ``auditor`` and a
   non-empty reason.  Every attempt writes one audit line *before* any audio leaves
   the store: ``refused`` (role, reason, bad id), ``failed`` (unknown, unreadable) or
   ``allowed``; a failure part way through a stream adds a ``failed`` line.  If the
   audit line cannot be written, access is refused.
+* **The one operator permission** (:meth:`RecordingStore.open_name_clip`): an operator
+  may listen to the caller's spoken name (kind ``"name"``) of a call assigned to them -
+  nothing else, no download, no other kind, no other call.  Whether the call is
+  assigned to them is the operator console's to say (routing knows, the store does
+  not); the store checks everything else and audits every attempt the same way.
 * **Store identity**: ``initialise()`` writes ``<root>/.ivr-recordings`` holding a
   store id that is also kept in Redis (``{P}:rec:store-id``).  Ingest and reconcile
   refuse (:class:`StoreNotReady`) when the two disagree, e.g. when the recordings
@@ -79,6 +87,9 @@ from ivr.recordings.meta import Consent, RecordingMeta, _s
 log = logging.getLogger("ivr.recordings")
 
 ACCESS_ROLES = frozenset({"supervisor", "auditor"})
+# Kept without the caller's consent to record: the consent answer (the proof of it) and
+# the spoken name (identification, played to the operator the call is assigned to).
+KINDS_WITHOUT_CONSENT = frozenset({"consent", "name"})
 MARKER = ".ivr-recordings"
 DAY = 86400
 READ_PIECE = 1 << 20
@@ -230,7 +241,7 @@ class RecordingStore:
         if self.keyring is None:
             log.error("recording refused for call %s: no recording key", call_id)
             raise NoRecordingKey("no recording master key: recording is off")
-        if not consent.granted and kind != "consent":
+        if not consent.granted and kind not in KINDS_WITHOUT_CONSENT:
             raise NoConsent("the caller did not consent to recording")
         rid = validate_id(recording_id) if recording_id is not None else new_recording_id()
         if not audio_format.isalnum() or len(audio_format) > 8:
@@ -320,6 +331,51 @@ class RecordingStore:
         if role not in ACCESS_ROLES:
             audit("refused", f"role '{role}' may not access recordings")
             raise AccessDenied(f"role '{role}' may not access recordings", recording_id=None, user=user)
+        return self._open(recording_id, user=user, reason=reason, audit=audit)
+
+    def open_name_clip(
+        self, recording_id: str, *, call_id: str, user: str, operator: str | None,
+        assigned_to: str | None, reason: str,
+    ) -> RecordingStream:
+        """An operator listens to the caller's spoken name of a call assigned to them.
+
+        The narrow exception to "supervisor or auditor only": ``assigned_to`` is the
+        operator the console found the call ``call_id`` reserved for, connected to or
+        handled by (routing's word, not the request's); it must be ``operator``.  The
+        recording must be of kind ``"name"`` and of that call.  Every attempt is audited
+        (role ``operator``, action ``listen``), refusals included.
+        """
+        shown = recording_id if isinstance(recording_id, str) else repr(recording_id)
+
+        def audit(outcome: str, detail: str | None = None) -> None:
+            self.audit.record(
+                actor=user, role="operator", action="listen", recording=shown[:80], reason=reason,
+                outcome=outcome, detail=detail,
+            )
+
+        if operator is None or assigned_to != operator:
+            audit("refused", f"call {call_id[:80]} is not assigned to this operator")
+            raise AccessDenied("an operator may only hear the name clip of a call assigned to them", user=user)
+
+        def permitted(meta: RecordingMeta) -> None:
+            if meta.kind != "name" or meta.call_id != call_id:
+                audit("refused", f"an operator may only hear the name clip of their call ({call_id[:80]}); "
+                      f"this is a '{meta.kind}' recording")
+                raise AccessDenied("an operator may only hear the name clip of a call assigned to them",
+                                   recording_id=meta.id, user=user)
+
+        return self._open(recording_id, user=user, reason=reason, audit=audit, permitted=permitted)
+
+    def audit_refusal(self, recording: str, *, user: str, role: str, reason: str, detail: str,
+                      action: str = "listen") -> None:
+        """Audit an access refused before the store was asked (e.g. another operator's call)."""
+        self.audit.record(actor=user, role=role, action=action, recording=recording[:80], reason=reason,
+                          outcome="refused", detail=detail)
+
+    def _open(
+        self, recording_id: str, *, user: str, reason: str, audit: Callable[..., None],
+        permitted: Callable[[RecordingMeta], None] | None = None,
+    ) -> RecordingStream:
         if not reason or not reason.strip():
             audit("refused", "no reason given")
             raise AccessDenied("a reason is required to access a recording", user=user)
@@ -331,6 +387,12 @@ class RecordingStore:
             raise
         try:
             meta = self.meta(rid)
+        except RecordingError as exc:
+            audit("failed", f"{type(exc).__name__}: {exc.message}")
+            raise
+        if permitted is not None:
+            permitted(meta)  # audits and raises a refusal
+        try:
             if self.keyring is None:
                 raise NoRecordingKey("no recording master key: recordings cannot be read", recording_id=rid)
             reader = ContainerReader(self.path_of(rid), rid, self.keyring, expected_size=meta.size)

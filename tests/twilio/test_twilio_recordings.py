@@ -189,10 +189,45 @@ def test_urls_that_are_not_our_twilio_recordings_are_refused_before_any_request(
     assert parts.engine.redis.hlen("{ivr}:rec:twilio-pending") == 0
 
 
-def test_other_clips_are_left_to_their_own_feature(parts: Parts) -> None:
-    consented(parts.engine)
-    parts.hook(CALL_SID, URL, None, clip=f"{CALL_SID}-ask_name")
-    assert parts.media.sent == [] and parts.rest.requests == []
+def test_the_spoken_name_is_fetched_encrypted_and_deleted_at_twilio_mid_call(parts: Parts) -> None:
+    """The menu's <Record> of the name: no consent needed (identification), stored at once as
+    kind 'name' with the default retention; the call's end gives it the queue's."""
+    parts.hook(CALL_SID, URL, None, clip=f"{CALL_SID}-ask_name")  # the caller is still in the menu
+    [get] = parts.media.sent
+    assert get.url == MEDIA and get.headers["Authorization"].startswith("Basic ")
+    clips, store = parts.engine.recordings.clips, parts.engine.recordings.store
+    rid = clips.name_recording(CALL_SID)
+    assert rid is not None
+    meta = store.meta(rid)
+    assert (meta.kind, meta.call_id, meta.source, meta.queue, meta.size) == (
+        "name", CALL_SID, f"twilio:{SID}", None, len(AUDIO))
+    assert meta.consent.method == "none" and not meta.consent.granted and meta.retention_days == 30
+    assert AUDIO[:200] not in store.path_of(rid).read_bytes()  # encrypted at rest
+    with store.open_name_clip(rid, call_id=CALL_SID, user="olga", operator="op101", assigned_to="op101",
+                              reason="screen-pop") as stream:
+        assert stream.read() == AUDIO  # byte for byte: fetched binary-safe
+    assert deletes(parts.rest) == [f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{SID}.json"]
+    parts.hook(CALL_SID, URL, None, clip=f"{CALL_SID}-ask_name")  # Twilio retries: stored once
+    assert len(parts.media.sent) == 1 and len(store.list()) == 1 and len(deletes(parts.rest)) == 2
+    consented(parts.engine)  # the call ends: queue payments, operator op101, consent given
+    kept = store.meta(rid)
+    assert (kept.queue, kept.operator, kept.appeal, kept.consent.granted) == ("payments", "op101", "2603100001", True)
+    assert kept.expires == kept.created + kept.retention_days * 86400
+
+
+def test_a_name_that_cannot_be_fetched_is_retried_and_nothing_else_is_touched(parts: Parts) -> None:
+    parts.media.answers = [(503, {"Content-Type": "text/plain"}, b"busy")]
+    with pytest.raises(FetchFailed, match="HTTP 503"):
+        parts.hook(CALL_SID, URL, None, clip=f"{CALL_SID}-ask_name")
+    assert parts.engine.recordings.store.list() == [] and deletes(parts.rest) == []
+    assert parts.engine.redis.hexists("{ivr}:rec:twilio-pending", SID)
+    parts.engine.recordings.tick()  # the background loop's retry
+    [meta] = parts.engine.recordings.store.list()
+    assert meta.kind == "name" and len(deletes(parts.rest)) == 1
+    assert not parts.engine.redis.hexists("{ivr}:rec:twilio-pending", SID)
+    parts.hook(CALL_SID, URL, None, clip="CA" + "9" * 32 + "-ask_name")  # another call's name: not this call's
+    parts.hook(CALL_SID, URL, None, clip="something-else")
+    assert len(parts.media.sent) == 2 and len(parts.engine.recordings.store.list()) == 1
 
 
 def test_a_callback_recording_is_covered_by_the_original_calls_consent(parts: Parts) -> None:

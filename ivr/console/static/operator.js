@@ -56,6 +56,9 @@
     setText("pop-confidence", pop.name.confidence === null ? "—" : Math.round(pop.name.confidence * 100) + "%");
     document.getElementById("pop-clip").hidden = !pop.name.clip;
     document.getElementById("pop-clip-player").replaceChildren();
+    const clipNote = document.getElementById("pop-clip-note");
+    clipNote.hidden = pop.name.clip_note !== "no_key";
+    clipNote.textContent = "запись имени не сохранена: нет ключа записи";
     setText("pop-appeal", pop.appeal);
     setText("pop-call-state", pop.kind === "callback" ? "набираем абонента…" : "соединение…");
     setText("pop-inn", pop.inn);

@@ -1,0 +1,136 @@
+"""The caller's spoken name on the operator's screen: played from the encrypted store once the
+call's end has stored it (before that, from the plaintext clip), only by the operator the call
+is assigned to, every attempt in the recordings audit; without a key it is not kept at all."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from ivr.call import CallRunner
+from ivr.config import Config, Secrets
+from ivr.console.users import UserStore
+from ivr.engine import Engine, build_engine
+from ivr.flow import events as e
+from ivr.web.app import create_app
+from routing.redis_conn import connect
+from tests.console.conftest import Clock, Console, console_config, login, place_call
+
+NAME = b"RIFF\x00\x10\x00\x00WAVEfmt " + os.urandom(3000)
+
+
+@pytest.fixture()
+def keyed(config: Config, tmp_path: Path, redis_server: Any, user_hashes: Any, clock: Clock) -> tuple[Engine, Flask]:
+    (tmp_path / "clips").mkdir()
+    key = "k1:" + base64.b64encode(os.urandom(32)).decode()
+    engine = build_engine(console_config(config, tmp_path, user_hashes), Secrets(secret_key="k", recording_key=key),
+                          redis=connect(redis_server.url, embedded_dir=str(tmp_path)), clock=clock)
+    app = create_app(engine)
+    app.testing = True
+    return engine, app
+
+
+def clip_dir(engine: Engine) -> Path:
+    return Path(engine.config.path(engine.config.recordings.clip_dir or ""))
+
+
+def rec_audit(engine: Engine) -> list[tuple[str, str, str, str]]:
+    path = Path(engine.config.path(engine.config.recordings.audit_log))
+    lines = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    return [(x["actor"], x["role"], x["recording"], x["outcome"]) for x in lines]
+
+
+def console_audit(engine: Engine) -> list[tuple[str, str, str]]:
+    path = Path(engine.config.path(engine.config.console.audit_log))
+    lines = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    return [(x["actor"], x["action"], x["outcome"]) for x in lines if x["action"] == "listen_name_clip"]
+
+
+def connect_call(engine: Engine, runner: CallRunner) -> None:
+    """The caller on hold hears the operator is ready: Connect, the menu's end of the call."""
+    runner.handle(e.NoInput(engine.clock() + 9))
+    assert runner.done and runner.state is not None and runner.state.context.outcome == "connected"
+
+
+def test_the_assigned_operator_plays_the_name_first_from_the_clip_then_from_the_store(
+    keyed: tuple[Engine, Flask]
+) -> None:
+    engine, app = keyed
+    engine.router.set_operator_state("op102", "available")
+    clips = clip_dir(engine)
+    (clips / "call-5-ask_name.wav").write_bytes(NAME)
+    (clips / "call-5-main.wav").write_bytes(b"RIFF keyword")
+    runner = place_call(engine, "call-5", name=None, clip=str(clips / "call-5-ask_name"))  # speech off: recorded
+    olga = Console(app, "olga")
+    assert olga.get("/operator/api/calls/call-5").json["name"] == {
+        "text": None, "confidence": 0.0, "clip": True, "clip_note": None}
+    early = olga.get("/operator/calls/call-5/name-clip")  # still in the menu: the plaintext clip
+    assert early.status_code == 200 and early.data == NAME and early.headers["Cache-Control"] == "no-store"
+
+    connect_call(engine, runner)
+    assert sorted(p.name for p in clips.iterdir()) == []  # no plaintext outlives the call
+    rid = engine.recordings.clips.name_recording("call-5")
+    assert rid is not None and engine.recordings.store.meta(rid).kind == "name"
+    played = olga.get("/operator/calls/call-5/name-clip")
+    assert played.status_code == 200 and played.data == NAME and played.mimetype == "audio/wav"
+    assert played.headers["Content-Length"] == str(len(NAME)) and played.headers["Cache-Control"] == "no-store"
+
+    oleg = Console(app, "oleg")  # op101: not his call
+    refused = oleg.get("/operator/calls/call-5/name-clip")
+    assert refused.status_code == 403 and refused.json["error"] == "not_your_call"
+    assert rec_audit(engine) == [
+        ("olga", "operator", "clip:call-5-ask_name.wav", "allowed"),
+        ("olga", "operator", rid, "allowed"),
+        ("oleg", "operator", rid, "refused"),
+    ]
+    assert console_audit(engine) == [("olga", "listen_name_clip", "allowed"), ("olga", "listen_name_clip", "allowed"),
+                                     ("oleg", "listen_name_clip", "refused")]
+    # the store's general door stays shut to operators: not even the auditor's route
+    assert olga.get(f"/auditor/recordings/{rid}/audio?grant=x").status_code == 403
+
+
+def test_only_the_clip_directory_is_read_and_never_through_a_symlink(keyed: tuple[Engine, Flask],
+                                                                     tmp_path: Path) -> None:
+    engine, app = keyed
+    clips = clip_dir(engine)
+    (tmp_path / "secret.wav").write_bytes(b"RIFF secret")
+    engine.router.set_operator_state("op103", "available")
+    place_call(engine, "call-6", topic_key="6", name=None, clip=str(clips / ".." / "secret"))  # benefits: op103
+    engine.router.set_operator_state("op102", "available")
+    (clips / "call-7-ask_name.wav").symlink_to(tmp_path / "secret.wav")
+    place_call(engine, "call-7", name=None, clip=str(clips / "call-7-ask_name"))
+    cfg = engine.config
+    UserStore(redis=engine.redis, prefix=cfg.redis.prefix, configured=cfg.users, operators=cfg.operators).add(
+        "petr", role="operator", operator="op103", password="a long enough secret")
+    pete = app.test_client()
+    assert login(pete, "petr", "a long enough secret").status_code == 302
+    assert pete.get("/operator/calls/call-6/name-clip").status_code == 404  # outside the clip directory
+    olga = Console(app, "olga")
+    assert olga.get("/operator/calls/call-7/name-clip").status_code == 404  # a symlink
+    assert b"secret" not in olga.get("/operator/calls/call-7/name-clip").data
+    assert console_audit(engine) == [("petr", "listen_name_clip", "failed"), ("olga", "listen_name_clip", "failed"),
+                                     ("olga", "listen_name_clip", "failed")]
+
+
+def test_without_a_key_the_name_is_not_kept_and_the_screen_says_so(app: Flask, engine: Engine) -> None:
+    engine.router.set_operator_state("op102", "available")
+    clips = clip_dir(engine)
+    (clips / "call-8-ask_name.wav").write_bytes(NAME)
+    runner = place_call(engine, "call-8", name=None, clip=str(clips / "call-8-ask_name"))
+    olga = Console(app, "olga")
+    assert olga.get("/operator/api/calls/call-8").json["name"]["clip_note"] == "no_key"
+    response = olga.get("/operator/calls/call-8/name-clip")
+    assert response.status_code == 404 and response.json["error"] == "no_key"
+    assert "нет ключа записи" in response.json["message"]
+    connect_call(engine, runner)
+    assert list(clips.iterdir()) == []  # destroyed at the call's end, with its deletion-log line
+    deleted = Path(engine.config.path(engine.config.recordings.deletion_log)).read_text()
+    assert "clip:call-8-ask_name.wav" in deleted and "no recording key" in deleted
+    page = olga.get("/operator").get_data(as_text=True)
+    assert 'id="pop-clip-note"' in page
