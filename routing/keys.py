@@ -54,13 +54,37 @@ class Keys:
 
     @property
     def classes(self) -> str:
-        """HASH: class -> JSON {q: queue, l: language, s: skills, w: widening, r: ring}."""
+        """HASH: class -> definition, tab-separated: queue, language, skills CSV, callback ring
+        seconds, service-level seconds, and per operator level 1..5 the wait (s) after which
+        that level may take the class's entries (``-`` never, ``a`` always): the widening rules
+        resolved once (see ``engine.class_definition``), read without JSON."""
         return self._k("classes")
 
     @property
     def active(self) -> str:
         """SET: classes that have someone waiting."""
         return self._k("active")
+
+    def active_by(self, language: str, skill: str | None = None) -> str:
+        """SET: active classes of a language (``skill=None``), or of a language that need the
+        skill (``"*"``: classes needing no skill).  Who may serve what, without a scan."""
+        return self._k("act", language if skill is None else f"{language}|{skill}")
+
+    def eligible(self, klass: str, threshold: str, *, callbacks: bool = False) -> str:
+        """ZSET: calls (``callbacks=True``: callbacks due now) of a class that have waited at
+        least ``threshold`` seconds (``a``: the class has no widening), by place in line.  An
+        operator whose level allows the class after T seconds takes the head of ``<T>``."""
+        return self._k("ec" if callbacks else "el", klass, threshold)
+
+    def pending(self, klass: str, threshold: str) -> str:
+        """ZSET: entries of a class not yet moved to ``eligible(klass, threshold)``, by enqueue
+        time; moved when a script needs that set and they have waited long enough."""
+        return self._k("pend", klass, threshold)
+
+    @property
+    def callbacks_later(self) -> str:
+        """ZSET: callbacks in line whose next attempt is later (not matchable yet), by its time."""
+        return self._k("cblater")
 
     def queue_waiting(self, queue: str) -> str:
         """ZSET: waiting calls and callbacks of a queue by enqueue time (longest wait, overflow)."""
@@ -87,7 +111,7 @@ class Keys:
 
     # operators --------------------------------------------------------------------
     def operator(self, operator_id: str) -> str:
-        """HASH: state, since, skills JSON, languages, endpoint, current call."""
+        """HASH: state, since, skills (``sk``: "skill=level,..."), languages, endpoint, current call."""
         return self._k("op", operator_id)
 
     @property
@@ -99,6 +123,11 @@ class Keys:
     def idle(self) -> str:
         """ZSET: available operators by the moment they became idle (longest idle first)."""
         return self._k("idle")
+
+    def idle_by(self, language: str, skill: str, level: int | None = None) -> str:
+        """ZSET: available operators speaking ``language`` with ``skill`` at ``level`` (1-5), by
+        idle time; ``skill="*"`` (no level): every available operator of the language."""
+        return self._k("ix", f"{language}|*" if skill == "*" else f"{language}|{skill}|{level}")
 
     @property
     def wrap_up(self) -> str:
@@ -124,6 +153,11 @@ class Keys:
     def events(self) -> str:
         """STREAM: every routing event, for the operator console and the dashboard."""
         return self._k("events")
+
+    @property
+    def schema(self) -> str:
+        """STRING: version of the derived indexes (``routing.scripts.SCHEMA``)."""
+        return self._k("schema")
 
     # appeals ----------------------------------------------------------------------
     @property

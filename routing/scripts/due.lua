@@ -1,11 +1,12 @@
 -- due: run matching, then hand reserved callbacks to the dialer (each exactly once;
 -- a dialer that dies lets the reservation expire, and the callback keeps its place).
--- ARGV[4] largest number to take.  Returns {calls assigned, callbacks to dial}.
+-- ARGV[A+1] largest number to take, ARGV[A+2] overflow rules JSON (see assign.lua).
+-- Returns {calls assigned, callbacks to dial}.
 housekeeping()
-overflow()
+overflow(cjson.decode(ARGV[A + 2]))
 local matched = match_all(1000)
 local out = {}
-for _ = 1, tonumber(ARGV[4]) do
+for _ = 1, tonumber(ARGV[A + 1]) do
   local cid = redis.call("LPOP", k("cbdue"))
   if not cid then break end
   local r = redis.call("HMGET", k("call", cid), "state", "kind", "op", "queue")

@@ -2,45 +2,136 @@
 --
 -- ARGV[1] key tag, e.g. "{ivr}" (all keys share it: one cluster slot)
 -- ARGV[2] now, epoch seconds (the engine's injected clock; never TIME)
--- ARGV[3] JSON settings: res (reservation s), wrap (wrap-up s), keep (events kept),
---         aht (default handle s), day (stats day), closed (queues closed now),
---         overflow ([queue, max wait s, target] ...)
--- ARGV[4..] the script's own arguments.  KEYS[1] is the events stream (routes the call).
+-- ARGV[3] stats day, ARGV[4] reservation s, ARGV[5] wrap-up s, ARGV[6] events kept,
+-- ARGV[7] default handle s, ARGV[8] queues closed now ("\n"-separated)
+-- ARGV[A + 1 ..] the script's own arguments.  KEYS[1] is the events stream (routes the call).
+--
+-- Plain scalars, no JSON: nothing is decoded on the hot path.  Indexes (see routing/keys.py):
+--   wait:<c>        every entry of class c by place (position, expected wait)
+--   el:<c>:<T>      calls of c that waited >= T s, by place  }  matching: an operator of
+--   ec:<c>:<T>      due callbacks of c that waited >= T s    }  level lv reads the heads for
+--   pend:<c>:<T>    entries of c not yet in el/ec:<T>, by enqueue time   T = threshold(c, lv)
+--   cblater         callbacks waiting for their retry time, by that time
+--   ix:<lang>|<skill>|<level>, ix:<lang>|*   idle operators by idle time
+--   act:<lang>, act:<lang>|<skill>, act:<lang>|*   active classes by language and skill
+local A = 8
 local TAG = ARGV[1]
 local NOW_S = ARGV[2]
 local NOW = tonumber(NOW_S)
-local CFG = cjson.decode(ARGV[3])
-local CLOSED = {}
-for _, q in ipairs(CFG.closed) do CLOSED[q] = true end
-local SCAN_DEPTH = 64
+local DAY = ARGV[3]
+local RES = tonumber(ARGV[4])
+local WRAP = tonumber(ARGV[5])
+local KEEP = ARGV[6]
+local AHT = tonumber(ARGV[7])
 local STAFFED = {available = true, reserved = true, on_call = true, wrap_up = true}
+local SEP = "\t"
 
 local function k(...) return TAG .. ":" .. table.concat({...}, ":") end
 local function s(x) if x == nil or x == false then return "" end return x end
 
+local closed_set = nil
+local function closed(q)
+  if closed_set == nil then
+    closed_set = {}
+    for name in string.gmatch(ARGV[8], "[^\n]+") do closed_set[name] = true end
+  end
+  return closed_set[q] == true
+end
+
 local function emit(kind, fields)
-  local args = {k("events"), "MAXLEN", "~", tostring(CFG.keep), "*", "type", kind, "at", NOW_S}
-  for i = 1, #fields do args[#args + 1] = tostring(fields[i]) end
+  local args = {k("events"), "MAXLEN", "~", KEEP, "*", "type", kind, "at", NOW_S}
+  local n = #args
+  for i = 1, #fields do args[n + i] = tostring(fields[i]) end
   redis.call("XADD", unpack(args))
 end
 
 local function stat(queue, field, n)
-  local key = k("stats", CFG.day, queue)
+  local key = k("stats", DAY, queue)
   redis.call("HINCRBY", key, field, n or 1)
   redis.call("EXPIRE", key, 8 * 86400)
 end
 
--- operators and classes, decoded once per script run --------------------------------
+-- Byte order (as ZSETs order members), for ties between equal scores; Lua's "<" on
+-- strings follows the server's locale.
+local function bless(a, b)
+  if a == b then return false end
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- (score, member) pairs in ZSET order.
+local function before(s1, m1, s2, m2)
+  if s1 ~= s2 then return s1 < s2 end
+  return bless(m1, m2)
+end
+
+-- operators, decoded once per script run ---------------------------------------------
+-- "sk": "skill=level,..." (levels 1-5); "langs": "ru,en".
+local function parse_op(sk, langs, endpoint)
+  local o = {skills = {}, langs = {}, lang_list = {}, endpoint = endpoint or ""}
+  for name, lv in string.gmatch(sk or "", "([^,=]+)=([^,]+)") do o.skills[name] = tonumber(lv) or 0 end
+  for l in string.gmatch(langs or "", "[^,]+") do
+    if not o.langs[l] then o.langs[l] = true; o.lang_list[#o.lang_list + 1] = l end
+  end
+  return o
+end
+
 local op_cache = {}
 local function op_info(id)
   local o = op_cache[id]
   if o == nil then
-    local r = redis.call("HMGET", k("op", id), "skills", "langs")
-    o = {skills = cjson.decode(r[1] or "{}"), langs = {}}
-    for l in string.gmatch(r[2] or "", "[^,]+") do o.langs[l] = true end
+    local r = redis.call("HMGET", k("op", id), "sk", "langs", "endpoint")
+    o = parse_op(r[1], r[2], r[3])
     op_cache[id] = o
   end
   return o
+end
+
+-- The idle-index keys an operator is in while available.
+local function idle_keys(o)
+  local keys = {}
+  for _, l in ipairs(o.lang_list) do
+    keys[#keys + 1] = k("ix", l .. "|*")
+    for sk, lv in pairs(o.skills) do
+      lv = math.min(math.floor(lv), 5)
+      if lv >= 1 then keys[#keys + 1] = k("ix", l .. "|" .. sk .. "|" .. lv) end
+    end
+  end
+  return keys
+end
+
+local function add_idle(opid, idle_score)
+  redis.call("ZADD", k("idle"), idle_score, opid)
+  for _, key in ipairs(idle_keys(op_info(opid))) do redis.call("ZADD", key, idle_score, opid) end
+end
+
+local function remove_idle(opid)
+  redis.call("ZREM", k("idle"), opid)
+  for _, key in ipairs(idle_keys(op_info(opid))) do redis.call("ZREM", key, opid) end
+end
+
+-- classes --------------------------------------------------------------------------
+-- A class definition (HASH classes): queue TAB language TAB skills CSV TAB ring seconds
+-- TAB service-level seconds TAB thresholds, one per operator level 1..5: the wait (s)
+-- after which an operator of that level may take the class's entries ("-": never,
+-- "a": always, i.e. no widening rules).
+local function parse_def(raw)
+  local q, l, sk, ring, sl, th = string.match(raw, "^(.-)\t(.-)\t(.-)\t(.-)\t(.-)\t(.*)$")
+  if not q then return nil end
+  local d = {q = q, l = l, s = {}, r = tonumber(ring) or 30, sl = tonumber(sl) or 20, t = {}, ts = {}}
+  for x in string.gmatch(sk, "[^,]+") do d.s[#d.s + 1] = x end
+  local lv, seen = 0, {}
+  for x in string.gmatch(th, "[^,]+") do
+    lv = lv + 1
+    if x ~= "-" then
+      d.t[lv] = x
+      if not seen[x] then seen[x] = true; d.ts[#d.ts + 1] = x end
+    end
+  end
+  return d
 end
 
 local class_cache = {}
@@ -49,26 +140,40 @@ local function class_def(c)
   if d == nil then
     local raw = redis.call("HGET", k("classes"), c)
     if not raw then return nil end
-    d = cjson.decode(raw)
+    d = parse_def(raw) or false
     class_cache[c] = d
   end
-  return d
+  return d or nil
 end
 
--- The classes someone waits in, decoded, with one HMGET for those not seen yet in this run.
-local function active_classes()
-  local list = redis.call("SMEMBERS", k("active"))
+-- Definitions of several classes, with one HMGET for those not seen yet in this run.
+local function load_defs(list)
   local missing = {}
   for _, c in ipairs(list) do
     if class_cache[c] == nil then missing[#missing + 1] = c end
   end
   if #missing > 0 then
     local raw = redis.call("HMGET", k("classes"), unpack(missing))
-    for i, c in ipairs(missing) do
-      if raw[i] then class_cache[c] = cjson.decode(raw[i]) end
-    end
+    for i, c in ipairs(missing) do class_cache[c] = raw[i] and parse_def(raw[i]) or false end
   end
-  return list
+end
+
+local function act_keys(c, d)
+  local keys = {k("act", d.l)}
+  if #d.s == 0 then keys[2] = k("act", d.l .. "|*") end
+  for _, sk in ipairs(d.s) do keys[#keys + 1] = k("act", d.l .. "|" .. sk) end
+  return keys
+end
+
+local function activate(c, d)
+  if redis.call("SADD", k("active"), c) == 1 then
+    for _, key in ipairs(act_keys(c, d)) do redis.call("SADD", key, c) end
+  end
+end
+
+local function deactivate(c, d)
+  redis.call("SREM", k("active"), c)
+  for _, key in ipairs(act_keys(c, d)) do redis.call("SREM", key, c) end
 end
 
 -- An operator's level for a class: the lowest proficiency over its skills, 0 if unfit.
@@ -76,85 +181,190 @@ local function level(o, d)
   if not o.langs[d.l] then return 0 end
   local lv = 5
   for _, sk in ipairs(d.s) do
-    local p = tonumber(o.skills[sk] or 0)
+    local p = o.skills[sk] or 0
     if p < lv then lv = p end
   end
-  return lv
+  return math.floor(lv)
 end
 
--- The proficiency a call needs after waiting `wait` seconds (widening steps).
+-- The lowest level that may take an entry of class d after waiting `wait` s (6: none yet).
 local function required(d, wait)
-  if #d.w == 0 then return 1 end
-  local req = 6
-  for _, w in ipairs(d.w) do
-    if wait >= w[1] and w[2] < req then req = w[2] end
+  for lv = 1, 5 do
+    local t = d.t[lv]
+    if t == "a" or (t ~= nil and wait >= tonumber(t)) then return lv end
   end
-  return req
+  return 6
 end
 
--- What an entry needs now; nil when it may not be served now (callback not due, queue closed).
-local function requirement(cid, d)
-  local r = redis.call("HMGET", k("call", cid), "enq", "nb", "kind")
-  if not r[1] then return nil end
-  if r[3] == "callback" then
-    if CLOSED[d.q] then return nil end
-    if r[2] and r[2] ~= "" and tonumber(r[2]) > NOW then return nil end
+-- eligibility sets -------------------------------------------------------------------
+local function fam(kind) if kind == "callback" then return "ec" end return "el" end
+
+-- Put a waiting entry into the matching sets: el/ec:<T> when it has waited T s, else pend:<T>.
+local function index_entry(cid, c, d, score, enq, kind)
+  local f, wait = fam(kind), NOW - tonumber(enq)
+  for _, t in ipairs(d.ts) do
+    if t == "a" or wait >= tonumber(t) then
+      redis.call("ZADD", k(f, c, t), score, cid)
+    else
+      redis.call("ZADD", k("pend", c, t), enq, cid)
+    end
   end
-  return required(d, NOW - tonumber(r[1]))
+end
+
+local function unindex_entry(cid, c, d, kind)
+  local f = fam(kind)
+  for _, t in ipairs(d.ts) do
+    redis.call("ZREM", k(f, c, t), cid)
+    if t ~= "a" then redis.call("ZREM", k("pend", c, t), cid) end
+  end
+end
+
+-- Move entries of class c that have now waited T s from pend:<T> to el/ec:<T>; once a run.
+local promoted = {}
+local function promote(c, t)
+  if t == "a" then return end
+  local pk = c .. ":" .. t
+  if promoted[pk] then return end
+  promoted[pk] = true
+  local key, cutoff = k("pend", c, t), tostring(NOW - tonumber(t))
+  local ids = redis.call("ZRANGEBYSCORE", key, "-inf", cutoff)
+  if #ids == 0 then return end
+  for _, cid in ipairs(ids) do
+    local r = redis.call("HMGET", k("call", cid), "score", "kind")
+    if r[1] then redis.call("ZADD", k(fam(r[2]), c, t), r[1], cid) end
+  end
+  redis.call("ZREMRANGEBYSCORE", key, "-inf", cutoff)
+end
+
+-- The first entry of class c an operator of level lv may take now: cid, score (or nil).
+local function head_for_level(c, d, lv)
+  local t = d.t[lv]
+  if t == nil then return nil end
+  promote(c, t)
+  local best, best_score = nil, nil
+  local r = redis.call("ZRANGE", k("el", c, t), 0, 0, "WITHSCORES")
+  if #r > 0 then best, best_score = r[1], tonumber(r[2]) end
+  if not closed(d.q) then
+    r = redis.call("ZRANGE", k("ec", c, t), 0, 0, "WITHSCORES")
+    if #r > 0 then
+      local sc = tonumber(r[2])
+      if best == nil or before(sc, r[1], best_score, best) then best, best_score = r[1], sc end
+    end
+  end
+  return best, best_score
+end
+
+-- The classes an operator might serve: active, in one of its languages, sharing a skill.
+local function classes_for_op(o)
+  local keys = {}
+  for _, l in ipairs(o.lang_list) do
+    keys[#keys + 1] = k("act", l .. "|*")
+    for sk, _ in pairs(o.skills) do keys[#keys + 1] = k("act", l .. "|" .. sk) end
+  end
+  if #keys == 0 then return {} end
+  local list = redis.call("SUNION", unpack(keys))
+  load_defs(list)
+  return list
 end
 
 -- The best entry (lowest place score) that operator `opid` may take now.
 local function best_for_op(opid)
   local o = op_info(opid)
   local best, best_score, best_class = nil, nil, nil
-  for _, c in ipairs(active_classes()) do
+  for _, c in ipairs(classes_for_op(o)) do
     local d = class_cache[c]
     local lv = d and level(o, d) or 0
     if lv > 0 then
-      local start, done = 0, false
-      while not done and start < SCAN_DEPTH do
-        local r = redis.call("ZRANGE", k("wait", c), start, start + 15, "WITHSCORES")
-        if #r == 0 then break end
-        for i = 1, #r, 2 do
-          local cid, score = r[i], tonumber(r[i + 1])
-          if best_score ~= nil and (score > best_score or (score == best_score and cid > best)) then
-            done = true
-            break
-          end
-          local req = requirement(cid, d)
-          if req ~= nil and lv >= req then
-            best, best_score, best_class = cid, score, c
-            done = true
-            break
-          end
-        end
-        start = start + 16
+      local cid, sc = head_for_level(c, d, lv)
+      if cid and (best == nil or before(sc, cid, best_score, best)) then
+        best, best_score, best_class = cid, sc, c
       end
     end
   end
   return best, best_class
 end
 
+-- Walk the union of ZSETs `keys` in (score, member) order; the first member that `ok`
+-- accepts, and its score.  The first page is one entry per key (the usual answer).
+local function first_in_union(keys, ok)
+  local page, off, pos = {}, {}, {}
+  local function fill(i, n)
+    page[i] = redis.call("ZRANGE", keys[i], off[i], off[i] + n - 1, "WITHSCORES")
+    off[i], pos[i] = off[i] + n, 1
+  end
+  for i = 1, #keys do off[i] = 0; fill(i, 1) end
+  while true do
+    local bi, bs, bm = nil, nil, nil
+    for i = 1, #keys do
+      if pos[i] > #page[i] and #page[i] > 0 then fill(i, 16) end
+      if pos[i] <= #page[i] then
+        local m, sc = page[i][pos[i]], tonumber(page[i][pos[i] + 1])
+        if bi == nil or before(sc, m, bs, bm) then bi, bs, bm = i, sc, m end
+      end
+    end
+    if bi == nil then return nil end
+    pos[bi] = pos[bi] + 2
+    if ok == nil or ok(bm) then return bm, bs end
+  end
+end
+
+-- The longest-idle operator of level >= lv for class c (and its idle score).
+local function idle_op_for(c, d, lv)
+  if lv > 5 then return nil end
+  if #d.s == 0 then return first_in_union({k("ix", d.l .. "|*")}, nil) end
+  local keys = {}
+  for p = lv, 5 do keys[#keys + 1] = k("ix", d.l .. "|" .. d.s[1] .. "|" .. p) end
+  local ok = nil
+  if #d.s > 1 then ok = function(opid) return level(op_info(opid), d) >= lv end end
+  return first_in_union(keys, ok)
+end
+
+-- What an entry needs now: the lowest level; nil when it may not be served now.
+local function requirement(cid, d)
+  local r = redis.call("HMGET", k("call", cid), "enq", "nb", "kind")
+  if not r[1] then return nil end
+  if r[3] == "callback" then
+    if closed(d.q) then return nil end
+    if r[2] and r[2] ~= "" and tonumber(r[2]) > NOW then return nil end
+  end
+  return required(d, NOW - tonumber(r[1]))
+end
+
 -- The longest-idle operator that may take entry `cid` of class `c` now.
 local function op_for_call(cid, c)
   local d = class_def(c)
+  if not d then return nil end
   local req = requirement(cid, d)
   if req == nil then return nil end
-  for _, opid in ipairs(redis.call("ZRANGE", k("idle"), 0, -1)) do
-    if level(op_info(opid), d) >= req then return opid end
-  end
-  return nil
+  return (idle_op_for(c, d, req))
 end
 
 local function make_available(opid, idle_score)
   redis.call("HSET", k("op", opid), "state", "available", "since", NOW_S, "call", "")
-  redis.call("ZADD", k("idle"), idle_score, opid)
+  add_idle(opid, idle_score)
 end
 
-local function leave_line(cid, c, q)
+-- Into the line (ZSETs by place and by enqueue time) and the matching sets.
+local function join_line(cid, c, d, q, score, enq, kind, nb)
+  redis.call("ZADD", k("wait", c), score, cid)
+  activate(c, d)
+  redis.call("ZADD", k("qwait", q), enq, cid)
+  if kind == "callback" and nb and nb ~= "" and tonumber(nb) > NOW then
+    redis.call("ZADD", k("cblater"), nb, cid)
+  else
+    index_entry(cid, c, d, score, enq, kind)
+  end
+end
+
+local function leave_line(cid, c, q, kind)
+  local d = class_def(c)
   redis.call("ZREM", k("wait", c), cid)
-  if redis.call("EXISTS", k("wait", c)) == 0 then redis.call("SREM", k("active"), c) end
   redis.call("ZREM", k("qwait", q), cid)
+  if d then
+    unindex_entry(cid, c, d, kind)
+    if redis.call("ZCARD", k("wait", c)) == 0 then deactivate(c, d) end
+  end
+  if kind == "callback" then redis.call("ZREM", k("cblater"), cid) end
 end
 
 -- An assignment as returned to Python (see routing/engine.py _assignment).
@@ -165,21 +375,21 @@ end
 
 local function reserve(opid, cid, c)
   local ckey, okey = k("call", cid), k("op", opid)
-  local r = redis.call("HMGET", ckey, "queue", "kind")
+  local r = redis.call("HMGET", ckey, "queue", "kind", "ctx", "number")
   local q, kind = r[1], r[2]
   local d = class_def(c)
   local idle_score = redis.call("ZSCORE", k("idle"), opid) or NOW_S
-  redis.call("ZREM", k("idle"), opid)
-  leave_line(cid, c, q)
-  local ttl = CFG.res
-  if kind == "callback" then ttl = ttl + (d.r or 30) end
-  local endpoint = redis.call("HGET", okey, "endpoint") or ""
+  remove_idle(opid)
+  leave_line(cid, c, q, kind)
+  local ttl = RES
+  if kind == "callback" then ttl = ttl + (d and d.r or 30) end
+  local endpoint = op_info(opid).endpoint
   redis.call("HSET", ckey, "state", "reserved", "op", opid, "reserved_at", NOW_S, "endpoint", endpoint)
   redis.call("HSET", okey, "state", "reserved", "since", NOW_S, "call", cid, "idle_score", idle_score)
   redis.call("ZADD", k("reserved"), NOW + ttl, cid)
   if kind == "callback" then redis.call("RPUSH", k("cbdue"), cid) end
   emit("assigned", {"call", cid, "queue", q, "operator", opid, "kind", kind})
-  return assignment_of(cid)
+  return {cid, opid, endpoint, kind, NOW_S, s(r[3]), s(r[4]), q}
 end
 
 -- Give the freed operator the best entry, if any; returns a list of 0 or 1 assignments.
@@ -189,13 +399,49 @@ local function match_operator(opid)
   return {}
 end
 
+-- Idle operators in idle order, each to its best entry, up to `limit`: the same result as
+-- walking the idle list, found from the classes' side.  For each active class: the lowest
+-- operator level that has something to take, and the longest-idle operator of that level
+-- or above; the earliest of those takes its best entry; repeat.
 local function match_all(limit)
   local out = {}
-  if redis.call("SCARD", k("active")) == 0 then return out end
-  for _, opid in ipairs(redis.call("ZRANGE", k("idle"), 0, -1)) do
-    if #out >= limit then break end
+  if redis.call("SCARD", k("active")) == 0 or redis.call("ZCARD", k("idle")) == 0 then return out end
+  local list = redis.call("SMEMBERS", k("active"))
+  load_defs(list)
+  local cand = {}
+  local function candidate(c)
+    cand[c] = nil
+    local d = class_cache[c]
+    if not d then return end
+    local empty = {}
+    for lv = 1, 5 do
+      local t = d.t[lv]
+      if t ~= nil and not empty[t] then
+        if head_for_level(c, d, lv) then
+          local opid, sc = idle_op_for(c, d, lv)
+          if opid then cand[c] = {opid, sc} end
+          return
+        end
+        empty[t] = true
+      end
+    end
+  end
+  for _, c in ipairs(list) do candidate(c) end
+  while #out < limit do
+    local pick = nil
+    for _, x in pairs(cand) do
+      if pick == nil or before(x[2], x[1], pick[2], pick[1]) then pick = x end
+    end
+    if pick == nil then break end
+    local opid = pick[1]
     local cid, c = best_for_op(opid)
-    if cid then out[#out + 1] = reserve(opid, cid, c) end
+    if not cid then break end -- cannot happen: the candidate may take something
+    out[#out + 1] = reserve(opid, cid, c)
+    local redo = {[c] = true}
+    for c2, x in pairs(cand) do
+      if x[1] == opid then redo[c2] = true end
+    end
+    for c2, _ in pairs(redo) do candidate(c2) end
   end
   return out
 end
@@ -203,10 +449,9 @@ end
 -- Back to its place in line: same class, same score.
 local function put_back(cid)
   local ckey = k("call", cid)
-  local r = redis.call("HMGET", ckey, "class", "score", "queue", "enq", "kind")
-  redis.call("ZADD", k("wait", r[1]), r[2], cid)
-  redis.call("SADD", k("active"), r[1])
-  redis.call("ZADD", k("qwait", r[3]), r[4], cid)
+  local r = redis.call("HMGET", ckey, "class", "score", "queue", "enq", "kind", "nb")
+  local d = class_def(r[1])
+  if d then join_line(cid, r[1], d, r[3], r[2], r[4], r[5], r[6]) end
   local st = "waiting"
   if r[5] == "callback" then st = "callback" end
   redis.call("HSET", ckey, "state", st, "op", "", "endpoint", "", "reserved_at", "", "dialing", "")
@@ -240,16 +485,25 @@ local function housekeeping()
       emit("operator_state", {"operator", opid, "state", "available", "from", "wrap_up"})
     end
   end
+  -- Callbacks whose retry time came: into the matching sets.
+  for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("cblater"), "-inf", NOW_S, "LIMIT", 0, 100)) do
+    redis.call("ZREM", k("cblater"), cid)
+    local r = redis.call("HMGET", k("call", cid), "class", "score", "enq", "state")
+    local d = r[1] and class_def(r[1])
+    if d and r[4] == "callback" then index_entry(cid, r[1], d, r[2], r[3], "callback") end
+  end
 end
 
-local function overflow()
-  for _, o in ipairs(CFG.overflow) do
+-- Calls waiting longer than their queue's maximum leave for the overflow target.
+-- rules: {{queue, max wait s, target}, ...}
+local function overflow(rules)
+  for _, o in ipairs(rules) do
     local q, cutoff, target = o[1], NOW - o[2], o[3]
     for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("qwait", q), "-inf", tostring(cutoff), "LIMIT", 0, 1000)) do
       local ckey = k("call", cid)
       local r = redis.call("HMGET", ckey, "kind", "class")
       if r[1] == "call" then
-        leave_line(cid, r[2], q)
+        leave_line(cid, r[2], q, "call")
         redis.call("HSET", ckey, "state", "overflowed", "overflow_to", target)
         stat(q, "overflowed")
         emit("overflowed", {"call", cid, "queue", q, "to", target})
@@ -258,50 +512,52 @@ local function overflow()
   end
 end
 
-local function overlaps(a, b)
-  if #a == 0 or #b == 0 then return true end
-  for _, x in ipairs(a) do
-    for _, y in ipairs(b) do
-      if x == y then return true end
-    end
-  end
-  return false
-end
-
 -- Position (1-based) among entries of the same language that need any of the same
 -- skills, and the expected wait: position * handle time / staffed operators.
 local function placement(cid)
   local r = redis.call("HMGET", k("call", cid), "class", "score")
   local d = class_def(r[1])
+  local list
+  if #d.s == 0 then
+    list = redis.call("SMEMBERS", k("act", d.l))
+  else
+    local keys = {k("act", d.l .. "|*")}
+    for _, sk in ipairs(d.s) do keys[#keys + 1] = k("act", d.l .. "|" .. sk) end
+    list = redis.call("SUNION", unpack(keys))
+  end
   local ahead = 0
-  for _, c2 in ipairs(active_classes()) do
-    local d2 = class_cache[c2]
+  local below = "(" .. r[2]
+  for _, c2 in ipairs(list) do
     if c2 == r[1] then
       ahead = ahead + (redis.call("ZRANK", k("wait", c2), cid) or 0)
-    elseif d2 and d2.l == d.l and overlaps(d.s, d2.s) then
-      ahead = ahead + redis.call("ZCOUNT", k("wait", c2), "-inf", "(" .. r[2])
+    else
+      ahead = ahead + redis.call("ZCOUNT", k("wait", c2), "-inf", below)
     end
   end
-  local staffed = nil
-  local aht = 0
+  local staffed, aht = nil, 0
   if #d.s == 0 then
     staffed = tonumber(redis.call("HGET", k("staff"), "*|" .. d.l) or "0")
+  else
+    local fields = {}
+    for i, sk in ipairs(d.s) do fields[i] = sk .. "|" .. d.l end
+    local st = redis.call("HMGET", k("staff"), unpack(fields))
+    local h = redis.call("HMGET", k("aht"), unpack(d.s))
+    for i = 1, #d.s do
+      local n = tonumber(st[i] or "0")
+      if staffed == nil or n < staffed then staffed = n end
+      local x = tonumber(h[i] or AHT)
+      if x > aht then aht = x end
+    end
   end
-  for _, sk in ipairs(d.s) do
-    local n = tonumber(redis.call("HGET", k("staff"), sk .. "|" .. d.l) or "0")
-    if staffed == nil or n < staffed then staffed = n end
-    local h = tonumber(redis.call("HGET", k("aht"), sk) or CFG.aht)
-    if h > aht then aht = h end
-  end
-  if aht == 0 then aht = CFG.aht end
+  if aht == 0 then aht = AHT end
   local pos = ahead + 1
   return {tostring(pos), tostring(pos * aht / math.max(staffed, 1))}
 end
 
 -- The operator's leg (or the citizen, for a callback) answered.
-local function connect_call(cid, sl)
+local function connect_call(cid)
   local ckey = k("call", cid)
-  local r = redis.call("HMGET", ckey, "op", "queue", "enq", "kind", "number")
+  local r = redis.call("HMGET", ckey, "op", "queue", "enq", "kind", "number", "class")
   redis.call("ZREM", k("reserved"), cid)
   redis.call("LREM", k("cbdue"), 0, cid)
   redis.call("HSET", ckey, "state", "connected", "answered_at", NOW_S)
@@ -312,8 +568,9 @@ local function connect_call(cid, sl)
     redis.call("HDEL", k("cbnum"), r[5])
     redis.call("ZREM", k("qcb", r[2]), cid)
   else
+    local d = class_def(r[6])
     stat(r[2], "answered")
-    if wait <= sl then stat(r[2], "answered_within") end
+    if wait <= (d and d.sl or 20) then stat(r[2], "answered_within") end
   end
   emit("answered", {"call", cid, "queue", r[2], "operator", r[1], "kind", r[4], "wait", tostring(wait)})
 end

@@ -1,37 +1,51 @@
 -- set_state: the operator console changes an operator's state.
--- ARGV[4..] operator id, new state, allowed "from" states CSV, skills JSON,
---           languages CSV, endpoint, name
+-- ARGV[A+1..] operator id, new state, allowed "from" states CSV, skills ("skill=level,..."),
+--             languages CSV, endpoint, name
 -- Returns {"invalid", current} | {"ok", previous, assignment?}
 housekeeping()
-local opid, new = ARGV[4], ARGV[5]
+local opid, new, sk, langs = ARGV[A + 1], ARGV[A + 2], ARGV[A + 4], ARGV[A + 5]
+local endpoint, name = ARGV[A + 6], ARGV[A + 7]
 local okey = k("op", opid)
-local cur = redis.call("HGET", okey, "state") or "offline"
-local allowed = {}
-for x in string.gmatch(ARGV[6], "[^,]+") do allowed[x] = true end
-if not allowed[cur] then return {"invalid", cur} end
+local r = redis.call("HMGET", okey, "state", "sk", "langs", "endpoint", "name")
+local cur = r[1] or "offline"
+local allowed = false
+for x in string.gmatch(ARGV[A + 3], "[^,]+") do
+  if x == cur then allowed = true end
+end
+if not allowed then return {"invalid", cur} end
 
-local function staff(n)
-  local r = redis.call("HMGET", okey, "skills", "langs")
-  if not r[1] then return end
-  local skills = cjson.decode(r[1])
-  for l in string.gmatch(r[2] or "", "[^,]+") do
+-- Staffed operators by skill and language (expected waits); unchanged while an operator
+-- stays staffed with the same skills, as when wrap-up ends.
+local function staff(skills, languages, n)
+  local o = parse_op(skills, languages)
+  for _, l in ipairs(o.lang_list) do
     redis.call("HINCRBY", k("staff"), "*|" .. l, n)
-    for sk, _ in pairs(skills) do redis.call("HINCRBY", k("staff"), sk .. "|" .. l, n) end
+    for skill, _ in pairs(o.skills) do redis.call("HINCRBY", k("staff"), skill .. "|" .. l, n) end
   end
 end
 
-if STAFFED[cur] then staff(-1) end
-redis.call("HSET", okey, "skills", ARGV[7], "langs", ARGV[8], "endpoint", ARGV[9], "name", ARGV[10])
-redis.call("SADD", k("ops"), opid)
-if STAFFED[new] then staff(1) end
+local same = r[2] == sk and r[3] == langs
+if STAFFED[cur] and r[2] and (not same or not STAFFED[new]) then staff(r[2], r[3], -1) end
+local idle_score = nil
+if cur == "available" and (cur ~= new or not same) then
+  idle_score = redis.call("ZSCORE", k("idle"), opid)
+  remove_idle(opid) -- indexed under the skills stored until now
+end
+if not same or r[4] ~= endpoint or r[5] ~= name then
+  redis.call("HSET", okey, "sk", sk, "langs", langs, "endpoint", endpoint, "name", name)
+end
+op_cache[opid] = parse_op(sk, langs, endpoint)
+if not r[1] then redis.call("SADD", k("ops"), opid) end
+if STAFFED[new] and (not same or not STAFFED[cur] or not r[2]) then staff(sk, langs, 1) end
 
 if cur ~= new then
-  if cur == "available" then redis.call("ZREM", k("idle"), opid) end
   if cur == "wrap_up" then redis.call("ZREM", k("wrapup"), opid) end
   redis.call("HSET", okey, "state", new, "since", NOW_S, "call", "")
-  if new == "available" then redis.call("ZADD", k("idle"), NOW_S, opid) end
-  if new == "wrap_up" then redis.call("ZADD", k("wrapup"), NOW + CFG.wrap, opid) end
+  if new == "available" then add_idle(opid, NOW_S) end
+  if new == "wrap_up" then redis.call("ZADD", k("wrapup"), NOW + WRAP, opid) end
   emit("operator_state", {"operator", opid, "state", new, "from", cur})
+elseif cur == "available" and not same then
+  add_idle(opid, idle_score or NOW_S) -- new skills, same place in the idle order
 end
 if new == "available" then
   local a = match_operator(opid)
