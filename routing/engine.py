@@ -60,7 +60,9 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def class_definition(queue_name: str, queue: QueueConfig, language: str, skills: tuple[str, ...]) -> str:
+def class_definition(
+    queue_name: str, queue: QueueConfig, language: str, skills: tuple[str, ...]
+) -> str:
     """A class as the scripts read it (``parse_def`` in ``scripts/lib.lua``): queue, language,
     skills, callback ring seconds, service-level seconds, and for each operator level 1..5
     the wait after which that level may take the class's calls (``-`` never, ``a`` always)."""
@@ -165,9 +167,13 @@ class Router:
         return dt.datetime.fromtimestamp(now, STATS_ZONE).date().isoformat()
 
     def _run(self, name: str, now: float, *args: str | bytes) -> Any:
-        return self._scripts(name, self._events_key, (self._tag, repr(now), *self._common(now), *args))
+        return self._scripts(
+            name, self._events_key, (self._tag, repr(now), *self._common(now), *args)
+        )
 
-    def _class_def(self, queue_name: str, queue: QueueConfig, language: str, skills: tuple[str, ...]) -> str:
+    def _class_def(
+        self, queue_name: str, queue: QueueConfig, language: str, skills: tuple[str, ...]
+    ) -> str:
         key = (queue_name, language, skills)
         text = self._class_defs.get(key)
         if text is None:
