@@ -369,9 +369,10 @@ class Router:
         self._check(reply, "callback", callback_id, "connected" if answered else "retry")
 
     # -- operators -------------------------------------------------------------------
-    def set_operator_state(self, operator_id: str, state: OperatorState) -> None:
+    def set_operator_state(self, operator_id: str, state: OperatorState) -> Assignment | None:
         """The console sets offline / available / break / wrap_up (ending it early:
-        available).  ``reserved`` and ``on_call`` come only from call events."""
+        available).  ``reserved`` and ``on_call`` come only from call events.  Returns the
+        assignment when the operator, made available, was reserved at once for a call."""
         op = self._operator_args.get(operator_id)
         if op is None:
             raise UnknownOperator(operator_id)
@@ -382,6 +383,7 @@ class Router:
         reply = self._run("set_state", self.clock(), operator_id, state, allowed, *op)
         if _text(reply[0]) == "invalid":
             raise InvalidTransition("operator", operator_id, _text(reply[1]), state)
+        return self._assignment(reply[2]) if len(reply) > 2 else None
 
     def operator_status(self, operator_id: str) -> OperatorStatus:
         if operator_id not in self.operators:

@@ -8,9 +8,9 @@ local r = redis.call("HMGET", ckey, "state", "queue", "class", "enq", "kind")
 if not r[1] then return {"unknown"} end
 if r[1] == "abandoned" then return {"ok"} end
 if (r[1] ~= "waiting" and r[1] ~= "reserved") or r[5] ~= "call" then return {"invalid", r[1]} end
-local opid = nil
+local opid, held = nil, nil
 if r[1] == "reserved" then
-  opid = unreserve(id)
+  opid, held = unreserve(id, true)
 else
   leave_line(id, r[3], r[2], r[5])
 end
@@ -21,8 +21,8 @@ local d = class_def(r[3])
 stat(r[2], "abandoned")
 if wait > (d and d.sl or 20) then stat(r[2], "abandoned_after") end
 emit("abandoned", {"call", id, "queue", r[2], "node", ARGV[A + 2], "wait", tostring(wait), "operator", s(opid)})
-if opid then
-  local a = match_operator(opid)
+if held then
+  local a = offer_operator(opid, held)
   if #a > 0 then return {"ok", a[1]} end
 end
 return {"ok"}

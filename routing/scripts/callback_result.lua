@@ -14,7 +14,7 @@ end
 if r[1] == "callback" or r[1] == "gone" then return {"ok"} end
 if r[1] ~= "reserved" then return {"invalid", r[1]} end
 local attempts = tonumber(r[3]) + 1
-local opid = unreserve(id)
+local opid, held = unreserve(id, true)
 redis.call("HSET", ckey, "attempts", tostring(attempts))
 if attempts >= tonumber(r[4]) or ARGV[A + 3] == "" then
   redis.call("HSET", ckey, "state", "gone", "op", "", "failed_at", NOW_S)
@@ -28,8 +28,8 @@ else
   put_back(id)
   emit("callback_no_answer", {"call", id, "queue", r[6], "attempts", tostring(attempts), "next_at", ARGV[A + 3]})
 end
-if opid then
-  local a = match_operator(opid)
+if held then
+  local a = offer_operator(opid, held)
   if #a > 0 then return {"ok", a[1]} end
 end
 return {"ok"}

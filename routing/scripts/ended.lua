@@ -30,9 +30,8 @@ if o[1] == "on_call" and o[2] == id then
     redis.call("ZADD", k("wrapup"), NOW + WRAP, r[2])
     emit("operator_state", {"operator", r[2], "state", "wrap_up", "from", "on_call"})
   else
-    make_available(r[2], NOW_S)
     emit("operator_state", {"operator", r[2], "state", "available", "from", "on_call"})
-    local a = match_operator(r[2])
+    local a = offer_operator(r[2], NOW_S)
     if #a > 0 then return {"ok", a[1]} end
   end
 end

@@ -373,13 +373,17 @@ local function assignment_of(cid)
   return {cid, s(r[1]), s(r[2]), s(r[3]), s(r[4]), s(r[5]), s(r[6]), s(r[7])}
 end
 
-local function reserve(opid, cid, c)
+-- Reserve operator `opid` for entry `cid` of class `c`.  `idle_score`: the operator is not
+-- in the idle order (just freed) and was idle since then; nil: take him out of it.
+local function reserve(opid, cid, c, idle_score)
   local ckey, okey = k("call", cid), k("op", opid)
   local r = redis.call("HMGET", ckey, "queue", "kind", "ctx", "number")
   local q, kind = r[1], r[2]
   local d = class_def(c)
-  local idle_score = redis.call("ZSCORE", k("idle"), opid) or NOW_S
-  remove_idle(opid)
+  if idle_score == nil then
+    idle_score = redis.call("ZSCORE", k("idle"), opid) or NOW_S
+    remove_idle(opid)
+  end
   leave_line(cid, c, q, kind)
   local ttl = RES
   if kind == "callback" then ttl = ttl + (d and d.r or 30) end
@@ -392,10 +396,19 @@ local function reserve(opid, cid, c)
   return {cid, opid, endpoint, kind, NOW_S, s(r[3]), s(r[4]), q}
 end
 
--- Give the freed operator the best entry, if any; returns a list of 0 or 1 assignments.
+-- Give an idle operator the best entry, if any; returns a list of 0 or 1 assignments.
 local function match_operator(opid)
   local cid, c = best_for_op(opid)
   if cid then return {reserve(opid, cid, c)} end
+  return {}
+end
+
+-- An operator just freed (idle since `idle_score`): reserved at once for the best entry,
+-- else available in the idle order.  Returns a list of 0 or 1 assignments.
+local function offer_operator(opid, idle_score)
+  local cid, c = best_for_op(opid)
+  if cid then return {reserve(opid, cid, c, idle_score)} end
+  make_available(opid, idle_score)
   return {}
 end
 
@@ -457,17 +470,22 @@ local function put_back(cid)
   redis.call("HSET", ckey, "state", st, "op", "", "endpoint", "", "reserved_at", "", "dialing", "")
 end
 
--- End a reservation; the operator goes back to available at his old place in the idle order.
-local function unreserve(cid)
+-- End a reservation.  The operator, if still reserved for it, is free again at his old
+-- place in the idle order: available now, or with `hold`, returned with that place for
+-- offer_operator.  Returns opid (or nil), and the place when held.
+local function unreserve(cid, hold)
   local opid = redis.call("HGET", k("call", cid), "op")
   redis.call("ZREM", k("reserved"), cid)
   redis.call("LREM", k("cbdue"), 0, cid)
   if opid and opid ~= "" then
     local r = redis.call("HMGET", k("op", opid), "state", "call", "idle_score")
-    if r[1] == "reserved" and r[2] == cid then make_available(opid, r[3] or NOW_S) end
-    return opid
+    if r[1] == "reserved" and r[2] == cid then
+      if hold then return opid, r[3] or NOW_S end
+      make_available(opid, r[3] or NOW_S)
+    end
+    return opid, nil
   end
-  return nil
+  return nil, nil
 end
 
 local function housekeeping()

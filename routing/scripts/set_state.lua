@@ -38,17 +38,19 @@ op_cache[opid] = parse_op(sk, langs, endpoint)
 if not r[1] then redis.call("SADD", k("ops"), opid) end
 if STAFFED[new] and (not same or not STAFFED[cur] or not r[2]) then staff(sk, langs, 1) end
 
+local a = {}
 if cur ~= new then
   if cur == "wrap_up" then redis.call("ZREM", k("wrapup"), opid) end
-  redis.call("HSET", okey, "state", new, "since", NOW_S, "call", "")
-  if new == "available" then add_idle(opid, NOW_S) end
   if new == "wrap_up" then redis.call("ZADD", k("wrapup"), NOW + WRAP, opid) end
   emit("operator_state", {"operator", opid, "state", new, "from", cur})
-elseif cur == "available" and not same then
-  add_idle(opid, idle_score or NOW_S) -- new skills, same place in the idle order
+  if new == "available" then
+    a = offer_operator(opid, NOW_S) -- reserved at once, or available
+  else
+    redis.call("HSET", okey, "state", new, "since", NOW_S, "call", "")
+  end
+elseif new == "available" then
+  if not same then add_idle(opid, idle_score or NOW_S) end -- new skills, same place
+  a = match_operator(opid)
 end
-if new == "available" then
-  local a = match_operator(opid)
-  if #a > 0 then return {"ok", cur, a[1]} end
-end
+if #a > 0 then return {"ok", cur, a[1]} end
 return {"ok", cur}
