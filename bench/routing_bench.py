@@ -204,12 +204,15 @@ def run(
 
 def report(result: dict[str, Any]) -> str:
     base = result["base"]
-    lines = [
+    title = (
         f"== {result['kind']}: PING p50 {base * 1e6:.0f} us; {result['enqueued']} calls enqueued;"
-        f" assignment phase in {result['procs']} engine process(es)",
+        f" assignment phase in {result['procs']} engine process(es)"
+    )
+    header = (
         f"{'operation':40} {'n':>6} {'p50 us':>7} {'p99 us':>7} {'p50/PING':>8} {'p99/PING':>8}"
-        f" {'ops/s':>7} {'srv CPU':>7} {'cli CPU':>7}",
-    ]
+        f" {'ops/s':>7} {'srv CPU':>7} {'cli CPU':>7}"
+    )
+    lines = [title, header]
     for name, (lat, ops, srv, cli) in result["rows"].items():
         p50, p99 = pct(lat, 0.5), pct(lat, 0.99)
         cpu = "" if srv is None else f" {srv * 1e6:7.0f} {cli * 1e6:7.0f}"

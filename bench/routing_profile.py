@@ -25,8 +25,6 @@ import os
 import pstats
 import re
 import sys
-from importlib import resources
-from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -52,26 +50,28 @@ end
 """
 
 
-def instrumented_source(funcs: list[str]) -> Any:
-    """A replacement for ``routing.scripts.source`` that times the named lib functions."""
+def instrument(funcs: list[str]) -> None:
+    """Make ``routing.scripts`` build instrumented code (scripts and Function library alike):
+    the named lib functions and each script body timed, totals in ``prof:<script>``."""
+    read = scripts._read
 
-    def source(name: str) -> str:
-        files = resources.files(scripts.__name__)
-        lib = files.joinpath("lib.lua").read_text()
-        body = files.joinpath(f"{name}.lua").read_text()
-        wraps = "".join(
-            f"{f} = wrap('{f}', {f})\n"
-            for f in funcs
-            if re.search(rf"local function {re.escape(f)}\(", lib)
-        )
+    def instrumented(name: str) -> str:
+        text = read(name)
+        if name == "lib":
+            wraps = "".join(
+                f"{f} = wrap('{f}', {f})\n"
+                for f in funcs
+                if re.search(rf"local function {re.escape(f)}\(", text)
+            )
+            return text + _PROLOGUE + wraps
         return (
-            lib + _PROLOGUE + wraps + "local function __body()\n" + body + "\nend\n"
-            "local __t0 = tnow()\nlocal __r = __body()\nPROF['script'] = tnow() - __t0\n"
+            "local __t0 = tnow()\nPROF = {}\nlocal __r = (function()\n" + text + "\nend)()\n"
+            "PROF['script'] = tnow() - __t0\n"
             f"for f, v in pairs(PROF) do redis.call('HINCRBYFLOAT', 'prof:{name}', f, v) end\n"
             f"redis.call('HINCRBY', 'prof:{name}', 'calls', 1)\nreturn __r\n"
         )
 
-    return source
+    scripts._read = instrumented  # type: ignore[assignment]
 
 
 def main() -> None:
@@ -83,8 +83,9 @@ def main() -> None:
     calls, ops = (2_000, 200) if args.quick else (10_000, 1_000)
     funcs = [f for f in args.lua.split(",") if f]
     if funcs:
-        scripts.source = instrumented_source(funcs)  # type: ignore[assignment]
+        instrument(funcs)
     shas = {hashlib.sha1(scripts.source(n).encode()).hexdigest(): n for n in scripts.NAMES}
+    libname = scripts.library()[0]
     server = RedisServer().start()
     try:
         admin = redis.Redis.from_url(server.url, decode_responses=True)
@@ -105,6 +106,8 @@ def main() -> None:
             name = parts[0].lower()
             if name == "evalsha" and len(parts) > 1:
                 name = "script " + shas.get(parts[1], parts[1][:8])
+            elif name == "fcall" and len(parts) > 1:
+                name = "function " + parts[1].removeprefix(libname + "_")
             durations[name].append(int(entry["duration"]))
         print("\n== server time per command (SLOWLOG, us)")
         for name, d in sorted(durations.items(), key=lambda kv: -sum(kv[1])):

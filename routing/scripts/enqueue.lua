@@ -21,6 +21,10 @@ if old ~= def then
     for _, t in ipairs(od.ts) do
       redis.call("DEL", k("el", c, t), k("ec", c, t), k("pend", c, t))
     end
+    redis.call("SREM", k("ecls"), c)
+    if ecls ~= nil then ecls[c] = nil end
+    redis.call("HDEL", k("pnext"), c)
+    pnext[c] = false
     local r = redis.call("ZRANGE", k("wait", c), 0, -1)
     for _, cid in ipairs(r) do
       local e = redis.call("HMGET", k("call", cid), "score", "enq", "kind", "nb", "state")

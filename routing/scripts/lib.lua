@@ -1,4 +1,6 @@
--- Shared by every routing script (prepended at load time).
+-- Shared by every routing script.  Loaded once as a Redis Function library on Redis >= 7
+-- (each script body a function), or prepended to each script body for EVALSHA on older
+-- servers; either way every call starts with begin(ARGV).  See routing/scripts/__init__.py.
 --
 -- ARGV[1] key tag, e.g. "{ivr}" (all keys share it: one cluster slot)
 -- ARGV[2] now, epoch seconds (the engine's injected clock; never TIME)
@@ -11,37 +13,55 @@
 --   el:<c>:<T>      calls of c that waited >= T s, by place  }  matching: an operator of
 --   ec:<c>:<T>      due callbacks of c that waited >= T s    }  level lv reads the heads for
 --   pend:<c>:<T>    entries of c not yet in el/ec:<T>, by enqueue time   T = threshold(c, lv)
+--   pnext           class -> no entry of pend:<c>:* is due to move before this time
+--   ecls            classes that have an ec:<c>:<T> set (callbacks in the matching sets)
 --   cblater         callbacks waiting for their retry time, by that time
+--   hk              no reservation, wrap-up or callback retry is due before this time
 --   ix:<lang>|<skill>|<level>, ix:<lang>|*   idle operators by idle time
 --   act:<lang>, act:<lang>|<skill>, act:<lang>|*   active classes by language and skill
+--
+-- State kept between calls (a Function library lives on): only the caches of parsed
+-- definitions, keyed by the stored text itself, so they can never be stale.
 local A = 8
-local TAG = ARGV[1]
-local NOW_S = ARGV[2]
-local NOW = tonumber(NOW_S)
-local DAY = ARGV[3]
-local RES = tonumber(ARGV[4])
-local WRAP = tonumber(ARGV[5])
-local KEEP = ARGV[6]
-local AHT = tonumber(ARGV[7])
-local STAFFED = {available = true, reserved = true, on_call = true, wrap_up = true}
 local SEP = "\t"
+local STAFFED = {available = true, reserved = true, on_call = true, wrap_up = true}
+local find, sub, byte, gmatch -- string functions (a Function library may not read globals at load)
 
-local function k(...) return TAG .. ":" .. table.concat({...}, ":") end
+-- this call ---------------------------------------------------------------------------
+local TAG, NOW_S, NOW, DAY, RES, WRAP, KEEP, AHT, CLOSED
+local closed_set, op_cache, class_cache, pnext, hk_read, hk_val, ecls
+
+-- parsed text -> value, across calls; dropped when large
+local def_parse, op_parse, parsed = {}, {}, 0
+
+local function begin(argv)
+  find, sub, byte, gmatch = string.find, string.sub, string.byte, string.gmatch
+  TAG, NOW_S, NOW, DAY = argv[1], argv[2], tonumber(argv[2]), argv[3]
+  RES, WRAP, KEEP, AHT, CLOSED = tonumber(argv[4]), tonumber(argv[5]), argv[6], tonumber(argv[7]), argv[8]
+  closed_set, op_cache, class_cache, pnext = nil, {}, {}, {}
+  hk_read, hk_val, ecls = false, nil, nil
+  if parsed > 5000 then def_parse, op_parse, parsed = {}, {}, 0 end
+end
+
+local function k(a, b, c)
+  if c ~= nil then return TAG .. ":" .. a .. ":" .. b .. ":" .. c end
+  if b ~= nil then return TAG .. ":" .. a .. ":" .. b end
+  return TAG .. ":" .. a
+end
 local function s(x) if x == nil or x == false then return "" end return x end
 
-local closed_set = nil
 local function closed(q)
+  if CLOSED == "" then return false end
   if closed_set == nil then
     closed_set = {}
-    for name in string.gmatch(ARGV[8], "[^\n]+") do closed_set[name] = true end
+    for name in gmatch(CLOSED, "[^\n]+") do closed_set[name] = true end
   end
   return closed_set[q] == true
 end
 
 local function emit(kind, fields)
   local args = {k("events"), "MAXLEN", "~", KEEP, "*", "type", kind, "at", NOW_S}
-  local n = #args
-  for i = 1, #fields do args[n + i] = tostring(fields[i]) end
+  for i = 1, #fields do args[9 + i] = tostring(fields[i]) end
   redis.call("XADD", unpack(args))
 end
 
@@ -56,7 +76,7 @@ end
 local function bless(a, b)
   if a == b then return false end
   for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
+    local x, y = byte(a, i), byte(b, i)
     if x ~= y then return x < y end
   end
   return #a < #b
@@ -68,30 +88,58 @@ local function before(s1, m1, s2, m2)
   return bless(m1, m2)
 end
 
--- operators, decoded once per script run ---------------------------------------------
+-- deadlines: reservations, wrap-ups, callback retries --------------------------------
+local function hk_get()
+  if not hk_read then
+    hk_read = true
+    hk_val = tonumber(redis.call("GET", k("hk")) or "")
+  end
+  return hk_val
+end
+
+-- ZADD to one of the deadline sets, keeping hk at or before the earliest deadline.
+local function deadline(key, at, member)
+  redis.call("ZADD", key, at, member)
+  local v = hk_get()
+  if v ~= nil and tonumber(at) < v then
+    hk_val = tonumber(at)
+    redis.call("SET", k("hk"), tostring(at))
+  end
+end
+
+-- operators -----------------------------------------------------------------------------
 -- "sk": "skill=level,..." (levels 1-5); "langs": "ru,en".
-local function parse_op(sk, langs, endpoint)
-  local o = {skills = {}, langs = {}, lang_list = {}, endpoint = endpoint or ""}
-  for name, lv in string.gmatch(sk or "", "([^,=]+)=([^,]+)") do o.skills[name] = tonumber(lv) or 0 end
-  for l in string.gmatch(langs or "", "[^,]+") do
-    if not o.langs[l] then o.langs[l] = true; o.lang_list[#o.lang_list + 1] = l end
-  end
-  return o
-end
-
-local op_cache = {}
-local function op_info(id)
-  local o = op_cache[id]
+local function parse_op(sk, langs)
+  local text = (sk or "") .. "\n" .. (langs or "")
+  local o = op_parse[text]
   if o == nil then
-    local r = redis.call("HMGET", k("op", id), "sk", "langs", "endpoint")
-    o = parse_op(r[1], r[2], r[3])
-    op_cache[id] = o
+    o = {skills = {}, langs = {}, lang_list = {}}
+    for name, lv in gmatch(sk or "", "([^,=]+)=([^,]+)") do o.skills[name] = tonumber(lv) or 0 end
+    for l in gmatch(langs or "", "[^,]+") do
+      if not o.langs[l] then o.langs[l] = true; o.lang_list[#o.lang_list + 1] = l end
+    end
+    op_parse[text] = o
+    parsed = parsed + 1
   end
   return o
 end
 
--- The idle-index keys an operator is in while available.
+-- {o = parsed skills and languages (shared across calls: only key lists derived from it
+-- are added, per key tag), ep = endpoint}
+local function op_info(id)
+  local x = op_cache[id]
+  if x == nil then
+    local r = redis.call("HMGET", k("op", id), "sk", "langs", "endpoint")
+    x = {o = parse_op(r[1], r[2]), ep = r[3] or ""}
+    op_cache[id] = x
+  end
+  return x
+end
+
+-- The idle-index keys an operator is in while available (kept with the parsed operator,
+-- per key tag).
 local function idle_keys(o)
+  if o.ix_tag == TAG then return o.ix end
   local keys = {}
   for _, l in ipairs(o.lang_list) do
     keys[#keys + 1] = k("ix", l .. "|*")
@@ -100,53 +148,63 @@ local function idle_keys(o)
       if lv >= 1 then keys[#keys + 1] = k("ix", l .. "|" .. sk .. "|" .. lv) end
     end
   end
+  o.ix, o.ix_tag = keys, TAG
   return keys
 end
 
 local function add_idle(opid, idle_score)
   redis.call("ZADD", k("idle"), idle_score, opid)
-  for _, key in ipairs(idle_keys(op_info(opid))) do redis.call("ZADD", key, idle_score, opid) end
+  for _, key in ipairs(idle_keys(op_info(opid).o)) do redis.call("ZADD", key, idle_score, opid) end
 end
 
 local function remove_idle(opid)
   redis.call("ZREM", k("idle"), opid)
-  for _, key in ipairs(idle_keys(op_info(opid))) do redis.call("ZREM", key, opid) end
+  for _, key in ipairs(idle_keys(op_info(opid).o)) do redis.call("ZREM", key, opid) end
 end
 
--- classes --------------------------------------------------------------------------
+-- classes -------------------------------------------------------------------------------
 -- A class definition (HASH classes): queue TAB language TAB skills CSV TAB ring seconds
 -- TAB service-level seconds TAB thresholds, one per operator level 1..5: the wait (s)
 -- after which an operator of that level may take the class's entries ("-": never,
--- "a": always, i.e. no widening rules).
+-- "a": always, i.e. no widening rules).  Parsed tables are shared: never modified.
 local function parse_def(raw)
-  local q, l, sk, ring, sl, th = string.match(raw, "^(.-)\t(.-)\t(.-)\t(.-)\t(.-)\t(.*)$")
-  if not q then return nil end
-  local d = {q = q, l = l, s = {}, r = tonumber(ring) or 30, sl = tonumber(sl) or 20, t = {}, ts = {}}
-  for x in string.gmatch(sk, "[^,]+") do d.s[#d.s + 1] = x end
+  local d = def_parse[raw]
+  if d ~= nil then return d or nil end
+  local p1 = find(raw, SEP, 1, true)
+  local p2 = p1 and find(raw, SEP, p1 + 1, true)
+  local p3 = p2 and find(raw, SEP, p2 + 1, true)
+  local p4 = p3 and find(raw, SEP, p3 + 1, true)
+  local p5 = p4 and find(raw, SEP, p4 + 1, true)
+  if not p5 then def_parse[raw] = false; return nil end
+  d = {q = sub(raw, 1, p1 - 1), l = sub(raw, p1 + 1, p2 - 1), s = {},
+       r = tonumber(sub(raw, p3 + 1, p4 - 1)) or 30, sl = tonumber(sub(raw, p4 + 1, p5 - 1)) or 20,
+       t = {}, ts = {}}
+  for x in gmatch(sub(raw, p2 + 1, p3 - 1), "[^,]+") do d.s[#d.s + 1] = x end
   local lv, seen = 0, {}
-  for x in string.gmatch(th, "[^,]+") do
+  for x in gmatch(sub(raw, p5 + 1), "[^,]+") do
     lv = lv + 1
     if x ~= "-" then
       d.t[lv] = x
       if not seen[x] then seen[x] = true; d.ts[#d.ts + 1] = x end
     end
   end
+  def_parse[raw] = d
+  parsed = parsed + 1
   return d
 end
 
-local class_cache = {}
 local function class_def(c)
   local d = class_cache[c]
   if d == nil then
     local raw = redis.call("HGET", k("classes"), c)
-    if not raw then return nil end
-    d = parse_def(raw) or false
+    d = raw and parse_def(raw) or false
     class_cache[c] = d
   end
   return d or nil
 end
 
--- Definitions of several classes, with one HMGET for those not seen yet in this run.
+-- Definitions of several classes and their pnext times, with one HMGET each for those
+-- not seen yet in this call.
 local function load_defs(list)
   local missing = {}
   for _, c in ipairs(list) do
@@ -154,7 +212,11 @@ local function load_defs(list)
   end
   if #missing > 0 then
     local raw = redis.call("HMGET", k("classes"), unpack(missing))
-    for i, c in ipairs(missing) do class_cache[c] = raw[i] and parse_def(raw[i]) or false end
+    local due = redis.call("HMGET", k("pnext"), unpack(missing))
+    for i, c in ipairs(missing) do
+      class_cache[c] = raw[i] and parse_def(raw[i]) or false
+      pnext[c] = tonumber(due[i] or "") or false
+    end
   end
 end
 
@@ -196,17 +258,51 @@ local function required(d, wait)
   return 6
 end
 
--- eligibility sets -------------------------------------------------------------------
+-- eligibility sets -----------------------------------------------------------------------
 local function fam(kind) if kind == "callback" then return "ec" end return "el" end
+
+-- Does class c have callbacks in its matching sets?  (One SMEMBERS a call, usually empty.)
+local function has_callbacks(c)
+  if ecls == nil then
+    ecls = {}
+    for _, x in ipairs(redis.call("SMEMBERS", k("ecls"))) do ecls[x] = true end
+  end
+  return ecls[c] == true
+end
+
+local function add_eligible(f, c, t, score, cid)
+  redis.call("ZADD", k(f, c, t), score, cid)
+  if f == "ec" and not has_callbacks(c) then
+    redis.call("SADD", k("ecls"), c)
+    ecls[c] = true
+  end
+end
+
+-- The time before which nothing of pend:<c>:* is due (false: nothing pending); per call.
+local function pnext_of(c)
+  local v = pnext[c]
+  if v == nil then
+    v = tonumber(redis.call("HGET", k("pnext"), c) or "") or false
+    pnext[c] = v
+  end
+  return v
+end
 
 -- Put a waiting entry into the matching sets: el/ec:<T> when it has waited T s, else pend:<T>.
 local function index_entry(cid, c, d, score, enq, kind)
-  local f, wait = fam(kind), NOW - tonumber(enq)
+  local f, e = fam(kind), tonumber(enq)
+  local wait = NOW - e
   for _, t in ipairs(d.ts) do
     if t == "a" or wait >= tonumber(t) then
-      redis.call("ZADD", k(f, c, t), score, cid)
+      add_eligible(f, c, t, score, cid)
     else
       redis.call("ZADD", k("pend", c, t), enq, cid)
+      local due = e + tonumber(t)
+      local v = pnext_of(c)
+      if v == false or due < v then
+        pnext[c] = due
+        redis.call("HSET", k("pnext"), c, tostring(due))
+      end
     end
   end
 end
@@ -217,34 +313,56 @@ local function unindex_entry(cid, c, d, kind)
     redis.call("ZREM", k(f, c, t), cid)
     if t ~= "a" then redis.call("ZREM", k("pend", c, t), cid) end
   end
+  if f == "ec" then
+    for _, t in ipairs(d.ts) do
+      if redis.call("EXISTS", k("ec", c, t)) == 1 then return end
+    end
+    redis.call("SREM", k("ecls"), c)
+    if ecls ~= nil then ecls[c] = nil end
+  end
 end
 
--- Move entries of class c that have now waited T s from pend:<T> to el/ec:<T>; once a run.
-local promoted = {}
-local function promote(c, t)
-  if t == "a" then return end
-  local pk = c .. ":" .. t
-  if promoted[pk] then return end
-  promoted[pk] = true
-  local key, cutoff = k("pend", c, t), tostring(NOW - tonumber(t))
-  local ids = redis.call("ZRANGEBYSCORE", key, "-inf", cutoff)
-  if #ids == 0 then return end
-  for _, cid in ipairs(ids) do
-    local r = redis.call("HMGET", k("call", cid), "score", "kind")
-    if r[1] then redis.call("ZADD", k(fam(r[2]), c, t), r[1], cid) end
+-- When pnext says so: move the entries of class c that have now waited T s from pend:<T>
+-- to el/ec:<T> (every T), then set pnext to the earliest entry still pending.
+local function promote(c, d)
+  local v = pnext_of(c)
+  if v == false or NOW < v then return end
+  local next_at = nil
+  for _, t in ipairs(d.ts) do
+    if t ~= "a" then
+      local key, cutoff = k("pend", c, t), tostring(NOW - tonumber(t))
+      local ids = redis.call("ZRANGEBYSCORE", key, "-inf", cutoff)
+      if #ids > 0 then
+        for _, cid in ipairs(ids) do
+          local r = redis.call("HMGET", k("call", cid), "score", "kind")
+          if r[1] then add_eligible(fam(r[2]), c, t, r[1], cid) end
+        end
+        redis.call("ZREMRANGEBYSCORE", key, "-inf", cutoff)
+      end
+      local head = redis.call("ZRANGE", key, 0, 0, "WITHSCORES")
+      if #head > 0 then
+        local due = tonumber(head[2]) + tonumber(t)
+        if next_at == nil or due < next_at then next_at = due end
+      end
+    end
   end
-  redis.call("ZREMRANGEBYSCORE", key, "-inf", cutoff)
+  pnext[c] = next_at or false
+  if next_at then
+    redis.call("HSET", k("pnext"), c, tostring(next_at))
+  else
+    redis.call("HDEL", k("pnext"), c)
+  end
 end
 
 -- The first entry of class c an operator of level lv may take now: cid, score (or nil).
 local function head_for_level(c, d, lv)
   local t = d.t[lv]
   if t == nil then return nil end
-  promote(c, t)
+  promote(c, d)
   local best, best_score = nil, nil
   local r = redis.call("ZRANGE", k("el", c, t), 0, 0, "WITHSCORES")
   if #r > 0 then best, best_score = r[1], tonumber(r[2]) end
-  if not closed(d.q) then
+  if has_callbacks(c) and not closed(d.q) then
     r = redis.call("ZRANGE", k("ec", c, t), 0, 0, "WITHSCORES")
     if #r > 0 then
       local sc = tonumber(r[2])
@@ -256,10 +374,14 @@ end
 
 -- The classes an operator might serve: active, in one of its languages, sharing a skill.
 local function classes_for_op(o)
-  local keys = {}
-  for _, l in ipairs(o.lang_list) do
-    keys[#keys + 1] = k("act", l .. "|*")
-    for sk, _ in pairs(o.skills) do keys[#keys + 1] = k("act", l .. "|" .. sk) end
+  local keys = o.act
+  if o.act_tag ~= TAG then
+    keys = {}
+    for _, l in ipairs(o.lang_list) do
+      keys[#keys + 1] = k("act", l .. "|*")
+      for sk, _ in pairs(o.skills) do keys[#keys + 1] = k("act", l .. "|" .. sk) end
+    end
+    o.act, o.act_tag = keys, TAG
   end
   if #keys == 0 then return {} end
   local list = redis.call("SUNION", unpack(keys))
@@ -269,7 +391,7 @@ end
 
 -- The best entry (lowest place score) that operator `opid` may take now.
 local function best_for_op(opid)
-  local o = op_info(opid)
+  local o = op_info(opid).o
   local best, best_score, best_class = nil, nil, nil
   for _, c in ipairs(classes_for_op(o)) do
     local d = class_cache[c]
@@ -315,7 +437,7 @@ local function idle_op_for(c, d, lv)
   local keys = {}
   for p = lv, 5 do keys[#keys + 1] = k("ix", d.l .. "|" .. d.s[1] .. "|" .. p) end
   local ok = nil
-  if #d.s > 1 then ok = function(opid) return level(op_info(opid), d) >= lv end end
+  if #d.s > 1 then ok = function(opid) return level(op_info(opid).o, d) >= lv end end
   return first_in_union(keys, ok)
 end
 
@@ -350,7 +472,7 @@ local function join_line(cid, c, d, q, score, enq, kind, nb)
   activate(c, d)
   redis.call("ZADD", k("qwait", q), enq, cid)
   if kind == "callback" and nb and nb ~= "" and tonumber(nb) > NOW then
-    redis.call("ZADD", k("cblater"), nb, cid)
+    deadline(k("cblater"), nb, cid)
   else
     index_entry(cid, c, d, score, enq, kind)
   end
@@ -362,7 +484,7 @@ local function leave_line(cid, c, q, kind)
   redis.call("ZREM", k("qwait", q), cid)
   if d then
     unindex_entry(cid, c, d, kind)
-    if redis.call("ZCARD", k("wait", c)) == 0 then deactivate(c, d) end
+    if redis.call("EXISTS", k("wait", c)) == 0 then deactivate(c, d) end
   end
   if kind == "callback" then redis.call("ZREM", k("cblater"), cid) end
 end
@@ -387,10 +509,10 @@ local function reserve(opid, cid, c, idle_score)
   leave_line(cid, c, q, kind)
   local ttl = RES
   if kind == "callback" then ttl = ttl + (d and d.r or 30) end
-  local endpoint = op_info(opid).endpoint
+  local endpoint = op_info(opid).ep
   redis.call("HSET", ckey, "state", "reserved", "op", opid, "reserved_at", NOW_S, "endpoint", endpoint)
   redis.call("HSET", okey, "state", "reserved", "since", NOW_S, "call", cid, "idle_score", idle_score)
-  redis.call("ZADD", k("reserved"), NOW + ttl, cid)
+  deadline(k("reserved"), tostring(NOW + ttl), cid)
   if kind == "callback" then redis.call("RPUSH", k("cbdue"), cid) end
   emit("assigned", {"call", cid, "queue", q, "operator", opid, "kind", kind})
   return {cid, opid, endpoint, kind, NOW_S, s(r[3]), s(r[4]), q}
@@ -488,7 +610,11 @@ local function unreserve(cid, hold)
   return nil, nil
 end
 
+-- Expired reservations, ended wrap-ups, callbacks whose retry time came; skipped with
+-- one GET while nothing is due (hk).
 local function housekeeping()
+  local v = hk_get()
+  if v ~= nil and NOW < v then return end
   for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("reserved"), "-inf", NOW_S, "LIMIT", 0, 100)) do
     local opid = unreserve(cid)
     put_back(cid)
@@ -503,13 +629,21 @@ local function housekeeping()
       emit("operator_state", {"operator", opid, "state", "available", "from", "wrap_up"})
     end
   end
-  -- Callbacks whose retry time came: into the matching sets.
   for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("cblater"), "-inf", NOW_S, "LIMIT", 0, 100)) do
     redis.call("ZREM", k("cblater"), cid)
     local r = redis.call("HMGET", k("call", cid), "class", "score", "enq", "state")
     local d = r[1] and class_def(r[1])
     if d and r[4] == "callback" then index_entry(cid, r[1], d, r[2], r[3], "callback") end
   end
+  -- The earliest deadline left (all three sets; "1e300": none).
+  local next_at = nil
+  for _, name in ipairs({"reserved", "wrapup", "cblater"}) do
+    local r = redis.call("ZRANGE", k(name), 0, 0, "WITHSCORES")
+    if #r > 0 and (next_at == nil or tonumber(r[2]) < tonumber(next_at)) then next_at = r[2] end
+  end
+  next_at = next_at or "1e300"
+  hk_val = tonumber(next_at)
+  redis.call("SET", k("hk"), next_at)
 end
 
 -- Calls waiting longer than their queue's maximum leave for the overflow target.
@@ -577,7 +711,7 @@ local function connect_call(cid)
   local ckey = k("call", cid)
   local r = redis.call("HMGET", ckey, "op", "queue", "enq", "kind", "number", "class")
   redis.call("ZREM", k("reserved"), cid)
-  redis.call("LREM", k("cbdue"), 0, cid)
+  if r[4] == "callback" then redis.call("LREM", k("cbdue"), 0, cid) end
   redis.call("HSET", ckey, "state", "connected", "answered_at", NOW_S)
   redis.call("HSET", k("op", r[1]), "state", "on_call", "since", NOW_S)
   local wait = NOW - tonumber(r[3])

@@ -41,7 +41,7 @@ for i = 1, #all, 2 do
 end
 
 local entries = 0
-redis.call("DEL", k("active"), k("cblater"))
+redis.call("DEL", k("active"), k("cblater"), k("ecls"), k("hk"), k("pnext"))
 for _, c in ipairs(classes) do
   local d = class_cache[c]
   for _, key in ipairs(act_keys(c, d)) do redis.call("DEL", key) end
@@ -56,7 +56,7 @@ for _, c in ipairs(classes) do
     if e[5] == "waiting" or e[5] == "callback" then
       entries = entries + 1
       if e[3] == "callback" and e[4] and e[4] ~= "" and tonumber(e[4]) > NOW then
-        redis.call("ZADD", k("cblater"), e[4], cid)
+        deadline(k("cblater"), e[4], cid)
       else
         index_entry(cid, c, d, e[1], e[2], e[3])
       end
@@ -74,7 +74,7 @@ for _, opid in ipairs(ops) do
     table.sort(parts)
     redis.call("HSET", k("op", opid), "sk", table.concat(parts, ","))
   end
-  for _, key in ipairs(idle_keys(op_info(opid))) do redis.call("DEL", key) end
+  for _, key in ipairs(idle_keys(op_info(opid).o)) do redis.call("DEL", key) end
 end
 local idle = redis.call("ZRANGE", k("idle"), 0, -1, "WITHSCORES")
 for i = 1, #idle, 2 do add_idle(idle[i], idle[i + 1]) end

@@ -17,7 +17,7 @@ redis.call("HSET", ckey, "kind", "callback", "state", "callback", "number", numb
 local d = class_def(r[6])
 if d then
   for _, t in ipairs(d.ts) do
-    if redis.call("ZREM", k("el", r[6], t), id) == 1 then redis.call("ZADD", k("ec", r[6], t), r[7], id) end
+    if redis.call("ZREM", k("el", r[6], t), id) == 1 then add_eligible("ec", r[6], t, r[7], id) end
   end
 end
 redis.call("ZADD", k("qcb", r[4]), r[5], id)

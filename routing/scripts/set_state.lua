@@ -34,14 +34,14 @@ end
 if not same or r[4] ~= endpoint or r[5] ~= name then
   redis.call("HSET", okey, "sk", sk, "langs", langs, "endpoint", endpoint, "name", name)
 end
-op_cache[opid] = parse_op(sk, langs, endpoint)
+op_cache[opid] = {o = parse_op(sk, langs), ep = endpoint}
 if not r[1] then redis.call("SADD", k("ops"), opid) end
 if STAFFED[new] and (not same or not STAFFED[cur] or not r[2]) then staff(sk, langs, 1) end
 
 local a = {}
 if cur ~= new then
   if cur == "wrap_up" then redis.call("ZREM", k("wrapup"), opid) end
-  if new == "wrap_up" then redis.call("ZADD", k("wrapup"), NOW + WRAP, opid) end
+  if new == "wrap_up" then deadline(k("wrapup"), tostring(NOW + WRAP), opid) end
   emit("operator_state", {"operator", opid, "state", new, "from", cur})
   if new == "available" then
     a = offer_operator(opid, NOW_S) -- reserved at once, or available
