@@ -15,12 +15,12 @@ else
   leave_line(id, r[3], r[2], r[5])
 end
 redis.call("HSET", ckey, "state", "abandoned", "op", "", "abandoned_at", NOW_S)
-redis.call("EXPIRE", ckey, 3600)
+redis.call("EXPIRE", ckey, "3600")
 local wait = NOW - tonumber(r[4])
 local d = class_def(r[3])
 stat(r[2], "abandoned")
 if wait > (d and d.sl or 20) then stat(r[2], "abandoned_after") end
-emit("abandoned", {"call", id, "queue", r[2], "node", ARGV[A + 2], "wait", tostring(wait), "operator", s(opid)})
+emit("abandoned", "call", id, "queue", s(r[2]), "node", ARGV[A + 2], "wait", tostring(wait), "operator", s(opid))
 if held then
   local a = offer_operator(opid, held)
   if #a > 0 then return {"ok", a[1]} end

@@ -18,15 +18,15 @@ local opid, held = unreserve(id, true)
 redis.call("HSET", ckey, "attempts", tostring(attempts))
 if attempts >= tonumber(r[4]) or ARGV[A + 3] == "" then
   redis.call("HSET", ckey, "state", "gone", "op", "", "failed_at", NOW_S)
-  redis.call("EXPIRE", ckey, 3600)
+  redis.call("EXPIRE", ckey, "3600")
   redis.call("HDEL", k("cbnum"), r[5])
   redis.call("ZREM", k("qcb", r[6]), id)
   stat(r[6], "callbacks_failed")
-  emit("callback_failed", {"call", id, "queue", r[6], "attempts", tostring(attempts)})
+  emit("callback_failed", "call", id, "queue", s(r[6]), "attempts", tostring(attempts))
 else
   redis.call("HSET", ckey, "nb", ARGV[A + 3])
   put_back(id)
-  emit("callback_no_answer", {"call", id, "queue", r[6], "attempts", tostring(attempts), "next_at", ARGV[A + 3]})
+  emit("callback_no_answer", "call", id, "queue", s(r[6]), "attempts", tostring(attempts), "next_at", ARGV[A + 3])
 end
 if held then
   local a = offer_operator(opid, held)

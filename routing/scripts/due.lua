@@ -12,7 +12,7 @@ for _ = 1, tonumber(ARGV[A + 1]) do
   local r = redis.call("HMGET", k("call", cid), "state", "kind", "op", "queue")
   if r[1] == "reserved" and r[2] == "callback" then
     redis.call("HSET", k("call", cid), "dialing", NOW_S)
-    emit("callback_dialled", {"call", cid, "queue", r[4], "operator", r[3]})
+    emit("callback_dialled", "call", cid, "queue", s(r[4]), "operator", s(r[3]))
     out[#out + 1] = assignment_of(cid)
   end
 end

@@ -8,7 +8,7 @@ if not r[1] then return {"unknown"} end
 if r[1] == "gone" then return {"ok"} end
 if r[1] ~= "connected" then return {"invalid", r[1]} end
 redis.call("HSET", ckey, "state", "gone", "ended_at", NOW_S)
-redis.call("EXPIRE", ckey, 3600)
+redis.call("EXPIRE", ckey, "3600")
 local handle = NOW - tonumber(r[3]) + WRAP
 local d = class_def(r[4])
 if d and #d.s > 0 then
@@ -20,17 +20,17 @@ if d and #d.s > 0 then
   end
   redis.call("HSET", k("aht"), unpack(upd))
 end
-emit("ended", {"call", id, "queue", r[5], "operator", r[2], "kind", r[6],
-  "talk", tostring(NOW - tonumber(r[3]))})
+emit("ended", "call", id, "queue", s(r[5]), "operator", s(r[2]), "kind", s(r[6]),
+  "talk", tostring(NOW - tonumber(r[3])))
 local okey = k("op", r[2])
 local o = redis.call("HMGET", okey, "state", "call")
 if o[1] == "on_call" and o[2] == id then
   if WRAP > 0 then
     redis.call("HSET", okey, "state", "wrap_up", "since", NOW_S, "call", "")
     deadline(k("wrapup"), tostring(NOW + WRAP), r[2])
-    emit("operator_state", {"operator", r[2], "state", "wrap_up", "from", "on_call"})
+    emit("operator_state", "operator", r[2], "state", "wrap_up", "from", "on_call")
   else
-    emit("operator_state", {"operator", r[2], "state", "available", "from", "on_call"})
+    emit("operator_state", "operator", r[2], "state", "available", "from", "on_call")
     local a = offer_operator(r[2], NOW_S)
     if #a > 0 then return {"ok", a[1]} end
   end

@@ -25,7 +25,7 @@ if old ~= def then
     if ecls ~= nil then ecls[c] = nil end
     redis.call("HDEL", k("pnext"), c)
     pnext[c] = false
-    local r = redis.call("ZRANGE", k("wait", c), 0, -1)
+    local r = redis.call("ZRANGE", k("wait", c), "0", "-1")
     for _, cid in ipairs(r) do
       local e = redis.call("HMGET", k("call", cid), "score", "enq", "kind", "nb", "state")
       if e[5] == "waiting" or (e[5] == "callback" and not redis.call("ZSCORE", k("cblater"), cid)) then
@@ -43,7 +43,7 @@ redis.call("HSET", ckey, "id", id, "queue", q, "lang", ARGV[A + 3], "class", c, 
   "state", "waiting")
 join_line(id, c, d, q, score, enq, "call")
 stat(q, "enqueued")
-emit("enqueued", {"call", id, "queue", q, "priority", ARGV[A + 8], "repeat", ARGV[A + 9], "language", ARGV[A + 3]})
+emit("enqueued", "call", id, "queue", q, "priority", ARGV[A + 8], "repeat", ARGV[A + 9], "language", ARGV[A + 3])
 local opid = op_for_call(id, c)
 if opid then return {"assigned", reserve(opid, id, c)} end
 local p = placement(id)

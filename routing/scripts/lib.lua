@@ -33,6 +33,8 @@ local closed_set, op_cache, class_cache, pnext, hk_read, hk_val, ecls
 
 -- parsed text -> value, across calls; dropped when large
 local def_parse, op_parse, parsed = {}, {}, 0
+-- key names by tag and parts, across calls (see k)
+local key_cache, key_count, K1, K2, K3 = {}, 0, nil, nil, nil
 
 local function begin(argv)
   find, sub, byte, gmatch = string.find, string.sub, string.byte, string.gmatch
@@ -41,6 +43,10 @@ local function begin(argv)
   closed_set, op_cache, class_cache, pnext = nil, {}, {}, {}
   hk_read, hk_val, ecls = false, nil, nil
   if parsed > 5000 then def_parse, op_parse, parsed = {}, {}, 0 end
+  if key_count > 50000 then key_cache, key_count = {}, 0 end
+  local kt = key_cache[TAG]
+  if kt == nil then kt = {{}, {}, {}}; key_cache[TAG] = kt end
+  K1, K2, K3 = kt[1], kt[2], kt[3]
 end
 
 local function k(a, b, c)
@@ -59,16 +65,15 @@ local function closed(q)
   return closed_set[q] == true
 end
 
-local function emit(kind, fields)
-  local args = {k("events"), "MAXLEN", "~", KEEP, "*", "type", kind, "at", NOW_S}
-  for i = 1, #fields do args[9 + i] = tostring(fields[i]) end
-  redis.call("XADD", unpack(args))
+-- An event: field, value, ... (strings; no table built).
+local function emit(kind, ...)
+  redis.call("XADD", k("events"), "MAXLEN", "~", KEEP, "*", "type", kind, "at", NOW_S, ...)
 end
 
 local function stat(queue, field, n)
   local key = k("stats", DAY, queue)
-  redis.call("HINCRBY", key, field, n or 1)
-  redis.call("EXPIRE", key, 8 * 86400)
+  redis.call("HINCRBY", key, field, n or "1")
+  redis.call("EXPIRE", key, "691200") -- 8 days
 end
 
 -- Byte order (as ZSETs order members), for ties between equal scores; Lua's "<" on
@@ -339,7 +344,7 @@ local function promote(c, d)
         end
         redis.call("ZREMRANGEBYSCORE", key, "-inf", cutoff)
       end
-      local head = redis.call("ZRANGE", key, 0, 0, "WITHSCORES")
+      local head = redis.call("ZRANGE", key, "0", "0", "WITHSCORES")
       if #head > 0 then
         local due = tonumber(head[2]) + tonumber(t)
         if next_at == nil or due < next_at then next_at = due end
@@ -360,10 +365,10 @@ local function head_for_level(c, d, lv)
   if t == nil then return nil end
   promote(c, d)
   local best, best_score = nil, nil
-  local r = redis.call("ZRANGE", k("el", c, t), 0, 0, "WITHSCORES")
+  local r = redis.call("ZRANGE", k("el", c, t), "0", "0", "WITHSCORES")
   if #r > 0 then best, best_score = r[1], tonumber(r[2]) end
   if has_callbacks(c) and not closed(d.q) then
-    r = redis.call("ZRANGE", k("ec", c, t), 0, 0, "WITHSCORES")
+    r = redis.call("ZRANGE", k("ec", c, t), "0", "0", "WITHSCORES")
     if #r > 0 then
       local sc = tonumber(r[2])
       if best == nil or before(sc, r[1], best_score, best) then best, best_score = r[1], sc end
@@ -514,7 +519,7 @@ local function reserve(opid, cid, c, idle_score)
   redis.call("HSET", okey, "state", "reserved", "since", NOW_S, "call", cid, "idle_score", idle_score)
   deadline(k("reserved"), tostring(NOW + ttl), cid)
   if kind == "callback" then redis.call("RPUSH", k("cbdue"), cid) end
-  emit("assigned", {"call", cid, "queue", q, "operator", opid, "kind", kind})
+  emit("assigned", "call", cid, "queue", s(q), "operator", opid, "kind", s(kind))
   return {cid, opid, endpoint, kind, NOW_S, s(r[3]), s(r[4]), q}
 end
 
@@ -598,7 +603,7 @@ end
 local function unreserve(cid, hold)
   local opid = redis.call("HGET", k("call", cid), "op")
   redis.call("ZREM", k("reserved"), cid)
-  redis.call("LREM", k("cbdue"), 0, cid)
+  redis.call("LREM", k("cbdue"), "0", cid)
   if opid and opid ~= "" then
     local r = redis.call("HMGET", k("op", opid), "state", "call", "idle_score")
     if r[1] == "reserved" and r[2] == cid then
@@ -615,21 +620,21 @@ end
 local function housekeeping()
   local v = hk_get()
   if v ~= nil and NOW < v then return end
-  for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("reserved"), "-inf", NOW_S, "LIMIT", 0, 100)) do
+  for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("reserved"), "-inf", NOW_S, "LIMIT", "0", "100")) do
     local opid = unreserve(cid)
     put_back(cid)
-    emit("reservation_expired", {"call", cid, "operator", s(opid)})
+    emit("reservation_expired", "call", cid, "operator", s(opid))
   end
-  local wr = redis.call("ZRANGEBYSCORE", k("wrapup"), "-inf", NOW_S, "WITHSCORES", "LIMIT", 0, 100)
+  local wr = redis.call("ZRANGEBYSCORE", k("wrapup"), "-inf", NOW_S, "WITHSCORES", "LIMIT", "0", "100")
   for i = 1, #wr, 2 do
     local opid = wr[i]
     redis.call("ZREM", k("wrapup"), opid)
     if redis.call("HGET", k("op", opid), "state") == "wrap_up" then
       make_available(opid, wr[i + 1])
-      emit("operator_state", {"operator", opid, "state", "available", "from", "wrap_up"})
+      emit("operator_state", "operator", opid, "state", "available", "from", "wrap_up")
     end
   end
-  for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("cblater"), "-inf", NOW_S, "LIMIT", 0, 100)) do
+  for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("cblater"), "-inf", NOW_S, "LIMIT", "0", "100")) do
     redis.call("ZREM", k("cblater"), cid)
     local r = redis.call("HMGET", k("call", cid), "class", "score", "enq", "state")
     local d = r[1] and class_def(r[1])
@@ -638,7 +643,7 @@ local function housekeeping()
   -- The earliest deadline left (all three sets; "1e300": none).
   local next_at = nil
   for _, name in ipairs({"reserved", "wrapup", "cblater"}) do
-    local r = redis.call("ZRANGE", k(name), 0, 0, "WITHSCORES")
+    local r = redis.call("ZRANGE", k(name), "0", "0", "WITHSCORES")
     if #r > 0 and (next_at == nil or tonumber(r[2]) < tonumber(next_at)) then next_at = r[2] end
   end
   next_at = next_at or "1e300"
@@ -651,14 +656,14 @@ end
 local function overflow(rules)
   for _, o in ipairs(rules) do
     local q, cutoff, target = o[1], NOW - o[2], o[3]
-    for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("qwait", q), "-inf", tostring(cutoff), "LIMIT", 0, 1000)) do
+    for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("qwait", q), "-inf", tostring(cutoff), "LIMIT", "0", "1000")) do
       local ckey = k("call", cid)
       local r = redis.call("HMGET", ckey, "kind", "class")
       if r[1] == "call" then
         leave_line(cid, r[2], q, "call")
         redis.call("HSET", ckey, "state", "overflowed", "overflow_to", target)
         stat(q, "overflowed")
-        emit("overflowed", {"call", cid, "queue", q, "to", target})
+        emit("overflowed", "call", cid, "queue", q, "to", target)
       end
     end
   end
@@ -711,7 +716,7 @@ local function connect_call(cid)
   local ckey = k("call", cid)
   local r = redis.call("HMGET", ckey, "op", "queue", "enq", "kind", "number", "class")
   redis.call("ZREM", k("reserved"), cid)
-  if r[4] == "callback" then redis.call("LREM", k("cbdue"), 0, cid) end
+  if r[4] == "callback" then redis.call("LREM", k("cbdue"), "0", cid) end
   redis.call("HSET", ckey, "state", "connected", "answered_at", NOW_S)
   redis.call("HSET", k("op", r[1]), "state", "on_call", "since", NOW_S)
   local wait = NOW - tonumber(r[3])
@@ -724,5 +729,5 @@ local function connect_call(cid)
     stat(r[2], "answered")
     if wait <= (d and d.sl or 20) then stat(r[2], "answered_within") end
   end
-  emit("answered", {"call", cid, "queue", r[2], "operator", r[1], "kind", r[4], "wait", tostring(wait)})
+  emit("answered", "call", cid, "queue", s(r[2]), "operator", s(r[1]), "kind", s(r[4]), "wait", tostring(wait))
 end

@@ -49,7 +49,7 @@ for _, c in ipairs(classes) do
 end
 for _, c in ipairs(classes) do
   local d = class_cache[c]
-  local ids = redis.call("ZRANGE", k("wait", c), 0, -1)
+  local ids = redis.call("ZRANGE", k("wait", c), "0", "-1")
   if #ids > 0 then activate(c, d) end
   for _, cid in ipairs(ids) do
     local e = redis.call("HMGET", k("call", cid), "score", "enq", "kind", "nb", "state")
@@ -76,7 +76,7 @@ for _, opid in ipairs(ops) do
   end
   for _, key in ipairs(idle_keys(op_info(opid).o)) do redis.call("DEL", key) end
 end
-local idle = redis.call("ZRANGE", k("idle"), 0, -1, "WITHSCORES")
+local idle = redis.call("ZRANGE", k("idle"), "0", "-1", "WITHSCORES")
 for i = 1, #idle, 2 do add_idle(idle[i], idle[i + 1]) end
 redis.call("SET", k("schema"), ARGV[A + 2])
 return {#classes, entries, #ops}

@@ -22,5 +22,5 @@ if d then
 end
 redis.call("ZADD", k("qcb", r[4]), r[5], id)
 stat(r[4], "callbacks_requested")
-emit("callback_requested", {"call", id, "queue", r[4], "number", ARGV[A + 4]})
+emit("callback_requested", "call", id, "queue", s(r[4]), "number", ARGV[A + 4])
 return {"ok"}
