@@ -87,8 +87,8 @@ class AppealBook:
         return payload + luhn_digit(payload)
 
     def _run(self, at: float, *args: str) -> str:
-        # The arguments every script takes first (day and settings unused here).
-        common = (self.keys.tag, repr(at), "", "0", "0", "0", "0", "")
+        # The arguments every script takes first (the settings are unused here).
+        common = (self.keys.tag, repr(at), "")
         return _text(self._scripts("appeal", self.keys.events, (*common, *args))[0])
 
     def open(

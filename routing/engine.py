@@ -109,27 +109,30 @@ class Router:
         self._scripts = Scripts(redis)
         self._events_key = self.keys.events
         self._tag = self.keys.tag.encode()
-        self._fixed = (
-            str(settings.reservation_seconds).encode(),
-            str(settings.wrap_up_seconds).encode(),
-            str(settings.events_kept).encode(),
-            str(settings.handle_seconds).encode(),
+        self._fixed = "\t".join(
+            str(x)
+            for x in (
+                settings.reservation_seconds,
+                settings.wrap_up_seconds,
+                settings.events_kept,
+                settings.handle_seconds,
+            )
         )
-        self._common_cache: tuple[int, tuple[bytes, ...]] | None = None
+        self._common_cache: tuple[int, bytes] | None = None
         self._overflow = json.dumps(
             [[name, q.max_wait, q.overflow] for name, q in queues.items() if q.overflow is not None]
         )
-        # What set_state sends for each operator: skills "skill=level,...", languages, endpoint, name.
+        # What set_state sends for each operator (parse_op in scripts/lib.lua): skills
+        # "skill=level,...", languages, endpoint, name, tab-separated.
         self._operator_args = {
-            op_id: tuple(
-                x.encode()
-                for x in (
+            op_id: "\t".join(
+                (
                     ",".join(f"{skill}={level}" for skill, level in sorted(op.skills.items())),
                     ",".join(op.languages),
                     op.endpoint,
                     op.name,
                 )
-            )
+            ).encode()
             for op_id, op in operators.items()
         }
         self._allowed = {
@@ -148,9 +151,10 @@ class Router:
         )
         self._run("reindex", self.clock(), service_level, SCHEMA)
 
-    def _common(self, now: float) -> tuple[bytes, ...]:
-        """Arguments after the tag and the time: day, settings, closed queues; recomputed
-        at most once a clock second."""
+    def _common(self, now: float) -> bytes:
+        """The settings argument (``begin`` in ``scripts/lib.lua``): day, reservation,
+        wrap-up, events kept, handle time, closed queues; recomputed at most once a clock
+        second."""
         second = int(now)
         cached = self._common_cache
         if cached is not None and cached[0] == second:
@@ -158,7 +162,7 @@ class Router:
         closed = "\n".join(
             name for name, q in self.queues.items() if not q.hours.is_open(now, self.calendar)
         )
-        common = (self._day(now).encode(), *self._fixed, closed.encode())
+        common = "\t".join((self._day(now), self._fixed, closed)).encode()
         self._common_cache = (second, common)
         return common
 
@@ -168,7 +172,7 @@ class Router:
 
     def _run(self, name: str, now: float, *args: str | bytes) -> Any:
         return self._scripts(
-            name, self._events_key, (self._tag, repr(now), *self._common(now), *args)
+            name, self._events_key, (self._tag, repr(now), self._common(now), *args)
         )
 
     def _class_def(
@@ -380,7 +384,7 @@ class Router:
         if allowed is None:
             current = self.operator_status(operator_id).state
             raise InvalidTransition("operator", operator_id, current, state)
-        reply = self._run("set_state", self.clock(), operator_id, state, allowed, *op)
+        reply = self._run("set_state", self.clock(), operator_id, state, allowed, op)
         if _text(reply[0]) == "invalid":
             raise InvalidTransition("operator", operator_id, _text(reply[1]), state)
         return self._assignment(reply[2]) if len(reply) > 2 else None

@@ -27,8 +27,9 @@ redirections: a lost connection or a timeout, a server loading its data, ``MOVED
 kept connection at that moment.  Resending a call after a lost reply is safe: every
 routing script is idempotent.
 
-Arguments every script takes first (see ``lib.lua``): key tag, now, stats day,
-reservation s, wrap-up s, events kept, default handle s, queues closed now.
+Arguments every script takes first (see ``lib.lua``): key tag, now, and the settings
+(stats day, reservation s, wrap-up s, events kept, default handle s, queues closed now)
+as one tab-separated argument.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ NAMES = (
 )
 
 #: Number of the arguments shared by every script (``A`` in ``lib.lua``).
-COMMON_ARGS = 8
+COMMON_ARGS = 3
 
 #: Version of the derived indexes; a Redis holding another runs ``reindex`` once.
 SCHEMA = "2"

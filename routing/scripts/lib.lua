@@ -4,8 +4,10 @@
 --
 -- ARGV[1] key tag, e.g. "{ivr}" (all keys share it: one cluster slot)
 -- ARGV[2] now, epoch seconds (the engine's injected clock; never TIME)
--- ARGV[3] stats day, ARGV[4] reservation s, ARGV[5] wrap-up s, ARGV[6] events kept,
--- ARGV[7] default handle s, ARGV[8] queues closed now ("\n"-separated)
+-- ARGV[3] settings, tab-separated: stats day, reservation s, wrap-up s, events kept,
+--         default handle s, queues closed now ("\n"-separated); one argument, parsed once
+--         per distinct text (each argument of a call costs the server about as much as a
+--         table lookup in Redis, so fewer is better)
 -- ARGV[A + 1 ..] the script's own arguments.  KEYS[1] is the events stream (routes the call).
 --
 -- Plain scalars, no JSON: nothing is decoded on the hot path.  Indexes (see routing/keys.py):
@@ -22,7 +24,7 @@
 --
 -- State kept between calls (a Function library lives on): only the caches of parsed
 -- definitions, keyed by the stored text itself, so they can never be stale.
-local A = 8
+local A = 3
 local SEP = "\t"
 local STAFFED = {available = true, reserved = true, on_call = true, wrap_up = true}
 local find, sub, byte, gmatch -- string functions (a Function library may not read globals at load)
@@ -32,21 +34,30 @@ local TAG, NOW_S, NOW, DAY, RES, WRAP, KEEP, AHT, CLOSED
 local closed_set, op_cache, class_cache, pnext, hk_read, hk_val, ecls
 
 -- parsed text -> value, across calls; dropped when large
-local def_parse, op_parse, parsed = {}, {}, 0
--- key names by tag and parts, across calls (see k)
-local key_cache, key_count, K1, K2, K3 = {}, 0, nil, nil, nil
+local def_parse, op_parse, settings_parse, parsed = {}, {}, {}, 0
 
 local function begin(argv)
   find, sub, byte, gmatch = string.find, string.sub, string.byte, string.gmatch
-  TAG, NOW_S, NOW, DAY = argv[1], argv[2], tonumber(argv[2]), argv[3]
-  RES, WRAP, KEEP, AHT, CLOSED = tonumber(argv[4]), tonumber(argv[5]), argv[6], tonumber(argv[7]), argv[8]
+  if parsed > 5000 then def_parse, op_parse, settings_parse, parsed = {}, {}, {}, 0 end
+  TAG, NOW_S, NOW = argv[1], argv[2], tonumber(argv[2])
+  local text = argv[3]
+  local st = settings_parse[text]
+  if st == nil then
+    st = {}
+    local pos = 1
+    for i = 1, 5 do
+      local e = find(text, "\t", pos, true)
+      st[i] = e and sub(text, pos, e - 1) or ""
+      pos = e and e + 1 or #text + 1
+    end
+    st[6] = sub(text, pos)
+    st[2], st[3], st[5] = tonumber(st[2]) or 0, tonumber(st[3]) or 0, tonumber(st[5]) or 0
+    settings_parse[text] = st
+    parsed = parsed + 1
+  end
+  DAY, RES, WRAP, KEEP, AHT, CLOSED = st[1], st[2], st[3], st[4], st[5], st[6]
   closed_set, op_cache, class_cache, pnext = nil, {}, {}, {}
   hk_read, hk_val, ecls = false, nil, nil
-  if parsed > 5000 then def_parse, op_parse, parsed = {}, {}, 0 end
-  if key_count > 50000 then key_cache, key_count = {}, 0 end
-  local kt = key_cache[TAG]
-  if kt == nil then kt = {{}, {}, {}}; key_cache[TAG] = kt end
-  K1, K2, K3 = kt[1], kt[2], kt[3]
 end
 
 local function k(a, b, c)
@@ -113,32 +124,35 @@ local function deadline(key, at, member)
 end
 
 -- operators -----------------------------------------------------------------------------
--- "sk": "skill=level,..." (levels 1-5); "langs": "ru,en".
-local function parse_op(sk, langs)
-  local text = (sk or "") .. "\n" .. (langs or "")
-  local o = op_parse[text]
+-- An operator's configuration (field "cfg" of his hash): skills "skill=level,..." (levels
+-- 1-5) TAB languages "ru,en" TAB endpoint TAB name.  Parsed: {skills, langs, lang_list,
+-- ep}, shared across calls (only key lists derived from it are added, per key tag).
+local function parse_op(cfg)
+  cfg = cfg or ""
+  local o = op_parse[cfg]
   if o == nil then
-    o = {skills = {}, langs = {}, lang_list = {}}
-    for name, lv in gmatch(sk or "", "([^,=]+)=([^,]+)") do o.skills[name] = tonumber(lv) or 0 end
-    for l in gmatch(langs or "", "[^,]+") do
+    local p1 = find(cfg, SEP, 1, true) or #cfg + 1
+    local p2 = find(cfg, SEP, p1 + 1, true) or #cfg + 1
+    local p3 = find(cfg, SEP, p2 + 1, true) or #cfg + 1
+    o = {skills = {}, langs = {}, lang_list = {}, ep = sub(cfg, p2 + 1, p3 - 1),
+         sk_text = sub(cfg, 1, p1 - 1), langs_text = sub(cfg, p1 + 1, p2 - 1)}
+    for name, lv in gmatch(sub(cfg, 1, p1 - 1), "([^,=]+)=([^,]+)") do o.skills[name] = tonumber(lv) or 0 end
+    for l in gmatch(sub(cfg, p1 + 1, p2 - 1), "[^,]+") do
       if not o.langs[l] then o.langs[l] = true; o.lang_list[#o.lang_list + 1] = l end
     end
-    op_parse[text] = o
+    op_parse[cfg] = o
     parsed = parsed + 1
   end
   return o
 end
 
--- {o = parsed skills and languages (shared across calls: only key lists derived from it
--- are added, per key tag), ep = endpoint}
 local function op_info(id)
-  local x = op_cache[id]
-  if x == nil then
-    local r = redis.call("HMGET", k("op", id), "sk", "langs", "endpoint")
-    x = {o = parse_op(r[1], r[2]), ep = r[3] or ""}
-    op_cache[id] = x
+  local o = op_cache[id]
+  if o == nil then
+    o = parse_op(redis.call("HGET", k("op", id), "cfg"))
+    op_cache[id] = o
   end
-  return x
+  return o
 end
 
 -- The idle-index keys an operator is in while available (kept with the parsed operator,
@@ -159,12 +173,12 @@ end
 
 local function add_idle(opid, idle_score)
   redis.call("ZADD", k("idle"), idle_score, opid)
-  for _, key in ipairs(idle_keys(op_info(opid).o)) do redis.call("ZADD", key, idle_score, opid) end
+  for _, key in ipairs(idle_keys(op_info(opid))) do redis.call("ZADD", key, idle_score, opid) end
 end
 
 local function remove_idle(opid)
   redis.call("ZREM", k("idle"), opid)
-  for _, key in ipairs(idle_keys(op_info(opid).o)) do redis.call("ZREM", key, opid) end
+  for _, key in ipairs(idle_keys(op_info(opid))) do redis.call("ZREM", key, opid) end
 end
 
 -- classes -------------------------------------------------------------------------------
@@ -396,7 +410,7 @@ end
 
 -- The best entry (lowest place score) that operator `opid` may take now.
 local function best_for_op(opid)
-  local o = op_info(opid).o
+  local o = op_info(opid)
   local best, best_score, best_class = nil, nil, nil
   for _, c in ipairs(classes_for_op(o)) do
     local d = class_cache[c]
@@ -442,7 +456,7 @@ local function idle_op_for(c, d, lv)
   local keys = {}
   for p = lv, 5 do keys[#keys + 1] = k("ix", d.l .. "|" .. d.s[1] .. "|" .. p) end
   local ok = nil
-  if #d.s > 1 then ok = function(opid) return level(op_info(opid).o, d) >= lv end end
+  if #d.s > 1 then ok = function(opid) return level(op_info(opid), d) >= lv end end
   return first_in_union(keys, ok)
 end
 

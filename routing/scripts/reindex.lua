@@ -67,14 +67,18 @@ end
 -- Operators: skills in the compact form, and the idle index.
 local ops = redis.call("SMEMBERS", k("ops"))
 for _, opid in ipairs(ops) do
-  local r = redis.call("HMGET", k("op", opid), "sk", "skills")
-  if not r[1] and r[2] then
-    local parts = {}
-    for name, lv in pairs(cjson.decode(r[2])) do parts[#parts + 1] = name .. "=" .. tostring(lv) end
-    table.sort(parts)
-    redis.call("HSET", k("op", opid), "sk", table.concat(parts, ","))
+  local r = redis.call("HMGET", k("op", opid), "cfg", "sk", "skills", "langs", "endpoint", "name")
+  if not r[1] then
+    local sk = r[2]
+    if not sk then
+      local parts = {}
+      for name, lv in pairs(cjson.decode(r[3] or "{}")) do parts[#parts + 1] = name .. "=" .. tostring(lv) end
+      table.sort(parts)
+      sk = table.concat(parts, ",")
+    end
+    redis.call("HSET", k("op", opid), "sk", sk, "cfg", table.concat({sk, s(r[4]), s(r[5]), s(r[6])}, SEP))
   end
-  for _, key in ipairs(idle_keys(op_info(opid).o)) do redis.call("DEL", key) end
+  for _, key in ipairs(idle_keys(op_info(opid))) do redis.call("DEL", key) end
 end
 local idle = redis.call("ZRANGE", k("idle"), "0", "-1", "WITHSCORES")
 for i = 1, #idle, 2 do add_idle(idle[i], idle[i + 1]) end

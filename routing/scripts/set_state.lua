@@ -1,42 +1,45 @@
 -- set_state: the operator console changes an operator's state.
--- ARGV[A+1..] operator id, new state, allowed "from" states CSV, skills ("skill=level,..."),
---             languages CSV, endpoint, name
+-- ARGV[A+1..] operator id, new state, allowed "from" states CSV, configuration (see
+--             parse_op in lib.lua: skills TAB languages TAB endpoint TAB name)
 -- Returns {"invalid", current} | {"ok", previous, assignment?}
 housekeeping()
-local opid, new, sk, langs = ARGV[A + 1], ARGV[A + 2], ARGV[A + 4], ARGV[A + 5]
-local endpoint, name = ARGV[A + 6], ARGV[A + 7]
+local opid, new, cfg = ARGV[A + 1], ARGV[A + 2], ARGV[A + 4]
 local okey = k("op", opid)
-local r = redis.call("HMGET", okey, "state", "sk", "langs", "endpoint", "name")
+local r = redis.call("HMGET", okey, "state", "cfg")
 local cur = r[1] or "offline"
 local allowed = false
-for x in string.gmatch(ARGV[A + 3], "[^,]+") do
+for x in gmatch(ARGV[A + 3], "[^,]+") do
   if x == cur then allowed = true end
 end
 if not allowed then return {"invalid", cur} end
 
 -- Staffed operators by skill and language (expected waits); unchanged while an operator
 -- stays staffed with the same skills, as when wrap-up ends.
-local function staff(skills, languages, n)
-  local o = parse_op(skills, languages)
+local function staff(o, n)
   for _, l in ipairs(o.lang_list) do
     redis.call("HINCRBY", k("staff"), "*|" .. l, n)
     for skill, _ in pairs(o.skills) do redis.call("HINCRBY", k("staff"), skill .. "|" .. l, n) end
   end
 end
 
-local same = r[2] == sk and r[3] == langs
-if STAFFED[cur] and r[2] and (not same or not STAFFED[new]) then staff(r[2], r[3], -1) end
+local same = r[2] == cfg -- nothing to write
+local old = r[2] and parse_op(r[2]) or nil
+local o = parse_op(cfg)
+local same_skills = old ~= nil and old.sk_text == o.sk_text and old.langs_text == o.langs_text
+if STAFFED[cur] and old and (not same_skills or not STAFFED[new]) then staff(old, "-1") end
 local idle_score = nil
-if cur == "available" and (cur ~= new or not same) then
+if cur == "available" and (cur ~= new or not same_skills) then
   idle_score = redis.call("ZSCORE", k("idle"), opid)
   remove_idle(opid) -- indexed under the skills stored until now
 end
-if not same or r[4] ~= endpoint or r[5] ~= name then
-  redis.call("HSET", okey, "sk", sk, "langs", langs, "endpoint", endpoint, "name", name)
+if not same then
+  local sk, langs, endpoint, name = string.match(cfg, "^(.-)\t(.-)\t(.-)\t(.*)$")
+  redis.call("HSET", okey, "cfg", cfg, "sk", sk or "", "langs", langs or "", "endpoint", endpoint or "",
+    "name", name or "")
 end
-op_cache[opid] = {o = parse_op(sk, langs), ep = endpoint}
+op_cache[opid] = o
 if not r[1] then redis.call("SADD", k("ops"), opid) end
-if STAFFED[new] and (not same or not STAFFED[cur] or not r[2]) then staff(sk, langs, 1) end
+if STAFFED[new] and (not same_skills or not STAFFED[cur] or not old) then staff(o, "1") end
 
 local a = {}
 if cur ~= new then
@@ -49,7 +52,7 @@ if cur ~= new then
     redis.call("HSET", okey, "state", new, "since", NOW_S, "call", "")
   end
 elseif new == "available" then
-  if not same then add_idle(opid, idle_score or NOW_S) end -- new skills, same place
+  if not same_skills then add_idle(opid, idle_score or NOW_S) end -- new skills, same place
   a = match_operator(opid)
 end
 if #a > 0 then return {"ok", cur, a[1]} end

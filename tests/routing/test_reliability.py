@@ -193,7 +193,7 @@ def test_indexes_are_built_for_data_of_an_earlier_version(
         old = {"q": q, "l": lang, "s": skills.split(","), "w": [[0, 3], [60, 2], [180, 1]], "r": 30}
         redis.hset(k.classes, klass, json.dumps(old))
     for op_id, spec in ops.items():
-        redis.hdel(k.operator(op_id), "sk")
+        redis.hdel(k.operator(op_id), "sk", "cfg")
         redis.hset(k.operator(op_id), "skills", json.dumps(dict(spec.skills)))
 
     second = router()
