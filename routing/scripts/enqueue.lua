@@ -11,11 +11,14 @@ if st and st ~= "overflowed" then return {"exists", st} end
 
 -- The class definition follows the configuration; when it changes (new widening rules),
 -- the matching sets of the class are rebuilt from its line.
-local old = redis.call("HGET", k("classes"), c)
-if old ~= def then
+local known = shared_for()
+local old = nil
+if known == nil or known.defs[c] ~= parse_def(def) then old = redis.call("HGET", k("classes"), c) or false end
+if old ~= nil and old ~= def then
   local od = old and parse_def(old)
   local d = parse_def(def)
   redis.call("HSET", k("classes"), c, def)
+  bump("av")
   class_cache[c] = d
   if od then
     for _, t in ipairs(od.ts) do
@@ -23,8 +26,7 @@ if old ~= def then
     end
     redis.call("SREM", k("ecls"), c)
     if ecls ~= nil then ecls[c] = nil end
-    redis.call("HDEL", k("pnext"), c)
-    pnext[c] = false
+    set_pnext(c, false)
     local r = redis.call("ZRANGE", k("wait", c), "0", "-1")
     for _, cid in ipairs(r) do
       local e = redis.call("HMGET", k("call", cid), "score", "enq", "kind", "nb", "state")

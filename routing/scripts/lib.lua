@@ -18,12 +18,16 @@
 --   pnext           class -> no entry of pend:<c>:* is due to move before this time
 --   ecls            classes that have an ec:<c>:<T> set (callbacks in the matching sets)
 --   cblater         callbacks waiting for their retry time, by that time
---   hk              no reservation, wrap-up or callback retry is due before this time
+--   meta            hk: no reservation, wrap-up or callback retry is due before this time;
+--                   av / pv: versions of the active classes and definitions / of pnext and
+--                   ecls (bumped on every change); ep: set once, tells a new data set apart
 --   ix:<lang>|<skill>|<level>, ix:<lang>|*   idle operators by idle time
 --   act:<lang>, act:<lang>|<skill>, act:<lang>|*   active classes by language and skill
 --
--- State kept between calls (a Function library lives on): only the caches of parsed
--- definitions, keyed by the stored text itself, so they can never be stale.
+-- State kept between calls (a Function library lives on): caches of parsed definitions,
+-- keyed by the stored text itself, so they can never be stale; and, per key tag, what an
+-- operator's matching reads (classes he may serve, their definitions, pnext, ecls),
+-- valid while meta's versions are those it was read under (see shared_for).
 local A = 3
 local SEP = "\t"
 local STAFFED = {available = true, reserved = true, on_call = true, wrap_up = true}
@@ -31,10 +35,14 @@ local find, sub, byte, gmatch -- string functions (a Function library may not re
 
 -- this call ---------------------------------------------------------------------------
 local TAG, NOW_S, NOW, DAY, RES, WRAP, KEEP, AHT, CLOSED
-local closed_set, op_cache, class_cache, pnext, hk_read, hk_val, ecls
+local closed_set, op_cache, class_cache, pnext, ecls
+local meta_read, hk_val, av_val, pv_val, ep_val, bumped, sh
 
 -- parsed text -> value, across calls; dropped when large
 local def_parse, op_parse, settings_parse, parsed = {}, {}, {}, 0
+-- per key tag: {ep, av, pv, lists = {profile -> classes}, defs = {class -> def}, pn =
+-- {class -> pnext}, cb = set of classes with callbacks or nil}
+local shared = {}
 
 local function begin(argv)
   find, sub, byte, gmatch = string.find, string.sub, string.byte, string.gmatch
@@ -56,8 +64,8 @@ local function begin(argv)
     parsed = parsed + 1
   end
   DAY, RES, WRAP, KEEP, AHT, CLOSED = st[1], st[2], st[3], st[4], st[5], st[6]
-  closed_set, op_cache, class_cache, pnext = nil, {}, {}, {}
-  hk_read, hk_val, ecls = false, nil, nil
+  closed_set, op_cache, class_cache, pnext, ecls = nil, {}, {}, {}, nil
+  meta_read, bumped, sh = false, false, nil
 end
 
 local function k(a, b, c)
@@ -104,12 +112,46 @@ local function before(s1, m1, s2, m2)
   return bless(m1, m2)
 end
 
--- deadlines: reservations, wrap-ups, callback retries --------------------------------
-local function hk_get()
-  if not hk_read then
-    hk_read = true
-    hk_val = tonumber(redis.call("GET", k("hk")) or "")
+-- meta: deadlines and versions ---------------------------------------------------------
+local function meta_get()
+  if meta_read then return end
+  meta_read = true
+  local r = redis.call("HMGET", k("meta"), "hk", "av", "pv", "ep")
+  hk_val, av_val, pv_val, ep_val = tonumber(r[1] or ""), r[2] or "0", r[3] or "0", r[4]
+  if not ep_val then
+    local t = redis.call("TIME")
+    ep_val = t[1] .. "." .. t[2]
+    redis.call("HSET", k("meta"), "ep", ep_val)
   end
+end
+
+-- The matching data shared across calls for this tag, or nil when it may not be used:
+-- after a change in this call (bumped) the call reads everything afresh.
+local function shared_for()
+  if bumped then return nil end
+  meta_get()
+  if sh == nil then
+    sh = shared[TAG]
+    if sh == nil or sh.ep ~= ep_val then
+      sh = {ep = ep_val}
+      shared[TAG] = sh
+    end
+    if sh.av ~= av_val then sh.av, sh.lists, sh.defs = av_val, {}, {} end
+    if sh.pv ~= pv_val then sh.pv, sh.pn, sh.cb = pv_val, {}, nil end
+  end
+  return sh
+end
+
+-- A change to what shared_for keeps: "av" (active classes, definitions) or "pv" (pnext,
+-- ecls).  Every write to those goes through here.
+local function bump(field)
+  meta_get()
+  bumped, sh = true, nil
+  redis.call("HINCRBY", k("meta"), field, "1")
+end
+
+local function hk_get()
+  meta_get()
   return hk_val
 end
 
@@ -119,7 +161,7 @@ local function deadline(key, at, member)
   local v = hk_get()
   if v ~= nil and tonumber(at) < v then
     hk_val = tonumber(at)
-    redis.call("SET", k("hk"), tostring(at))
+    redis.call("HSET", k("meta"), "hk", tostring(at))
   end
 end
 
@@ -140,6 +182,10 @@ local function parse_op(cfg)
     for l in gmatch(sub(cfg, p1 + 1, p2 - 1), "[^,]+") do
       if not o.langs[l] then o.langs[l] = true; o.lang_list[#o.lang_list + 1] = l end
     end
+    local names = {}
+    for name, _ in pairs(o.skills) do names[#names + 1] = name end
+    table.sort(names)
+    o.profile = o.langs_text .. SEP .. table.concat(names, ",") -- what classes_for_op reads
     op_parse[cfg] = o
     parsed = parsed + 1
   end
@@ -215,26 +261,48 @@ end
 local function class_def(c)
   local d = class_cache[c]
   if d == nil then
-    local raw = redis.call("HGET", k("classes"), c)
-    d = raw and parse_def(raw) or false
+    local x = shared_for()
+    if x then d = x.defs[c] end
+    if d == nil then
+      local raw = redis.call("HGET", k("classes"), c)
+      d = raw and parse_def(raw) or false
+      x = shared_for()
+      if x then x.defs[c] = d end
+    end
     class_cache[c] = d
   end
   return d or nil
 end
 
--- Definitions of several classes and their pnext times, with one HMGET each for those
--- not seen yet in this call.
+-- Definitions of several classes and their pnext times: from the shared data when its
+-- versions hold, else with one HMGET each for those not known yet.
 local function load_defs(list)
-  local missing = {}
+  local x = shared_for()
+  local no_def, no_pn = {}, {}
   for _, c in ipairs(list) do
-    if class_cache[c] == nil then missing[#missing + 1] = c end
+    if class_cache[c] == nil then
+      local d = x and x.defs[c]
+      if d ~= nil then class_cache[c] = d else no_def[#no_def + 1] = c end
+    end
+    if pnext[c] == nil then
+      local v = x and x.pn[c]
+      if v ~= nil then pnext[c] = v else no_pn[#no_pn + 1] = c end
+    end
   end
-  if #missing > 0 then
-    local raw = redis.call("HMGET", k("classes"), unpack(missing))
-    local due = redis.call("HMGET", k("pnext"), unpack(missing))
-    for i, c in ipairs(missing) do
-      class_cache[c] = raw[i] and parse_def(raw[i]) or false
-      pnext[c] = tonumber(due[i] or "") or false
+  if #no_def > 0 then
+    local raw = redis.call("HMGET", k("classes"), unpack(no_def))
+    for i, c in ipairs(no_def) do
+      local d = raw[i] and parse_def(raw[i]) or false
+      class_cache[c] = d
+      if x then x.defs[c] = d end
+    end
+  end
+  if #no_pn > 0 then
+    local due = redis.call("HMGET", k("pnext"), unpack(no_pn))
+    for i, c in ipairs(no_pn) do
+      local v = tonumber(due[i] or "") or false
+      pnext[c] = v
+      if x then x.pn[c] = v end
     end
   end
 end
@@ -249,12 +317,14 @@ end
 local function activate(c, d)
   if redis.call("SADD", k("active"), c) == 1 then
     for _, key in ipairs(act_keys(c, d)) do redis.call("SADD", key, c) end
+    bump("av")
   end
 end
 
 local function deactivate(c, d)
   redis.call("SREM", k("active"), c)
   for _, key in ipairs(act_keys(c, d)) do redis.call("SREM", key, c) end
+  bump("av")
 end
 
 -- An operator's level for a class: the lowest proficiency over its skills, 0 if unfit.
@@ -280,11 +350,19 @@ end
 -- eligibility sets -----------------------------------------------------------------------
 local function fam(kind) if kind == "callback" then return "ec" end return "el" end
 
--- Does class c have callbacks in its matching sets?  (One SMEMBERS a call, usually empty.)
+-- Does class c have callbacks in its matching sets?  (ecls: shared, or one SMEMBERS.)
 local function has_callbacks(c)
   if ecls == nil then
     ecls = {}
-    for _, x in ipairs(redis.call("SMEMBERS", k("ecls"))) do ecls[x] = true end
+    local x = shared_for()
+    if x and x.cb then
+      for name, _ in pairs(x.cb) do ecls[name] = true end
+    else
+      local cb = {}
+      for _, name in ipairs(redis.call("SMEMBERS", k("ecls"))) do ecls[name] = true; cb[name] = true end
+      x = shared_for()
+      if x then x.cb = cb end
+    end
   end
   return ecls[c] == true
 end
@@ -294,17 +372,34 @@ local function add_eligible(f, c, t, score, cid)
   if f == "ec" and not has_callbacks(c) then
     redis.call("SADD", k("ecls"), c)
     ecls[c] = true
+    bump("pv")
   end
 end
 
--- The time before which nothing of pend:<c>:* is due (false: nothing pending); per call.
+-- The time before which nothing of pend:<c>:* is due (false: nothing pending).
 local function pnext_of(c)
   local v = pnext[c]
   if v == nil then
-    v = tonumber(redis.call("HGET", k("pnext"), c) or "") or false
+    local x = shared_for()
+    if x then v = x.pn[c] end
+    if v == nil then
+      v = tonumber(redis.call("HGET", k("pnext"), c) or "") or false
+      x = shared_for()
+      if x then x.pn[c] = v end
+    end
     pnext[c] = v
   end
   return v
+end
+
+local function set_pnext(c, v)
+  pnext[c] = v
+  if v then
+    redis.call("HSET", k("pnext"), c, tostring(v))
+  else
+    redis.call("HDEL", k("pnext"), c)
+  end
+  bump("pv")
 end
 
 -- Put a waiting entry into the matching sets: el/ec:<T> when it has waited T s, else pend:<T>.
@@ -318,10 +413,7 @@ local function index_entry(cid, c, d, score, enq, kind)
       redis.call("ZADD", k("pend", c, t), enq, cid)
       local due = e + tonumber(t)
       local v = pnext_of(c)
-      if v == false or due < v then
-        pnext[c] = due
-        redis.call("HSET", k("pnext"), c, tostring(due))
-      end
+      if v == false or due < v then set_pnext(c, due) end
     end
   end
 end
@@ -338,6 +430,7 @@ local function unindex_entry(cid, c, d, kind)
     end
     redis.call("SREM", k("ecls"), c)
     if ecls ~= nil then ecls[c] = nil end
+    bump("pv")
   end
 end
 
@@ -365,12 +458,7 @@ local function promote(c, d)
       end
     end
   end
-  pnext[c] = next_at or false
-  if next_at then
-    redis.call("HSET", k("pnext"), c, tostring(next_at))
-  else
-    redis.call("HDEL", k("pnext"), c)
-  end
+  set_pnext(c, next_at or false)
 end
 
 -- The first entry of class c an operator of level lv may take now: cid, score (or nil).
@@ -403,7 +491,13 @@ local function classes_for_op(o)
     o.act, o.act_tag = keys, TAG
   end
   if #keys == 0 then return {} end
-  local list = redis.call("SUNION", unpack(keys))
+  local x = shared_for()
+  local list = x and x.lists[o.profile]
+  if list == nil then
+    list = redis.call("SUNION", unpack(keys))
+    x = shared_for()
+    if x then x.lists[o.profile] = list end
+  end
   load_defs(list)
   return list
 end
@@ -662,7 +756,7 @@ local function housekeeping()
   end
   next_at = next_at or "1e300"
   hk_val = tonumber(next_at)
-  redis.call("SET", k("hk"), next_at)
+  redis.call("HSET", k("meta"), "hk", next_at)
 end
 
 -- Calls waiting longer than their queue's maximum leave for the overflow target.

@@ -5,6 +5,8 @@
 -- ARGV[A+1] JSON {queue: service-level seconds}, ARGV[A+2] schema version to record.
 -- Returns {classes, entries, operators}.
 local sl = cjson.decode(ARGV[A + 1])
+redis.call("DEL", k("meta")) -- deadlines and versions start afresh (a new ep)
+bump("av")
 
 -- Class definitions written by earlier versions (JSON {q, l, s, w, r}).
 local function convert(raw)
@@ -41,7 +43,7 @@ for i = 1, #all, 2 do
 end
 
 local entries = 0
-redis.call("DEL", k("active"), k("cblater"), k("ecls"), k("hk"), k("pnext"))
+redis.call("DEL", k("active"), k("cblater"), k("ecls"), k("pnext"))
 for _, c in ipairs(classes) do
   local d = class_cache[c]
   for _, key in ipairs(act_keys(c, d)) do redis.call("DEL", key) end
