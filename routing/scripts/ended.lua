@@ -27,7 +27,7 @@ local o = redis.call("HMGET", okey, "state", "call")
 if o[1] == "on_call" and o[2] == id then
   if WRAP > 0 then
     redis.call("HSET", okey, "state", "wrap_up", "since", NOW_S, "call", "")
-    deadline(k("wrapup"), tostring(NOW + WRAP), r[2])
+    deadline(k("wrapup"), tostring(NOW + WRAP), r[2], NOW + WRAP)
     emit("operator_state", "operator", r[2], "state", "wrap_up", "from", "on_call")
   else
     emit("operator_state", "operator", r[2], "state", "available", "from", "on_call")

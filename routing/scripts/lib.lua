@@ -155,13 +155,14 @@ local function hk_get()
   return hk_val
 end
 
--- ZADD to one of the deadline sets, keeping hk at or before the earliest deadline.
-local function deadline(key, at, member)
+-- ZADD to one of the deadline sets (at: the time as text, and as a number), keeping hk at
+-- or before the earliest deadline.
+local function deadline(key, at, member, at_num)
   redis.call("ZADD", key, at, member)
   local v = hk_get()
-  if v ~= nil and tonumber(at) < v then
-    hk_val = tonumber(at)
-    redis.call("HSET", k("meta"), "hk", tostring(at))
+  if v ~= nil and at_num < v then
+    hk_val = at_num
+    redis.call("HSET", k("meta"), "hk", at)
   end
 end
 
@@ -584,8 +585,9 @@ local function join_line(cid, c, d, q, score, enq, kind, nb)
   redis.call("ZADD", k("wait", c), score, cid)
   activate(c, d)
   redis.call("ZADD", k("qwait", q), enq, cid)
-  if kind == "callback" and nb and nb ~= "" and tonumber(nb) > NOW then
-    deadline(k("cblater"), nb, cid)
+  local retry_at = kind == "callback" and nb and nb ~= "" and tonumber(nb)
+  if retry_at and retry_at > NOW then
+    deadline(k("cblater"), nb, cid, retry_at)
   else
     index_entry(cid, c, d, score, enq, kind)
   end
@@ -625,7 +627,8 @@ local function reserve(opid, cid, c, idle_score)
   local endpoint = op_info(opid).ep
   redis.call("HSET", ckey, "state", "reserved", "op", opid, "reserved_at", NOW_S, "endpoint", endpoint)
   redis.call("HSET", okey, "state", "reserved", "since", NOW_S, "call", cid, "idle_score", idle_score)
-  deadline(k("reserved"), tostring(NOW + ttl), cid)
+  local due = NOW + ttl
+  deadline(k("reserved"), tostring(due), cid, due)
   if kind == "callback" then redis.call("RPUSH", k("cbdue"), cid) end
   emit("assigned", "call", cid, "queue", s(q), "operator", opid, "kind", s(kind))
   return {cid, opid, endpoint, kind, NOW_S, s(r[3]), s(r[4]), q}

@@ -58,7 +58,7 @@ for _, c in ipairs(classes) do
     if e[5] == "waiting" or e[5] == "callback" then
       entries = entries + 1
       if e[3] == "callback" and e[4] and e[4] ~= "" and tonumber(e[4]) > NOW then
-        deadline(k("cblater"), e[4], cid)
+        deadline(k("cblater"), e[4], cid, tonumber(e[4]))
       else
         index_entry(cid, c, d, e[1], e[2], e[3])
       end

@@ -44,7 +44,7 @@ if STAFFED[new] and (not same_skills or not STAFFED[cur] or not old) then staff(
 local a = {}
 if cur ~= new then
   if cur == "wrap_up" then redis.call("ZREM", k("wrapup"), opid) end
-  if new == "wrap_up" then deadline(k("wrapup"), tostring(NOW + WRAP), opid) end
+  if new == "wrap_up" then deadline(k("wrapup"), tostring(NOW + WRAP), opid, NOW + WRAP) end
   emit("operator_state", "operator", opid, "state", new, "from", cur)
   if new == "available" then
     a = offer_operator(opid, NOW_S) -- reserved at once, or available
