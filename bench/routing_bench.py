@@ -8,8 +8,10 @@ Drives the real ``Router``: enqueue (all operators offline, so calls pile up), s
 (position and expected wait) of random waiting calls, and assignment (operators become
 available one after another, each taking the best waiting call for them; then answer, end
 and come back, and so on until the calls run out).  Latencies are reported as p50 / p99 in
-microseconds and as ratios to a bare Redis round trip (PING p50 measured in the same run);
-throughput as operations a second of one client doing only that (1 / mean latency).
+microseconds and as ratios to a bare Redis round trip (PING p50 measured in the same run,
+through redis-py as before; also on the kept connection the scripts themselves use, the
+stricter baseline); throughput as operations a second of one client doing only that
+(1 / mean latency).
 
 For the machine as a whole: ``assignments/s`` is wall-clock, all engine processes
 together (``--procs N`` splits the operators between N processes sharing one Redis), for
@@ -90,6 +92,18 @@ def server_cpu(redis: Any) -> float:
     return sum(float(i["used_cpu_sys"]) + float(i["used_cpu_user"]) for i in infos)
 
 
+def kept_connection(redis: Any, key: str) -> Any:
+    client = redis
+    if hasattr(redis, "get_node_from_key"):
+        client = redis.get_redis_connection(redis.get_node_from_key(key))
+    return client.connection_pool.get_connection()
+
+
+def lean_ping(conn: Any) -> Any:
+    conn.send_command("PING")
+    return conn.read_response()
+
+
 def assignment_loop(
     url: str, ops: int, prefix: str, op_ids: list[str], seconds: float, start_at: float
 ) -> dict[str, Any]:
@@ -135,6 +149,11 @@ def run(
     ping = [timed(redis.ping)[0] for _ in range(3000)]
     base = statistics.median(ping)
     rows: dict[str, Any] = {"PING": (ping, len(ping) / sum(ping), None, None)}
+    # The same round trip on the kept connection the scripts use (routing.scripts): no
+    # redis-py per-command machinery; the stricter baseline.
+    conn = kept_connection(redis, router.keys.events)
+    lean = [timed(lambda: lean_ping(conn))[0] for _ in range(3000)]
+    rows["PING (kept connection)"] = (lean, len(lean) / sum(lean), None, None)
 
     def cpu_mark() -> tuple[float, float]:
         return server_cpu(redis), time.process_time()
@@ -182,6 +201,7 @@ def run(
             ]
             results = [j.get(timeout=seconds + 120) for j in jobs]
     srv = server_cpu(redis) - mark[0]
+    lean_base = statistics.median(lean)
     lat = [x for r in results for x in r["lat"]]
     cycle = [x for r in results for x in r["cycle"]]
     cli = sum(r["cpu"] for r in results)
@@ -199,6 +219,7 @@ def run(
         "procs": procs,
         "assigned": len(lat),
         "wall": wall,
+        "lean_base": lean_base,
     }
 
 
@@ -220,6 +241,12 @@ def report(result: dict[str, Any]) -> str:
             f"{name:40} {len(lat):6d} {p50 * 1e6:7.0f} {p99 * 1e6:7.0f} {p50 / base:8.2f}"
             f" {p99 / base:8.2f} {ops:7.0f}{cpu}"
         )
+    assign = result["rows"]["assignment (available -> reserved)"][0]
+    lean = result["lean_base"]
+    lines.append(
+        f"assignment vs PING on the kept connection ({lean * 1e6:.0f} us): p50"
+        f" {pct(assign, 0.5) / lean:.2f}x, p99 {pct(assign, 0.99) / lean:.2f}x"
+    )
     lines.append(
         f"machine: {result['assigned']} assignments in {result['wall']:.2f} s wall ="
         f" {result['assigned'] / result['wall']:.0f} assignments/s"
