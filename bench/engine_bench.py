@@ -60,9 +60,7 @@ def main() -> None:
     while calls < args.calls:
         for scenario, steps in scripts:
             t = 1_795_500_000.0
-            state, _ = start(
-                menu, e.CallStarted("b", scenario.caller, "88005553535", t, speech=scenario.speech)
-            )
+            state, _ = start(menu, e.CallStarted("b", scenario.caller, "88005553535", t, speech=scenario.speech))
             for s in steps:
                 t += 2
                 event = _event(s, t, [])
@@ -79,12 +77,8 @@ def main() -> None:
     p50, p99 = samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
     print(f"calls walked: {calls}, events: {events}, wall time {elapsed:.2f} s")
     print(f"baseline (context replace + lookup): {base * 1e6:.2f} µs")
-    print(
-        f"engine step p50: {p50 * 1e6:.1f} µs = {p50 / base:.1f}x baseline, {p50 / 1e-3:.3f} of 1 ms"
-    )
-    print(
-        f"engine step p99: {p99 * 1e6:.1f} µs = {p99 / base:.1f}x baseline, {p99 / 1e-3:.3f} of 1 ms"
-    )
+    print(f"engine step p50: {p50 * 1e6:.1f} µs = {p50 / base:.1f}x baseline, {p50 / 1e-3:.3f} of 1 ms")
+    print(f"engine step p99: {p99 * 1e6:.1f} µs = {p99 / base:.1f}x baseline, {p99 / 1e-3:.3f} of 1 ms")
 
 
 if __name__ == "__main__":

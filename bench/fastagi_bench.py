@@ -51,7 +51,6 @@ def serve() -> None:
         sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     if os.environ.get("BENCH_NOGC"):
         import gc
-
         gc.disable()
     menu = hotline_menu()
     world = World(polls_until_operator=3)
@@ -61,10 +60,8 @@ def serve() -> None:
         return NOON + time.monotonic() - t0
 
     def factory(env: dict[str, str]) -> CallSetup:
-        return CallSetup(
-            runner=CallRunner(menu=menu, services=world, clock=clock),
-            appeal=world.allocate_appeal(),
-        )
+        return CallSetup(runner=CallRunner(menu=menu, services=world, clock=clock),
+                         appeal=world.allocate_appeal())
 
     server = FastAgiServer("127.0.0.1", 0, call_factory=factory, clock=clock, max_calls=5000)
     server.start()
@@ -146,9 +143,7 @@ def loopback_rtt(port: int, rounds: int = 2000) -> list[float]:
     return out
 
 
-def run_level(
-    n: int, address: tuple[str, int], server_pid: int, seconds: float
-) -> dict[str, float]:
+def run_level(n: int, address: tuple[str, int], server_pid: int, seconds: float) -> dict[str, float]:
     from ivr.identity import synthetic_inn
 
     sel = selectors.DefaultSelector()
@@ -201,15 +196,8 @@ def run_level(
                 call.caller.delay = 0.0
                 lines = call.peer.reply(raw.decode())
                 counter += 1
-                heapq.heappush(
-                    timers,
-                    (
-                        time.monotonic() + call.caller.delay,
-                        counter,
-                        call,
-                        "".join(x + "\n" for x in lines).encode(),
-                    ),
-                )
+                heapq.heappush(timers, (time.monotonic() + call.caller.delay, counter, call,
+                                        "".join(x + "\n" for x in lines).encode()))
         while timers and timers[0][0] <= time.monotonic():
             _, _, call, data = heapq.heappop(timers)
             try:
@@ -234,9 +222,7 @@ def run_level(
 
 def main() -> None:
     global ARGS
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="100,500,1000")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level")
     parser.add_argument("--prompt-ms", type=int, default=300, help="how long a prompt plays")
@@ -246,32 +232,21 @@ def main() -> None:
     if ARGS.serve:
         serve()
         return
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    child = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert child.stdout is not None and child.stdin is not None
     agi_port, echo_port = map(int, child.stdout.readline().split())
     rtt = sorted(loopback_rtt(echo_port))
     rtt50, rtt99 = rtt[len(rtt) // 2], rtt[int(len(rtt) * 0.99)]
-    print(
-        f"cpus={os.cpu_count()} python={sys.version.split()[0]} prompt={ARGS.prompt_ms}ms key={ARGS.key_ms}ms"
-    )
+    print(f"cpus={os.cpu_count()} python={sys.version.split()[0]} prompt={ARGS.prompt_ms}ms key={ARGS.key_ms}ms")
     print(f"bare loopback round trip: p50 {rtt50 * 1e3:.3f} ms, p99 {rtt99 * 1e3:.3f} ms")
-    print(
-        f"{'calls':>6} {'cmds':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50/rtt':>8} {'p99/rtt':>8} {'KiB/call':>9}"
-    )
+    print(f"{'calls':>6} {'cmds':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50/rtt':>8} {'p99/rtt':>8} {'KiB/call':>9}")
     try:
         for level in (int(x) for x in ARGS.levels.split(",")):
             r = run_level(level, ("127.0.0.1", agi_port), child.pid, ARGS.seconds)
-            print(
-                f"{level:>6} {int(r['commands']):>7} {r['p50'] * 1e3:>8.3f} {r['p99'] * 1e3:>8.3f} "
-                f"{r['p50'] / rtt50:>8.1f} {r['p99'] / rtt50:>8.1f} {r['rss_per_call_kib']:>9.1f}",
-                flush=True,
-            )
+            print(f"{level:>6} {int(r['commands']):>7} {r['p50'] * 1e3:>8.3f} {r['p99'] * 1e3:>8.3f} "
+                  f"{r['p50'] / rtt50:>8.1f} {r['p99'] / rtt50:>8.1f} {r['rss_per_call_kib']:>9.1f}",
+                  flush=True)
             time.sleep(1.0)
     finally:
         child.stdin.close()
