@@ -67,9 +67,6 @@ NAMES = (
     "reindex",
 )
 
-#: Number of the arguments shared by every script (``A`` in ``lib.lua``).
-COMMON_ARGS = 3
-
 #: Version of the derived indexes; a Redis holding another runs ``reindex`` once.
 SCHEMA = "2"
 
