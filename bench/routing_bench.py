@@ -1,20 +1,31 @@
 """Benchmark of the routing engine on a real Redis: a single server and a 3-master cluster.
 
-    python bench/routing_bench.py            # 10,000 waiting calls, 1,000 operators
-    python bench/routing_bench.py --quick    # 2,000 calls, 200 operators
+    python bench/routing_bench.py               # 10,000 waiting calls, 1,000 operators
+    python bench/routing_bench.py --procs 2     # the assignment phase in 2 engine processes
+    python bench/routing_bench.py --quick       # 2,000 calls, 200 operators
 
 Drives the real ``Router``: enqueue (all operators offline, so calls pile up), status
-(position and expected wait) of random waiting calls, and assignment (operators
-become available one after another, each taking the best waiting call for them, then
-answer, end and come back).  Latencies are reported as p50 / p99 in microseconds and as
-ratios to a bare Redis round trip (PING p50 measured in the same run); throughput as
-operations a second and as a ratio to PING-bound throughput (1 / PING p50).  One client,
-one process: the figures are per engine process.  Bounded: stops after --seconds per phase.
+(position and expected wait) of random waiting calls, and assignment (operators become
+available one after another, each taking the best waiting call for them; then answer, end
+and come back, and so on until the calls run out).  Latencies are reported as p50 / p99 in
+microseconds and as ratios to a bare Redis round trip (PING p50 measured in the same run,
+through redis-py as before; also on the kept connection the scripts themselves use, the
+stricter baseline); throughput as operations a second of one client doing only that
+(1 / mean latency).
+
+For the machine as a whole: ``assignments/s`` is wall-clock, all engine processes
+together (``--procs N`` splits the operators between N processes sharing one Redis), for
+the assignment phase where every assignment after each operator's first also includes
+answering and ending the previous call.  ``srv CPU`` / ``cli CPU``: CPU microseconds per
+operation of the Redis server(s) and of the engine process(es), from ``INFO cpu`` and the
+processes' own CPU clocks: what bounds throughput when cores are shared.  Bounded: stops
+after --seconds per phase.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import statistics
@@ -25,11 +36,11 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ivr.config.schema import OperatorConfig, QueueConfig, RoutingSettings  # noqa: E402
-from routing.engine import Router  # noqa: E402
-from routing.model import WaitingCall  # noqa: E402
-from routing.redis_conn import connect  # noqa: E402
-from tests.redis_servers import RedisClusterNodes, RedisServer  # noqa: E402
+from ivr.config.schema import OperatorConfig, QueueConfig, RoutingSettings
+from routing.engine import Router
+from routing.model import WaitingCall
+from routing.redis_conn import connect
+from tests.redis_servers import RedisClusterNodes, RedisServer
 
 QUEUES = {
     name: QueueConfig(skills=(name,))
@@ -55,27 +66,106 @@ def operators(n: int, rnd: random.Random) -> dict[str, OperatorConfig]:
     for i in range(n):
         mine = rnd.sample(skills, rnd.randint(2, 4))
         langs = ("ru", "en") if rnd.random() < 0.3 else ("ru",)
-        out[f"op{i:04d}"] = OperatorConfig(f"Op {i}", {s: rnd.randint(2, 5) for s in mine}, f"PJSIP/op{i:04d}", langs)
+        out[f"op{i:04d}"] = OperatorConfig(
+            f"Op {i}", {s: rnd.randint(2, 5) for s in mine}, f"PJSIP/op{i:04d}", langs
+        )
     return out
 
 
-def run(kind: str, url: str, calls: int, ops: int, seconds: float) -> dict[str, Any]:
+def make_router(url: str, ops: int, prefix: str) -> Router:
     rnd = random.Random(42)
-    redis = connect(url, embedded_dir="/tmp/unused")
-    router = Router(
-        redis=redis,
+    return Router(
+        redis=connect(url, embedded_dir="/tmp/unused"),
         queues=QUEUES,
         operators=operators(ops, rnd),
         settings=RoutingSettings(),
-        prefix=f"bench{os.getpid()}",
+        prefix=prefix,
     )
+
+
+def server_cpu(redis: Any) -> float:
+    """CPU seconds used so far by the Redis server(s) (all masters of a cluster)."""
+    if hasattr(redis, "get_primaries"):
+        infos = [redis.get_redis_connection(n).info("cpu") for n in redis.get_primaries()]
+    else:
+        infos = [redis.info("cpu")]
+    return sum(float(i["used_cpu_sys"]) + float(i["used_cpu_user"]) for i in infos)
+
+
+def kept_connection(redis: Any, key: str) -> Any:
+    client = redis
+    if hasattr(redis, "get_node_from_key"):
+        client = redis.get_redis_connection(redis.get_node_from_key(key))
+    return client.connection_pool.get_connection()
+
+
+def lean_ping(conn: Any) -> Any:
+    conn.send_command("PING")
+    return conn.read_response()
+
+
+def assignment_loop(
+    url: str, ops: int, prefix: str, op_ids: list[str], seconds: float, start_at: float
+) -> dict[str, Any]:
+    """One engine process: its operators become available, then answer, end, come back."""
+    router = make_router(url, ops, prefix)
+    while time.time() < start_at:
+        time.sleep(0.001)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    lat: list[float] = []
+    cycle: list[float] = []
+    busy: list[tuple[str, str]] = []
+    for op_id in op_ids:
+        dt_, a = timed(lambda o=op_id: router.set_operator_state(o, "available"))
+        if a is not None:
+            lat.append(dt_)
+            busy.append((op_id, a.call_id))
+    t_end = time.monotonic() + seconds
+    i = 0
+    while i < len(busy) and time.monotonic() < t_end:
+        op_id, call_id = busy[i]
+        i += 1
+        c0 = time.perf_counter()
+        router.connected(call_id)
+        router.ended(call_id)
+        dt_, a = timed(lambda o=op_id: router.set_operator_state(o, "available"))  # ends wrap-up
+        cycle.append(time.perf_counter() - c0)
+        if a is not None:
+            lat.append(dt_)
+            busy.append((op_id, a.call_id))
+    wall = time.perf_counter() - t0
+    router.redis.close()
+    return {"lat": lat, "cycle": cycle, "wall": wall, "cpu": time.process_time() - cpu0}
+
+
+def run(
+    kind: str, url: str, calls: int, ops: int, seconds: float, procs: int = 1
+) -> dict[str, Any]:
+    rnd = random.Random(42)
+    prefix = f"bench{os.getpid()}"
+    router = make_router(url, ops, prefix)
+    operators(ops, rnd)  # the same draws as make_router's, so the calls are as before
+    redis = router.redis
     ping = [timed(redis.ping)[0] for _ in range(3000)]
     base = statistics.median(ping)
-    rows: dict[str, Any] = {"PING": (ping, len(ping) / sum(ping))}
+    rows: dict[str, Any] = {"PING": (ping, len(ping) / sum(ping), None, None)}
+    # The same round trip on the kept connection the scripts use (routing.scripts): no
+    # redis-py per-command machinery; the stricter baseline.
+    conn = kept_connection(redis, router.keys.events)
+    lean = [timed(lambda: lean_ping(conn))[0] for _ in range(3000)]
+    rows["PING (kept connection)"] = (lean, len(lean) / sum(lean), None, None)
+
+    def cpu_mark() -> tuple[float, float]:
+        return server_cpu(redis), time.process_time()
+
+    def cpu_per_op(mark: tuple[float, float], n: int) -> tuple[float, float]:
+        srv, cli = cpu_mark()
+        return (srv - mark[0]) / max(n, 1), (cli - mark[1]) / max(n, 1)
 
     names = list(QUEUES)
     lat = []
     t_end = time.monotonic() + seconds
+    mark = cpu_mark()
     n = 0
     for n in range(calls):
         q = rnd.choice(names)
@@ -87,51 +177,81 @@ def run(kind: str, url: str, calls: int, ops: int, seconds: float) -> dict[str, 
         if time.monotonic() > t_end:
             break
     enqueued = n + 1
-    rows["enqueue"] = (lat, len(lat) / sum(lat))
+    rows["enqueue"] = (lat, len(lat) / sum(lat), *cpu_per_op(mark, len(lat)))
 
-    lat = [timed(lambda i=rnd.randrange(enqueued): router.status(f"c{i}"))[0] for _ in range(3000)]
-    rows["status (position + wait)"] = (lat, len(lat) / sum(lat))
+    picks = [f"c{rnd.randrange(enqueued)}" for _ in range(3000)]
+    mark = cpu_mark()
+    lat = [timed(lambda c=c: router.status(c))[0] for c in picks]
+    rows["status (position + wait)"] = (lat, len(lat) / sum(lat), *cpu_per_op(mark, len(lat)))
 
     # Assignment: operators become available; each takes the best call for it.
-    lat, cycle = [], []
     op_ids = list(router.operators)
-    t_end = time.monotonic() + seconds
-    busy: list[tuple[str, str]] = []
-    for op_id in op_ids:
-        dt_, _ = timed(lambda o=op_id: router.set_operator_state(o, "available"))
-        st = redis.hget(router.keys.operator(op_id), "call")
-        if st:
-            lat.append(dt_)
-            busy.append((op_id, st.decode()))
-    while busy and time.monotonic() < t_end:
-        op_id, call_id = busy.pop(0)
-        t0 = time.perf_counter()
-        router.connected(call_id)
-        router.ended(call_id)
-        dt_, _ = timed(lambda o=op_id: router.set_operator_state(o, "available"))  # ends wrap-up
-        st = redis.hget(router.keys.operator(op_id), "call")
-        cycle.append(time.perf_counter() - t0)
-        if st:
-            lat.append(dt_)
-            busy.append((op_id, st.decode()))
-    rows["assignment (available -> reserved)"] = (lat, len(lat) / sum(lat))
-    rows["cycle (answer + end + next assignment)"] = (cycle, len(cycle) / sum(cycle))
+    mark = cpu_mark()
+    start_at = time.time() + (3.0 if procs > 1 else 0.0)
+    if procs == 1:
+        results = [assignment_loop(url, ops, prefix, op_ids, seconds, start_at)]
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(procs) as pool:
+            jobs = [
+                pool.apply_async(
+                    assignment_loop, (url, ops, prefix, op_ids[i::procs], seconds, start_at)
+                )
+                for i in range(procs)
+            ]
+            results = [j.get(timeout=seconds + 120) for j in jobs]
+    srv = server_cpu(redis) - mark[0]
+    lean_base = statistics.median(lean)
+    lat = [x for r in results for x in r["lat"]]
+    cycle = [x for r in results for x in r["cycle"]]
+    cli = sum(r["cpu"] for r in results)
+    wall = max(r["wall"] for r in results)
+    rows["assignment (available -> reserved)"] = (lat, len(lat) / sum(lat), None, None)
+    rows["cycle (answer + end + next assignment)"] = (
+        cycle, len(cycle) / sum(cycle), srv / len(cycle), cli / len(cycle),
+    )  # fmt: skip
     redis.close()
-    return {"kind": kind, "base": base, "rows": rows, "enqueued": enqueued}
+    return {
+        "kind": kind,
+        "base": base,
+        "rows": rows,
+        "enqueued": enqueued,
+        "procs": procs,
+        "assigned": len(lat),
+        "wall": wall,
+        "lean_base": lean_base,
+    }
 
 
 def report(result: dict[str, Any]) -> str:
     base = result["base"]
-    lines = [
-        f"== {result['kind']}: PING p50 {base * 1e6:.0f} us; {result['enqueued']} calls enqueued",
-        f"{'operation':42} {'n':>6} {'p50 us':>8} {'p99 us':>8} {'p50/PING':>9} {'p99/PING':>9} {'ops/s':>8} {'ops/PING-ops':>12}",
-    ]
-    for name, (lat, ops) in result["rows"].items():
+    title = (
+        f"== {result['kind']}: PING p50 {base * 1e6:.0f} us; {result['enqueued']} calls enqueued;"
+        f" assignment phase in {result['procs']} engine process(es)"
+    )
+    header = (
+        f"{'operation':40} {'n':>6} {'p50 us':>7} {'p99 us':>7} {'p50/PING':>8} {'p99/PING':>8}"
+        f" {'ops/s':>7} {'srv CPU':>7} {'cli CPU':>7}"
+    )
+    lines = [title, header]
+    for name, (lat, ops, srv, cli) in result["rows"].items():
         p50, p99 = pct(lat, 0.5), pct(lat, 0.99)
+        cpu = "" if srv is None else f" {srv * 1e6:7.0f} {cli * 1e6:7.0f}"
         lines.append(
-            f"{name:42} {len(lat):6d} {p50 * 1e6:8.0f} {p99 * 1e6:8.0f} {p50 / base:9.2f} {p99 / base:9.2f}"
-            f" {ops:8.0f} {ops * base:12.2f}"
+            f"{name:40} {len(lat):6d} {p50 * 1e6:7.0f} {p99 * 1e6:7.0f} {p50 / base:8.2f}"
+            f" {p99 / base:8.2f} {ops:7.0f}{cpu}"
         )
+    assign = result["rows"]["assignment (available -> reserved)"][0]
+    lean = result["lean_base"]
+    lines.append(
+        f"assignment vs PING on the kept connection ({lean * 1e6:.0f} us): p50"
+        f" {pct(assign, 0.5) / lean:.2f}x, p99 {pct(assign, 0.99) / lean:.2f}x"
+    )
+    lines.append(
+        f"machine: {result['assigned']} assignments in {result['wall']:.2f} s wall ="
+        f" {result['assigned'] / result['wall']:.0f} assignments/s"
+        f" ({result['procs']} process(es); CPU per cycle in the last row)"
+    )
     return "\n".join(lines)
 
 
@@ -141,19 +261,22 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10_000)
     parser.add_argument("--operators", type=int, default=1_000)
     parser.add_argument("--seconds", type=float, default=60.0, help="bound on each phase")
+    parser.add_argument("--procs", type=int, default=1, help="engine processes for assignment")
     parser.add_argument("--only", choices=("single", "cluster"))
     args = parser.parse_args()
     calls, ops = (2_000, 200) if args.quick else (args.calls, args.operators)
     if args.only != "cluster":
         server = RedisServer().start()
         try:
-            print(report(run("single server", server.url, calls, ops, args.seconds)), flush=True)
+            result = run("single server", server.url, calls, ops, args.seconds, args.procs)
+            print(report(result), flush=True)
         finally:
             server.close()
     if args.only != "single":
         cluster = RedisClusterNodes().start()
         try:
-            print(report(run("3-master cluster", cluster.url, calls, ops, args.seconds)), flush=True)
+            result = run("3-master cluster", cluster.url, calls, ops, args.seconds, args.procs)
+            print(report(result), flush=True)
         finally:
             cluster.close()
 

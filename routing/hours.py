@@ -32,7 +32,9 @@ class TimeRange:
         return self.start <= minute < self.end
 
     def __str__(self) -> str:
-        return f"{self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"
+        return (
+            f"{self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"
+        )
 
 
 def parse_ranges(text: Any) -> tuple[TimeRange, ...]:
@@ -144,7 +146,9 @@ class Hours:
         minute = local.hour * 60 + local.minute
         return any(minute in r for r in self.ranges_on(local.date(), calendar))
 
-    def next_open(self, at: float, calendar: Calendar | None = None, *, days: int = 14) -> float | None:
+    def next_open(
+        self, at: float, calendar: Calendar | None = None, *, days: int = 14
+    ) -> float | None:
         """The first moment at or after ``at`` when the queue is open (``None``: not soon)."""
         zone = ZoneInfo(self.timezone)
         local = dt.datetime.fromtimestamp(at, zone)

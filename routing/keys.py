@@ -16,11 +16,25 @@ Sharding queues across slots would need cross-slot reservations (two-phase with
 compensation), i.e. several round trips per assignment and recovery code for the
 half-done cases: slower per assignment and much harder to prove correct.
 
-Consequence for throughput: routing for one hotline is bounded by one Redis core
-(tens of thousands of small scripts a second; the bench measures what we get).  A
-cluster buys failover (replicas) and room for other data (recordings index, sessions,
-other hotlines), not more routing throughput.  To scale out, run several hotlines
-(prefixes): each prefix is its own tag, so they spread over the masters.
+Consequence for throughput: routing for one hotline is bounded by one Redis core.  On
+this 2-core machine one assignment cycle (answer, end, next assignment: three scripts,
+about 50 Redis commands) costs the server about 0.4 ms of CPU, so one core carries about
+2,500 cycles a second (``bench/routing_bench.py`` reports CPU per operation).  A cluster
+buys failover (replicas) and room for other data (recordings index, sessions, other
+hotlines), not more routing throughput.  To scale out, run several hotlines (prefixes):
+each prefix is its own tag, so they spread over the masters.  Splitting one hotline's
+queues over slots would not help either: an operator serves classes of several queues,
+so his assignment would read (and reserve across) several slots.
+
+Derived indexes
+---------------
+Besides the calls, lines and operators themselves, the scripts keep indexes so that no
+call scans (``scripts/lib.lua`` header): eligibility sets per class and widening threshold,
+active classes by language and skill, idle operators by language, skill and level, and
+the bookkeeping of those (``pnext``, ``ecls``, ``cblater``, ``meta``).  They are derived:
+``scripts/reindex.lua`` rebuilds them from the calls and operators, and runs once when an
+engine of a new version meets data without its ``schema`` mark.  Engines of the version
+before the indexes must not run against the same data as engines of this one.
 
 The Lua side builds the same names in ``scripts/lib.lua`` (``k(...)``); keep both in
 step (``tests/routing/test_keys.py`` checks the templates below against it).
@@ -54,13 +68,56 @@ class Keys:
 
     @property
     def classes(self) -> str:
-        """HASH: class -> JSON {q: queue, l: language, s: skills, w: widening, r: ring}."""
+        """HASH: class -> definition, tab-separated: queue, language, skills CSV, callback ring
+        seconds, service-level seconds, and per operator level 1..5 the wait (s) after which
+        that level may take the class's entries (``-`` never, ``a`` always): the widening rules
+        resolved once (see ``engine.class_definition``), read without JSON."""
         return self._k("classes")
 
     @property
     def active(self) -> str:
         """SET: classes that have someone waiting."""
         return self._k("active")
+
+    def active_by(self, language: str, skill: str | None = None) -> str:
+        """SET: active classes of a language (``skill=None``), or of a language that need the
+        skill (``"*"``: classes needing no skill).  Who may serve what, without a scan."""
+        return self._k("act", language if skill is None else f"{language}|{skill}")
+
+    def eligible(self, klass: str, threshold: str, *, callbacks: bool = False) -> str:
+        """ZSET: calls (``callbacks=True``: callbacks due now) of a class that have waited at
+        least ``threshold`` seconds (``a``: the class has no widening), by place in line.  An
+        operator whose level allows the class after T seconds takes the head of ``<T>``."""
+        return self._k("ec" if callbacks else "el", klass, threshold)
+
+    def pending(self, klass: str, threshold: str) -> str:
+        """ZSET: entries of a class not yet moved to ``eligible(klass, threshold)``, by enqueue
+        time; moved when a script needs that set and they have waited long enough."""
+        return self._k("pend", klass, threshold)
+
+    @property
+    def callbacks_later(self) -> str:
+        """ZSET: callbacks in line whose next attempt is later (not matchable yet), by its time."""
+        return self._k("cblater")
+
+    @property
+    def pending_due(self) -> str:
+        """HASH: class -> a time before which nothing in its ``pending`` sets has waited long
+        enough to move (no field: nothing pending)."""
+        return self._k("pnext")
+
+    @property
+    def callback_classes(self) -> str:
+        """SET: classes with callbacks in their ``eligible(..., callbacks=True)`` sets."""
+        return self._k("ecls")
+
+    @property
+    def meta(self) -> str:
+        """HASH: ``hk``, no reservation, wrap-up or callback retry is due before this time
+        (housekeeping is one read while so); ``av`` / ``pv``, versions bumped on every change
+        of the active classes and definitions / of ``pending_due`` and ``callback_classes``
+        (the Function library keeps what it read under them); ``ep``, set once per data set."""
+        return self._k("meta")
 
     def queue_waiting(self, queue: str) -> str:
         """ZSET: waiting calls and callbacks of a queue by enqueue time (longest wait, overflow)."""
@@ -87,7 +144,7 @@ class Keys:
 
     # operators --------------------------------------------------------------------
     def operator(self, operator_id: str) -> str:
-        """HASH: state, since, skills JSON, languages, endpoint, current call."""
+        """HASH: state, since, skills (``sk``: "skill=level,..."), languages, endpoint, current call."""
         return self._k("op", operator_id)
 
     @property
@@ -99,6 +156,11 @@ class Keys:
     def idle(self) -> str:
         """ZSET: available operators by the moment they became idle (longest idle first)."""
         return self._k("idle")
+
+    def idle_by(self, language: str, skill: str, level: int | None = None) -> str:
+        """ZSET: available operators speaking ``language`` with ``skill`` at ``level`` (1-5), by
+        idle time; ``skill="*"`` (no level): every available operator of the language."""
+        return self._k("ix", f"{language}|*" if skill == "*" else f"{language}|{skill}|{level}")
 
     @property
     def wrap_up(self) -> str:
@@ -124,6 +186,11 @@ class Keys:
     def events(self) -> str:
         """STREAM: every routing event, for the operator console and the dashboard."""
         return self._k("events")
+
+    @property
+    def schema(self) -> str:
+        """STRING: version of the derived indexes (``routing.scripts.SCHEMA``)."""
+        return self._k("schema")
 
     # appeals ----------------------------------------------------------------------
     @property

@@ -18,13 +18,20 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
-from redis.exceptions import BusyLoadingError, ClusterDownError, ConnectionError, TimeoutError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ConnectionError,
+    RedisClusterException,
+    TimeoutError,
+)
 from redis.retry import Retry
 
 RETRIES = 12
@@ -86,7 +93,16 @@ def connect(url: str | None, *, embedded_dir: str) -> Redis | RedisCluster:
         opts = _options()
         opts.pop("retry_on_error")
         opts["retry"] = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
-        return RetryingCluster.from_url(plain, **opts)
+        # The seed node may be restarting right now: retry the discovery with the same
+        # backoff as commands (a new engine process started during a failover).
+        backoff = ExponentialBackoff(cap=2.0, base=0.05)
+        for attempt in range(RETRIES):
+            try:
+                return RetryingCluster.from_url(plain, **opts)
+            except (RedisClusterException, ConnectionError, TimeoutError):
+                if attempt == RETRIES - 1:
+                    raise
+                time.sleep(backoff.compute(attempt + 1))
     return Redis.from_url(url, **_options())
 
 

@@ -1,27 +1,28 @@
 -- abandon: the caller hung up while waiting or reserved; removed at once and counted.
--- ARGV[4] id, ARGV[5] menu node, ARGV[6] service-level seconds.
+-- ARGV[A+1] id, ARGV[A+2] menu node.
 -- Returns {"ok", assignment?} | {"unknown"} | {"invalid", state}
 housekeeping()
-local id = ARGV[4]
+local id = ARGV[A + 1]
 local ckey = k("call", id)
 local r = redis.call("HMGET", ckey, "state", "queue", "class", "enq", "kind")
 if not r[1] then return {"unknown"} end
 if r[1] == "abandoned" then return {"ok"} end
 if (r[1] ~= "waiting" and r[1] ~= "reserved") or r[5] ~= "call" then return {"invalid", r[1]} end
-local opid = nil
+local opid, held = nil, nil
 if r[1] == "reserved" then
-  opid = unreserve(id)
+  opid, held = unreserve(id, true)
 else
-  leave_line(id, r[3], r[2])
+  leave_line(id, r[3], r[2], r[5])
 end
 redis.call("HSET", ckey, "state", "abandoned", "op", "", "abandoned_at", NOW_S)
-redis.call("EXPIRE", ckey, 3600)
+redis.call("EXPIRE", ckey, "3600")
 local wait = NOW - tonumber(r[4])
+local d = class_def(r[3])
 stat(r[2], "abandoned")
-if wait > tonumber(ARGV[6]) then stat(r[2], "abandoned_after") end
-emit("abandoned", {"call", id, "queue", r[2], "node", ARGV[5], "wait", tostring(wait), "operator", s(opid)})
-if opid then
-  local a = match_operator(opid)
+if wait > (d and d.sl or 20) then stat(r[2], "abandoned_after") end
+emit("abandoned", "call", id, "queue", s(r[2]), "node", ARGV[A + 2], "wait", tostring(wait), "operator", s(opid))
+if held then
+  local a = offer_operator(opid, held)
   if #a > 0 then return {"ok", a[1]} end
 end
 return {"ok"}

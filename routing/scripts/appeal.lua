@@ -1,20 +1,21 @@
 -- appeal: open an appeal or change its status, atomically with its indexes and log.
--- ARGV[4] "open" | "status", ARGV[5] number, then
+-- ARGV[A+1] "open" | "status", ARGV[A+2] number, then
 --   open:   topic, identity keys JSON, log entry JSON
 --   status: status, log entry JSON
 -- Returns {"ok"} | {"exists"} | {"unknown"}
-local key = k("appeal", ARGV[5])
-if ARGV[4] == "open" then
+local number = ARGV[A + 2]
+local key = k("appeal", number)
+if ARGV[A + 1] == "open" then
   if redis.call("EXISTS", key) == 1 then return {"exists"} end
-  redis.call("HSET", key, "number", ARGV[5], "topic", ARGV[6], "status", "accepted",
-    "opened_at", NOW_S, "updated_at", NOW_S, "identity", ARGV[7])
-  for _, ident in ipairs(cjson.decode(ARGV[7])) do
-    redis.call("ZADD", k("appeals", ident), NOW_S, ARGV[5])
+  redis.call("HSET", key, "number", number, "topic", ARGV[A + 3], "status", "accepted",
+    "opened_at", NOW_S, "updated_at", NOW_S, "identity", ARGV[A + 4])
+  for _, ident in ipairs(cjson.decode(ARGV[A + 4])) do
+    redis.call("ZADD", k("appeals", ident), NOW_S, number)
   end
-  redis.call("RPUSH", k("appeal", ARGV[5], "log"), ARGV[8])
+  redis.call("RPUSH", k("appeal", number, "log"), ARGV[A + 5])
   return {"ok"}
 end
 if redis.call("EXISTS", key) == 0 then return {"unknown"} end
-redis.call("HSET", key, "status", ARGV[6], "updated_at", NOW_S)
-redis.call("RPUSH", k("appeal", ARGV[5], "log"), ARGV[7])
+redis.call("HSET", key, "status", ARGV[A + 3], "updated_at", NOW_S)
+redis.call("RPUSH", k("appeal", number, "log"), ARGV[A + 4])
 return {"ok"}

@@ -1,35 +1,35 @@
--- callback_result: the dialer reports.  ARGV[4] id, ARGV[5] "1" answered / "0" not,
--- ARGV[6] next attempt at ("" = no more opening hours soon), ARGV[7] service-level s.
+-- callback_result: the dialer reports.  ARGV[A+1] id, ARGV[A+2] "1" answered / "0" not,
+-- ARGV[A+3] next attempt at ("" = no more opening hours soon).
 -- Returns {"ok", assignment?} | {"unknown"} | {"invalid", state}
-local id = ARGV[4]
+local id = ARGV[A + 1]
 local ckey = k("call", id)
 local r = redis.call("HMGET", ckey, "state", "kind", "attempts", "max_attempts", "number", "queue")
 if not r[1] or r[2] ~= "callback" then return {"unknown"} end
-if ARGV[5] == "1" then
+if ARGV[A + 2] == "1" then
   if r[1] == "connected" then return {"ok"} end
   if r[1] ~= "reserved" then return {"invalid", r[1]} end
-  connect_call(id, tonumber(ARGV[7]))
+  connect_call(id)
   return {"ok"}
 end
 if r[1] == "callback" or r[1] == "gone" then return {"ok"} end
 if r[1] ~= "reserved" then return {"invalid", r[1]} end
 local attempts = tonumber(r[3]) + 1
-local opid = unreserve(id)
+local opid, held = unreserve(id, true)
 redis.call("HSET", ckey, "attempts", tostring(attempts))
-if attempts >= tonumber(r[4]) or ARGV[6] == "" then
+if attempts >= tonumber(r[4]) or ARGV[A + 3] == "" then
   redis.call("HSET", ckey, "state", "gone", "op", "", "failed_at", NOW_S)
-  redis.call("EXPIRE", ckey, 3600)
+  redis.call("EXPIRE", ckey, "3600")
   redis.call("HDEL", k("cbnum"), r[5])
   redis.call("ZREM", k("qcb", r[6]), id)
   stat(r[6], "callbacks_failed")
-  emit("callback_failed", {"call", id, "queue", r[6], "attempts", tostring(attempts)})
+  emit("callback_failed", "call", id, "queue", s(r[6]), "attempts", tostring(attempts))
 else
+  redis.call("HSET", ckey, "nb", ARGV[A + 3])
   put_back(id)
-  redis.call("HSET", ckey, "nb", ARGV[6])
-  emit("callback_no_answer", {"call", id, "queue", r[6], "attempts", tostring(attempts), "next_at", ARGV[6]})
+  emit("callback_no_answer", "call", id, "queue", s(r[6]), "attempts", tostring(attempts), "next_at", ARGV[A + 3])
 end
-if opid then
-  local a = match_operator(opid)
+if held then
+  local a = offer_operator(opid, held)
   if #a > 0 then return {"ok", a[1]} end
 end
 return {"ok"}

@@ -1,22 +1,51 @@
 -- enqueue: place a call in line, then try to give it to the longest-idle fit operator.
--- ARGV[4..] id, queue, language, class, class JSON, score, enqueued_at, priority,
---           repeat (0/1), caller, channel, context JSON, skills CSV
+-- ARGV[A+1..] id, queue, language, class, class definition (see lib.lua parse_def), score,
+--             enqueued_at, priority, repeat (0/1), caller, channel, context JSON, skills CSV
 -- Returns {"exists", state} | {"assigned", assignment} | {"waiting", position, wait}
 housekeeping()
-local id, q, c = ARGV[4], ARGV[5], ARGV[7]
+local id, q, c, def = ARGV[A + 1], ARGV[A + 2], ARGV[A + 4], ARGV[A + 5]
+local score, enq = ARGV[A + 6], ARGV[A + 7]
 local ckey = k("call", id)
 local st = redis.call("HGET", ckey, "state")
 if st and st ~= "overflowed" then return {"exists", st} end
-redis.call("HSET", k("classes"), c, ARGV[8])
+
+-- The class definition follows the configuration; when it changes (new widening rules),
+-- the matching sets of the class are rebuilt from its line.
+local known = shared_for()
+local old = nil
+if known == nil or known.defs[c] ~= parse_def(def) then old = redis.call("HGET", k("classes"), c) or false end
+if old ~= nil and old ~= def then
+  local od = old and parse_def(old)
+  local d = parse_def(def)
+  redis.call("HSET", k("classes"), c, def)
+  bump("av")
+  class_cache[c] = d
+  if od then
+    for _, t in ipairs(od.ts) do
+      redis.call("DEL", k("el", c, t), k("ec", c, t), k("pend", c, t))
+    end
+    redis.call("SREM", k("ecls"), c)
+    if ecls ~= nil then ecls[c] = nil end
+    set_pnext(c, false)
+    local r = redis.call("ZRANGE", k("wait", c), "0", "-1")
+    for _, cid in ipairs(r) do
+      local e = redis.call("HMGET", k("call", cid), "score", "enq", "kind", "nb", "state")
+      if e[5] == "waiting" or (e[5] == "callback" and not redis.call("ZSCORE", k("cblater"), cid)) then
+        index_entry(cid, c, d, e[1], e[2], e[3])
+      end
+    end
+  end
+end
+local d = class_def(c)
+
 redis.call("DEL", ckey)
-redis.call("HSET", ckey, "id", id, "queue", q, "lang", ARGV[6], "class", c, "score", ARGV[9],
-  "enq", ARGV[10], "prio", ARGV[11], "repeat", ARGV[12], "caller", ARGV[13], "channel", ARGV[14],
-  "ctx", ARGV[15], "skills", ARGV[16], "kind", "call", "state", "waiting")
-redis.call("ZADD", k("wait", c), ARGV[9], id)
-redis.call("SADD", k("active"), c)
-redis.call("ZADD", k("qwait", q), ARGV[10], id)
+redis.call("HSET", ckey, "id", id, "queue", q, "lang", ARGV[A + 3], "class", c, "score", score,
+  "enq", enq, "prio", ARGV[A + 8], "repeat", ARGV[A + 9], "caller", ARGV[A + 10],
+  "channel", ARGV[A + 11], "ctx", ARGV[A + 12], "skills", ARGV[A + 13], "kind", "call",
+  "state", "waiting")
+join_line(id, c, d, q, score, enq, "call")
 stat(q, "enqueued")
-emit("enqueued", {"call", id, "queue", q, "priority", ARGV[11], "repeat", ARGV[12], "language", ARGV[6]})
+emit("enqueued", "call", id, "queue", q, "priority", ARGV[A + 8], "repeat", ARGV[A + 9], "language", ARGV[A + 3])
 local opid = op_for_call(id, c)
 if opid then return {"assigned", reserve(opid, id, c)} end
 local p = placement(id)

@@ -1,40 +1,59 @@
 -- set_state: the operator console changes an operator's state.
--- ARGV[4..] operator id, new state, allowed "from" states CSV, skills JSON,
---           languages CSV, endpoint, name
+-- ARGV[A+1..] operator id, new state, allowed "from" states CSV, configuration (see
+--             parse_op in lib.lua: skills TAB languages TAB endpoint TAB name)
 -- Returns {"invalid", current} | {"ok", previous, assignment?}
 housekeeping()
-local opid, new = ARGV[4], ARGV[5]
+local opid, new, cfg = ARGV[A + 1], ARGV[A + 2], ARGV[A + 4]
 local okey = k("op", opid)
-local cur = redis.call("HGET", okey, "state") or "offline"
-local allowed = {}
-for x in string.gmatch(ARGV[6], "[^,]+") do allowed[x] = true end
-if not allowed[cur] then return {"invalid", cur} end
+local r = redis.call("HMGET", okey, "state", "cfg")
+local cur = r[1] or "offline"
+local allowed = false
+for x in gmatch(ARGV[A + 3], "[^,]+") do
+  if x == cur then allowed = true end
+end
+if not allowed then return {"invalid", cur} end
 
-local function staff(n)
-  local r = redis.call("HMGET", okey, "skills", "langs")
-  if not r[1] then return end
-  local skills = cjson.decode(r[1])
-  for l in string.gmatch(r[2] or "", "[^,]+") do
+-- Staffed operators by skill and language (expected waits); unchanged while an operator
+-- stays staffed with the same skills, as when wrap-up ends.
+local function staff(o, n)
+  for _, l in ipairs(o.lang_list) do
     redis.call("HINCRBY", k("staff"), "*|" .. l, n)
-    for sk, _ in pairs(skills) do redis.call("HINCRBY", k("staff"), sk .. "|" .. l, n) end
+    for skill, _ in pairs(o.skills) do redis.call("HINCRBY", k("staff"), skill .. "|" .. l, n) end
   end
 end
 
-if STAFFED[cur] then staff(-1) end
-redis.call("HSET", okey, "skills", ARGV[7], "langs", ARGV[8], "endpoint", ARGV[9], "name", ARGV[10])
-redis.call("SADD", k("ops"), opid)
-if STAFFED[new] then staff(1) end
+local same = r[2] == cfg -- nothing to write
+local old = r[2] and parse_op(r[2]) or nil
+local o = parse_op(cfg)
+local same_skills = old ~= nil and old.sk_text == o.sk_text and old.langs_text == o.langs_text
+if STAFFED[cur] and old and (not same_skills or not STAFFED[new]) then staff(old, "-1") end
+local idle_score = nil
+if cur == "available" and (cur ~= new or not same_skills) then
+  idle_score = redis.call("ZSCORE", k("idle"), opid)
+  remove_idle(opid) -- indexed under the skills stored until now
+end
+if not same then
+  local sk, langs, endpoint, name = string.match(cfg, "^(.-)\t(.-)\t(.-)\t(.*)$")
+  redis.call("HSET", okey, "cfg", cfg, "sk", sk or "", "langs", langs or "", "endpoint", endpoint or "",
+    "name", name or "")
+end
+op_cache[opid] = o
+if not r[1] then redis.call("SADD", k("ops"), opid) end
+if STAFFED[new] and (not same_skills or not STAFFED[cur] or not old) then staff(o, "1") end
 
+local a = {}
 if cur ~= new then
-  if cur == "available" then redis.call("ZREM", k("idle"), opid) end
   if cur == "wrap_up" then redis.call("ZREM", k("wrapup"), opid) end
-  redis.call("HSET", okey, "state", new, "since", NOW_S, "call", "")
-  if new == "available" then redis.call("ZADD", k("idle"), NOW_S, opid) end
-  if new == "wrap_up" then redis.call("ZADD", k("wrapup"), NOW + CFG.wrap, opid) end
-  emit("operator_state", {"operator", opid, "state", new, "from", cur})
+  if new == "wrap_up" then deadline(k("wrapup"), tostring(NOW + WRAP), opid, NOW + WRAP) end
+  emit("operator_state", "operator", opid, "state", new, "from", cur)
+  if new == "available" then
+    a = offer_operator(opid, NOW_S) -- reserved at once, or available
+  else
+    redis.call("HSET", okey, "state", new, "since", NOW_S, "call", "")
+  end
+elseif new == "available" then
+  if not same_skills then add_idle(opid, idle_score or NOW_S) end -- new skills, same place
+  a = match_operator(opid)
 end
-if new == "available" then
-  local a = match_operator(opid)
-  if #a > 0 then return {"ok", cur, a[1]} end
-end
+if #a > 0 then return {"ok", cur, a[1]} end
 return {"ok", cur}

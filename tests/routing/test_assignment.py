@@ -232,3 +232,48 @@ def test_widening_steps_from_config(make_router: RouterFactory, clock: FakeClock
     assert router.status("c1").state == "waiting"
     clock.advance(10)
     assert [a.call_id for a in router.assign()] == ["c1"]
+
+
+def test_an_eligible_call_deep_in_line_is_found(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    # 80 fresh priority calls (proficiency 3 needed) stand ahead of one call that has waited
+    # long enough for a novice; the novice gets that one, however deep it stands.
+    router = make_router(operators(novice=op({"general": 1})))
+    router.enqueue(call("old", clock.now))
+    clock.advance(200)
+    for i in range(80):
+        router.enqueue(call(f"p{i:02d}", clock.now, priority=3))
+    assert router.status("old").position == 81
+    a = router.set_operator_state("novice", "available")
+    assert a is not None and a.call_id == "old"
+
+
+def test_new_widening_rules_apply_to_calls_already_waiting(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    strict = {"general": QueueConfig(skills=("general",), widening=(Widening(0, 5),))}
+    lenient = {"general": QueueConfig(skills=("general",), widening=(Widening(0, 2),))}
+    ops = operators(a=op({"general": 2}))
+    before = make_router(ops, queues=strict)
+    before.enqueue(call("c1", clock.now))
+    before.set_operator_state("a", "available")
+    assert before.status("c1").state == "waiting"
+    after = make_router(ops, queues=lenient)  # a configuration reload, same Redis
+    placed = after.enqueue(call("c2", clock.advance(1)))  # the class follows the new rules
+    assert placed.assignment is not None and placed.assignment.operator_id == "a"
+    after.connected("c2")
+    after.ended("c2")
+    a = after.set_operator_state("a", "available")
+    assert a is not None and a.call_id == "c1"
+
+
+def test_set_operator_state_returns_the_assignment(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    router = make_router(operators(a=op({"general": 5})))
+    assert router.set_operator_state("a", "available") is None
+    router.set_operator_state("a", "break")
+    router.enqueue(call("c1", clock.now))
+    a = router.set_operator_state("a", "available")
+    assert a is not None and (a.call_id, a.operator_id, a.endpoint) == ("c1", "a", "PJSIP/a")

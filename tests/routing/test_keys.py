@@ -26,11 +26,12 @@ def test_scripts_use_the_key_templates(
     router.enqueue(call("c3", clock.now))
     router.request_callback("c3", "+79160000009")
     k = router.keys
+    klass = class_of("general", "ru", ["general"])
     expected = {
         k.call("c1"): "hash",
         k.operator("a"): "hash",
         k.operators: "set",
-        k.wait(class_of("general", "ru", ["general"])): "zset",
+        k.wait(klass): "zset",
         k.classes: "hash",
         k.active: "set",
         k.queue_waiting("general"): "zset",
@@ -40,9 +41,25 @@ def test_scripts_use_the_key_templates(
         k.staff: "hash",
         k.stats(router._day(clock.now), "general"): "hash",
         k.events: "stream",
+        # derived indexes (c3, a callback that has waited 0 s)
+        k.eligible(klass, "0", callbacks=True): "zset",
+        k.callback_classes: "set",
+        k.pending(klass, "60"): "zset",
+        k.pending_due: "hash",
+        k.active_by("ru"): "set",
+        k.active_by("ru", "general"): "set",
+        k.meta: "hash",
+        k.schema: "string",
     }
     assert {key: _type(redis, key) for key in expected} == expected
     assert all(key.startswith("{" + k.prefix + "}:") for key in expected)
+    router.ended("c1")
+    router.set_operator_state("a", "available")  # takes the callback c3
+    router.connected("c2")
+    router.ended("c2")
+    router.set_operator_state("b", "available")  # nothing left: idle
+    idle = {k.idle: "zset", k.idle_by("ru", "general", 5): "zset", k.idle_by("ru", "*"): "zset"}
+    assert {key: _type(redis, key) for key in idle} == idle
 
 
 def test_connect_urls(tmp_path: Any) -> None:

