@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.config.schema import OperatorConfig, QueueConfig, RoutingSettings
 from routing import estimates
-from routing.appeals import AppealBook
+from routing.appeals import RESOLVED, AppealBook
 from routing.errors import (
     CallbackExists,
     InvalidTransition,
@@ -60,6 +60,7 @@ from routing.states import OPERATOR_CONSOLE, OPERATOR_STATES, STAFFED
 
 STATS_ZONE = ZoneInfo("Europe/Moscow")
 CALLBACK_PREFIX = "cb-"
+RESOLVED_CSV = ",".join(sorted(RESOLVED))  # appeal statuses that end a repeat caller's boost
 
 
 def _text(value: Any) -> str:
@@ -230,20 +231,24 @@ class Router:
         queue = self._queue(call.queue)
         now = self.clock()
         since = now - self.settings.repeat_window_days * 86400
-        repeat = bool(call.identity_keys) and bool(
-            self.appeals.unresolved(call.identity_keys, since)
-        )
-        base = estimates.base_priority(
-            queue, call.priority, self.settings.repeat_boost if repeat else 0
-        )
-        score = estimates.place_score(
-            call.enqueued_at,
-            base,
-            urgent=queue.urgent,
-            aging_per_minute=self.settings.aging_per_minute,
-        )
+
+        def place(repeat: bool) -> tuple[int, float]:
+            base = estimates.base_priority(
+                queue, call.priority, self.settings.repeat_boost if repeat else 0
+            )
+            score = estimates.place_score(
+                call.enqueued_at,
+                base,
+                urgent=queue.urgent,
+                aging_per_minute=self.settings.aging_per_minute,
+            )
+            return base, score
+
+        (base, score), (repeat_base, repeat_score) = place(False), place(True)
         skills = tuple(sorted(call.skills or queue.skills))
         klass = estimates.class_of(call.queue, call.language, skills)
+        # The script decides whether this is a repeat caller (an unresolved appeal within
+        # the window under one of the identities), in the same round trip.
         reply = self._run(
             "enqueue",
             now,
@@ -255,15 +260,21 @@ class Router:
             repr(score),
             repr(call.enqueued_at),
             str(base),
-            "1" if repeat else "0",
+            "",
             call.caller,
             call.channel,
             json.dumps(dict(call.context), ensure_ascii=False),
             ",".join(skills),
+            "\n".join(call.identity_keys),
+            repr(since),
+            repr(repeat_score),
+            str(repeat_base),
+            RESOLVED_CSV,
         )
         tag = _text(reply[0])
+        repeat = _text(reply[-1]) == "1"
         effective = estimates.effective_priority(
-            base, now - call.enqueued_at, self.settings.aging_per_minute
+            repeat_base if repeat else base, now - call.enqueued_at, self.settings.aging_per_minute
         )
         if tag == "assigned":
             a = self._assignment(reply[1])

@@ -1,13 +1,33 @@
 -- enqueue: place a call in line, then try to give it to the longest-idle fit operator.
 -- ARGV[A+1..] id, queue, language, class, class definition (see lib.lua parse_def), score,
---             enqueued_at, priority, repeat (0/1), caller, channel, context JSON, skills CSV
--- Returns {"exists", state} | {"assigned", assignment} | {"waiting", position, wait}
+--             enqueued_at, priority, (unused), caller, channel, context JSON, skills CSV,
+--             identity keys (newline-separated), repeat window start, score and priority
+--             of a repeat caller, resolved appeal statuses CSV
+-- Returns {"exists", state, repeat} | {"assigned", assignment, repeat}
+--       | {"waiting", position, wait, repeat}      (repeat: "1" for a repeat caller)
 housekeeping()
 local id, q, c, def = ARGV[A + 1], ARGV[A + 2], ARGV[A + 4], ARGV[A + 5]
-local score, enq = ARGV[A + 6], ARGV[A + 7]
+local score, enq, prio = ARGV[A + 6], ARGV[A + 7], ARGV[A + 8]
 local ckey = k("call", id)
-local st = redis.call("HGET", ckey, "state")
-if st and st ~= "overflowed" then return {"exists", st} end
+local r0 = redis.call("HMGET", ckey, "state", "repeat")
+local st = r0[1]
+if st and st ~= "overflowed" then return {"exists", st, r0[2] or "0"} end
+
+-- A repeat caller: an appeal opened within the window under one of the caller's
+-- identities and not yet resolved.
+local rep = "0"
+if ARGV[A + 14] ~= "" then
+  local resolved = {}
+  for x in gmatch(ARGV[A + 18], "[^,]+") do resolved[x] = true end
+  for ident in gmatch(ARGV[A + 14], "[^\n]+") do
+    for _, n in ipairs(redis.call("ZRANGEBYSCORE", k("appeals", ident), ARGV[A + 15], "+inf")) do
+      local status = redis.call("HGET", k("appeal", n), "status")
+      if status and not resolved[status] then rep = "1" break end
+    end
+    if rep == "1" then break end
+  end
+end
+if rep == "1" then score, prio = ARGV[A + 16], ARGV[A + 17] end
 
 -- The class definition follows the configuration; when it changes (new widening rules),
 -- the matching sets of the class are rebuilt from its line.
@@ -40,13 +60,13 @@ local d = class_def(c)
 
 redis.call("DEL", ckey)
 redis.call("HSET", ckey, "id", id, "queue", q, "lang", ARGV[A + 3], "class", c, "score", score,
-  "enq", enq, "prio", ARGV[A + 8], "repeat", ARGV[A + 9], "caller", ARGV[A + 10],
+  "enq", enq, "prio", prio, "repeat", rep, "caller", ARGV[A + 10],
   "channel", ARGV[A + 11], "ctx", ARGV[A + 12], "skills", ARGV[A + 13], "kind", "call",
   "state", "waiting")
 join_line(id, c, d, q, score, enq, "call")
 stat(q, "enqueued")
-emit("enqueued", "call", id, "queue", q, "priority", ARGV[A + 8], "repeat", ARGV[A + 9], "language", ARGV[A + 3])
+emit("enqueued", "call", id, "queue", q, "priority", prio, "repeat", rep, "language", ARGV[A + 3])
 local opid = op_for_call(id, c)
-if opid then return {"assigned", reserve(opid, id, c)} end
+if opid then return {"assigned", reserve(opid, id, c), rep} end
 local p = placement(id)
-return {"waiting", p[1], p[2]}
+return {"waiting", p[1], p[2], rep}

@@ -128,6 +128,19 @@ def test_repeat_caller_with_unresolved_appeal_is_boosted(
     assert serve_order(router, clock, "a", 3) == ["repeat", "first", "resolved"]
 
 
+def test_a_retried_enqueue_keeps_the_repeat_callers_boost(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    router = make_router(operators(a=op({"general": 5})))
+    number = router.appeals.allocate()
+    router.appeals.open(number, ["inn:aaa"], "forms", at=clock.now - 86400)
+    first = router.enqueue(call("r", clock.now, identity=("inn:aaa",)))
+    router.appeals.set_status(number, "approved", operator="a")  # resolved meanwhile
+    again = router.enqueue(call("r", clock.now, identity=("inn:aaa",)))
+    assert first.repeat_caller and again.repeat_caller
+    assert again.effective_priority == first.effective_priority
+
+
 def test_appeal_outside_the_window_gives_no_boost(
     make_router: RouterFactory, clock: FakeClock
 ) -> None:
