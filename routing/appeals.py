@@ -85,13 +85,29 @@ class AppealBook:
     def open(
         self, appeal_number: str, identity_keys: Iterable[str], topic: str, at: float | None = None
     ) -> Appeal:
+        """Open a new appeal; :class:`InvalidAppeal` if the number is taken or malformed."""
+        appeal = self._open(appeal_number, identity_keys, topic, at)
+        if appeal is None:
+            raise InvalidAppeal(f"appeal {appeal_number} already exists", number=appeal_number)
+        return appeal
+
+    def open_once(
+        self, appeal_number: str, identity_keys: Iterable[str], topic: str, at: float | None = None
+    ) -> bool:
+        """Open the appeal unless it exists (a caller queueing again in the same call):
+        one round trip.  True when this opened it."""
+        return self._open(appeal_number, identity_keys, topic, at) is not None
+
+    def _open(
+        self, appeal_number: str, identity_keys: Iterable[str], topic: str, at: float | None
+    ) -> Appeal | None:
         if not is_valid_number(appeal_number):
             raise InvalidAppeal(f"not an appeal number: {appeal_number!r}", number=appeal_number)
         when = self.clock() if at is None else at
         idents = list(identity_keys)
         entry = json.dumps({"at": when, "status": "accepted"})
         if self._run(when, "open", appeal_number, topic, json.dumps(idents), entry) == "exists":
-            raise InvalidAppeal(f"appeal {appeal_number} already exists", number=appeal_number)
+            return None
         return Appeal(appeal_number, topic, "accepted", when, when, tuple(idents))
 
     def set_status(
@@ -123,14 +139,22 @@ class AppealBook:
         ]
 
     def unresolved(self, identity_keys: Iterable[str], since: float) -> list[Appeal]:
-        numbers: set[str] = set()
-        for ident in identity_keys:
-            numbers.update(
-                _text(n)
-                for n in self.redis.zrangebyscore(self.keys.appeals_of(ident), since, "+inf")
-            )
-        found = (self.get(n) for n in sorted(numbers))
-        return [a for a in found if a is not None and not a.resolved]
+        """Appeals opened since ``since`` under any of these identities and not resolved:
+        two round trips however many identities and appeals (every call that queues asks)."""
+        idents = list(identity_keys)
+        if not idents:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for ident in idents:
+            pipe.zrangebyscore(self.keys.appeals_of(ident), since, "+inf")
+        numbers = sorted({_text(n) for found in pipe.execute() for n in found})
+        if not numbers:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for number in numbers:
+            pipe.hgetall(self.keys.appeal(number))
+        appeals = (_appeal(raw) for raw in pipe.execute() if raw)
+        return [a for a in appeals if not a.resolved]
 
 
 def _text(value: Any) -> str:

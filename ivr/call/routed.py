@@ -9,7 +9,6 @@ the call log that feeds the supervisors' funnel.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -59,8 +58,8 @@ class RoutedServices:
     def enqueue(self, ctx: CallContext, action: a.Enqueue, at: float) -> e.Queued:
         context = action.context or ctx
         keys = identity_keys(context)
-        if context.appeal and self.appeals.get(context.appeal) is None:
-            self.appeals.open(context.appeal, keys, context.topic or action.queue, at)
+        if context.appeal:
+            self.appeals.open_once(context.appeal, keys, context.topic or action.queue, at)
         placement = self.router.enqueue(
             WaitingCall(
                 call_id=ctx.call_id,
@@ -70,7 +69,7 @@ class RoutedServices:
                 language=action.language,
                 caller=ctx.caller,
                 enqueued_at=at,
-                context=json.loads(context.to_json()),
+                context=context.to_dict(),
                 identity_keys=keys,
                 channel=ctx.channel,
             )
