@@ -123,7 +123,9 @@ class CallContext:
     # -- views -----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """As ``dataclasses.asdict`` (tuples stay tuples), without its deep copies: the
+        values are immutable, and this runs for every call that joins a queue."""
+        return _plain(self)  # type: ignore[no-any-return]
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
@@ -159,3 +161,23 @@ class CallContext:
         if self.name is not None and self.name.text:
             data["name"] = {**data["name"], "text": mask_name(self.name.text)}
         return data
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses to dicts, recursively; tuples, lists and dicts rebuilt, the rest as is."""
+    kind = type(value)
+    if kind in (str, int, float, bool) or value is None:
+        return value
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(x) for x in value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return value

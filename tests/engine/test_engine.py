@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from ivr.config import Config
 from ivr.flow import CallState, start, step
+from ivr.flow.context import CallContext
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.menu import Menu
@@ -148,3 +149,15 @@ def test_the_readback_is_heard_whole_and_only_1_or_2_answer_it(hotline: Menu) ->
     assert actions[1] == a.SayDigits("000082246517", "ru")
     confirm = actions[2]
     assert isinstance(confirm, a.CollectDigits) and confirm.keys == "12"
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=st.lists(EVENTS, max_size=40), speech=st.booleans())
+def test_the_context_as_a_dict_is_what_asdict_makes(hotline: Menu, events: list[e.Event], speech: bool) -> None:
+    import dataclasses
+
+    state, _ = begin(hotline, speech=speech)
+    for index, event in enumerate(events):
+        state, _ = step(hotline, state, type(event)(**{**event.__dict__, "at": T0 + index}))
+        assert state.context.to_dict() == dataclasses.asdict(state.context)
+        assert CallContext.from_json(state.context.to_json()) == state.context
