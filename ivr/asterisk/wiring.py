@@ -13,6 +13,7 @@ from ivr.asterisk.server import FastAgiServer
 from ivr.asterisk.session import CallSetup, SessionResult
 from ivr.call import CallRunner
 from ivr.engine import Engine
+from ivr.ops.feeds import FastAgiCollector
 from ivr.speech.recogniser import Recogniser
 
 # The engine's speech modes, as the recogniser names them.
@@ -39,7 +40,6 @@ def speech_hook(recogniser: Recogniser) -> SpeechHook:
         return None
 
     return recognise
-from ivr.ops.feeds import FastAgiCollector
 
 
 def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
