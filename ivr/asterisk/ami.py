@@ -7,18 +7,29 @@ see ``dialplans/asterisk/extensions.conf``, contexts ``hotline-callback``), and
 AMI wire format: ``Key: Value`` lines ended by ``\\r\\n``, a message ended by an empty
 line; the server greets with ``Asterisk Call Manager/<version>``.  One reader thread
 splits messages; responses are matched to actions by ``ActionID``.
+
+Asterisk restarts, and AMI connections drop with it.  The reader thread then logs in
+again, with backoff (0.5 s doubling to 10 s), for as long as the client is open; while
+it is out, actions fail at once with :class:`AmiError` (the callback dialer reports the
+attempt failed and routing retries it later), and ``on_reconnect`` runs once it is back.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import BinaryIO
 
 Message = dict[str, str]
+
+log = logging.getLogger("ivr.asterisk.ami")
+
+RECONNECT_FIRST, RECONNECT_MOST = 0.5, 10.0  # seconds between attempts: doubling, capped
 
 
 class AmiError(Exception):
@@ -58,29 +69,68 @@ class CallbackCall:
 
 class AmiClient:
     def __init__(self, host: str = "127.0.0.1", port: int = 5038, *, username: str, secret: str,
-                 timeout: float = 10.0, on_event: Callable[[Message], None] | None = None) -> None:
+                 timeout: float = 10.0, on_event: Callable[[Message], None] | None = None,
+                 on_reconnect: Callable[[], None] | None = None) -> None:
+        """Connect and log in; :class:`AmiError` (or ``OSError``) if that fails now."""
         self.timeout = timeout
         self.on_event = on_event
+        self.on_reconnect = on_reconnect
         self.events: queue.Queue[Message] = queue.Queue(maxsize=10000)
+        self.reconnects = 0
+        self._address = (host, port)
+        self._login = {"Username": username, "Secret": secret, "Events": "call"}
         self._ids = itertools.count(1)
         self._waiting: dict[str, queue.Queue[Message]] = {}
         self._lock = threading.Lock()
-        self._sock = socket.create_connection((host, port), timeout=timeout)
-        self._file = self._sock.makefile("rb")
-        self.banner = self._file.readline().decode("utf-8", "replace").strip()
-        if not self.banner.startswith("Asterisk Call Manager"):
-            self.close()
-            raise AmiError(f"not an AMI server: {self.banner!r}")
-        self._sock.settimeout(None)
+        self._closed = threading.Event()
+        self._connected = threading.Event()
+        self._delay = RECONNECT_FIRST  # until the next reconnect attempt; doubles, reset by a login
+        self._sock, self._file = self._open()
         self._reader = threading.Thread(target=self._read_loop, name="ami-reader", daemon=True)
         self._reader.start()
         try:
-            self.action("Login", {"Username": username, "Secret": secret, "Events": "call"})
+            self._log_in()
         except AmiError:
             self.close()
             raise
 
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _open(self) -> tuple[socket.socket, BinaryIO]:
+        sock = socket.create_connection(self._address, timeout=self.timeout)
+        file = sock.makefile("rb")
+        try:
+            self.banner = file.readline().decode("utf-8", "replace").strip()
+        except OSError:
+            sock.close()
+            raise
+        if not self.banner.startswith("Asterisk Call Manager"):
+            sock.close()
+            raise AmiError(f"not an AMI server: {self.banner!r}")
+        sock.settimeout(None)
+        return sock, file
+
+    def _log_in(self) -> None:
+        self._connected.set()  # the socket is up: Login may be sent
+        try:
+            self.action("Login", self._login)
+        except AmiError:
+            self._connected.clear()
+            raise
+
     def _read_loop(self) -> None:
+        while not self._closed.is_set():
+            self._read_messages()
+            self._connected.clear()
+            with self._lock:
+                for waiter in self._waiting.values():
+                    waiter.put({"Response": "Error", "Message": "connection closed"})
+            if not self._closed.is_set():
+                self._reconnect()
+
+    def _read_messages(self) -> None:
         block: list[str] = []
         try:
             for raw in self._file:
@@ -93,9 +143,37 @@ class AmiClient:
                     block = []
         except (OSError, ValueError):
             pass
-        with self._lock:
-            for waiter in self._waiting.values():
-                waiter.put({"Response": "Error", "Message": "connection closed"})
+
+    def _reconnect(self) -> None:
+        """Until the client is closed: connect, log in, and read again (from this thread)."""
+        log.warning("AMI connection to %s:%d lost; reconnecting", *self._address)
+        while not self._closed.wait(self._delay):
+            self._delay = min(self._delay * 2, RECONNECT_MOST)
+            try:
+                self._sock, self._file = self._open()
+            except (OSError, AmiError) as exc:
+                log.info("AMI reconnect failed: %s", exc)
+                continue
+            # Login's response is read by this thread: send it from another one.
+            login = threading.Thread(target=self._after_reconnect, name="ami-login", daemon=True)
+            login.start()
+            return
+
+    def _after_reconnect(self) -> None:
+        try:
+            self._log_in()
+        except AmiError as exc:
+            log.error("AMI login after reconnect refused: %s", exc)
+            self._drop()  # the reader sees the socket close and tries again later
+            return
+        self.reconnects += 1
+        self._delay = RECONNECT_FIRST
+        log.warning("AMI reconnected to %s:%d", *self._address)
+        if self.on_reconnect is not None:
+            try:
+                self.on_reconnect()
+            except Exception:
+                log.exception("AMI on_reconnect failed")
 
     def _dispatch(self, msg: Message) -> None:
         action_id = msg.get("ActionID", "")
@@ -115,12 +193,17 @@ class AmiClient:
 
     def action(self, name: str, fields: Mapping[str, str], variables: Mapping[str, str] = {}) -> Message:
         """Send an action and wait for its response; raise AmiError on ``Response: Error``."""
+        if not self._connected.is_set():
+            raise AmiError(f"{name}: not connected to AMI (reconnecting)")
         action_id = f"ivr-{next(self._ids)}"
         waiter: queue.Queue[Message] = queue.Queue(maxsize=1)
         with self._lock:
             self._waiting[action_id] = waiter
         try:
-            self._sock.sendall(format_action(name, {**fields, "ActionID": action_id}, variables))
+            try:
+                self._sock.sendall(format_action(name, {**fields, "ActionID": action_id}, variables))
+            except OSError as exc:
+                raise AmiError(f"{name}: AMI connection failed: {exc}") from exc
             try:
                 response = waiter.get(timeout=self.timeout)
             except queue.Empty:
@@ -151,6 +234,11 @@ class AmiClient:
         )
 
     def close(self) -> None:
+        """Log off for good: no more reconnecting."""
+        self._closed.set()
+        self._drop()
+
+    def _drop(self) -> None:
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
