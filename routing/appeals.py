@@ -85,29 +85,15 @@ class AppealBook:
     def open(
         self, appeal_number: str, identity_keys: Iterable[str], topic: str, at: float | None = None
     ) -> Appeal:
-        """Open a new appeal; :class:`InvalidAppeal` if the number is taken or malformed."""
-        appeal = self._open(appeal_number, identity_keys, topic, at)
-        if appeal is None:
-            raise InvalidAppeal(f"appeal {appeal_number} already exists", number=appeal_number)
-        return appeal
-
-    def open_once(
-        self, appeal_number: str, identity_keys: Iterable[str], topic: str, at: float | None = None
-    ) -> bool:
-        """Open the appeal unless it exists (a caller queueing again in the same call):
-        one round trip.  True when this opened it."""
-        return self._open(appeal_number, identity_keys, topic, at) is not None
-
-    def _open(
-        self, appeal_number: str, identity_keys: Iterable[str], topic: str, at: float | None
-    ) -> Appeal | None:
+        """Open a new appeal; :class:`InvalidAppeal` if the number is taken or malformed.
+        (A call's own appeal is opened by ``Router.enqueue``, in the same script.)"""
         if not is_valid_number(appeal_number):
             raise InvalidAppeal(f"not an appeal number: {appeal_number!r}", number=appeal_number)
         when = self.clock() if at is None else at
         idents = list(identity_keys)
         entry = json.dumps({"at": when, "status": "accepted"})
         if self._run(when, "open", appeal_number, topic, json.dumps(idents), entry) == "exists":
-            return None
+            raise InvalidAppeal(f"appeal {appeal_number} already exists", number=appeal_number)
         return Appeal(appeal_number, topic, "accepted", when, when, tuple(idents))
 
     def set_status(

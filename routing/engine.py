@@ -33,9 +33,10 @@ from zoneinfo import ZoneInfo
 
 from ivr.config.schema import OperatorConfig, QueueConfig, RoutingSettings
 from routing import estimates
-from routing.appeals import RESOLVED, AppealBook
+from routing.appeals import RESOLVED, AppealBook, is_valid_number
 from routing.errors import (
     CallbackExists,
+    InvalidAppeal,
     InvalidTransition,
     UnknownCall,
     UnknownCallback,
@@ -229,6 +230,8 @@ class Router:
         overflowed may be enqueued again into its ``overflow_to`` queue.
         """
         queue = self._queue(call.queue)
+        if call.appeal and not is_valid_number(call.appeal):
+            raise InvalidAppeal(f"not an appeal number: {call.appeal!r}", number=call.appeal)
         now = self.clock()
         since = now - self.settings.repeat_window_days * 86400
 
@@ -270,6 +273,10 @@ class Router:
             repr(repeat_score),
             str(repeat_base),
             RESOLVED_CSV,
+            call.appeal,
+            call.appeal_topic or call.queue,
+            json.dumps(list(call.identity_keys)),
+            json.dumps({"at": now, "status": "accepted"}),
         )
         tag = _text(reply[0])
         repeat = _text(reply[-1]) == "1"

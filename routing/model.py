@@ -24,6 +24,8 @@ class WaitingCall:
     ``identity_keys`` are opaque, already hashed strings (``inn:<sha256>``,
     ``tel:<sha256>``) used only to find the caller's unresolved appeals.
     ``context`` is the screen-pop: JSON-able data the menu collected.
+    ``appeal``: the call's appeal number, opened (under ``appeal_topic``) as the call
+    joins the line, unless it exists; it never makes its own caller a repeat caller.
     """
 
     call_id: str
@@ -36,6 +38,8 @@ class WaitingCall:
     context: Mapping[str, Any] = field(default_factory=dict)
     identity_keys: tuple[str, ...] = ()
     channel: str = "asterisk"
+    appeal: str = ""
+    appeal_topic: str = ""
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,6 @@ class RoutedServices:
     def enqueue(self, ctx: CallContext, action: a.Enqueue, at: float) -> e.Queued:
         context = action.context or ctx
         keys = identity_keys(context)
-        if context.appeal:
-            self.appeals.open_once(context.appeal, keys, context.topic or action.queue, at)
         placement = self.router.enqueue(
             WaitingCall(
                 call_id=ctx.call_id,
@@ -72,6 +70,8 @@ class RoutedServices:
                 context=context.to_dict(),
                 identity_keys=keys,
                 channel=ctx.channel,
+                appeal=context.appeal or "",
+                appeal_topic=context.topic or action.queue,
             )
         )
         return e.Queued(placement.position, placement.expected_wait, placement.offer_callback, at)

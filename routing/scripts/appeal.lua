@@ -6,14 +6,8 @@
 local number = ARGV[A + 2]
 local key = k("appeal", number)
 if ARGV[A + 1] == "open" then
-  if redis.call("EXISTS", key) == 1 then return {"exists"} end
-  redis.call("HSET", key, "number", number, "topic", ARGV[A + 3], "status", "accepted",
-    "opened_at", NOW_S, "updated_at", NOW_S, "identity", ARGV[A + 4])
-  for _, ident in ipairs(cjson.decode(ARGV[A + 4])) do
-    redis.call("ZADD", k("appeals", ident), NOW_S, number)
-  end
-  redis.call("RPUSH", k("appeal", number, "log"), ARGV[A + 5])
-  return {"ok"}
+  if open_appeal(number, ARGV[A + 3], ARGV[A + 4], ARGV[A + 5]) then return {"ok"} end
+  return {"exists"}
 end
 if redis.call("EXISTS", key) == 0 then return {"unknown"} end
 redis.call("HSET", key, "status", ARGV[A + 3], "updated_at", NOW_S)

@@ -2,7 +2,8 @@
 -- ARGV[A+1..] id, queue, language, class, class definition (see lib.lua parse_def), score,
 --             enqueued_at, priority, (unused), caller, channel, context JSON, skills CSV,
 --             identity keys (newline-separated), repeat window start, score and priority
---             of a repeat caller, resolved appeal statuses CSV
+--             of a repeat caller, resolved appeal statuses CSV, then the call's own
+--             appeal: number ("" for none), topic, identity keys JSON, first log entry JSON
 -- Returns {"exists", state, repeat} | {"assigned", assignment, repeat}
 --       | {"waiting", position, wait, repeat}      (repeat: "1" for a repeat caller)
 housekeeping()
@@ -14,20 +15,22 @@ local st = r0[1]
 if st and st ~= "overflowed" then return {"exists", st, r0[2] or "0"} end
 
 -- A repeat caller: an appeal opened within the window under one of the caller's
--- identities and not yet resolved.
+-- identities, not this call's own, and not yet resolved.
+local own = ARGV[A + 19]
 local rep = "0"
 if ARGV[A + 14] ~= "" then
   local resolved = {}
   for x in gmatch(ARGV[A + 18], "[^,]+") do resolved[x] = true end
   for ident in gmatch(ARGV[A + 14], "[^\n]+") do
     for _, n in ipairs(redis.call("ZRANGEBYSCORE", k("appeals", ident), ARGV[A + 15], "+inf")) do
-      local status = redis.call("HGET", k("appeal", n), "status")
+      local status = n ~= own and redis.call("HGET", k("appeal", n), "status")
       if status and not resolved[status] then rep = "1" break end
     end
     if rep == "1" then break end
   end
 end
 if rep == "1" then score, prio = ARGV[A + 16], ARGV[A + 17] end
+if own ~= "" then open_appeal(own, ARGV[A + 20], ARGV[A + 21], ARGV[A + 22]) end
 
 -- The class definition follows the configuration; when it changes (new widening rules),
 -- the matching sets of the class are rebuilt from its line.

@@ -762,6 +762,20 @@ local function housekeeping()
   redis.call("HSET", k("meta"), "hk", next_at)
 end
 
+-- Open appeal `number` (topic, identity keys as a JSON list, first log entry as JSON)
+-- unless it exists; false when it did.
+local function open_appeal(number, topic, idents, entry)
+  local key = k("appeal", number)
+  if redis.call("EXISTS", key) == 1 then return false end
+  redis.call("HSET", key, "number", number, "topic", topic, "status", "accepted",
+    "opened_at", NOW_S, "updated_at", NOW_S, "identity", idents)
+  for _, ident in ipairs(cjson.decode(idents)) do
+    redis.call("ZADD", k("appeals", ident), NOW_S, number)
+  end
+  redis.call("RPUSH", k("appeal", number, "log"), entry)
+  return true
+end
+
 -- Calls waiting longer than their queue's maximum leave for the overflow target.
 -- rules: {{queue, max wait s, target}, ...}
 local function overflow(rules)

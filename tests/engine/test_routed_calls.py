@@ -118,3 +118,12 @@ def test_call_log_gets_every_finished_call(engine: Engine) -> None:
     walk_to_queue(runner, T0)
     runner.handle(e.HungUp(T0 + 9))
     assert [(c.call_id, c.outcome) for c in ended] == [("call-42", "abandoned")]
+
+
+def test_a_first_time_caller_is_not_boosted_as_a_repeat_caller_by_the_appeal_of_this_call(engine: Engine) -> None:
+    services = engine.services()
+    runner = CallRunner(menu=engine.menus.get("hotline"), services=services, clock=engine.clock)
+    walk_to_queue(runner, T0)
+    appeal = engine.appeals.get(runner.state.context.appeal)  # type: ignore[union-attr]
+    assert appeal is not None and appeal.status == "accepted"  # opened as the call queued
+    assert engine.redis.hget(engine.router.keys.call("call-42"), "repeat") == b"0"

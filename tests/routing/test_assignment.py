@@ -8,7 +8,13 @@ import pytest
 
 from ivr.config.schema import QueueConfig, RoutingSettings, Widening
 from routing.engine import Router
-from routing.errors import InvalidTransition, UnknownCall, UnknownOperator, UnknownQueue
+from routing.errors import (
+    InvalidAppeal,
+    InvalidTransition,
+    UnknownCall,
+    UnknownOperator,
+    UnknownQueue,
+)
 from tests.routing.conftest import QUEUES, FakeClock, RouterFactory, call, op, operators
 
 
@@ -126,6 +132,27 @@ def test_repeat_caller_with_unresolved_appeal_is_boosted(
     assert p_repeat.repeat_caller and p_repeat.position == 1
     assert p_repeat.effective_priority == pytest.approx(RoutingSettings().repeat_boost)
     assert serve_order(router, clock, "a", 3) == ["repeat", "first", "resolved"]
+
+
+def test_a_first_time_caller_is_not_a_repeat_caller_because_of_the_appeal_of_this_call(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    import dataclasses
+
+    router = make_router(operators(a=op({"general": 5})))
+    own = router.appeals.allocate()
+    first = dataclasses.replace(call("new", clock.now, identity=("inn:new",)), appeal=own,
+                                appeal_topic="payments")
+    placed = router.enqueue(first)
+    assert not placed.repeat_caller
+    appeal = router.appeals.get(own)  # opened as the call joined the line
+    assert appeal is not None and appeal.topic == "payments" and appeal.identity_keys == ("inn:new",)
+    assert not router.enqueue(first).repeat_caller  # a retry: the same
+    again = dataclasses.replace(call("later", clock.advance(60), identity=("inn:new",)),
+                                appeal=router.appeals.allocate())
+    assert router.enqueue(again).repeat_caller  # the first call's appeal is still open
+    with pytest.raises(InvalidAppeal):
+        router.enqueue(dataclasses.replace(call("bad", clock.now), appeal="0000000001"))
 
 
 def test_a_retried_enqueue_keeps_the_repeat_callers_boost(

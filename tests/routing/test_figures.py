@@ -168,15 +168,13 @@ def test_appeal_numbers_and_statuses(redis: object, prefix: str, clock: FakeCloc
     assert book.get("0000000000") is None
 
 
-def test_unresolved_appeals_of_several_identities_and_opening_once(
+def test_unresolved_appeals_of_several_identities(
     redis: object, prefix: str, clock: FakeClock
 ) -> None:
     book = AppealBook(redis=redis, prefix=prefix, clock=clock)
     by_inn, by_snils, by_both, old = (book.allocate() for _ in range(4))
     book.open(old, ["inn:a"], "payments", at=clock.now - 90 * 86400)
-    assert book.open_once(by_inn, ["inn:a"], "payments")
-    assert not book.open_once(by_inn, ["inn:a"], "signin")  # the second time: kept as it was
-    assert book.get(by_inn).topic == "payments"  # type: ignore[union-attr]
+    book.open(by_inn, ["inn:a"], "payments")
     book.open(by_snils, ["snils:b"], "benefits")
     book.open(by_both, ["inn:a", "snils:b"], "signin")
     book.set_status(by_snils, "approved", operator="op101")
