@@ -166,6 +166,13 @@ def engine_server(clock: Callable[[], float]) -> tuple[Any, Callable[[], None]]:
     from ivr.engine import build_engine
     from tests.redis_servers import RedisServer
 
+    if "BENCH_SERVICE_WORKERS" in os.environ:  # an experiment: not the pool as shipped
+        import functools
+
+        import ivr.asterisk.wiring as wiring
+
+        workers = int(os.environ["BENCH_SERVICE_WORKERS"])
+        wiring.FastAgiServer = functools.partial(wiring.FastAgiServer, service_workers=workers)  # type: ignore[misc]
     redis_server = RedisServer().start()
     config = load_config(ROOT / "config.yaml")
     config = dataclasses.replace(

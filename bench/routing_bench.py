@@ -20,6 +20,10 @@ answering and ending the previous call.  ``srv CPU`` / ``cli CPU``: CPU microsec
 operation of the Redis server(s) and of the engine process(es), from ``INFO cpu`` and the
 processes' own CPU clocks: what bounds throughput when cores are shared.  Bounded: stops
 after --seconds per phase.
+
+``--pin``: the Redis server(s) on the last CPU, this process (and its engine processes)
+on the others, as a production Redis host would be set up (``taskset``/``CPUAffinity``):
+the scheduler then stops moving the two sides across each other's cores.
 """
 
 from __future__ import annotations
@@ -255,6 +259,17 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def pin(servers: list[RedisServer]) -> None:
+    """Redis on the last CPU; this process, and the engine processes it starts, on the rest."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return
+    for server in servers:
+        assert server.proc is not None
+        os.sched_setaffinity(server.proc.pid, {cpus[-1]})
+    os.sched_setaffinity(0, set(cpus[:-1]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 calls, 200 operators")
@@ -263,10 +278,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="bound on each phase")
     parser.add_argument("--procs", type=int, default=1, help="engine processes for assignment")
     parser.add_argument("--only", choices=("single", "cluster"))
+    parser.add_argument("--pin", action="store_true",
+                        help="Redis on the last CPU, the engine process(es) on the others")
     args = parser.parse_args()
     calls, ops = (2_000, 200) if args.quick else (args.calls, args.operators)
     if args.only != "cluster":
         server = RedisServer().start()
+        if args.pin:
+            pin([server])
         try:
             result = run("single server", server.url, calls, ops, args.seconds, args.procs)
             print(report(result), flush=True)
@@ -274,6 +293,8 @@ def main() -> None:
             server.close()
     if args.only != "single":
         cluster = RedisClusterNodes().start()
+        if args.pin:
+            pin(cluster.nodes)
         try:
             result = run("3-master cluster", cluster.url, calls, ops, args.seconds, args.procs)
             print(report(result), flush=True)

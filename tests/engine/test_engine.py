@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from ivr.config import Config
 from ivr.flow import CallState, start, step
-from ivr.flow.context import CallContext
 from ivr.flow import actions as a
 from ivr.flow import events as e
+from ivr.flow.context import CallContext
 from ivr.menu import Menu
 from ivr.menu.registry import scenario_files
 from ivr.scenarios import run_file
