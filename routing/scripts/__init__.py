@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -150,29 +150,26 @@ class Scripts:
     def __call__(self, name: str, key: str, args: Sequence[Any]) -> Any:
         if self._lock.acquire(blocking=False):
             try:
-                try:
-                    return self._fast(self._command[name], key, args)
-                except _REROUTE:
-                    raise
-                except ResponseError as error:
-                    if not self._absent(error):
-                        raise
-                    self._load(name, key)
-                    return self._fast(self._command[name], key, args)
+                return self._loaded(name, key, lambda: self._fast(self._command[name], key, args))
             except _REROUTE:
                 self._drop()
             finally:
                 self._lock.release()
-        command = self._command[name]
+        return self._loaded(
+            name, key, lambda: self.redis.execute_command(*self._command[name], 1, key, *args)
+        )
+
+    def _loaded(self, name: str, key: str, run: Callable[[], Any]) -> Any:
+        """``run()``; if the script or library is not on that server, load it and run again."""
         try:
-            return self.redis.execute_command(*command, 1, key, *args)
+            return run()
         except _REROUTE:
             raise
         except ResponseError as error:
             if not self._absent(error):
                 raise
         self._load(name, key)
-        return self.redis.execute_command(*self._command[name], 1, key, *args)
+        return run()
 
     def _absent(self, error: ResponseError) -> bool:
         """The script or library is not on that server (falls back to EVALSHA on a Redis
