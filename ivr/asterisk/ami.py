@@ -10,8 +10,9 @@ splits messages; responses are matched to actions by ``ActionID``.
 
 Asterisk restarts, and AMI connections drop with it.  The reader thread then logs in
 again, with backoff (0.5 s doubling to 10 s), for as long as the client is open; while
-it is out, actions fail at once with :class:`AmiError` (the callback dialer reports the
-attempt failed and routing retries it later), and ``on_reconnect`` runs once it is back.
+it is out, actions fail at once with :class:`AmiError` (a callback then keeps its place in
+line: its operator's reservation runs out and it is offered again), and ``on_reconnect``
+runs once it is back.
 """
 
 from __future__ import annotations
