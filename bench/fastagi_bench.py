@@ -169,7 +169,7 @@ def engine_server(clock: Callable[[], float]) -> tuple[Any, Callable[[], None]]:
     if "BENCH_SERVICE_WORKERS" in os.environ:  # an experiment: not the pool as shipped
         import functools
 
-        import ivr.asterisk.wiring as wiring
+        from ivr.asterisk import wiring
 
         workers = int(os.environ["BENCH_SERVICE_WORKERS"])
         wiring.FastAgiServer = functools.partial(wiring.FastAgiServer, service_workers=workers)  # type: ignore[misc]
@@ -247,6 +247,8 @@ def probe_loop(server: Any) -> Callable[[], None]:
 
 
 SLOW: list[tuple[float, str]] = []  # BENCH_PROBE: (in-server time, the command it ended with)
+#: BENCH_PROBE=1: commands named by their verb ("STREAM FILE"); 2: with the file or variable.
+PROBE_WORDS = {"1": 2, "2": 3}.get(os.environ.get("BENCH_PROBE", ""), 0)
 
 
 def probe_server_side() -> list[float]:
@@ -271,8 +273,8 @@ def probe_server_side() -> list[float]:
         at = getattr(self, "bench_read_at", None)
         if at is not None:
             samples.append(time.perf_counter() - at)
-            if os.environ.get("BENCH_PROBE"):
-                SLOW.append((samples[-1], " ".join(line.split()[:3]) if os.environ.get("BENCH_PROBE") == "2" else " ".join(line.split()[:2])))
+            if PROBE_WORDS:
+                SLOW.append((samples[-1], " ".join(line.split()[:PROBE_WORDS])))
             self.bench_read_at = None
         write(self, line)
 
