@@ -10,8 +10,13 @@ from ivr.config import Config, load_config
 from ivr.menu import Menu
 from ivr.menu.registry import load_menus
 from ivr.prompts.catalog import PromptCatalog, load_catalog
+from tests.embedded import stop_all
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stop_all()  # the embedded redis-servers the tests started
 
 
 @pytest.fixture(scope="session")

