@@ -44,6 +44,12 @@ def is_valid_number(number: str) -> bool:
         return False
 
 
+def require_number(number: str) -> None:
+    """:class:`InvalidAppeal` unless ``number`` is a well-formed appeal number."""
+    if not is_valid_number(number):
+        raise InvalidAppeal(f"not an appeal number: {number!r}", number=number)
+
+
 @dataclass(frozen=True)
 class Appeal:
     number: str
@@ -87,8 +93,7 @@ class AppealBook:
     ) -> Appeal:
         """Open a new appeal; :class:`InvalidAppeal` if the number is taken or malformed.
         (A call's own appeal is opened by ``Router.enqueue``, in the same script.)"""
-        if not is_valid_number(appeal_number):
-            raise InvalidAppeal(f"not an appeal number: {appeal_number!r}", number=appeal_number)
+        require_number(appeal_number)
         when = self.clock() if at is None else at
         idents = list(identity_keys)
         entry = json.dumps({"at": when, "status": "accepted"})

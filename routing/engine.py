@@ -33,10 +33,9 @@ from zoneinfo import ZoneInfo
 
 from ivr.config.schema import OperatorConfig, QueueConfig, RoutingSettings
 from routing import estimates
-from routing.appeals import RESOLVED, AppealBook, is_valid_number
+from routing.appeals import RESOLVED, AppealBook, require_number
 from routing.errors import (
     CallbackExists,
-    InvalidAppeal,
     InvalidTransition,
     UnknownCall,
     UnknownCallback,
@@ -230,8 +229,8 @@ class Router:
         overflowed may be enqueued again into its ``overflow_to`` queue.
         """
         queue = self._queue(call.queue)
-        if call.appeal and not is_valid_number(call.appeal):
-            raise InvalidAppeal(f"not an appeal number: {call.appeal!r}", number=call.appeal)
+        if call.appeal:
+            require_number(call.appeal)
         now = self.clock()
         since = now - self.settings.repeat_window_days * 86400
 
@@ -263,19 +262,17 @@ class Router:
             repr(score),
             repr(call.enqueued_at),
             str(base),
-            "",
             call.caller,
             call.channel,
             json.dumps(dict(call.context), ensure_ascii=False),
             ",".join(skills),
-            "\n".join(call.identity_keys),
+            json.dumps(list(call.identity_keys)),
             repr(since),
             repr(repeat_score),
             str(repeat_base),
             RESOLVED_CSV,
             call.appeal,
             call.appeal_topic or call.queue,
-            json.dumps(list(call.identity_keys)),
             json.dumps({"at": now, "status": "accepted"}),
         )
         tag = _text(reply[0])

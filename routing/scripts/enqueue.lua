@@ -1,9 +1,9 @@
 -- enqueue: place a call in line, then try to give it to the longest-idle fit operator.
 -- ARGV[A+1..] id, queue, language, class, class definition (see lib.lua parse_def), score,
---             enqueued_at, priority, (unused), caller, channel, context JSON, skills CSV,
---             identity keys (newline-separated), repeat window start, score and priority
---             of a repeat caller, resolved appeal statuses CSV, then the call's own
---             appeal: number ("" for none), topic, identity keys JSON, first log entry JSON
+--             enqueued_at, priority, caller, channel, context JSON, skills CSV, identity
+--             keys JSON, repeat window start, score and priority of a repeat caller,
+--             resolved appeal statuses CSV, then the call's own appeal: number ("" for
+--             none), topic, first log entry JSON
 -- Returns {"exists", state, repeat} | {"assigned", assignment, repeat}
 --       | {"waiting", position, wait, repeat}      (repeat: "1" for a repeat caller)
 housekeeping()
@@ -16,21 +16,21 @@ if st and st ~= "overflowed" then return {"exists", st, r0[2] or "0"} end
 
 -- A repeat caller: an appeal opened within the window under one of the caller's
 -- identities, not this call's own, and not yet resolved.
-local own = ARGV[A + 19]
+local own, idents = ARGV[A + 18], ARGV[A + 13]
 local rep = "0"
-if ARGV[A + 14] ~= "" then
+if idents ~= "[]" then
   local resolved = {}
-  for x in gmatch(ARGV[A + 18], "[^,]+") do resolved[x] = true end
-  for ident in gmatch(ARGV[A + 14], "[^\n]+") do
-    for _, n in ipairs(redis.call("ZRANGEBYSCORE", k("appeals", ident), ARGV[A + 15], "+inf")) do
+  for x in gmatch(ARGV[A + 17], "[^,]+") do resolved[x] = true end
+  for _, ident in ipairs(cjson.decode(idents)) do
+    for _, n in ipairs(redis.call("ZRANGEBYSCORE", k("appeals", ident), ARGV[A + 14], "+inf")) do
       local status = n ~= own and redis.call("HGET", k("appeal", n), "status")
       if status and not resolved[status] then rep = "1" break end
     end
     if rep == "1" then break end
   end
 end
-if rep == "1" then score, prio = ARGV[A + 16], ARGV[A + 17] end
-if own ~= "" then open_appeal(own, ARGV[A + 20], ARGV[A + 21], ARGV[A + 22]) end
+if rep == "1" then score, prio = ARGV[A + 15], ARGV[A + 16] end
+if own ~= "" then open_appeal(own, ARGV[A + 19], idents, ARGV[A + 20]) end
 
 -- The class definition follows the configuration; when it changes (new widening rules),
 -- the matching sets of the class are rebuilt from its line.
@@ -63,8 +63,8 @@ local d = class_def(c)
 
 redis.call("DEL", ckey)
 redis.call("HSET", ckey, "id", id, "queue", q, "lang", ARGV[A + 3], "class", c, "score", score,
-  "enq", enq, "prio", prio, "repeat", rep, "caller", ARGV[A + 10],
-  "channel", ARGV[A + 11], "ctx", ARGV[A + 12], "skills", ARGV[A + 13], "kind", "call",
+  "enq", enq, "prio", prio, "repeat", rep, "caller", ARGV[A + 9],
+  "channel", ARGV[A + 10], "ctx", ARGV[A + 11], "skills", ARGV[A + 12], "kind", "call",
   "state", "waiting")
 join_line(id, c, d, q, score, enq, "call")
 stat(q, "enqueued")
