@@ -181,12 +181,7 @@ def engine_server(clock: Callable[[], float]) -> tuple[Any, Callable[[], None]]:
         engine=dataclasses.replace(config.engine, max_calls=5000),
     )
     engine = build_engine(config, Secrets(), redis=redis.Redis.from_url(redis_server.url), clock=clock)
-    def stop() -> None:
-        waiting = sum(q.waiting for q in engine.router.snapshot())
-        print(f"routing: {waiting} calls waiting in queues at the end", file=sys.stderr)
-        redis_server.close()
-
-    return fastagi_server(engine, ("127.0.0.1", 0)), stop
+    return fastagi_server(engine, ("127.0.0.1", 0)), redis_server.close
 
 
 def probe_loop(server: Any) -> Callable[[], None]:
