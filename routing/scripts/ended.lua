@@ -30,8 +30,7 @@ if o[1] == "on_call" and o[2] == id then
     deadline(k("wrapup"), tostring(NOW + WRAP), r[2], NOW + WRAP)
     emit("operator_state", "operator", r[2], "state", "wrap_up", "from", "on_call")
   else
-    emit("operator_state", "operator", r[2], "state", "available", "from", "on_call")
-    local a = offer_operator(r[2], NOW_S)
+    local a = offer_operator(r[2], NOW_S, "on_call")
     if #a > 0 then return {"ok", a[1]} end
   end
 end

@@ -612,7 +612,10 @@ end
 
 -- Reserve operator `opid` for entry `cid` of class `c`.  `idle_score`: the operator is not
 -- in the idle order (just freed) and was idle since then; nil: take him out of it.
-local function reserve(opid, cid, c, idle_score)
+-- `from`: the state he leaves when he was not yet available (the console made him
+-- available, a call ended without wrap-up); the "assigned" event then carries it, as the
+-- one event of the change (no "operator_state" event for an instant he was never seen in).
+local function reserve(opid, cid, c, idle_score, from)
   local ckey, okey = k("call", cid), k("op", opid)
   local r = redis.call("HMGET", ckey, "queue", "kind", "ctx", "number")
   local q, kind = r[1], r[2]
@@ -630,7 +633,11 @@ local function reserve(opid, cid, c, idle_score)
   local due = NOW + ttl
   deadline(k("reserved"), tostring(due), cid, due)
   if kind == "callback" then redis.call("RPUSH", k("cbdue"), cid) end
-  emit("assigned", "call", cid, "queue", s(q), "operator", opid, "kind", s(kind))
+  if from then
+    emit("assigned", "call", cid, "queue", s(q), "operator", opid, "kind", s(kind), "from", from)
+  else
+    emit("assigned", "call", cid, "queue", s(q), "operator", opid, "kind", s(kind))
+  end
   return {cid, opid, endpoint, kind, NOW_S, s(r[3]), s(r[4]), q}
 end
 
@@ -642,11 +649,14 @@ local function match_operator(opid)
 end
 
 -- An operator just freed (idle since `idle_score`): reserved at once for the best entry,
--- else available in the idle order.  Returns a list of 0 or 1 assignments.
-local function offer_operator(opid, idle_score)
+-- else available in the idle order.  `from`: the state he leaves, when he was not
+-- reserved (one event either way: "assigned" with it, or "operator_state" to available).
+-- Returns a list of 0 or 1 assignments.
+local function offer_operator(opid, idle_score, from)
   local cid, c = best_for_op(opid)
-  if cid then return {reserve(opid, cid, c, idle_score)} end
+  if cid then return {reserve(opid, cid, c, idle_score, from)} end
   make_available(opid, idle_score)
+  if from then emit("operator_state", "operator", opid, "state", "available", "from", from) end
   return {}
 end
 

@@ -45,11 +45,11 @@ local a = {}
 if cur ~= new then
   if cur == "wrap_up" then redis.call("ZREM", k("wrapup"), opid) end
   if new == "wrap_up" then deadline(k("wrapup"), tostring(NOW + WRAP), opid, NOW + WRAP) end
-  emit("operator_state", "operator", opid, "state", new, "from", cur)
   if new == "available" then
-    a = offer_operator(opid, NOW_S) -- reserved at once, or available
+    a = offer_operator(opid, NOW_S, cur) -- reserved at once, or available
   else
     redis.call("HSET", okey, "state", new, "since", NOW_S, "call", "")
+    emit("operator_state", "operator", opid, "state", new, "from", cur)
   end
 elseif new == "available" then
   if not same_skills then add_idle(opid, idle_score or NOW_S) end -- new skills, same place

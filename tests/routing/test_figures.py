@@ -76,6 +76,34 @@ def test_event_stream(make_router: RouterFactory, clock: FakeClock) -> None:
     ]
 
 
+def test_an_operator_reserved_at_once_is_one_event(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    """Made available with a call waiting, the operator is reserved in the same step: the
+    stream says so once ("assigned", with the state he left), not "available" as well."""
+    router = make_router(operators(a=op({"general": 5})))
+    router.enqueue(call("c1", clock.now))
+    clock.advance(3)
+    router.set_operator_state("a", "available")
+    events = [e for _, e in router.events()]
+    assert [e["type"] for e in events] == ["enqueued", "assigned"]
+    assert (events[1]["operator"], events[1]["from"]) == ("a", "offline")
+    router.connected("c1")
+    router.ended("c1")  # wrap-up
+    router.set_operator_state("a", "available")  # nothing waiting: available, one event
+    tail = [e for _, e in router.events()][-3:]
+    assert [(e["type"], e.get("state"), e.get("from")) for e in tail] == [
+        ("ended", None, None),
+        ("operator_state", "wrap_up", "on_call"),
+        ("operator_state", "available", "wrap_up"),
+    ]
+    # A call arriving for an available operator: "assigned" without "from" (he was seen
+    # available).
+    router.enqueue(call("c2", clock.advance(1)))
+    last = [e for _, e in router.events()][-1]
+    assert last["type"] == "assigned" and "from" not in last
+
+
 def test_snapshot_figures_and_report(make_router: RouterFactory, clock: FakeClock) -> None:
     router = make_router(
         operators(a=op({"general": 5}), b=op({"general": 5}), c=op({"general": 5}))
