@@ -76,6 +76,15 @@ def operators(n: int, rnd: random.Random) -> dict[str, OperatorConfig]:
     return out
 
 
+def waiting_call(n: int, rnd: random.Random, at: float) -> WaitingCall:
+    """The bench's n-th call: a random queue, priority and language (drawn in that order)."""
+    q = rnd.choice(list(QUEUES))
+    return WaitingCall(
+        f"c{n}", q, QUEUES[q].skills, rnd.choice((0, 0, 0, 1)), "ru" if rnd.random() < 0.9 else "en",
+        "+7900", at, {"topic": q},
+    )  # fmt: skip
+
+
 def make_router(url: str, ops: int, prefix: str) -> Router:
     rnd = random.Random(42)
     return Router(
@@ -166,17 +175,12 @@ def run(
         srv, cli = cpu_mark()
         return (srv - mark[0]) / max(n, 1), (cli - mark[1]) / max(n, 1)
 
-    names = list(QUEUES)
     lat = []
     t_end = time.monotonic() + seconds
     mark = cpu_mark()
     n = 0
     for n in range(calls):
-        q = rnd.choice(names)
-        call = WaitingCall(
-            f"c{n}", q, QUEUES[q].skills, rnd.choice((0, 0, 0, 1)), "ru" if rnd.random() < 0.9 else "en",
-            "+7900", time.time(), {"topic": q},
-        )  # fmt: skip
+        call = waiting_call(n, rnd, time.time())
         lat.append(timed(lambda c=call: router.enqueue(c))[0])
         if time.monotonic() > t_end:
             break
