@@ -287,19 +287,17 @@ class CallClips:
         """Encrypt a name clip file; 'stored', 'stored before' (plaintext removed), 'claimed'
         (another process is at it) or 'failed' (left as it was)."""
         source = f"asterisk-clip:{path.name}"
-        token = self.consent_log.claim(f"clip:{path.name}")
-        if token is None:
-            report.left.append(path.name)
-            return "claimed"
-        try:
-            meta = self._keep(path, call_id=call_id, source=source, audio_format=_format(path),
-                              consent=consent, appeal=appeal, operator=operator, queue=queue)
-        except RecordingError as exc:
-            log.error("call %s: the spoken name was not stored: %s: %s", call_id, type(exc).__name__, exc)
-            report.left.append(path.name)
-            return "failed"
-        finally:
-            self.consent_log.release(f"clip:{path.name}", token)
+        with self.consent_log.claimed(f"clip:{path.name}") as mine:
+            if not mine:
+                report.left.append(path.name)
+                return "claimed"
+            try:
+                meta = self._keep(path, call_id=call_id, source=source, audio_format=_format(path),
+                                  consent=consent, appeal=appeal, operator=operator, queue=queue)
+            except RecordingError as exc:
+                log.error("call %s: the spoken name was not stored: %s: %s", call_id, type(exc).__name__, exc)
+                report.left.append(path.name)
+                return "failed"
         if meta is None:  # stored before a crash: only its plaintext was left
             secure_remove(path)
             return "stored before"
@@ -357,14 +355,11 @@ class CallClips:
         call_id, note = self._call_of(path.name)
         keep = note is not None and note.ended is not None and note.name_file == path.name
         if not (keep and self.store.keyring is not None):
-            token = self.consent_log.claim(f"clip:{path.name}")
-            if token is None:
-                report.left.append(path.name)  # another engine process is at it
-                return
-            try:
-                self._old_unkept(path, call_id, note, report)
-            finally:
-                self.consent_log.release(f"clip:{path.name}", token)
+            with self.consent_log.claimed(f"clip:{path.name}") as mine:
+                if mine:
+                    self._old_unkept(path, call_id, note, report)
+                else:
+                    report.left.append(path.name)  # another engine process is at it
             return
         assert call_id is not None and note is not None and note.ended is not None
         record = self.consent_log.get(call_id)

@@ -32,7 +32,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,4 +220,17 @@ class ConsentLog:
 
     def release(self, source: str, token: str) -> None:
         self._release(keys=[self.keys.claim(source)], args=[token])
+
+    @contextmanager
+    def claimed(self, source: str) -> Iterator[bool]:
+        """The lease of :meth:`claim` for a ``with`` block: True, and released on leaving it
+        however it is left; False when another process holds it (nothing to release)."""
+        token = self.claim(source)
+        if token is None:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self.release(source, token)
 

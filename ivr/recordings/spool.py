@@ -164,27 +164,25 @@ class SpoolIngest:
                       "key; set IVR_RECORDING_KEY and it is stored at the next scan")
             report.left.append(name)
             return
-        token = self.consent_log.claim(source)
-        if token is None:
-            report.left.append(name)  # another engine process is storing it
-            return
-        try:
-            rid = intended or new_recording_id()
-            if intended is None:
-                self.consent_log.intend(call_id, source, rid)
-            meta = self.store.ingest(
-                path, call_id=call_id, consent=consent,
-                appeal=record.appeal, operator=record.operator, queue=record.queue,
-                kind="operator", audio_format=ext, recording_id=rid, source=source,
-            )
-        except RecordingError as exc:
-            self._retry_at[name] = self.clock() + self.retry_after
-            self._say(name, "error", f"spool: {name} (call {call_id}) not stored, left for a retry "
-                      f"in {self.retry_after:.0f} s: {type(exc).__name__}: {exc}")
-            report.left.append(name)
-            return
-        finally:
-            self.consent_log.release(source, token)
+        with self.consent_log.claimed(source) as mine:
+            if not mine:
+                report.left.append(name)  # another engine process is storing it
+                return
+            try:
+                rid = intended or new_recording_id()
+                if intended is None:
+                    self.consent_log.intend(call_id, source, rid)
+                meta = self.store.ingest(
+                    path, call_id=call_id, consent=consent,
+                    appeal=record.appeal, operator=record.operator, queue=record.queue,
+                    kind="operator", audio_format=ext, recording_id=rid, source=source,
+                )
+            except RecordingError as exc:
+                self._retry_at[name] = self.clock() + self.retry_after
+                self._say(name, "error", f"spool: {name} (call {call_id}) not stored, left for a retry "
+                          f"in {self.retry_after:.0f} s: {type(exc).__name__}: {exc}")
+                report.left.append(name)
+                return
         self._unlink_marker(name + MARKER)
         self._said.pop(name, None)
         self._retry_at.pop(name, None)

@@ -158,21 +158,19 @@ class TwilioRecordings:
             log.info("twilio recording %s is already stored as %s", sid, intended)
             self.delete_at_twilio(sid)
             return
-        token = self.consent_log.claim(source)
-        if token is None:
-            log.info("twilio recording %s is being stored by another request", sid)
-            return
-        try:
-            rid = intended or new_recording_id()
-            if intended is None:
-                self.consent_log.intend(call_id, source, rid)
-            meta = self._store(sid, call_id, consent, record.appeal, record.operator, record.queue, rid)
-        except RecordingError as exc:
-            log.error("twilio recording %s of call %s not stored (left at Twilio, retried later): %s: %s",
-                      sid, call_id, type(exc).__name__, exc)
-            raise
-        finally:
-            self.consent_log.release(source, token)
+        with self.consent_log.claimed(source) as mine:
+            if not mine:
+                log.info("twilio recording %s is being stored by another request", sid)
+                return
+            try:
+                rid = intended or new_recording_id()
+                if intended is None:
+                    self.consent_log.intend(call_id, source, rid)
+                meta = self._store(sid, call_id, consent, record.appeal, record.operator, record.queue, rid)
+            except RecordingError as exc:
+                log.error("twilio recording %s of call %s not stored (left at Twilio, retried later): %s: %s",
+                          sid, call_id, type(exc).__name__, exc)
+                raise
         log.info("twilio recording %s of call %s stored as %s (%d bytes)", sid, call_id, meta.id, meta.size)
         self.store.index.redis.hdel(self.store.index.keys.twilio_pending, sid)
         self.delete_at_twilio(sid)
@@ -185,19 +183,17 @@ class TwilioRecordings:
             log.info("twilio name recording %s is already stored as %s", sid, note.name)
             self.delete_at_twilio(sid)
             return
-        token = self.consent_log.claim(source)
-        if token is None:
-            log.info("twilio recording %s is being stored by another request", sid)
-            return
-        try:
-            meta = self._fetched(sid, None, lambda pieces: self.clips.keep_name(
-                pieces, call_id=call_sid, source=source, audio_format="wav"))
-        except RecordingError as exc:
-            log.error("twilio name recording %s of call %s not stored (left at Twilio, retried later): %s: %s",
-                      sid, call_sid, type(exc).__name__, exc)
-            raise
-        finally:
-            self.consent_log.release(source, token)
+        with self.consent_log.claimed(source) as mine:
+            if not mine:
+                log.info("twilio recording %s is being stored by another request", sid)
+                return
+            try:
+                meta = self._fetched(sid, None, lambda pieces: self.clips.keep_name(
+                    pieces, call_id=call_sid, source=source, audio_format="wav"))
+            except RecordingError as exc:
+                log.error("twilio name recording %s of call %s not stored (left at Twilio, retried later): %s: %s",
+                          sid, call_sid, type(exc).__name__, exc)
+                raise
         if meta is not None:
             log.info("twilio name recording %s of call %s stored as %s (%d bytes)", sid, call_sid, meta.id,
                      meta.size)

@@ -24,8 +24,8 @@ with the client's parser and health checks, packed by hiredis directly.  Anythin
 unusual goes to the client's full path, which has the retries with backoff, the
 reconnects and the cluster redirections: a lost connection or a timeout, a server
 loading its data, ``MOVED`` / ``ASK`` / ``TRYAGAIN`` / ``CLUSTERDOWN``, a missing
-script, or another thread using the kept connection at that moment.  Resending a call after a lost reply is safe: every
-routing script is idempotent.
+script, or another thread using the kept connection at that moment.  Resending a call
+after a lost reply is safe: every routing script is idempotent.
 
 Arguments every script takes first (see ``lib.lua``): key tag, now, and the settings
 (stats day, reservation s, wrap-up s, events kept, default handle s, queues closed now)
