@@ -28,6 +28,7 @@ from ivr.engine import Engine, build_engine
 from ivr.flow import events as e
 from ivr.web.app import create_app
 from routing.redis_conn import connect
+from tests.clock import ManualClock
 from tests.redis_servers import RedisServer
 
 # Wednesday 18 March 2026, 12:00 Moscow time: every topic queue is open.
@@ -43,16 +44,8 @@ ROLE_USER = {"operator": "olga", "supervisor": "sveta", "auditor": "anton"}
 INN = "000082246517"  # synthetic (region 00 is never issued)
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
+class Clock(ManualClock):
+    start = T0
 
 
 @pytest.fixture(scope="session")

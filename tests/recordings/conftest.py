@@ -16,6 +16,7 @@ from ivr.recordings.keys import Keyring
 from ivr.recordings.meta import Consent
 from ivr.recordings.purge import Purger
 from ivr.recordings.store import RecordingStore, Retention
+from tests.clock import ManualClock
 from tests.embedded import embedded_redis
 
 DAY = 86400.0
@@ -26,15 +27,8 @@ def b64key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+class Clock(ManualClock):
+    start = T0
 
 
 @pytest.fixture(scope="session")

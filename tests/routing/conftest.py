@@ -21,22 +21,15 @@ from routing.engine import Router
 from routing.hours import Calendar
 from routing.model import WaitingCall
 from routing.redis_conn import connect
+from tests.clock import ManualClock
 from tests.redis_servers import RedisClusterNodes, RedisServer
 
 # Monday 2 March 2026, 10:00 Moscow time.
 T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Europe/Moscow")).timestamp()
 
 
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
+class FakeClock(ManualClock):
+    start = T0
 
 
 @dataclass

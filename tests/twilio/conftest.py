@@ -39,6 +39,7 @@ from ivr.twilio import (
     make_client,
     make_twilio_blueprint,
 )
+from tests.clock import ManualClock
 from tests.embedded import embedded_redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,15 +52,8 @@ HOTLINE = "+78005553535"
 NOON = dt.datetime(2026, 3, 11, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3))).timestamp()
 
 
-class Clock:
-    def __init__(self, now: float = NOON) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+class Clock(ManualClock):
+    start = NOON
 
 
 @dataclass
