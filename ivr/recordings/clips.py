@@ -75,6 +75,7 @@ from ivr.recordings.consent_log import ConsentLog, connected_operator
 from ivr.recordings.errors import RecordingError
 from ivr.recordings.ids import new_recording_id
 from ivr.recordings.meta import Consent, RecordingMeta, _s
+from ivr.recordings.said import SaidOnce
 from ivr.recordings.store import DAY, READ_PIECE, Audio, RecordingStore, secure_remove
 
 log = logging.getLogger("ivr.recordings.clips")
@@ -144,7 +145,7 @@ class CallClips:
         self.redis = store.index.redis
         self.keys = store.index.keys
         self._next_sweep = 0.0
-        self._said: dict[str, str] = {}
+        self._said = SaidOnce(log)
 
     # -- the call's note ----------------------------------------------------------------------
 
@@ -317,10 +318,10 @@ class CallClips:
         try:
             entries = sorted(os.scandir(self.dir), key=lambda entry: entry.name)
         except FileNotFoundError:
-            self._say("", "debug", f"clip directory {self.dir} does not exist (yet)")
+            self._said.say("", "debug", f"clip directory {self.dir} does not exist (yet)")
             return report
         except OSError as exc:
-            self._say("", "error", f"clip directory {self.dir} cannot be read: {exc}")
+            self._said.say("", "error", f"clip directory {self.dir} cannot be read: {exc}")
             return report
         present = set()
         for entry in entries:
@@ -331,7 +332,7 @@ class CallClips:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 if now - st.st_mtime >= self.max_age:
-                    self._say(entry.name, "error", f"clips: {entry.name} in {self.dir} is not a regular file; "
+                    self._said.say(entry.name, "error", f"clips: {entry.name} in {self.dir} is not a regular file; "
                               "left alone")
                 continue
             if now - st.st_mtime < self.max_age:
@@ -339,12 +340,10 @@ class CallClips:
             try:
                 self._old(Path(entry.path), report)
             except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
-                self._say(entry.name, "error", f"clips: {entry.name} could not be dealt with: "
+                self._said.say(entry.name, "error", f"clips: {entry.name} could not be dealt with: "
                           f"{type(exc).__name__}: {exc}")
                 report.left.append(entry.name)
-        for name in list(self._said):
-            if name and name not in present:
-                del self._said[name]
+        self._said.gone(present)
         if report.stored or report.destroyed:
             log.info("clips janitor: %d names stored, %d clips destroyed", len(report.stored),
                      len(report.destroyed))
@@ -425,7 +424,7 @@ class CallClips:
             if _regular(path):
                 out.append(path)
             else:
-                self._say(name, "error", f"clips: {name} in {self.dir} is not a regular file; left alone")
+                self._said.say(name, "error", f"clips: {name} in {self.dir} is not a regular file; left alone")
         return out
 
     def _destroy(self, path: Path, call_id: str | None, why: str, report: ClipReport) -> None:
@@ -449,15 +448,9 @@ class CallClips:
             log.error("clips: the deletion log could not be written for %s: %s", path.name, exc)
         secure_remove(path)
         report.destroyed.append(path.name)
-        self._said.pop(path.name, None)
+        self._said.forget(path.name)
         log.info("clips: %s destroyed (%s)", path.name, why)
 
-    def _say(self, name: str, level: str, message: str) -> None:
-        """Log ``message`` about ``name`` once (the janitor runs every minute)."""
-        if self._said.get(name) == message:
-            return
-        self._said[name] = message
-        getattr(log, level)(message)
 
 
 def _regular(path: Path) -> bool:

@@ -50,6 +50,7 @@ from ivr.recordings.audit import Clock, DeletionLog
 from ivr.recordings.consent_log import ConsentLog
 from ivr.recordings.errors import RecordingError
 from ivr.recordings.ids import new_recording_id
+from ivr.recordings.said import SaidOnce
 from ivr.recordings.store import READ_PIECE, RecordingStore, secure_remove
 
 log = logging.getLogger("ivr.recordings.spool")
@@ -86,7 +87,7 @@ class SpoolIngest:
         self.clock = clock
         self.abandon_after = abandon_after
         self.retry_after = retry_after
-        self._said: dict[str, str] = {}  # file -> the last thing logged about it (log once)
+        self._said = SaidOnce(log)  # the last thing logged about each file
         self._retry_at: dict[str, float] = {}
 
     def scan(self) -> SpoolReport:
@@ -94,10 +95,10 @@ class SpoolIngest:
         try:
             names = sorted(os.listdir(self.dir))
         except FileNotFoundError:
-            self._say("", "debug", f"recording spool {self.dir} does not exist (yet)")
+            self._said.say("", "debug", f"recording spool {self.dir} does not exist (yet)")
             return report
         except OSError as exc:
-            self._say("", "error", f"recording spool {self.dir} cannot be read: {exc}")
+            self._said.say("", "error", f"recording spool {self.dir} cannot be read: {exc}")
             return report
         present = set(names)
         now = self.clock()
@@ -110,7 +111,7 @@ class SpoolIngest:
                 continue
             match = AUDIO_FILE.match(name)
             if match is None:
-                self._say(name, "warning", f"spool: unexpected file left alone: {name}")
+                self._said.say(name, "warning", f"spool: unexpected file left alone: {name}")
                 continue
             path = self.dir / name
             try:
@@ -118,24 +119,22 @@ class SpoolIngest:
             except FileNotFoundError:
                 continue
             if not stat.S_ISREG(st.st_mode):
-                self._say(name, "error", f"spool: {name} is not a regular file; left alone")
+                self._said.say(name, "error", f"spool: {name} is not a regular file; left alone")
                 continue
             marked = name + MARKER in present
             if not marked and now - st.st_mtime < self.abandon_after:
                 report.waiting.append(name)
                 continue
             if not marked:
-                self._say(name, "warning", f"spool: {name} has no completion marker but has not changed "
+                self._said.say(name, "warning", f"spool: {name} has no completion marker but has not changed "
                           f"for {self.abandon_after:.0f} s: taken as finished (Asterisk restarted?)")
             try:
                 self._take(path, match["call"], match["ext"].lower(), report)
             except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
-                self._say(name, "error", f"spool: {name} could not be handled: {type(exc).__name__}: {exc}")
+                self._said.say(name, "error", f"spool: {name} could not be handled: {type(exc).__name__}: {exc}")
                 report.left.append(name)
-        for name in list(self._said):
-            if name and name not in present:
-                del self._said[name]
-                self._retry_at.pop(name, None)
+        for name in self._said.gone(present):
+            self._retry_at.pop(name, None)
         return report
 
     # -- one finished file ------------------------------------------------------------------
@@ -160,7 +159,7 @@ class SpoolIngest:
             self._unlink_marker(name + MARKER)
             return
         if self.store.keyring is None:
-            self._say(name, "error", f"spool: {name} (call {call_id}) is left in PLAINTEXT: no recording "
+            self._said.say(name, "error", f"spool: {name} (call {call_id}) is left in PLAINTEXT: no recording "
                       "key; set IVR_RECORDING_KEY and it is stored at the next scan")
             report.left.append(name)
             return
@@ -179,12 +178,12 @@ class SpoolIngest:
                 )
             except RecordingError as exc:
                 self._retry_at[name] = self.clock() + self.retry_after
-                self._say(name, "error", f"spool: {name} (call {call_id}) not stored, left for a retry "
+                self._said.say(name, "error", f"spool: {name} (call {call_id}) not stored, left for a retry "
                           f"in {self.retry_after:.0f} s: {type(exc).__name__}: {exc}")
                 report.left.append(name)
                 return
         self._unlink_marker(name + MARKER)
-        self._said.pop(name, None)
+        self._said.forget(name)
         self._retry_at.pop(name, None)
         report.ingested.append(meta.id)
         log.info("spool: %s of call %s stored as recording %s", name, call_id, meta.id)
@@ -220,11 +219,5 @@ class SpoolIngest:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            self._say(name, "error", f"spool: marker {name} cannot be removed: {exc}")
+            self._said.say(name, "error", f"spool: marker {name} cannot be removed: {exc}")
 
-    def _say(self, name: str, level: str, message: str) -> None:
-        """Log ``message`` about ``name`` once (a scan runs every second)."""
-        if self._said.get(name) == message:
-            return
-        self._said[name] = message
-        getattr(log, level)(message)
