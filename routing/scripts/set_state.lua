@@ -23,8 +23,8 @@ local function staff(o, n)
 end
 
 local same = r[2] == cfg -- nothing to write
-local old = r[2] and parse_op(r[2]) or nil
 local o = parse_op(cfg)
+local old = same and o or (r[2] and parse_op(r[2])) or nil
 local same_skills = old ~= nil and old.sk_text == o.sk_text and old.langs_text == o.langs_text
 if STAFFED[cur] and old and (not same_skills or not STAFFED[new]) then staff(old, "-1") end
 local idle_score = nil
