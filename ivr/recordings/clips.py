@@ -315,13 +315,8 @@ class CallClips:
         if self.dir is None or (not force and now < self._next_sweep):
             return report
         self._next_sweep = now + self.sweep_every
-        try:
-            entries = sorted(os.scandir(self.dir), key=lambda entry: entry.name)
-        except FileNotFoundError:
-            self._said.say("", "debug", f"clip directory {self.dir} does not exist (yet)")
-            return report
-        except OSError as exc:
-            self._said.say("", "error", f"clip directory {self.dir} cannot be read: {exc}")
+        entries = self._said.listing(self.dir, "clip directory")
+        if entries is None:
             return report
         present = set()
         for entry in entries:

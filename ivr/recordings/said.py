@@ -4,6 +4,7 @@ janitor every minute: a file that stays in trouble must not fill the log with th
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Collection
 
 
@@ -31,3 +32,14 @@ class SaidOnce:
         for name in names:
             del self._said[name]
         return names
+
+    def listing(self, directory: str | os.PathLike[str], what: str) -> list[os.DirEntry[str]] | None:
+        """The entries of ``directory`` by name; None when it is missing or cannot be read
+        (said once, ``what`` naming it: "recording spool", "clip directory")."""
+        try:
+            return sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except FileNotFoundError:
+            self.say("", "debug", f"{what} {directory} does not exist (yet)")
+        except OSError as exc:
+            self.say("", "error", f"{what} {directory} cannot be read: {exc}")
+        return None

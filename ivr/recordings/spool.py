@@ -92,14 +92,10 @@ class SpoolIngest:
 
     def scan(self) -> SpoolReport:
         report = SpoolReport()
-        try:
-            names = sorted(os.listdir(self.dir))
-        except FileNotFoundError:
-            self._said.say("", "debug", f"recording spool {self.dir} does not exist (yet)")
+        entries = self._said.listing(self.dir, "recording spool")
+        if entries is None:
             return report
-        except OSError as exc:
-            self._said.say("", "error", f"recording spool {self.dir} cannot be read: {exc}")
-            return report
+        names = [entry.name for entry in entries]
         present = set(names)
         now = self.clock()
         for name in names:
