@@ -158,22 +158,14 @@ class TwilioRecordings:
             log.info("twilio recording %s is already stored as %s", sid, intended)
             self.delete_at_twilio(sid)
             return
-        with self.consent_log.claimed(source) as mine:
-            if not mine:
-                log.info("twilio recording %s is being stored by another request", sid)
-                return
-            try:
-                rid = intended or new_recording_id()
-                if intended is None:
-                    self.consent_log.intend(call_id, source, rid)
-                meta = self._store(sid, call_id, consent, record.appeal, record.operator, record.queue, rid)
-            except RecordingError as exc:
-                log.error("twilio recording %s of call %s not stored (left at Twilio, retried later): %s: %s",
-                          sid, call_id, type(exc).__name__, exc)
-                raise
-        log.info("twilio recording %s of call %s stored as %s (%d bytes)", sid, call_id, meta.id, meta.size)
-        self.store.index.redis.hdel(self.store.index.keys.twilio_pending, sid)
-        self.delete_at_twilio(sid)
+
+        def store() -> RecordingMeta:
+            rid = intended or new_recording_id()
+            if intended is None:
+                self.consent_log.intend(call_id, source, rid)
+            return self._store(sid, call_id, consent, record.appeal, record.operator, record.queue, rid)
+
+        self._keep(sid, call_id, "recording", store)
 
     def _name(self, sid: str, call_sid: str) -> None:
         """The caller's spoken name: fetched, encrypted as kind 'name', deleted at Twilio."""
@@ -183,20 +175,24 @@ class TwilioRecordings:
             log.info("twilio name recording %s is already stored as %s", sid, note.name)
             self.delete_at_twilio(sid)
             return
-        with self.consent_log.claimed(source) as mine:
+        self._keep(sid, call_sid, "name recording", lambda: self._fetched(
+            sid, None, lambda pieces: self.clips.keep_name(pieces, call_id=call_sid, source=source, audio_format="wav")))
+
+    def _keep(self, sid: str, call: str, what: str, store: Callable[[], RecordingMeta | None]) -> None:
+        """``store()`` under the recording's lease; once stored, no longer pending and deleted at
+        Twilio.  A store error is logged (``what``: "recording", "name recording") and raised."""
+        with self.consent_log.claimed(f"twilio:{sid}") as mine:
             if not mine:
                 log.info("twilio recording %s is being stored by another request", sid)
                 return
             try:
-                meta = self._fetched(sid, None, lambda pieces: self.clips.keep_name(
-                    pieces, call_id=call_sid, source=source, audio_format="wav"))
+                meta = store()
             except RecordingError as exc:
-                log.error("twilio name recording %s of call %s not stored (left at Twilio, retried later): %s: %s",
-                          sid, call_sid, type(exc).__name__, exc)
+                log.error("twilio %s %s of call %s not stored (left at Twilio, retried later): %s: %s",
+                          what, sid, call, type(exc).__name__, exc)
                 raise
         if meta is not None:
-            log.info("twilio name recording %s of call %s stored as %s (%d bytes)", sid, call_sid, meta.id,
-                     meta.size)
+            log.info("twilio %s %s of call %s stored as %s (%d bytes)", what, sid, call, meta.id, meta.size)
         self.store.index.redis.hdel(self.store.index.keys.twilio_pending, sid)
         self.delete_at_twilio(sid)
 
