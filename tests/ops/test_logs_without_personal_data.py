@@ -127,6 +127,17 @@ class Twilio:
         return body
 
 
+def to_the_consent(call: Twilio) -> str:
+    """The Twilio menu after the greeting: Russian, the name from Twilio's recogniser, an ИНН,
+    confirmed, payments, consent given; the reply to the consent."""
+    call.post("/twilio/gather", Digits="1")
+    call.post("/twilio/gather", SpeechResult=NAME, Confidence="0.93")
+    call.post("/twilio/gather", Digits=INNS[3])
+    call.post("/twilio/gather", Digits="1")
+    call.post("/twilio/gather", Digits="4")
+    return call.post("/twilio/gather", Digits="1")
+
+
 def test_no_synthetic_number_or_name_in_a_whole_runs_log(make_engine, log_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from fake_asterisk import FakeCall, ScriptedCaller
 
@@ -164,24 +175,14 @@ def test_no_synthetic_number_or_name_in_a_whole_runs_log(make_engine, log_file: 
         app = twilio_app(engine, tmp_path, fail_for=TWILIO_SID_2)
         t = Twilio(app, TWILIO_SID, CALLERS[0])
         assert "<Gather" in t.post("/twilio/voice")
-        t.post("/twilio/gather", Digits="1")
-        t.post("/twilio/gather", SpeechResult=NAME, Confidence="0.93")
-        t.post("/twilio/gather", Digits=INNS[3])
-        t.post("/twilio/gather", Digits="1")
-        t.post("/twilio/gather", Digits="4")
-        held = t.post("/twilio/gather", Digits="1")
+        held = to_the_consent(t)
         assert "<Play" in held or "<Say" in held
         t.post("/twilio/wait")
         t.post("/twilio/status", CallStatus="completed")
         # a webhook that fails with the caller's data in its exception
         u = Twilio(app, TWILIO_SID_2, CALLERS[1])
         u.post("/twilio/voice")
-        u.post("/twilio/gather", Digits="1")
-        u.post("/twilio/gather", SpeechResult=NAME, Confidence="0.93")
-        u.post("/twilio/gather", Digits=INNS[3])
-        u.post("/twilio/gather", Digits="1")
-        u.post("/twilio/gather", Digits="4")
-        goodbye = u.post("/twilio/gather", Digits="1")
+        goodbye = to_the_consent(u)
         assert "<Hangup" in goodbye
         # an unsigned webhook
         assert app.test_client().post("/twilio/voice", data={"CallSid": TWILIO_SID, "From": CALLERS[2]}
