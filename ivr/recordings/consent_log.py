@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from pathlib import Path
 from redis import Redis
 
 from ivr.flow.context import CallContext, RecordingState, recording_for
+from ivr.lease import Leases
 from ivr.recordings.audit import Clock
 from ivr.recordings.errors import RecordingError
 from ivr.recordings.ids import new_recording_id
@@ -50,12 +50,6 @@ from ivr.recordings.store import DAY, RecordingStore
 log = logging.getLogger("ivr.recordings.consent")
 
 CLIP_FORMATS = ("wav", "WAV", "gsm", "sln")
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 @dataclass(frozen=True)
 class CallRecord:
@@ -98,7 +92,7 @@ class ConsentLog:
         self.keys = Keys(prefix)
         self.clip_dir = Path(clip_dir) if clip_dir is not None else None
         self.clock = clock
-        self._release = redis.register_script(_RELEASE)
+        self._leases = Leases(redis)
 
     # -- writing -----------------------------------------------------------------------
 
@@ -215,11 +209,10 @@ class ConsentLog:
 
     def claim(self, source: str, *, seconds: int = 600) -> str | None:
         """A lease on ingesting ``source``: a token, or None when another process holds it."""
-        token = secrets.token_hex(8)
-        return token if self.redis.set(self.keys.claim(source), token, nx=True, ex=seconds) else None
+        return self._leases.take(self.keys.claim(source), seconds)
 
     def release(self, source: str, token: str) -> None:
-        self._release(keys=[self.keys.claim(source)], args=[token])
+        self._leases.release(self.keys.claim(source), token)
 
     @contextmanager
     def claimed(self, source: str) -> Iterator[bool]:

@@ -38,6 +38,7 @@ from collections.abc import Iterator
 
 from redis import Redis
 
+from ivr.lease import Leases
 from ivr.recordings.meta import RecordingMeta, _s
 
 _ADD = """
@@ -98,12 +99,6 @@ redis.call('SREM', KEYS[4], ARGV[1])
 return 1
 """
 
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
 class Keys:
     """Every Redis key name of the recordings index, from one set of templates."""
 
@@ -157,7 +152,7 @@ class RecordingIndex:
         self._hold = redis.register_script(_HOLD)
         self._retain = redis.register_script(_RETAIN)
         self._remove = redis.register_script(_REMOVE)
-        self._unlock = redis.register_script(_UNLOCK)
+        self._leases = Leases(redis)
 
     def add(self, meta: RecordingMeta) -> bool:
         """Index a new recording; False if the id is already indexed."""
@@ -256,7 +251,7 @@ class RecordingIndex:
         )
 
     def lock_purge(self, token: str, *, ttl_seconds: int) -> bool:
-        return bool(self.redis.set(self.keys.purge_lock, token, nx=True, ex=ttl_seconds))
+        return self._leases.take(self.keys.purge_lock, ttl_seconds, token) is not None
 
     def unlock_purge(self, token: str) -> None:
-        self._unlock(keys=[self.keys.purge_lock], args=[token])
+        self._leases.release(self.keys.purge_lock, token)

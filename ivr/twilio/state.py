@@ -19,7 +19,6 @@ running the engine's services (enqueue, book a callback) in the first place.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from typing import Any
 from redis import Redis
 
 from ivr.flow.engine import CallState
+from ivr.lease import Leases
 
 _ADVANCE = """
 local current = redis.call('HGET', KEYS[1], 'step')
@@ -44,12 +44,6 @@ redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
 return 1
 """
-
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 @dataclass(frozen=True)
 class StoredCall:
@@ -86,7 +80,7 @@ class CallStore:
         self.lock_wait = lock_wait
         self._advance = redis.register_script(_ADVANCE)
         self._end = redis.register_script(_END)
-        self._unlock = redis.register_script(_UNLOCK)
+        self._leases = Leases(redis)
 
     # -- key templates ------------------------------------------------------------------
 
@@ -134,17 +128,17 @@ class CallStore:
     @contextmanager
     def lock(self, call_sid: str) -> Iterator[bool]:
         """Hold the call for one request; yields False when another request kept it too long."""
-        key, token = self.lock_key(call_sid), secrets.token_hex(8)
+        key = self.lock_key(call_sid)
         deadline = time.monotonic() + self.lock_wait
-        held = bool(self.redis.set(key, token, nx=True, px=int(self.lock_seconds * 1000)))
-        while not held and time.monotonic() < deadline:
+        token = self._leases.take(key, self.lock_seconds)
+        while token is None and time.monotonic() < deadline:
             time.sleep(0.02)
-            held = bool(self.redis.set(key, token, nx=True, px=int(self.lock_seconds * 1000)))
+            token = self._leases.take(key, self.lock_seconds)
         try:
-            yield held
+            yield token is not None
         finally:
-            if held:
-                self._unlock(keys=[key], args=[token])
+            if token is not None:
+                self._leases.release(key, token)
 
     # -- callbacks ----------------------------------------------------------------------------
 
