@@ -244,6 +244,11 @@ class RoutingSettings:
     handle_seconds: int = 180
     # Events kept in the routing event stream (approximate trim).
     events_kept: int = 100_000
+    # Microseconds a routing call watches its Redis socket for the reply before it sleeps
+    # in the kernel (0: never), as Linux's net.core.busy_read: on a VM a sleeping thread's
+    # idle vCPU is halted and waking it costs more than the call at the tail.  Costs up
+    # to that much CPU a call; see routing/scripts/__init__.py.
+    reply_busy_poll_us: int = 0
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,18 @@ loading its data, ``MOVED`` / ``ASK`` / ``TRYAGAIN`` / ``CLUSTERDOWN``, a missin
 script, or another thread using the kept connection at that moment.  Resending a call
 after a lost reply is safe: every routing script is idempotent.
 
+Busy polling (``busy_poll`` seconds; ``routing.reply_busy_poll_us``, off by default, as
+Linux's ``net.core.busy_read``).  A thread that sleeps in ``recv`` while a script runs
+(130-200 us of server time) lets its CPU go idle, and on a virtual machine an idle vCPU
+is halted: the reply then waits for the host to wake it, which at the tail costs more
+than the script (``bench/wake_tail.py``).  With it set, the thread first watches its
+socket for the reply for up to that long, yielding the CPU between looks
+(``sched_yield``: a runnable process or thread on this CPU, the Redis server itself on a
+busy machine, goes first), and only then sleeps in ``recv``.  It trades CPU for
+latency: a call spends up to that long on a CPU instead of none, and holds the GIL
+between looks, so it pays only in a process with a core to spare and no other busy
+thread; in ``ivr serve`` it slows the FastAGI loop (docs/scale-out.md, "Busy polling").
+
 Arguments every script takes first (see ``lib.lua``): key tag, now, and the settings
 (stats day, reservation s, wrap-up s, events kept, default handle s, queues closed now)
 as one tab-separated argument.
@@ -39,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
@@ -118,10 +131,16 @@ class Scripts:
     """The named scripts of one client, called as ``scripts(name, key, args)``."""
 
     def __init__(
-        self, redis: Any, names: Sequence[str] = NAMES, *, functions: bool | None = None
+        self,
+        redis: Any,
+        names: Sequence[str] = NAMES,
+        *,
+        functions: bool | None = None,
+        busy_poll: float = 0.0,
     ) -> None:
         self.redis = redis
         self.names = tuple(names)
+        self.busy_poll = busy_poll
         if functions is None:
             functions = os.environ.get("ROUTING_LUA", "") != "scripts"
         self._cluster = hasattr(redis, "get_node_from_key")
@@ -203,6 +222,8 @@ class Scripts:
         # Packed here, straight by hiredis: the connection's own packer first re-checks
         # every argument's type in Python (about 5 us of a call's client CPU here).
         conn.send_packed_command([pack_command((*command, 1, key, *args))])
+        if self.busy_poll > 0:
+            watch_for_reply(conn, self.busy_poll)
         return conn.read_response()
 
     def _take(self, key: str) -> None:
@@ -227,3 +248,13 @@ class Scripts:
                 conn.disconnect()
             finally:
                 pool.release(conn)
+
+
+def watch_for_reply(conn: Any, seconds: float) -> None:
+    """Return when ``conn`` has something to read, or after ``seconds`` (busy polling, see
+    the module's docstring): a look is a non-blocking ``poll``, then the CPU is yielded."""
+    until = time.perf_counter() + seconds
+    while not conn.can_read(0):
+        if time.perf_counter() >= until:
+            return
+        os.sched_yield()

@@ -1,0 +1,102 @@
+"""Busy polling for a routing call's reply (``routing.reply_busy_poll_us``).
+
+With it set, the calling thread watches its socket while the script runs, on the CPU,
+for up to that long, then sleeps in ``recv``; without it, it sleeps at once.  Shown by
+the thread's own CPU clock while Redis is kept busy by a long script sent just before
+(Redis runs commands one at a time, in the order they arrive), as a share of the wall
+time the call took, so that a faster or slower machine does not change the verdict.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ivr.config.schema import RoutingSettings
+from routing.engine import Router
+from routing.redis_conn import connect
+from tests.redis_servers import RedisServer
+from tests.routing.conftest import QUEUES, FakeClock, call
+
+# A Lua loop that keeps the server busy for some tens of milliseconds.
+BUSY = b"local x = 0 for i = 1, tonumber(ARGV[1]) do x = x + i end return 1"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def client(server: RedisServer, tmp_path: Any) -> Iterator[Any]:
+    client = connect(server.url, embedded_dir=str(tmp_path))
+    yield client
+    client.close()
+
+
+def router(client: Any, busy_poll_us: int, prefix: str) -> Router:
+    r = Router(
+        redis=client, queues=QUEUES, operators={},
+        settings=RoutingSettings(reply_busy_poll_us=busy_poll_us), clock=FakeClock(), prefix=prefix,
+    )  # fmt: skip
+    r.enqueue(call("c1", r.clock(), queue="general"))
+    return r
+
+
+def command(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def status_while_redis_is_busy(server: RedisServer, r: Router) -> tuple[float, float]:
+    """Ask for c1's status while another client's long script holds the server:
+    (the calling thread's CPU seconds, wall seconds) for that call."""
+    with socket.create_connection(("127.0.0.1", server.port)) as other:
+        other.sendall(command(b"EVAL", BUSY, b"0", b"4000000"))
+        time.sleep(0.005)  # the long script has arrived, so it runs first
+        cpu, wall = time.thread_time(), time.perf_counter()
+        status = r.status("c1")
+        cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+        assert other.recv(64) == b":1\r\n"
+    assert (status.state, status.position) == ("waiting", 1)
+    assert wall > 0.01, "the long script was too short to tell sleeping from watching"
+    return cpu, wall
+
+
+def test_a_call_sleeps_while_the_script_runs_unless_told_to_watch(
+    server: RedisServer, client: Any
+) -> None:
+    sleeping = router(client, 0, "poll-off")
+    watching = router(client, 1_000_000, "poll-on")
+    for r in (sleeping, watching):
+        status_while_redis_is_busy(server, r)  # warm: connection kept, library loaded
+    cpu, wall = status_while_redis_is_busy(server, sleeping)
+    assert cpu < 0.2 * wall, f"slept: {cpu * 1e3:.1f} ms of CPU in {wall * 1e3:.1f} ms"
+    cpu, wall = status_while_redis_is_busy(server, watching)
+    assert cpu > 0.5 * wall, f"watched: {cpu * 1e3:.1f} ms of CPU in {wall * 1e3:.1f} ms"
+
+
+def test_the_watch_ends_after_its_time_and_the_call_sleeps_for_the_rest(
+    server: RedisServer, client: Any
+) -> None:
+    r = router(client, 2_000, "poll-short")
+    status_while_redis_is_busy(server, r)
+    cpu, wall = status_while_redis_is_busy(server, r)
+    assert cpu < 0.3 * wall, f"{cpu * 1e3:.1f} ms of CPU in {wall * 1e3:.1f} ms"
+
+
+def test_a_connection_lost_before_the_reply_goes_to_the_full_path(
+    server: RedisServer, client: Any
+) -> None:
+    """The watch sees the closed socket first; the call is resent on a fresh connection
+    (routing scripts are idempotent), as when it sleeps in ``recv``."""
+    r = router(client, 1_000_000, "poll-lost")
+    assert r.status("c1").position == 1
+    killed = client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    assert killed >= 1
+    assert r.status("c1").position == 1
