@@ -85,13 +85,15 @@ def waiting_call(n: int, rnd: random.Random, at: float) -> WaitingCall:
     )  # fmt: skip
 
 
-def make_router(url: str, ops: int, prefix: str) -> Router:
+def make_router(
+    url: str, ops: int, prefix: str, busy_poll_us: int = RoutingSettings.reply_busy_poll_us
+) -> Router:
     rnd = random.Random(42)
     return Router(
         redis=connect(url, embedded_dir="/tmp/unused"),
         queues=QUEUES,
         operators=operators(ops, rnd),
-        settings=RoutingSettings(),
+        settings=RoutingSettings(reply_busy_poll_us=busy_poll_us),
         prefix=prefix,
     )
 
@@ -118,41 +120,66 @@ def lean_ping(conn: Any) -> Any:
 
 
 def assignment_loop(
-    url: str, ops: int, prefix: str, op_ids: list[str], seconds: float, start_at: float
+    url: str,
+    ops: int,
+    prefix: str,
+    op_ids: list[str],
+    seconds: float,
+    start_at: float,
+    polls: tuple[int, ...],
 ) -> dict[str, Any]:
-    """One engine process: its operators become available, then answer, end, come back."""
-    router = make_router(url, ops, prefix)
+    """One engine process: its operators become available, then answer, end, come back.
+    With several busy-poll settings, one router each, taking turns call by call (so a
+    noisy moment of the machine lands on all of them)."""
+    routers = [make_router(url, ops, prefix, p) for p in polls]
     while time.time() < start_at:
         time.sleep(0.001)
     cpu0, t0 = time.process_time(), time.perf_counter()
-    lat: list[float] = []
+    lat: dict[int, list[float]] = {p: [] for p in polls}
     cycle: list[float] = []
     busy: list[tuple[str, str]] = []
-    for op_id in op_ids:
-        dt_, a = timed(lambda o=op_id: router.set_operator_state(o, "available"))
+    for n, op_id in enumerate(op_ids):
+        poll, router = polls[n % len(polls)], routers[n % len(polls)]
+        dt_, a = timed(lambda o=op_id, r=router: r.set_operator_state(o, "available"))
         if a is not None:
-            lat.append(dt_)
+            lat[poll].append(dt_)
             busy.append((op_id, a.call_id))
     t_end = time.monotonic() + seconds
     i = 0
     while i < len(busy) and time.monotonic() < t_end:
         op_id, call_id = busy[i]
+        poll, router = polls[i % len(polls)], routers[i % len(polls)]
         i += 1
         c0 = time.perf_counter()
         router.connected(call_id)
         router.ended(call_id)
-        dt_, a = timed(lambda o=op_id: router.set_operator_state(o, "available"))  # ends wrap-up
+        dt_, a = timed(
+            lambda o=op_id, r=router: r.set_operator_state(o, "available")
+        )  # ends wrap-up
         cycle.append(time.perf_counter() - c0)
         if a is not None:
-            lat.append(dt_)
+            lat[poll].append(dt_)
             busy.append((op_id, a.call_id))
     wall = time.perf_counter() - t0
-    router.redis.close()
+    for router in routers:
+        router.redis.close()
     return {"lat": lat, "cycle": cycle, "wall": wall, "cpu": time.process_time() - cpu0}
 
 
+def assignment_row(poll: int, polls: tuple[int, ...]) -> str:
+    if len(polls) == 1:
+        return "assignment (available -> reserved)"
+    return f"assignment, busy poll {poll} us"
+
+
 def run(
-    kind: str, url: str, calls: int, ops: int, seconds: float, procs: int = 1
+    kind: str,
+    url: str,
+    calls: int,
+    ops: int,
+    seconds: float,
+    procs: int = 1,
+    polls: tuple[int, ...] = (RoutingSettings.reply_busy_poll_us,),
 ) -> dict[str, Any]:
     rnd = random.Random(42)
     prefix = f"bench{os.getpid()}"
@@ -197,24 +224,28 @@ def run(
     mark = cpu_mark()
     start_at = time.time() + (3.0 if procs > 1 else 0.0)
     if procs == 1:
-        results = [assignment_loop(url, ops, prefix, op_ids, seconds, start_at)]
+        results = [assignment_loop(url, ops, prefix, op_ids, seconds, start_at, polls)]
     else:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(procs) as pool:
             jobs = [
                 pool.apply_async(
-                    assignment_loop, (url, ops, prefix, op_ids[i::procs], seconds, start_at)
+                    assignment_loop,
+                    (url, ops, prefix, op_ids[i::procs], seconds, start_at, polls),
                 )
                 for i in range(procs)
             ]
             results = [j.get(timeout=seconds + 120) for j in jobs]
     srv = server_cpu(redis) - mark[0]
     lean_base = statistics.median(lean)
-    lat = [x for r in results for x in r["lat"]]
+    assigned = 0
+    for poll in polls:
+        lat = [x for r in results for x in r["lat"][poll]]
+        assigned += len(lat)
+        rows[assignment_row(poll, polls)] = (lat, len(lat) / sum(lat), None, None)
     cycle = [x for r in results for x in r["cycle"]]
     cli = sum(r["cpu"] for r in results)
     wall = max(r["wall"] for r in results)
-    rows["assignment (available -> reserved)"] = (lat, len(lat) / sum(lat), None, None)
     rows["cycle (answer + end + next assignment)"] = (
         cycle, len(cycle) / sum(cycle), srv / len(cycle), cli / len(cycle),
     )  # fmt: skip
@@ -225,7 +256,8 @@ def run(
         "rows": rows,
         "enqueued": enqueued,
         "procs": procs,
-        "assigned": len(lat),
+        "polls": polls,
+        "assigned": assigned,
         "wall": wall,
         "lean_base": lean_base,
     }
@@ -249,12 +281,14 @@ def report(result: dict[str, Any]) -> str:
             f"{name:40} {len(lat):6d} {p50 * 1e6:7.0f} {p99 * 1e6:7.0f} {p50 / base:8.2f}"
             f" {p99 / base:8.2f} {ops:7.0f}{cpu}"
         )
-    assign = result["rows"]["assignment (available -> reserved)"][0]
     lean = result["lean_base"]
-    lines.append(
-        f"assignment vs PING on the kept connection ({lean * 1e6:.0f} us): p50"
-        f" {pct(assign, 0.5) / lean:.2f}x, p99 {pct(assign, 0.99) / lean:.2f}x"
-    )
+    for poll in result["polls"]:
+        assign = result["rows"][assignment_row(poll, result["polls"])][0]
+        lines.append(
+            f"{assignment_row(poll, result['polls'])} vs PING on the kept connection"
+            f" ({lean * 1e6:.0f} us): p50 {pct(assign, 0.5) / lean:.2f}x,"
+            f" p99 {pct(assign, 0.99) / lean:.2f}x"
+        )
     lines.append(
         f"machine: {result['assigned']} assignments in {result['wall']:.2f} s wall ="
         f" {result['assigned'] / result['wall']:.0f} assignments/s"
@@ -282,16 +316,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="bound on each phase")
     parser.add_argument("--procs", type=int, default=1, help="engine processes for assignment")
     parser.add_argument("--only", choices=("single", "cluster"))
-    parser.add_argument("--pin", action="store_true",
-                        help="Redis on the last CPU, the engine process(es) on the others")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="Redis on the last CPU, the engine process(es) on the others",
+    )
+    parser.add_argument(
+        "--busy-poll",
+        default=str(RoutingSettings.reply_busy_poll_us),
+        metavar="US[,US...]",
+        help="routing.reply_busy_poll_us; several: the assignment phase takes them in turns,"
+        " call by call, one row each (default: the shipped setting)",
+    )
     args = parser.parse_args()
+    polls = tuple(int(x) for x in args.busy_poll.split(","))
     calls, ops = (2_000, 200) if args.quick else (args.calls, args.operators)
     if args.only != "cluster":
         server = RedisServer().start()
         if args.pin:
             pin([server])
         try:
-            result = run("single server", server.url, calls, ops, args.seconds, args.procs)
+            result = run("single server", server.url, calls, ops, args.seconds, args.procs, polls)
             print(report(result), flush=True)
         finally:
             server.close()
@@ -300,7 +345,9 @@ def main() -> None:
         if args.pin:
             pin(cluster.nodes)
         try:
-            result = run("3-master cluster", cluster.url, calls, ops, args.seconds, args.procs)
+            result = run(
+                "3-master cluster", cluster.url, calls, ops, args.seconds, args.procs, polls
+            )
             print(report(result), flush=True)
         finally:
             cluster.close()
