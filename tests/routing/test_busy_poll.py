@@ -76,9 +76,9 @@ def test_a_call_sleeps_while_the_script_runs_unless_told_to_watch(
     for r in (sleeping, watching):
         status_while_redis_is_busy(server, r)  # warm: connection kept, library loaded
     cpu, wall = status_while_redis_is_busy(server, sleeping)
-    assert cpu < 0.2 * wall, f"slept: {cpu * 1e3:.1f} ms of CPU in {wall * 1e3:.1f} ms"
+    assert cpu < 0.1 * wall, f"slept: {cpu * 1e3:.1f} ms of CPU in {wall * 1e3:.1f} ms"
     cpu, wall = status_while_redis_is_busy(server, watching)
-    assert cpu > 0.5 * wall, f"watched: {cpu * 1e3:.1f} ms of CPU in {wall * 1e3:.1f} ms"
+    assert cpu > 0.35 * wall, f"watched: {cpu * 1e3:.1f} ms of CPU in {wall * 1e3:.1f} ms"
 
 
 def test_the_watch_ends_after_its_time_and_the_call_sleeps_for_the_rest(
