@@ -15,10 +15,12 @@ import resource
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ivr.config import ConfigError, load_config
 from ivr.config.schema import RoutingSettings
 from routing.engine import Router
 from routing.redis_conn import connect
@@ -101,3 +103,16 @@ def test_a_connection_lost_before_the_reply_goes_to_the_full_path(
     killed = client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
     assert killed >= 1
     assert r.status("c1").position == 1
+
+
+def test_the_setting_is_read_from_the_configuration_and_checked_with_its_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.yaml"
+    head = "queues:\n  general: {skills: [general]}\nrouting:\n"
+    path.write_text(head + "  reply_busy_poll_us: 500\n")
+    assert load_config(path).routing.reply_busy_poll_us == 500
+    for wrong in ("-1", "20000", "0.5", "yes"):
+        path.write_text(head + f"  reply_busy_poll_us: {wrong}\n")
+        with pytest.raises(ConfigError, match=r"config.yaml:4:.*0 \(off\) to 10000"):
+            load_config(path)
