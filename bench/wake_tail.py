@@ -26,18 +26,15 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import redis
+from routing_bench import pct, timed
 
 from routing.scripts import watch_for_reply
 from tests.redis_servers import RedisServer
 
 LOOP = "local x = 0 for i = 1, tonumber(ARGV[1]) do x = x + i end return 1"
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
 def one_call(conn: Any, sha: str, loops: int, watch: float) -> float:
@@ -86,10 +83,7 @@ def main() -> None:
             pings: list[float] = []
             for _ in range(args.rounds):
                 for mode in lat:
-                    for _ in range(300):
-                        t = time.perf_counter()
-                        client.ping()
-                        pings.append(time.perf_counter() - t)
+                    pings += [timed(client.ping)[0] for _ in range(300)]
                     w = watch if mode == "watching" else 0.0
                     lat[mode] += [one_call(conn, sha, loops, w) for _ in range(args.calls)]
             base = statistics.median(pings)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hiredis import pack_command
 
 from ivr.config import ConfigError, load_config
 from ivr.config.schema import RoutingSettings
@@ -54,15 +55,11 @@ def router(client: Any, busy_poll_us: int, prefix: str) -> Router:
     return r
 
 
-def command(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
-
-
 def sleeps_while_redis_is_busy(server: RedisServer, r: Router) -> int:
     """Ask for c1's status while another client's long script holds the server: how many
     times the calling thread went to sleep meanwhile (voluntary context switches)."""
     with socket.create_connection(("127.0.0.1", server.port)) as other:
-        other.sendall(command(b"EVAL", BUSY, b"0", b"4000000"))
+        other.sendall(pack_command((b"EVAL", BUSY, b"0", b"4000000")))
         time.sleep(0.005)  # the long script has arrived, so it runs first
         before, wall = resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw, time.perf_counter()
         status = r.status("c1")
