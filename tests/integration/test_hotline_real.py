@@ -269,8 +269,11 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
     store = hotline.engine.recordings.store
     hotline.wait_for("the recording to be ingested", lambda: any(
         m.call_id == call.uniqueid and m.kind == "operator" for m in store.list()))
+    # The index entry lands before the plaintext is overwritten and unlinked (store first,
+    # then delete: a crash in between loses nothing), so the spool empties a moment later.
     spool = Path(hotline.engine.config.recordings.spool_dir or "")
-    assert not list(spool.glob(f"{call.uniqueid}.wav*"))  # no plaintext left behind
+    hotline.wait_for("the plaintext and its marker to leave the spool",
+                     lambda: not list(spool.glob(f"{call.uniqueid}.wav*")))
     assert_no_plaintext_clip(hotline, call.uniqueid, queue="payments")
 
 
