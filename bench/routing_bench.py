@@ -21,6 +21,13 @@ operation of the Redis server(s) and of the engine process(es), from ``INFO cpu`
 processes' own CPU clocks: what bounds throughput when cores are shared.  Bounded: stops
 after --seconds per phase.
 
+``--keep-awake off,on --rounds 3``: runs with and without ``ivr keep-awake``'s pollers
+(one idle-class spinner per CPU, so that no vCPU is halted while it waits; see
+``ivr/ops/keep_awake.py``), in turns, each with its own server and its own PING
+baseline.  The last line of each run gives the host's steal time over the assignment
+phase (/proc/stat): the share of vCPU time the host gave to others, which no setting
+here can win back.
+
 ``--pin``: the Redis server(s) on the last CPU, this process (and its engine processes)
 on the others, as a production Redis host would be set up (``taskset``/``CPUAffinity``):
 the scheduler then stops moving the two sides across each other's cores.
@@ -41,6 +48,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ivr.config.schema import OperatorConfig, QueueConfig, RoutingSettings
+from ivr.ops.keep_awake import Pollers, cpus_to_poll
 from routing.engine import Router
 from routing.model import WaitingCall
 from routing.redis_conn import connect
@@ -105,6 +113,13 @@ def server_cpu(redis: Any) -> float:
     else:
         infos = [redis.info("cpu")]
     return sum(float(i["used_cpu_sys"]) + float(i["used_cpu_user"]) for i in infos)
+
+
+def cpu_times() -> tuple[int, int]:
+    """Steal and total time of all CPUs so far, in clock ticks (the ``cpu`` line of /proc/stat)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return ticks[7], sum(ticks[:8])  # user nice system idle iowait irq softirq steal
 
 
 def kept_connection(redis: Any, key: str) -> Any:
@@ -222,6 +237,7 @@ def run(
     # Assignment: operators become available; each takes the best call for it.
     op_ids = list(router.operators)
     mark = cpu_mark()
+    steal_mark = cpu_times()
     start_at = time.time() + (3.0 if procs > 1 else 0.0)
     if procs == 1:
         results = [assignment_loop(url, ops, prefix, op_ids, seconds, start_at, polls)]
@@ -237,6 +253,7 @@ def run(
             ]
             results = [j.get(timeout=seconds + 120) for j in jobs]
     srv = server_cpu(redis) - mark[0]
+    steal, total = (now - then for now, then in zip(cpu_times(), steal_mark, strict=True))
     lean_base = statistics.median(lean)
     assigned = 0
     for poll in polls:
@@ -260,6 +277,7 @@ def run(
         "assigned": assigned,
         "wall": wall,
         "lean_base": lean_base,
+        "steal": steal / max(total, 1),
     }
 
 
@@ -292,7 +310,8 @@ def report(result: dict[str, Any]) -> str:
     lines.append(
         f"machine: {result['assigned']} assignments in {result['wall']:.2f} s wall ="
         f" {result['assigned'] / result['wall']:.0f} assignments/s"
-        f" ({result['procs']} process(es); CPU per cycle in the last row)"
+        f" ({result['procs']} process(es); CPU per cycle in the last row);"
+        f" host steal {result['steal']:.1%} of vCPU time"
     )
     return "\n".join(lines)
 
@@ -328,15 +347,39 @@ def main() -> None:
         help="routing.reply_busy_poll_us; several: the assignment phase takes them in turns,"
         " call by call, one row each (default: the shipped setting)",
     )
+    parser.add_argument(
+        "--keep-awake",
+        default="off",
+        metavar="off|on[,...]",
+        help="run with ivr keep-awake's pollers on every CPU (on), without (off), or each in"
+        " turn (off,on)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the --keep-awake turns")
     args = parser.parse_args()
     polls = tuple(int(x) for x in args.busy_poll.split(","))
+    modes = args.keep_awake.split(",")
+    if not set(modes) <= {"off", "on"}:
+        parser.error("--keep-awake takes off, on or both: off,on")
     calls, ops = (2_000, 200) if args.quick else (args.calls, args.operators)
+    for _ in range(args.rounds):
+        for mode in modes:
+            awake = Pollers(cpus_to_poll() if mode == "on" else [])
+            with awake:
+                suffix = ", keep-awake on" if mode == "on" else ""
+                run_both(args, calls, ops, polls, suffix)
+
+
+def run_both(
+    args: argparse.Namespace, calls: int, ops: int, polls: tuple[int, ...], suffix: str
+) -> None:
     if args.only != "cluster":
         server = RedisServer().start()
         if args.pin:
             pin([server])
         try:
-            result = run("single server", server.url, calls, ops, args.seconds, args.procs, polls)
+            result = run(
+                "single server" + suffix, server.url, calls, ops, args.seconds, args.procs, polls
+            )
             print(report(result), flush=True)
         finally:
             server.close()
@@ -346,7 +389,13 @@ def main() -> None:
             pin(cluster.nodes)
         try:
             result = run(
-                "3-master cluster", cluster.url, calls, ops, args.seconds, args.procs, polls
+                "3-master cluster" + suffix,
+                cluster.url,
+                calls,
+                ops,
+                args.seconds,
+                args.procs,
+                polls,
             )
             print(report(result), flush=True)
         finally:

@@ -11,7 +11,8 @@ Reported: each mode's p50 and p99, and p99 as a ratio to PING's p50 through redi
 (the baseline of ``bench/routing_bench.py``), measured in the same run between blocks.
 
 On a virtual machine a vCPU whose thread sleeps goes idle and is halted; the reply must
-wait for the host to wake it, which costs more, at the tail, the longer the sleep.  A
+wait for the host to wake it, which costs more, at the tail, the longer the sleep.
+``--keep-awake``: the same with ``ivr keep-awake``'s pollers, so that no vCPU halts.  A
 diagnostic for the latency goal of issue 5: the assignment script takes about 130-200 us
 of server time, and this shows what tail any operation of that length has here.
 """
@@ -31,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis
 from routing_bench import pct, timed
 
+from ivr.ops.keep_awake import Pollers, cpus_to_poll
 from routing.scripts import watch_for_reply
 from tests.redis_servers import RedisServer
 
@@ -69,8 +71,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2_000, help="calls per block")
     parser.add_argument("--rounds", type=int, default=3, help="blocks of each mode")
     parser.add_argument("--watch-us", type=int, default=1_000)
+    parser.add_argument("--keep-awake", action="store_true",
+                        help="with ivr keep-awake's idle-class pollers on every CPU")  # fmt: skip
     args = parser.parse_args()
     server = RedisServer().start()
+    awake = Pollers(cpus_to_poll() if args.keep_awake else []).start()
     try:
         client = redis.Redis(host="127.0.0.1", port=server.port)
         sha = client.script_load(LOOP)
@@ -96,6 +101,7 @@ def main() -> None:
         client.connection_pool.release(conn)
         client.close()
     finally:
+        awake.stop()
         server.close()
 
 
