@@ -41,7 +41,7 @@ SPIN = 200_000  # loop turns between two looks at the parent (about 5 ms of Pyth
 
 
 class KeepAwakeError(Exception):
-    """The pollers cannot run as asked (no such CPU, no SCHED_IDLE)."""
+    """The pollers cannot run as asked: a bad CPU list, or a CPU this process may not use."""
 
 
 def cpus_to_poll(asked: Iterable[int] | None = None) -> list[int]:
