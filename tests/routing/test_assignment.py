@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -317,3 +318,36 @@ def test_set_operator_state_returns_the_assignment(
     router.enqueue(call("c1", clock.now))
     a = router.set_operator_state("a", "available")
     assert a is not None and (a.call_id, a.operator_id, a.endpoint) == ("c1", "a", "PJSIP/a")
+
+
+def test_a_reserved_call_leaves_no_trace_in_the_matching_sets(
+    make_router: RouterFactory, clock: FakeClock, redis: Any
+) -> None:
+    """A reservation takes the call out of every eligibility and pending set, whatever it had
+    waited: not yet 60 s (pending for levels 2 and 1), past 60 s, past 180 s, exactly 60 s
+    (eligible by the widening rule, on the boundary of the pending sets' cutoff)."""
+    router = make_router(operators(
+        a=op({"general": 3}), b=op({"general": 2}), c=op({"general": 1}), d=op({"general": 2})))
+    tag = router.keys.tag
+
+    def sets_holding(call_id: str) -> list[str]:
+        names = [k for k in redis.scan_iter(match=f"{tag}:*", count=1000)
+                 if any(f":{f}:" in k.decode() for f in ("el", "ec", "pend"))]
+        return sorted(k.decode() for k in names if redis.zscore(k, call_id) is not None)
+
+    router.enqueue(call("now", clock.now))
+    assert len(sets_holding("now")) == 3  # el:<class>:0, pend:<class>:60, pend:<class>:180
+    router.set_operator_state("a", "available")  # level 3: takes it at once
+    assert router.operator_status("a").assignment.call_id == "now"  # type: ignore[union-attr]
+    assert sets_holding("now") == []
+    router.connected("now")  # on the phone: no reservation to expire while the clock moves
+
+    for name, waited, taker in (("past60", 61.0, "b"), ("past180", 181.0, "c"), ("at60", 60.0, "d")):
+        router.enqueue(call(name, clock.now))
+        clock.advance(waited)
+        assert len(sets_holding(name)) == 3
+        router.set_operator_state(taker, "available")
+        st = router.operator_status(taker)
+        assert st.assignment is not None and st.assignment.call_id == name, (name, st)
+        assert sets_holding(name) == [], name
+        router.connected(name)
