@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     threading.Thread(target=garbage_connections, args=(engines, stop_garbage, garbage), daemon=True).start()
 
     memory: dict[str, Any] = {}
-    kills: list[tuple[str, float, float]] = []  # engine, killed at, back at
+    kills: list[tuple[str, float, float, float]] = []  # engine, SIGKILL sent, seen dead, back
     faults: list[str] = []
     schedule = [(0.20 * duration, "redis"), (0.45 * duration, "kill B")]
     warm = min(20.0, 0.1 * duration)
@@ -410,11 +410,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         else:
             memory["B before kill"] = b.rss_kib()
             killed = time.monotonic()
-            b.kill()
+            b.kill()  # returns once the process is reaped
+            dead = time.monotonic()
             time.sleep(3.0)
             b.start(wait=0)
             b.wait_ready(30)
-            kills.append(("B", killed, time.monotonic()))
+            kills.append(("B", killed, dead, time.monotonic()))
             faults.append(f"{at:.0f}s engine B SIGKILL, ready again after {time.monotonic() - killed:.1f}s")
             memory["B after restart"] = b.rss_kib()
 
@@ -470,7 +471,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # -- classify the calls closed without a status, and the booked callbacks
     for call in calls:
         if call.outcome == "closed":
-            window = [k for k in kills if k[0] == call.engine and call.started <= k[1] <= call.ended + 0.5]
+            # The call overlapped the kill: it was on B when the signal went, or connected while
+            # B was dying (the kernel still queues connections on a dying listener, then resets
+            # them), i.e. [started, ended] meets [SIGKILL sent, seen dead].
+            window = [k for k in kills if k[0] == call.engine and call.started <= k[2]
+                      and k[1] <= call.ended + 0.5]
             call.outcome = "cut by the kill" if window else "lost"
         if call.outcome == "callback booked":
             state = call.fields["final_state"]

@@ -6,6 +6,7 @@ where the point is that a reply may arrive in pieces, early, or not at all.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import selectors
@@ -240,7 +241,9 @@ def test_1000_concurrent_calls_on_one_loop_thread(menu) -> None:  # type: ignore
             pytest.skip(f"needs {2 * n + 200} file descriptors (hard limit {hard})")
         resource.setrlimit(resource.RLIMIT_NOFILE, (2 * n + 200, hard))
     threads, fds = threading.active_count(), _fds()
-    h = Harness(menu, World(), max_calls=n, settings=SETTINGS)
+    # Nobody answers the first command: give it time enough for 1,000 connects and reads on a
+    # loaded machine (the test's 2 s grace would end the earliest calls before the count).
+    h = Harness(menu, World(), max_calls=n, settings=dataclasses.replace(SETTINGS, reply_grace=120.0))
     sel = selectors.DefaultSelector()
     try:
         for i in range(n):
