@@ -27,18 +27,27 @@ def eventually(what: str, check: Callable[[], bool], timeout: float = 10.0) -> N
         time.sleep(0.02)
 
 
+def stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat from field 3 (state) on: what follows the command name."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_ticks(pid: int) -> int:
     """utime + stime of a process, in clock ticks (/proc/<pid>/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat(pid)
     return int(fields[11]) + int(fields[12])
 
 
 def alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return stat(pid)[0] != "Z"
     except FileNotFoundError:
         return False
-    return state != "Z"
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid``'s main thread started (/proc/<pid>/task/<pid>/children)."""
+    return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def settled(pollers: Pollers) -> None:
@@ -99,21 +108,11 @@ def test_pollers_end_when_their_parent_is_killed() -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        children: list[int] = []
-
-        def poller_started() -> bool:
-            children[:] = [
-                int(x)
-                for x in Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
-            ]
-            return len(children) == 1
-
-        eventually("the poller to start", poller_started)
+        eventually("the poller to start", lambda: len(children(parent.pid)) == 1)
+        [poller] = children(parent.pid)
         parent.kill()  # no chance to stop it: SIGKILL
         parent.wait()
-        eventually(
-            "the orphaned poller to notice and exit", lambda: not alive(children[0]), timeout=5
-        )
+        eventually("the orphaned poller to notice and exit", lambda: not alive(poller), timeout=5)
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -164,12 +163,11 @@ def test_the_command_stops_its_pollers_on_sigterm_and_refuses_a_cpu_it_cannot_us
     )
     assert refused.returncode == 2 and "not among the CPUs" in refused.stderr
     running = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    children = Path(f"/proc/{running.pid}/task/{running.pid}/children")
     eventually(
         "the pollers to start",
-        lambda: len(children.read_text().split()) == len(os.sched_getaffinity(0)),
+        lambda: len(children(running.pid)) == len(os.sched_getaffinity(0)),
     )
-    pids = [int(x) for x in children.read_text().split()]
+    pids = children(running.pid)
     running.send_signal(signal.SIGTERM)
     _, err = running.communicate(timeout=20)
     assert running.returncode == 0, err
