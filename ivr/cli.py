@@ -46,9 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the engine: FastAGI, HTTP app, background work")
     serve.add_argument("--fastagi", help="HOST:PORT for Asterisk (default: engine.fastagi)")
     serve.add_argument("--http", help="HOST:PORT for the HTTP app (default: engine.http)")
-    serve.add_argument("--log-format", choices=("json", "text"),
-                       default=os.environ.get("IVR_LOG_FORMAT", "json"),
-                       help="json lines (default, or $IVR_LOG_FORMAT) or text for a terminal")
+    _log_format_option(serve)
     serve.add_argument("--log-level", default=os.environ.get("IVR_LOG_LEVEL", "INFO"))
     serve.set_defaults(handler=_serve)
 
@@ -69,8 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     awake = commands.add_parser("keep-awake", help="keep this machine's CPUs from halting when idle "
                                 "(one idle-class poller per CPU; see docs/scale-out.md)")
     awake.add_argument("--cpus", help="CPU list, e.g. 0,2-3 (default: every CPU this process may use)")
-    awake.add_argument("--log-format", choices=("json", "text"),
-                       default=os.environ.get("IVR_LOG_FORMAT", "json"))
+    _log_format_option(awake)
     awake.set_defaults(handler=_keep_awake, needs_config=False)
 
     args = parser.parse_args(argv)
@@ -84,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     result: int = args.handler(config, args)
     return result
+
+
+def _log_format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-format", choices=("json", "text"),
+                        default=os.environ.get("IVR_LOG_FORMAT", "json"),
+                        help="json lines (default, or $IVR_LOG_FORMAT) or text for a terminal")
 
 
 def _keep_awake(args: argparse.Namespace) -> int:
