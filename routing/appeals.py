@@ -1,10 +1,11 @@
-"""The appeals registry (номера обращений) in Redis, and the repeat-caller lookup.
+"""The appeals registry (номера обращений) in Redis.
 
 Every call gets an appeal number the caller hears and can quote next time: ten
 digits, a nine-digit zero-padded sequence (Redis ``INCR``) and a Luhn check digit,
 so a mistyped digit is caught at entry.  An appeal is unresolved until it is
 approved, rejected or completed; a caller with an unresolved appeal opened within
-``repeat_window_days`` is a repeat caller and gets a priority boost.
+``repeat_window_days`` is a repeat caller and gets a priority boost (checked by the
+enqueue script itself, in the same round trip: ``routing/scripts/enqueue.lua``).
 """
 
 from __future__ import annotations
@@ -128,24 +129,6 @@ class AppealBook:
         return [
             json.loads(x) for x in self.redis.lrange(self.keys.appeal_log(appeal_number), 0, -1)
         ]
-
-    def unresolved(self, identity_keys: Iterable[str], since: float) -> list[Appeal]:
-        """Appeals opened since ``since`` under any of these identities and not resolved:
-        two round trips however many identities and appeals (every call that queues asks)."""
-        idents = list(identity_keys)
-        if not idents:
-            return []
-        pipe = self.redis.pipeline(transaction=False)
-        for ident in idents:
-            pipe.zrangebyscore(self.keys.appeals_of(ident), since, "+inf")
-        numbers = sorted({_text(n) for found in pipe.execute() for n in found})
-        if not numbers:
-            return []
-        pipe = self.redis.pipeline(transaction=False)
-        for number in numbers:
-            pipe.hgetall(self.keys.appeal(number))
-        appeals = (_appeal(raw) for raw in pipe.execute() if raw)
-        return [a for a in appeals if not a.resolved]
 
 
 def _text(value: Any) -> str:

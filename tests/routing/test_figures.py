@@ -183,9 +183,8 @@ def test_appeal_numbers_and_statuses(redis: object, prefix: str, clock: FakeCloc
     clock.advance(60)
     appeal = book.set_status(first, "awaiting_documents", operator="op101", note="нужна справка")
     assert appeal.status_name == "Ожидание документов" and appeal.updated_at == clock.now
-    assert [a.number for a in book.unresolved(["inn:x"], since=clock.now - 3600)] == [first]
-    book.set_status(first, "approved", operator="op101")
-    assert book.unresolved(["inn:x"], since=0) == []
+    assert not appeal.resolved
+    assert book.set_status(first, "approved", operator="op101").resolved
     assert [h["status"] for h in book.history(first)] == [
         "accepted",
         "awaiting_documents",
@@ -194,20 +193,3 @@ def test_appeal_numbers_and_statuses(redis: object, prefix: str, clock: FakeCloc
     with pytest.raises(InvalidAppeal):
         book.set_status(first, "lost", operator="op101")
     assert book.get("0000000000") is None
-
-
-def test_unresolved_appeals_of_several_identities(
-    redis: object, prefix: str, clock: FakeClock
-) -> None:
-    book = AppealBook(redis=redis, prefix=prefix, clock=clock)
-    by_inn, by_snils, by_both, old = (book.allocate() for _ in range(4))
-    book.open(old, ["inn:a"], "payments", at=clock.now - 90 * 86400)
-    book.open(by_inn, ["inn:a"], "payments")
-    book.open(by_snils, ["snils:b"], "benefits")
-    book.open(by_both, ["inn:a", "snils:b"], "signin")
-    book.set_status(by_snils, "approved", operator="op101")
-    since = clock.now - 30 * 86400
-    assert [a.number for a in book.unresolved(["inn:a", "snils:b", "phone:c"], since)] == sorted(
-        [by_inn, by_both]
-    )
-    assert book.unresolved([], since) == [] and book.unresolved(["phone:c"], since) == []
