@@ -169,6 +169,23 @@ def test_a_retried_enqueue_keeps_the_repeat_callers_boost(
     assert again.effective_priority == first.effective_priority
 
 
+def test_repeat_caller_over_several_identities_and_appeals(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    router = make_router(operators(a=op({"general": 5})))
+    book = router.appeals
+    by_snils, by_both, old = (book.allocate() for _ in range(3))
+    book.open(old, ["inn:a"], "payments", at=clock.now - 90 * 86400)
+    book.open(by_snils, ["snils:b"], "benefits")
+    book.set_status(by_snils, "approved", operator="a")
+    assert not router.enqueue(call("only_old", clock.now, identity=("inn:a",))).repeat_caller
+    assert not router.enqueue(call("only_done", clock.now, identity=("snils:b",))).repeat_caller
+    book.open(by_both, ["inn:a", "snils:b"], "signin")  # unresolved, beside the approved one
+    for n, identity in enumerate((("snils:b",), ("tel:c", "inn:a"))):
+        assert router.enqueue(call(f"again{n}", clock.now, identity=identity)).repeat_caller
+    assert not router.enqueue(call("other", clock.now, identity=("tel:c",))).repeat_caller
+
+
 def test_appeal_outside_the_window_gives_no_boost(
     make_router: RouterFactory, clock: FakeClock
 ) -> None:
