@@ -1,0 +1,216 @@
+"""The product as a user meets it: a fresh copy of the repository, the README's commands.
+
+A journey starts ``ivr serve`` the way the README's first command does (from the copy's
+directory, its own ``config.yaml``, embedded Redis, no AMI, no Twilio, no secrets in the
+environment), on free loopback ports, and then acts as people do: other ``ivr`` commands
+in separate processes beside it, the terminal softphone ``ivr call`` through a
+pseudo-terminal (pexpect), HTTP clients and the console in real Chromium.  Nothing here
+reaches into the engine's objects: what a test asserts is what a person sees or hears.
+
+The copy holds the repository's files as they are in the working tree (tracked and new,
+not ignored): what a fresh clone of this commit would hold.  The ``ivr`` program is the one
+installed in the test run's virtual environment, as the README's ``.venv/bin/ivr``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+IVR = str(Path(sys.executable).with_name("ivr"))
+# What a newcomer's shell does not have: the environment of the machine, less anything
+# that would change the README's defaults.
+_NOT_A_NEWCOMERS = re.compile(r"^(IVR_|REDIS_URL|TWILIO_|VOSK_MODEL_PATH)")
+
+
+def newcomer_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not _NOT_A_NEWCOMERS.match(k)}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def fresh_copy(target: Path) -> Path:
+    """The repository's files (tracked and untracked, not ignored) copied under ``target``."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, check=True, capture_output=True).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if not source.is_file():  # deleted in the working tree
+            continue
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, destination)
+    return target
+
+
+def until(condition: Any, timeout: float, *, every: float = 0.1, what: str = "condition") -> Any:
+    """Poll ``condition()`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(every)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+@dataclass
+class Product:
+    """A fresh copy of the repository, where a user runs the README's commands."""
+
+    root: Path
+    runs: list[Serving] = field(default_factory=list)
+
+    def ivr(self, *args: str, input: str | None = None, timeout: float = 60,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """``.venv/bin/ivr ARGS`` run to its end in the copy's directory, as a user types it."""
+        return subprocess.run([IVR, *args], cwd=self.root, input=input, text=True, capture_output=True,
+                              timeout=timeout, env=env or newcomer_env())
+
+    def serve(self, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60) -> Serving:
+        """The README's first command (``ivr serve``) on free loopback ports; waits until its
+        HTTP port answers ``/healthz``."""
+        fastagi, http = free_port(), free_port()
+        log = self.root / f"serve-{len(self.runs)}.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen([IVR, "serve", "--fastagi", f"127.0.0.1:{fastagi}",
+                                        "--http", f"127.0.0.1:{http}", *args],
+                                       cwd=self.root, stdout=out, stderr=subprocess.STDOUT,
+                                       env=env or newcomer_env(), start_new_session=True)
+        serving = Serving(product=self, process=process, fastagi=fastagi, http=http, log_path=log)
+        self.runs.append(serving)
+        until(lambda: serving.alive_and_answering(), ready_timeout, every=0.2,
+              what=f"ivr serve answering /healthz (log: {serving.log()[-2000:]})")
+        return serving
+
+    def call(self, serving: Serving, *args: str, timeout: float = 30) -> Any:
+        """``ivr call`` to the running engine, in a pseudo-terminal (a pexpect child)."""
+        import pexpect
+
+        return pexpect.spawn(IVR, ["call", "--fastagi", f"127.0.0.1:{serving.fastagi}", *args],
+                             cwd=str(self.root), env=newcomer_env(), encoding="utf-8",
+                             timeout=timeout, dimensions=(50, 200))
+
+    def close(self) -> None:
+        for serving in self.runs:
+            serving.kill()
+
+
+@dataclass
+class Serving:
+    """One ``ivr serve`` process of a :class:`Product`."""
+
+    product: Product
+    process: subprocess.Popen[bytes]
+    fastagi: int
+    http: int
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http}"
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", "replace")
+
+    def alive_and_answering(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"ivr serve exited with {self.process.returncode}:\n{self.log()[-4000:]}")
+        with contextlib.suppress(OSError):
+            return self.get("/healthz", timeout=2).status == 200
+        return False
+
+    def request(self, method: str, path: str, *, data: bytes | None = None, timeout: float = 10,
+                headers: dict[str, str] | None = None) -> Reply:
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as reply:
+                return Reply(reply.status, reply.read(), dict(reply.headers))
+        except urllib.error.HTTPError as error:
+            return Reply(error.code, error.read(), dict(error.headers))
+
+    def get(self, path: str, *, timeout: float = 10) -> Reply:
+        return self.request("GET", path, timeout=timeout)
+
+    def wait_log(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        """The first match of ``pattern`` in the engine's output, waiting for it to appear."""
+        found: re.Match[str] | None = until(lambda: re.search(pattern, self.log()), timeout,
+                                            what=f"log line matching {pattern!r}")
+        assert found is not None
+        return found
+
+    def stop(self, timeout: float = 60) -> float:
+        """SIGTERM, as systemd or Ctrl-C does; the seconds it took to exit."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout)
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        _reap_embedded_redis(self.product.root)
+
+
+def _reap_embedded_redis(root: Path) -> None:
+    """A journey that failed half-way must not leave a Redis server of its copy running."""
+    import psutil
+
+    var = str(root / "var")
+    for process in psutil.process_iter(["name", "cmdline", "cwd"]):
+        with contextlib.suppress(psutil.Error):
+            info = process.info
+            text = " ".join(info.get("cmdline") or []) + " " + (info.get("cwd") or "")
+            if "redis" in (info.get("name") or "") and var in text:
+                process.kill()
+
+
+def lines_of(text: str) -> Sequence[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def product_in(tmp: Path) -> Iterator[Product]:
+    product = Product(root=fresh_copy(tmp / "hotline"))
+    try:
+        yield product
+    finally:
+        product.close()
