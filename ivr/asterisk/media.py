@@ -206,8 +206,10 @@ class MediaPlayer:
     async def _record(self, action: a.Record, barged: str | None) -> e.Event:
         await self._prompts(action.prompts, barged, "")
         clip = self._clip_path(action.clip)
-        await self.channel.record_file(clip, fmt=self.settings.record_format, escape="#",
-                                       max_seconds=action.max_seconds, silence=action.silence)
+        rec = await self.channel.record_file(clip, fmt=self.settings.record_format, escape="#",
+                                             max_seconds=action.max_seconds, silence=action.silence)
+        if rec.endpos == 0:  # ``200 result=35 (dtmf) endpos=0``: '#' at once, a header-only file
+            return e.Recorded(None, self.clock())
         return e.Recorded(clip, self.clock())
 
     async def _hold(self, action: a.HoldMusic, barged: str | None) -> e.Event:

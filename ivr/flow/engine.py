@@ -501,6 +501,9 @@ def _speech_heard(s: _Step, node: n.SpeechNode, event: e.SpeechHeard) -> None:
 
 
 def _name_recorded(s: _Step, node: n.SpeechNode, event: e.Recorded) -> None:
+    if event.clip is None:  # the caller skipped it ('#' at once): nothing was said, nothing kept
+        s.goto(node.next, "key", "skipped")
+        return
     s.update_ctx(name=SpokenName(text=None, confidence=0.0, clip=event.clip))
     s.goto(node.next, "done", "recorded")
 

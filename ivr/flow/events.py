@@ -49,7 +49,8 @@ class NoInput:
 
 @dataclass(frozen=True)
 class Recorded:
-    """A clip was recorded (a spoken name when recognition is off)."""
+    """A clip was recorded (a spoken name when recognition is off); ``clip`` None: nothing
+    was (the caller pressed '#' at once), so there is nothing to keep."""
 
     clip: str | None
     at: float
