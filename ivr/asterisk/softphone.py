@@ -24,17 +24,24 @@ from ivr.prompts.catalog import load_catalog
 
 def load_prompt_texts(prompts_dir: str | Path, language: str) -> dict[str, str]:
     """``{"menu.main": "Выберите тему..."}`` for one language, from the prompt catalog."""
+    return dict(load_all_prompt_texts(prompts_dir).get(language, {}))
+
+
+def load_all_prompt_texts(prompts_dir: str | Path) -> dict[str, dict[str, str]]:
+    """Every language's prompt texts: ``{"ru": {...}, "en": {...}}``."""
     catalog, _problems = load_catalog(prompts_dir)
-    return dict(catalog.texts.get(language, {}))
+    return {lang: dict(texts) for lang, texts in catalog.texts.items()}
 
 
 class TerminalCaller:
     """The person at the keyboard, as the :class:`~ivr.asterisk.peer.Caller` of a call."""
 
-    def __init__(self, *, input: TextIO, output: TextIO, texts: Mapping[str, str]) -> None:
+    def __init__(self, *, input: TextIO, output: TextIO, texts: Mapping[str, str],
+                 languages: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.input = input
         self.output = output
         self.texts = texts
+        self.languages = languages or {}  # the texts shown once the engine sets CHANNEL(language)
         self.typed: list[str] = []
         self.on_hold = False  # music on hold: ask once, then wait in real time
         self.asked_on_hold = False
@@ -85,7 +92,11 @@ class TerminalCaller:
         return "#" if line.strip() == "#" and "#" in escape else None
 
     def event(self, text: str) -> None:
-        if text.startswith("StartMusicOnHold"):
+        if text.startswith("CHANNEL(language)="):
+            language = text.partition("=")[2]
+            self.texts = self.languages.get(language, self.texts)
+            self._say(f"  · language: {language}")
+        elif text.startswith("StartMusicOnHold"):
             self.on_hold, self.asked_on_hold = True, False
             self._say("  ♫ music on hold")
         elif text.startswith("StopMusicOnHold"):
@@ -110,8 +121,9 @@ def run_softphone(
     """Dial the engine's FastAGI server and play the caller; returns the channel variables
     the engine set (IVR_STATUS, IVR_OPERATOR_ENDPOINT, IVR_APPEAL, ...)."""
     out = output or sys.stdout
+    languages = load_all_prompt_texts(prompts_dir)
     person = TerminalCaller(input=input or sys.stdin, output=out,
-                            texts=load_prompt_texts(prompts_dir, language))
+                            texts=languages.get(language, {}), languages=languages)
     env = default_env(caller=caller, language=language, uniqueid=uniqueid, extension=dialled, port=port)
     peer = AsteriskPeer(person, env=env)
     out.write(f"Calling {dialled} from {caller} over FastAGI {host}:{port}\n")

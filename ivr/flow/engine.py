@@ -374,7 +374,10 @@ def _language_key(s: _Step, node: n.LanguageNode, event: e.DigitsEntered) -> Non
     if key not in node.options:
         s.retry(node, "no_match", detail=f"key:{key}")
         return
-    s.update_ctx(language=node.options[key])
+    language = node.options[key]
+    s.update_ctx(language=language)
+    # What Asterisk itself says from now on (its sounds, a dialplan's Queue()) in the chosen language.
+    s.emit(a.SetVariable("CHANNEL(language)", language))
     s.goto(node.next, "key", key)
 
 

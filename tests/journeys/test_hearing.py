@@ -4,6 +4,8 @@ a skipped name)."""
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 from tests.journeys.product import Product, newcomer_env
@@ -20,3 +22,36 @@ def test_prompts_build_without_ffmpeg_or_espeak_says_which_program_is_missing_on
     assert said.count("espeak-ng is not installed (apt-get install espeak-ng)") == 1, said
     assert "failed:" not in said and "] failed " not in said, said
     assert len(said.splitlines()) <= 5, said
+
+
+KEYS = "keys (Enter = silence"
+
+
+def test_an_english_caller_hears_english_and_the_channel_speaks_english(product: Product) -> None:
+    serving = product.serve()
+    phone = product.call(serving)
+    screen = phone.logfile_read = io.StringIO()
+    phone.expect_exact("[language.choose]")
+    phone.expect_exact(KEYS)
+    phone.sendline("2")  # For English, press 2
+    chosen = len(screen.getvalue())
+    phone.expect_exact("· language: en")  # the engine set CHANNEL(language)=en on the channel
+    phone.expect_exact("[identity.say_name] Please say your surname")
+    phone.expect_exact("● recording")
+    phone.sendline("John Smith")
+    phone.expect_exact("[identity.enter_number] Enter your twelve-digit taxpayer number")
+    phone.expect_exact(KEYS)
+    phone.sendline("#")  # skip the number
+    phone.expect_exact("[menu.main] Choose a topic.")
+    phone.expect_exact(KEYS)
+    phone.sendline("0")  # an operator
+    phone.expect_exact("[consent.ask]")
+    phone.expect_exact(KEYS)
+    phone.sendline("1")
+    phone.expect_exact("[consent.yes] Thank you")
+    phone.expect_exact("[queue.position] Your position in the queue")
+    phone.expect_exact("♫ music on hold")
+    phone.sendline("h")
+    phone.expect_exact("Call ended.")
+    shown = screen.getvalue()[chosen:]
+    assert not re.search("[а-яА-ЯёЁ]", shown), shown  # not a word of Russian after choosing English
