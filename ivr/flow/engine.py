@@ -553,6 +553,8 @@ def _announce(s: _Step, position: int | None, wait: float | None) -> None:
         s.emit(s.play("queue.position"), a.SayNumber(position, s.language))
     if wait is not None:
         s.emit(s.play("queue.wait_minutes"), a.SayNumber(max(1, math.ceil(wait / 60)), s.language))
+    elif position:  # nobody on duty could take the call: no estimate would be true
+        s.emit(s.play("queue.no_estimate"))
     if s.state.offer_callback:
         s.emit(s.play("queue.callback_offer"))
     s.update(announced=s.at)
@@ -564,6 +566,9 @@ def _hold(s: _Step, node: n.EnqueueNode) -> None:
 
 
 def _queued(s: _Step, node: n.EnqueueNode, event: e.Queued) -> None:
+    if event.operator and event.endpoint:  # an operator was free: no wait, nothing to announce
+        _connect(s, event.operator, event.endpoint)
+        return
     s.update(offer_callback=event.offer_callback and node.callback)
     _announce(s, event.position, event.expected_wait)
     _hold(s, node)
@@ -573,15 +578,19 @@ def _hold_over(s: _Step, node: n.EnqueueNode, event: e.NoInput) -> None:
     s.emit(a.PollQueue())
 
 
+def _connect(s: _Step, operator: str, endpoint: str) -> None:
+    recording = recording_for(s.ctx.consent, can_record=s.state.recording)
+    s.emit(
+        s.play("queue.connecting", barge_in=False),
+        a.SetVariable("IVR_OPERATOR", operator),
+        a.Connect(operator, endpoint, record=recording.state == "recording"),
+    )
+    s.finish("connected", "connected", operator)
+
+
 def _queue_update(s: _Step, node: n.EnqueueNode, event: e.QueueUpdate) -> None:
     if event.operator and event.endpoint:
-        recording = recording_for(s.ctx.consent, can_record=s.state.recording)
-        s.emit(
-            s.play("queue.connecting", barge_in=False),
-            a.SetVariable("IVR_OPERATOR", event.operator),
-            a.Connect(event.operator, event.endpoint, record=recording.state == "recording"),
-        )
-        s.finish("connected", "connected", event.operator)
+        _connect(s, event.operator, event.endpoint)
         return
     if event.gone:
         s.goto(node.full, "fallback", "overflow")

@@ -79,9 +79,11 @@ class AppealLooked:
 @dataclass(frozen=True)
 class Queued:
     position: int
-    expected_wait: float
+    expected_wait: float | None  # None: nobody on duty could take the call, no estimate
     offer_callback: bool
     at: float
+    operator: str | None = None  # set when an operator was free and reserved at once
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)

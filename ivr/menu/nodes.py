@@ -242,6 +242,7 @@ BUILTIN_PROMPTS = (
     "invalid.format",
     "queue.position",
     "queue.wait_minutes",
+    "queue.no_estimate",
     "queue.callback_offer",
     "queue.connecting",
     "callback.number_is",

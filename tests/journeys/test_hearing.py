@@ -55,3 +55,31 @@ def test_an_english_caller_hears_english_and_the_channel_speaks_english(product:
     phone.expect_exact("Call ended.")
     shown = screen.getvalue()[chosen:]
     assert not re.search("[а-яА-ЯёЁ]", shown), shown  # not a word of Russian after choosing English
+
+
+def test_a_russian_caller_with_nobody_on_duty_is_promised_no_wait(product: Product) -> None:
+    serving = product.serve()
+    phone = product.call(serving)
+    screen = phone.logfile_read = io.StringIO()
+    phone.expect_exact("[language.choose]")
+    phone.expect_exact(KEYS)
+    phone.sendline("1")
+    phone.expect_exact("[identity.say_name] Назовите")
+    phone.expect_exact("● recording")
+    phone.sendline("Иванов Иван Иванович")
+    phone.expect_exact("[identity.enter_number]")
+    phone.expect_exact(KEYS)
+    phone.sendline("#")
+    phone.expect_exact("[menu.main] Выберите тему обращения.")
+    phone.expect_exact(KEYS)
+    phone.sendline("0")
+    phone.expect_exact("[consent.ask]")
+    phone.expect_exact(KEYS)
+    phone.sendline("1")
+    phone.expect_exact("♫ music on hold")  # nobody logged in: no operator on duty
+    phone.sendline("h")
+    phone.expect_exact("Call ended.")
+    announced = screen.getvalue().split("[consent.yes]", 1)[1]
+    assert "[queue.position] Ваш номер в очереди" in announced, announced
+    assert "[queue.no_estimate] Сейчас на линии нет операторов" in announced, announced
+    assert "wait_minutes" not in announced and "минут" not in announced, announced
