@@ -145,7 +145,9 @@ class EnqueueNode:
     # Where the call goes if the routing engine gives it up (overflow, maximum wait).
     full: str = "operator_busy"
     announce_every: float = 45.0
-    poll_seconds: float = 1.0
+    # One hold (one WAIT FOR DIGIT under continuous music, one look at routing) lasts this
+    # long: the longest a reserved operator waits for the caller to be put through.
+    poll_seconds: float = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
