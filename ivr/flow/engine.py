@@ -30,6 +30,7 @@ from typing import Any, Literal, NamedTuple
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext, Consent, SpokenName, StepExit, recording_for
+from ivr.prompts.numbers import digit_prompts, minutes_prompts, number_prompts
 from ivr.flow.values import evolve
 from ivr.flow.words import interpret_yes_no, match_keyword, yes_no_words
 from ivr.identity import (
@@ -151,6 +152,13 @@ class _Step:
 
     def play(self, prompt: str, barge_in: bool = True) -> a.Play:
         return a.Play(prompt, self.language, barge_in)
+
+    def say(self, prompts: tuple[str, ...], barge_in: bool = True) -> tuple[a.Play, ...]:
+        """A number's parts (:mod:`ivr.prompts.numbers`), each a prompt of the product's own."""
+        return tuple(self.play(p, barge_in) for p in prompts)
+
+    def say_digits(self, digits: str, barge_in: bool = True) -> tuple[a.Play, ...]:
+        return self.say(digit_prompts(digits), barge_in)
 
     def turn(self) -> Turn:
         return Turn(self.state, tuple(self.actions))
@@ -276,7 +284,7 @@ def _enter_transfer(s: _Step, node: n.TransferNode) -> str | None:
 def _enter_hangup(s: _Step, node: n.HangupNode) -> str | None:
     s.emit(*(s.play(p, barge_in=False) for p in node.prompts))
     if node.say_appeal and s.ctx.appeal:
-        s.emit(s.play("common.your_appeal", False), a.SayDigits(s.ctx.appeal, s.language))
+        s.emit(s.play("common.your_appeal", False), *s.say_digits(s.ctx.appeal, False))
     s.emit(a.Hangup())
     s.finish(s.ctx.outcome if s.ctx.outcome not in (None, "queued") else "self_service", "done")
     return None
@@ -444,7 +452,7 @@ def _ask_confirm(s: _Step, node: n.DigitsNode) -> None:
     waits = s.menu.waits(node)
     digits = "".join(ch for ch in s.state.candidate if ch.isdigit())
     # The readback is heard whole: a terminator still arriving from the entry must not cut it.
-    s.emit(s.play("common.you_entered", barge_in=False), a.SayDigits(digits, s.language))
+    s.emit(s.play("common.you_entered", barge_in=False), *s.say_digits(digits))
     s.emit(a.CollectDigits((s.play(node.confirm),), 1, 1, waits.timeout, waits.timeout,
                            terminator="", keys="12"))
 
@@ -541,7 +549,7 @@ def _appeal_looked(s: _Step, node: n.AppealStatusNode, event: e.AppealLooked) ->
         s.emit(s.play("status.not_found"))
         s.goto(node.not_found, "done", "not_found")
         return
-    s.emit(s.play("status.intro"), a.SayDigits(event.number, s.language), s.play(f"status.{event.status}"))
+    s.emit(s.play("status.intro"), *s.say_digits(event.number), s.play(f"status.{event.status}"))
     s.goto(node.next, "done", event.status)
 
 
@@ -550,9 +558,10 @@ def _appeal_looked(s: _Step, node: n.AppealStatusNode, event: e.AppealLooked) ->
 
 def _announce(s: _Step, position: int | None, wait: float | None) -> None:
     if position:
-        s.emit(s.play("queue.position"), a.SayNumber(position, s.language))
+        s.emit(s.play("queue.position"), *s.say(number_prompts(position, s.language)))
     if wait is not None:
-        s.emit(s.play("queue.wait_minutes"), a.SayNumber(max(1, math.ceil(wait / 60)), s.language))
+        minutes = max(1, math.ceil(wait / 60))
+        s.emit(s.play("queue.wait_minutes"), *s.say(minutes_prompts(minutes, s.language)))
     elif position:  # nobody on duty could take the call: no estimate would be true
         s.emit(s.play("queue.no_estimate"))
     if s.state.offer_callback:
@@ -614,7 +623,7 @@ def _waiting_key(s: _Step, node: n.EnqueueNode, event: e.DigitsEntered) -> None:
 
 
 def _ask_callback_confirm(s: _Step, node: n.EnqueueNode) -> None:
-    s.emit(s.play("callback.number_is", barge_in=False), a.SayDigits(s.state.candidate.lstrip("+"), s.language))
+    s.emit(s.play("callback.number_is", barge_in=False), *s.say_digits(s.state.candidate))
     s.emit(a.CollectDigits((s.play("callback.confirm_number"),), 1, 1, 6.0, 6.0, terminator="", keys="12"))
 
 
@@ -663,7 +672,7 @@ def _callback_booked(s: _Step, node: n.EnqueueNode, event: e.CallbackBooked) -> 
     s.update_ctx(callback_number=s.state.candidate)
     s.emit(s.play("callback.booked", False))
     if s.ctx.appeal:
-        s.emit(s.play("common.your_appeal", False), a.SayDigits(s.ctx.appeal, s.language))
+        s.emit(s.play("common.your_appeal", False), *s.say_digits(s.ctx.appeal, False))
     s.emit(s.play("common.goodbye", False), a.Hangup())
     s.finish("callback", "callback")
 

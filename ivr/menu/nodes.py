@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from ivr.prompts.numbers import NUMBER_PROMPTS
+
 # 'identity': a ИНН (10 or 12 digits) or a СНИЛС (11 digits), told apart by length.
 Validator = Literal["inn", "snils", "identity", "appeal_number", "phone", "none"]
 Store = Literal["inn", "snils", "identity", "lookup", "callback_number", "none"]
@@ -233,8 +235,10 @@ def prompt_ids(node: Node) -> dict[str, str]:
     return out
 
 
-# Prompts the engine itself plays around the nodes (readback, queue, callback, status).
+# Prompts the engine itself plays around the nodes (readback, queue, callback, status),
+# and the parts every number is said with (ivr/prompts/numbers.py).
 BUILTIN_PROMPTS = (
+    *NUMBER_PROMPTS,
     "common.you_entered",
     "common.enter_again",
     "common.your_appeal",

@@ -50,6 +50,7 @@ def test_an_english_caller_hears_english_and_the_channel_speaks_english(product:
     phone.sendline("1")
     phone.expect_exact("[consent.yes] Thank you")
     phone.expect_exact("[queue.position] Your position in the queue")
+    phone.expect_exact("[number.1] one")  # the product's own number prompts, in English
     phone.expect_exact("♫ music on hold")
     phone.sendline("h")
     phone.expect_exact("Call ended.")
@@ -80,6 +81,6 @@ def test_a_russian_caller_with_nobody_on_duty_is_promised_no_wait(product: Produ
     phone.sendline("h")
     phone.expect_exact("Call ended.")
     announced = screen.getvalue().split("[consent.yes]", 1)[1]
-    assert "[queue.position] Ваш номер в очереди" in announced, announced
+    assert "[queue.position] Ваш номер в очереди\r\n  ♪ [number.1] один\r\n" in announced, announced
     assert "[queue.no_estimate] Сейчас на линии нет операторов" in announced, announced
     assert "wait_minutes" not in announced and "минут" not in announced, announced
