@@ -8,7 +8,7 @@ import io
 import re
 from pathlib import Path
 
-from tests.journeys.product import Product, newcomer_env
+from tests.journeys.product import IVR, Product, free_port, newcomer_env
 
 
 def test_prompts_build_without_ffmpeg_or_espeak_says_which_program_is_missing_once(
@@ -84,3 +84,32 @@ def test_a_russian_caller_with_nobody_on_duty_is_promised_no_wait(product: Produ
     assert "[queue.position] Ваш номер в очереди\r\n  ♪ [number.1] один\r\n" in announced, announced
     assert "[queue.no_estimate] Сейчас на линии нет операторов" in announced, announced
     assert "wait_minutes" not in announced and "минут" not in announced, announced
+
+
+def test_a_name_skipped_with_hash_is_not_kept_as_a_recording(product: Product) -> None:
+    """``ivr call`` with no engine running starts one in its own process and, at the end,
+    shows what the menu collected: a name skipped with '#' is no "(recorded clip)"."""
+    import pexpect
+
+    phone = pexpect.spawn(IVR, ["call", "--fastagi", f"127.0.0.1:{free_port()}"], cwd=str(product.root),
+                          env=newcomer_env(), encoding="utf-8", timeout=60, dimensions=(50, 200))
+    screen = phone.logfile_read = io.StringIO()
+    try:
+        phone.expect_exact("[language.choose]")
+        phone.expect_exact(KEYS)
+        phone.sendline("1")
+        phone.expect_exact("● recording")
+        phone.sendline("#")  # the name skipped at once: RECORD FILE ends "(dtmf) endpos=0"
+        phone.expect_exact("[identity.enter_number]")
+        phone.expect_exact(KEYS)
+        phone.sendline("#")
+        phone.expect_exact("[menu.main]")
+        phone.expect_exact(KEYS)
+        phone.sendline("h")
+        phone.expect_exact("What the menu collected:")
+        phone.expect(pexpect.EOF)
+    finally:
+        phone.close(force=True)
+    collected = screen.getvalue().split("What the menu collected:", 1)[1]
+    assert "ФИО: —" in collected, collected
+    assert "recorded clip" not in collected and "ask_name(key)" in collected, collected
