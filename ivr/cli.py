@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ivr.config import Config, ConfigError, load_config
 from ivr.flow.context import CallContext
+from routing.embedded import EmbeddedRedisError
 
 if TYPE_CHECKING:
     from ivr.asterisk.wiring import AmiServices
@@ -79,7 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    result: int = args.handler(config, args)
+    try:
+        result: int = args.handler(config, args)
+    except EmbeddedRedisError as exc:
+        print(f"ivr {args.command}: {exc.message}", file=sys.stderr)
+        return 2
     return result
 
 
