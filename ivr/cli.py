@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from ivr.config import Config, ConfigError, load_config
 from ivr.flow.context import CallContext
@@ -89,9 +89,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _log_format_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-format", choices=("json", "text"),
-                        default=os.environ.get("IVR_LOG_FORMAT", "json"),
-                        help="json lines (default, or $IVR_LOG_FORMAT) or text for a terminal")
+    parser.add_argument("--log-format", choices=("json", "text"), default=None,
+                        help="json lines or text (default: $IVR_LOG_FORMAT, else text when "
+                        "stderr is a terminal and json when it is not)")
+
+
+def log_format(chosen: str | None, env: Mapping[str, str], stderr: TextIO) -> str:
+    """``--log-format``, else ``IVR_LOG_FORMAT``, else text for a person at a terminal and
+    JSON lines for a journal or a file."""
+    if chosen:
+        return chosen
+    if env.get("IVR_LOG_FORMAT", "").strip() in ("json", "text"):
+        return env["IVR_LOG_FORMAT"].strip()
+    return "text" if stderr.isatty() else "json"
 
 
 def _keep_awake(args: argparse.Namespace) -> int:
@@ -101,7 +111,7 @@ def _keep_awake(args: argparse.Namespace) -> int:
     from ivr.ops.keep_awake import KeepAwakeError, Pollers, cpus_to_poll, keep_awake, parse_cpus
     from ivr.ops.logging import configure_logging
 
-    configure_logging(level="INFO", json_lines=args.log_format == "json")
+    configure_logging(level="INFO", json_lines=log_format(args.log_format, os.environ, sys.stderr) == "json")
     try:
         cpus = cpus_to_poll(parse_cpus(args.cpus) if args.cpus else None)
     except KeepAwakeError as exc:
@@ -218,7 +228,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     from ivr.ops.logging import configure_logging
     from ivr.serve import serve
 
-    configure_logging(level=args.log_level.upper(), json_lines=args.log_format == "json")
+    json_lines = log_format(args.log_format, os.environ, sys.stderr) == "json"
+    configure_logging(level=args.log_level.upper(), json_lines=json_lines)
     fastagi = parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
     http = parse_address(args.http) if args.http else config.engine.http
     try:
