@@ -40,7 +40,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, RedisError, TimeoutError
+from redis.retry import Retry
 
 from routing.errors import RoutingError
 
@@ -177,7 +179,7 @@ class EmbeddedRedis:
         """True when a server answers PING on the socket (a loading one counts)."""
         if not self.files.socket.exists():
             return False
-        probe = Redis(unix_socket_path=str(self.files.socket), socket_timeout=2.0, socket_connect_timeout=1.0)
+        probe = _once(self.files.socket, timeout=2.0)
         try:
             return bool(probe.ping())
         except BusyLoadingError:
@@ -215,8 +217,9 @@ class EmbeddedRedis:
             time.sleep(0.05)
 
     def _stop(self) -> None:
-        pid = self._pid()
-        client = Redis(unix_socket_path=str(self.files.socket), socket_timeout=STOP_SECONDS)
+        """``SHUTDOWN SAVE``, then wait until the server has removed its pid file (it does
+        so after the final save; its exit itself is for its parent, init, to reap)."""
+        client = _once(self.files.socket, timeout=STOP_SECONDS)
         try:
             client.shutdown(save=True)
         except RedisError:
@@ -224,13 +227,14 @@ class EmbeddedRedis:
         finally:
             client.close()
         deadline = time.monotonic() + STOP_SECONDS
-        while pid is not None and _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while self.files.pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
-    def _pid(self) -> int | None:
-        with contextlib.suppress(OSError, ValueError):
-            return int(self.files.pidfile.read_text().strip())
-        return None
+
+def _once(socket: Path, *, timeout: float) -> Redis:
+    """A client that tries once: no retry after the server closed the connection (SHUTDOWN)."""
+    return Redis(unix_socket_path=str(socket), socket_timeout=timeout, socket_connect_timeout=1.0,
+                 retry=Retry(NoBackoff(), 0), retry_on_error=[])
 
 
 def _alive(pid: int) -> bool:
