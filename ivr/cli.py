@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -238,7 +239,13 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     from ivr.asterisk.wiring import fastagi_server
+    from ivr.firstrun import is_trial
+    from ivr.firstrun.users import first_start
 
+    greeting = first_start(redis=engine.redis, config=engine.config, login_url=f"http://{http[0]}:{http[1]}/login",
+                           trial=is_trial(engine.config, engine.secrets))
+    if greeting is not None:
+        logging.getLogger("ivr.serve").warning(greeting)
     ami = _ami(config, engine)
     try:
         return serve(engine, http=http, call_servers=[fastagi_server(engine, fastagi)])
