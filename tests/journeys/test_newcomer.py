@@ -30,14 +30,14 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
     first_lines = serving.log()[: started.end()].splitlines()
     assert first_lines and not any(line.lstrip().startswith("{") for line in first_lines), first_lines[:5]
 
-    # A development recording key, made once, private, said to be one.
+    # Ready to take recorded calls: a development recording key, made once, private, said to be one.
+    ready = serving.get("/readyz")
+    assert ready.status == 200, ready.text
+    assert all(ready.json()["checks"].values()), ready.text
     key = product.root / "var" / "recording-dev.key"
     assert key.is_file()
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert re.search(r"DEVELOPMENT KEY GENERATED NOW: .*recording-dev\.key", serving.log())
-    ready = serving.get("/readyz")
-    assert ready.status == 200, ready.text
-    assert all(ready.json()["checks"].values()), ready.text
 
     # The first users and their one-time passwords, in the start-up log.
     passwords = printed_passwords(serving)
