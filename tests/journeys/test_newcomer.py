@@ -50,13 +50,22 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
     log_in(browser, serving.base_url, "supervisor", passwords["supervisor"])
     until(lambda: browser.current_url.endswith("/supervisor"), 15, what=f"the supervisor desk ({browser.current_url})")
 
-    # A call from the softphone: the greeting, then the caller hangs up.
+    # A recorded call from the softphone: greeting, Russian by staying silent, a name, no
+    # number, "operator", consent to record, a moment in the queue, hang up.
     phone = product.call(serving)
     phone.expect("Здравствуйте! Вы позвонили на единую линию поддержки")
-    phone.expect("keys")
+    for heard, answer in (("language.choose", ""), ("identity.say_name", "Тестов Тест Тестович"),
+                          ("identity.enter_number", "#"), ("menu.main", "0"), ("consent.ask", "1")):
+        phone.expect(re.escape(f"[{heard}]"))
+        phone.expect("> ")
+        phone.sendline(answer)
+    phone.expect("Спасибо, разговор будет записан")
+    phone.expect("> ")
     phone.sendline("h")
     phone.expect("Call ended")
     phone.close()
+    # The engine kept the caller's consent with the recording on.
+    serving.wait_log(r"consent record kept \(granted, recording\)")
     assert serving.get("/readyz").status == 200
     assert serving.stop() < 10
 
@@ -105,6 +114,22 @@ def test_without_asterisk_the_recordings_folders_fall_back_under_var(product: Pr
     for name, local in (("spool_dir", "var/spool/monitor"), ("clip_dir", "var/spool/clips")):
         assert re.search(rf"recordings\.{name} /var/spool/asterisk/\S+ is missing .*{local}", log), log[-3000:]
         assert (product.root / local).is_dir()
+    # The caller's name is recorded into the folder the engine reads clips from.
+    phone = product.call(serving)
+    phone.expect(re.escape("[language.choose]"))
+    phone.expect("> ")
+    phone.sendline("")
+    phone.expect(re.escape("[identity.say_name]"))
+    phone.expect("> ")
+    phone.sendline("Тестов Тест Тестович")
+    phone.expect(re.escape("[identity.enter_number]"))
+    phone.expect("> ")
+    phone.sendline("h")
+    phone.expect("Call ended")
+    phone.close()
+    ended = json.loads(serving.wait_log(r'\{[^\n]*"logger": "ivr.calls"[^\n]*\n')[0])
+    clip = ended["context"]["name"]["clip"]
+    assert clip.startswith(str(product.root / "var" / "spool" / "clips") + "/"), clip
     assert serving.stop() < 10
 
 
