@@ -75,6 +75,9 @@ class Engine:
     instances: InstanceRegistry | None = None  # this process among those sharing the Redis
     # Set when the process is stopping: /readyz answers 503 so balancers stop sending.
     draining: threading.Event = field(default_factory=threading.Event)
+    # Where a caller's answers are recorded (RECORD FILE) when not Asterisk's own folder:
+    # the clip folder a trial checkout uses on a machine without Asterisk (ivr.firstrun).
+    record_dir: str | None = None
 
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
@@ -186,7 +189,8 @@ def build_engine(
                     catalog=holder.get("catalog"), startup_messages=messages,
                     call_observers=[recordings.call_ended, call_log.record], call_log=call_log,
                     metrics=metrics, observer=Observers(metrics, CallLogLine(), instances), instances=instances,
-                    routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics))
+                    routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics),
+                    record_dir=folders.record_dir)
     metrics.registry.register(QueueCollector(router))
     metrics.registry.register(RecordingsCollector(recordings.store))
     metrics.registry.register(ReadinessCollector(engine.ready))
