@@ -22,22 +22,28 @@ from routing.errors import CallbackExists, InvalidTransition, RoutingError
 from routing.model import WaitingCall
 
 
-def identity_keys(ctx: CallContext) -> tuple[str, ...]:
-    """Hashed keys that find a caller's earlier appeals; never the numbers themselves."""
+def _key(kind: str, value: str) -> str:
+    return f"{kind}:{hashlib.sha256(f'{kind}:{value}'.encode()).hexdigest()}"
+
+
+def document_keys(ctx: CallContext) -> tuple[str, ...]:
+    """Hashed keys of the documents the caller gave in this call (ИНН, СНИЛС): what opens
+    the status of their appeals; never the numbers themselves."""
     keys: list[str] = []
-
-    def add(kind: str, value: str) -> None:
-        keys.append(f"{kind}:{hashlib.sha256(f'{kind}:{value}'.encode()).hexdigest()}")
-
     if ctx.inn:
-        add("inn", ctx.inn)
+        keys.append(_key("inn", ctx.inn))
     if ctx.snils:
-        add("snils", snils_digits(ctx.snils))
-    try:
-        add("tel", validate_phone(ctx.caller))
-    except InvalidIdentity:
-        pass
+        keys.append(_key("snils", snils_digits(ctx.snils)))
     return tuple(keys)
+
+
+def identity_keys(ctx: CallContext) -> tuple[str, ...]:
+    """Hashed keys that find a caller's earlier appeals (the documents and the caller's
+    number); never the numbers themselves."""
+    try:
+        return (*document_keys(ctx), _key("tel", validate_phone(ctx.caller)))
+    except InvalidIdentity:
+        return document_keys(ctx)
 
 
 class RoutedServices:
@@ -93,8 +99,8 @@ class RoutedServices:
         except RoutingError:
             pass  # already gone (answered, expired): nothing to remove
 
-    def lookup_appeal(self, number: str, at: float) -> e.AppealLooked:
-        appeal = self.appeals.get(number)
+    def lookup_appeal(self, ctx: CallContext, number: str, at: float) -> e.AppealLooked:
+        appeal = self.appeals.status_for(number, document_keys(ctx))
         return e.AppealLooked(number, appeal.status if appeal else None, at)
 
     def book_callback(self, ctx: CallContext, number: str, at: float) -> e.CallbackBooked:
@@ -109,6 +115,8 @@ class RoutedServices:
     def call_ended(self, ctx: CallContext, at: float) -> None:
         if self.call_log is not None:
             self.call_log(ctx, at)
+        if ctx.appeal:  # a call that never queued: its appeal takes what the call collected
+            self.appeals.settle(ctx.appeal, identity_keys(ctx), ctx.topic or "")
 
 
 def context_for_screen(raw: dict[str, Any]) -> CallContext:

@@ -14,6 +14,7 @@ from ivr.engine import Engine, build_engine
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext
+from ivr.identity.synthetic import synthetic_snils
 from ivr.web.app import create_app
 from tests.embedded import embedded_redis
 
@@ -86,7 +87,15 @@ def test_http_health_readiness_and_queue_figures(engine: Engine) -> None:
 def test_routed_services_answer_with_engine_events(engine: Engine) -> None:
     services = RoutedServices(router=engine.router, appeals=engine.appeals)
     number = services.allocate_appeal()
-    assert services.lookup_appeal(number, T0) == e.AppealLooked(number, None, T0)
+    assert engine.appeals.get(number) is not None  # the number is in the book from the start
+    caller = CallContext(call_id="c1", caller="+79990000001", dialled="88005553535", started=T0,
+                         snils=synthetic_snils(7), identity_confirmed=True, appeal=number, outcome="self_service")
+    services.call_ended(caller, T0)  # the call never queued: its appeal takes its identity
+    assert services.lookup_appeal(caller, number, T0) == e.AppealLooked(number, "accepted", T0)
+    stranger = dataclasses.replace(caller, snils=synthetic_snils(8))
+    nobody = dataclasses.replace(caller, snils=None)
+    assert services.lookup_appeal(stranger, number, T0) == e.AppealLooked(number, None, T0)
+    assert services.lookup_appeal(nobody, number, T0) == e.AppealLooked(number, None, T0)
 
 
 def test_tick_hands_due_callbacks_to_the_dialer(engine: Engine) -> None:
