@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from ivr.identity import InvalidIdentity, make_appeal_number, validate_appeal_number
 from ivr.identity.appeal import MAX_SEQUENCE
+from ivr.identity.pseudonym import MIN_KEY_BYTES, IdentityHasher
 from routing.errors import InvalidAppeal
 from routing.keys import Keys
 from routing.scripts import Scripts
@@ -102,14 +103,23 @@ class AppealBook:
         prefix: str = "ivr",
         clock: Callable[[], float] = time.time,
         draw: Callable[[int], int] = secrets.randbelow,
+        identity: IdentityHasher | None = None,
     ) -> None:
         """``draw(n)``: a random integer in ``[0, n)`` for a new number's payload (tests
-        pass their own to force a collision)."""
+        pass their own to force a collision).  ``identity``: how callers' documents become
+        the identity keys kept on appeals (the engine's; see :func:`identity_key`)."""
         self.redis = redis
         self.keys = Keys(prefix)
         self.clock = clock
         self._scripts = Scripts(redis, ("appeal",))
         self._draw = draw
+        self._identity = identity
+
+    @property
+    def identity(self) -> IdentityHasher:
+        if self._identity is None:
+            raise InvalidAppeal("this appeal book was built without an identity key")
+        return self._identity
 
     def allocate(self, at: float | None = None) -> str:
         """A new appeal number, its record already in the book ("accepted", not opened)."""
@@ -186,6 +196,25 @@ class AppealBook:
         return [
             json.loads(x) for x in self.redis.lrange(self.keys.appeal_log(appeal_number), 0, -1)
         ]
+
+
+def identity_key(redis: Any, *, prefix: str = "ivr", given: str | None = None) -> tuple[IdentityHasher, str]:
+    """The identity key (``IVR_IDENTITY_KEY`` as ``given``) and a line for the start-up log.
+
+    Without one, a random key is made once and kept in Redis (``SET NX``: every engine on
+    this Redis uses the same), so matching works from the first run; but it sits beside
+    the hashes it protects, and the log says so.
+    """
+    if given:
+        if len(given.encode()) < MIN_KEY_BYTES:
+            raise ValueError(f"IVR_IDENTITY_KEY must have at least {MIN_KEY_BYTES} characters")
+        return IdentityHasher(given.encode()), "identity keys: hashed with IVR_IDENTITY_KEY"
+    keys = Keys(prefix)
+    redis.set(keys.identity_key, secrets.token_hex(32), nx=True)
+    kept = _text(redis.get(keys.identity_key))
+    return IdentityHasher(kept.encode()), (
+        "identity keys: IVR_IDENTITY_KEY is not set; ИНН, СНИЛС and callers' numbers are hashed with a key "
+        "kept in Redis beside them (set IVR_IDENTITY_KEY so that a copy of Redis alone cannot reverse them)")
 
 
 def _text(value: Any) -> str:

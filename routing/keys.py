@@ -198,6 +198,11 @@ class Keys:
         list of identity keys, "" while minted and not yet opened)."""
         return self._k("appeal", number)
 
+    @property
+    def identity_key(self) -> str:
+        """STRING: the identity key made when IVR_IDENTITY_KEY is not set (hex)."""
+        return self._k("identity", "key")
+
     def appeal_log(self, number: str) -> str:
         """LIST: JSON status changes of one appeal."""
         return self._k("appeal", number, "log")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from ivr.engine import Engine, build_engine
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext
+from ivr.identity.pseudonym import IdentityHasher
 from ivr.identity.synthetic import synthetic_snils
 from ivr.web.app import create_app
 from tests.embedded import embedded_redis
@@ -70,9 +72,14 @@ def test_hanging_up_in_the_queue_removes_the_call_at_once(engine: Engine) -> Non
 def test_identity_keys_are_hashes_not_numbers(engine: Engine) -> None:
     runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
     walk_to_queue(runner, T0)
-    keys = identity_keys(runner.state.context)  # type: ignore[union-attr]
+    keys = identity_keys(runner.state.context, engine.appeals.identity)  # type: ignore[union-attr]
     assert [k.split(":")[0] for k in keys] == ["inn", "tel"]
     assert not any("000082246517" in k or "9990000001" in k for k in keys)
+    # Keyed: the plain SHA-256 of a document, which anyone can recompute, is not what is kept.
+    plain = "inn:" + hashlib.sha256(b"inn:000082246517").hexdigest()
+    assert plain not in keys
+    other = IdentityHasher(b"another engine's identity key")
+    assert identity_keys(runner.state.context, other) != keys  # type: ignore[union-attr]
 
 
 def test_http_health_readiness_and_queue_figures(engine: Engine) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ivr.identity import make_appeal_number
-from routing.appeals import AppealBook, is_valid_number
+from routing.appeals import AppealBook, identity_key, is_valid_number
 from routing.errors import InvalidAppeal
 from routing.report import queue_report
 from tests.routing.conftest import FakeClock, RouterFactory, call, op, operators
@@ -222,3 +222,13 @@ def test_an_appeals_status_is_for_its_holder_only(redis: object, prefix: str, cl
     assert book.get(queued).identity_keys == ("snils:a", "tel:t")  # type: ignore[union-attr]
     assert redis.zrange(book.keys.appeals_of("inn:b"), 0, -1) == []  # type: ignore[attr-defined]
     assert redis.zrange(book.keys.appeals_of("snils:a"), 0, -1) in ([queued], [queued.encode()])  # type: ignore[attr-defined]
+
+
+def test_the_identity_key_is_made_once_per_redis_unless_given(redis: object, prefix: str) -> None:
+    made, said = identity_key(redis, prefix=prefix)
+    again, _ = identity_key(redis, prefix=prefix)
+    assert made.key == again.key and "IVR_IDENTITY_KEY is not set" in said  # every engine, every start
+    given, said = identity_key(redis, prefix=prefix, given="x" * 32)
+    assert given.key == b"x" * 32 and "IVR_IDENTITY_KEY" in said
+    with pytest.raises(ValueError, match="IVR_IDENTITY_KEY"):
+        identity_key(redis, prefix=prefix, given="short")
