@@ -106,6 +106,8 @@ def test_a_citizen_hears_the_status_of_the_appeal_they_were_told_and_nobody_else
     assert f"(digits) {number}" not in other
 
     serving.stop()
+    for document in (CITIZEN, STRANGER):  # personal data never in the engine's log in clear
+        assert _digits(document) not in serving.log() and document not in serving.log()
 
 
 def test_the_status_question_asks_for_a_document_when_the_caller_gave_none(product: Product) -> None:
