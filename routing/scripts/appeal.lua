@@ -6,6 +6,8 @@
 --   settle: topic, identity keys JSON
 --   status: status, log entry JSON
 -- Returns {"ok"} | {"exists"} | {"unknown"}
+-- A mint resent after a lost reply finds its number taken and the book draws another:
+-- the first stays minted and unopened, said to nobody (the one non-idempotent case).
 local number = ARGV[A + 2]
 local key = k("appeal", number)
 local op = ARGV[A + 1]
