@@ -135,8 +135,8 @@ def test_appeal_numbers_minted_one_after_another_are_not_a_sequence(product: Pro
     assert len(set(said)) == 3, said
     gaps = [b - a for a, b in itertools.pairwise(payloads)]
     # A counter gives neighbours (0000000018, 0000000026, 0000000034: 1, 2, 3 and their
-    # check digits); random payloads over 10^9 are about 3·10^8 apart, under 10^4 once in
-    # tens of thousands of runs.
+    # check digits); random payloads over 10^9 are about 3·10^8 apart, under 10^4 about once
+    # in 16,000 runs.
     assert min(gaps) > 10_000, said
     assert all(p > 10**6 for p in payloads[1:]), said
     serving.stop()
