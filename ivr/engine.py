@@ -30,7 +30,7 @@ from ivr.ops.metrics import Metrics
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
-from routing.appeals import AppealBook
+from routing.appeals import AppealBook, identity_key
 from routing.engine import Router
 from routing.model import Assignment
 from routing.redis_conn import connect
@@ -167,7 +167,9 @@ def build_engine(
     router = Router(redis=redis, queues=config.queues, operators=config.operators,
                     settings=config.routing, calendar=config.calendar, clock=clock,
                     prefix=config.redis.prefix)
-    appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock)
+    identity, identity_message = identity_key(redis, prefix=config.redis.prefix, given=secrets.identity_key)
+    messages.append(identity_message)
+    appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock, identity=identity)
     recordings = build_recordings(config, secrets, redis, clock=clock)
     messages.append(recordings.startup_message)
     recordings.start()
