@@ -9,7 +9,7 @@ import stat
 from typing import Any
 
 from tests.console.live import log_in
-from tests.journeys.product import Product, Serving, until
+from tests.journeys.product import Product, Serving, http_log_in, until
 
 # "    supervisor (supervisor)  password: abcde-fghjk-mnpqr"
 FIRST_USER = re.compile(r"^\s*(?P<name>[a-z0-9._-]+) \((?P<role>\w+)[^)]*\)\s+password: (?P<password>[a-z-]+)\s*$",
@@ -49,6 +49,10 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
     # The supervisor logs in with the printed password and sees the desk.
     log_in(browser, serving.base_url, "supervisor", passwords["supervisor"])
     until(lambda: browser.current_url.endswith("/supervisor"), 15, what=f"the supervisor desk ({browser.current_url})")
+    # The trial operator and auditor log in with theirs too.
+    for name, page in (("op101", "/operator"), ("auditor", "/auditor")):
+        reply = http_log_in(serving, name, passwords[name])
+        assert reply.status_code == 302 and page in reply.headers["Location"], (name, reply.status_code)
 
     # A recorded call from the softphone: greeting, Russian by staying silent, a name, no
     # number, "operator", consent to record, a moment in the queue, hang up.
