@@ -24,7 +24,7 @@ from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.menu.versions import MenuVersions
 from ivr.ops.calllog import CallLogLine, Observers
-from ivr.ops.feeds import QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
+from ivr.ops.feeds import MenuCollector, QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
 from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
 from ivr.prompts.catalog import PromptCatalog, load_catalog
@@ -119,7 +119,7 @@ class Engine:
             self.routing_events.poll()
 
     def ready(self) -> dict[str, bool]:
-        checks = {"menus": self.menus.loaded and not self.menus.problems,
+        checks = {"menus": self.menus.loaded,
                   "recording_key": self.recordings.enabled}
         try:
             checks["redis"] = bool(self.redis.ping())
@@ -162,7 +162,7 @@ def build_engine(
         return catalog
 
     versions = MenuVersions(redis=redis, prefix=config.redis.prefix, clock=clock)
-    menus = LiveMenus(config=config, prompts=prompts, versions=versions)
+    menus = LiveMenus(config=config, prompts=prompts, versions=versions, clock=clock)
     menus.load()
     router = Router(redis=redis, queues=config.queues, operators=config.operators,
                     settings=config.routing, calendar=config.calendar, clock=clock,
@@ -196,4 +196,5 @@ def build_engine(
     metrics.registry.register(QueueCollector(router))
     metrics.registry.register(RecordingsCollector(recordings.store))
     metrics.registry.register(ReadinessCollector(engine.ready))
+    metrics.registry.register(MenuCollector(menus))
     return engine

@@ -189,6 +189,7 @@ class Widening:
 class QueueConfig:
     skills: tuple[str, ...]
     name: str = ""
+    name_en: str = ""  # the name on the consoles' English pages (default: ``name``)
     priority: int = 0
     hours: Hours = field(default_factory=Hours)
     # Seconds a caller may wait before the call overflows (or is offered a callback).
