@@ -11,6 +11,7 @@ from ivr.console.dashboard import Dashboard
 from ivr.console.funnel import Funnel
 from ivr.console.hub import EventHub
 from ivr.console.menudesk import MenuDesk
+from ivr.console.params import init_params
 from ivr.console.screenpop import ScreenPops
 from ivr.console.users import UserStore
 from ivr.engine import Engine
@@ -51,5 +52,6 @@ def init_console(app: Flask, engine: Engine) -> None:
     blueprints = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
     for bp in blueprints:
         app.register_blueprint(bp)
+    init_params(app)
     init_auth(app, auth, secret_key=engine.secrets.secret_key, public_url=config.engine.public_url,
               console_blueprints=frozenset(bp.name for bp in blueprints))
