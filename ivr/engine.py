@@ -24,6 +24,7 @@ from ivr.ops.calllog import CallLogLine, Observers
 from ivr.ops.feeds import QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
 from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
+from ivr.ops.probe import redis_answers
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
@@ -115,10 +116,7 @@ class Engine:
     def ready(self) -> dict[str, bool]:
         checks = {"menus": self.menus.loaded and not self.menus.problems,
                   "recording_key": self.recordings.enabled}
-        try:
-            checks["redis"] = bool(self.redis.ping())
-        except Exception:  # noqa: BLE001 - any failure means "not reachable"
-            checks["redis"] = False
+        checks["redis"] = redis_answers(self.redis)  # at once, even while Redis is down or hung
         return checks
 
 
