@@ -8,6 +8,8 @@
   start, and a warning) carries only a session id and the CSRF token.  The session
   itself lives in Redis (``{ivr}:console:session:<id>``, sliding expiry), so log-out and
   removing a user end it at once, and every engine process behind one address shares it.
+  A session keeps the user's stamp (:attr:`User.stamp`): a new password (``ivr users add
+  --replace``), role or operator id ends every session of that user at their next request.
   Cookie: ``HttpOnly``, ``SameSite=Lax``, ``Secure`` when ``engine.public_url`` is https.
 * **CSRF**: every POST/PUT/PATCH/DELETE to the console carries the session's token, as
   the form field ``csrf_token`` or the header ``X-CSRF-Token`` (fetch); a request whose
@@ -132,7 +134,7 @@ class Auth:
         self.redis.delete(failures_key)
         sid = secrets.token_urlsafe(32)
         self.redis.hset(self.key_session(sid), mapping={
-            "user": user.name, "role": user.role, "operator": user.operator or "",
+            "user": user.name, "role": user.role, "operator": user.operator or "", "stamp": user.stamp,
             "created": repr(self.clock()), "ip": ip})
         self.redis.expire(self.key_session(sid), self.session_seconds)
         log.info("console log-in: %s (%s) from %s", user.name, user.role, ip)
@@ -144,7 +146,7 @@ class Auth:
             return None
         d = {_text(k): _text(v) for k, v in raw.items()}
         user: User | None = self.users.get(d["user"])
-        if user is None or user.role != d["role"]:  # removed, or given another role: log in again
+        if user is None or user.stamp != d.get("stamp"):  # removed, new password or role: log in again
             self.redis.delete(self.key_session(sid))
             return None
         self.redis.expire(self.key_session(sid), self.session_seconds)
