@@ -21,7 +21,7 @@ TIMEOUT = 1.0
 def redis_answers(client: Any, *, timeout: float = TIMEOUT) -> bool:
     """True if the server behind ``client`` (a cluster: its default node) answers PING in time."""
     if isinstance(client, RedisCluster):
-        client = client.get_default_node().redis_connection
+        client = client.get_default_node().redis_connection  # type: ignore[no-untyped-call]
     pool = client.connection_pool
     options = {**pool.connection_kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout,
                "retry": Retry(NoBackoff(), 0), "retry_on_error": [], "health_check_interval": 0}
