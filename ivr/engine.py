@@ -115,7 +115,7 @@ class Engine:
 
     def ready(self) -> dict[str, bool]:
         checks = {"menus": self.menus.loaded and not self.menus.problems,
-                  "recording_key": self.recordings.enabled}
+                  "recording_key": self.recordings.key_ready}
         checks["redis"] = redis_answers(self.redis)  # at once, even while Redis is down or hung
         return checks
 
@@ -149,7 +149,7 @@ def build_engine(
                     prefix=config.redis.prefix)
     appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock)
     recordings = build_recordings(config, secrets, redis, clock=clock)
-    messages.append(recordings.startup_message)
+    log.log(recordings.startup_level, recordings.startup_message)  # a malformed key: ERROR
     recordings.start()
     metrics = Metrics(queues=list(config.queues))
     instances = InstanceRegistry(redis=redis, router=router, lease=config.engine.instance_lease)
