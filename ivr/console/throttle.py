@@ -93,9 +93,9 @@ class LoginThrottle:
         """Count a failure; the pair's count, and the refusal this failure has earned."""
         pipe = self.redis.pipeline(transaction=True)
         for key in (self.key_pair(name, ip), self.key_address(ip), self.key_name(name)):
-            pipe.incr(key)
-            pipe.expire(key, self.window, nx=True)
-        by_pair, _, by_address, _, by_name, _ = pipe.execute()
+            pipe.set(key, 0, ex=self.window, nx=True)  # the window starts at the first failure
+            pipe.incr(key)  # (not EXPIRE NX: the embedded Redis is 6.2)
+        _, by_pair, _, by_address, _, by_name = pipe.execute()
         over = int(by_name) - self.settings.login_attempts
         if over >= 0:
             self.redis.set(self.key_gate(name), "1", ex=min(NAME_DELAY_MAX, 2 ** min(over, 16)))
