@@ -14,13 +14,9 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pytest
-
-from tests.journeys.product import Product, Serving, newcomer_env, until
-from tests.redis_servers import RedisServer
+from tests.journeys.product import Product, Serving, until
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -94,22 +90,14 @@ def test_a_password_spray_is_stopped_and_the_real_user_still_logs_in(product: Pr
     assert serving.stop() < 15
 
 
-@pytest.fixture()
-def loopback_redis() -> Iterator[RedisServer]:
-    server = RedisServer(appendonly=True).start()
-    yield server
-    server.close()
-
-
-def test_a_password_reset_ends_the_users_open_session(product: Product, loopback_redis: RedisServer) -> None:
-    env = newcomer_env(REDIS_URL=loopback_redis.url)  # ivr users beside the engine share its Redis
-    add_user(product, "petr", "petr's long secret", env=env)
-    serving = product.serve(env=env)
+def test_a_password_reset_ends_the_users_open_session(product: Product) -> None:
+    add_user(product, "petr", "petr's long secret")
+    serving = product.serve()
     petr = Browser(serving)
     assert petr.log_in("petr", "petr's long secret").headers.get("Location") == "/supervisor"
     assert petr.request("/supervisor/api/dashboard").status == 200
 
-    add_user(product, "petr", "a brand new secret", replace=True, env=env)  # the administrator's reset
+    add_user(product, "petr", "a brand new secret", replace=True)  # the administrator's reset, beside it
     assert petr.request("/supervisor/api/dashboard").status == 401
     assert petr.request("/supervisor").headers.get("Location", "").startswith("/login")
     assert Browser(serving).log_in("petr", "petr's long secret").status == 401
