@@ -27,6 +27,7 @@ from ivr.ops.calllog import CallLogLine, Observers
 from ivr.ops.feeds import MenuCollector, QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
 from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
+from ivr.ops.probe import redis_answers
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
@@ -120,11 +121,8 @@ class Engine:
 
     def ready(self) -> dict[str, bool]:
         checks = {"menus": self.menus.loaded,
-                  "recording_key": self.recordings.enabled}
-        try:
-            checks["redis"] = bool(self.redis.ping())
-        except Exception:  # noqa: BLE001 - any failure means "not reachable"
-            checks["redis"] = False
+                  "recording_key": self.recordings.key_ready}
+        checks["redis"] = redis_answers(self.redis)  # at once, even while Redis is down or hung
         return checks
 
 
@@ -171,7 +169,7 @@ def build_engine(
     messages.append(identity_message)
     appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock, identity=identity)
     recordings = build_recordings(config, secrets, redis, clock=clock)
-    messages.append(recordings.startup_message)
+    log.log(recordings.startup_level, recordings.startup_message)  # a malformed key: ERROR
     recordings.start()
     metrics = Metrics(queues=list(config.queues))
     instances = InstanceRegistry(redis=redis, router=router, lease=config.engine.instance_lease)
