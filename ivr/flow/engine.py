@@ -32,7 +32,6 @@ from zoneinfo import ZoneInfo
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext, Consent, SpokenName, StepExit, recording_for
-from ivr.prompts.numbers import digit_prompts, minutes_prompts, number_prompts
 from ivr.flow.values import evolve
 from ivr.flow.words import PLURAL_FORMS, interpret_yes_no, match_keyword, plural_form, yes_no_words
 from ivr.identity import (
@@ -46,6 +45,7 @@ from ivr.identity import (
 )
 from ivr.menu import nodes as n
 from ivr.menu.model import Menu
+from ivr.prompts.numbers import digit_prompts, minutes_prompts, number_prompts
 from routing.hours import DAYS
 
 Phase = Literal[

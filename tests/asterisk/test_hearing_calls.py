@@ -74,7 +74,7 @@ class HoldingCaller:
 def test_hold_music_plays_on_between_announcements_and_the_wait_costs_few_commands(menu) -> None:  # type: ignore[no-untyped-def]
     clock = [NOON]
     world = World(polls_until_operator=None)  # nobody answers: ten minutes on hold
-    factory_clock = lambda: clock[0]  # noqa: E731
+    factory_clock = lambda: clock[0]
 
     def factory(env: dict[str, str]) -> CallSetup:
         return CallSetup(runner=CallRunner(menu=menu, services=world, clock=factory_clock),

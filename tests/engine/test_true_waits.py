@@ -3,11 +3,25 @@ routing engine on a real (embedded) Redis, the real menu."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
+import pytest
+
 from ivr.call import CallRunner
-from ivr.engine import Engine
+from ivr.config import Config, Secrets
+from ivr.engine import Engine, build_engine
 from ivr.flow import actions as a
 from ivr.flow import events as e
-from tests.engine.test_routed_calls import T0, engine, walk_to_queue  # noqa: F401 (fixture)
+from tests.embedded import embedded_redis
+from tests.engine.test_routed_calls import T0, walk_to_queue
+
+
+@pytest.fixture()
+def engine(tmp_path: Path, config: Config) -> Engine:
+    """The engine of a fresh embedded Redis, its clock at ``T0`` (a Monday morning)."""
+    moved = dataclasses.replace(config, recordings=dataclasses.replace(config.recordings, dir=str(tmp_path / "rec")))
+    return build_engine(moved, Secrets(), redis=embedded_redis(str(tmp_path / "r.db")), clock=lambda: T0)
 
 
 def played(media: list[a.MediaAction]) -> list[str]:

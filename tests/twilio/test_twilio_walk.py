@@ -6,9 +6,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from ivr.prompts.numbers import digit_prompts
 from ivr.call.runner import CallRunner
 from ivr.flow import events as e
+from ivr.prompts.numbers import digit_prompts
 
 VALID_INN = "500100732259"
 BAD_INN = "500100732258"  # last check digit wrong
