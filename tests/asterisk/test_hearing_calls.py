@@ -3,6 +3,9 @@ the chosen language, music on hold, a skipped name)."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 from conftest import NOON, SETTINGS, Harness
 from fake_asterisk import FakeCall, ScriptedCaller
 from world import World
@@ -108,3 +111,29 @@ def test_hold_music_plays_on_between_announcements_and_the_wait_costs_few_comman
     assert len(waiting) / minutes <= 25
     print(f"\nper minute on hold: {len(waiting) / minutes:.1f} commands, {len(holding) / minutes:.1f} for the hold; "
           f"{announcements} announcements, {len(starts)} music starts in {minutes:.0f} min")
+
+
+class PatientCaller(ScriptedCaller):
+    """Walks to the queue with its keys, then holds: each ``WAIT FOR DIGIT`` takes its whole
+    time, in real time, as on a real Asterisk when nothing is pressed."""
+
+    def wait_key(self, ms: int) -> str | None:
+        if self.keys:
+            return super().wait_key(ms)
+        time.sleep(ms / 1000)
+        return None
+
+
+def test_a_call_on_hold_is_handed_back_at_shutdown_after_its_hold(menu) -> None:  # type: ignore[no-untyped-def]
+    h = Harness(menu, World())
+    call = FakeCall(caller=PatientCaller("1" + "#" + "0" + "1", then_hang_up=False))
+    runner = threading.Thread(target=call.run, args=(h.address,))
+    runner.start()
+    deadline = time.monotonic() + 10
+    while not any("StartMusicOnHold" in x for x in call.transcript) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    h.server.shutdown(6.0)  # the drain ends in the middle of a 5 s hold
+    runner.join(10)
+    sent = commands(call)
+    assert 'SET VARIABLE "IVR_STATUS" "handback"' in sent, sent[-6:]
+    assert sent[sent.index('SET VARIABLE "IVR_STATUS" "handback"') - 1].startswith("EXEC StopMusicOnHold")
