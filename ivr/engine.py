@@ -24,9 +24,10 @@ from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.menu.versions import MenuVersions
 from ivr.ops.calllog import CallLogLine, Observers
-from ivr.ops.feeds import QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
+from ivr.ops.feeds import MenuCollector, QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
 from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
+from ivr.ops.probe import redis_answers
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
@@ -119,12 +120,9 @@ class Engine:
             self.routing_events.poll()
 
     def ready(self) -> dict[str, bool]:
-        checks = {"menus": self.menus.loaded and not self.menus.problems,
-                  "recording_key": self.recordings.enabled}
-        try:
-            checks["redis"] = bool(self.redis.ping())
-        except Exception:  # noqa: BLE001 - any failure means "not reachable"
-            checks["redis"] = False
+        checks = {"menus": self.menus.loaded,
+                  "recording_key": self.recordings.key_ready}
+        checks["redis"] = redis_answers(self.redis)  # at once, even while Redis is down or hung
         return checks
 
 
@@ -162,7 +160,7 @@ def build_engine(
         return catalog
 
     versions = MenuVersions(redis=redis, prefix=config.redis.prefix, clock=clock)
-    menus = LiveMenus(config=config, prompts=prompts, versions=versions)
+    menus = LiveMenus(config=config, prompts=prompts, versions=versions, clock=clock)
     menus.load()
     router = Router(redis=redis, queues=config.queues, operators=config.operators,
                     settings=config.routing, calendar=config.calendar, clock=clock,
@@ -171,7 +169,7 @@ def build_engine(
     messages.append(identity_message)
     appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock, identity=identity)
     recordings = build_recordings(config, secrets, redis, clock=clock)
-    messages.append(recordings.startup_message)
+    log.log(recordings.startup_level, recordings.startup_message)  # a malformed key: ERROR
     recordings.start()
     metrics = Metrics(queues=list(config.queues))
     instances = InstanceRegistry(redis=redis, router=router, lease=config.engine.instance_lease)
@@ -196,4 +194,5 @@ def build_engine(
     metrics.registry.register(QueueCollector(router))
     metrics.registry.register(RecordingsCollector(recordings.store))
     metrics.registry.register(ReadinessCollector(engine.ready))
+    metrics.registry.register(MenuCollector(menus))
     return engine
