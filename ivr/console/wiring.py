@@ -57,7 +57,7 @@ def init_console(app: Flask, engine: Engine) -> None:
             store=engine.recordings.store, console_audit=audit, redis=redis, prefix=prefix,
             clock=engine.clock),
     })
-    blueprints = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
+    blueprints: tuple[Blueprint, ...] = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
     for bp in blueprints:
         app.register_blueprint(bp)
     i18n.init_i18n(app, zone=hotline_zone(config), queue_names={
