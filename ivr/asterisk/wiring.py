@@ -95,4 +95,5 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
     ami = AmiClient(host, port, username=username, secret=secret, on_event=on_event)
     dialer.ami = ami
     engine.dialers["asterisk"] = dialer
+    engine.answer_events.add("asterisk")  # DialEnd: the hand-over watcher moves the call
     return AmiServices(ami=ami, dialer=dialer, handovers=handovers)
