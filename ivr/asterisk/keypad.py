@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 PressKind = Literal["key", "hangup", "answer", "silence", "eol", "text", "ring"]
 KEYS = "0123456789*#"
@@ -73,7 +73,7 @@ class Keypad:
         self.echo = echo
         self._presses: collections.deque[Press] = collections.deque()
         self._changed = threading.Condition()
-        self._restore: list[object] = []
+        self._restore: list[tuple[int, list[Any]]] = []
         self._thread: threading.Thread | None = None
 
     # -- reading ---------------------------------------------------------------------------
@@ -129,9 +129,9 @@ class Keypad:
     def close(self) -> None:
         """Give the terminal its modes back."""
         while self._restore:
-            fd, saved = self._restore.pop()  # type: ignore[misc]
             import termios
 
+            fd, saved = self._restore.pop()
             with contextlib.suppress(OSError, termios.error):
                 termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 

@@ -27,7 +27,10 @@ from typing import TextIO
 
 from ivr.asterisk.keypad import Keypad
 from ivr.asterisk.peer import AsteriskPeer, CallerHangsUp, default_env, dial
+from ivr.identity import InvalidIdentity, validate_phone
 from ivr.prompts.catalog import load_catalog
+from ivr.softphone import wire
+from ivr.softphone.phone import SoftphoneLine
 
 _SEQUENCE = itertools.count(1)
 
@@ -117,10 +120,12 @@ def run_softphone(
     dialled: str = "88005553535",
     uniqueid: str | None = None,
     timeout: float = 600.0,
+    line: SoftphoneLine | None = None,
 ) -> dict[str, str]:
     """Dial the engine's FastAGI server and play the caller; returns the channel variables
     the engine set (IVR_STATUS, IVR_OPERATOR_ENDPOINT, IVR_APPEAL, ...).  Connected to an
-    operator, the call lasts until the person hangs up."""
+    operator, the call lasts until the person hangs up.  With a ``line``, the engine is told
+    where this softphone answers (a callback can reach it), and a ring meanwhile is busy."""
     out = output or sys.stdout
     own = keypad is None
     keys = keypad or Keypad(input or sys.stdin, echo=out).start()
@@ -128,6 +133,9 @@ def run_softphone(
         person = TerminalCaller(keypad=keys, output=out, texts=load_prompt_texts(prompts_dir, language))
         call_id = uniqueid or new_call_id()
         env = default_env(caller=caller, language=language, uniqueid=call_id, extension=dialled, port=port)
+        if line is not None:
+            env[wire.ENV_KEY] = line.contact
+            line.busy = True
         peer = AsteriskPeer(person, env=env)
         out.write(f"Calling {dialled} from {caller} over FastAGI {host}:{port} (call {call_id})\n"
                   "Keys act at once: 0-9 * #; Enter on an empty line = silence; h = hang up.\n")
@@ -142,5 +150,61 @@ def run_softphone(
         out.flush()
         return dict(peer.variables)
     finally:
+        if line is not None:
+            line.busy = False
         if own:
             keys.close()
+
+
+def callback_for_me(variables: Mapping[str, str], caller: str) -> bool:
+    """The call booked a callback (``IVR_CALLBACK``) to this softphone's own number."""
+    try:
+        return bool(variables.get("IVR_CALLBACK")) and validate_phone(variables["IVR_CALLBACK"]) == validate_phone(caller)
+    except InvalidIdentity:
+        return False
+
+
+def await_callback(keypad: Keypad, line: SoftphoneLine, *, output: TextIO | None = None) -> bool:
+    """Wait for the hotline to call back, answer it, talk until hanging up; False: the
+    person quit (``h``) before it came."""
+    out = output or sys.stdout
+
+    def say(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    say("Waiting for the hotline's callback on this softphone (h = quit).")
+    while (press := keypad.next(None)) is not None:
+        if press.kind == "hangup":
+            return False
+        ringing = line.ringing
+        if press.kind != "ring" or ringing is None:
+            continue
+        say(f"☎ The hotline 8 800 555-35-35 is calling back: a = answer, h = decline ({ringing.seconds} s)")
+        answer = _answer_or_not(keypad, ringing.seconds)
+        if answer is None:
+            line.reject()
+            say("Missed call; the hotline will try again later.")
+        elif not answer:
+            line.reject()
+            say("Declined; the hotline will try again later.")
+        elif not line.answer():
+            say("Missed call: the hotline stopped ringing; it will try again later.")
+        else:
+            say("Connected to the operator: talking (h = hang up)")
+            while (talk := keypad.next(None)) is not None and talk.kind != "hangup":
+                pass
+            line.hang_up()
+            say("Call ended.")
+            return True
+    return False
+
+
+def _answer_or_not(keypad: Keypad, seconds: int) -> bool | None:
+    deadline = time.monotonic() + seconds
+    while (press := keypad.next(max(0.0, deadline - time.monotonic()))) is not None:
+        if press.kind in ("answer", "silence"):
+            return True
+        if press.kind == "hangup":
+            return False
+    return None

@@ -14,6 +14,8 @@ from ivr.asterisk.session import CallSetup, SessionResult
 from ivr.call import CallRunner
 from ivr.engine import Engine
 from ivr.ops.feeds import FastAgiCollector
+from ivr.softphone.dialer import SoftphoneDialer
+from ivr.softphone.registry import SoftphoneRegistry
 from ivr.speech.recogniser import Recogniser
 
 # The engine's speech modes, as the recogniser names them.
@@ -43,14 +45,20 @@ def speech_hook(recogniser: Recogniser) -> SpeechHook:
 
 
 def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
+    """The FastAGI server; without AMI (no ``engine.dialers["asterisk"]`` yet) its callbacks
+    go to ``ivr call`` softphones (:mod:`ivr.softphone`), the only callers then reachable."""
     hook = speech_hook(engine.recogniser) if engine.recogniser.available else None
+    dialer = engine.dialers.setdefault("asterisk", SoftphoneDialer(
+        router=engine.router, registry=SoftphoneRegistry(redis=engine.redis, prefix=engine.config.redis.prefix)))
 
     def new_call(env: dict[str, str]) -> CallSetup:
         services = engine.services()
         menu = engine.menus.for_number(env.get("agi_dnid", "") or env.get("agi_extension", ""))
         runner = CallRunner(menu=menu, services=services, clock=engine.clock, observer=engine.observer)
+        # AMI originates to any number; a softphone dialer reaches only a softphone caller
+        callbacks = dialer.takes_call(env) if isinstance(dialer, SoftphoneDialer) else True
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,
-                         recording=engine.recordings.enabled)
+                         recording=engine.recordings.enabled, callbacks=callbacks)
 
     def call_ended(result: SessionResult) -> None:
         engine.metrics.agi_call_ended(result)
