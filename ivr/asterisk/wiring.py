@@ -48,7 +48,7 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
     """The FastAGI server; without AMI (no ``engine.dialers["asterisk"]`` yet) its callbacks
     go to ``ivr call`` softphones (:mod:`ivr.softphone`), the only callers then reachable."""
     hook = speech_hook(engine.recogniser) if engine.recogniser.available else None
-    dialer = engine.dialers.setdefault("asterisk", SoftphoneDialer(
+    engine.dialers.setdefault("asterisk", SoftphoneDialer(  # ami_services, before or after, replaces it
         router=engine.router, registry=SoftphoneRegistry(redis=engine.redis, prefix=engine.config.redis.prefix)))
 
     def new_call(env: dict[str, str]) -> CallSetup:
@@ -56,7 +56,8 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         menu = engine.menus.for_number(env.get("agi_dnid", "") or env.get("agi_extension", ""))
         runner = CallRunner(menu=menu, services=services, clock=engine.clock, observer=engine.observer)
         # AMI originates to any number; a softphone dialer reaches only a softphone caller
-        callbacks = dialer.takes_call(env) if isinstance(dialer, SoftphoneDialer) else True
+        dialer = engine.dialers.get("asterisk")
+        callbacks = dialer.takes_call(env) if isinstance(dialer, SoftphoneDialer) else dialer is not None
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,
                          recording=engine.recordings.enabled, callbacks=callbacks)
 
