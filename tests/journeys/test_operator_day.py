@@ -98,3 +98,8 @@ def test_an_operators_day(product: Product, browser: Any) -> None:
     level = row.find_elements(By.TAG_NAME, "td")[5].text
     assert re.match(r"100\s*%", level), f"both calls answered within the target: {level!r}"
     assert text_of(browser, "total-answered") == "2"
+    # and the command beside the running engine says the same
+    report = product.ivr("queues")
+    assert report.returncode == 0, report.stderr
+    general = next(line.split() for line in report.stdout.splitlines() if line.startswith("general "))
+    assert general[5] == "100%", report.stdout
