@@ -89,6 +89,9 @@ def test_an_operators_day(product: Product, browser: Any) -> None:
     assert first != second
     browser.find_element(By.ID, "go-break").click()
     wait(browser, lambda d: state(d) == "break")
+    browser.find_element(By.ID, "go-not-ready").click()  # the day is over
+    wait(browser, lambda d: state(d) == "offline")
+    assert not browser.find_element(By.ID, "status-error").is_displayed()
     browser.find_element(By.ID, "logout").click()
     wait(browser, lambda d: d.current_url.endswith("/login"))
 
