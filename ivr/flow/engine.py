@@ -66,6 +66,7 @@ class CallState:
     recording: bool = True  # can the engine keep recordings (CallStarted.recording)?
     announced: float = 0.0  # when the queue position was last announced
     offer_callback: bool = False
+    callbacks: bool = True  # can a callback be placed to this caller (CallStarted.callbacks)?
 
     @property
     def done(self) -> bool:
@@ -99,7 +100,8 @@ def start(menu: Menu, event: e.CallStarted) -> Turn:
         recording=recording_for(None, can_record=event.recording),
         menu_version=menu.version,
     )
-    step = _Step(menu, CallState(context=context, speech=event.speech, recording=event.recording), event.at)
+    state = CallState(context=context, speech=event.speech, recording=event.recording, callbacks=event.callbacks)
+    step = _Step(menu, state, event.at)
     if event.appeal:
         step.emit(a.SetVariable("IVR_APPEAL", event.appeal))
     step.goto(menu.start)
@@ -618,7 +620,7 @@ def _queued(s: _Step, node: n.EnqueueNode, event: e.Queued) -> None:
     if event.operator and event.endpoint:  # an operator was free: no wait, nothing to announce
         _connect(s, event.operator, event.endpoint)
         return
-    s.update(offer_callback=event.offer_callback and node.callback)
+    s.update(offer_callback=event.offer_callback and node.callback and s.state.callbacks)
     _announce(s, event.position, event.expected_wait)
     _hold(s, node)
 
@@ -711,7 +713,7 @@ def _callback_booked(s: _Step, node: n.EnqueueNode, event: e.CallbackBooked) -> 
         _hold(s, node)
         return
     s.update_ctx(callback_number=s.state.candidate)
-    s.emit(s.play("callback.booked", False))
+    s.emit(a.SetVariable("IVR_CALLBACK", s.state.candidate), s.play("callback.booked", False))
     if s.ctx.appeal:
         s.emit(s.play("common.your_appeal", False), *s.say_digits(s.ctx.appeal, False))
     s.emit(s.play("common.goodbye", False), a.Hangup())
