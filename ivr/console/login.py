@@ -24,6 +24,8 @@ from ivr.console.auth import (
 )
 
 bp = Blueprint("auth", __name__)
+BLOCKED = ("Учётная запись заблокирована после попыток доступа к чужим данным. "
+           "Разблокировать её может супервизор.")
 PREFIXES = {"operator": ("/operator",), "supervisor": ("/supervisor",), "auditor": ("/auditor",)}
 
 
@@ -61,6 +63,8 @@ def login() -> Any:
     try:
         who = auth_service().login(name, password, ip=client_ip())
     except LoginRefused as exc:
+        if exc.reason == "blocked":
+            return render_template("login.html", next=target, error=BLOCKED), 403
         if exc.reason != "bad_credentials":  # throttled
             wait = (f"{exc.retry_after} с" if exc.retry_after < 60
                     else f"{max(1, (exc.retry_after + 59) // 60)} мин.")
