@@ -24,16 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ivr.config.schema import ConsoleSettings
 
 CROSS_SITE = frozenset({"cross-site", "same-site"})
-KINDS = {"not_your_call": "чужой вызов", "recording_role": "запись разговора без права доступа",
-         "bad_grant": "недействительная ссылка на запись"}
-MOSCOW = ZoneInfo("Europe/Moscow")
 
 
 def _text(value: Any) -> str:
@@ -73,12 +68,9 @@ class AccountBlocks:
         return bool(self.redis.hexists(self.key_blocked, name))
 
     def blocked(self) -> list[dict[str, Any]]:
-        """Blocked accounts, the latest first, with what a page shows (Moscow time, in words)."""
+        """Blocked accounts, the latest first: {user, at, refusals, last (the kind)}."""
         rows = [{"user": _text(name), **json.loads(_text(raw))}
                 for name, raw in self.redis.hgetall(self.key_blocked).items()]
-        for row in rows:
-            row["when"] = datetime.fromtimestamp(float(row["at"]), MOSCOW).strftime("%d.%m.%Y %H:%M:%S")
-            row["what"] = KINDS.get(row["last"], row["last"])
         return sorted(rows, key=lambda row: float(row["at"]), reverse=True)
 
     def unblock(self, name: str) -> bool:

@@ -164,6 +164,9 @@ def test_refused_attempts_block_the_account_and_only_a_supervisor_unblocks_it(
     blocked = login(app.test_client(), "olga")
     assert blocked.status_code == 403 and "заблокирована" in blocked.get_data(as_text=True)
     assert {"account_blocked", "login_blocked"} <= set(security_kinds(engine))
+    english = app.test_client()
+    english.set_cookie("ivr_lang", "en")
+    assert "This account is blocked" in login(english, "olga").get_data(as_text=True)
 
     officer = as_role("auditor").get("/auditor/accounts").get_data(as_text=True)
     assert 'data-user="olga"' in officer and "чужой вызов" in officer and "Разблокировать" not in officer
