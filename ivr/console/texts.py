@@ -15,6 +15,7 @@ TEXTS: dict[str, Entry] = {
     "nav.menus": {"ru": "Меню", "en": "Menus"},
     "nav.funnel": {"ru": "Воронка", "en": "Funnel"},
     "nav.recordings": {"ru": "Записи разговоров", "en": "Call recordings"},
+    "nav.accounts": {"ru": "Блокировки", "en": "Blocked accounts"},
     "nav.logout": {"ru": "Выйти", "en": "Log out"},
     "nav.switch": {"ru": "English", "en": "Русский"},
     "role.operator": {"ru": "оператор", "en": "operator"},

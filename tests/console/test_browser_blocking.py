@@ -67,14 +67,16 @@ def test_an_operator_blocked_for_other_calls_is_unblocked_by_a_supervisor(driver
 
     log_in(driver, base, "anton")  # the security officer sees it
     wait_for(driver, lambda d: d.current_url.endswith("/auditor/recordings"))
-    driver.get(base + "/auditor/accounts")
+    driver.find_element(By.ID, "nav-accounts").click()
+    wait_for(driver, lambda d: d.current_url.endswith("/auditor/accounts"))
     row = driver.find_element(By.CSS_SELECTOR, '#blocked-accounts tr[data-user="olga"]')
     assert "чужой вызов" in row.text and not driver.find_elements(By.CSS_SELECTOR, "button.unblock")
     log_out(driver)
 
     log_in(driver, base, "sveta")  # a supervisor unblocks her
     wait_for(driver, lambda d: d.current_url.endswith("/supervisor"))
-    driver.get(base + "/supervisor/accounts")
+    driver.find_element(By.ID, "nav-accounts").click()
+    wait_for(driver, lambda d: d.current_url.endswith("/supervisor/accounts"))
     driver.find_element(By.ID, "unblock-olga").click()
     wait_for(driver, lambda d: d.find_elements(By.ID, "no-blocked-accounts"))
     log_out(driver)
