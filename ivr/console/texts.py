@@ -15,6 +15,7 @@ TEXTS: dict[str, Entry] = {
     "nav.menus": {"ru": "Меню", "en": "Menus"},
     "nav.funnel": {"ru": "Воронка", "en": "Funnel"},
     "nav.recordings": {"ru": "Записи разговоров", "en": "Call recordings"},
+    "nav.accounts": {"ru": "Блокировки", "en": "Blocked accounts"},
     "nav.logout": {"ru": "Выйти", "en": "Log out"},
     "nav.switch": {"ru": "English", "en": "Русский"},
     "role.operator": {"ru": "оператор", "en": "operator"},
@@ -34,6 +35,33 @@ TEXTS: dict[str, Entry] = {
     "login.user": {"ru": "Имя пользователя", "en": "User name"},
     "login.password": {"ru": "Пароль", "en": "Password"},
     "login.submit": {"ru": "Войти", "en": "Log in"},
+    "login.bad_credentials": {"ru": "Неверное имя или пароль", "en": "Wrong user name or password"},
+    "login.throttled": {"ru": "Слишком много неудачных попыток. Попробуйте через {wait}.",
+                        "en": "Too many failed attempts. Try again in {wait}."},
+    "login.wait_seconds": {"ru": "{n} с", "en": "{n} s"},
+    "login.wait_minutes": {"ru": "{n} мин.", "en": "{n} min"},
+    "login.blocked": {"ru": "Учётная запись заблокирована после попыток доступа к чужим данным. "
+                            "Разблокировать её может супервизор.",
+                      "en": "This account is blocked after attempts to reach other people's data. "
+                            "A supervisor can unblock it."},
+    # -- blocked accounts (auditor, supervisor) -----------------------------------------------
+    "accounts.title": {"ru": "Заблокированные учётные записи", "en": "Blocked accounts"},
+    "accounts.intro": {"ru": "Учётная запись блокируется после {n} попыток доступа к чужим вызовам или "
+                             "записям разговоров; все её сеансы завершаются сразу. Разблокирует "
+                             "супервизор; блокировка и разблокировка записываются в журнал доступа.",
+                       "en": "An account is blocked after {n} attempts to reach other operators' calls "
+                             "or call recordings; all its sessions end at once. A supervisor unblocks "
+                             "it; blocking and unblocking go to the access log."},
+    "accounts.user": {"ru": "Пользователь", "en": "User"},
+    "accounts.when": {"ru": "Заблокирована", "en": "Blocked at"},
+    "accounts.count": {"ru": "Попыток", "en": "Attempts"},
+    "accounts.last": {"ru": "Последняя", "en": "The last"},
+    "accounts.unblock": {"ru": "Разблокировать", "en": "Unblock"},
+    "accounts.none": {"ru": "Заблокированных учётных записей нет.", "en": "No account is blocked."},
+    "accounts.kind.not_your_call": {"ru": "чужой вызов", "en": "another operator's call"},
+    "accounts.kind.recording_role": {"ru": "запись разговора без права доступа",
+                                     "en": "a recording without the role"},
+    "accounts.kind.bad_grant": {"ru": "недействительная ссылка на запись", "en": "an invalid recording link"},
     # -- the live dashboard -------------------------------------------------------------------
     "dash.waiting": {"ru": ("ждёт", "ждут", "ждут"), "en": ("waiting", "waiting")},
     "dash.callbacks": {"ru": ("обратный звонок", "обратных звонка", "обратных звонков"),

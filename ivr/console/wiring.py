@@ -33,9 +33,9 @@ def init_console(app: Flask, engine: Engine) -> None:
     security = SecurityLog(redis=redis, prefix=prefix, clock=engine.clock)
     users = UserStore(redis=redis, prefix=prefix, configured=config.users, operators=config.operators,
                       clock=engine.clock)
-    auth = Auth(users=users, redis=redis, prefix=prefix, settings=settings, security=security,
-                clock=engine.clock)
     audit = ConsoleAudit(config.path(settings.audit_log), clock=engine.clock)
+    auth = Auth(users=users, redis=redis, prefix=prefix, settings=settings, security=security,
+                audit=audit, clock=engine.clock)
     pops = ScreenPops(router=engine.router, appeals=engine.appeals, queues=config.queues,
                       repeat_window_days=config.routing.repeat_window_days, clock=engine.clock,
                       clips_kept=engine.recordings.enabled,
