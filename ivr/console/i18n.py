@@ -68,6 +68,15 @@ def local_time(epoch: float | None, language: str, zone: str) -> str:
     return moment.strftime("%d.%m.%Y %H:%M:%S" if language == "ru" else "%Y-%m-%d %H:%M:%S")
 
 
+def zone_label(zone: str, at: float | None = None) -> str:
+    """The hotline's zone as people read it on either page: ``UTC+3``."""
+    moment = dt.datetime.now(ZoneInfo(zone)) if at is None else dt.datetime.fromtimestamp(at, ZoneInfo(zone))
+    offset = moment.utcoffset() or dt.timedelta()
+    minutes = int(offset.total_seconds() // 60)
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
+
+
 def catalogue(language: str) -> dict[str, Any]:
     """What a page's scripts need: the texts in its language, the language, the zone."""
     queues: Mapping[str, Mapping[str, str]] = current_app.extensions["ivr.console.queue_names"]
@@ -109,6 +118,7 @@ def init_i18n(app: Flask, *, zone: str, queue_names: Mapping[str, Mapping[str, s
         return local_time(epoch, page_language(), hotline_zone())
 
     app.jinja_env.globals.update(t=t, count=counted, when=when, page_language=page_language,
+                                 zone_label=lambda: zone_label(hotline_zone()),
                                  languages=LANGUAGES, catalogue=lambda: catalogue(page_language()))
 
 

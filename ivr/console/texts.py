@@ -27,7 +27,7 @@ TEXTS: dict[str, Entry] = {
     "common.reconnecting": {"ru": "переподключение…", "en": "reconnecting…"},
     "common.connecting": {"ru": "соединение…", "en": "connecting…"},
     "common.all": {"ru": "все", "en": "all"},
-    "common.zone": {"ru": "время {zone}", "en": "times in {zone}"},
+    "common.zone": {"ru": "Время — {zone}", "en": "Times are {zone}"},
     # -- log-in -----------------------------------------------------------------------------
     "login.title": {"ru": "Вход", "en": "Log in"},
     "login.heading": {"ru": "Вход в консоль", "en": "Console log-in"},
@@ -202,7 +202,7 @@ TEXTS: dict[str, Entry] = {
     "rec.hold": {"ru": "на удержании", "en": "on legal hold"},
     "rec.no_key": {"ru": "Ключ записей не настроен: записи не ведутся и не читаются.",
                    "en": "No recording key is set: nothing is recorded or read."},
-    "rec.kind.conversation": {"ru": "разговор с оператором", "en": "conversation with the operator"},
+    "rec.kind.operator": {"ru": "разговор с оператором", "en": "conversation with the operator"},
     "rec.kind.name": {"ru": "ФИО, сказанное абонентом", "en": "the caller's spoken name"},
     "rec.kind.consent": {"ru": "ответ о согласии на запись", "en": "the consent answer"},
     "rec.logs": {"ru": "Журналы доступа", "en": "Access logs"},
