@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
+import inspect
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pexpect
 
 from tests.console.live import PASSWORD
-from tests.journeys.product import Product, Serving, newcomer_env, until
+from ivr.asterisk.softphone import run_softphone
+from tests.journeys.product import Product, Serving, until
 
-# A recording key as the README says (k1:BASE64-of-32-bytes): /readyz needs one today.
-RECORDING_KEY = "k1:" + base64.b64encode(bytes(range(32))).decode()
 KEYS_PROMPT = r"keys \(Enter = silence"
 
 
@@ -24,9 +24,18 @@ def add_user(product: Product, name: str, role: str, *extra: str) -> None:
 
 
 def serve_ready(product: Product) -> Serving:
-    serving = product.serve(env=newcomer_env(IVR_RECORDING_KEY=RECORDING_KEY))
+    """The README's ``ivr serve`` (its development recording key, its trial folders), ready."""
+    serving = product.serve()
     until(lambda: serving.get("/readyz").status == 200, 20, what="ready")
     return serving
+
+
+def dialled_call_id(call: Any) -> str:
+    """The call's id as the softphone shows it ("Calling ... (call 1795312804.31)"); a
+    softphone that does not show it dials with its one fixed id."""
+    call.expect(r"Calling [^\n]*")
+    shown = re.search(r"\(call ([A-Za-z0-9_.-]+)\)", str(call.after))
+    return shown.group(1) if shown else str(inspect.signature(run_softphone).parameters["uniqueid"].default)
 
 
 def edit_config(product: Product, old: str, new: str) -> None:
