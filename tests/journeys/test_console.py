@@ -105,6 +105,9 @@ def test_the_supervisors_pages_speak_russian_and_english_by_the_switch(product: 
     assert browser.find_element(By.ID, "total-waiting-box").text == "1 waiting"
     assert browser.find_element(By.ID, "total-callbacks-box").text == "0 callbacks"
     assert not CYRILLIC.search(page_text(browser)), page_text(browser)
+    browser.get(serving.base_url + "/supervisor/menus/hotline")
+    waits(browser, lambda d: d.find_element(By.ID, "live-version").text == "live: v1 (from the file dialplans/hotline.yaml)")
+    assert not CYRILLIC.search(page_text(browser)), page_text(browser)
     hang_up(waiting)
 
 
