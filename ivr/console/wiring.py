@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
+from ivr.config import Config
 from ivr.console import auditor, i18n, login, operator, supervisor
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Auth, SecurityLog, init_auth
@@ -13,7 +14,6 @@ from ivr.console.hub import EventHub
 from ivr.console.menudesk import MenuDesk
 from ivr.console.screenpop import ScreenPops
 from ivr.console.users import UserStore
-from ivr.config import Config
 from ivr.engine import Engine
 
 assets = Blueprint("console", __name__, static_folder="static", static_url_path="/console/static",
@@ -56,7 +56,7 @@ def init_console(app: Flask, engine: Engine) -> None:
             store=engine.recordings.store, console_audit=audit, redis=redis, prefix=prefix,
             clock=engine.clock),
     })
-    blueprints = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
+    blueprints: tuple[Blueprint, ...] = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
     for bp in blueprints:
         app.register_blueprint(bp)
     i18n.init_i18n(app, zone=hotline_zone(config), queue_names={

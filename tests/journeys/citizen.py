@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pexpect
 
-from tests.console.live import PASSWORD
 from ivr.asterisk.softphone import run_softphone
+from tests.console.live import PASSWORD
 from tests.journeys.product import Product, Serving, until
 
 KEYS_PROMPT = r"keys \(Enter = silence"

@@ -22,7 +22,7 @@ from tests.journeys.citizen import (
     serve_ready,
     to_topics,
 )
-from tests.journeys.product import Product, Serving, until
+from tests.journeys.product import Product, until
 
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 LATIN_WORD = re.compile(r"[A-Za-z_]{2,}")
