@@ -27,7 +27,7 @@ class Dashboard:
         pipe = self.router.redis.pipeline(transaction=False)
         for op_id in ids:
             pipe.hmget(self.router.keys.operator(op_id), "state", "since", "call")
-        rows = []
+        rows: list[dict[str, Any]] = []
         for op_id, (state, since, call) in zip(ids, pipe.execute(), strict=True):
             rows.append({"id": op_id, "name": self.router.operators[op_id].name,
                          "state": _text(state) if state else "offline",

@@ -12,6 +12,7 @@ from ivr.console.dashboard import Dashboard
 from ivr.console.funnel import Funnel
 from ivr.console.hub import EventHub
 from ivr.console.menudesk import MenuDesk
+from ivr.console.params import init_params
 from ivr.console.screenpop import ScreenPops
 from ivr.console.users import UserStore
 from ivr.engine import Engine
@@ -62,5 +63,6 @@ def init_console(app: Flask, engine: Engine) -> None:
     i18n.init_i18n(app, zone=hotline_zone(config), queue_names={
         queue: {"ru": q.name or queue, "en": q.name_en or q.name or queue} for queue, q in config.queues.items()})
     blueprints = (*blueprints, i18n.bp)
+    init_params(app)
     init_auth(app, auth, secret_key=engine.secrets.secret_key, public_url=config.engine.public_url,
               console_blueprints=frozenset(bp.name for bp in blueprints))
