@@ -103,10 +103,12 @@ class Product:
         return subprocess.run([IVR, *args], cwd=self.root, input=input, text=True, capture_output=True,
                               timeout=timeout, env=env or newcomer_env())
 
-    def serve(self, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60) -> Serving:
-        """The README's first command (``ivr serve``) on free loopback ports; waits until its
-        HTTP port answers ``/healthz``."""
-        fastagi, http = free_port(), free_port()
+    def serve(self, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60,
+              fastagi: int | None = None) -> Serving:
+        """The README's first command (``ivr serve``) on free loopback ports (``fastagi``: on
+        this one, e.g. the port Asterisk's IVR_AGI names); waits until its HTTP port answers
+        ``/healthz``."""
+        fastagi, http = fastagi or free_port(), free_port()
         log = self.root / f"serve-{len(self.runs)}.log"
         with open(log, "wb") as out:
             process = subprocess.Popen([IVR, "serve", "--fastagi", f"127.0.0.1:{fastagi}",
