@@ -11,9 +11,11 @@ test computes, e.g. when to press a key).
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import struct
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,34 +95,61 @@ class Sipp:
             self.process.wait(5)
 
 
-def dtmf_pcaps(keys: str, directory: Path) -> list[Path]:
-    """One pcap per key: RFC 4733 (2833) events, payload type 101, one RTP stream.
 
-    sipp's bundled ``dtmf_2833_<key>.pcap`` files share an SSRC but not a sequence: played
-    in an order other than 1, 4, *, # they go backwards (or jump by thousands), and
-    Asterisk drops them as old or out-of-probation packets.  These continue one sequence
-    and one timestamp line across the keys, in the order given, so any key sequence
-    arrives: 7 packets of the event growing by 20 ms, then 3 end packets, 20 ms apart.
+DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}  # RFC 4733 event codes
+
+
+class RtpKeys:
+    """A caller's keypad on the RTP port a SIP scenario announced (``m=audio <port>``) and
+    sipp does not bind: RFC 4733 (2833) events, payload type 101, pressed when the test
+    decides (when it sees the prompt start), not at times fixed in a scenario.
+
+    ``media_of(message_file)`` reads the address Asterisk answered with from sipp's
+    ``-trace_msg`` file.  ``start()`` sends 200 ms of A-law silence first: Asterisk's
+    strictrtp learns the source from a few packets in sequence before it takes any.
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    events = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
-    pcap_header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # Ethernet
-    paths = []
-    for n, key in enumerate(keys):
-        seq, timestamp = 1000 + 20 * n, 160_000 + 8000 * n
-        records = b""
+
+    SSRC = 0x0E05384E
+
+    def __init__(self, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        self.remote = remote
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(local)
+        self.seq, self.timestamp = 1000, 160_000
+
+    @staticmethod
+    def media_of(message_file: Path) -> tuple[str, int] | None:
+        """Asterisk's RTP address from the first ``200 OK`` with SDP sipp received."""
+        if not message_file.exists():
+            return None
+        text = message_file.read_text(errors="replace")
+        answer = re.search(r"SIP/2\.0 200 OK.*?\nc=IN IP4 (\S+).*?\nm=audio (\d+)", text, re.DOTALL)
+        return (answer.group(1), int(answer.group(2))) if answer else None
+
+    def _send(self, payload_type: int, payload: bytes, *, marker: bool = False, step: bool = True) -> None:
+        header = struct.pack(">BBHII", 0x80, (0x80 if marker else 0) | payload_type, self.seq & 0xFFFF,
+                             self.timestamp, self.SSRC)
+        self.sock.sendto(header + payload, self.remote)
+        self.seq += 1
+        if step:
+            self.timestamp += 160
+
+    def start(self) -> RtpKeys:
+        for _ in range(10):
+            self._send(8, b"\xd5" * 160)
+            time.sleep(0.02)
+        return self
+
+    def press(self, key: str) -> None:
+        """One key: 7 packets of the event growing by 20 ms, then 3 end packets."""
+        event = DTMF_EVENTS[key]
         for i in range(10):
             end = i >= 7
-            duration = 160 * min(i + 1, 7)  # 8 kHz units: 20 ms per packet, held at 140 ms
-            payload = struct.pack(">BBH", events[key], (0x80 if end else 0) | 10, duration)
-            rtp = struct.pack(">BBHII", 0x80, (0x80 if i == 0 else 0) | 101, seq + i, timestamp, 0x0E05384E)
-            udp = struct.pack(">HHHH", 6000, 6000, 8 + len(rtp) + len(payload), 0)
-            ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp) + len(rtp) + len(payload), 0, 0, 64, 17, 0,
-                             socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.1"))
-            frame = b"\0" * 12 + b"\x08\x00" + ip + udp + rtp + payload
-            micros = 20_000 * i
-            records += struct.pack("<IIII", micros // 1_000_000, micros % 1_000_000, len(frame), len(frame)) + frame
-        path = directory / f"dtmf_{n}_{events[key]}.pcap"
-        path.write_bytes(pcap_header + records)
-        paths.append(path)
-    return paths
+            duration = 160 * min(i + 1, 7)
+            self._send(101, struct.pack(">BBH", event, (0x80 if end else 0) | 10, duration),
+                       marker=i == 0, step=False)
+            time.sleep(0.02)
+        self.timestamp += 160 * 8
+
+    def close(self) -> None:
+        self.sock.close()
