@@ -14,9 +14,14 @@ guide's /opt/ivr inside it, and the guide's steps are run as it gives them:
   the drop-in's UMask), ``ivr serve`` from the copy.
 
 Then an operator's phone (sipp) registers as op101 and waits, a citizen (sipp, over the
-carrier's trunk) walks the menu into the general queue with RFC 2833 keys, hears hold music
+carrier's trunk) walks the menu into the general queue, pressing RFC 4733 keys on the call's
+RTP as each prompt starts (Asterisk's AGI debug log says when), hears hold music
 until the operator clicks "ready" in the console, and is put through to the operator's
-phone; the consented conversation is recorded and taken in by the engine.
+phone; the consented conversation is recorded and taken in by the engine.  While the
+citizen waits, the spoken name Asterisk recorded must be writable by the user ivr (the
+engine overwrites plaintext before deleting it): group ivr from the setgid directory, mode
+from the drop-in's UMask.  Asterisk's log of the run must name nothing missing (application,
+function, module, sound file).
 
 What differs from a real host, and why (each is one line below): the SIP, AMI and FastAGI
 ports are free ones and the carrier is 127.0.0.2 (other tests may use the defaults); the
@@ -43,12 +48,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.journeys.product import ROOT, Product, fresh_copy, newcomer_env, until
+from tests.journeys.product import ROOT, Product, free_port, fresh_copy, newcomer_env, until
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from asterisk_harness import CHROOT_SCRIPT, AsteriskHarness, AsteriskHarnessError
-from sipp_runner import SIPP_DIR, Sipp, dtmf_pcaps, free_udp_port, scenario_with
+from sipp_runner import SIPP_DIR, RtpKeys, Sipp, free_udp_port, scenario_with
 
 pytestmark = pytest.mark.asterisk
 
@@ -130,23 +135,6 @@ class Console:
             return answer
 
 
-def key_times(manifest: Path) -> dict[str, int]:
-    """When the citizen presses each key (ms), from the rendered prompts' lengths.
-
-    Answer -> welcome -> language.choose + 3 s of silence (Russian) -> identity.say_name, the
-    beep, 6 s of recording -> identity.enter_number (then 10 s for digits): "#" half-way into
-    that window; "0" 4 s into the main menu (a 20 s prompt); "1" 4 s into the consent
-    question (or its 6 s timeout)."""
-    seconds = {(p["lang"], p["id"]): float(p.get("seconds", 0.0)) for p in json.loads(manifest.read_text())["prompts"]}
-
-    def length(prompt: str) -> float:
-        return seconds[("ru", prompt)]
-
-    number_prompt = length("welcome") + length("language.choose") + 3 + length("identity.say_name") + 1 + 6
-    pound = number_prompt + (length("identity.enter_number") + 10) / 2
-    return {"TO_POUND_MS": int(pound * 1000), "TO_ZERO_MS": 4000, "TO_ONE_MS": 4000}
-
-
 @pytest.fixture()
 def host(tmp_path: Path) -> Iterator[AsteriskHarness]:
     """The Asterisk machine: the tier's chroot, /etc/asterisk as the package installed it."""
@@ -167,6 +155,7 @@ def host(tmp_path: Path) -> Iterator[AsteriskHarness]:
         yield harness
     finally:
         harness.stop()
+        undo_earlier_install(harness)  # the tier's own tests find the chroot as they left it
 
 
 @pytest.fixture()
@@ -187,7 +176,7 @@ def test_the_guide_gets_a_citizen_through_the_menu_to_a_registered_operator(
     assert chroot_packages and set(guide_packages()) <= set(chroot_packages.group(1).split()), (
         "the test's Asterisk must have what the guide tells the administrator to install")
     etc = host.root / "etc/asterisk"
-    sip_port, ami_port, fastagi_port, carrier_port = free_udp_port(), free_udp_port(), free_udp_port(), 0
+    sip_port, ami_port, fastagi_port = free_udp_port(), free_port(), free_port()
 
     # -- the guide: install.sh, as root on the Asterisk machine
     installed = host.run("sh", f"{CHECKOUT}/dialplans/asterisk/install.sh")
@@ -238,20 +227,43 @@ def test_the_guide_gets_a_citizen_through_the_menu_to_a_registered_operator(
                  port=register.port, workdir=tmp_path / "operator", timeout_s=150).start()
 
     # The citizen calls over the trunk and walks into the queue.
-    pound, zero, one = dtmf_pcaps("#01", tmp_path / "dtmf")
-    scenario = scenario_with(SIPP_DIR / "hotline_to_operator.xml", tmp_path / "citizen.xml",
-                             POUND_PCAP=pound, ZERO_PCAP=zero, ONE_PCAP=one,
-                             **key_times(checkout.root / "var/sounds/manifest.json"))
-    citizen = Sipp(scenario, service=HOTLINE, local_ip=CARRIER_IP, remote=phones, port=carrier_port or 5060,
-                   workdir=tmp_path / "citizen", timeout_s=150).start()
+    rtp_port = free_udp_port(even=True, host=CARRIER_IP)
+    scenario = scenario_with(SIPP_DIR / "hotline_to_operator.xml", tmp_path / "citizen.xml", RTP_PORT=rtp_port)
+    messages = tmp_path / "citizen" / "messages.log"
+    host.cli("agi set debug on")  # each AGI command in the log: the citizen hears the prompts start
+    citizen = Sipp(scenario, service=HOTLINE, local_ip=CARRIER_IP, remote=phones, port=5060,
+                   workdir=tmp_path / "citizen", timeout_s=150,
+                   extra=("-trace_msg", "-message_file", str(messages))).start()
+    keys: RtpKeys | None = None
     try:
+        asterisk_media = until(lambda: RtpKeys.media_of(messages), 20, what="Asterisk to answer the call")
+        keys = RtpKeys((CARRIER_IP, rtp_port), asterisk_media).start()
+        heard = 0
+        for prompt, key in (("identity.enter_number", "#"),  # skip the ИНН/СНИЛС
+                            ("menu.main", "0"),               # an operator: queue general
+                            ("consent.ask", "1")):            # record
+            started = re.compile(rf"AGI Rx << STREAM FILE ivr/ru/{re.escape(prompt)} ")
+            found = until(lambda started=started, after=heard: started.search(log_path.read_text(errors="replace"),
+                                                                               after),
+                          60, every=0.2, what=f"the prompt {prompt}")
+            heard = found.end()
+            time.sleep(0.5)  # barge-in, half a second into the prompt
+            keys.press(key)
         try:
-            hold = until(lambda: re.search(r"Started music on hold, class 'default', on channel '(PJSIP/trunk-\w+)'",
-                                           log_path.read_text(errors="replace")), 90, every=0.5,
+            hold = until(lambda: re.compile(r"Started music on hold, class 'default', on channel '(PJSIP/trunk-\w+)'")
+                         .search(log_path.read_text(errors="replace"), heard), 30, every=0.2,
                          what="the citizen on hold in the queue")
         except AssertionError as exc:
             raise AssertionError(f"{exc}; Asterisk's warnings:\n{warnings(log_path)}") from None
         trunk_channel = hold.group(1)
+        # The spoken name Asterisk recorded (RECORD FILE) waits in the clip directory until
+        # the call ends: the engine's user must be able to overwrite it (group ivr, UMask).
+        clips = [c.name for c in (chroot_spool / "ivr").glob("*-ask_name.wav")]
+        assert clips, "no name clip in /var/spool/asterisk/ivr"
+        for clip in clips:
+            writable = host.run("runuser", "-u", "ivr", "--", "test", "-w", f"/var/spool/asterisk/ivr/{clip}")
+            mode = oct((chroot_spool / "ivr" / clip).stat().st_mode & 0o7777)
+            assert writable.returncode == 0, f"{clip} ({mode}) is not writable by the engine's user ivr"
         time.sleep(2)  # some music
         console = Console(serving.base_url)
         console.log_in(CONSOLE_USER, CONSOLE_PASSWORD)
@@ -266,11 +278,15 @@ def test_the_guide_gets_a_citizen_through_the_menu_to_a_registered_operator(
     finally:
         citizen.kill()
         phone.kill()
+        if keys is not None:
+            keys.close()
 
-    # Nothing the call needed was missing: an application, a function, a module, a sound.
+    # Nothing the call needed was missing: an application, a function, a module, a sound,
+    # a prompt Asterisk may read (a STREAM FILE it cannot open answers -1 without a warning).
     log = log_path.read_text(errors="replace")
     problems = [line for line in log.splitlines() if re.search(
-        r"No such application|not registered|Unable to|does not exist|No application|Failed to", line)]
+        r"No such application|not registered|Unable to|does not exist|No application|Failed to"
+        r"|AGI Tx >> 200 result=-1 endpos=", line)]
     assert problems == []
     assert re.search(rf"DTMF end '#' received on {re.escape(trunk_channel)}", log)
     assert "Begin MixMonitor Recording " + trunk_channel in log
