@@ -57,7 +57,7 @@ fi
 # The engine writes its state (embedded Redis, prompts, keys, audit logs) under var/ and
 # the encrypted recordings under recordings/ (config.yaml: recordings.dir).
 install -d -o "$ENGINE_USER" -g "$ENGINE_GROUP" -m 0755 "$CHECKOUT/var" "$CHECKOUT/var/sounds"
-install -d -o "$ENGINE_USER" -g "$ENGINE_GROUP" -m 0750 "$CHECKOUT/recordings"
+install -d -o "$ENGINE_USER" -g "$ENGINE_GROUP" -m 0700 "$CHECKOUT/recordings"  # the store: its own, 0700
 chown -R "$ENGINE_USER:$ENGINE_GROUP" "$CHECKOUT/var" "$CHECKOUT/recordings"
 
 # 2. Asterisk's configuration -----------------------------------------------------------
