@@ -285,7 +285,7 @@ def test_the_guide_gets_a_citizen_through_the_menu_to_a_registered_operator(
     # a prompt Asterisk may read (a STREAM FILE it cannot open answers -1 without a warning).
     log = log_path.read_text(errors="replace")
     problems = [line for line in log.splitlines() if re.search(
-        r"No such application|not registered|Unable to|does not exist|No application|Failed to"
+        r"No such application|Could not find application|not registered|Unable to|does not exist|Failed to"
         r"|AGI Tx >> 200 result=-1 endpos=", line)]
     assert problems == []
     assert re.search(rf"DTMF end '#' received on {re.escape(trunk_channel)}", log)
