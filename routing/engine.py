@@ -49,6 +49,7 @@ from routing.model import (
     Assignment,
     CallbackRequest,
     CallStatus,
+    Missed,
     OperatorState,
     OperatorStatus,
     Placement,
@@ -324,6 +325,23 @@ class Router:
     def ended(self, call_id: str) -> None:
         reply = self._run("ended", self.clock(), call_id)
         self._check(reply, "call", call_id, "gone")
+
+    def missed(self, call_id: str, operator_id: str, *, why: str = "no_answer") -> Missed:
+        """The reserved operator did not answer: the call goes back to the head of its line
+        (offered at once to another idle operator), the operator is not ready, why
+        ``missed``, and his misses in a row are counted.  A retry, or a report about an
+        operator the call has already left, changes nothing (``misses`` 0)."""
+        reply = self._run("missed", self.clock(), call_id, operator_id, why)
+        self._check(reply, "call", call_id, "waiting")
+        again = self._assignment(reply[2]) if len(reply) > 2 else None
+        return Missed(call_id, operator_id, int(_text(reply[1])), again)
+
+    def unanswered(self, older_than: float, limit: int = 100) -> list[str]:
+        """Calls reserved more than ``older_than`` seconds ago and not yet connected (the
+        ring time of a telephony that does not report "no answer" itself)."""
+        cutoff = self.clock() - older_than + self.settings.reservation_seconds
+        raw = self.redis.zrangebyscore(self.keys.reserved, "-inf", repr(cutoff), start=0, num=limit)
+        return [_text(x) for x in raw]
 
     def abandon(self, call_id: str, *, node: str | None = None) -> None:
         """The caller hung up while waiting or reserved (not after requesting a callback)."""

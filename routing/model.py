@@ -137,3 +137,13 @@ class QueueSnapshot:
             "service_level_seconds": self.service_level_seconds,
             "operators": dict(self.operators),
         }
+
+
+@dataclass(frozen=True)
+class Missed:
+    """An operator did not answer a call reserved for him (:meth:`Router.missed`)."""
+
+    call_id: str
+    operator_id: str
+    misses: int  # his misses in a row, this one included; 0: nothing changed (a retry)
+    again: Assignment | None = None  # the call, offered at once to another operator

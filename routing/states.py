@@ -1,15 +1,21 @@
-"""Every way a call or an operator changes state, in one place.
+"""Every way a call or an operator changes state, written once.
 
-The Lua scripts in ``scripts/`` perform the changes atomically; they take the
-allowed "from" states from here, so this table is the one to read and to change.
+The Lua scripts in ``scripts/`` perform the changes atomically.  They do not spell the
+allowed states themselves: :func:`lua_table` renders :data:`MOVES` (and :data:`STAFFED`)
+into the Lua code at load (``routing/scripts/__init__.py`` puts it in place of the
+``--@STATES@`` line of ``lib.lua``), and each script asks ``may(move, state, kind)``.
+Change a move here and the scripts follow; ``tests/routing/test_states.py`` reads the
+table back from a live Redis and fails if the two ever differ.
 
 Calls::
 
     (new) --enqueue--> waiting --match--> reserved --connected--> connected --ended--> gone
     waiting --request_callback--> callback --match--> reserved (kind callback)
     reserved --reservation expires--> waiting / callback   (same place in line)
-    reserved(callback) --callback_result(no answer)--> callback (retry later) | gone (failed)
-    reserved(callback) --callback_result(answered)--> connected
+    reserved --missed (the operator did not answer)--> waiting, at the head of its line;
+             the operator --> offline, why "missed"
+    reserved(callback) --callback_not_answered--> callback (retry later) | gone (failed)
+    reserved(callback) --callback_answered--> connected
     waiting / reserved --abandon--> abandoned
     waiting --max_wait passed, queue has an overflow--> overflowed --enqueue(new queue)--> waiting
 
@@ -18,11 +24,13 @@ Operators::
     offline / break / available / wrap_up  <--console-->  (each other; see OPERATOR_CONSOLE)
     available --match--> reserved --connected--> on_call --ended--> wrap_up --timeout--> available
     reserved --abandon / expiry / callback not answered--> available (front of the idle order)
+    reserved --missed--> offline ("не готов — пропущенный вызов"), until the console sets him
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from routing.model import OperatorState
 
@@ -47,11 +55,57 @@ OPERATOR_STATES: tuple[OperatorState, ...] = (
     "break",
 )
 
-#: Call events and the call states they may start from (the scripts enforce them).
-CALL_EVENTS: Mapping[str, frozenset[str]] = {
-    "connected": frozenset({"reserved"}),
-    "ended": frozenset({"connected"}),
-    "abandon": frozenset({"waiting", "reserved"}),
-    "request_callback": frozenset({"waiting"}),
-    "callback_result": frozenset({"reserved"}),
+#: Why an operator is not ready when routing (not the operator) made him so.
+MISSED = "missed"
+
+
+@dataclass(frozen=True)
+class Move:
+    """A call event: the call states (and kinds) it starts from, where it leads, and the
+    states in which it has already happened (a retry is a no-op there, not an error)."""
+
+    to: str
+    start: frozenset[str]
+    kinds: frozenset[str]
+    done: frozenset[str] = frozenset()
+
+
+_CALL = frozenset({"call"})
+_CALLBACK = frozenset({"callback"})
+
+#: Call events by the script that performs them.
+MOVES: Mapping[str, Move] = {
+    "connected": Move("connected", frozenset({"reserved"}), _CALL, frozenset({"connected"})),
+    "ended": Move("gone", frozenset({"connected"}), _CALL | _CALLBACK, frozenset({"gone"})),
+    "abandon": Move("abandoned", frozenset({"waiting", "reserved"}), _CALL, frozenset({"abandoned"})),
+    "missed": Move("waiting", frozenset({"reserved"}), _CALL, frozenset({"waiting"})),
+    "request_callback": Move("callback", frozenset({"waiting"}), _CALL),
+    "callback_answered": Move("connected", frozenset({"reserved"}), _CALLBACK, frozenset({"connected"})),
+    "callback_not_answered": Move(
+        "callback", frozenset({"reserved"}), _CALLBACK, frozenset({"callback", "gone"})
+    ),
 }
+
+#: Kept for readers of the old name: the "from" states of each call event.
+CALL_EVENTS: Mapping[str, frozenset[str]] = {name: m.start for name, m in MOVES.items()}
+
+
+def _set(items: frozenset[str]) -> str:
+    return "{" + ", ".join(f"{x} = true" for x in sorted(items)) + "}"
+
+
+def lua_table() -> str:
+    """:data:`MOVES` and :data:`STAFFED` as Lua (``MOVES``, ``STAFFED``), in a fixed order."""
+    lines = [
+        "-- Rendered from routing/states.py at load (lua_table); do not edit here.",
+        f"local STAFFED = {_set(frozenset(STAFFED))}",
+        "local MOVES = {",
+    ]
+    for name in sorted(MOVES):
+        m = MOVES[name]
+        lines.append(
+            f"  {name} = {{to = {m.to!r}, start = {_set(m.start)}, kinds = {_set(m.kinds)},"
+            f" done = {_set(m.done)}}},".replace("'", '"')
+        )
+    lines.append("}")
+    return "\n".join(lines)

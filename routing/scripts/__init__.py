@@ -1,6 +1,8 @@
 """The routing Lua scripts, run as one Redis Function library or as EVALSHA scripts.
 
-``lib.lua`` holds what every script shares; each other file is one script's body.
+``lib.lua`` holds what every script shares; each other file is one script's body.  The
+allowed call states and moves are not written in Lua: :func:`routing.states.lua_table`
+renders them in place of ``lib.lua``'s ``--@STATES@`` line.
 
 * Redis >= 7: one Function library (``FUNCTION LOAD``), named after a hash of the sources so
   that engines of different versions never call each other's code; each body is a
@@ -68,6 +70,8 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from routing import states
+
 NAMES = (
     "enqueue",
     "status",
@@ -78,6 +82,7 @@ NAMES = (
     "abandon",
     "request_callback",
     "callback_result",
+    "missed",
     "due",
     "appeal",
     "reindex",
@@ -99,7 +104,10 @@ _REROUTE = (
 
 
 def _read(name: str) -> str:
-    return resources.files(__name__).joinpath(f"{name}.lua").read_text()
+    text = resources.files(__name__).joinpath(f"{name}.lua").read_text()
+    if name == "lib":  # the allowed states and moves, from their one definition
+        text = text.replace("--@STATES@", states.lua_table(), 1)
+    return text
 
 
 def source(name: str) -> str:

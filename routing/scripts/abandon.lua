@@ -6,8 +6,9 @@ local id = ARGV[A + 1]
 local ckey = k("call", id)
 local r = redis.call("HMGET", ckey, "state", "queue", "class", "enq", "kind")
 if not r[1] then return {"unknown"} end
-if r[1] == "abandoned" then return {"ok"} end
-if (r[1] ~= "waiting" and r[1] ~= "reserved") or r[5] ~= "call" then return {"invalid", r[1]} end
+local v = may("abandon", r[1], r[5])
+if v == "done" then return {"ok"} end
+if v ~= "do" then return {"invalid", r[1]} end
 local opid, held = nil, nil
 if r[1] == "reserved" then
   opid, held = unreserve(id, true)

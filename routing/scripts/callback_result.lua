@@ -6,13 +6,15 @@ local ckey = k("call", id)
 local r = redis.call("HMGET", ckey, "state", "kind", "attempts", "max_attempts", "number", "queue")
 if not r[1] or r[2] ~= "callback" then return {"unknown"} end
 if ARGV[A + 2] == "1" then
-  if r[1] == "connected" then return {"ok"} end
-  if r[1] ~= "reserved" then return {"invalid", r[1]} end
+  local v = may("callback_answered", r[1], r[2])
+  if v == "done" then return {"ok"} end
+  if v ~= "do" then return {"invalid", r[1]} end
   connect_call(id)
   return {"ok"}
 end
-if r[1] == "callback" or r[1] == "gone" then return {"ok"} end
-if r[1] ~= "reserved" then return {"invalid", r[1]} end
+local v = may("callback_not_answered", r[1], r[2])
+if v == "done" then return {"ok"} end
+if v ~= "do" then return {"invalid", r[1]} end
 local attempts = tonumber(r[3]) + 1
 local opid, held = unreserve(id, true)
 redis.call("HSET", ckey, "attempts", tostring(attempts))

@@ -5,8 +5,9 @@ local id = ARGV[A + 1]
 local ckey = k("call", id)
 local r = redis.call("HMGET", ckey, "state", "op", "answered_at", "class", "queue", "kind")
 if not r[1] then return {"unknown"} end
-if r[1] == "gone" then return {"ok"} end
-if r[1] ~= "connected" then return {"invalid", r[1]} end
+local v = may("ended", r[1], r[6])
+if v == "done" then return {"ok"} end
+if v ~= "do" then return {"invalid", r[1]} end
 redis.call("HSET", ckey, "state", "gone", "ended_at", NOW_S)
 redis.call("EXPIRE", ckey, "3600")
 local handle = NOW - tonumber(r[3]) + WRAP

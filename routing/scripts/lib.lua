@@ -34,7 +34,7 @@
 -- time; see docs/scale-out.md).  An operator is parsed afresh in each call that needs him.
 local A = 3
 local SEP = "\t"
-local STAFFED = {available = true, reserved = true, on_call = true, wrap_up = true}
+--@STATES@
 local find, sub, byte, gmatch, gsub -- string functions (a Function library may not read globals at load)
 
 -- this call ---------------------------------------------------------------------------
@@ -78,6 +78,15 @@ local function k(a, b, c)
   return TAG .. ":" .. a
 end
 local function s(x) if x == nil or x == false then return "" end return x end
+
+-- Whether call event `move` may happen to a call in `state` of `kind` (MOVES, rendered
+-- from routing/states.py): "do", "done" (it already happened: a retry) or "invalid".
+local function may(move, state, kind)
+  local m = MOVES[move]
+  if m.done[state] then return "done" end
+  if m.start[state] and m.kinds[kind] then return "do" end
+  return "invalid"
+end
 
 local function closed(q)
   if CLOSED == "" then return false end
@@ -567,6 +576,15 @@ local function op_for_call(cid, c)
   return (idle_op_for(c, d, req))
 end
 
+-- Staffed operators by skill and language (expected waits); unchanged while an operator
+-- stays staffed with the same skills, as when wrap-up ends.  o: parse_op's record.
+local function staff(o, n)
+  for _, l in ipairs(o.lang_list) do
+    redis.call("HINCRBY", k("staff"), "*|" .. l, n)
+    for skill, _ in pairs(o.skills) do redis.call("HINCRBY", k("staff"), skill .. "|" .. l, n) end
+  end
+end
+
 local function make_available(opid, idle_score)
   redis.call("HSET", k("op", opid), "state", "available", "since", NOW_S, "call", "")
   add_idle(opid, idle_score)
@@ -860,7 +878,7 @@ local function connect_call(cid)
   redis.call("ZREM", k("reserved"), cid)
   if r[4] == "callback" then redis.call("LREM", k("cbdue"), "0", cid) end
   redis.call("HSET", ckey, "state", "connected", "answered_at", NOW_S)
-  redis.call("HSET", k("op", r[1]), "state", "on_call", "since", NOW_S)
+  redis.call("HSET", k("op", r[1]), "state", "on_call", "since", NOW_S, "misses", "0")
   local wait = NOW - tonumber(r[3])
   if r[4] == "callback" then
     stat(r[2], "callbacks_answered")

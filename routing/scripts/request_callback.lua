@@ -7,7 +7,7 @@ local ckey = k("call", id)
 local r = redis.call("HMGET", ckey, "state", "kind", "number", "queue", "enq", "class", "score")
 if not r[1] then return {"unknown"} end
 if r[2] == "callback" and r[3] == number then return {"ok"} end
-if r[1] ~= "waiting" then return {"invalid", r[1]} end
+if may("request_callback", r[1], r[2]) ~= "do" then return {"invalid", r[1]} end
 local holder = redis.call("HGET", k("cbnum"), number)
 if holder and holder ~= id then return {"exists", holder} end
 redis.call("HSET", k("cbnum"), number, id)

@@ -13,15 +13,6 @@ for x in gmatch(ARGV[A + 3], "[^,]+") do
 end
 if not allowed then return {"invalid", cur} end
 
--- Staffed operators by skill and language (expected waits); unchanged while an operator
--- stays staffed with the same skills, as when wrap-up ends.
-local function staff(o, n)
-  for _, l in ipairs(o.lang_list) do
-    redis.call("HINCRBY", k("staff"), "*|" .. l, n)
-    for skill, _ in pairs(o.skills) do redis.call("HINCRBY", k("staff"), skill .. "|" .. l, n) end
-  end
-end
-
 local same = r[2] == cfg -- nothing to write
 local o = parse_op(cfg)
 local old = same and o or (r[2] and parse_op(r[2])) or nil
@@ -43,6 +34,7 @@ if STAFFED[new] and (not same_skills or not STAFFED[cur] or not old) then staff(
 
 local a = {}
 if cur ~= new then
+  redis.call("HSET", okey, "why", "") -- the operator's own choice now (see missed.lua)
   if cur == "wrap_up" then redis.call("ZREM", k("wrapup"), opid) end
   if new == "wrap_up" then deadline(k("wrapup"), tostring(NOW + WRAP), opid, NOW + WRAP) end
   if new == "available" then

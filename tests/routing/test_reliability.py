@@ -40,7 +40,7 @@ def replay(events: list[tuple[str, dict[str, str]]]) -> int:
             assert e["call"] not in holder, e
             assert e["operator"] not in holding, e
             holder[e["call"]], holding[e["operator"]] = e["operator"], e["call"]
-        elif kind in ("ended", "reservation_expired", "callback_failed", "callback_no_answer") or (
+        elif kind in ("ended", "reservation_expired", "missed", "callback_failed", "callback_no_answer") or (
             kind == "abandoned" and e.get("operator")
         ):
             op = holder.pop(e["call"], None)
