@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ivr.aftermenu import CallLife
 from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
 from ivr.call.runner import CallObserver
@@ -76,6 +77,8 @@ class Engine:
     # over to them ("asterisk" with AMI: DialEnd).  For the others the operator says it,
     # with the "answered" button on the screen-pop (the same routing transition).
     answer_events: set[str] = field(default_factory=set)
+    # Where every front end sends what became of a call after the menu (ivr.aftermenu).
+    life: CallLife | None = None
     # More background work the front ends register (Twilio's REST bridging).
     background: list[Callable[[], object]] = field(default_factory=list)
     # The call records the supervisors' funnel reads (one of the observers).
@@ -91,7 +94,14 @@ class Engine:
     record_dir: str | None = None
 
     def services(self) -> RoutedServices:
-        return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
+        return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended,
+                              life=self.call_life)
+
+    @property
+    def call_life(self) -> CallLife:
+        if self.life is None:
+            self.life = CallLife(router=self.router)
+        return self.life
 
     def call_ended(self, ctx: CallContext, at: float) -> None:
         """The engine is done with a call: every observer hears of it (consent log and voice
@@ -107,6 +117,10 @@ class Engine:
         purge, the recordings spool."""
         self.menus.reload()
         self.router.assign()
+        # Where no telephony says "no answer" (the terminal softphone: only the console's
+        # "answered" button), a phone that rang past the ring time was missed.
+        self.call_life.ring_timeouts(self.config.routing.ring_seconds,
+                                     channels=lambda channel: channel not in self.answer_events)
         if self.dialers:
             for assignment in self.router.due_callbacks():
                 dialer = self.dialers.get(str(assignment.context.get("channel") or "asterisk"))
@@ -182,7 +196,8 @@ def build_engine(
     log.log(recordings.startup_level, recordings.startup_message)  # a malformed key: ERROR
     recordings.start()
     metrics = Metrics(queues=list(config.queues))
-    instances = InstanceRegistry(redis=redis, router=router, lease=config.engine.instance_lease)
+    life = CallLife(router=router)
+    instances = InstanceRegistry(redis=redis, router=router, lease=config.engine.instance_lease, life=life)
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
     recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds,
                             on_result=metrics.recognised)
@@ -200,7 +215,7 @@ def build_engine(
                     call_observers=[recordings.call_ended, call_log.record], call_log=call_log,
                     metrics=metrics, observer=Observers(metrics, CallLogLine(), instances), instances=instances,
                     routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics),
-                    record_dir=folders.record_dir)
+                    record_dir=folders.record_dir, life=life)
     metrics.registry.register(QueueCollector(router))
     metrics.registry.register(RecordingsCollector(recordings.store))
     metrics.registry.register(ReadinessCollector(engine.ready))

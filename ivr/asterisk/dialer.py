@@ -12,7 +12,10 @@ rings the operator; when they answer, the ``;1`` half dials the citizen.  We cho
     Event: DialEnd             Uniqueid: <ours>  DialStatus: ANSWER | NOANSWER | BUSY | ...
         -> the citizen answered, or not: callback_result(answered=...)
     Event: Hangup              Uniqueid: <ours>
-        -> answered: router.ended(call);  never reported (no DialEnd): not answered
+        -> answered: ConversationEnded;  never reported (no DialEnd): not answered
+
+Each report is an outcome for :mod:`ivr.aftermenu.life` (CallbackAnswered /
+CallbackNotAnswered / ConversationEnded).
 
 Each callback is reported exactly once.  A callback that cannot be originated at all
 (AMI down) is not reported: its reservation expires and it keeps its place in line.
@@ -25,6 +28,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 
+from ivr.aftermenu import CallbackAnswered, CallbackNotAnswered, CallLife, ConversationEnded
 from ivr.asterisk.ami import AmiClient, AmiError, CallbackCall, Message
 from ivr.identity import mask_phone
 from routing.engine import Router
@@ -46,8 +50,9 @@ class AsteriskCallbackDialer:
     """``Engine.dialers["asterisk"]``.  Feed it the AMI client's events (``on_event``);
     :func:`ivr.asterisk.wiring.ami_services` does."""
 
-    def __init__(self, *, router: Router, ami: AmiClient | None = None) -> None:
+    def __init__(self, *, router: Router, ami: AmiClient | None = None, life: CallLife | None = None) -> None:
         self.router = router
+        self.life = life or CallLife(router=router)
         self.ami = ami
         self._lock = threading.Lock()
         self._dialling: dict[str, _Dialling] = {}  # the ;1 half's Uniqueid -> callback
@@ -111,13 +116,14 @@ class AsteriskCallbackDialer:
             dialling.reported, dialling.answered = True, answered
         log.info("callback %s: %s (%s)", dialling.callback_id, "answered" if answered else "not answered", why)
         try:
-            self.router.callback_result(dialling.callback_id, answered=answered)
+            self.life.apply(CallbackAnswered(dialling.callback_id) if answered
+                            else CallbackNotAnswered(dialling.callback_id, why))
         except RoutingError as exc:
             log.warning("callback %s: result not recorded: %s", dialling.callback_id, exc)
 
     def _ended(self, dialling: _Dialling) -> None:
         try:
-            self.router.ended(dialling.assignment.call_id)
+            self.life.apply(ConversationEnded(dialling.assignment.call_id))
         except RoutingError as exc:
             log.warning("callback %s: end not recorded: %s", dialling.callback_id, exc)
 

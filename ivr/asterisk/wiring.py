@@ -58,7 +58,8 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
     go to ``ivr call`` softphones (:mod:`ivr.softphone`), the only callers then reachable."""
     hook = speech_hook(engine.recogniser) if engine.recogniser.available else None
     engine.dialers.setdefault("asterisk", SoftphoneDialer(  # ami_services, before or after, replaces it
-        router=engine.router, registry=SoftphoneRegistry(redis=engine.redis, prefix=engine.config.redis.prefix)))
+        router=engine.router, registry=SoftphoneRegistry(redis=engine.redis, prefix=engine.config.redis.prefix),
+        life=engine.call_life))
 
     def new_call(env: dict[str, str]) -> CallSetup:
         services = engine.services()
@@ -104,8 +105,8 @@ class AmiServices:
 def ami_services(engine: Engine, *, host: str, port: int, username: str, secret: str) -> AmiServices:
     """Log in to AMI; the engine's due callbacks are dialled through it (``engine.dialers["asterisk"]``)
     and its events tell routing what became of hand-overs and callbacks."""
-    dialer = AsteriskCallbackDialer(router=engine.router)
-    handovers = HandoverWatcher(router=engine.router)
+    dialer = AsteriskCallbackDialer(router=engine.router, life=engine.call_life)
+    handovers = HandoverWatcher(router=engine.router, life=engine.call_life)
 
     def on_event(event: Message) -> None:
         dialer.on_event(event)

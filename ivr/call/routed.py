@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ivr.aftermenu import CallbackRequested, CallerLeft, CallLife
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext
@@ -44,8 +45,10 @@ class RoutedServices:
         router: Router,
         appeals: AppealBook,
         call_log: Callable[[CallContext, float], None] | None = None,
+        life: CallLife | None = None,
     ) -> None:
         self.router = router
+        self.life = life or CallLife(router=router)
         self.appeals = appeals
         self.call_log = call_log
 
@@ -90,7 +93,7 @@ class RoutedServices:
 
     def leave_queue(self, ctx: CallContext, at: float) -> None:
         try:
-            self.router.abandon(ctx.call_id, node=ctx.node)
+            self.life.apply(CallerLeft(ctx.call_id, ctx.node or ""))
         except RoutingError:
             pass  # already gone (answered, expired): nothing to remove
 
@@ -100,7 +103,7 @@ class RoutedServices:
 
     def book_callback(self, ctx: CallContext, number: str, at: float) -> e.CallbackBooked:
         try:
-            self.router.request_callback(ctx.call_id, number)
+            self.life.apply(CallbackRequested(ctx.call_id, number))
         except CallbackExists:
             return e.CallbackBooked(False, at)
         except InvalidTransition:  # an operator was reserved while the caller confirmed

@@ -274,6 +274,12 @@ class RoutingSettings:
     # Seconds a reservation lives without being confirmed (a dead engine's reservation expires).
     reservation_seconds: int = 20
     wrap_up_seconds: int = 60
+    # Seconds an operator's phone rings before the call counts as missed, where telephony
+    # does not report "no answer" itself (the terminal softphone: the console's "answered"
+    # button).  Less than reservation_seconds.
+    ring_seconds: int = 15
+    # Missed calls in a row after which the supervisors' dashboard flags the operator.
+    missed_calls_alert: int = 3
     # Seconds between queue announcements while a caller waits.
     announce_every: int = 45
     # Handle time (talk + wrap-up) assumed for a skill before any call of it has ended;

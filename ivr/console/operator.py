@@ -39,6 +39,7 @@ from typing import IO, Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 
+from ivr.aftermenu import CallbackAnswered, CallbackNotAnswered, CallLife, ConversationEnded, OperatorAnswered
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip, current, requires
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
@@ -94,8 +95,10 @@ class OperatorDesk:
     def __init__(self, *, router: Router, appeals: AppealBook, pops: ScreenPops, audit: ConsoleAudit,
                  security: SecurityLog, redis: Any, prefix: str, clips: CallClips,
                  clock: Callable[[], float],
-                 operator_answers: Callable[[str], bool] = lambda channel: True) -> None:
+                 operator_answers: Callable[[str], bool] = lambda channel: True,
+                 life: CallLife | None = None) -> None:
         self.router = router
+        self.life = life or CallLife(router=router)
         # channel -> the operator's "answered" moves the call (no telephony event says so)
         self.operator_answers = operator_answers
         self.appeals = appeals
@@ -331,7 +334,7 @@ class OperatorDesk:
         if a.kind != "call" or not self.operator_answers(str(a.context.get("channel") or "")):
             raise DeskError(409, "telephony_answers", "Ответ на этот вызов фиксирует телефония")
         try:
-            self.router.connected(call_id)
+            self.life.apply(OperatorAnswered(call_id))
         except RoutingError as exc:
             raise DeskError(409, "invalid_transition", f"Сейчас нельзя: {exc}") from None
         assert who.operator is not None
@@ -371,12 +374,13 @@ class OperatorDesk:
         state = self.router.status(a.call_id).state
         if a.kind == "callback" and state == "reserved":
             assert a.callback_id is not None
-            self.router.callback_result(a.callback_id, answered=answered)
             if not answered:
+                self.life.apply(CallbackNotAnswered(a.callback_id, "operator: no answer"))
                 return
+            self.life.apply(CallbackAnswered(a.callback_id))
         elif state == "reserved":
-            self.router.connected(a.call_id)
-        self.router.ended(a.call_id)
+            self.life.apply(OperatorAnswered(a.call_id))
+        self.life.apply(ConversationEnded(a.call_id))
 
     # -- events -----------------------------------------------------------------------------
     def render(self, operator: str) -> Callable[[Event], Iterable[bytes]]:

@@ -49,7 +49,7 @@ def init_console(app: Flask, engine: Engine) -> None:
             router=engine.router, appeals=engine.appeals, pops=pops, audit=audit, security=security,
             redis=redis, prefix=prefix,
             clips=engine.recordings.clips, clock=engine.clock,
-            operator_answers=lambda channel: channel not in engine.answer_events),
+            operator_answers=lambda channel: channel not in engine.answer_events, life=engine.call_life),
         "ivr.console.dashboard": Dashboard(router=engine.router, clock=engine.clock),
         "ivr.console.menus": MenuDesk(config=config, menus=engine.menus, versions=versions,
                                       prompts=engine.menus.prompts),

@@ -19,7 +19,7 @@ on this process, and if it dies there the reservation must be released, not left
 hand-over that never comes.  Every tick the instance beats; every
 few seconds it looks for instances whose beat is older than ``lease`` seconds and
 takes their calls one by one (``SPOP``: two survivors never take the same call) and
-abandons them in the routing engine (``node = engine_lost``), which frees any
+reports each as :class:`~ivr.aftermenu.EngineDied` (abandoned, ``node = engine_lost``), which frees any
 operator reserved for them and counts the abandonment.  Callbacks, calls already
 connected and calls already gone are left as they are.
 
@@ -38,6 +38,8 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ivr.aftermenu import CallLife, EngineDied
+from ivr.aftermenu.life import LOST_NODE
 from routing.errors import RoutingError
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from routing.engine import Router
 
 log = logging.getLogger(__name__)
-LOST_NODE = "engine_lost"
+__all__ = ["LOST_NODE", "InstanceRegistry", "new_instance_id"]
 
 
 def new_instance_id() -> str:
@@ -63,9 +65,11 @@ class InstanceRegistry:
         lease: float = 30.0,
         reap_every: float = 5.0,
         wall: Callable[[], float] = time.time,
+        life: CallLife | None = None,
     ) -> None:
         self.redis = redis
         self.router = router
+        self.life = life or CallLife(router=router)
         self.id = instance_id or new_instance_id()
         self.lease = lease
         self.reap_every = reap_every
@@ -142,7 +146,7 @@ class InstanceRegistry:
             while (raw := self.redis.spop(key)) is not None:
                 call_id = raw.decode() if isinstance(raw, bytes) else str(raw)
                 try:
-                    self.router.abandon(call_id, node=LOST_NODE)
+                    self.life.apply(EngineDied(call_id, instance))
                     reaped += 1
                 except RoutingError:
                     pass  # a callback, connected, gone: nothing waits for an operator

@@ -7,7 +7,7 @@ became of it, from what the softphone's line says instead of Asterisk's events::
     no softphone line for the number, or it cannot be reached  -> callback_result(answered=False)
     RING ... ; ANSWER                                            -> callback_result(answered=True)
     RING ... ; REJECT | BUSY | nothing in time | closed         -> callback_result(answered=False)
-    answered, then HANGUP or the line closed                    -> router.ended(call)
+    answered, then HANGUP or the line closed                    -> ConversationEnded
 
 Each callback rings on a thread of its own (the engine's tick must not wait on a person).
 """
@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from ivr.identity import mask_phone
 from ivr.softphone import wire
 from ivr.softphone.registry import SoftphoneRegistry
+from ivr.aftermenu import CallbackAnswered, CallbackNotAnswered, CallLife, ConversationEnded
 from routing.engine import Router
 from routing.errors import RoutingError
 from routing.model import Assignment
@@ -31,9 +32,10 @@ CONNECT_SECONDS = 2.0
 
 
 class SoftphoneDialer:
-    def __init__(self, *, router: Router, registry: SoftphoneRegistry) -> None:
+    def __init__(self, *, router: Router, registry: SoftphoneRegistry, life: CallLife | None = None) -> None:
         self.router = router
         self.registry = registry
+        self.life = life or CallLife(router=router)
 
     def takes_call(self, env: Mapping[str, str]) -> bool:
         """A call came in over FastAGI: can a callback reach its caller?  Only when it is a
@@ -79,7 +81,7 @@ class SoftphoneDialer:
             self._report(callback_id, answered=False, why=f"softphone unreachable ({type(exc).__name__})")
             return
         try:
-            self.router.ended(assignment.call_id)
+            self.life.apply(ConversationEnded(assignment.call_id))
             log.info("callback %s: the citizen hung up", callback_id)
         except RoutingError as exc:  # the operator's wrap-up ended it first
             log.info("callback %s: end not recorded: %s", callback_id, exc)
@@ -87,7 +89,7 @@ class SoftphoneDialer:
     def _report(self, callback_id: str, *, answered: bool, why: str) -> None:
         log.info("callback %s: %s (%s)", callback_id, "answered" if answered else "not answered", why)
         try:
-            self.router.callback_result(callback_id, answered=answered)
+            self.life.apply(CallbackAnswered(callback_id) if answered else CallbackNotAnswered(callback_id, why))
         except RoutingError as exc:
             log.warning("callback %s: result not recorded: %s", callback_id, exc)
 

@@ -3,10 +3,12 @@ the moment an operator is reserved, and callbacks placed with the REST API, foll
 the callback's own webhooks, reported to the routing engine.
 
     routing: due callback (operator reserved) ──place_callback──> calls.create(...)
-    /twilio/callback/<id>          citizen answered  -> router.callback_result(answered=True)
-    /twilio/callback/<id>/status   no-answer, busy,   -> router.callback_result(answered=False)
+    /twilio/callback/<id>          citizen answered  -> CallbackAnswered
+    /twilio/callback/<id>/status   no-answer, busy,   -> CallbackNotAnswered
                                    failed, canceled      (retried later within the queue's hours)
-                                   completed          -> router.ended(call) when it was answered
+                                   completed          -> ConversationEnded when it was answered
+
+(outcomes for :mod:`ivr.aftermenu.life`, which moves the call)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ivr.aftermenu import CallbackAnswered, CallbackNotAnswered, CallLife, ConversationEnded
 from ivr.twilio.calls import Assignment as TwilioAssignment
 from ivr.twilio.calls import TwilioCalls
 from routing.engine import CALLBACK_PREFIX, Router
@@ -24,9 +27,10 @@ log = logging.getLogger(__name__)
 
 
 class TwilioCallbackDialer:
-    def __init__(self, *, calls: TwilioCalls, router: Router) -> None:
+    def __init__(self, *, calls: TwilioCalls, router: Router, life: CallLife | None = None) -> None:
         self.calls = calls
         self.router = router
+        self.life = life or CallLife(router=router)
 
     def place_callback(self, assignment: Assignment) -> None:
         callback_id, number = assignment.callback_id, assignment.number
@@ -53,7 +57,7 @@ class TwilioCallbackDialer:
         call_id = callback_id.removeprefix(CALLBACK_PREFIX)
         if status == "completed" and self.router.status(call_id).state in ("connected", "reserved"):
             try:
-                self.router.ended(call_id)
+                self.life.apply(ConversationEnded(call_id))
             except RoutingError:
                 pass
             return
@@ -62,7 +66,7 @@ class TwilioCallbackDialer:
 
     def _report(self, callback_id: str, *, answered: bool) -> None:
         try:
-            self.router.callback_result(callback_id, answered=answered)
+            self.life.apply(CallbackAnswered(callback_id) if answered else CallbackNotAnswered(callback_id))
         except RoutingError as exc:
             log.warning("twilio: callback %s result not recorded (%s)", callback_id, exc.error_id)
 

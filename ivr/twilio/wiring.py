@@ -74,7 +74,7 @@ def twilio_blueprint(
         on_recording=twilio_recording_hook(engine, client=dialer.client if dialer else None, session=session),
     )
     if dialer is not None:  # callbacks for Twilio calls are placed with the REST API
-        callbacks = TwilioCallbackDialer(calls=blueprint.calls, router=engine.router)
+        callbacks = TwilioCallbackDialer(calls=blueprint.calls, router=engine.router, life=engine.call_life)
         blueprint.calls.on_callback = callbacks.outcome
         engine.dialers["twilio"] = callbacks
         engine.background.append(AssignmentBridge(calls=blueprint.calls, router=engine.router).poll)

@@ -71,11 +71,26 @@ def test_answered_hand_over_is_connected_then_ended(router: Router) -> None:
     assert router.operator_status("op102").state == "wrap_up"
 
 
-def test_unanswered_hand_over_frees_the_operator(router: Router) -> None:
+def test_unanswered_hand_over_puts_the_caller_back_at_the_head_and_the_operator_not_ready(
+    router: Router,
+) -> None:
     call = waiting(router)
     router.set_operator_state("op102", "available")
     HandoverWatcher(router=router).on_event(dial_end(call, "NOANSWER"))
-    assert router.status(call).state in ("abandoned", "gone")
+    st = router.status(call)
+    assert (st.state, st.position) == ("waiting", 1)  # in our line, not the dialplan's Queue()
+    assert router.operator_status("op102").state == "offline"
+    assert router.redis.hget(router.keys.operator("op102"), "why") == b"missed"
+
+
+def test_a_caller_who_hangs_up_while_it_rings_is_abandoned_not_missed(router: Router) -> None:
+    call = waiting(router)
+    router.set_operator_state("op102", "available")
+    watcher = HandoverWatcher(router=router)
+    watcher.on_event(dial_end(call, "CANCEL"))
+    assert router.status(call).state == "reserved"  # the Hangup tells
+    watcher.on_event(hangup(call))
+    assert router.status(call).state == "abandoned"
     assert router.operator_status("op102").state == "available"
 
 

@@ -1,0 +1,159 @@
+"""The one table of a call's life after the menu: outcome -> routing move.
+
+Strategy: as :mod:`ivr.flow.engine` holds every menu transition, this module holds every
+way a call moves once it is in line.  Each row names the outcome, the routing move it
+performs (a key of :data:`routing.states.MOVES`, where the allowed "from" states are
+written once and rendered into the Lua) and what happens to the operator.  Front ends
+translate; :meth:`CallLife.apply` is the only caller of the router's state-changing
+methods.  Errors are routing's (:class:`routing.errors.RoutingError` and below): an
+outcome that no longer fits (another engine process got there first) raises
+:class:`~routing.errors.InvalidTransition`, which the front end logs.
+
+=====================  ======================  ===========================================
+outcome                move (routing.states)   the call / the operator
+=====================  ======================  ===========================================
+OperatorAnswered       connected               reserved -> connected / reserved -> on_call
+OperatorMissed         missed                  reserved -> waiting, head of its line /
+                                               reserved -> offline, why "missed"
+CallerLeft             abandon                 waiting | reserved -> abandoned / reserved
+                                               -> available, his place in the idle order
+ConversationEnded      ended                   connected -> gone / on_call -> wrap_up
+Transferred            ended                   connected -> gone (this leg) / -> wrap_up
+CallbackRequested      request_callback        waiting -> callback, same place
+CallbackAnswered       callback_answered       reserved -> connected / -> on_call
+CallbackNotAnswered    callback_not_answered   reserved -> callback (retry) | gone /
+                                               -> available
+EngineDied             abandon                 waiting | reserved -> abandoned (node
+                                               ``engine_lost``) / -> available
+=====================  ======================  ===========================================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ivr.aftermenu.outcomes import (
+    CallbackAnswered,
+    CallbackNotAnswered,
+    CallbackRequested,
+    CallerLeft,
+    ConversationEnded,
+    EngineDied,
+    OperatorAnswered,
+    OperatorMissed,
+    Outcome,
+    Transferred,
+)
+from routing.engine import Router
+from routing.model import Assignment
+from routing.states import MOVES
+
+log = logging.getLogger(__name__)
+LOST_NODE = "engine_lost"  # where a dead engine's calls are recorded as abandoned
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an outcome did: the call offered again at once (a missed call), and the
+    operator's misses in a row (a missed call; 0 otherwise)."""
+
+    outcome: Outcome
+    again: Assignment | None = None
+    misses: int = 0
+
+
+def _answered(router: Router, o: Any) -> Applied:
+    router.connected(o.call_id)
+    return Applied(o)
+
+
+def _missed(router: Router, o: Any) -> Applied:
+    m = router.missed(o.call_id, o.operator_id, why=o.why)
+    return Applied(o, m.again, m.misses)
+
+
+def _left(router: Router, o: Any) -> Applied:
+    router.abandon(o.call_id, node=o.node or None)
+    return Applied(o)
+
+
+def _ended(router: Router, o: Any) -> Applied:
+    router.ended(o.call_id)
+    return Applied(o)
+
+
+def _callback_requested(router: Router, o: Any) -> Applied:
+    router.request_callback(o.call_id, o.number)
+    return Applied(o)
+
+
+def _callback_answered(router: Router, o: Any) -> Applied:
+    router.callback_result(o.callback_id, answered=True)
+    return Applied(o)
+
+
+def _callback_not_answered(router: Router, o: Any) -> Applied:
+    router.callback_result(o.callback_id, answered=False)
+    return Applied(o)
+
+
+def _engine_died(router: Router, o: Any) -> Applied:
+    router.abandon(o.call_id, node=LOST_NODE)
+    return Applied(o)
+
+
+@dataclass(frozen=True)
+class Row:
+    move: str  # a key of routing.states.MOVES
+    run: Callable[[Router, Any], Applied]
+
+
+#: Every outcome and the routing move it makes.
+TABLE: Mapping[type, Row] = {
+    OperatorAnswered: Row("connected", _answered),
+    OperatorMissed: Row("missed", _missed),
+    CallerLeft: Row("abandon", _left),
+    ConversationEnded: Row("ended", _ended),
+    Transferred: Row("ended", _ended),
+    CallbackRequested: Row("request_callback", _callback_requested),
+    CallbackAnswered: Row("callback_answered", _callback_answered),
+    CallbackNotAnswered: Row("callback_not_answered", _callback_not_answered),
+    EngineDied: Row("abandon", _engine_died),
+}
+assert all(row.move in MOVES for row in TABLE.values())
+
+
+class CallLife:
+    """Applies outcomes to routing.  An operator's misses in a row are kept by routing
+    (the supervisors' dashboard flags him at ``routing.missed_calls_alert``)."""
+
+    def __init__(self, *, router: Router) -> None:
+        self.router = router
+
+    def apply(self, outcome: Outcome) -> Applied:
+        applied = TABLE[type(outcome)].run(self.router, outcome)
+        if isinstance(outcome, OperatorMissed) and applied.misses:
+            log.info("call %s: %s did not answer (%s), %d in a row; back at the head of its line",
+                     outcome.call_id, outcome.operator_id, outcome.why, applied.misses)
+            if applied.misses >= self.router.settings.missed_calls_alert:
+                log.warning("operator %s: %d calls missed in a row", outcome.operator_id, applied.misses)
+        return applied
+
+    def ring_timeouts(self, ring_seconds: float, *, channels: Callable[[str], bool]) -> list[Applied]:
+        """Calls reserved longer than ``ring_seconds`` and not answered, on a channel whose
+        telephony does not say "no answer" itself (``channels(name)`` true): the operator
+        missed them (the terminal softphone, where the console's "answered" button is the
+        only word that the conversation began)."""
+        out = []
+        for call_id in self.router.unanswered(ring_seconds):
+            status = self.router.status(call_id)
+            a = status.assignment
+            if status.state != "reserved" or a is None or a.kind != "call":
+                continue
+            if not channels(str(a.context.get("channel") or "")):
+                continue
+            out.append(self.apply(OperatorMissed(call_id, a.operator_id, "ring_timeout")))
+        return out

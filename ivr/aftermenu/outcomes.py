@@ -1,0 +1,99 @@
+"""What can become of a call once the menu has put it in line: one frozen value each.
+
+A front end builds one of these from its protocol's event (an AMI ``DialEnd``, a Twilio
+``DialCallStatus``, the console's button, a dead engine found by the reaper) and hands it
+to :meth:`ivr.aftermenu.life.CallLife.apply`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OperatorAnswered:
+    """The reserved operator took the call (AMI ``DialEnd ANSWER``, Twilio's operator leg
+    ``answered``, the console's "answered" button)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
+class OperatorMissed:
+    """The reserved operator did not answer (``NOANSWER``, ``BUSY``, ``CHANUNAVAIL``,
+    Twilio ``no-answer`` / ``busy`` / ``failed``, or the ring time passed with no
+    "answered")."""
+
+    call_id: str
+    operator_id: str
+    why: str = "no_answer"
+
+
+@dataclass(frozen=True)
+class CallerLeft:
+    """The caller hung up while waiting in line or while the operator's phone rang."""
+
+    call_id: str
+    node: str = ""  # where: the menu node, or the hand-over
+
+
+@dataclass(frozen=True)
+class ConversationEnded:
+    """The operator and the caller were talking and one of them hung up (or the operator
+    wrapped the call up)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
+class Transferred:
+    """The operator passed the live call on (to a queue or a named operator).  Here this
+    leg's end: the operator goes to wrap-up; where the call goes is the transfer's
+    business (issue 18, section 2)."""
+
+    call_id: str
+    to: str
+
+
+@dataclass(frozen=True)
+class CallbackRequested:
+    """The waiting caller chose to be called back; the callback keeps the place in line."""
+
+    call_id: str
+    number: str
+
+
+@dataclass(frozen=True)
+class CallbackAnswered:
+    """The citizen answered the callback (the operator is already on the line)."""
+
+    callback_id: str
+
+
+@dataclass(frozen=True)
+class CallbackNotAnswered:
+    """The callback did not reach the citizen, or the operator, or could not be placed."""
+
+    callback_id: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class EngineDied:
+    """The engine process that held the call's FastAGI session stopped beating."""
+
+    call_id: str
+    instance: str
+
+
+Outcome = (
+    OperatorAnswered
+    | OperatorMissed
+    | CallerLeft
+    | ConversationEnded
+    | Transferred
+    | CallbackRequested
+    | CallbackAnswered
+    | CallbackNotAnswered
+    | EngineDied
+)
