@@ -26,13 +26,18 @@ class Dashboard:
         ids = list(self.router.operators)
         pipe = self.router.redis.pipeline(transaction=False)
         for op_id in ids:
-            pipe.hmget(self.router.keys.operator(op_id), "state", "since", "call")
+            pipe.hmget(self.router.keys.operator(op_id), "state", "since", "call", "why", "misses")
+        alert = self.router.settings.missed_calls_alert
         rows: list[dict[str, Any]] = []
-        for op_id, (state, since, call) in zip(ids, pipe.execute(), strict=True):
+        for op_id, (state, since, call, why, misses) in zip(ids, pipe.execute(), strict=True):
+            text = _text(state) if state else "offline"
+            missed = int(_text(misses)) if misses else 0
             rows.append({"id": op_id, "name": self.router.operators[op_id].name,
-                         "state": _text(state) if state else "offline",
-                         "since": float(_text(since)) if since else None,
-                         "call": _text(call) if call else None, "call_queue": None})
+                         "state": text, "since": float(_text(since)) if since else None,
+                         "call": _text(call) if call else None, "call_queue": None,
+                         "why": _text(why) if why and text == "offline" else None,
+                         # missed calls in a row; at routing.missed_calls_alert the row is flagged
+                         "missed": missed, "attention": missed >= alert})
         busy = [row for row in rows if row["call"]]
         if busy:  # what the supervisor reads instead of a call id: the queue the call came from
             pipe = self.router.redis.pipeline(transaction=False)

@@ -130,12 +130,15 @@ class OperatorDesk:
 
     def state_of(self, operator: str) -> dict[str, Any]:
         """The operator's state as routing holds it (one HMGET)."""
-        raw_state, raw_since = self.redis.hmget(self.router.keys.operator(operator), "state", "since")
+        raw_state, raw_since, raw_why = self.redis.hmget(self.router.keys.operator(operator),
+                                                         "state", "since", "why")
         state = _text(raw_state) if raw_state else "offline"
         since = float(_text(raw_since)) if raw_since else 0.0
         wrap = self.router.settings.wrap_up_seconds
         return {"operator": operator, "name": self.router.operators[operator].name,
                 "state": state, "since": since,
+                # routing's reason, when routing (not the operator) set the state: "missed"
+                "why": _text(raw_why) if raw_why and state == "offline" else None,
                 "wrap_until": since + wrap if state == "wrap_up" else None, "now": self.clock()}
 
     def hello(self, operator: str) -> dict[str, Any]:
@@ -396,7 +399,7 @@ class OperatorDesk:
                     yield frame("pop", data, eid)
             elif kind in ("answered", "ended", "callback_dialled"):
                 yield frame(kind, {"call_id": call_id, **self.state_of(operator)}, eid)
-            elif kind in ("abandoned", "reservation_expired"):
+            elif kind in ("abandoned", "reservation_expired", "missed"):
                 yield frame("gone", {"call_id": call_id, "why": kind, **self.state_of(operator)}, eid)
             elif kind == "operator_state":
                 yield frame("state", self.state_of(operator), eid)

@@ -102,6 +102,8 @@ TEXTS: dict[str, Entry] = {
     "state.on_call": {"ru": "разговор", "en": "on a call"},
     "state.wrap_up": {"ru": "обработка", "en": "wrap-up"},
     "state.break": {"ru": "перерыв", "en": "break"},
+    "state.why_missed": {"ru": "пропущенный вызов", "en": "missed call"},
+    "dash.missed_in_a_row": {"ru": "пропущено подряд: {n}", "en": "missed in a row: {n}"},
     # -- menus --------------------------------------------------------------------------------
     "menus.title": {"ru": "Меню", "en": "Menus"},
     "menus.heading": {"ru": "Голосовые меню", "en": "Voice menus"},

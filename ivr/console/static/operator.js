@@ -30,7 +30,8 @@
   function showState(data) {
     if (data.now) clockOffset = data.now - Date.now() / 1000;
     const node = document.getElementById("state");
-    node.textContent = STATE_NAMES[data.state] || data.state;
+    node.textContent = (STATE_NAMES[data.state] || data.state) +
+      (data.why === "missed" ? " — пропущенный вызов" : "");  // routing set it: the phone rang out
     node.dataset.state = data.state;
     document.body.dataset.state = data.state;
     setText("state-since", data.since ? "с " + time(data.since) : "");
@@ -199,7 +200,9 @@
     callback_dialled: (data) => { if (call && call.call_id === data.call_id) callState("набираем абонента…"); },
     gone: (data) => {
       if (call && call.call_id === data.call_id) {
-        callState(data.why === "abandoned" ? "абонент положил трубку" : "бронь истекла, вызов вернулся в очередь");
+        callState(data.why === "abandoned" ? "абонент положил трубку" :
+          data.why === "missed" ? "вызов пропущен: абонент вернулся в начало очереди" :
+          "бронь истекла, вызов вернулся в очередь");
       }
       showState(data);
     },
