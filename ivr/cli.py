@@ -64,16 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_users_parser(commands).set_defaults(handler=_users)
 
-    awake = commands.add_parser("keep-awake", help="keep this machine's CPUs from halting when idle "
-                                "(one idle-class poller per CPU; see docs/scale-out.md)")
-    awake.add_argument("--cpus", help="CPU list, e.g. 0,2-3 (default: every CPU this process may use)")
-    _log_format_option(awake)
-    awake.set_defaults(handler=_keep_awake, needs_config=False)
-
     args = parser.parse_args(argv)
-    if not getattr(args, "needs_config", True):  # runs on hosts without the engine's config
-        no_config: int = args.handler(args)
-        return no_config
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -87,25 +78,6 @@ def _log_format_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", choices=("json", "text"),
                         default=os.environ.get("IVR_LOG_FORMAT", "json"),
                         help="json lines (default, or $IVR_LOG_FORMAT) or text for a terminal")
-
-
-def _keep_awake(args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
-    from ivr.ops.keep_awake import KeepAwakeError, Pollers, cpus_to_poll, keep_awake, parse_cpus
-    from ivr.ops.logging import configure_logging
-
-    configure_logging(level="INFO", json_lines=args.log_format == "json")
-    try:
-        cpus = cpus_to_poll(parse_cpus(args.cpus) if args.cpus else None)
-    except KeepAwakeError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return keep_awake(Pollers(cpus), stop)
 
 
 def _catalog(config: Config):  # type: ignore[no-untyped-def]
