@@ -244,8 +244,9 @@ class FastAgiServer:
                 _, late = await asyncio.wait(late, timeout=1.0)
             if late:
                 log.warning("%d calls did not end on shutdown", len(late))
-        for _ in range(3):  # let the transports' connection_lost close their sockets
-            await asyncio.sleep(0)
+        deadline = asyncio.get_running_loop().time() + 1.0
+        while any(not conn.closed for conn in left) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.001)  # the transports close their sockets over the next turns
 
     async def _wait_calls(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()
