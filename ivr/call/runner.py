@@ -175,5 +175,5 @@ class CallRunner:
             self.services.leave_queue(ctx, now)
             return None
         if isinstance(action, a.LookupAppeal):
-            return self.services.lookup_appeal(action.number, now)
+            return self.services.lookup_appeal(ctx, action.number, now)
         return self.services.book_callback(ctx, action.number, now)

@@ -25,7 +25,10 @@ class CallServices(Protocol):
 
     def leave_queue(self, ctx: CallContext, at: float) -> None: ...
 
-    def lookup_appeal(self, number: str, at: float) -> e.AppealLooked: ...
+    def lookup_appeal(self, ctx: CallContext, number: str, at: float) -> e.AppealLooked:
+        """The status of appeal ``number`` for this caller: ``status=None`` unless a document
+        the caller gave in this call (ИНН, СНИЛС) is the appeal's, exactly as for a number
+        that does not exist."""
 
     def book_callback(self, ctx: CallContext, number: str, at: float) -> e.CallbackBooked: ...
 

@@ -5,6 +5,8 @@
 ``TWILIO_API_KEY``     with ``TWILIO_API_SECRET``: REST calls (callbacks, bridging)
 ``IVR_RECORDING_KEY``  recording master keys ``id:base64,...`` (first current), or a key file
 ``IVR_SECRET_KEY``     signs console sessions; missing: a random one per start
+``IVR_IDENTITY_KEY``   keys the hashes of ИНН, СНИЛС and callers' numbers kept in Redis
+                       (at least 16 characters); missing: one made once and kept in Redis
 ``REDIS_URL``          a Redis to use instead of the embedded one
 ``VOSK_MODEL_PATH``    a Vosk model directory; wins over ``speech.vosk_model``
 ``IVR_AMI_SECRET``     the AMI user's secret (``asterisk.ami_user`` in manager.conf)
@@ -24,6 +26,7 @@ class Secrets:
     twilio_api_secret: str | None = None
     recording_key: str | None = None
     secret_key: str | None = None
+    identity_key: str | None = None
     redis_url: str | None = None
     vosk_model_path: str | None = None
     ami_secret: str | None = None
@@ -40,6 +43,7 @@ class Secrets:
             twilio_api_secret=get("TWILIO_API_SECRET"),
             recording_key=get("IVR_RECORDING_KEY"),
             secret_key=get("IVR_SECRET_KEY"),
+            identity_key=get("IVR_IDENTITY_KEY"),
             redis_url=get("REDIS_URL"),
             vosk_model_path=get("VOSK_MODEL_PATH"),
             ami_secret=get("IVR_AMI_SECRET"),

@@ -159,7 +159,7 @@ class ScreenPops:
         """The caller's appeals found by ИНН, СНИЛС or number, newest first (two round trips)."""
         redis, keys = self.appeals.redis, self.appeals.keys
         pipe = redis.pipeline(transaction=False)
-        for ident in identity_keys(ctx):
+        for ident in identity_keys(ctx, self.appeals.identity):
             pipe.zrevrangebyscore(keys.appeals_of(ident), "+inf", "-inf", start=0,
                                   num=PREVIOUS_SHOWN + 1, withscores=True)
         numbers: dict[str, float] = {}
@@ -204,7 +204,7 @@ def appeal_from_hash(raw: Mapping[Any, Any]) -> Appeal:
     d = {_text(k): _text(v) for k, v in raw.items()}
     return Appeal(number=d["number"], topic=d["topic"], status=d["status"],
                   opened_at=float(d["opened_at"]), updated_at=float(d["updated_at"]),
-                  identity_keys=tuple(json.loads(d["identity"])))
+                  identity_keys=tuple(json.loads(d.get("identity") or "[]")))
 
 
 def context_of(assignment: Assignment) -> CallContext:

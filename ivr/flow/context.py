@@ -94,6 +94,7 @@ class CallContext:
     callback_number: str | None = None
     looked_up: str | None = None  # an appeal number the caller asked about
     looked_up_status: str | None = None
+    appeals_not_found: int = 0  # appeal numbers looked up in this call and not found (or not the caller's)
     path: tuple[Step, ...] = ()
     outcome: str | None = None  # queued, connected, callback, transferred, hangup, abandoned
     menu_version: int = 0

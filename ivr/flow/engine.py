@@ -243,6 +243,8 @@ def _enter_hours(s: _Step, node: n.HoursNode) -> str | None:
 def _enter_appeal_status(s: _Step, node: n.AppealStatusNode) -> str | None:
     if not s.ctx.looked_up:
         return node.not_found
+    if node.document and not (s.ctx.inn or s.ctx.snils):
+        return node.document  # the status needs the caller's document: ask for it first
     s.update(phase="lookup")
     s.emit(a.LookupAppeal(s.ctx.looked_up))
     return None
@@ -532,8 +534,13 @@ def _consent(s: _Step, node: n.ConsentNode, consent: Consent) -> None:
 def _appeal_looked(s: _Step, node: n.AppealStatusNode, event: e.AppealLooked) -> None:
     s.update_ctx(looked_up_status=event.status)
     if event.status is None:
+        # No such number and not the caller's appeal are one answer, word for word.
+        s.update_ctx(appeals_not_found=s.ctx.appeals_not_found + 1)
         s.emit(s.play("status.not_found"))
-        s.goto(node.not_found, "done", "not_found")
+        if s.ctx.appeals_not_found >= node.tries:  # numbers tried one after another: an operator
+            s.goto(s.menu.defaults.fallback, "fallback", "not_found")
+        else:
+            s.goto(node.not_found, "done", "not_found")
         return
     s.emit(s.play("status.intro"), a.SayDigits(event.number, s.language), s.play(f"status.{event.status}"))
     s.goto(node.next, "done", event.status)

@@ -1,7 +1,9 @@
 """Appeal numbers (номер обращения) issued by the hotline.
 
-Ten digits: a zero-padded nine-digit sequence number followed by a Luhn check
-digit, which catches every single-digit error and most adjacent swaps.
+Ten digits: a zero-padded nine-digit payload followed by a Luhn check digit, which
+catches every single-digit error and most adjacent swaps.  The payload is drawn at
+random by the appeal book (``routing.appeals``), never counted: a number says
+nothing about the numbers issued before or after it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def luhn_check_digit(payload: str) -> int:
 
 
 def make_appeal_number(seq: int) -> str:
-    """Appeal number for sequence ``seq`` (1..999_999_999)."""
+    """Appeal number for the nine-digit payload ``seq`` (1..999_999_999)."""
     if isinstance(seq, bool) or not isinstance(seq, int):
         raise TypeError("sequence number must be an int")
     if not 1 <= seq <= MAX_SEQUENCE:

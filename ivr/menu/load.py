@@ -22,6 +22,7 @@ from ivr.menu.nodes import (
     BUILTIN_PROMPTS,
     KINDS,
     WAITING_KINDS,
+    AppealStatusNode,
     Defaults,
     DigitsNode,
     LanguageNode,
@@ -250,6 +251,15 @@ class _Checker:
                 )
             if node.terminator and node.terminator not in PHONE_KEYS:
                 self.problem((*where, "terminator"), f"'{node.terminator}' is not a phone key")
+        if isinstance(node, AppealStatusNode):
+            document = self.menu.nodes.get(node.document or "")
+            if node.document and not (isinstance(document, DigitsNode)
+                                      and document.store in ("inn", "snils", "identity")):
+                self.problem((*where, "document"),
+                             f"node '{node_id}': document '{node.document}' must be a digits node storing"
+                             " inn, snils or identity")
+            if node.tries < 1:
+                self.problem((*where, "tries"), f"node '{node_id}': tries must be at least 1")
         if isinstance(node, SetNode) and node.priority < 0:
             self.problem((*where, "priority"), "priority must not be negative")
 

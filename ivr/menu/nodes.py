@@ -128,11 +128,20 @@ class HoursNode:
 
 @dataclass(frozen=True, kw_only=True)
 class AppealStatusNode:
-    """Look up the appeal number the caller entered and read its status out."""
+    """Look up the appeal number the caller entered and read its status out.
+
+    The status is told only when a document the caller gave in this call (ИНН or СНИЛС)
+    is the appeal's; otherwise the caller hears what a number that does not exist gets.
+    ``document``: the digits node that asks for one when the call has none yet (its
+    ``next`` leads back here).  After ``tries`` numbers not found in one call, the call
+    goes to the menu's fallback (an operator) instead of ``not_found``.
+    """
 
     kind: Literal["appeal_status"]
     next: str
     not_found: str
+    document: str | None = None
+    tries: int = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,7 +218,7 @@ class Defaults:
 def successors(node: Node) -> dict[str, str]:
     """Every node this one can lead to, by the key that names it in YAML."""
     out: dict[str, str] = {}
-    for key in ("next", "open", "closed", "not_found", "full", "fallback", "skip"):
+    for key in ("next", "open", "closed", "not_found", "document", "full", "fallback", "skip"):
         target = getattr(node, key, None)
         if target:
             out[key] = target

@@ -17,6 +17,14 @@ from ivr.flow.context import CallContext
 
 
 @dataclass(frozen=True)
+class ScriptedAppeal:
+    """An appeal in the scenario's book: its status and its holder's ИНН or СНИЛС."""
+
+    status: str
+    holder: str
+
+
+@dataclass(frozen=True)
 class WorldScript:
     position: int = 3
     wait: float = 240.0
@@ -27,7 +35,7 @@ class WorldScript:
     endpoint: str = "PJSIP/op101"
     # The call leaves the queue (overflow) at this poll (None: never).
     gone_after_polls: int | None = None
-    appeals: Mapping[str, str] = field(default_factory=dict)
+    appeals: Mapping[str, ScriptedAppeal] = field(default_factory=dict)
     callback_accepted: bool = True
     appeal: str = "0000000182"
 
@@ -63,8 +71,12 @@ class ScriptedWorld:
     def leave_queue(self, ctx: CallContext, at: float) -> None:
         self.left_queue = True
 
-    def lookup_appeal(self, number: str, at: float) -> e.AppealLooked:
-        return e.AppealLooked(number, self.script.appeals.get(number), at)
+    def lookup_appeal(self, ctx: CallContext, number: str, at: float) -> e.AppealLooked:
+        """The status only for the appeal's holder, as the appeal book tells it."""
+        appeal = self.script.appeals.get(number)
+        given = {_digits(document) for document in (ctx.inn, ctx.snils) if document}
+        status = appeal.status if appeal is not None and _digits(appeal.holder) in given else None
+        return e.AppealLooked(number, status, at)
 
     def book_callback(self, ctx: CallContext, number: str, at: float) -> e.CallbackBooked:
         self.callbacks.append(number)
@@ -72,3 +84,7 @@ class ScriptedWorld:
 
     def call_ended(self, ctx: CallContext, at: float) -> None:
         self.ended = ctx
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())

@@ -764,17 +764,30 @@ local function housekeeping()
   redis.call("HSET", k("meta"), "hk", next_at)
 end
 
--- Open appeal `number` (topic, identity keys as a JSON list, first log entry as JSON)
--- unless it exists; false when it did.
-local function open_appeal(number, topic, idents, entry)
+-- Mint appeal `number` for a call that is just starting: the record exists from the
+-- moment the number does ("accepted", no topic yet, identity "" = not opened yet).
+-- False when the number is taken.
+local function mint_appeal(number, entry)
   local key = k("appeal", number)
   if redis.call("EXISTS", key) == 1 then return false end
+  redis.call("HSET", key, "number", number, "topic", "", "status", "accepted",
+    "opened_at", NOW_S, "updated_at", NOW_S, "identity", "")
+  redis.call("RPUSH", k("appeal", number, "log"), entry)
+  return true
+end
+
+-- Open appeal `number` (topic, identity keys as a JSON list, first log entry as JSON):
+-- a new one, or one minted and not opened yet; false when it was opened before.
+local function open_appeal(number, topic, idents, entry)
+  local key = k("appeal", number)
+  local minted = redis.call("HGET", key, "identity")
+  if minted and minted ~= "" then return false end
   redis.call("HSET", key, "number", number, "topic", topic, "status", "accepted",
     "opened_at", NOW_S, "updated_at", NOW_S, "identity", idents)
   for _, ident in ipairs(cjson.decode(idents)) do
     redis.call("ZADD", k("appeals", ident), NOW_S, number)
   end
-  redis.call("RPUSH", k("appeal", number, "log"), entry)
+  if not minted then redis.call("RPUSH", k("appeal", number, "log"), entry) end
   return true
 end
 

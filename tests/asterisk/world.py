@@ -64,7 +64,7 @@ class World:
             self.queued.pop(ctx.call_id, None)
             self.left.append(ctx.call_id)
 
-    def lookup_appeal(self, number: str, at: float) -> e.AppealLooked:
+    def lookup_appeal(self, ctx: CallContext, number: str, at: float) -> e.AppealLooked:
         return e.AppealLooked(number, "in_progress", at)
 
     def book_callback(self, ctx: CallContext, number: str, at: float) -> e.CallbackBooked:

@@ -144,7 +144,8 @@ def test_wrap_up_ends_the_call_sets_the_appeal_and_after_call_work_returns_to_re
     assert engine.appeals.get(appeal).status == "awaiting_documents"  # type: ignore[union-attr]
     assert engine.appeals.history(appeal)[-1]["operator"] == "op102"
     assert "2-НДФЛ" in engine.appeals.history(appeal)[-1]["note"]
-    assert engine.services().lookup_appeal(appeal, clock()).status == "awaiting_documents"  # what a caller hears
+    caller = runner.state.context  # type: ignore[union-attr]
+    assert engine.services().lookup_appeal(caller, appeal, clock()).status == "awaiting_documents"  # what a caller hears
     again = olga.post("/operator/api/calls/call-7/wrap-up", {"result": "resolved", "status": "completed"})
     assert again.status_code == 410
     clock.advance(engine.config.routing.wrap_up_seconds + 1)

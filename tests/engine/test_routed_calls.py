@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from ivr.engine import Engine, build_engine
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext
+from ivr.identity.pseudonym import IdentityHasher
+from ivr.identity.synthetic import synthetic_snils
 from ivr.web.app import create_app
 from tests.embedded import embedded_redis
 
@@ -69,9 +72,14 @@ def test_hanging_up_in_the_queue_removes_the_call_at_once(engine: Engine) -> Non
 def test_identity_keys_are_hashes_not_numbers(engine: Engine) -> None:
     runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
     walk_to_queue(runner, T0)
-    keys = identity_keys(runner.state.context)  # type: ignore[union-attr]
+    keys = identity_keys(runner.state.context, engine.appeals.identity)  # type: ignore[union-attr]
     assert [k.split(":")[0] for k in keys] == ["inn", "tel"]
     assert not any("000082246517" in k or "9990000001" in k for k in keys)
+    # Keyed: the plain SHA-256 of a document, which anyone can recompute, is not what is kept.
+    plain = "inn:" + hashlib.sha256(b"inn:000082246517").hexdigest()
+    assert plain not in keys
+    other = IdentityHasher(b"another engine's identity key")
+    assert identity_keys(runner.state.context, other) != keys  # type: ignore[union-attr]
 
 
 def test_http_health_readiness_and_queue_figures(engine: Engine) -> None:
@@ -86,7 +94,15 @@ def test_http_health_readiness_and_queue_figures(engine: Engine) -> None:
 def test_routed_services_answer_with_engine_events(engine: Engine) -> None:
     services = RoutedServices(router=engine.router, appeals=engine.appeals)
     number = services.allocate_appeal()
-    assert services.lookup_appeal(number, T0) == e.AppealLooked(number, None, T0)
+    assert engine.appeals.get(number) is not None  # the number is in the book from the start
+    caller = CallContext(call_id="c1", caller="+79990000001", dialled="88005553535", started=T0,
+                         snils=synthetic_snils(7), identity_confirmed=True, appeal=number, outcome="self_service")
+    services.call_ended(caller, T0)  # the call never queued: its appeal takes its identity
+    assert services.lookup_appeal(caller, number, T0) == e.AppealLooked(number, "accepted", T0)
+    stranger = dataclasses.replace(caller, snils=synthetic_snils(8))
+    nobody = dataclasses.replace(caller, snils=None)
+    assert services.lookup_appeal(stranger, number, T0) == e.AppealLooked(number, None, T0)
+    assert services.lookup_appeal(nobody, number, T0) == e.AppealLooked(number, None, T0)
 
 
 def test_tick_hands_due_callbacks_to_the_dialer(engine: Engine) -> None:

@@ -100,19 +100,23 @@ class Product:
     def ivr(self, *args: str, input: str | None = None, timeout: float = 60,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """``.venv/bin/ivr ARGS`` run to its end in the copy's directory, as a user types it."""
-        return subprocess.run([IVR, *args], cwd=self.root, input=input, text=True, capture_output=True,
+        return subprocess.run([IVR, *args], check=False, cwd=self.root, input=input, text=True, capture_output=True,
                               timeout=timeout, env=env or newcomer_env())
 
-    def serve(self, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60) -> Serving:
+    def serve(self, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60,
+              terminal: bool = False) -> Serving:
         """The README's first command (``ivr serve``) on free loopback ports; waits until its
-        HTTP port answers ``/healthz``."""
+        HTTP port answers ``/healthz``.  ``terminal``: its output goes to a pseudo-terminal,
+        as in a person's shell (copied to the log file as it comes)."""
         fastagi, http = free_port(), free_port()
         log = self.root / f"serve-{len(self.runs)}.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen([IVR, "serve", "--fastagi", f"127.0.0.1:{fastagi}",
-                                        "--http", f"127.0.0.1:{http}", *args],
-                                       cwd=self.root, stdout=out, stderr=subprocess.STDOUT,
-                                       env=env or newcomer_env(), start_new_session=True)
+        command = [IVR, "serve", "--fastagi", f"127.0.0.1:{fastagi}", "--http", f"127.0.0.1:{http}", *args]
+        if terminal:
+            process = _in_a_terminal(command, cwd=self.root, env=env or newcomer_env(), log=log)
+        else:
+            with open(log, "wb") as out:
+                process = subprocess.Popen(command, cwd=self.root, stdout=out, stderr=subprocess.STDOUT,
+                                           env=env or newcomer_env(), start_new_session=True)
         serving = Serving(product=self, process=process, fastagi=fastagi, http=http, log_path=log)
         self.runs.append(serving)
         until(lambda: serving.alive_and_answering(), ready_timeout, every=0.2,
@@ -188,6 +192,36 @@ class Serving:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         _reap_embedded_redis(self.product.root)
+
+
+def _in_a_terminal(command: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``command`` with a pseudo-terminal as its stdin, stdout and stderr; what it writes is
+    copied to ``log`` by a thread until the terminal closes."""
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(command, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env=env,
+                               start_new_session=True)
+    os.close(slave)
+
+    out = open(log, "wb")  # noqa: SIM115 - closed by the thread that copies into it
+
+    def copy() -> None:
+        with out:
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every writer closed the terminal
+                    break
+                if not chunk:
+                    break
+                out.write(chunk)
+                out.flush()
+        os.close(master)
+
+    threading.Thread(target=copy, name="serve-terminal", daemon=True).start()
+    return process
 
 
 def _reap_embedded_redis(root: Path) -> None:

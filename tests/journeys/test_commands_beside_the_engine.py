@@ -1,22 +1,110 @@
-"""Every ``ivr`` command a user may type while the engine runs leaves the engine serving."""
+"""Every ``ivr`` command a user may type while the engine runs leaves the engine serving.
+
+With the README's defaults the engine's Redis is the checkout's embedded server
+(``var/redis/redis.sock``): a command beside a running engine uses it and never stops
+it; a command with no engine starts it for its own work and stops it; two engines on
+one checkout share it, and the last one to stop stops it.
+"""
 
 from __future__ import annotations
 
-import pytest
+import re
+import socket
+from collections.abc import Callable
 
-from tests.journeys.product import Product, until
+import requests
+
+from tests.journeys.product import Product, Serving, free_port, until
+
+PASSWORD = "a long enough password"
 
 
-@pytest.mark.parametrize("command", [
-    ("users", "list"),
-    ("queues",),
-    ("queues", "--json"),
-])
-def test_a_second_command_leaves_the_engines_redis_up(product: Product, command: tuple[str, ...]) -> None:
+def redis_up(serving: Serving) -> bool:
+    return serving.get("/readyz", timeout=15).json()["checks"]["redis"] is True
+
+
+def log_in(serving: Serving, name: str, password: str) -> requests.Response:
+    """``POST /login`` as the browser sends it (the form's CSRF token, the session cookie)."""
+    browser = requests.Session()
+    page = browser.get(serving.base_url + "/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None, page.text[:500]
+    return browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
+                        data={"username": name, "password": password, "csrf_token": token[1]})
+
+
+def embedded_redis_answers(product: Product) -> bool:
+    """A PING on the checkout's embedded Redis socket gets a PONG."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(5)
+        try:
+            probe.connect(str(product.root / "var" / "redis" / "redis.sock"))
+            probe.sendall(b"PING\r\n")
+            return probe.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+def test_every_command_beside_a_running_engine_leaves_it_serving(product: Product) -> None:
     serving = product.serve()
-    until(lambda: serving.get("/readyz").json()["checks"]["redis"], 10, what="redis up")
-    done = product.ivr(*command)
-    assert done.returncode == 0, done.stderr
+    until(lambda: redis_up(serving), 15, what="redis up")
+    dead_port = free_port()
+    commands: list[tuple[tuple[str, ...], str | None, Callable[[str], bool]]] = [
+        (("validate",), None, lambda out: "ok: " in out),
+        (("validate", "dialplans/"), None, lambda out: "menu 'hotline'" in out),
+        (("test",), None, lambda out: " passed, 0 failed" in out),
+        (("queues",), None, lambda out: "general" in out),
+        (("queues", "--json"), None, lambda out: out.lstrip().startswith(("{", "["))),
+        (("users", "add", "beside", "--role", "supervisor"), PASSWORD + "\n", lambda out: "saved" in out),
+        (("users", "list"), None, lambda out: "beside\tsupervisor" in out),
+        (("recordings", "purge", "--dry-run"), None, lambda out: "dry run" in out),
+        (("call", "--fastagi", f"127.0.0.1:{dead_port}"), "h\n", lambda out: "Call ended" in out),
+        (("users", "remove", "beside"), None, lambda out: "removed" in out),
+    ]
+    for command, typed, shows in commands:
+        done = product.ivr(*command, input=typed)
+        assert done.returncode == 0, f"ivr {' '.join(command)}: {done.stderr[-2000:]}"
+        assert shows(done.stdout), f"ivr {' '.join(command)} printed: {done.stdout[-2000:]}"
+        assert redis_up(serving), f"after ivr {' '.join(command)}: /readyz {serving.get('/readyz').text}"
+
+    ready = serving.get("/readyz")
+    assert ready.status == 200, ready.text
+    added = product.ivr("users", "add", "after", "--role", "auditor", input=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert log_in(serving, "after", PASSWORD).status_code == 302
+    assert serving.stop() < 10
+    # The engine was the last one using the embedded Redis: it stopped it.
+    assert not embedded_redis_answers(product)
+
+
+def test_a_command_with_no_engine_starts_redis_for_itself_and_stops_it(product: Product) -> None:
+    added = product.ivr("users", "add", "alone", "--role", "auditor", input=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert not embedded_redis_answers(product)
+    listed = product.ivr("users", "list")
+    assert "alone\tauditor" in listed.stdout  # kept on disk by the server it started
+    assert not embedded_redis_answers(product)
+
+    serving = product.serve()
+    assert redis_up(serving)
+    assert log_in(serving, "alone", PASSWORD).status_code == 302
+    assert serving.stop() < 10
+
+
+def test_two_engines_on_one_checkout_share_the_embedded_redis(product: Product) -> None:
+    first = product.serve()
+    second = product.serve()
+    until(lambda: redis_up(first) and redis_up(second), 15, what="redis up for both")
+    first.wait_log("FIRST START")
+    assert "FIRST START" not in second.log()  # the same users: one Redis
+    added = product.ivr("users", "add", "shared", "--role", "auditor", input=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert log_in(first, "shared", PASSWORD).status_code == 302
+    assert log_in(second, "shared", PASSWORD).status_code == 302
+
+    assert first.stop() < 10
     for _ in range(3):
-        assert serving.get("/readyz", timeout=5).json()["checks"]["redis"] is True
-    assert serving.stop() < 15
+        assert redis_up(second)
+    assert log_in(second, "shared", PASSWORD).status_code == 302
+    assert second.stop() < 10
+    assert not embedded_redis_answers(product)

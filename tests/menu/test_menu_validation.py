@@ -104,6 +104,16 @@ def test_digits_node_rules(config: Config) -> None:
     assert any("stores snils but validates 'inn'" in p for p in found)
 
 
+def test_appeal_status_document_and_tries(config: Config) -> None:
+    text = GOOD.replace('      "1": {next: operator}', '      "1": {next: status}') + (
+        "  status:\n    kind: appeal_status\n    document: main\n    tries: 0\n"
+        "    next: operator\n    not_found: operator\n"
+    )
+    found = problems(text, config)
+    assert any("tiny.yaml:25: " in p and "document 'main' must be a digits node storing" in p for p in found), found
+    assert any("tiny.yaml:26: " in p and "tries must be at least 1" in p for p in found), found
+
+
 def test_ivr_validate_exit_status_and_output(
     tmp_path: Path, repo_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

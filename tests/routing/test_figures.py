@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ivr.identity import make_appeal_number
-from routing.appeals import AppealBook, is_valid_number
+from routing.appeals import AppealBook, identity_key, is_valid_number
 from routing.errors import InvalidAppeal
 from routing.report import queue_report
 from tests.routing.conftest import FakeClock, RouterFactory, call, op, operators
@@ -173,7 +173,8 @@ def test_expected_wait_counts_by_skills(make_router: RouterFactory, clock: FakeC
 def test_appeal_numbers_and_statuses(redis: object, prefix: str, clock: FakeClock) -> None:
     book = AppealBook(redis=redis, prefix=prefix, clock=clock)
     first, second = book.allocate(), book.allocate()
-    assert first == make_appeal_number(1) == "0000000018" and len(second) == 10
+    assert first != second and len(first) == len(second) == 10
+    assert book.get(first) is not None and book.get(second) is not None  # in the book once minted
     assert is_valid_number(first) and not is_valid_number(
         first[:-1] + str((int(first[-1]) + 1) % 10)
     )
@@ -193,3 +194,41 @@ def test_appeal_numbers_and_statuses(redis: object, prefix: str, clock: FakeCloc
     with pytest.raises(InvalidAppeal):
         book.set_status(first, "lost", operator="op101")
     assert book.get("0000000000") is None
+
+
+def test_a_minted_number_is_drawn_again_when_taken(redis: object, prefix: str, clock: FakeClock) -> None:
+    draws = iter([41, 41, 41, 99])
+    book = AppealBook(redis=redis, prefix=prefix, clock=clock, draw=lambda n: next(draws))
+    assert book.allocate() == make_appeal_number(42)
+    assert book.allocate() == make_appeal_number(100)  # 42 twice taken, then a free one
+    stuck = AppealBook(redis=redis, prefix=prefix, clock=clock, draw=lambda n: 41)
+    with pytest.raises(InvalidAppeal):
+        stuck.allocate()
+
+
+def test_an_appeals_status_is_for_its_holder_only(redis: object, prefix: str, clock: FakeClock) -> None:
+    book = AppealBook(redis=redis, prefix=prefix, clock=clock)
+    queued, self_service, silent = book.allocate(), book.allocate(), book.allocate()
+    book.open(queued, ["snils:a", "tel:t"], "payments")
+    book.settle(self_service, ["inn:b", "tel:t"], "")
+    assert book.status_for(queued, ["snils:a"]) == book.get(queued)
+    assert book.status_for(self_service, ["snils:x", "inn:b"]) == book.get(self_service)
+    # The caller's number is not a document; a minted appeal with no identity opens to nobody.
+    for number, keys in ((queued, ["tel:t"]), (queued, ["inn:b"]), (self_service, []), (silent, ["inn:b"]),
+                         ("0000000000", ["snils:a"]), (make_appeal_number(77), ["snils:a"])):
+        assert book.status_for(number, keys) is None, (number, keys)
+    # Settling never overwrites an opened appeal and never indexes for the repeat boost.
+    book.settle(queued, ["inn:other"], "other")
+    assert book.get(queued).identity_keys == ("snils:a", "tel:t")  # type: ignore[union-attr]
+    assert redis.zrange(book.keys.appeals_of("inn:b"), 0, -1) == []  # type: ignore[attr-defined]
+    assert redis.zrange(book.keys.appeals_of("snils:a"), 0, -1) in ([queued], [queued.encode()])  # type: ignore[attr-defined]
+
+
+def test_the_identity_key_is_made_once_per_redis_unless_given(redis: object, prefix: str) -> None:
+    made, said = identity_key(redis, prefix=prefix)
+    again, _ = identity_key(redis, prefix=prefix)
+    assert made.key == again.key and "IVR_IDENTITY_KEY is not set" in said  # every engine, every start
+    given, said = identity_key(redis, prefix=prefix, given="x" * 32)
+    assert given.key == b"x" * 32 and "IVR_IDENTITY_KEY" in said
+    with pytest.raises(ValueError, match="IVR_IDENTITY_KEY"):
+        identity_key(redis, prefix=prefix, given="short")

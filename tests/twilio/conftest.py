@@ -91,7 +91,7 @@ class ScriptedWorld:
     def leave_queue(self, ctx: CallContext, at: float) -> None:
         self.left.append(ctx.call_id)
 
-    def lookup_appeal(self, number: str, at: float) -> e.AppealLooked:
+    def lookup_appeal(self, ctx: CallContext, number: str, at: float) -> e.AppealLooked:
         return e.AppealLooked(number, "in_progress", at)
 
     def book_callback(self, ctx: CallContext, number: str, at: float) -> e.CallbackBooked:

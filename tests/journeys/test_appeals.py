@@ -1,0 +1,147 @@
+"""A citizen's appeal number (номер обращения), as callers meet it on the softphone.
+
+Every number the menu says must be findable afterwards (issue 17, defect 5), and its status
+is told only to the caller whose СНИЛС or ИНН matches the appeal; anyone else hears exactly
+what a made-up number gets, and numbers minted one after another are not a sequence an
+outsider could walk (defect 6).  Every caller is ``ivr call`` in a pseudo-terminal beside
+``ivr serve`` with the README's defaults; what is asserted is what the caller sees.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+
+from ivr.identity import make_appeal_number, validate_appeal_number
+from ivr.identity.synthetic import synthetic_inn, synthetic_snils
+from tests.journeys.product import Product, Serving
+
+# What the terminal softphone prints when the engine waits for the caller.
+_ASKS = r"keys \(Enter = silence.*?> |recording, up to .*?> |waiting in queue .*?> "
+_SAID_APPEAL = re.compile(r"\[common\.your_appeal\][^\n]*\n\s*♪ \(digits\) (\d{10})")
+_STATUS = re.compile(r"\[status\.(\w+)\]")
+
+CITIZEN = synthetic_snils(1701)
+STRANGER = synthetic_snils(1702)
+CITIZEN_INN = synthetic_inn(1703)
+
+
+def _digits(document: str) -> str:
+    return "".join(ch for ch in document if ch.isdigit())
+
+
+def call(product: Product, serving: Serving, answers: Sequence[str], *, caller: str) -> str:
+    """One softphone call from ``caller``: each answer typed at the engine's next question,
+    in order; then the caller hangs up.  Returns everything the caller saw."""
+    import pexpect
+
+    phone = product.call(serving, "--caller", caller)
+    seen: list[str] = []
+    try:
+        for answer in answers:
+            phone.expect(_ASKS, timeout=30)
+            seen.append(phone.before + phone.after)
+            phone.sendline(answer)
+        while True:
+            index = phone.expect([_ASKS, pexpect.EOF], timeout=30)
+            seen.append(phone.before + (phone.after if index == 0 else ""))
+            if index == 1:
+                break
+            phone.sendline("h")
+    finally:
+        phone.close(force=True)
+    return "".join(seen).replace("\r\n", "\n")
+
+
+def ask_status(product: Product, serving: Serving, number: str, *, document: str, caller: str,
+               at_start: bool = True) -> str:
+    """A call asking for an appeal's status: the document at the menu's identity question
+    (``at_start``) or only when the status question asks for it."""
+    if at_start:
+        answers = ["1", "Иванов Иван Иванович", _digits(document) + "#", "1", "2", "1", number + "#"]
+    else:
+        answers = ["1", "Иванов Иван Иванович", "#", "2", "1", number + "#", _digits(document) + "#", "1"]
+    return call(product, serving, [*answers, "2"], caller=caller)
+
+
+def heard_status(seen: str) -> list[str]:
+    return [s for s in _STATUS.findall(seen) if s != "after"]
+
+
+def said_appeal(seen: str) -> str:
+    found = _SAID_APPEAL.findall(seen)
+    assert len(found) == 1, f"one appeal number said at the end of the call:\n{seen}"
+    return str(found[0])
+
+
+def made_up_number(*avoid: str) -> str:
+    for sequence in (4242, 4243, 4244):
+        number = make_appeal_number(sequence)
+        if number not in avoid:
+            return number
+    raise AssertionError("unreachable")
+
+
+def test_a_citizen_hears_the_status_of_the_appeal_they_were_told_and_nobody_else_does(product: Product) -> None:
+    serving = product.serve()
+
+    # The first call ends in self-service (a status question about a made-up number): the
+    # number the caller is told at goodbye is the appeal of this call.
+    first = ask_status(product, serving, made_up_number(), document=CITIZEN, caller="79990001701")
+    number = said_appeal(first)
+    assert validate_appeal_number(number) == number
+
+    # The citizen calls again, with their own СНИЛС given at the identity question.
+    own = ask_status(product, serving, number, document=CITIZEN, caller="79990001702")
+    assert heard_status(own) == ["intro", "accepted"], own
+    assert f"(digits) {number}" in own
+
+    # Another caller, another СНИЛС, the same number: what a made-up number gets.
+    other = ask_status(product, serving, number, document=STRANGER, caller="79990001703")
+    invented = ask_status(product, serving, made_up_number(number), document=STRANGER, caller="79990001704")
+    assert heard_status(other) == ["not_found"], other
+    assert heard_status(invented) == ["not_found"], invented
+    assert _after_the_number(other) == _after_the_number(invented)
+    assert f"(digits) {number}" not in other
+
+    serving.stop()
+    for document in (CITIZEN, STRANGER):  # personal data never in the engine's log in clear
+        assert _digits(document) not in serving.log() and document not in serving.log()
+
+
+def test_the_status_question_asks_for_a_document_when_the_caller_gave_none(product: Product) -> None:
+    serving = product.serve()
+    first = ask_status(product, serving, made_up_number(), document=CITIZEN_INN, caller="79990001711")
+    number = said_appeal(first)
+
+    # No document at the start: the status question asks for one, and the ИНН the appeal
+    # was opened with opens it.
+    own = ask_status(product, serving, number, document=CITIZEN_INN, caller="79990001712", at_start=False)
+    assert "[appeal.enter_document]" in own, own
+    assert heard_status(own) == ["intro", "accepted"], own
+    other = ask_status(product, serving, number, document=STRANGER, caller="79990001713", at_start=False)
+    assert "[appeal.enter_document]" in other, other
+    assert heard_status(other) == ["not_found"], other
+    serving.stop()
+
+
+def test_appeal_numbers_minted_one_after_another_are_not_a_sequence(product: Product) -> None:
+    serving = product.serve()
+    said = [said_appeal(ask_status(product, serving, made_up_number(), document=synthetic_snils(i),
+                                   caller=f"799900017{i}"))
+            for i in (21, 22, 23)]
+    payloads = sorted(int(number[:9]) for number in said)
+    assert len(set(said)) == 3, said
+    gaps = [b - a for a, b in itertools.pairwise(payloads)]
+    # A counter gives neighbours (0000000018, 0000000026, 0000000034: 1, 2, 3 and their
+    # check digits); random payloads over 10^9 are about 3·10^8 apart, under 10^4 about once
+    # in 16,000 runs.
+    assert min(gaps) > 10_000, said
+    assert all(p > 10**6 for p in payloads[1:]), said
+    serving.stop()
+
+
+def _after_the_number(seen: str) -> list[str]:
+    """The prompts the caller heard from the appeal number's question on, in order."""
+    return re.findall(r"\[([\w.]+)\]", seen.split("[appeal.enter_number]", 1)[1])

@@ -1,0 +1,114 @@
+"""A newcomer's first ten minutes: the README's first command alone, in a terminal, then
+log in with what the start-up log printed and call the hotline from the softphone."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from typing import Any
+
+from tests.console.live import log_in
+from tests.journeys.product import Product, Serving, until
+
+# "    supervisor (supervisor)  password: abcde-fghjk-mnpqr"
+FIRST_USER = re.compile(r"^\s*(?P<name>[a-z0-9._-]+) \((?P<role>\w+)[^)]*\)\s+password: (?P<password>[a-z-]+)\s*$",
+                        re.MULTILINE)
+
+
+def printed_passwords(serving: Serving) -> dict[str, str]:
+    serving.wait_log("FIRST START", timeout=30)
+    text = serving.log()
+    return {m["name"]: m["password"] for m in FIRST_USER.finditer(text.replace("\\n", "\n"))}
+
+
+def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product: Product, browser: Any) -> None:
+    serving = product.serve(terminal=True)
+
+    # A terminal gets text lines, not JSON.
+    started = serving.wait_log(r"fastagi: listening on", timeout=30)
+    first_lines = serving.log()[: started.end()].splitlines()
+    assert first_lines and not any(line.lstrip().startswith("{") for line in first_lines), first_lines[:5]
+
+    # A development recording key, made once, private, said to be one.
+    key = product.root / "var" / "recording-dev.key"
+    assert key.is_file()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert re.search(r"DEVELOPMENT KEY GENERATED NOW: .*recording-dev\.key", serving.log())
+    ready = serving.get("/readyz")
+    assert ready.status == 200, ready.text
+    assert all(ready.json()["checks"].values()), ready.text
+
+    # The first users and their one-time passwords, in the start-up log.
+    passwords = printed_passwords(serving)
+    assert {"supervisor", "op101", "auditor"} <= set(passwords), serving.log()[-3000:]
+    listed = product.ivr("users", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"^supervisor\tsupervisor\b", listed.stdout, re.MULTILINE), listed.stdout
+
+    # The supervisor logs in with the printed password and sees the desk.
+    log_in(browser, serving.base_url, "supervisor", passwords["supervisor"])
+    until(lambda: browser.current_url.endswith("/supervisor"), 15, what=f"the supervisor desk ({browser.current_url})")
+
+    # A call from the softphone: the greeting, then the caller hangs up.
+    phone = product.call(serving)
+    phone.expect("Здравствуйте! Вы позвонили на единую линию поддержки")
+    phone.expect("keys")
+    phone.sendline("h")
+    phone.expect("Call ended")
+    phone.close()
+    assert serving.get("/readyz").status == 200
+    assert serving.stop() < 10
+
+
+def test_a_second_start_keeps_the_key_and_makes_no_more_users(product: Product) -> None:
+    first = product.serve()
+    printed_passwords(first)
+    key = (product.root / "var" / "recording-dev.key").read_bytes()
+    assert first.stop() < 10
+
+    again = product.serve()
+    again.wait_log("fastagi: listening on")
+    assert "FIRST START" not in again.log()
+    assert re.search(r"DEVELOPMENT KEY in use", again.log())
+    assert (product.root / "var" / "recording-dev.key").read_bytes() == key
+    assert again.get("/readyz").status == 200
+    assert again.stop() < 10
+
+
+def test_without_a_terminal_the_log_is_json_lines(product: Product) -> None:
+    serving = product.serve()
+    serving.wait_log("fastagi: listening on")
+    lines = [line for line in serving.log().splitlines() if line.strip()]
+    assert lines
+    for line in lines:
+        json.loads(line)
+    assert serving.stop() < 10
+
+
+def test_a_configured_recording_key_is_used_and_no_development_key_made(product: Product) -> None:
+    from tests.journeys.product import newcomer_env
+
+    key = "k1:" + "A" * 43 + "="
+    serving = product.serve(env=newcomer_env(IVR_RECORDING_KEY=key))
+    serving.wait_log("fastagi: listening on")
+    assert not (product.root / "var" / "recording-dev.key").exists()
+    assert "DEVELOPMENT KEY" not in serving.log()
+    assert serving.get("/readyz").status == 200
+    assert serving.stop() < 10
+
+
+def test_without_asterisk_the_recordings_folders_fall_back_under_var(product: Product) -> None:
+    serving = product.serve()
+    serving.wait_log("fastagi: listening on")
+    log = serving.log()
+    for name, local in (("spool_dir", "var/spool/monitor"), ("clip_dir", "var/spool/clips")):
+        assert re.search(rf"recordings\.{name} /var/spool/asterisk/\S+ is missing .*{local}", log), log[-3000:]
+        assert (product.root / local).is_dir()
+    assert serving.stop() < 10
+
+
+def test_validate_takes_the_menus_directory(product: Product) -> None:
+    done = product.ivr("validate", "dialplans/")
+    assert done.returncode == 0, done.stderr
+    assert "ok: dialplans/hotline.yaml: menu 'hotline'" in done.stdout
