@@ -151,6 +151,7 @@ async def run_session(
             if event is None:
                 raise RuntimeError(f"the engine's actions did not wait for the caller: {actions!r}")
             if draining():
+                await player.quiet()
                 await channel.set_variable("IVR_STATUS", "handback")
                 result.ended_by = "drained"
                 break

@@ -44,17 +44,24 @@ def new_call_id(clock: Callable[[], float] = time.time) -> str:
 
 def load_prompt_texts(prompts_dir: str | Path, language: str) -> dict[str, str]:
     """``{"menu.main": "Выберите тему..."}`` for one language, from the prompt catalog."""
+    return dict(load_all_prompt_texts(prompts_dir).get(language, {}))
+
+
+def load_all_prompt_texts(prompts_dir: str | Path) -> dict[str, dict[str, str]]:
+    """Every language's prompt texts: ``{"ru": {...}, "en": {...}}``."""
     catalog, _problems = load_catalog(prompts_dir)
-    return dict(catalog.texts.get(language, {}))
+    return {lang: dict(texts) for lang, texts in catalog.texts.items()}
 
 
 class TerminalCaller:
     """The person at the keyboard, as the :class:`~ivr.asterisk.peer.Caller` of a call."""
 
-    def __init__(self, *, keypad: Keypad, output: TextIO, texts: Mapping[str, str]) -> None:
+    def __init__(self, *, keypad: Keypad, output: TextIO, texts: Mapping[str, str],
+                 languages: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.keypad = keypad
         self.output = output
         self.texts = texts
+        self.languages = languages or {}  # the texts shown once the engine sets CHANNEL(language)
         self.on_hold = False  # music on hold: the wait in queue, one prompt for all of it
 
     def _say(self, text: str) -> None:
@@ -102,7 +109,11 @@ class TerminalCaller:
             said += press.value  # an "eol" before anything said closed the line of keys before
 
     def event(self, text: str) -> None:
-        if text.startswith("StartMusicOnHold"):
+        if text.startswith("CHANNEL(language)="):
+            language = text.partition("=")[2]
+            self.texts = self.languages.get(language, self.texts)
+            self._say(f"  · language: {language}")
+        elif text.startswith("StartMusicOnHold"):
             self.on_hold = True
             self._say("  ♫ music on hold")
             self.output.write("waiting in queue (waiting needs no key; h = hang up, or a key)> ")
@@ -141,7 +152,8 @@ def run_softphone(
     own = keypad is None
     keys = keypad or Keypad(input or sys.stdin, echo=out).start()
     try:
-        person = TerminalCaller(keypad=keys, output=out, texts=load_prompt_texts(prompts_dir, language))
+        languages = load_all_prompt_texts(prompts_dir)
+        person = TerminalCaller(keypad=keys, output=out, texts=languages.get(language, {}), languages=languages)
         call_id = uniqueid or new_call_id()
         env = default_env(caller=caller, language=language, uniqueid=call_id, extension=dialled, port=port)
         if line is not None:

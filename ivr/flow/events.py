@@ -52,7 +52,8 @@ class NoInput:
 
 @dataclass(frozen=True)
 class Recorded:
-    """A clip was recorded (a spoken name when recognition is off)."""
+    """A clip was recorded (a spoken name when recognition is off); ``clip`` None: nothing
+    was (the caller pressed '#' at once), so there is nothing to keep."""
 
     clip: str | None
     at: float
@@ -81,9 +82,11 @@ class AppealLooked:
 @dataclass(frozen=True)
 class Queued:
     position: int
-    expected_wait: float
+    expected_wait: float | None  # None: nobody on duty could take the call, no estimate
     offer_callback: bool
     at: float
+    operator: str | None = None  # set when an operator was free and reserved at once
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ FIRST_USER = re.compile(r"^\s*(?P<name>[a-z0-9._-]+) \((?P<role>\w+)[^)]*\)\s+pa
 
 
 def printed_passwords(serving: Serving) -> dict[str, str]:
+    """The users and passwords the start-up log printed (text lines, or a JSON line's msg)."""
     serving.wait_log("FIRST START", timeout=30)
-    text = serving.log()
-    return {m["name"]: m["password"] for m in FIRST_USER.finditer(text.replace("\\n", "\n"))}
+    said = [json.loads(line)["msg"] if line.startswith("{") else line for line in serving.log().splitlines()]
+    return {m["name"]: m["password"] for m in FIRST_USER.finditer("\n".join(said))}
 
 
 def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product: Product, browser: Any) -> None:
@@ -141,3 +142,25 @@ def test_validate_takes_the_menus_directory(product: Product) -> None:
     done = product.ivr("validate", "dialplans/")
     assert done.returncode == 0, done.stderr
     assert "ok: dialplans/hotline.yaml: menu 'hotline'" in done.stdout
+
+
+def test_a_deployment_with_its_own_redis_gets_a_first_supervisor_and_no_trial_aids(product: Product) -> None:
+    from tests.journeys.product import newcomer_env
+    from tests.redis_servers import RedisServer
+
+    redis = RedisServer()
+    redis.start()
+    try:
+        serving = product.serve(env=newcomer_env(REDIS_URL=redis.url))
+        serving.wait_log("fastagi: listening on")
+        passwords = printed_passwords(serving)
+        assert set(passwords) == {"supervisor"}, serving.log()[-3000:]
+        assert http_log_in(serving, "supervisor", passwords["supervisor"]).status_code == 302
+        assert not (product.root / "var" / "recording-dev.key").exists()
+        assert not (product.root / "var" / "spool").exists()
+        log = serving.log()
+        assert "DEVELOPMENT KEY" not in log
+        assert re.search(r"recordings\.clip_dir /var/spool/asterisk/ivr is missing or not writable: create it", log)
+        assert serving.stop() < 10
+    finally:
+        redis.stop()

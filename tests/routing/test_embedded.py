@@ -57,12 +57,17 @@ def test_a_forked_child_does_not_keep_it_from_stopping(tmp_path: Path) -> None:
     from routing.redis_conn import connect, leave_embedded
 
     connect(None, embedded_dir=str(tmp_path / "redis")).ping()
+    running, started = os.pipe()
     child = os.fork()
     if child == 0:  # a worker forked while the parent uses the server, outliving it
+        os.write(started, b"1")  # the fork handlers have run
         time.sleep(3)
         os._exit(0)
     try:
+        assert os.read(running, 1) == b"1"
         leave_embedded()
         assert not EmbeddedRedis(tmp_path / "redis").answers()
     finally:
         os.waitpid(child, 0)
+        os.close(running)
+        os.close(started)
