@@ -40,7 +40,7 @@ from typing import IO, Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 
 from ivr.console.audit import ConsoleAudit
-from ivr.console.auth import Principal, SecurityLog, client_ip, current, requires
+from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip, current, requires
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
 from ivr.console.screenpop import ScreenPops, context_of
 from ivr.console.sse import frame, pump, sse_response
@@ -209,6 +209,7 @@ class OperatorDesk:
             return Owned(call_id, None, handled.get("appeal") or None, handled.get("kind", "call"))
         self.security.record("not_your_call", user=who.user, operator=who.operator,
                              call=call_id[:80], action=action, ip=client_ip())
+        attempt_refused(who, "not_your_call")
         self._audit(who, action, call_id, "refused", "not this operator's call")
         raise DeskError(403, "not_your_call", "Это не ваш вызов")
 
@@ -292,6 +293,7 @@ class OperatorDesk:
                                                      assigned_to=assigned_to, reason=reason)
         except AccessDenied as exc:
             self._audit(who, "listen_name_clip", call_id, "refused", exc.message)
+            attempt_refused(who, "not_your_call")
             raise DeskError(403, "not_your_call", "Это не ваш вызов") from None
         except RecordingError as exc:
             self._audit(who, "listen_name_clip", call_id, "failed", exc.message)
