@@ -95,7 +95,7 @@ class TerminalCaller:
                 return press.value
 
     def speak(self, max_ms: int, escape: str) -> str | None:
-        self.output.write(f"  ● recording, up to {max_ms / 1000:.0f} s; say (type) it, then Enter> ")
+        self.output.write(f"  ● recording, up to {max_ms / 1000:.0f} s; say (type) it> ")
         self.output.flush()
         deadline, said = time.monotonic() + max_ms / 1000, ""
         while True:
