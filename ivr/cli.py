@@ -198,6 +198,9 @@ def _call(config: Config, args: argparse.Namespace) -> int:
     try:
         variables = run_softphone(host, port, caller=args.caller, language=args.language,
                                   prompts_dir=config.path(config.prompts.dir), keypad=keypad, line=line)
+        if local is not None:  # the engine here finishes the call's record, then its summary
+            local.shutdown(drain_seconds=1)
+            local = None
         for name, value in sorted(variables.items()):
             print(f"  {name} = {value}")
         for ctx in finished:  # the engine ran here: show what the menu collected
