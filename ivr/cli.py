@@ -170,6 +170,7 @@ def _test(config: Config, args: argparse.Namespace) -> int:
 
 def _call(config: Config, args: argparse.Namespace) -> int:
     import socket
+    import threading
 
     from ivr.asterisk.keypad import Keypad
     from ivr.asterisk.softphone import await_callback, callback_for_me, run_softphone
@@ -179,6 +180,7 @@ def _call(config: Config, args: argparse.Namespace) -> int:
     host, port = parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
     local = None
     finished: list[CallContext] = []
+    ended = threading.Event()
     try:
         socket.create_connection((host, port), timeout=1).close()
     except OSError:
@@ -187,7 +189,7 @@ def _call(config: Config, args: argparse.Namespace) -> int:
         print(f"No engine answers at {host}:{port}; starting one in this process "
               "(no operators, no callbacks: run `ivr serve` for those).")
         engine = _engine(config)
-        engine.call_observers.append(lambda ctx, at: finished.append(ctx))
+        engine.call_observers.extend([lambda ctx, at: finished.append(ctx), lambda ctx, at: ended.set()])
         local = fastagi_server(engine, ("127.0.0.1", 0))
         local.start()
         host, port = local.address
@@ -203,6 +205,10 @@ def _call(config: Config, args: argparse.Namespace) -> int:
             local = None
         for name, value in sorted(variables.items()):
             print(f"  {name} = {value}")
+        if local is not None:
+            # The caller hung up: the engine here finishes the call on its own thread a
+            # moment later (its observers); what it collected is shown once it has.
+            ended.wait(CALL_FINISH_SECONDS)
         for ctx in finished:  # the engine ran here: show what the menu collected
             print(describe_context(ctx))
         if line is not None and callback_for_me(variables, args.caller):
@@ -214,6 +220,9 @@ def _call(config: Config, args: argparse.Namespace) -> int:
         if local is not None:
             local.shutdown(drain_seconds=1)
     return 0
+
+
+CALL_FINISH_SECONDS = 10.0  # how long `ivr call` waits for its own engine to finish a hung-up call
 
 
 def describe_context(ctx: CallContext) -> str:
