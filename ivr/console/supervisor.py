@@ -25,13 +25,15 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
-from ivr.console.auth import current, requires
+from ivr.console.auth import auth_service, client_ip, current, requires
 from ivr.console.dashboard import Dashboard
 from ivr.console.funnel import Funnel
 from ivr.console.hub import Event, EventHub, Subscription, any_event
+from ivr.console.i18n import page_language
 from ivr.console.menudesk import MenuDesk, MenuDeskError
+from ivr.console.params import query_number
 from ivr.console.sse import frame, pump, sse_response
 
 bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
@@ -144,7 +146,7 @@ def events() -> Any:
 @bp.get("/menus")
 @requires("supervisor")
 def menu_list() -> Any:
-    return render_template("menus.html", menus=menus().list())
+    return render_template("menus.html", menus=menus().list(), refused=menus().menus.refused)
 
 
 @bp.get("/menus/<name>")
@@ -203,6 +205,25 @@ def menu_rollback(name: str) -> Any:
     return jsonify(menus().rollback(name, version, author=author(), base=_base(data.get("base"))))
 
 
+# -- blocked accounts ----------------------------------------------------------------------------
+
+@bp.get("/accounts")
+@requires("supervisor")
+def accounts_page() -> Any:
+    auth = auth_service()
+    return render_template("accounts.html", blocked=auth.blocks.blocked(), can_unblock=True,
+                           block_after=auth.settings.block_after)
+
+
+@bp.post("/accounts/<name>/unblock")
+@requires("supervisor")
+def unblock(name: str) -> Any:
+    who = current()
+    assert who is not None
+    auth_service().unblock(name[:64], by=who, ip=client_ip())
+    return redirect(url_for("supervisor.accounts_page"))
+
+
 # -- funnel -------------------------------------------------------------------------------------
 
 @bp.get("/funnel")
@@ -218,7 +239,5 @@ def funnel_table() -> Any:
     menu = request.args.get("menu") or (names[0] if names else "")
     if menu not in names:
         raise MenuDeskError(404, "unknown_menu", f"Нет меню «{menu}»")
-    version = request.args.get("version", "")
-    days = request.args.get("days", "7")
-    return jsonify(funnel().table(menu, version=int(version) if version.isdigit() else None,
-                                  days=int(days) if days.isdigit() else 7))
+    return jsonify(funnel().table(menu, version=query_number("version", None),
+                                  days=query_number("days", 7), language=page_language()))

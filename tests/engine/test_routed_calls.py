@@ -48,7 +48,7 @@ def test_enqueued_then_connected_to_the_operator_the_router_chose(engine: Engine
     services = engine.services()
     runner = CallRunner(menu=engine.menus.get("hotline"), services=services, clock=engine.clock)
     media = walk_to_queue(runner, T0)
-    assert any(isinstance(x, a.SayNumber) for x in media)  # position announced
+    assert a.Play("queue.position", "ru") in media and a.Play("number.1", "ru") in media  # position announced
     assert isinstance(media[-1], a.HoldMusic)
     status = engine.router.status("call-42")
     assert status.state == "waiting" and status.position == 1
@@ -84,7 +84,9 @@ def test_identity_keys_are_hashes_not_numbers(engine: Engine) -> None:
 
 def test_http_health_readiness_and_queue_figures(engine: Engine) -> None:
     client = create_app(engine).test_client()
-    assert client.get("/healthz").json == {"status": "alive"}
+    health = client.get("/healthz").json
+    assert health["status"] == "alive" and health["menus"]["hotline"]["source"] == "file"
+    assert health["menu_edit_refused"] is None
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json["checks"] == {"menus": True, "recording_key": False, "redis": True}
     queues = client.get("/queues").json["queues"]

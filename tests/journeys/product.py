@@ -104,11 +104,12 @@ class Product:
                               timeout=timeout, env=env or newcomer_env())
 
     def serve(self, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60,
-              terminal: bool = False) -> Serving:
-        """The README's first command (``ivr serve``) on free loopback ports; waits until its
-        HTTP port answers ``/healthz``.  ``terminal``: its output goes to a pseudo-terminal,
-        as in a person's shell (copied to the log file as it comes)."""
-        fastagi, http = free_port(), free_port()
+              terminal: bool = False, fastagi: int | None = None) -> Serving:
+        """The README's first command (``ivr serve``) on free loopback ports (``fastagi``: on
+        this one, e.g. the port Asterisk's IVR_AGI names); waits until its HTTP port answers
+        ``/healthz``.  ``terminal``: its output goes to a pseudo-terminal, as in a person's
+        shell (copied to the log file as it comes)."""
+        fastagi, http = fastagi or free_port(), free_port()
         log = self.root / f"serve-{len(self.runs)}.log"
         command = [IVR, "serve", "--fastagi", f"127.0.0.1:{fastagi}", "--http", f"127.0.0.1:{http}", *args]
         if terminal:
@@ -235,6 +236,19 @@ def _reap_embedded_redis(root: Path) -> None:
             text = " ".join(info.get("cmdline") or []) + " " + (info.get("cwd") or "")
             if "redis" in (info.get("name") or "") and var in text:
                 process.kill()
+
+
+def http_log_in(serving: Serving, name: str, password: str) -> Any:
+    """``POST /login`` as a browser sends it (the form's CSRF token, the session cookie);
+    the ``requests`` reply, not followed (302 to the user's page when it worked)."""
+    import requests
+
+    browser = requests.Session()
+    page = browser.get(serving.base_url + "/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None, page.text[:500]
+    return browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
+                        data={"username": name, "password": password, "csrf_token": token[1]})
 
 
 def lines_of(text: str) -> Sequence[str]:
