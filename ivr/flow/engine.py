@@ -110,7 +110,7 @@ def start(menu: Menu, event: e.CallStarted) -> Turn:
 
 def step(menu: Menu, state: CallState, event: e.Event) -> Turn:
     """Apply one event to a call; unknown or late events change nothing."""
-    if state.done:
+    if state.done and not (isinstance(event, e.BackInLine) and state.context.outcome == "connected"):
         return Turn(state, ())
     current = _Step(menu, state, event.at)
     if isinstance(event, e.HungUp):
@@ -652,6 +652,14 @@ def _queue_update(s: _Step, node: n.EnqueueNode, event: e.QueueUpdate) -> None:
     _hold(s, node)
 
 
+def _back_in_line(s: _Step, node: n.EnqueueNode, event: e.BackInLine) -> None:
+    """Handed to an operator who did not answer: hold again at the head of the line."""
+    s.update_ctx(outcome="queued", path=s.ctx.enter(s.state.node, s.at).path)
+    s.emit(s.play("queue.position"), *s.say(number_prompts(1, s.language)))
+    s.update(announced=s.at)
+    _hold(s, node)
+
+
 def _waiting_key(s: _Step, node: n.EnqueueNode, event: e.DigitsEntered) -> None:
     if not (s.state.offer_callback and event.digits[:1] == "1"):
         _hold(s, node)
@@ -767,6 +775,7 @@ TRANSITIONS: dict[tuple[type, str, type], Callable[[_Step, Any, Any], None]] = {
     (n.EnqueueNode, "waiting", e.NoInput): _hold_over,
     (n.EnqueueNode, "waiting", e.QueueUpdate): _queue_update,
     (n.EnqueueNode, "waiting", e.DigitsEntered): _waiting_key,
+    (n.EnqueueNode, "done", e.BackInLine): _back_in_line,
     (n.EnqueueNode, "cb_confirm", e.DigitsEntered): _callback_confirm_key,
     (n.EnqueueNode, "cb_confirm", e.NoInput): _callback_abandoned,
     (n.EnqueueNode, "cb_number", e.DigitsEntered): _callback_number,

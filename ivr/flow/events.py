@@ -102,6 +102,14 @@ class QueueUpdate:
 
 
 @dataclass(frozen=True)
+class BackInLine:
+    """The operator the call was handed to did not answer: routing put the call back at
+    the head of its line (ivr.aftermenu's OperatorMissed), and the caller holds again."""
+
+    at: float
+
+
+@dataclass(frozen=True)
 class CallbackBooked:
     accepted: bool  # False: a callback to this number is already pending
     at: float
@@ -112,6 +120,7 @@ class CallbackBooked:
 
 Event = (
     CallStarted
+    | BackInLine
     | DigitsEntered
     | SpeechHeard
     | NoInput

@@ -10,6 +10,8 @@ POST /twilio/recorded?step=n&clip=...    a <Record> finished: Recorded
 POST /twilio/wait?step=n                 hold music over: poll the routing engine
 POST /twilio/status                      CallStatus; completed, busy, ...: HungUp
 POST /twilio/recording-status?clip=...   a recording is ready: the recordings hook
+POST /twilio/dialled?step=n&operator=o   <Dial action>: DialCallStatus; the bridge is over
+POST /twilio/operator-leg?operator=o     the operator leg's status callback (answered)
 POST /twilio/callback/<callback_id>      an outbound callback answered: greet, <Dial>
 POST /twilio/callback/<id>/status        the outbound callback call ended: routing told
 GET  /twilio/prompts/<lang>/<id>.wav     rendered prompt audio for <Play>
@@ -37,6 +39,7 @@ from ivr.twilio import params
 from ivr.twilio.calls import MenuSource, RecordingHook, TwilioCalls
 from ivr.twilio.dialer import TwilioDialer
 from ivr.twilio.errors import WebhookRejected
+from ivr.twilio.handover import TwilioHandover
 from ivr.twilio.prompts import FilePromptSource, PromptSource
 from ivr.twilio.signature import require_twilio_signature
 from ivr.twilio.state import CallStore
@@ -74,13 +77,16 @@ def make_twilio_blueprint(
     on_callback: Callable[[str, str], None] | None = None,
     observer: CallObserver | None = None,
     on_error: Callable[[str], None] | None = None,
+    handover: TwilioHandover | None = None,
+    ring_seconds: int | None = None,
 ) -> TwilioBlueprint:
     """``observer``: sees every call step (metrics); ``on_error``: told the kind of each
     rejected or failed webhook (``rejected_403``, ``failed_KeyError``) for metrics."""
     calls = TwilioCalls(
         menus=menus, services_factory=services_factory, store=store, prompts=prompts, clock=clock,
         dialer=dialer, public_url=public_url, speech=speech, hold_music=hold_music,
-        on_recording=on_recording, on_callback=on_callback, observer=observer,
+        on_recording=on_recording, on_callback=on_callback, observer=observer, handover=handover,
+        ring_seconds=ring_seconds,
     )
     bp = TwilioBlueprint("twilio", __name__, calls=calls)
     signed = require_twilio_signature(auth_token=auth_token, public_url=public_url)
@@ -155,6 +161,22 @@ def make_twilio_blueprint(
         sid, call_status = params.call_sid(data), params.call_status(data)
         if call_status in params.ENDED_STATUSES:
             calls.ended(sid, call_status)
+        return Response(status=204)
+
+    @bp.post("/twilio/dialled")
+    @signed
+    def dialled() -> Response:
+        data = form()
+        sid, step = params.call_sid(data), params.step(request.args)
+        operator, status = params.operator_id(request.args), params.dial_status(data)
+        return _twiml(calls.dialled(sid, step, operator, status))
+
+    @bp.post("/twilio/operator-leg")
+    @signed
+    def operator_leg() -> Response:
+        data = form()
+        parent, operator = params.parent_call_sid(data), params.operator_id(request.args)
+        calls.operator_leg(parent, operator, params.call_status(data))
         return Response(status=204)
 
     @bp.post("/twilio/recording-status")

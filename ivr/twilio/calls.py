@@ -31,6 +31,7 @@ from ivr.flow import events as e
 from ivr.menu.model import Menu
 from ivr.ops.context import call_scope
 from ivr.twilio.dialer import TwilioDialer
+from ivr.twilio.handover import TwilioHandover
 from ivr.twilio.prompts import PromptSource
 from ivr.twilio.state import CallbackRecord, CallStore, StoredCall
 from ivr.twilio.twiml import Urls, dial, polite_goodbye, render, twilio_language
@@ -97,8 +98,12 @@ class TwilioCalls:
         on_recording: RecordingHook | None = None,
         on_callback: Callable[[str, str], None] | None = None,
         observer: CallObserver | None = None,
+        handover: TwilioHandover | None = None,
+        ring_seconds: int | None = None,
     ) -> None:
         self.menus = menus
+        self.handover = handover
+        self.ring_seconds = ring_seconds  # <Dial timeout>: routing.ring_seconds
         self.observer = observer
         self.services_factory = services_factory
         self.store = store
@@ -168,6 +173,34 @@ class TwilioCalls:
                 runner = self._runner(self._menu(stored), stored)
                 runner.handle(e.HungUp(self.clock()))
             self.store.end(call_sid)
+
+    def operator_leg(self, call_sid: str, operator: str, status: str) -> None:
+        """POST /twilio/operator-leg: the operator's leg answered (or ended)."""
+        if self.handover is not None:
+            with call_scope(call_sid):
+                self.handover.leg(call_sid, operator, status)
+
+    def dialled(self, call_sid: str, step: int, operator: str, dial_status: str) -> str:
+        """POST /twilio/dialled (``<Dial action>``): the bridge is over.  A conversation held
+        or a caller gone: hang up.  An operator who did not answer: the caller is back at
+        the head of the line and holds again (the flow engine's ``BackInLine``)."""
+        back = self.handover is not None and self.handover.dial_over(call_sid, operator, dial_status)
+        if not back:
+            over = VoiceResponse()
+            over.hangup()
+            return str(over)
+        with call_scope(call_sid), self.store.lock(call_sid) as held:
+            stored = self.store.load(call_sid)
+            if stored is None:
+                return str(polite_goodbye())
+            if not held or step != stored.step:
+                return stored.twiml
+            menu = self._menu(stored)
+            runner = self._runner(menu, stored)
+            media = runner.handle(e.BackInLine(self.clock()))
+            if not media:
+                return str(polite_goodbye())
+            return self._store(call_sid, menu, runner, media, expected_step=stored.step)
 
     def recording_ready(self, call_sid: str, *, recording_url: str, clip: str) -> None:
         """POST /twilio/recording-status: hand the file to the recordings store."""
@@ -260,7 +293,8 @@ class TwilioCalls:
                                  state=stored.state, observer=self.observer)
 
     def _render(self, media: list[a.MediaAction], step: int, *, base: str = "") -> str:
-        response = render(media, urls=Urls(step, base), prompts=self.prompts, hold_music=self.hold_music)
+        response = render(media, urls=Urls(step, base), prompts=self.prompts, hold_music=self.hold_music,
+                          ring_seconds=self.ring_seconds)
         return str(response)
 
     def _store(self, call_sid: str, menu: Menu, runner: CallRunner, media: list[a.MediaAction], *,

@@ -32,6 +32,10 @@ CLIP = re.compile(r"^[\w.\-]{1,100}$")
 CALLBACK_ID = re.compile(r"^[\w\-]{1,64}$")
 ENDED_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 CALL_STATUSES = ENDED_STATUSES | {"queued", "initiated", "ringing", "in-progress", "answered"}
+# <Dial action>'s DialCallStatus: "completed" (they talked), "answered" (Twilio's word for a
+# bridged call ended from the caller's side on some accounts), or why nobody talked.
+DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed", "canceled"})
+OPERATOR_ID = re.compile(r"^[\w.\-]{1,64}$")
 
 
 def _reject(message: str) -> WebhookRejected:
@@ -98,6 +102,29 @@ def speech(form: Mapping[str, str]) -> Speech | None:
     if not 0.0 <= confidence <= 1.0:
         raise _reject("Confidence must be between 0 and 1")
     return Speech(text.strip(), confidence)
+
+
+def dial_status(form: Mapping[str, str]) -> str:
+    """``DialCallStatus`` of a ``<Dial action>`` request."""
+    value = form.get("DialCallStatus", "")
+    if value not in DIAL_STATUSES:
+        raise _reject("DialCallStatus is missing or unknown")
+    return value
+
+
+def parent_call_sid(form: Mapping[str, str]) -> str:
+    """``ParentCallSid`` of an operator leg's status callback: the caller's call."""
+    value = form.get("ParentCallSid", "")
+    if not CALL_SID.match(value):
+        raise _reject("ParentCallSid is missing or malformed")
+    return value
+
+
+def operator_id(query: Mapping[str, str]) -> str:
+    value = query.get("operator", "")
+    if not OPERATOR_ID.match(value):
+        raise _reject("operator is missing or malformed")
+    return value
 
 
 def call_status(form: Mapping[str, str]) -> str:

@@ -84,6 +84,14 @@ class Urls:
     def recorded(self, clip: str) -> str:
         return self._url("/twilio/recorded", clip=clip)
 
+    def dialled(self, operator: str) -> str:
+        """``<Dial action>``: the bridge to ``operator`` is over (DialCallStatus)."""
+        return self._url("/twilio/dialled", operator=operator)
+
+    def operator_leg(self, operator: str) -> str:
+        """The operator leg's status callback (answered, completed)."""
+        return f"{self.base}/twilio/operator-leg?{urlencode({'operator': operator})}"
+
     def recording_status(self, clip: str) -> str:
         return f"{self.base}/twilio/recording-status?{urlencode({'clip': clip})}"
 
@@ -94,8 +102,10 @@ def render(
     urls: Urls,
     prompts: PromptSource,
     hold_music: str | None = None,
+    ring_seconds: int | None = None,
 ) -> VoiceResponse:
-    """The TwiML for one step of the engine."""
+    """The TwiML for one step of the engine.  ``ring_seconds``: how long ``<Dial>`` rings an
+    operator before Twilio reports ``no-answer`` (within routing's reservation)."""
     response = VoiceResponse()
     pending: list[a.Prompt] = []
     ended = False
@@ -130,7 +140,8 @@ def render(
             _say_all(response, pending, urls, prompts)
             response.append(
                 dial(action.endpoint, record=action.record, recording_status=urls.recording_status(
-                    f"operator-{action.operator}"))
+                    f"operator-{action.operator}"), action=urls.dialled(action.operator),
+                    leg_status=urls.operator_leg(action.operator), ring_seconds=ring_seconds)
             )
         elif isinstance(action, a.Transfer):
             _say_all(response, pending, urls, prompts)
@@ -146,22 +157,41 @@ def render(
     return response
 
 
-def dial(endpoint: str, *, record: bool, recording_status: str | None = None) -> Dial:
-    """``<Dial>`` to an operator: ``client:op101``, ``sip:op101@pbx.example``, ``+7...``."""
+def dial(endpoint: str, *, record: bool, recording_status: str | None = None,
+         action: str | None = None, leg_status: str | None = None, ring_seconds: int | None = None) -> Dial:
+    """``<Dial>`` to an operator: ``client:op101``, ``sip:op101@pbx.example``, ``+7...``.
+
+    ``action``: where Twilio posts ``DialCallStatus`` when the bridge is over (then the
+    caller's call goes on with that answer's TwiML); ``leg_status``: the operator leg's
+    status callback, told when the operator answers and when the leg ends::
+
+        <Dial action="/twilio/dialled?step=7&amp;operator=op101" method="POST">
+          <Client statusCallbackEvent="answered completed" statusCallback="/twilio/operator-leg?operator=op101"
+                  statusCallbackMethod="POST">op101</Client>
+        </Dial>
+    """
     attributes: dict[str, str] = {}
     if record:
         attributes = {"record": "record-from-answer-dual"}
         if recording_status:
             attributes["recording_status_callback"] = recording_status
             attributes["recording_status_callback_method"] = "POST"
+    if action:
+        attributes.update(action=action, method="POST")
+    if ring_seconds:
+        attributes["timeout"] = str(ring_seconds)
+    leg: dict[str, str] = {}
+    if leg_status:
+        leg = {"status_callback_event": "answered completed", "status_callback": leg_status,
+               "status_callback_method": "POST"}
     verb = Dial(**attributes)
     kind, _, rest = endpoint.partition(":")
     if kind == "client" and rest:
-        verb.client(rest)
+        verb.client(rest, **leg)
     elif kind in ("sip", "sips") and rest:
-        verb.sip(endpoint)
+        verb.sip(endpoint, **leg)
     elif endpoint.lstrip("+").isdigit() and 3 <= len(endpoint.lstrip("+")) <= 15:
-        verb.number(endpoint)
+        verb.number(endpoint, **leg)
     elif "/" in endpoint:
         raise UnsupportedEndpoint(endpoint, "this is an Asterisk channel; for Twilio use "
                                             "client:<identity>, sip:<uri> or a +7... number")

@@ -11,6 +11,7 @@ from ivr.prompts.catalog import load_catalog
 from ivr.twilio.blueprint import TwilioBlueprint, make_twilio_blueprint
 from ivr.twilio.callbacks import AssignmentBridge, TwilioCallbackDialer
 from ivr.twilio.dialer import TwilioDialer, make_client
+from ivr.twilio.handover import TwilioHandover
 from ivr.twilio.prompts import FilePromptSource
 from ivr.twilio.state import CallStore
 
@@ -72,7 +73,10 @@ def twilio_blueprint(
         observer=engine.observer,
         on_error=engine.metrics.webhook_error,
         on_recording=twilio_recording_hook(engine, client=dialer.client if dialer else None, session=session),
+        handover=TwilioHandover(life=engine.call_life),
+        ring_seconds=engine.config.routing.ring_seconds,
     )
+    engine.answer_events.add("twilio")  # <Dial>'s reports move the call (ivr.twilio.handover)
     if dialer is not None:  # callbacks for Twilio calls are placed with the REST API
         callbacks = TwilioCallbackDialer(calls=blueprint.calls, router=engine.router, life=engine.call_life)
         blueprint.calls.on_callback = callbacks.outcome
