@@ -318,6 +318,11 @@ class Router:
         overflow_to = _text(reply[3]) or None
         return CallStatus(call_id, state, None, None, None, overflow_to)  # type: ignore[arg-type]
 
+    def context(self, call_id: str) -> dict[str, Any] | None:
+        """What the menu collected for a call routing holds (its screen-pop), or None."""
+        raw = self.redis.hget(self.keys.call(call_id), "ctx")
+        return json.loads(_text(raw)) if raw else None
+
     def connected(self, call_id: str) -> None:
         reply = self._run("connected", self.clock(), call_id)
         self._check(reply, "call", call_id, "connected")

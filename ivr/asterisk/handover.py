@@ -25,13 +25,23 @@ from __future__ import annotations
 
 import logging
 
+import dataclasses
+from collections.abc import Callable
+
 from ivr.aftermenu import CallerLeft, CallLife, ConversationEnded, OperatorAnswered, OperatorMissed
 from ivr.asterisk.ami import Message
+from ivr.call.runner import CallRunner, Steps
+from ivr.call.services import CallServices
+from ivr.flow import events as e
+from ivr.flow.context import CallContext
+from ivr.flow.engine import CallState
+from ivr.menu.model import Menu
 from routing.engine import Router
 from routing.errors import RoutingError
 
 log = logging.getLogger(__name__)
 HANDOVER_NODE = "operator-handover"  # where an abandoned hand-over is recorded
+RESUME = "resume"  # AGI(${IVR_AGI},resume,${DIALSTATUS}): the dialplan returns a call
 
 
 class HandoverWatcher:
@@ -71,3 +81,51 @@ class HandoverWatcher:
                     self.life.apply(CallerLeft(call_id, HANDOVER_NODE))
         except RoutingError as exc:  # another engine process got there first
             log.info("call %s: %s not recorded: %s", call_id, name, exc)
+
+
+class BackInLine:
+    """The runner of a call the dialplan hands back after its operator did not answer
+    (``AGI(${IVR_AGI},resume,${DIALSTATUS})`` in ``[operator-handover]``): instead of the
+    menu's start it holds again at the head of its line (the flow engine's ``BackInLine``)
+    and, when routing reserves the next operator, ends with ``IVR_STATUS=connect`` as the
+    menu does."""
+
+    def __init__(self, runner: CallRunner) -> None:
+        self.runner = runner
+
+    @property
+    def done(self) -> bool:
+        return self.runner.done
+
+    def start_steps(self, event: e.CallStarted) -> Steps:
+        return self.runner.handle_steps(e.BackInLine(event.at))
+
+    def handle_steps(self, event: e.Event) -> Steps:
+        return self.runner.handle_steps(event)
+
+
+def back_in_line(env: dict[str, str], *, life: CallLife, menu: Menu, services: CallServices,
+                 clock: Callable[[], float], recording: bool, callbacks: bool, ami: bool) -> BackInLine:
+    """The runner for a call the dialplan returned.  With AMI the missed ring was reported
+    by DialEnd (and the call may already be reserved for the next operator); without
+    (``ami`` false), the return itself says it: ``agi_arg_2`` is Dial's ``DIALSTATUS``.
+    A call routing no longer holds gets a runner that ends at once: the dialplan then
+    goes on to its fallback ``Queue()``."""
+    call_id = env.get("agi_uniqueid", "")
+    status = life.router.status(call_id)
+    a = status.assignment
+    if not ami and status.state == "reserved" and a is not None and a.kind == "call":
+        try:
+            life.apply(OperatorMissed(call_id, a.operator_id, env.get("agi_arg_2", "").lower() or "no_answer"))
+        except RoutingError as exc:
+            log.info("call %s: miss not recorded: %s", call_id, exc)
+    raw = life.router.context(call_id)
+    held = life.router.status(call_id).state in ("waiting", "reserved")
+    if raw is not None and held:
+        ctx = CallContext.from_dict(raw)
+        state = CallState(context=dataclasses.replace(ctx, outcome="connected"), node=ctx.node or "",
+                          phase="done", recording=recording, callbacks=callbacks)
+    else:
+        ctx = CallContext(call_id=call_id, caller=env.get("agi_callerid", ""), dialled="", started=clock())
+        state = CallState(context=dataclasses.replace(ctx, outcome="gone"), phase="done")
+    return BackInLine(CallRunner.resume(menu=menu, services=services, clock=clock, state=state))

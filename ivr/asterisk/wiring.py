@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ivr.asterisk.ami import AmiClient, Message
 from ivr.asterisk.dialer import AsteriskCallbackDialer
-from ivr.asterisk.handover import HandoverWatcher
+from ivr.asterisk.handover import RESUME, HandoverWatcher, back_in_line
 from ivr.asterisk.media import MediaSettings
 from ivr.asterisk.server import FastAgiServer
 from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings
@@ -68,6 +68,12 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         # AMI originates to any number; a softphone dialer reaches only a softphone caller
         dialer = engine.dialers.get("asterisk")
         callbacks = dialer.takes_call(env) if isinstance(dialer, SoftphoneDialer) else dialer is not None
+        if env.get("agi_arg_1") == RESUME:  # the dialplan returns a call its operator missed
+            resumed = back_in_line(env, life=engine.call_life, menu=menu, services=services, clock=engine.clock,
+                                   recording=engine.recordings.enabled, callbacks=callbacks,
+                                   ami="asterisk" in engine.answer_events)
+            return CallSetup(runner=resumed, appeal=resumed.runner.state.context.appeal if resumed.runner.state
+                             else None, recognise=hook, recording=engine.recordings.enabled, callbacks=callbacks)
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,
                          recording=engine.recordings.enabled, callbacks=callbacks)
 

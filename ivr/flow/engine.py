@@ -654,6 +654,7 @@ def _queue_update(s: _Step, node: n.EnqueueNode, event: e.QueueUpdate) -> None:
 
 def _back_in_line(s: _Step, node: n.EnqueueNode, event: e.BackInLine) -> None:
     """Handed to an operator who did not answer: hold again at the head of the line."""
+    s.leave("connected")  # a context kept since the enqueue has not left the node yet
     s.update_ctx(outcome="queued", path=s.ctx.enter(s.state.node, s.at).path)
     s.emit(s.play("queue.position"), *s.say(number_prompts(1, s.language)))
     s.update(announced=s.at)
