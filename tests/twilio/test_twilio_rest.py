@@ -27,9 +27,13 @@ def test_live_wait_webhook_dials_the_assigned_operator(twilio, world, h, texts) 
     root = twilio.twiml(f"/twilio/wait?step={h.next_step(root)}")
     assert h.shape(root) == ("Response", (), "", (
         ("Say", (("language", "ru-RU"),), texts["ru"]["queue.connecting"], ()),
-        ("Dial", (("record", "record-from-answer-dual"),
+        # the bridge reports back: <Dial action> when it is over, the operator leg's status
+        ("Dial", (("action", "/twilio/dialled?step=7&operator=op101"), ("method", "POST"),
+                  ("record", "record-from-answer-dual"),
                   ("recordingStatusCallback", "/twilio/recording-status?clip=operator-op101"),
-                  ("recordingStatusCallbackMethod", "POST")), "", (("Client", (), "op101", ()),)),
+                  ("recordingStatusCallbackMethod", "POST")), "",
+         (("Client", (("statusCallback", "/twilio/operator-leg?operator=op101"), ("statusCallbackEvent", "answered completed"),
+                   ("statusCallbackMethod", "POST")), "op101", ()),)),
     ))
     [ctx] = world.ended
     assert ctx.outcome == "connected"
@@ -51,7 +55,10 @@ def test_assignment_mid_hold_is_bridged_through_the_rest_api(make_app, world, ht
     assert h.verbs(sent) == ["Say", "Dial"]
     dial = sent.find("Dial")
     assert dial is not None and dial.get("recordingStatusCallback", "").startswith("https://ivr.example.ru/")
-    assert h.shape(dial[0]) == ("Sip", (), "sip:op104@pbx.example.ru", ())
+    assert dial.get("action", "").startswith("https://ivr.example.ru/twilio/dialled?")
+    assert h.shape(dial[0]) == ("Sip", (("statusCallback", "https://ivr.example.ru/twilio/operator-leg?operator=op104"), ("statusCallbackEvent", "answered completed"),
+                   ("statusCallbackMethod", "POST")),
+                                "sip:op104@pbx.example.ru", ())
     assert world.ended[0].outcome == "connected"
     # the hold's own /wait arrives late: it gets the bridged TwiML, no second poll
     late = twilio.post(f"/twilio/wait?step={h.next_step(root)}").get_data(as_text=True)

@@ -118,12 +118,16 @@ def test_hold_without_keys_plays_music_and_polls(prompts, h) -> None:
 def test_connect_dials_the_operator_endpoint(prompts, h, endpoint: str, noun: str, text: str) -> None:
     actions = [a.Play("connecting", "ru", barge_in=False), a.Connect("op101", endpoint, record=False)]
     root = parsed(actions, prompts)
-    assert [h.shape(child) for child in root] == [S("Соединяем."), ("Dial", (), "", ((noun, (), text, ()),))]
+    leg = (("statusCallback", "/twilio/operator-leg?operator=op101"),
+           ("statusCallbackEvent", "answered completed"), ("statusCallbackMethod", "POST"))
+    dial = (("action", "/twilio/dialled?step=4&operator=op101"), ("method", "POST"))
+    assert [h.shape(child) for child in root] == [S("Соединяем."), ("Dial", dial, "", ((noun, leg, text, ()),))]
 
 
 def test_connect_with_consent_records_both_sides(prompts) -> None:
     root = parsed([a.Connect("op101", "client:op101", record=True)], prompts)
-    assert dict(root[0].attrib) == {"record": "record-from-answer-dual",
+    assert dict(root[0].attrib) == {"action": "/twilio/dialled?step=4&operator=op101", "method": "POST",
+                                    "record": "record-from-answer-dual",
                                     "recordingStatusCallback": "/twilio/recording-status?clip=operator-op101",
                                     "recordingStatusCallbackMethod": "POST"}
 
