@@ -89,6 +89,7 @@ class CallRunner:
         """A runner for a call whose state was kept between requests (Twilio)."""
         runner = cls(menu=menu, services=services, clock=clock, observer=observer)
         runner.state = state
+        runner._ended = state.done  # a finished call was reported then; back in line, not again
         runner._scope = CallScope(state.context.call_id)
         if state.context.name is not None:
             runner._in_scope(lambda: remember_personal(state.context.name.text if state.context.name else None))
