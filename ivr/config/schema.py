@@ -265,6 +265,15 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    # Seconds between signed checkpoints of each audit log that moved (IVR_AUDIT_KEY set).
+    checkpoint_every: int = 300
+    # This host's name in the logs' anchors in Redis (each host keeps its own log files);
+    # null: the host name.
+    node: str | None = None
+
+
+@dataclass(frozen=True)
 class RoutingSettings:
     # A caller with an unresolved appeal this recent is a repeat caller.
     repeat_window_days: int = 14
@@ -305,6 +314,7 @@ class Config:
     operators: Mapping[str, OperatorConfig] = field(default_factory=dict)
     users: Mapping[str, UserConfig] = field(default_factory=dict)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     # Filled in by the loader, not by the file.
     root: str = field(default=".", metadata={"internal": True})
     calendar: Calendar | None = field(default=None, metadata={"internal": True})

@@ -27,8 +27,8 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, attempt_refused, auth_service, current, refuse, requires
 from ivr.console.params import query_number
-from ivr.recordings.audit import verify_chain
-from ivr.recordings.errors import AuditChainBroken, RecordingError
+from ivr.audit.logs import CONSOLE_ACCESS, RECORDINGS_ACCESS, AuditLogs
+from ivr.recordings.errors import RecordingError
 from ivr.recordings.store import RecordingStore
 
 GRANT_SECONDS = 120
@@ -38,8 +38,9 @@ MIME = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
 
 class RecordingsDesk:
     def __init__(self, *, store: RecordingStore, console_audit: ConsoleAudit, redis: Any, prefix: str,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], audits: AuditLogs) -> None:
         self.store = store
+        self.audits = audits
         self.console_audit = console_audit
         self.redis = redis
         self.tag = "{" + prefix + "}"
@@ -89,11 +90,8 @@ class RecordingsDesk:
     def audit_tail(self, which: str, count: int = 200) -> dict[str, Any]:
         log = self.store.audit if which == "recordings" else self.console_audit
         entries = list(log.entries())
-        try:
-            verify_chain(log.path)
-            chain = "ok"
-        except AuditChainBroken as exc:
-            chain = f"broken at line {exc.details.get('line')}: {exc.message}"
+        report = self.audits.verify([RECORDINGS_ACCESS if which == "recordings" else CONSOLE_ACCESS])[0]
+        chain = "ok" if report.ok else "; ".join(f"{b.kind} at line {b.line}: {b.what}" for b in report.breaks)
         return {"log": which, "chain": chain, "lines": len(entries), "entries": entries[-count:][::-1]}
 
 

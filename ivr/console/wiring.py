@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from ivr.console import auditor, i18n, login, operator, supervisor
+from ivr.audit.logs import CONSOLE_ACCESS
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Auth, SecurityLog, init_auth
 from ivr.console.dashboard import Dashboard
@@ -33,7 +34,8 @@ def init_console(app: Flask, engine: Engine) -> None:
     security = SecurityLog(redis=redis, prefix=prefix, clock=engine.clock)
     users = UserStore(redis=redis, prefix=prefix, configured=config.users, operators=config.operators,
                       clock=engine.clock)
-    audit = ConsoleAudit(config.path(settings.audit_log), clock=engine.clock)
+    assert engine.audit is not None, "the console's audit log is one of the engine's audit logs"
+    audit: ConsoleAudit = engine.audit.get(CONSOLE_ACCESS, ConsoleAudit)
     auth = Auth(users=users, redis=redis, prefix=prefix, settings=settings, security=security,
                 audit=audit, clock=engine.clock)
     pops = ScreenPops(router=engine.router, appeals=engine.appeals, queues=config.queues,
@@ -56,7 +58,7 @@ def init_console(app: Flask, engine: Engine) -> None:
         "ivr.console.funnel": Funnel(call_log=engine.call_log, menus=engine.menus, clock=engine.clock),
         "ivr.console.auditor": auditor.RecordingsDesk(
             store=engine.recordings.store, console_audit=audit, redis=redis, prefix=prefix,
-            clock=engine.clock),
+            clock=engine.clock, audits=engine.audit),
     })
     blueprints: tuple[Blueprint, ...] = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
     for bp in blueprints:

@@ -14,7 +14,6 @@ never a caller's personal data).  There is one error mode: raise.
     ├── LegalHoldConflict       hold requested on a recording already being purged
     ├── StorageFull             ENOSPC / EDQUOT while writing; nothing was stored
     ├── StoreNotReady           the store root is missing or not initialised
-    ├── AuditChainBroken        an audit / deletion log fails verification
     ├── FetchFailed             a recording could not be taken from its source (a Twilio
     │                           URL that is not ours, an HTTP error, a body too large)
     └── UnreadableRecording     the container cannot be decrypted and authenticated
@@ -77,12 +76,6 @@ class StorageFull(RecordingError):
 
 class StoreNotReady(RecordingError):
     pass
-
-
-class AuditChainBroken(RecordingError):
-    def __init__(self, message: str, *, line: int, **details: Any) -> None:
-        super().__init__(message, line=line, **details)
-        self.line = line
 
 
 class FetchFailed(RecordingError):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from redis import Redis
 
+from ivr.audit.logs import RECORDINGS_ACCESS, RECORDINGS_DELETED, AuditLogs, audit_logs
 from ivr.config.schema import Config, RecordingSettings
 from ivr.config.secrets import Secrets
 from ivr.flow.context import CallContext
@@ -155,8 +156,10 @@ class Recordings:
                 log.exception("recordings: background work failed; retried at the next tick")
 
 
-def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: Clock = time.time) -> Recordings:
+def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: Clock = time.time,
+                     logs: AuditLogs | None = None) -> Recordings:
     settings = config.recordings
+    logs = logs or audit_logs(config, redis, secrets=secrets, clock=clock)
     message = check_recording_key(secrets, settings, base_dir=config.root)
     level = logging.INFO
     try:
@@ -177,12 +180,12 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
         root=config.path(settings.dir),
         keyring=keyring,
         redis=redis,
-        audit=AuditLog(config.path(settings.audit_log), clock=clock),
+        audit=logs.get(RECORDINGS_ACCESS, AuditLog),
         clock=clock,
         prefix=config.redis.prefix,
         retention=retention,
     )
-    deletion_log = DeletionLog(config.path(settings.deletion_log), clock=clock)
+    deletion_log = logs.get(RECORDINGS_DELETED, DeletionLog)
     purger = Purger(store=store, deletion_log=deletion_log)
     schedule = PurgeSchedule(purger, every_seconds=settings.purge_every, clock=clock)
     consent_log = ConsentLog(

