@@ -113,10 +113,10 @@ class Checkpoint:
 
     @classmethod
     def parse(cls, text: str | bytes) -> Checkpoint:
-        """Raises ValueError for anything that is not a checkpoint."""
+        """Raises ValueError, KeyError or TypeError for anything that is not a checkpoint."""
         d = json.loads(text)
         if not isinstance(d, dict):
-            raise ValueError("not an object")
+            raise TypeError("not an object")
         return cls(log=str(d["log"]), node=str(d["node"]), lines=int(d["lines"]), head=str(d["head"]),
                    at=str(d["at"]), key=str(d["key"]), sig=str(d["sig"]))
 

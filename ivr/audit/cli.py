@@ -28,8 +28,8 @@ def describe(report: LogReport) -> list[str]:
         signed = (f"last signed checkpoint at line {report.checkpoint}" if report.checkpoint is not None
                   else "no signed checkpoint")
         notes = "".join(f"; note: {n}" for n in report.notes)
-        return [f"{report.log}: ok, {report.lines} line(s), chain intact, {anchored}, {signed} "
-                f"({report.path}){notes}"]
+        return [(f"{report.log}: ok, {report.lines} line(s), chain intact, {anchored}, {signed} "
+                 f"({report.path}){notes}")]
     return [f"{report.log}: BROKEN at line {b.line}: {b.kind}: {b.what} ({report.path})" for b in report.breaks]
 
 

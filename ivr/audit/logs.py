@@ -112,7 +112,10 @@ class AuditLogs:
             if line_hash(last) != state.head:
                 log.error("audit log %s does not match its anchor: no checkpoint signed (ivr audit verify)", name)
                 return None
-            previous = Checkpoint.parse(state.checkpoint) if state.checkpoint else None
+            try:
+                previous = Checkpoint.parse(state.checkpoint) if state.checkpoint else None
+            except (ValueError, KeyError, TypeError):
+                previous = None  # garbled in Redis: ivr audit verify says so; sign again
             if previous is not None and previous.lines == state.lines and not force:
                 return None
             checkpoint = self.signer.sign(log=name, node=self.node, lines=state.lines, head=state.head,

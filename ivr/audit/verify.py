@@ -113,7 +113,12 @@ def verify_log(*, log: str, path: Path, anchor: Head | None, verifier: Verifier 
     """Check one log against its anchor (None: not anchored, e.g. no Redis) and checkpoints."""
     listed = read_checkpoints(path)
     checkpoints = [c for c in listed or [] if c is not None]
-    latest_redis = Checkpoint.parse(anchor.checkpoint) if anchor is not None and anchor.checkpoint else None
+    latest_redis, garbled = None, False
+    if anchor is not None and anchor.checkpoint:
+        try:
+            latest_redis = Checkpoint.parse(anchor.checkpoint)
+        except (ValueError, KeyError, TypeError):
+            garbled = True
     want = {c.lines for c in checkpoints}
     if anchor is not None:
         want |= {anchor.lines, anchor.lines + 1}
@@ -135,6 +140,8 @@ def verify_log(*, log: str, path: Path, anchor: Head | None, verifier: Verifier 
         breaks.append(scan.broken)
     if anchor is not None:
         breaks += _against_anchor(anchor, scan, notes)
+    if garbled:
+        breaks.append(Break(Kind.CHECKPOINT, 0, "the latest checkpoint kept in Redis is not a checkpoint"))
     breaks += _against_checkpoints(listed, checkpoints, latest_redis, anchor, scan, verifier, notes)
     return LogReport(**report, breaks=tuple(_first_per_kind(breaks)), notes=tuple(notes))  # type: ignore[arg-type]
 

@@ -24,10 +24,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from ivr.audit.logs import CONSOLE_ACCESS, RECORDINGS_ACCESS, AuditLogs
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, attempt_refused, auth_service, current, refuse, requires
 from ivr.console.params import query_number
-from ivr.audit.logs import CONSOLE_ACCESS, RECORDINGS_ACCESS, AuditLogs
 from ivr.recordings.errors import RecordingError
 from ivr.recordings.store import RecordingStore
 
@@ -155,6 +155,8 @@ def audio(recording_id: str) -> Any:
         return refuse(403, "bad_grant", f"Ссылка недействительна: {exc}", recording=recording_id[:80])
     except RecordingError as exc:
         return jsonify(error=type(exc).__name__, message=exc.message), 404
+    except OSError:  # the access could not be audited: refused
+        return jsonify(error="audit_unavailable", message="Журнал доступа недоступен; доступ запрещён"), 503
     meta = desk().store.meta(recording_id)
     response = Response(data, mimetype=MIME.get(meta.audio_format, "application/octet-stream"))
     if action == "download":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from ivr.console import auditor, i18n, login, operator, supervisor
 from ivr.audit.logs import CONSOLE_ACCESS
+from ivr.config import Config
+from ivr.console import auditor, i18n, login, operator, supervisor
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Auth, SecurityLog, init_auth
 from ivr.console.dashboard import Dashboard
@@ -15,7 +16,6 @@ from ivr.console.menudesk import MenuDesk
 from ivr.console.params import init_params
 from ivr.console.screenpop import ScreenPops
 from ivr.console.users import UserStore
-from ivr.config import Config
 from ivr.engine import Engine
 
 assets = Blueprint("console", __name__, static_folder="static", static_url_path="/console/static",

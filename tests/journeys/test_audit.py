@@ -76,7 +76,8 @@ def test_audit_verify_finds_a_cut_tail_an_emptied_and_a_deleted_log(product: Pro
     grant = browser.post(f"{serving.base_url}/auditor/api/recordings/{'f' * 32}/access", timeout=10,
                          json={"reason": "complaint 18", "action": "listen"}, headers={"X-CSRF-Token": csrf})
     link = browser.get(serving.base_url + grant.json()["url"], timeout=10)
-    assert link.status_code != 200 and len(access.read_bytes().splitlines()) == 2
+    assert link.status_code == 503 and link.json()["error"] == "audit_unavailable", link.text
+    assert len(access.read_bytes().splitlines()) == 2
 
     access.write_bytes(kept)  # restored from the backup
     assert verify(product)[0] == 0
