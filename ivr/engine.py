@@ -24,7 +24,13 @@ from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.menu.versions import MenuVersions
 from ivr.ops.calllog import CallLogLine, Observers
-from ivr.ops.feeds import MenuCollector, QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
+from ivr.ops.feeds import (
+    MenuCollector,
+    QueueCollector,
+    ReadinessCollector,
+    RecordingsCollector,
+    RoutingEventFeed,
+)
 from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
 from ivr.ops.probe import redis_answers

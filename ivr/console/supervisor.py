@@ -30,8 +30,8 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from ivr.console.auth import auth_service, client_ip, current, requires
 from ivr.console.dashboard import Dashboard
 from ivr.console.funnel import Funnel
-from ivr.console.i18n import page_language
 from ivr.console.hub import Event, EventHub, Subscription, any_event
+from ivr.console.i18n import page_language
 from ivr.console.menudesk import MenuDesk, MenuDeskError
 from ivr.console.params import query_number
 from ivr.console.sse import frame, pump, sse_response

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     from ivr.config.schema import Config
 
 MANIFEST = "manifest.json"
+# Prompts are public audio that another user plays: Asterisk (user asterisk) reads what the
+# engine's user (ivr) renders.  Not mkstemp's 0600, which Asterisk cannot open: STREAM FILE
+# then answers ``200 result=-1 endpos=0`` with no warning, and the caller hears silence.
+PROMPT_FILE_MODE = 0o644
 URL_PREFIX = "/prompts"
 
 Outcome = Literal["rendered", "reused", "failed"]
@@ -355,6 +359,7 @@ def _render(job: _Job, out: Path) -> BuiltPrompt | PromptRenderError:
 def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, PROMPT_FILE_MODE)  # not mkstemp's 0600: Asterisk's user reads these files
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import calendar
 import dataclasses
-import socket
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ from ami_client import AmiClient
 from asterisk_harness import REPO_ROOT, AsteriskHarness
 from hotline_calls import Citizen, EventLog
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
+from sipp_runner import SIPP_DIR, free_udp_port
 
 from ivr.asterisk.dialer import AsteriskCallbackDialer
 from ivr.asterisk.server import FastAgiServer
@@ -49,18 +49,7 @@ INN_MISTYPED, INN = "000082246518", "000082246517"  # synthetic (region 00)
 SNILS_WRONG, SNILS = "77990809892", "12910747350"  # both valid; the caller corrects the first
 CITIZEN = "79990000001"
 SOUNDS_IN_CHROOT = "usr/share/asterisk/sounds/ivr"  # Asterisk plays ivr/<lang>/<prompt>
-SIPP_DIR = Path(__file__).resolve().parent / "sipp"
 HOTLINE_NUMBER = "88005553535"
-
-
-def free_udp_port(*, even: bool = False) -> int:
-    """A loopback UDP port nobody uses now (even: RTP, with the next one for RTCP)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if not even or (port % 2 == 0 and port < 65000):
-            return port
 
 
 @dataclass

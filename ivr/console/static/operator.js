@@ -72,7 +72,7 @@
     document.getElementById("show-inn").hidden = !pop.inn;
     document.getElementById("show-snils").hidden = !pop.snils;
     setText("pop-identity", pop.identity_confirmed ? "подтверждена в меню" : "не подтверждена");
-    setText("pop-topic", pop.topic_label + (pop.topic ? " (" + pop.topic + ")" : ""));
+    setText("pop-topic", pop.topic_label);
     setText("pop-queue", pop.queue_name);
     setText("pop-language", pop.language_label);
     setText("pop-waited", duration(pop.waited) + " в очереди, " + duration(pop.in_menu) + " в меню");
