@@ -8,6 +8,8 @@ Routes (role ``auditor``)::
                                                     -> a one-time link, valid 2 minutes
     GET  /auditor/recordings/<id>/audio?grant=...   the audio, through RecordingStore.read_for
     GET  /auditor/api/audit?log=recordings|console  the latest access-log lines, chain checked
+    POST /auditor/api/citizen-copy                  {"by": "inn"|"snils"|"phone", "value", "reason"}
+                                                    -> the citizen's copy, one ZIP (ivr.subject_access)
 
 The store writes the audit line (allowed, refused, failed) before any audio leaves it.
 A user of another role asking for a recording is refused here and the attempt is written
@@ -26,10 +28,20 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from ivr.audit.logs import CONSOLE_ACCESS, RECORDINGS_ACCESS, AuditLogs
 from ivr.console.audit import ConsoleAudit
-from ivr.console.auth import Principal, attempt_refused, auth_service, current, refuse, requires
+from ivr.console.auth import (
+    Principal,
+    attempt_refused,
+    auth_service,
+    client_ip,
+    current,
+    refuse,
+    requires,
+)
 from ivr.console.params import query_number
 from ivr.recordings.errors import RecordingError
 from ivr.recordings.store import RecordingStore
+from ivr.subject_access.archive import CopyRequests
+from ivr.subject_access.errors import BadIdentity, NotAllowed, NotAudited, ReasonRequired
 
 GRANT_SECONDS = 120
 ACTIONS = ("listen", "download")
@@ -179,3 +191,27 @@ def accounts() -> Any:
 def audit() -> Any:
     which = request.args.get("log", "recordings")
     return jsonify(desk().audit_tail("console" if which == "console" else "recordings"))
+
+
+@bp.post("/api/citizen-copy")
+@requires("auditor")
+def citizen_copy() -> Any:
+    """A citizen's request for a copy of their data (ст. 14 152-ФЗ): one ZIP, audited."""
+    data = request.get_json(silent=True) or {}
+    service: CopyRequests = current_app.extensions["ivr.console.citizen_copy"]
+    try:
+        archive = service.export(str(data.get("by", "")), str(data.get("value", ""))[:64], user=me().user,
+                                 role=me().role, reason=str(data.get("reason", ""))[:500], ip=client_ip())
+    except BadIdentity as exc:
+        return jsonify(error="bad_identity", message=exc.message), 400
+    except ReasonRequired as exc:
+        return jsonify(error="reason_required", message=exc.message), 400
+    except NotAllowed as exc:
+        return jsonify(error="wrong_role", message=exc.message), 403
+    except NotAudited:
+        return jsonify(error="audit_unavailable", message="Журнал доступа недоступен; запрос не выполнен"), 503
+    response = Response(archive.data, mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="{archive.filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Archive-SHA256"] = archive.sha256
+    return response

@@ -17,6 +17,8 @@ from ivr.console.params import init_params
 from ivr.console.screenpop import ScreenPops
 from ivr.console.users import UserStore
 from ivr.engine import Engine
+from ivr.subject_access.archive import CopyRequests
+from ivr.subject_access.find import SubjectFinder
 
 assets = Blueprint("console", __name__, static_folder="static", static_url_path="/console/static",
                    template_folder="templates")
@@ -56,6 +58,9 @@ def init_console(app: Flask, engine: Engine) -> None:
         "ivr.console.menus": MenuDesk(config=config, menus=engine.menus, versions=versions,
                                       prompts=engine.menus.prompts),
         "ivr.console.funnel": Funnel(call_log=engine.call_log, menus=engine.menus, clock=engine.clock),
+        "ivr.console.citizen_copy": CopyRequests(
+            finder=SubjectFinder(appeals=engine.appeals, store=engine.recordings.store, call_log=engine.call_log),
+            store=engine.recordings.store, audit=audit, clock=engine.clock),
         "ivr.console.auditor": auditor.RecordingsDesk(
             store=engine.recordings.store, console_audit=audit, redis=redis, prefix=prefix,
             clock=engine.clock, audits=engine.audit),
