@@ -184,6 +184,7 @@ def build_engine(
     messages.append(identity_message)
     appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock, identity=identity)
     audit = audit_logs(config, redis, secrets=secrets, clock=clock)
+    audit.start()
     recordings = build_recordings(config, secrets, redis, clock=clock, logs=audit)
     log.log(recordings.startup_level, recordings.startup_message)  # a malformed key: ERROR
     recordings.start()

@@ -194,6 +194,22 @@ class ChainedLog:
             return self.anchor.read()
         return state
 
+    def settle(self) -> None:
+        """What an append does first, done now (engine start): finish an interrupted append,
+        anchor a log that has none (if its chain and checkpoints hold).  Never creates the file."""
+        if self.anchor is None:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            seq, head = _tail_of(last_line(fd))
+            self._settled(self.anchor.read(), seq, head)
+        finally:
+            os.close(fd)
+
     # -- reading --------------------------------------------------------------------------
 
     def head(self) -> str:

@@ -222,3 +222,16 @@ def test_a_log_from_before_anchoring_is_anchored_at_its_next_append(logs: AuditL
     assert only_break(logs) == (Kind.NO_ANCHOR, 3)
     fill(logs, 1)
     assert report(logs).ok and report(logs).anchored == 4
+
+
+def test_the_engine_start_anchors_a_sound_old_log_and_not_a_broken_one(logs: AuditLogs) -> None:
+    for name in ("recordings-access", "console-access"):
+        old = AuditLog(logs.paths[name], clock=logs.clock)
+        for _ in range(3):
+            old.record(actor="a", role="auditor", action="listen", recording="0" * 32, reason="r", outcome="allowed")
+    broken = logs.paths["console-access"]
+    write_lines(broken, [lines_of(broken)[0], lines_of(broken)[2]])  # a line removed before anchoring
+    logs.start()
+    assert report(logs).ok and report(logs).anchored == 3
+    assert only_break(logs, "console-access") == (Kind.EDITED, 1)
+    assert logs.anchor("console-access").read().known is False
