@@ -214,4 +214,6 @@ def citizen_copy() -> Any:
     response.headers["Content-Disposition"] = f'attachment; filename="{archive.filename}"'
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Archive-SHA256"] = archive.sha256
+    response.headers["X-Archive-Appeals"] = str(archive.appeals)
+    response.headers["X-Archive-Recordings"] = str(archive.recordings)
     return response

@@ -50,6 +50,34 @@
         el("td", { text: word("result.", e.outcome) + (e.detail ? " (" + e.detail + ")" : "") }))));
   }
 
+  // The citizen's copy: the archive comes back as a file; the number typed is sent once, kept nowhere here.
+  document.getElementById("copy-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const status = document.getElementById("copy-status");
+    const value = document.getElementById("copy-value");
+    const response = await fetch("/auditor/api/citizen-copy", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": window.ivr.csrf() },
+      body: JSON.stringify({ by: document.getElementById("copy-by").value, value: value.value,
+        reason: document.getElementById("copy-reason").value.trim() }),
+    });
+    if (!response.ok) {
+      let data = null;
+      try { data = await response.json(); } catch (e) { data = null; }
+      status.textContent = (data && data.message) || t("rec.refused");
+      return;
+    }
+    const file = (response.headers.get("Content-Disposition") || "").replace(/^.*filename="([^"]+)".*$/, "$1") || "copy.zip";
+    const blob = await response.blob();
+    const link = el("a", { href: URL.createObjectURL(blob), download: file });
+    link.click();
+    URL.revokeObjectURL(link.href);
+    value.value = "";
+    status.textContent = t("copy.done", { file, appeals: response.headers.get("X-Archive-Appeals") || "?",
+      recordings: response.headers.get("X-Archive-Recordings") || "?" });
+    audit("console");
+  });
+
   for (const button of document.querySelectorAll("button.audit-log")) {
     button.addEventListener("click", () => audit(button.dataset.log));
   }
