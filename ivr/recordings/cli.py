@@ -31,6 +31,9 @@ def purge_command(purger: Purger, *, dry_run: bool = False, out: TextIO | None =
     except RecordingError as exc:
         print(f"purge failed: {exc}", file=out)
         return 1
+    except OSError as exc:  # the deletion log: no deletion without its proof
+        print(f"purge stopped: the deletion log cannot be written ({exc}); see ivr audit verify", file=out)
+        return 1
     if report.locked_out:
         print("another process is purging right now; nothing done", file=out)
         return 1
@@ -53,6 +56,9 @@ def reconcile_command(purger: Purger, *, orphan_grace: float = 3600.0, out: Text
         report = purger.reconcile(orphan_grace=orphan_grace)
     except RecordingError as exc:
         print(f"reconcile refused: {exc}", file=out)
+        return 1
+    except OSError as exc:
+        print(f"reconcile stopped: the deletion log cannot be written ({exc}); see ivr audit verify", file=out)
         return 1
     if report.locked_out:
         print("another process is purging right now; nothing done", file=out)

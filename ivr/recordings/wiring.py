@@ -137,10 +137,15 @@ class Recordings:
             try:
                 self.purger.reconcile(orphan_grace=self.orphan_grace)
                 self.reconciled = True
-            except RecordingError as exc:
+            except (RecordingError, OSError) as exc:  # OSError: the deletion log cannot be written
                 log.error("recordings: reconciliation failed (%s); tried again at the next tick", exc)
         if self.enabled:
-            report = self.schedule.run_pending()
+            try:
+                report = self.schedule.run_pending()
+            except OSError as exc:  # no deletion without its proof: the purge waits for the log
+                log.error("recordings: purge stopped: the deletion log cannot be written (%s); "
+                          "see ivr audit verify", exc)
+                report = None
             if report is not None and self.on_purged is not None:
                 self.on_purged(report)
         if self.spool is not None:  # also without a key: consent violations are destroyed
