@@ -26,7 +26,7 @@ from ivr.audit.anchor import Anchor
 from ivr.audit.chain import ChainedLog, Clock, iso, last_line, line_hash
 from ivr.audit.checkpoint import Checkpoint, Signer, Verifier, append_checkpoint
 from ivr.audit.errors import AuditError, BadAuditKey
-from ivr.audit.verify import LogReport, verify_log
+from ivr.audit.verify import LogReport, snapshot, verify_log
 from ivr.config.schema import Config
 from ivr.config.secrets import Secrets
 
@@ -139,8 +139,9 @@ class AuditLogs:
     # -- verification -----------------------------------------------------------------------
 
     def verify(self, names: Iterable[str] | None = None) -> list[LogReport]:
-        return [verify_log(log=name, path=self.paths[name], anchor=self.anchor(name).read(),
-                           verifier=self.verifier) for name in (names or self.paths)]
+        return [verify_log(log=name, path=self.paths[name], anchor=None, verifier=self.verifier,
+                           taken=snapshot(self.paths[name], self.anchor(name).read))
+                for name in (names or self.paths)]
 
 
 def audit_logs(config: Config, redis: Any, *, secrets: Secrets, clock: Clock) -> AuditLogs:

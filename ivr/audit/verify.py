@@ -18,9 +18,10 @@ An interrupted append (see :mod:`ivr.audit.anchor`) is not a break: it is told a
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -71,9 +72,11 @@ class LogReport:
         return not self.breaks
 
 
-def check_chain(path: str | os.PathLike[str], want: Iterable[int] = ()) -> ChainScan:
-    """Every line's ``prev`` and ``seq``; the hashes of the lines in ``want``."""
+def check_chain(path: str | os.PathLike[str], want: Iterable[int] = (), *, limit: int | None = None) -> ChainScan:
+    """Every line's ``prev`` and ``seq`` (of the first ``limit`` bytes: a snapshot taken while
+    appends waited, see :func:`snapshot`); the hashes of the lines in ``want``."""
     wanted = set(want)
+    read = 0
     hashes: dict[int, str] = {}
     prev, n = GENESIS, 0
     try:
@@ -81,7 +84,10 @@ def check_chain(path: str | os.PathLike[str], want: Iterable[int] = ()) -> Chain
     except FileNotFoundError:
         return ChainScan(0, GENESIS, None)
     with f:
-        for n, raw in enumerate(f, 1):
+        for number, raw in enumerate(f, 1):
+            if limit is not None and read >= limit:
+                break
+            n, read = number, read + len(raw)
             line = raw.rstrip(b"\n")
             try:
                 entry = json.loads(line)
@@ -109,9 +115,38 @@ def verify_chain(path: str | os.PathLike[str]) -> int:
     return scan.lines
 
 
-def verify_log(*, log: str, path: Path, anchor: Head | None, verifier: Verifier | None) -> LogReport:
-    """Check one log against its anchor (None: not anchored, e.g. no Redis) and checkpoints."""
-    listed = read_checkpoints(path)
+@dataclass(frozen=True)
+class Snapshot:
+    """A log's anchor, checkpoints and size read together, while no append could run."""
+
+    anchor: Head | None
+    listed: list[Checkpoint | None] | None
+    size: int | None
+
+
+def snapshot(path: Path, read_anchor: Callable[[], Head] | None) -> Snapshot:
+    """Appends hold an exclusive ``flock`` from reading the anchor to moving it, and checkpoints
+    from reading it to saving theirs; under a shared one the three agree.  The file's first
+    ``size`` bytes never change after (appends only append), so the chain is read unlocked."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return Snapshot(read_anchor() if read_anchor else None, read_checkpoints(path), None)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return Snapshot(read_anchor() if read_anchor else None, read_checkpoints(path), os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
+def verify_log(*, log: str, path: Path, anchor: Head | None, verifier: Verifier | None,
+               taken: Snapshot | None = None) -> LogReport:
+    """Check one log against its anchor (None: not anchored, e.g. no Redis) and checkpoints;
+    ``taken``: read together by :func:`snapshot` (else read now, for a caller holding the lock)."""
+    if taken is not None:
+        anchor = taken.anchor
+    listed = taken.listed if taken is not None else read_checkpoints(path)
+    limit = taken.size if taken is not None else None
     checkpoints = [c for c in listed or [] if c is not None]
     latest_redis, garbled = None, False
     if anchor is not None and anchor.checkpoint:
@@ -122,8 +157,8 @@ def verify_log(*, log: str, path: Path, anchor: Head | None, verifier: Verifier 
     want = {c.lines for c in checkpoints}
     if anchor is not None:
         want |= {anchor.lines, anchor.lines + 1}
-    exists = path.exists()
-    scan = check_chain(path, want)
+    exists = path.exists() if taken is None else taken.size is not None
+    scan = check_chain(path, want, limit=limit)
     breaks: list[Break] = []
     notes: list[str] = []
     said = max([anchor.lines if anchor is not None else 0, *(c.lines for c in checkpoints),

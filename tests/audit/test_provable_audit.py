@@ -258,3 +258,26 @@ def test_a_host_with_only_the_public_key_checks_checkpoints_and_cannot_sign(tmp_
     assert only_break(checker) == (Kind.CHECKPOINT, 4)
     with pytest.raises(BadAuditKey):
         audit_keys(Secrets(audit_key=Signer.new_secret(), audit_public_key=stranger.public_b64()))
+
+
+def test_verifying_while_the_engine_appends_finds_nothing_wrong(logs: AuditLogs) -> None:
+    """A timer runs ``ivr audit verify`` while the engine writes: no false alarm."""
+    import threading
+
+    audit = fill(logs, 1)
+    done = threading.Event()
+
+    def engine() -> None:
+        for i in range(300):
+            audit.record(actor=f"u{i}", role="auditor", action="listen", recording="0" * 32, reason="r",
+                         outcome="allowed")
+        done.set()
+
+    writer = threading.Thread(target=engine)
+    writer.start()
+    verdicts = []
+    while not done.is_set():
+        verdicts.append(report(logs))
+    writer.join()
+    assert len(verdicts) > 5 and [v.breaks for v in verdicts if not v.ok] == []
+    assert report(logs).lines == 301
