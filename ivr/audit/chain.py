@@ -113,6 +113,11 @@ class ChainedLog:
             fcntl.flock(fd, fcntl.LOCK_EX)
             rfd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
             try:
+                if self.anchor is not None:
+                    try:
+                        self._settled(rfd)
+                    except RedisError as exc:
+                        raise AuditNotWritten("the anchor in Redis cannot be read", log=self.name) from exc
                 seq, prev = _tail_of(last_line(rfd))
             finally:
                 os.close(rfd)
@@ -154,7 +159,7 @@ class ChainedLog:
 
     def _append_anchored(self, fd: int, line: bytes, seq: int, prev: str) -> None:
         assert self.anchor is not None
-        state = self._settled(self.anchor.read(), seq, prev)
+        state = self.anchor.read()
         if (state.lines, state.head) != (seq, prev):
             kind = "cut tail" if seq < state.lines else "edited"
             if seq == 0 and state.lines > 0:
@@ -171,10 +176,12 @@ class ChainedLog:
         if not self.anchor.commit(seq, prev, line_hash=digest):
             raise AnchorMismatch("the anchor moved while appending", log=self.name, kind="conflict")
 
-    def _settled(self, state: Head, seq: int, head: str) -> Head:
-        """The anchor after resolving what an interrupted append left (see anchor.py), and
-        after anchoring a log that had none (whose chain must hold)."""
+    def _settled(self, fd: int) -> None:
+        """Under the log's exclusive lock, before an append: resolve what an interrupted append
+        left (see anchor.py), and anchor a log that had none (only if its chain holds)."""
         assert self.anchor is not None
+        state = self.anchor.read()
+        seq, head = _tail_of(last_line(fd))
         if state.pending is not None:
             number, digest = state.pending
             if (seq, head) == (number, digest) and state.lines == number - 1:
@@ -183,7 +190,9 @@ class ChainedLog:
                             "anchor moved; anchored now", self.name, number)
             elif (seq, head) == (state.lines, state.head):
                 self.anchor.clear_pending()  # the interrupted append never wrote its line
-            return self.anchor.read()
+            elif self._drop_torn_line(fd, state):
+                self.anchor.clear_pending()
+            return
         if not state.known and seq > 0:
             from ivr.audit.verify import verify_log  # the whole chain and its checkpoints, once
 
@@ -191,8 +200,26 @@ class ChainedLog:
             if sound and self.anchor.adopt(seq, head):
                 log.warning("audit log %s had no anchor (older than anchoring, or Redis lost it): "
                             "anchored at its line %d after checking its chain", self.name, seq)
-            return self.anchor.read()
-        return state
+
+    def _drop_torn_line(self, fd: int, state: Head) -> bool:
+        """A crash part way through writing the pending line (power lost before the fsync) leaves
+        a fragment without its newline after the anchored head: cut exactly that fragment.
+        Only then: the bytes before it must end with the anchored line, and no complete line
+        (which would not be the engine's) is ever removed."""
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, min(size, 1 << 16), max(0, size - (1 << 16)))
+        if not tail or tail.endswith(b"\n"):
+            return False
+        cut = size - len(tail) + tail.rfind(b"\n") + 1 if b"\n" in tail else (0 if size == len(tail) else -1)
+        if cut < 0:
+            return False
+        before = os.pread(fd, min(cut, 1 << 16), cut - min(cut, 1 << 16)) if cut else b""
+        if _tail_of(before.rstrip(b"\n").rsplit(b"\n", 1)[-1] if before else None) != (state.lines, state.head):
+            return False
+        os.truncate(self.path, cut)
+        log.warning("audit log %s: an append interrupted while writing left %d byte(s) of an unfinished "
+                    "line after line %d (anchored); removed", self.name, size - cut, state.lines)
+        return True
 
     def settle(self) -> None:
         """What an append does first, done now (engine start): finish an interrupted append,
@@ -205,8 +232,7 @@ class ChainedLog:
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, head = _tail_of(last_line(fd))
-            self._settled(self.anchor.read(), seq, head)
+            self._settled(fd)
         finally:
             os.close(fd)
 

@@ -55,6 +55,8 @@ class ChainScan:
     broken: Break | None
     # sha256 of the lines asked for (by number)
     hashes: Mapping[int, str] = field(default_factory=dict)
+    # the last line read has no newline: a write cut short (or an edit)
+    torn: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def check_chain(path: str | os.PathLike[str], want: Iterable[int] = (), *, limit
             try:
                 entry = json.loads(line)
             except ValueError:
-                return ChainScan(n, prev, Break(Kind.EDITED, n, f"line {n} is not a JSON entry"), hashes)
+                return ChainScan(n, prev, Break(Kind.EDITED, n, f"line {n} is not a JSON entry"), hashes,
+                                 torn=not raw.endswith(b"\n"))
             if not isinstance(entry, dict) or entry.get("prev") != prev:
                 return ChainScan(n, prev, Break(
                     Kind.EDITED, max(1, n - 1) if n > 1 else 1,
@@ -171,7 +174,11 @@ def verify_log(*, log: str, path: Path, anchor: Head | None, verifier: Verifier 
     if exists and scan.lines == 0 and said > 0:
         breaks.append(Break(Kind.EMPTIED, 0, f"the file is empty; it had {said} line(s)"))
         return LogReport(**report, breaks=tuple(breaks))  # type: ignore[arg-type]
-    if scan.broken is not None:
+    if _torn_pending(anchor, scan):
+        notes.append(f"line {scan.lines} is an unfinished line an interrupted append left (removed at the "
+                     "next append)")
+        scan = ChainScan(scan.lines - 1, scan.head, None, scan.hashes)
+    elif scan.broken is not None:
         breaks.append(scan.broken)
     if anchor is not None:
         breaks += _against_anchor(anchor, scan, notes)
@@ -179,6 +186,11 @@ def verify_log(*, log: str, path: Path, anchor: Head | None, verifier: Verifier 
         breaks.append(Break(Kind.CHECKPOINT, 0, "the latest checkpoint kept in Redis is not a checkpoint"))
     breaks += _against_checkpoints(listed, checkpoints, latest_redis, anchor, scan, verifier, notes)
     return LogReport(**report, breaks=tuple(_first_per_kind(breaks)), notes=tuple(notes))  # type: ignore[arg-type]
+
+
+def _torn_pending(anchor: Head | None, scan: ChainScan) -> bool:
+    return (anchor is not None and anchor.pending is not None and scan.torn and scan.broken is not None
+            and scan.broken.line == scan.lines == anchor.lines + 1)
 
 
 def _against_anchor(anchor: Head, scan: ChainScan, notes: list[str]) -> list[Break]:

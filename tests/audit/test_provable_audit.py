@@ -281,3 +281,19 @@ def test_verifying_while_the_engine_appends_finds_nothing_wrong(logs: AuditLogs)
     writer.join()
     assert len(verdicts) > 5 and [v.breaks for v in verdicts if not v.ok] == []
     assert report(logs).lines == 301
+
+
+def test_a_line_cut_short_by_a_crash_is_removed_at_the_next_append(logs: AuditLogs) -> None:
+    audit = fill(logs, 2)
+    anchor = logs.anchor("recordings-access")
+    assert anchor.begin(2, audit.head(), line_hash="f" * 64)
+    with open(audit.path, "ab") as f:
+        f.write(b'{"action":"listen","actor":"z","at":"1970-')  # power lost before the fsync
+    sound = report(logs)
+    assert sound.ok and "unfinished line" in sound.notes[0], sound
+    audit.record(actor="w", role="auditor", action="listen", recording="0" * 32, reason="r", outcome="allowed")
+    after = report(logs)
+    assert after.ok and after.lines == 3 and after.anchored == 3 and not after.notes
+    with open(audit.path, "ab") as f:
+        f.write(b'{"forged":')  # the same fragment with no append in flight is not a crash
+    assert only_break(logs) == (Kind.EDITED, 4)
