@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint = audit_commands.add_parser("checkpoint", help="sign each log's head now (IVR_AUDIT_KEY)")
     checkpoint.set_defaults(handler=_audit_checkpoint)
     keygen = audit_commands.add_parser("keygen", help="print a new IVR_AUDIT_KEY and its public key")
-    keygen.set_defaults(handler=_audit_keygen, needs_config=False)
+    keygen.set_defaults(handler=_audit_keygen)
 
     from ivr.console.cli import add_parser as add_users_parser
 
@@ -356,7 +356,7 @@ def _audit_checkpoint(config: Config, args: argparse.Namespace) -> int:
     return checkpoint_command(_audit_logs(config))
 
 
-def _audit_keygen(args: argparse.Namespace) -> int:
+def _audit_keygen(config: Config, args: argparse.Namespace) -> int:
     from ivr.audit.cli import keygen_command
 
     return keygen_command()

@@ -297,3 +297,18 @@ def test_a_line_cut_short_by_a_crash_is_removed_at_the_next_append(logs: AuditLo
     with open(audit.path, "ab") as f:
         f.write(b'{"forged":')  # the same fragment with no append in flight is not a crash
     assert only_break(logs) == (Kind.EDITED, 4)
+
+
+def test_ivr_audit_keygen_prints_a_working_pair() -> None:
+    import subprocess
+    import sys
+
+    from ivr.audit.checkpoint import Verifier
+
+    done = subprocess.run([sys.executable, "-m", "ivr.cli", "audit", "keygen"], capture_output=True, text=True,
+                          check=False, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    pair = dict(line.split("=", 1) for line in done.stdout.splitlines() if line.startswith("IVR_"))
+    signer = Signer.from_secret(pair["IVR_AUDIT_KEY"])
+    signed = signer.sign(log="l", node="n", lines=1, head="0" * 64, at="t")
+    assert Verifier.from_public(pair["IVR_AUDIT_PUBLIC_KEY"]).valid(signed)
