@@ -31,8 +31,10 @@ from ivr.recordings.clips import CallClips
 from ivr.recordings.consent_log import ConsentLog
 from ivr.recordings.errors import BadRecordingKey, NoRecordingKey, RecordingError
 from ivr.recordings.keys import Keyring
+from ivr.recordings.outbox import Outbox
 from ivr.recordings.purge import Purger, PurgeReport, PurgeSchedule
 from ivr.recordings.spool import SpoolIngest
+from ivr.recordings.storage import build_blobs, storage_message
 from ivr.recordings.store import RecordingStore, Retention
 
 log = logging.getLogger("ivr.recordings")
@@ -86,6 +88,8 @@ class Recordings:
     consent_log: ConsentLog
     clips: CallClips
     spool: SpoolIngest | None = None
+    # Containers waiting for the archive (S3 down): uploaded from tick().
+    outbox: Outbox | None = None
     orphan_grace: float = 3600.0
     # More background work from front ends (the Twilio hook's retries), run by tick().
     background: list[Callable[[], None]] = field(default_factory=list)
@@ -125,6 +129,11 @@ class Recordings:
             report = self.schedule.run_pending()
             if report is not None and self.on_purged is not None:
                 self.on_purged(report)
+        if self.outbox is not None:
+            try:
+                self.outbox.run_pending()
+            except RecordingError as exc:
+                log.warning("recordings: the outbox waits for the archive (%s)", exc)
         if self.spool is not None:  # also without a key: consent violations are destroyed
             self.spool.scan()
         try:  # also without a key: old clips are destroyed
@@ -153,8 +162,11 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
             if queue.retention_days is not None
         },
     )
+    blobs = build_blobs(config, secrets, clock=clock)
+    if config.recordings.storage == "s3":
+        message += "; " + storage_message(config, secrets, blobs)
     store = RecordingStore(
-        root=config.path(settings.dir),
+        blobs=blobs,
         keyring=keyring,
         redis=redis,
         audit=AuditLog(config.path(settings.audit_log), clock=clock),
@@ -179,5 +191,8 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
             spool_dir=config.path(settings.spool_dir), store=store, consent_log=consent_log,
             deletion_log=deletion_log, clock=clock, abandon_after=settings.spool_abandon_after,
         )
+    outbox = Outbox(store=store, deletion_log=deletion_log, grace=settings.orphan_grace, clock=clock,
+                    retry_every=settings.s3.retry_every if settings.s3 is not None else 10)
     return Recordings(store=store, purger=purger, schedule=schedule, startup_message=message,
-                      consent_log=consent_log, clips=clips, spool=spool, orphan_grace=settings.orphan_grace)
+                      consent_log=consent_log, clips=clips, spool=spool, orphan_grace=settings.orphan_grace,
+                      outbox=outbox)
