@@ -35,7 +35,7 @@ class S3Server:
     def __init__(self) -> None:
         self.port = _free_port()
         self._server: ThreadedMotoServer | None = None
-        self._hung = False
+        self._silent: socket.socket | None = None
 
     @property
     def endpoint(self) -> str:
@@ -49,22 +49,27 @@ class S3Server:
 
     def _close(self) -> None:
         if self._server is not None:
-            if not self._hung:
-                self._server.stop()
+            self._server.stop()  # werkzeug closes the listening socket when serve_forever ends
             inner: Any = getattr(self._server, "_server", None)
             if inner is not None:
                 inner.server_close()
             self._server = None
-            self._hung = False
+        if self._silent is not None:
+            self._silent.close()
+            self._silent = None
 
     def stop(self) -> None:
         self._close()
 
     def hang(self) -> None:
-        """Stop answering but keep accepting connections (a stalled server)."""
-        assert self._server is not None
-        self._server.stop()  # serve_forever ends; the socket stays bound and listening
-        self._hung = True
+        """Stop answering but keep taking connections (a stalled server): the port listens,
+        the kernel completes the handshakes, nobody reads or answers."""
+        self._close()
+        silent = socket.socket()
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        silent.bind(("127.0.0.1", self.port))
+        silent.listen(64)
+        self._silent = silent
 
     def client(self) -> Any:
         """A plain boto3 client for the test's own look at the bucket."""

