@@ -7,6 +7,8 @@ Routes (role ``auditor``)::
     POST /auditor/api/recordings/<id>/access        {"reason", "action": "listen" | "download"}
                                                     -> a one-time link, valid 2 minutes
     GET  /auditor/recordings/<id>/audio?grant=...   the audio, through RecordingStore.read_for
+                                                    (503 "archive unavailable" when the object
+                                                    store cannot give it; the page says so)
     GET  /auditor/api/audit?log=recordings|console  the latest access-log lines, chain checked
 
 The store writes the audit line (allowed, refused, failed) before any audio leaves it.
@@ -27,7 +29,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, current, refuse, requires
 from ivr.recordings.audit import verify_chain
-from ivr.recordings.errors import AuditChainBroken, RecordingError
+from ivr.recordings.errors import ArchiveUnavailable, AuditChainBroken, RecordingError
 from ivr.recordings.store import RecordingStore
 
 GRANT_SECONDS = 120
@@ -153,6 +155,9 @@ def audio(recording_id: str) -> Any:
         data, action = desk().redeem(request.args.get("grant", ""), recording_id, me())
     except PermissionError as exc:
         return refuse(403, "bad_grant", f"Ссылка недействительна: {exc}", recording=recording_id[:80])
+    except ArchiveUnavailable as exc:  # the object store is down, slow or refusing: try later
+        return jsonify(error="archive_unavailable", cause=exc.details.get("cause"),
+                       message="Архив записей недоступен (archive unavailable), попробуйте позже"), 503
     except RecordingError as exc:
         return jsonify(error=type(exc).__name__, message=exc.message), 404
     meta = desk().store.meta(recording_id)

@@ -8,8 +8,19 @@
     const result = await api("POST", "/auditor/api/recordings/" + encodeURIComponent(id) + "/access", { reason, action });
     if (!result.ok) { document.getElementById("rec-status").textContent = result.data.message || "Отказано"; return; }
     if (action === "download") { window.location.assign(result.data.url); return; }
+    // Fetched here, not by the <audio> element, so a refusal ("archive unavailable") is shown.
+    const audio = await fetch(result.data.url, { credentials: "same-origin" });
+    if (!audio.ok) {
+      let message = "Запись не получена";
+      try { message = (await audio.json()).message || message; } catch (e) { /* not JSON */ }
+      document.getElementById("rec-status").textContent = message;
+      audit("recordings");
+      return;
+    }
+    document.getElementById("rec-status").textContent = "";
+    const src = URL.createObjectURL(await audio.blob());
     document.getElementById("player").replaceChildren(el("p", { text: "Запись " + id }),
-      el("audio", { controls: true, autoplay: true, src: result.data.url }));
+      el("audio", { controls: true, autoplay: true, src }));
   }
 
   async function load() {

@@ -1,0 +1,193 @@
+"""Recordings in object storage, as an operations team sets it up and an auditor uses it.
+
+The copy's ``config.yaml`` is edited the way docs/scale-out.md says (``recordings.storage:
+s3`` and its ``s3`` section), the bucket's credentials are in the environment, and the
+S3 server is moto's on loopback, spoken to over HTTP by boto3 as MinIO would be.  A
+caller consents on the softphone; the file Asterisk's MixMonitor would leave at the end
+of the operator conversation appears in the spool; the engine encrypts it into the
+bucket.  The auditor logs in and listens through HTTP; when the archive goes down the
+auditor is told "archive unavailable", and the access log says so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.journeys.product import Product, Serving, newcomer_env, until
+from tests.journeys.test_newcomer import printed_passwords
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+
+CALL_ID = "1795312804.30"  # the softphone's channel (agi_uniqueid)
+WAV = b"RIFF\x24\x10\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00" + os.urandom(8000)
+# The softphone's answers: Russian, a name, the ИНН, confirmed, sign-in, access recovery;
+# then whatever the hour: the duty operator if the topic's queue is closed, consent "1".
+CONSENTING = ["1", "Иванов Иван Иванович", "000082246517#", "1", "1", "2"]
+_ASKS = r"keys \(Enter = silence.*?> |recording, up to .*?> |waiting in queue .*?> "
+
+
+def consenting_call(product: Product, serving: Serving, *, caller: str) -> str:
+    """A softphone caller who walks to a queue and says yes to the recording, then hangs up
+    while waiting; everything the caller saw."""
+    import pexpect
+
+    phone = product.call(serving, "--caller", caller)
+    seen: list[str] = []
+    answers = list(CONSENTING)
+    try:
+        while True:
+            index = phone.expect([_ASKS, pexpect.EOF], timeout=30)
+            heard = phone.before + (phone.after if index == 0 else "")
+            seen.append(heard)
+            if index == 1:
+                break
+            if answers:
+                phone.sendline(answers.pop(0))
+            elif "[hours.closed]" in heard or "[consent.ask]" in heard:
+                phone.sendline("1")
+            else:
+                phone.sendline("h")
+    finally:
+        phone.close(force=True)
+    return "".join(seen).replace("\r\n", "\n")
+
+
+@pytest.fixture
+def archive() -> Iterator[S3Server]:
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+def select_s3(product: Product, server: S3Server, bucket: str) -> None:
+    """What docs/scale-out.md tells an operator to add under ``recordings:``."""
+    config = product.root / "config.yaml"
+    text = config.read_text()
+    section = (
+        "recordings:\n"
+        "  storage: s3\n"
+        "  s3:\n"
+        f"    bucket: {bucket}\n"
+        f"    endpoint: {server.endpoint}\n"
+        f"    region: {REGION}\n"
+        "    path_style: true\n"
+        "    retry_every: 1\n"
+        "    connect_timeout: 1\n"
+        "    read_timeout: 3\n"
+        "    attempts: 1\n"
+    )
+    assert text.count("recordings:\n") == 1
+    config.write_text(text.replace("recordings:\n", section, 1))
+
+
+def objects(server: S3Server, bucket: str) -> dict[str, bytes]:
+    client = server.client()
+    listed = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed}
+
+
+def auditor_session(serving: Serving, password: str) -> tuple[requests.Session, str]:
+    browser = requests.Session()
+    page = browser.get(serving.base_url + "/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    done = browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
+                        data={"username": "auditor", "password": password, "csrf_token": token[1]})
+    assert done.status_code in (302, 303) and done.headers["Location"].endswith("/auditor/recordings")
+    desk = browser.get(serving.base_url + "/auditor/recordings", timeout=10)
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', desk.text)
+    assert csrf is not None
+    return browser, csrf[1]
+
+
+def listen(serving: Serving, browser: requests.Session, csrf: str, rid: str, reason: str) -> Any:
+    """What auditor.js does on "Слушать": ask for a one-time link with a reason, fetch it."""
+    grant = browser.post(f"{serving.base_url}/auditor/api/recordings/{rid}/access", timeout=10,
+                         json={"action": "listen", "reason": reason}, headers={"X-CSRF-Token": csrf})
+    assert grant.status_code == 200, grant.text
+    return browser.get(serving.base_url + grant.json()["url"], timeout=30)
+
+
+def test_a_consented_call_is_archived_encrypted_in_the_bucket_and_the_auditor_listens(
+    product: Product, archive: S3Server
+) -> None:
+    bucket = archive.new_bucket()
+    select_s3(product, archive, bucket)
+    serving = product.serve(env=newcomer_env(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY),
+                            terminal=True)  # the start-up log as a person reads it, passwords included
+    serving.wait_log(rf"archive s3://{bucket}/recordings/ at {re.escape(archive.endpoint)}")
+    assert SECRET_KEY not in serving.log()
+    passwords = printed_passwords(serving)
+
+    seen = consenting_call(product, serving, caller="79990002001")
+    assert "[consent.yes]" in seen, seen
+
+    # Asterisk's MixMonitor leaves the operator conversation and, once closed, its marker.
+    spool = product.root / "var" / "spool" / "monitor"
+    (spool / f"{CALL_ID}.wav").write_bytes(WAV)
+    (spool / f"{CALL_ID}.wav.done").write_bytes(b"")
+    until(lambda: any(k.endswith(".rec") for k in objects(archive, bucket)), 30, what="the recording in the bucket")
+    stored = {k: v for k, v in objects(archive, bucket).items() if k.endswith(".rec")}
+    [(key, body)] = stored.items()
+    assert re.fullmatch(r"recordings/[0-9a-f]{2}/[0-9a-f]{32}\.rec", key)
+    assert body.startswith(b"IVRREC") and b"RIFF" not in body and b"WAVE" not in body and WAV[64:128] not in body
+    until(lambda: not (spool / f"{CALL_ID}.wav").exists(), 10, what="the plaintext gone from the spool")
+    assert not list((product.root / "var" / "spool" / "recordings-outbox").rglob("*.rec"))
+    rid = key.rsplit("/", 1)[1][:-4]
+
+    browser, csrf = auditor_session(serving, passwords["auditor"])
+    listed = browser.get(serving.base_url + "/auditor/api/recordings", timeout=10).json()["recordings"]
+    assert [r["id"] for r in listed if r["call_id"] == CALL_ID] == [rid]
+    heard = listen(serving, browser, csrf, rid, "жалоба гражданина №12")
+    assert heard.status_code == 200 and heard.content == WAV
+
+    # The archive goes down: the auditor is told so, and the access log records the failure.
+    archive.stop()
+    refused = listen(serving, browser, csrf, rid, "жалоба гражданина №12, повторно")
+    assert refused.status_code == 503 and "archive unavailable" in refused.json()["message"]
+    tail = browser.get(serving.base_url + "/auditor/api/audit?log=recordings", timeout=10).json()
+    last = tail["entries"][0]  # newest first
+    assert (last["actor"], last["outcome"]) == ("auditor", "failed") and "ArchiveUnavailable" in last["detail"]
+    assert tail["chain"] == "ok"
+
+    # `ivr recordings purge --dry-run` beside the engine sees the recording (not due yet).
+    archive.start()
+    dry = product.ivr("recordings", "purge", "--dry-run",
+                      env=newcomer_env(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY))
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run" in dry.stdout
+    assert serving.stop() < 10
+    assert "Иванов" not in serving.log() and "000082246517" not in serving.log()
+
+
+def test_ingest_while_the_archive_is_down_waits_encrypted_in_the_outbox_then_uploads(
+    product: Product, archive: S3Server
+) -> None:
+    bucket = archive.new_bucket()
+    select_s3(product, archive, bucket)
+    serving = product.serve(env=newcomer_env(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY))
+    serving.wait_log(r"archive s3://")
+    seen = consenting_call(product, serving, caller="79990002002")
+    assert "[consent.yes]" in seen, seen
+
+    archive.stop()
+    spool = product.root / "var" / "spool" / "monitor"
+    (spool / f"{CALL_ID}.wav").write_bytes(WAV)
+    (spool / f"{CALL_ID}.wav.done").write_bytes(b"")
+    outbox = product.root / "var" / "spool" / "recordings-outbox"
+    until(lambda: list(outbox.rglob("*.rec")), 30, what="the container in the outbox")
+    until(lambda: not (spool / f"{CALL_ID}.wav").exists(), 10, what="the plaintext gone from the spool")
+    [waiting] = list(outbox.rglob("*.rec"))
+    assert b"RIFF" not in waiting.read_bytes() and WAV[64:128] not in waiting.read_bytes()
+    serving.wait_log(r"kept encrypted in the outbox")
+
+    archive.start()
+    until(lambda: not list(outbox.rglob("*.rec")), 30, what="the outbox emptied into the bucket")
+    stored = [k for k in objects(archive, bucket) if k.endswith(".rec")]
+    assert stored == [f"recordings/{waiting.parent.name}/{waiting.name}"]
+    assert serving.stop() < 10
