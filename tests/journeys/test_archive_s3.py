@@ -69,7 +69,6 @@ def select_s3(product: Product, server: S3Server, bucket: str) -> None:
     config = product.root / "config.yaml"
     text = config.read_text()
     section = (
-        "recordings:\n"
         "  storage: s3\n"
         "  s3:\n"
         f"    bucket: {bucket}\n"
@@ -81,8 +80,9 @@ def select_s3(product: Product, server: S3Server, bucket: str) -> None:
         "    read_timeout: 3\n"
         "    attempts: 1\n"
     )
-    assert text.count("recordings:\n") == 1
-    config.write_text(text.replace("recordings:\n", section, 1))
+    line = re.search(r"^  storage: directory.*\n", text, re.MULTILINE)
+    assert line is not None, "config.yaml names the recordings' storage"
+    config.write_text(text[: line.start()] + section + text[line.end():])
 
 
 def objects(server: S3Server, bucket: str) -> dict[str, bytes]:
