@@ -242,8 +242,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     from ivr.firstrun import is_trial
     from ivr.firstrun.users import first_start
 
-    greeting = first_start(redis=engine.redis, config=engine.config, login_url=f"http://{http[0]}:{http[1]}/login",
-                           trial=is_trial(engine.config, engine.secrets))
+    greeting = first_start(redis=engine.redis, config=engine.config, trial=is_trial(engine.config, engine.secrets),
+                           login_url=f"http://{http[0]}:{http[1]}/login")
     if greeting is not None:
         logging.getLogger("ivr.serve").warning(greeting)
     ami = _ami(config, engine)

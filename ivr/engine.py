@@ -24,9 +24,10 @@ from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.menu.versions import MenuVersions
 from ivr.ops.calllog import CallLogLine, Observers
-from ivr.ops.feeds import QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
+from ivr.ops.feeds import MenuCollector, QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
 from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
+from ivr.ops.probe import redis_answers
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
@@ -75,6 +76,9 @@ class Engine:
     instances: InstanceRegistry | None = None  # this process among those sharing the Redis
     # Set when the process is stopping: /readyz answers 503 so balancers stop sending.
     draining: threading.Event = field(default_factory=threading.Event)
+    # Where a caller's answers are recorded (RECORD FILE) when not Asterisk's own folder:
+    # the clip folder a trial checkout uses on a machine without Asterisk (ivr.firstrun).
+    record_dir: str | None = None
 
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
@@ -116,12 +120,9 @@ class Engine:
             self.routing_events.poll()
 
     def ready(self) -> dict[str, bool]:
-        checks = {"menus": self.menus.loaded and not self.menus.problems,
-                  "recording_key": self.recordings.enabled}
-        try:
-            checks["redis"] = bool(self.redis.ping())
-        except Exception:  # noqa: BLE001 - any failure means "not reachable"
-            checks["redis"] = False
+        checks = {"menus": self.menus.loaded,
+                  "recording_key": self.recordings.key_ready}
+        checks["redis"] = redis_answers(self.redis)  # at once, even while Redis is down or hung
         return checks
 
 
@@ -159,7 +160,7 @@ def build_engine(
         return catalog
 
     versions = MenuVersions(redis=redis, prefix=config.redis.prefix, clock=clock)
-    menus = LiveMenus(config=config, prompts=prompts, versions=versions)
+    menus = LiveMenus(config=config, prompts=prompts, versions=versions, clock=clock)
     menus.load()
     router = Router(redis=redis, queues=config.queues, operators=config.operators,
                     settings=config.routing, calendar=config.calendar, clock=clock,
@@ -168,7 +169,7 @@ def build_engine(
     messages.append(identity_message)
     appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock, identity=identity)
     recordings = build_recordings(config, secrets, redis, clock=clock)
-    messages.append(recordings.startup_message)
+    log.log(recordings.startup_level, recordings.startup_message)  # a malformed key: ERROR
     recordings.start()
     metrics = Metrics(queues=list(config.queues))
     instances = InstanceRegistry(redis=redis, router=router, lease=config.engine.instance_lease)
@@ -188,8 +189,10 @@ def build_engine(
                     catalog=holder.get("catalog"), startup_messages=messages,
                     call_observers=[recordings.call_ended, call_log.record], call_log=call_log,
                     metrics=metrics, observer=Observers(metrics, CallLogLine(), instances), instances=instances,
-                    routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics))
+                    routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics),
+                    record_dir=folders.record_dir)
     metrics.registry.register(QueueCollector(router))
     metrics.registry.register(RecordingsCollector(recordings.store))
     metrics.registry.register(ReadinessCollector(engine.ready))
+    metrics.registry.register(MenuCollector(menus))
     return engine

@@ -172,6 +172,13 @@ class EmbeddedRedis:
             self._stop()
             return True
 
+    def forget(self) -> None:
+        """In a forked child: close the inherited lock file without leaving (the parent's
+        share stays the parent's; a child holding it would keep the server from stopping)."""
+        share, self._share = self._share, None
+        if share is not None:
+            share.close()
+
     def client(self, **options: Any) -> Redis:
         return Redis(unix_socket_path=str(self.files.socket), **options)
 

@@ -123,6 +123,15 @@ def _start_embedded(directory: str) -> Redis:
     return server.client(**_options())
 
 
+def _forget_in_child() -> None:
+    while _embedded:
+        _, server = _embedded.popitem()
+        server.forget()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def leave_embedded() -> None:
     """Leave every embedded server this process joined (the last process out stops it)."""
     while _embedded:

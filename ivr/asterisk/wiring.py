@@ -44,11 +44,11 @@ def speech_hook(recogniser: Recogniser) -> SpeechHook:
 
 
 def session_settings(engine: Engine) -> SessionSettings:
-    """``RECORD FILE`` writes into ``recordings.clip_dir``, the folder the engine reads clips from."""
-    clip_dir = engine.config.recordings.clip_dir
-    if clip_dir is None:
+    """``RECORD FILE`` into Asterisk's own clip folder, or into the one the engine uses instead
+    on a machine without Asterisk (then the caller is the softphone, on this machine)."""
+    if engine.record_dir is None:
         return SessionSettings()
-    return SessionSettings(media=MediaSettings(record_dir=engine.config.path(clip_dir)))
+    return SessionSettings(media=MediaSettings(record_dir=engine.record_dir))
 
 
 def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:

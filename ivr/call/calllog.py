@@ -29,7 +29,7 @@ from ivr.flow.context import CallContext
 DAY_ZONE = ZoneInfo("Europe/Moscow")
 KEEP_DAYS = 100
 NO_MATCH = frozenset({"no_match", "speech", "low_confidence", "not_a_name"})
-KEEP_DETAIL = frozenset({"key", "speech", "fallback", "done", "open", "closed"})
+KEEP_DETAIL = frozenset({"key", "speech", "fallback", "done", "open", "closed", "default"})
 
 
 def failure_kind(reason: str) -> str:

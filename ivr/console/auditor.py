@@ -28,6 +28,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, current, refuse, requires
+from ivr.console.params import query_number
 from ivr.recordings.audit import verify_chain
 from ivr.recordings.errors import ArchiveUnavailable, AuditChainBroken, RecordingError
 from ivr.recordings.store import RecordingStore
@@ -125,8 +126,7 @@ def page() -> Any:
 @bp.get("/api/recordings")
 @requires("auditor")
 def recordings() -> Any:
-    days = request.args.get("days", "30")
-    return jsonify(recordings=desk().list(int(days) if days.isdigit() else 30),
+    return jsonify(recordings=desk().list(query_number("days", 30)),
                    enabled=desk().store.keyring is not None)
 
 

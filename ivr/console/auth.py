@@ -1,13 +1,17 @@
 """Log-in, sessions, roles and CSRF for the console.
 
 * **Passwords**: werkzeug hashes (:mod:`ivr.console.users`).
-* **Log-in rate limit**: after ``console.login_attempts`` failures for one user from
-  one address, log-in for that pair is refused (429) for ``console.lockout_minutes``,
-  even with the right password; a success clears the count.
+* **Log-in throttling** (:mod:`ivr.console.throttle`): per address (spraying), per
+  (name, address) and per name (a doubling delay for addresses that failed on it), never
+  a lock-out of the real user from a clean address; refused with 429 and ``Retry-After``.
+  The client's address is the peer's, or what a ``console.trusted_proxies`` proxy says
+  in ``X-Forwarded-For`` (:func:`client_ip`).
 * **Sessions**: the cookie (signed with ``IVR_SECRET_KEY``; without it a random key per
   start, and a warning) carries only a session id and the CSRF token.  The session
   itself lives in Redis (``{ivr}:console:session:<id>``, sliding expiry), so log-out and
   removing a user end it at once, and every engine process behind one address shares it.
+  A session keeps the user's stamp (:attr:`User.stamp`): a new password (``ivr users add
+  --replace``), role or operator id ends every session of that user at their next request.
   Cookie: ``HttpOnly``, ``SameSite=Lax``, ``Secure`` when ``engine.public_url`` is https.
 * **CSRF**: every POST/PUT/PATCH/DELETE to the console carries the session's token, as
   the form field ``csrf_token`` or the header ``X-CSRF-Token`` (fetch); a request whose
@@ -20,7 +24,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import json
 import logging
@@ -36,6 +39,7 @@ from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
 from ivr.config.schema import ConsoleSettings
+from ivr.console.throttle import LoginThrottle, client_address
 from ivr.console.users import Role, User, UserStore
 
 log = logging.getLogger("ivr.console.security")
@@ -44,6 +48,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HOME: dict[str, str] = {"operator": "operator.page", "supervisor": "supervisor.dashboard_page",
                         "auditor": "auditor.page"}
 SECURITY_KEPT = 10_000
+THROTTLED = {"locked": "login_locked", "address": "login_throttled", "name": "login_slowed"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class Principal:
 class LoginRefused(Exception):
     def __init__(self, reason: str, *, retry_after: int = 0) -> None:
         super().__init__(reason)
-        self.reason = reason  # "bad_credentials" or "locked"
+        self.reason = reason  # "bad_credentials", or throttled: "locked", "address", "name"
         self.retry_after = retry_after
 
 
@@ -98,14 +103,11 @@ class Auth:
         self.settings = settings
         self.security = security
         self.clock = clock
+        self.throttle = LoginThrottle(redis=redis, prefix=prefix, settings=settings)
 
     # -- keys ---------------------------------------------------------------------------
     def key_session(self, sid: str) -> str:
         return f"{self.tag}:console:session:{sid}"
-
-    def key_failures(self, user: str, ip: str) -> str:
-        digest = hashlib.sha256(f"{user}|{ip}".encode()).hexdigest()[:32]
-        return f"{self.tag}:console:login-failures:{digest}"
 
     @property
     def session_seconds(self) -> int:
@@ -113,26 +115,21 @@ class Auth:
 
     # -- log-in ---------------------------------------------------------------------------
     def login(self, name: str, password: str, *, ip: str) -> Principal:
-        failures_key = self.key_failures(name, ip)
-        failures = int(self.redis.get(failures_key) or 0)
-        if failures >= self.settings.login_attempts:
-            retry = max(1, int(self.redis.ttl(failures_key)))
-            self.security.record("login_locked", user=name[:64], ip=ip)
-            raise LoginRefused("locked", retry_after=retry)
+        throttled = self.throttle.check(name, ip)
+        if throttled is not None:
+            self.security.record(THROTTLED[throttled.why], user=name[:64], ip=ip, retry_after=throttled.retry_after)
+            raise LoginRefused(throttled.why, retry_after=throttled.retry_after)
         user = self.users.verify(name, password)
         if user is None:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.incr(failures_key)
-            pipe.expire(failures_key, self.settings.lockout_minutes * 60, nx=True)
-            count = pipe.execute()[0]
-            self.security.record("login_failed", user=name[:64], ip=ip, failures=int(count))
-            if int(count) >= self.settings.login_attempts:
-                raise LoginRefused("locked", retry_after=self.settings.lockout_minutes * 60)
+            count, throttled = self.throttle.failed(name, ip)
+            self.security.record("login_failed", user=name[:64], ip=ip, failures=count)
+            if throttled is not None:
+                raise LoginRefused(throttled.why, retry_after=throttled.retry_after)
             raise LoginRefused("bad_credentials")
-        self.redis.delete(failures_key)
+        self.throttle.succeeded(name, ip)
         sid = secrets.token_urlsafe(32)
         self.redis.hset(self.key_session(sid), mapping={
-            "user": user.name, "role": user.role, "operator": user.operator or "",
+            "user": user.name, "role": user.role, "operator": user.operator or "", "stamp": user.stamp,
             "created": repr(self.clock()), "ip": ip})
         self.redis.expire(self.key_session(sid), self.session_seconds)
         log.info("console log-in: %s (%s) from %s", user.name, user.role, ip)
@@ -144,7 +141,7 @@ class Auth:
             return None
         d = {_text(k): _text(v) for k, v in raw.items()}
         user: User | None = self.users.get(d["user"])
-        if user is None or user.role != d["role"]:  # removed, or given another role: log in again
+        if user is None or user.stamp != d.get("stamp"):  # removed, new password or role: log in again
             self.redis.delete(self.key_session(sid))
             return None
         self.redis.expire(self.key_session(sid), self.session_seconds)
@@ -171,7 +168,7 @@ class LoggingSessionInterface(SecureCookieSessionInterface):
             return self.session_class(serializer.loads(value, max_age=max_age))
         except BadSignature:
             security: SecurityLog = app.extensions["ivr.console.security"]
-            security.record("forged_session", ip=request.remote_addr, path=request.path)
+            security.record("forged_session", ip=client_ip(), path=request.path)
             return self.session_class()
 
 
@@ -180,6 +177,13 @@ def auth_service() -> Auth:
 
     auth: Auth = current_app.extensions["ivr.console.auth"]
     return auth
+
+
+def client_ip() -> str:
+    """The client's address: the peer's, or the one a trusted proxy names (``console.trusted_proxies``)."""
+    auth = auth_service()
+    return client_address(request.remote_addr or "?", request.headers.getlist("X-Forwarded-For"),
+                          auth.settings.trusted_proxies)
 
 
 def current() -> Principal | None:
@@ -207,7 +211,7 @@ def refuse(status: int, kind: str, message: str, **fields: Any) -> Any:
     security: SecurityLog = current_app.extensions["ivr.console.security"]
     who = current()
     security.record(kind, user=who.user if who else None, role=who.role if who else None,
-                    ip=request.remote_addr, path=request.path, method=request.method, **fields)
+                    ip=client_ip(), path=request.path, method=request.method, **fields)
     if _wants_json():
         return jsonify(error=kind, message=message), status
     return f"{message}\n", status, {"Content-Type": "text/plain; charset=utf-8"}
@@ -287,7 +291,7 @@ def init_auth(app: Flask, auth: Auth, *, secret_key: str | None, public_url: str
         g.principal = auth.principal(sid) if sid else None
         if sid and g.principal is None:
             session.pop("sid", None)
-            auth.security.record("stale_session", ip=request.remote_addr, path=request.path)
+            auth.security.record("stale_session", ip=client_ip(), path=request.path)
         if request.method in UNSAFE:
             origin = request.headers.get("Origin")
             if origin and origin != "null" and not _same_origin(origin, public_url):

@@ -20,7 +20,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--operator", help="for --role operator: the operator id in config.yaml")
-    add.add_argument("--replace", action="store_true", help="replace an existing user (new password)")
+    add.add_argument("--replace", action="store_true", help="replace an existing user (new password or role; their sessions end at once)")
     remove = sub.add_parser("remove", help="remove a user (their sessions end at once)")
     remove.add_argument("name")
     sub.add_parser("list", help="list users and roles")

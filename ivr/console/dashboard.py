@@ -27,12 +27,19 @@ class Dashboard:
         pipe = self.router.redis.pipeline(transaction=False)
         for op_id in ids:
             pipe.hmget(self.router.keys.operator(op_id), "state", "since", "call")
-        rows = []
+        rows: list[dict[str, Any]] = []
         for op_id, (state, since, call) in zip(ids, pipe.execute(), strict=True):
             rows.append({"id": op_id, "name": self.router.operators[op_id].name,
                          "state": _text(state) if state else "offline",
                          "since": float(_text(since)) if since else None,
-                         "call": _text(call) if call else None})
+                         "call": _text(call) if call else None, "call_queue": None})
+        busy = [row for row in rows if row["call"]]
+        if busy:  # what the supervisor reads instead of a call id: the queue the call came from
+            pipe = self.router.redis.pipeline(transaction=False)
+            for row in busy:
+                pipe.hget(self.router.keys.call(row["call"]), "queue")
+            for row, queue in zip(busy, pipe.execute(), strict=True):
+                row["call_queue"] = _text(queue) if queue else None
         return rows
 
     def snapshot(self) -> dict[str, Any]:

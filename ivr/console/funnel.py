@@ -44,7 +44,7 @@ def funnel_table(counters: dict[str, int], *, versions: set[int] | None, order: 
                 key = counter.removeprefix("outcome:")
                 outcomes[key] = outcomes.get(key, 0) + n
             continue
-        row = nodes.setdefault(node, {"node": node, "kind": kinds.get(node, "(нет в этой версии)"),
+        row = nodes.setdefault(node, {"node": node, "kind": kinds.get(node),
                                       "reached": 0, "exits": {}, **{f: 0 for f in FAILURES}})
         if counter == "reached":
             row["reached"] += n
@@ -68,14 +68,19 @@ class Funnel:
         self.menus = menus
         self.clock = clock
 
-    def table(self, menu: str, *, version: int | None = None, days: int = 7) -> dict[str, Any]:
+    def table(self, menu: str, *, version: int | None = None, days: int = 7,
+              language: str = "ru") -> dict[str, Any]:
+        """The funnel of ``menu``; each node named by its label in ``language`` (the menu's
+        ``labels:``), its id when it has none."""
         days = max(1, min(MAX_DAYS, days))
         counters = self.call_log.counters(menu, days_back(self.clock(), days))
         try:
             current = self.menus.get(menu)
             order, kinds = list(current.nodes), {k: n.kind for k, n in current.nodes.items()}
         except KeyError:
-            order, kinds = [], {}
+            current, order, kinds = None, [], {}
         table = funnel_table(counters, versions=None if version is None else {version},
                              order=order, kinds=kinds)
+        for row in table["rows"]:
+            row["label"] = (current.label(row["node"], language) if current else None) or row["node"]
         return {"menu": menu, "version": version, "days": days, **table}

@@ -2,7 +2,7 @@
 
     GET  /            the signed-in user's home (or the log-in page)
     GET  /login       the form (it sets the CSRF token the POST must carry)
-    POST /login       name, password -> home; 401 wrong; 429 locked after repeated failures
+    POST /login       name, password -> home; 401 wrong; 429 throttled (ivr.console.throttle)
     POST /logout      ends the session everywhere at once
 """
 
@@ -13,7 +13,15 @@ from urllib.parse import urlparse
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from ivr.console.auth import LoginRefused, auth_service, csrf_token, current, home_url, public
+from ivr.console.auth import (
+    LoginRefused,
+    auth_service,
+    client_ip,
+    csrf_token,
+    current,
+    home_url,
+    public,
+)
 
 bp = Blueprint("auth", __name__)
 PREFIXES = {"operator": ("/operator",), "supervisor": ("/supervisor",), "auditor": ("/auditor",)}
@@ -51,11 +59,12 @@ def login() -> Any:
     password = request.form.get("password", "")[:1024]
     target = request.form.get("next", "")
     try:
-        who = auth_service().login(name, password, ip=request.remote_addr or "?")
+        who = auth_service().login(name, password, ip=client_ip())
     except LoginRefused as exc:
-        if exc.reason == "locked":
-            minutes = max(1, (exc.retry_after + 59) // 60)
-            message = f"Слишком много неудачных попыток. Попробуйте через {minutes} мин."
+        if exc.reason != "bad_credentials":  # throttled
+            wait = (f"{exc.retry_after} с" if exc.retry_after < 60
+                    else f"{max(1, (exc.retry_after + 59) // 60)} мин.")
+            message = f"Слишком много неудачных попыток. Попробуйте через {wait}"
             return render_template("login.html", next=target, error=message), 429, {
                 "Retry-After": str(exc.retry_after)}
         return render_template("login.html", next=target, error="Неверное имя или пароль"), 401

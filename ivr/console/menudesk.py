@@ -65,14 +65,23 @@ class MenuDesk:
         return Path(file).read_text(encoding="utf-8"), self.menus.get(name).version, "file"
 
     def list(self) -> builtins.list[dict[str, Any]]:
+        """Every running menu: the version that serves calls and where it comes from."""
         rows = []
+        sources = self.menus.sources()
         for name, menu in sorted(self.menus.snapshot().items()):
-            published = self.versions.live(name)
-            rows.append({"name": name, "file": self._file(name), "version": menu.version,
-                         "nodes": len(menu.nodes), "source": "published" if published else "file",
-                         "author": published.author if published else None,
-                         "at": published.at if published else None})
+            source = sources.get(name)
+            rows.append({"name": name, "file": self._shown(self._file(name)), "version": menu.version,
+                         "nodes": len(menu.nodes), "source": source.source if source else "file",
+                         "author": source.author if source else None,
+                         "at": source.at if source else None})
         return rows
+
+    def _shown(self, file: str) -> str:
+        """A menu file as the supervisor knows it: relative to the configuration's directory."""
+        try:
+            return str(Path(file).resolve().relative_to(Path(self.config.path(".")).resolve()))
+        except ValueError:
+            return file
 
     def open(self, name: str) -> dict[str, Any]:
         text, version, source = self.live_text(name)

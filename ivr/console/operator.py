@@ -37,7 +37,7 @@ from typing import IO, Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 
 from ivr.console.audit import ConsoleAudit
-from ivr.console.auth import Principal, SecurityLog, current, requires
+from ivr.console.auth import Principal, SecurityLog, client_ip, current, requires
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
 from ivr.console.screenpop import ScreenPops, context_of
 from ivr.console.sse import frame, pump, sse_response
@@ -200,14 +200,14 @@ class OperatorDesk:
                 raise DeskError(410, "wrapped_up", "Вызов уже завершён")
             return Owned(call_id, None, handled.get("appeal") or None, handled.get("kind", "call"))
         self.security.record("not_your_call", user=who.user, operator=who.operator,
-                             call=call_id[:80], action=action, ip=request.remote_addr)
+                             call=call_id[:80], action=action, ip=client_ip())
         self._audit(who, action, call_id, "refused", "not this operator's call")
         raise DeskError(403, "not_your_call", "Это не ваш вызов")
 
     def _audit(self, who: Principal, action: str, call_id: str, outcome: str, detail: str | None = None) -> None:
         try:
             self.audit.record(actor=who.user, role=who.role, action=action, call=call_id,
-                              outcome=outcome, ip=request.remote_addr, detail=detail)
+                              outcome=outcome, ip=client_ip(), detail=detail)
         except OSError:
             log.exception("console audit could not be written")
             raise DeskError(503, "audit_unavailable", "Журнал доступа недоступен; доступ запрещён") from None

@@ -62,11 +62,14 @@ def appeal_row(appeal: Appeal) -> dict[str, Any]:
             "opened_at": appeal.opened_at, "updated_at": appeal.updated_at, "resolved": appeal.resolved}
 
 
-def path_rows(ctx: CallContext) -> list[dict[str, Any]]:
+def path_rows(ctx: CallContext, labels: Mapping[str, Mapping[str, str]] | None = None) -> list[dict[str, Any]]:
+    """The call's way through the menu; ``label``: each node's name per language (the menu's
+    ``labels:``), so the page shows names, not node ids."""
     rows = []
     for step in ctx.path:
         rows.append({
             "node": step.node,
+            "label": dict((labels or {}).get(step.node, {})),
             "at": round(step.entered - ctx.started, 1),
             "seconds": None if step.left is None else round(step.left - step.entered, 1),
             "exit": step.exit,
@@ -86,6 +89,7 @@ def build_pop(
     repeat_since: float,
     queue_name: str,
     clips_kept: bool = True,
+    labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The screen-pop as JSON-able data; personal data masked.
 
@@ -123,7 +127,7 @@ def build_pop(
         "language_label": LANGUAGES.get(ctx.language, ctx.language),
         "waited": round(max(0.0, assignment.reserved_at - waited_from), 1),
         "in_menu": round(max(0.0, waited_from - ctx.started), 1),
-        "path": path_rows(ctx),
+        "path": path_rows(ctx, labels),
         "consent": None if consent is None else {
             "granted": consent.granted, "method": consent.method, "heard": consent.heard},
         "recording": ctx.recording.state if ctx.recording else None,
@@ -138,7 +142,9 @@ class ScreenPops:
     """Builds pops from the routing engine and the appeal book."""
 
     def __init__(self, *, router: Router, appeals: AppealBook, queues: Mapping[str, QueueConfig],
-                 repeat_window_days: int, clock: Callable[[], float], clips_kept: bool = True) -> None:
+                 repeat_window_days: int, clock: Callable[[], float], clips_kept: bool = True,
+                 labels: Callable[[CallContext], Mapping[str, Mapping[str, str]]] | None = None) -> None:
+        self.labels = labels  # the node labels of the menu a call ran
         self.clips_kept = clips_kept  # the engine has a recording key (the spoken name is kept)
         self.router = router
         self.appeals = appeals
@@ -192,6 +198,7 @@ class ScreenPops:
             repeat_since=self.clock() - self.repeat_window_days * 86400,
             queue_name=(queue.name or assignment.queue) if queue else assignment.queue,
             clips_kept=self.clips_kept,
+            labels=self.labels(ctx) if self.labels is not None else None,
         )
 
 

@@ -30,8 +30,10 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from ivr.console.auth import current, requires
 from ivr.console.dashboard import Dashboard
 from ivr.console.funnel import Funnel
+from ivr.console.i18n import page_language
 from ivr.console.hub import Event, EventHub, Subscription, any_event
 from ivr.console.menudesk import MenuDesk, MenuDeskError
+from ivr.console.params import query_number
 from ivr.console.sse import frame, pump, sse_response
 
 bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
@@ -144,7 +146,7 @@ def events() -> Any:
 @bp.get("/menus")
 @requires("supervisor")
 def menu_list() -> Any:
-    return render_template("menus.html", menus=menus().list())
+    return render_template("menus.html", menus=menus().list(), refused=menus().menus.refused)
 
 
 @bp.get("/menus/<name>")
@@ -218,7 +220,5 @@ def funnel_table() -> Any:
     menu = request.args.get("menu") or (names[0] if names else "")
     if menu not in names:
         raise MenuDeskError(404, "unknown_menu", f"Нет меню «{menu}»")
-    version = request.args.get("version", "")
-    days = request.args.get("days", "7")
-    return jsonify(funnel().table(menu, version=int(version) if version.isdigit() else None,
-                                  days=int(days) if days.isdigit() else 7))
+    return jsonify(funnel().table(menu, version=query_number("version", None),
+                                  days=query_number("days", 7), language=page_language()))

@@ -9,6 +9,7 @@ Key: ``{ivr}:console:users`` HASH name -> JSON {role, password_hash, operator, a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -39,6 +40,13 @@ class User:
     password_hash: str
     operator: str | None = None
     source: Literal["config", "redis"] = "redis"
+
+    @property
+    def stamp(self) -> str:
+        """Changes with the password, the role or the operator id: a session made under
+        another stamp has ended (a reset or a role change ends every session at once)."""
+        material = f"{self.role}|{self.operator or ''}|{self.password_hash}".encode()
+        return hashlib.sha256(material).hexdigest()[:32]
 
 
 def _text(value: Any) -> str:

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from ivr.console import auditor, login, operator, supervisor
+from ivr.console import auditor, i18n, login, operator, supervisor
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Auth, SecurityLog, init_auth
 from ivr.console.dashboard import Dashboard
 from ivr.console.funnel import Funnel
 from ivr.console.hub import EventHub
 from ivr.console.menudesk import MenuDesk
+from ivr.console.params import init_params
 from ivr.console.screenpop import ScreenPops
 from ivr.console.users import UserStore
+from ivr.config import Config
 from ivr.engine import Engine
 
 assets = Blueprint("console", __name__, static_folder="static", static_url_path="/console/static",
                    template_folder="templates")
+
+
+def hotline_zone(config: Config) -> str:
+    """The hotline's time zone: its entry queue's hours (every console time is shown in it)."""
+    queue = config.queues.get("general") or next(iter(config.queues.values()), None)
+    return queue.hours.timezone if queue is not None else "Europe/Moscow"
 
 
 def init_console(app: Flask, engine: Engine) -> None:
@@ -30,7 +38,8 @@ def init_console(app: Flask, engine: Engine) -> None:
     audit = ConsoleAudit(config.path(settings.audit_log), clock=engine.clock)
     pops = ScreenPops(router=engine.router, appeals=engine.appeals, queues=config.queues,
                       repeat_window_days=config.routing.repeat_window_days, clock=engine.clock,
-                      clips_kept=engine.recordings.enabled)
+                      clips_kept=engine.recordings.enabled,
+                      labels=lambda ctx: engine.menus.for_number(ctx.dialled).labels)
     versions = engine.menus.versions
     assert versions is not None, "the console publishes menus: LiveMenus needs its versions store"
     assert engine.call_log is not None, "the funnel reads the call log"
@@ -48,8 +57,12 @@ def init_console(app: Flask, engine: Engine) -> None:
             store=engine.recordings.store, console_audit=audit, redis=redis, prefix=prefix,
             clock=engine.clock),
     })
-    blueprints = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
+    blueprints: tuple[Blueprint, ...] = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
     for bp in blueprints:
         app.register_blueprint(bp)
+    i18n.init_i18n(app, zone=hotline_zone(config), queue_names={
+        queue: {"ru": q.name or queue, "en": q.name_en or q.name or queue} for queue, q in config.queues.items()})
+    blueprints = (*blueprints, i18n.bp)
+    init_params(app)
     init_auth(app, auth, secret_key=engine.secrets.secret_key, public_url=config.engine.public_url,
               console_blueprints=frozenset(bp.name for bp in blueprints))

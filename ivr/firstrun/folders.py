@@ -24,6 +24,9 @@ FALLBACKS = {"spool_dir": "var/spool/monitor", "clip_dir": "var/spool/clips"}
 class Folders:
     config: Config
     warnings: tuple[str, ...]
+    # The fallback clip folder when clip_dir was replaced: the softphone, on this machine,
+    # must then be told to record there (Asterisk is told its own path otherwise).
+    record_dir: str | None = None
 
 
 def usable(path: str) -> bool:
@@ -51,4 +54,5 @@ def local_folders(config: Config, *, trial: bool) -> Folders:
     if not changes:
         return Folders(config, tuple(warnings))
     settings = dataclasses.replace(config.recordings, **changes)
-    return Folders(dataclasses.replace(config, recordings=settings), tuple(warnings))
+    return Folders(dataclasses.replace(config, recordings=settings), tuple(warnings),
+                   record_dir=changes.get("clip_dir"))

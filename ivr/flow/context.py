@@ -20,6 +20,7 @@ RecordingState = Literal["recording", "no_consent", "no_key"]
 StepExit = Literal[
     "key", "speech", "done", "timeout", "no_match", "invalid", "confirmed", "corrected",
     "fallback", "hangup", "queued", "connected", "transferred", "callback", "closed", "open",
+    "default",
 ]
 
 

@@ -22,16 +22,18 @@ Phases of a node:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
 
 from ivr.flow import actions as a
 from ivr.flow import events as e
 from ivr.flow.context import CallContext, Consent, SpokenName, StepExit, recording_for
 from ivr.flow.values import evolve
-from ivr.flow.words import interpret_yes_no, match_keyword, yes_no_words
+from ivr.flow.words import PLURAL_FORMS, interpret_yes_no, match_keyword, plural_form, yes_no_words
 from ivr.identity import (
     InvalidIdentity,
     normalize_fio,
@@ -43,6 +45,7 @@ from ivr.identity import (
 )
 from ivr.menu import nodes as n
 from ivr.menu.model import Menu
+from routing.hours import DAYS
 
 Phase = Literal[
     "input", "confirm", "lookup", "enqueueing", "waiting",
@@ -237,7 +240,29 @@ def _enter_hours(s: _Step, node: n.HoursNode) -> str | None:
     queue = node.queue or s.ctx.queue or s.menu.defaults.queue
     is_open = s.menu.is_open(queue, s.at)
     s.leave("open" if is_open else "closed", queue)
-    return node.open if is_open else node.closed
+    if is_open:
+        return node.open
+    s.update_ctx(outcome="closed")  # until the caller goes on to the duty operator
+    s.emit(s.play("hours.closed_now"), *_opening_time(s, queue))
+    return node.closed
+
+
+def _opening_time(s: _Step, queue: str) -> tuple[a.Action, ...]:
+    """When the queue opens next, in its own time zone: "Они начнут работу завтра в 8 часов"."""
+    hours = s.menu.hours.get(queue)
+    opens = hours.next_open(s.at, s.menu.calendar) if hours is not None else None
+    if hours is None or opens is None:
+        return ()
+    zone = ZoneInfo(hours.timezone)
+    when = dt.datetime.fromtimestamp(opens, zone)
+    days = (when.date() - dt.datetime.fromtimestamp(s.at, zone).date()).days
+    day = {0: "hours.opens_today", 1: "hours.opens_tomorrow"}.get(days, f"hours.opens_on.{DAYS[when.weekday()]}")
+    said: list[a.Action] = [s.play(day), a.SayNumber(when.hour, s.language),
+                            s.play(f"hours.hour.{PLURAL_FORMS[plural_form(when.hour, s.language)]}")]
+    if when.minute:
+        said += [a.SayNumber(when.minute, s.language),
+                 s.play(f"hours.minute.{PLURAL_FORMS[plural_form(when.minute, s.language)]}")]
+    return tuple(said)
 
 
 def _enter_appeal_status(s: _Step, node: n.AppealStatusNode) -> str | None:
@@ -280,6 +305,8 @@ def _enter_hangup(s: _Step, node: n.HangupNode) -> str | None:
     if node.say_appeal and s.ctx.appeal:
         s.emit(s.play("common.your_appeal", False), a.SayDigits(s.ctx.appeal, s.language))
     s.emit(a.Hangup())
+    # Ended by the menu: served by it (status told, goodbye), unless the call was given up
+    # on (all_busy) or its topic was closed (closed): those keep their outcome.
     s.finish(s.ctx.outcome if s.ctx.outcome not in (None, "queued") else "self_service", "done")
     return None
 
@@ -369,6 +396,12 @@ def _menu_speech(s: _Step, node: n.MenuNode, event: e.SpeechHeard) -> None:
 
 def _no_input(s: _Step, node: n.Node, event: e.NoInput) -> None:
     s.retry(node, "timeout")
+
+
+def _language_silence(s: _Step, node: n.LanguageNode, event: e.NoInput) -> None:
+    """Silence at the language question is the designed way to keep the menu's default
+    language ("оставайтесь на линии"): a choice, not a failure."""
+    s.goto(node.next, "default", s.language)
 
 
 def _language_key(s: _Step, node: n.LanguageNode, event: e.DigitsEntered) -> None:
@@ -585,6 +618,7 @@ def _queue_update(s: _Step, node: n.EnqueueNode, event: e.QueueUpdate) -> None:
         s.finish("connected", "connected", event.operator)
         return
     if event.gone:
+        s.update_ctx(outcome="all_busy")  # the queue gave the call up: not served
         s.goto(node.full, "fallback", "overflow")
         return
     if s.at - s.state.announced >= node.announce_every:
@@ -690,7 +724,7 @@ TRANSITIONS: dict[tuple[type, str, type], Callable[[_Step, Any, Any], None]] = {
     (n.MenuNode, "input", e.SpeechHeard): _menu_speech,
     (n.MenuNode, "input", e.NoInput): _no_input,
     (n.LanguageNode, "input", e.DigitsEntered): _language_key,
-    (n.LanguageNode, "input", e.NoInput): _no_input,
+    (n.LanguageNode, "input", e.NoInput): _language_silence,
     (n.DigitsNode, "input", e.DigitsEntered): _digits_entered,
     (n.DigitsNode, "input", e.SpeechHeard): _digits_spoken,
     (n.DigitsNode, "input", e.NoInput): _no_input,

@@ -13,6 +13,26 @@ _NO = {
     "ru": ("нет", "не согласен", "не согласна", "не надо", "не разрешаю", "против"),
     "en": ("no", "nope", "disagree", "don't"),
 }
+PLURAL_FORMS = ("one", "few", "many")
+
+
+def plural_form(n: int, language: str) -> int:
+    """Which plural form goes with ``n``: 0 one, 1 few, 2 many.
+
+    Russian: 0 for 1, 21, 101 (not 11); 1 for 2-4, 22-24 (not 12-14); 2 otherwise
+    ("1 час, 2 часа, 5 часов").  English: 0 for 1, else 2 ("1 minute, 2 minutes").
+    The one rule the menu's announcements and the consoles' counts share.
+    """
+    n = abs(int(n))
+    if language == "ru":
+        if n % 10 == 1 and n % 100 != 11:
+            return 0
+        if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+            return 1
+        return 2
+    return 0 if n == 1 else 2
+
+
 _WORD = re.compile(r"[^\w\s'-]+")
 
 

@@ -4,8 +4,11 @@ Where a menu comes from: its published live version in Redis when it has one
 (:mod:`ivr.menu.versions`, written by the supervisors' console), else its file.  A
 reload is cheap when nothing changed: the files' fingerprint plus one ``GET`` of the
 publish counter.  A reload loads and checks every menu together; if anything is
-wrong, the running versions stay and the problems are kept for ``/readyz`` and the
-logs.  A call holds the :class:`~ivr.menu.model.Menu` it started with, so a call in
+wrong, the running versions stay (the engine still takes calls: ``/readyz`` stays
+ready) and the refusal is kept for ``/healthz``, the metrics, the supervisors' menu
+page and the logs (:attr:`LiveMenus.refused`).  Which source serves each menu is told
+the same way (:meth:`LiveMenus.sources`): an edit of a file whose menu serves a
+published version is said to be ignored, never "reloaded".  A call holds the :class:`~ivr.menu.model.Menu` it started with, so a call in
 progress finishes on the version it began with (:meth:`LiveMenus.version` finds a
 published version by number, for front ends that resume a call by name).
 """
@@ -16,6 +19,7 @@ import dataclasses
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,38 @@ class Reload:
     problems: tuple[Problem, ...] = ()
 
 
+@dataclass(frozen=True)
+class MenuSource:
+    """Where the running version of a menu comes from."""
+
+    menu: str
+    version: int
+    source: str  # "file" | "published"
+    file: str
+    author: str | None = None  # who published it (published only)
+    at: float | None = None
+
+    def describe(self) -> str:
+        if self.source == "published":
+            return (f"{self.menu} v{self.version} (published in the console by {self.author}; "
+                    f"edits to {self.file} are not used while a published version is live)")
+        return f"{self.menu} v{self.version} (file {self.file})"
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The last reload refused: when, and every problem (``file:line: message``)."""
+
+    at: float
+    problems: tuple[Problem, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"at": self.at, "problems": [str(p) for p in self.problems]}
+
+
 class LiveMenus:
     def __init__(
         self,
@@ -45,16 +81,22 @@ class LiveMenus:
         config: Config,
         prompts: Callable[[], PromptBook | None],
         versions: MenuVersions | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.prompts = prompts
         self.versions = versions
+        self.clock = clock
         self._lock = threading.Lock()
         self._menus: Mapping[str, Menu] = {}
         self._files: Mapping[str, str] = {}
         self._parsed: dict[tuple[str, int], Menu] = {}
         self._fingerprint = ""
+        self._file_digests: dict[str, str] = {}
+        self._sources: dict[str, MenuSource] = {}
         self.problems: tuple[Problem, ...] = ()
+        self.refused: Refusal | None = None  # the last refused reload, while it is not fixed
+        self.refusals = 0  # reloads refused since start (a metric)
 
     def _current_fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -78,11 +120,13 @@ class LiveMenus:
                                        f"published as '{version.menu}' but names menu '{menu.name}'")])
         return dataclasses.replace(menu, version=version.version)
 
-    def _build(self, *, strict_published: bool) -> tuple[dict[str, Menu], tuple[Problem, ...]]:
+    def _build(self, *, strict_published: bool) -> tuple[dict[str, Menu], dict[str, MenuSource],
+                                                         tuple[Problem, ...]]:
         prompts = self.prompts()
         menus = load_menus(self.config, prompts)  # files: raises ConfigError
         with self._lock:
             self._files = {name: menu.source for name, menu in menus.items()}
+        sources = {name: MenuSource(name, menu.version, "file", menu.source) for name, menu in menus.items()}
         problems: list[Problem] = []
         if self.versions is not None:
             for name, version in self.versions.all_live().items():
@@ -90,9 +134,27 @@ class LiveMenus:
                     menus[name] = self._published(version, prompts)
                 except ConfigError as exc:
                     problems.extend(exc.problems)
+                    continue
+                sources[name] = MenuSource(name, version.version, "published",
+                                           self._files.get(name, name), version.author, version.at)
         if problems and strict_published:
             raise ConfigError(problems)
-        return menus, tuple(problems)
+        return menus, sources, tuple(problems)
+
+    def _digests(self) -> dict[str, str]:
+        out = {}
+        for path in menu_files(self.config):
+            try:
+                out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                out[str(path)] = "<unreadable>"
+        return out
+
+    def _ignored_files(self, before: Mapping[str, str], sources: Mapping[str, MenuSource]) -> list[MenuSource]:
+        """Published menus whose file changed since the last load: the edit is not used."""
+        now = self._file_digests
+        return [src for src in sources.values()
+                if src.source == "published" and before.get(src.file) not in (None, now.get(src.file))]
 
     def load(self) -> None:
         """First load at start-up: a broken file stops the engine (raises ConfigError).
@@ -101,28 +163,44 @@ class LiveMenus:
         removed) is reported in :attr:`problems` and its file version serves instead.
         """
         fingerprint = self._current_fingerprint()
-        menus, problems = self._build(strict_published=False)
+        self._file_digests = self._digests()
+        menus, sources, problems = self._build(strict_published=False)
         for problem in problems:
             log.error("published menu refused, the file version serves: %s", problem)
         with self._lock:
             self._menus, self._fingerprint, self.problems = menus, fingerprint, problems
+            self._sources = sources
+            self.refused = Refusal(self.clock(), problems) if problems else None
+        log.info("menus serving: %s", "; ".join(s.describe() for s in sources.values()))
 
     def reload(self) -> Reload:
         """Pick up edited files and published versions; a bad one is refused, the running version stays."""
         fingerprint = self._current_fingerprint()
         if fingerprint == self._fingerprint:
             return Reload(False, self.problems)
+        before, self._file_digests = self._file_digests, self._digests()
         try:
-            menus, _ = self._build(strict_published=True)
+            menus, sources, _ = self._build(strict_published=True)
         except ConfigError as exc:
             with self._lock:
                 self._fingerprint, self.problems = fingerprint, exc.problems
+                self.refused = Refusal(self.clock(), exc.problems)
+                self.refusals += 1
+                serving = "; ".join(s.describe() for s in self._sources.values())
             for problem in exc.problems:
-                log.error("menu reload refused, the running version stays: %s", problem)
+                log.error("menu edit refused, still serving %s: %s", serving, problem)
             return Reload(False, exc.problems)
         with self._lock:
+            old = dict(self._menus)
             self._menus, self._fingerprint, self.problems = menus, fingerprint, ()
-        log.info("menus reloaded: %s", ", ".join(f"{m.name} v{m.version}" for m in menus.values()))
+            self._sources, self.refused = sources, None
+        for ignored in self._ignored_files(before, sources):
+            log.warning("%s changed, but menu '%s' serves published v%d from the console: the file "
+                        "edit is not used (publish it in the console, or roll back there to the file's version)",
+                        ignored.file, ignored.menu, ignored.version)
+        changed = [sources[name] for name, menu in menus.items() if old.get(name) != menu]
+        if changed:
+            log.info("menus reloaded: %s", "; ".join(s.describe() for s in changed))
         return Reload(True)
 
     def get(self, name: str) -> Menu:
@@ -132,6 +210,11 @@ class LiveMenus:
     def snapshot(self) -> dict[str, Menu]:
         with self._lock:
             return dict(self._menus)
+
+    def sources(self) -> dict[str, MenuSource]:
+        """Where each running menu comes from: its file or a published version."""
+        with self._lock:
+            return dict(self._sources)
 
     def file_of(self, name: str) -> str:
         """The file a menu was loaded from (its published versions are checked as this file)."""

@@ -60,6 +60,8 @@ class MenuFile:
     languages: tuple[str, ...] = ("ru",)
     defaults: Defaults = field(default_factory=Defaults)
     version: int = 0
+    # What the consoles call each node, per language: {node: {ru: ..., en: ...}}.
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def load_menu(
@@ -118,6 +120,7 @@ def build_menu(
         nodes=nodes,
         defaults=header.defaults,
         version=header.version,
+        labels=header.labels,
         source=doc.source,
         hours={name: queue.hours for name, queue in queues.items()},
         calendar=calendar,
@@ -169,6 +172,13 @@ class _Checker:
         for node_id, node in menu.nodes.items():
             self._references(node_id, node)
             self._node_rules(node_id, node)
+        for node_id, names in menu.labels.items():
+            if node_id not in menu.nodes:
+                self.problem(("labels", node_id), f"label for missing node '{node_id}'")
+            for language in names:
+                if language not in menu.languages:
+                    self.problem(("labels", node_id, language),
+                                 f"label in '{language}', which is not one of the menu's languages")
         self._builtin_prompts()
         self._reachability()
         self._silent_loops()

@@ -30,9 +30,16 @@ class Menu:
     # Opening hours of the queues this menu names, attached when the menu is loaded.
     hours: Mapping[str, Hours] = field(default_factory=dict)
     calendar: Calendar | None = None
+    # What the consoles call each node, per language (the menu's ``labels:``).
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
+
+    def label(self, node_id: str, language: str) -> str | None:
+        """The node's name for people, in ``language`` (or the menu's first), if it has one."""
+        names = self.labels.get(node_id, {})
+        return names.get(language) or next(iter(names.values()), None)
 
     def waits(self, node: Waits) -> ResolvedWaits:
         d = self.defaults

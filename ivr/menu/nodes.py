@@ -268,4 +268,9 @@ BUILTIN_PROMPTS = (
     "status.completed",
     "consent.yes",
     "consent.no",
+    "hours.closed_now",
+    "hours.opens_today",
+    "hours.opens_tomorrow",
+    *(f"hours.opens_on.{day}" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")),
+    *(f"hours.{unit}.{form}" for unit in ("hour", "minute") for form in ("one", "few", "many")),
 )

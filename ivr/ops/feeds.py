@@ -27,6 +27,7 @@ from ivr.ops.metrics import Metrics
 
 if TYPE_CHECKING:
     from ivr.asterisk.server import FastAgiServer
+    from ivr.menu.live import LiveMenus
     from ivr.recordings.store import RecordingStore
     from routing.engine import Router
 
@@ -201,3 +202,24 @@ class ReadinessCollector(Collector):
         for check, ok in checks.items():
             gauge.add_metric([check], 1.0 if ok else 0.0)
         yield gauge
+
+
+class MenuCollector(Collector):
+    """The menus this process serves: ``ivr_menu_version{menu,source}``,
+    ``ivr_menu_edit_refused`` (1 while the last edit stays refused) and
+    ``ivr_menu_edits_refused_total``."""
+
+    def __init__(self, menus: LiveMenus) -> None:
+        self.menus = menus
+
+    def collect(self) -> Iterator[Any]:
+        version = GaugeMetricFamily("ivr_menu_version", "The version each menu serves, by its source",
+                                    labels=["menu", "source"])
+        for name, source in sorted(self.menus.sources().items()):
+            version.add_metric([name, source.source], float(source.version))
+        refused = GaugeMetricFamily("ivr_menu_edit_refused",
+                                    "1 while the last menu edit is refused (the running version serves)")
+        refused.add_metric([], 1.0 if self.menus.refused is not None else 0.0)
+        total = CounterMetricFamily("ivr_menu_edits_refused", "Menu reloads refused since start")
+        total.add_metric([], float(self.menus.refusals))
+        return iter([version, refused, total])

@@ -76,7 +76,7 @@ MAX_KINDS = 40
 REASONS = frozenset(get_args(Reason)) | {"unconfirmed"}
 NO_MATCH = frozenset({"no_match", "speech", "low_confidence", "not_a_name"})
 OUTCOMES = frozenset({"queued", "connected", "callback", "transferred", "hangup", "abandoned", "failed",
-                      "done"})
+                      "done", "self_service", "all_busy", "closed"})
 CALLBACK_EVENTS = {"callback_requested": "requested", "callback_dialled": "dialled",
                    "callback_no_answer": "no_answer", "callback_failed": "failed"}
 _KIND = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")

@@ -10,6 +10,7 @@ Cluster)::
     {P}:rec:by-created    zset   id -> created (epoch s); every indexed recording
     {P}:rec:purging       set    ids whose purge has started and not finished
     {P}:rec:purge-lock    string a token while one engine process runs a purge
+    {P}:rec:key-check     hash   master key id -> its fingerprint (keycheck.py)
     {P}:rec:unarchived    zset   id -> since (epoch s): indexed recordings whose container
                                  waits in an engine's outbox for the archive (S3 down)
     {P}:rec:call:<call>   hash   the consent log of one call (consent_log.py), kept as
@@ -124,6 +125,10 @@ class Keys:
         return f"{self.tag}:rec:purging"
 
     @property
+    def key_check(self) -> str:
+        return f"{self.tag}:rec:key-check"
+
+    @property
     def purge_lock(self) -> str:
         return f"{self.tag}:rec:purge-lock"
 
@@ -196,6 +201,10 @@ class RecordingIndex:
             if len(batch) < page:
                 return
             offset += page
+
+    def newest(self, limit: int) -> list[str]:
+        """The ``limit`` most recently created ids, newest first."""
+        return [_s(r) for r in self.redis.zrevrange(self.keys.by_created, 0, limit - 1)]
 
     def due(self, now: float, *, limit: int = 1000) -> list[str]:
         """Stored, unheld recordings whose expiry is at or before ``now``."""

@@ -101,6 +101,10 @@ class Keyring:
         return self._keys[0]
 
     @property
+    def masters(self) -> tuple[MasterKey, ...]:
+        return self._keys
+
+    @property
     def key_ids(self) -> tuple[str, ...]:
         return tuple(k.key_id for k in self._keys)
 

@@ -29,7 +29,14 @@ from ivr.flow.context import CallContext
 from ivr.recordings.audit import AuditLog, Clock, DeletionLog
 from ivr.recordings.clips import CallClips
 from ivr.recordings.consent_log import ConsentLog
-from ivr.recordings.errors import BadRecordingKey, NoRecordingKey, RecordingError
+from ivr.recordings.errors import (
+    ArchiveUnavailable,
+    BadRecordingKey,
+    NoRecordingKey,
+    RecordingError,
+    WrongRecordingKey,
+)
+from ivr.recordings.keycheck import KeyCheck
 from ivr.recordings.keys import Keyring
 from ivr.recordings.outbox import Outbox
 from ivr.recordings.purge import Purger, PurgeReport, PurgeSchedule
@@ -96,19 +103,38 @@ class Recordings:
     reconciled: bool = False
     # Told of each scheduled purge (the metrics count recordings purged).
     on_purged: Callable[[PurgeReport], None] | None = None
+    # The level of startup_message: ERROR for a malformed key.
+    startup_level: int = logging.INFO
+    # Why the configured key is not the store's (keycheck.py), found at start; None: it is.
+    key_problem: str | None = None
 
     @property
     def enabled(self) -> bool:
         return self.store.keyring is not None
 
+    @property
+    def key_ready(self) -> bool:
+        """A key, and the one the store's recordings were written with (``/readyz``)."""
+        return self.enabled and self.key_problem is None
+
     def start(self) -> None:
-        """At engine start: create the store root, or check it is the one Redis knows."""
-        if not self.enabled:
+        """At engine start: create the store root, or check it is the one Redis knows; check
+        the key against the store."""
+        if self.store.keyring is None:
             return
         try:
             self.store.initialise()
         except RecordingError as exc:
             log.error("recordings: the store is not ready (%s); ingests will be refused until it is", exc)
+        try:
+            KeyCheck(store=self.store, keyring=self.store.keyring).verify()
+        except WrongRecordingKey as exc:
+            self.key_problem = exc.message
+            log.error("recordings: %s; the engine is not ready (/readyz 503) until the right key is "
+                      "configured", exc)
+        except ArchiveUnavailable as exc:
+            log.warning("recordings: the key could not be checked against the archive (%s); "
+                        "checked at the next start", exc)
 
     def call_ended(self, ctx: CallContext, at: float) -> None:
         """The engine is done with a call: its consent record, then its voice clips (which
@@ -150,10 +176,13 @@ class Recordings:
 def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: Clock = time.time) -> Recordings:
     settings = config.recordings
     message = check_recording_key(secrets, settings, base_dir=config.root)
+    level = logging.INFO
     try:
         keyring: Keyring | None = load_keyring(secrets, settings, base_dir=config.root)
-    except (NoRecordingKey, BadRecordingKey):
+    except NoRecordingKey:
         keyring = None
+    except BadRecordingKey:
+        keyring, level = None, logging.ERROR  # a key was meant to be there
     retention = Retention(
         default_days=settings.retention_days,
         per_queue={
@@ -194,5 +223,6 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
     outbox = Outbox(store=store, deletion_log=deletion_log, grace=settings.orphan_grace, clock=clock,
                     retry_every=settings.s3.retry_every if settings.s3 is not None else 10)
     return Recordings(store=store, purger=purger, schedule=schedule, startup_message=message,
+                      startup_level=level,
                       consent_log=consent_log, clips=clips, spool=spool, orphan_grace=settings.orphan_grace,
                       outbox=outbox)

@@ -22,12 +22,20 @@ def _engine() -> Engine:
 
 @ops.get("/healthz")
 def healthz() -> Any:
-    return jsonify(status="alive")
+    """Alive (always 200 while the process answers), with what serves: each menu's live
+    version and its source, and the last menu edit refused (the running version stays)."""
+    menus = _engine().menus
+    refused = menus.refused
+    return jsonify(status="alive",
+                   menus={name: source.to_dict() for name, source in sorted(menus.sources().items())},
+                   menu_edit_refused=None if refused is None else refused.to_dict())
 
 
 @ops.get("/readyz")
 def readyz() -> Any:
-    """Redis reachable, menus loaded, recording key present, and not stopping (draining)."""
+    """Able to take calls: Redis reachable, menus loaded (a refused edit leaves the last good
+    version serving, so it does not make the engine unready), recording key present, and
+    not stopping (draining)."""
     engine = _engine()
     checks = engine.ready()
     draining = engine.draining.is_set()

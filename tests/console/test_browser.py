@@ -81,7 +81,8 @@ def test_operator_takes_a_call_placed_through_fastagi_and_wraps_it_up(driver: An
     assert text_of(driver, "pop-consent").startswith("согласие дано")
     assert "повторное" not in driver.page_source.lower() or not driver.find_element(By.ID, "pop-repeat").is_displayed()
     path_rows = driver.find_elements(By.CSS_SELECTOR, "#pop-path tbody tr")
-    assert [r.find_element(By.TAG_NAME, "td").text for r in path_rows][:4] == ["welcome", "language", "ask_name", "ask_number"]
+    assert [r.find_element(By.TAG_NAME, "td").text for r in path_rows][:4] == ["Приветствие", "Выбор языка", "ФИО", "ИНН или СНИЛС"]
+    assert [r.get_attribute("data-node") for r in path_rows][:4] == ["welcome", "language", "ask_name", "ask_number"]
     appeal = text_of(driver, "pop-appeal")
 
     driver.find_element(By.ID, "show-inn").click()  # the audited "show"

@@ -84,7 +84,9 @@ def test_identity_keys_are_hashes_not_numbers(engine: Engine) -> None:
 
 def test_http_health_readiness_and_queue_figures(engine: Engine) -> None:
     client = create_app(engine).test_client()
-    assert client.get("/healthz").json == {"status": "alive"}
+    health = client.get("/healthz").json
+    assert health["status"] == "alive" and health["menus"]["hotline"]["source"] == "file"
+    assert health["menu_edit_refused"] is None
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json["checks"] == {"menus": True, "recording_key": False, "redis": True}
     queues = client.get("/queues").json["queues"]

@@ -237,6 +237,19 @@ def _reap_embedded_redis(root: Path) -> None:
                 process.kill()
 
 
+def http_log_in(serving: Serving, name: str, password: str) -> Any:
+    """``POST /login`` as a browser sends it (the form's CSRF token, the session cookie);
+    the ``requests`` reply, not followed (302 to the user's page when it worked)."""
+    import requests
+
+    browser = requests.Session()
+    page = browser.get(serving.base_url + "/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None, page.text[:500]
+    return browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
+                        data={"username": name, "password": password, "csrf_token": token[1]})
+
+
 def lines_of(text: str) -> Sequence[str]:
     return [line for line in text.splitlines() if line.strip()]
 

@@ -8,29 +8,16 @@ one checkout share it, and the last one to stop stops it.
 
 from __future__ import annotations
 
-import re
 import socket
 from collections.abc import Callable
 
-import requests
-
-from tests.journeys.product import Product, Serving, free_port, until
+from tests.journeys.product import Product, Serving, free_port, http_log_in, until
 
 PASSWORD = "a long enough password"
 
 
 def redis_up(serving: Serving) -> bool:
     return serving.get("/readyz", timeout=15).json()["checks"]["redis"] is True
-
-
-def log_in(serving: Serving, name: str, password: str) -> requests.Response:
-    """``POST /login`` as the browser sends it (the form's CSRF token, the session cookie)."""
-    browser = requests.Session()
-    page = browser.get(serving.base_url + "/login", timeout=10)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None, page.text[:500]
-    return browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
-                        data={"username": name, "password": password, "csrf_token": token[1]})
 
 
 def embedded_redis_answers(product: Product) -> bool:
@@ -72,7 +59,7 @@ def test_every_command_beside_a_running_engine_leaves_it_serving(product: Produc
     assert ready.status == 200, ready.text
     added = product.ivr("users", "add", "after", "--role", "auditor", input=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr
-    assert log_in(serving, "after", PASSWORD).status_code == 302
+    assert http_log_in(serving, "after", PASSWORD).status_code == 302
     assert serving.stop() < 10
     # The engine was the last one using the embedded Redis: it stopped it.
     assert not embedded_redis_answers(product)
@@ -88,7 +75,7 @@ def test_a_command_with_no_engine_starts_redis_for_itself_and_stops_it(product: 
 
     serving = product.serve()
     assert redis_up(serving)
-    assert log_in(serving, "alone", PASSWORD).status_code == 302
+    assert http_log_in(serving, "alone", PASSWORD).status_code == 302
     assert serving.stop() < 10
 
 
@@ -100,12 +87,12 @@ def test_two_engines_on_one_checkout_share_the_embedded_redis(product: Product) 
     assert "FIRST START" not in second.log()  # the same users: one Redis
     added = product.ivr("users", "add", "shared", "--role", "auditor", input=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr
-    assert log_in(first, "shared", PASSWORD).status_code == 302
-    assert log_in(second, "shared", PASSWORD).status_code == 302
+    assert http_log_in(first, "shared", PASSWORD).status_code == 302
+    assert http_log_in(second, "shared", PASSWORD).status_code == 302
 
     assert first.stop() < 10
     for _ in range(3):
         assert redis_up(second)
-    assert log_in(second, "shared", PASSWORD).status_code == 302
+    assert http_log_in(second, "shared", PASSWORD).status_code == 302
     assert second.stop() < 10
     assert not embedded_redis_answers(product)

@@ -9,7 +9,7 @@ import stat
 from typing import Any
 
 from tests.console.live import log_in
-from tests.journeys.product import Product, Serving, until
+from tests.journeys.product import Product, Serving, http_log_in, until
 
 # "    supervisor (supervisor)  password: abcde-fghjk-mnpqr"
 FIRST_USER = re.compile(r"^\s*(?P<name>[a-z0-9._-]+) \((?P<role>\w+)[^)]*\)\s+password: (?P<password>[a-z-]+)\s*$",
@@ -17,9 +17,10 @@ FIRST_USER = re.compile(r"^\s*(?P<name>[a-z0-9._-]+) \((?P<role>\w+)[^)]*\)\s+pa
 
 
 def printed_passwords(serving: Serving) -> dict[str, str]:
+    """The users and passwords the start-up log printed (text lines, or a JSON line's msg)."""
     serving.wait_log("FIRST START", timeout=30)
-    text = serving.log()
-    return {m["name"]: m["password"] for m in FIRST_USER.finditer(text.replace("\\n", "\n"))}
+    said = [json.loads(line)["msg"] if line.startswith("{") else line for line in serving.log().splitlines()]
+    return {m["name"]: m["password"] for m in FIRST_USER.finditer("\n".join(said))}
 
 
 def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product: Product, browser: Any) -> None:
@@ -30,14 +31,14 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
     first_lines = serving.log()[: started.end()].splitlines()
     assert first_lines and not any(line.lstrip().startswith("{") for line in first_lines), first_lines[:5]
 
-    # A development recording key, made once, private, said to be one.
+    # Ready to take recorded calls: a development recording key, made once, private, said to be one.
+    ready = serving.get("/readyz")
+    assert ready.status == 200, ready.text
+    assert all(ready.json()["checks"].values()), ready.text
     key = product.root / "var" / "recording-dev.key"
     assert key.is_file()
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert re.search(r"DEVELOPMENT KEY GENERATED NOW: .*recording-dev\.key", serving.log())
-    ready = serving.get("/readyz")
-    assert ready.status == 200, ready.text
-    assert all(ready.json()["checks"].values()), ready.text
 
     # The first users and their one-time passwords, in the start-up log.
     passwords = printed_passwords(serving)
@@ -49,14 +50,27 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
     # The supervisor logs in with the printed password and sees the desk.
     log_in(browser, serving.base_url, "supervisor", passwords["supervisor"])
     until(lambda: browser.current_url.endswith("/supervisor"), 15, what=f"the supervisor desk ({browser.current_url})")
+    # The trial operator and auditor log in with theirs too.
+    for name, page in (("op101", "/operator"), ("auditor", "/auditor")):
+        reply = http_log_in(serving, name, passwords[name])
+        assert reply.status_code == 302 and page in reply.headers["Location"], (name, reply.status_code)
 
-    # A call from the softphone: the greeting, then the caller hangs up.
+    # A recorded call from the softphone: greeting, Russian by staying silent, a name, no
+    # number, "operator", consent to record, a moment in the queue, hang up.
     phone = product.call(serving)
     phone.expect("Здравствуйте! Вы позвонили на единую линию поддержки")
-    phone.expect("keys")
+    for heard, answer in (("language.choose", ""), ("identity.say_name", "Тестов Тест Тестович"),
+                          ("identity.enter_number", "#"), ("menu.main", "0"), ("consent.ask", "1")):
+        phone.expect(re.escape(f"[{heard}]"))
+        phone.expect("> ")
+        phone.sendline(answer)
+    phone.expect("Спасибо, разговор будет записан")
+    phone.expect("> ")
     phone.sendline("h")
     phone.expect("Call ended")
     phone.close()
+    # The engine kept the caller's consent with the recording on.
+    serving.wait_log(r"consent record kept \(granted, recording\)")
     assert serving.get("/readyz").status == 200
     assert serving.stop() < 10
 
@@ -105,6 +119,22 @@ def test_without_asterisk_the_recordings_folders_fall_back_under_var(product: Pr
     for name, local in (("spool_dir", "var/spool/monitor"), ("clip_dir", "var/spool/clips")):
         assert re.search(rf"recordings\.{name} /var/spool/asterisk/\S+ is missing .*{local}", log), log[-3000:]
         assert (product.root / local).is_dir()
+    # The caller's name is recorded into the folder the engine reads clips from.
+    phone = product.call(serving)
+    phone.expect(re.escape("[language.choose]"))
+    phone.expect("> ")
+    phone.sendline("")
+    phone.expect(re.escape("[identity.say_name]"))
+    phone.expect("> ")
+    phone.sendline("Тестов Тест Тестович")
+    phone.expect(re.escape("[identity.enter_number]"))
+    phone.expect("> ")
+    phone.sendline("h")
+    phone.expect("Call ended")
+    phone.close()
+    ended = json.loads(serving.wait_log(r'\{[^\n]*"logger": "ivr.calls"[^\n]*\n')[0])
+    clip = ended["context"]["name"]["clip"]
+    assert clip.startswith(str(product.root / "var" / "spool" / "clips") + "/"), clip
     assert serving.stop() < 10
 
 
@@ -112,3 +142,25 @@ def test_validate_takes_the_menus_directory(product: Product) -> None:
     done = product.ivr("validate", "dialplans/")
     assert done.returncode == 0, done.stderr
     assert "ok: dialplans/hotline.yaml: menu 'hotline'" in done.stdout
+
+
+def test_a_deployment_with_its_own_redis_gets_a_first_supervisor_and_no_trial_aids(product: Product) -> None:
+    from tests.journeys.product import newcomer_env
+    from tests.redis_servers import RedisServer
+
+    redis = RedisServer()
+    redis.start()
+    try:
+        serving = product.serve(env=newcomer_env(REDIS_URL=redis.url))
+        serving.wait_log("fastagi: listening on")
+        passwords = printed_passwords(serving)
+        assert set(passwords) == {"supervisor"}, serving.log()[-3000:]
+        assert http_log_in(serving, "supervisor", passwords["supervisor"]).status_code == 302
+        assert not (product.root / "var" / "recording-dev.key").exists()
+        assert not (product.root / "var" / "spool").exists()
+        log = serving.log()
+        assert "DEVELOPMENT KEY" not in log
+        assert re.search(r"recordings\.clip_dir /var/spool/asterisk/ivr is missing or not writable: create it", log)
+        assert serving.stop() < 10
+    finally:
+        redis.stop()

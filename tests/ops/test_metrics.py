@@ -63,8 +63,9 @@ def test_a_call_walk_counts_entries_failures_timeouts_and_the_hang_up(hotline) -
     assert value(metrics, "ivr_menu_validation_failures_total", menu=m, node="ask_number",
                  reason="checksum") == 1
     assert value(metrics, "ivr_menu_node_timeouts_total", menu=m, node="main") == 1
-    assert value(metrics, "ivr_menu_node_timeouts_total", menu=m, node="language") == 1
-    assert value(metrics, "ivr_menu_fallbacks_total", menu=m, node="language") == 1
+    # silence at the language question keeps Russian: a choice, not a timeout
+    assert value(metrics, "ivr_menu_node_timeouts_total", menu=m, node="language") == 0
+    assert value(metrics, "ivr_menu_fallbacks_total", menu=m, node="language") == 0
     assert value(metrics, "ivr_menu_corrections_total", menu=m, node="ask_number") == 1
     assert value(metrics, "ivr_menu_node_no_match_total", menu=m, node="main") == 1
     assert value(metrics, "ivr_menu_hangups_total", menu=m, node="main") == 1

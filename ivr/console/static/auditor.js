@@ -1,17 +1,22 @@
 // Recordings for the auditor: every listen or download asks for a reason and is audited by the store.
+// Each row says what was recorded (the conversation, the caller's spoken name, the consent answer).
 "use strict";
 (function () {
-  const { api, el, time } = window.ivr;
+  const { api, el, time, t } = window.ivr;
+  const has = (key) => t(key) !== key;
+  const kindWords = (kind) => has("rec.kind." + kind) ? t("rec.kind." + kind) : kind;
+  const queueName = (queue) => (window.ivr.queues || {})[queue] || queue;
+  const word = (prefix, value) => has(prefix + value) ? t(prefix + value) : value;
 
-  async function access(id, action, reasonInput) {
+  async function access(r, action, reasonInput) {
     const reason = reasonInput.value.trim();
-    const result = await api("POST", "/auditor/api/recordings/" + encodeURIComponent(id) + "/access", { reason, action });
-    if (!result.ok) { document.getElementById("rec-status").textContent = result.data.message || "Отказано"; return; }
+    const result = await api("POST", "/auditor/api/recordings/" + encodeURIComponent(r.id) + "/access", { reason, action });
+    if (!result.ok) { document.getElementById("rec-status").textContent = result.data.message || t("rec.refused"); return; }
     if (action === "download") { window.location.assign(result.data.url); return; }
     // Fetched here, not by the <audio> element, so a refusal ("archive unavailable") is shown.
     const audio = await fetch(result.data.url, { credentials: "same-origin" });
     if (!audio.ok) {
-      let message = "Запись не получена";
+      let message = t("rec.refused");
       try { message = (await audio.json()).message || message; } catch (e) { /* not JSON */ }
       document.getElementById("rec-status").textContent = message;
       audit("recordings");
@@ -19,34 +24,40 @@
     }
     document.getElementById("rec-status").textContent = "";
     const src = URL.createObjectURL(await audio.blob());
-    document.getElementById("player").replaceChildren(el("p", { text: "Запись " + id }),
+    document.getElementById("player").replaceChildren(
+      el("p", { id: "playing", text: t("rec.playing", { kind: kindWords(r.kind), created: time(r.created) }) }),
       el("audio", { controls: true, autoplay: true, src }));
+    audit("recordings");
   }
 
   async function load() {
     const result = await api("GET", "/auditor/api/recordings?days=30");
     if (!result.ok) return;
-    document.getElementById("rec-status").textContent = result.data.enabled ? "" :
-      "Ключ записей не настроен: записи не ведутся и не читаются.";
+    document.getElementById("rec-status").textContent = result.data.enabled ? "" : t("rec.no_key");
     document.querySelector("#recordings tbody").replaceChildren(...result.data.recordings.map((r) => {
-      const reason = el("input", { placeholder: "Основание (обязательно)", maxlength: 500, class: "reason" });
-      return el("tr", { id: "rec-" + r.id }, el("td", { text: time(r.created) }), el("td", { text: r.call_id }),
-        el("td", { text: r.appeal || "—" }), el("td", { text: r.operator || "—" }), el("td", { text: r.queue || "—" }),
-        el("td", { text: r.hold ? "на удержании" : time(r.expires) }), el("td", {}, reason),
-        el("td", {}, el("button", { type: "button", onclick: () => access(r.id, "listen", reason), text: "Слушать" }),
-          el("button", { type: "button", onclick: () => access(r.id, "download", reason), text: "Скачать" })));
+      const reason = el("input", { placeholder: t("rec.reason_hint"), maxlength: 500, class: "reason" });
+      return el("tr", { id: "rec-" + r.id, class: "kind-" + r.kind, dataset: { kind: r.kind } },
+        el("td", { text: time(r.created) }), el("td", { class: "rec-kind", text: kindWords(r.kind) }),
+        el("td", { text: r.call_id }),
+        el("td", { text: r.appeal || "—" }), el("td", { text: r.operator || "—" }),
+        el("td", { text: r.queue ? queueName(r.queue) : "—" }),
+        el("td", { text: r.hold ? t("rec.hold") : time(r.expires) }), el("td", {}, reason),
+        el("td", {}, el("button", { type: "button", class: "listen", onclick: () => access(r, "listen", reason), text: t("rec.listen") }),
+          el("button", { type: "button", class: "download", onclick: () => access(r, "download", reason), text: t("rec.download") })));
     }));
   }
 
   async function audit(which) {
     const result = await api("GET", "/auditor/api/audit?log=" + which);
     if (!result.ok) return;
-    document.getElementById("audit-chain").textContent = "Строк: " + result.data.lines + "; цепочка: " + result.data.chain;
+    const chain = result.data.chain === "ok" ? t("rec.chain.ok") : result.data.chain;
+    document.getElementById("audit-chain").textContent = t("rec.chain", { lines: result.data.lines, chain });
     document.querySelector("#audit tbody").replaceChildren(...result.data.entries.map((e) =>
-      el("tr", { class: e.outcome === "allowed" ? "" : "bad" }, el("td", { text: e.seq }), el("td", { text: e.at }),
-        el("td", { text: e.actor }), el("td", { text: e.role }), el("td", { text: e.action }),
-        el("td", { text: e.recording || e.call || "" }), el("td", { text: e.reason || "" }),
-        el("td", { text: e.outcome + (e.detail ? " (" + e.detail + ")" : "") }))));
+      el("tr", { class: e.outcome === "allowed" ? "" : "bad" }, el("td", { text: e.seq }),
+        el("td", { text: time(Date.parse(e.at) / 1000) }),
+        el("td", { text: e.actor }), el("td", { text: word("role.", e.role) }), el("td", { class: "audit-action", text: word("action.", e.action) }),
+        el("td", { text: e.recording || e.call || "" }), el("td", { class: "audit-reason", text: e.reason || "" }),
+        el("td", { text: word("result.", e.outcome) + (e.detail ? " (" + e.detail + ")" : "") }))));
   }
 
   for (const button of document.querySelectorAll("button.audit-log")) {

@@ -2,6 +2,38 @@
 // No innerHTML with data: every value from the server goes in as text.
 "use strict";
 (function () {
+  // The page's language, the hotline's time zone and every text in that language
+  // (ivr/console/texts.py), embedded by base.html: one language per page.
+  const catalogue = JSON.parse(document.getElementById("ivr-texts").textContent);
+  const lang = catalogue.language, zone = catalogue.zone;
+
+  // t("dash.target", {target: "80%"}): a text of the page's language, values filled in.
+  function t(key, values) {
+    let text = catalogue.texts[key];
+    if (text === undefined) return key;
+    for (const [name, value] of Object.entries(values || {})) text = text.split("{" + name + "}").join(String(value));
+    return text;
+  }
+
+  // The plural form of n (ivr/console/i18n.py plural_form): ru one/few/many, en one/other.
+  function pluralForm(n) {
+    n = Math.abs(Math.trunc(n));
+    if (lang === "ru") {
+      if (n % 10 === 1 && n % 100 !== 11) return 0;
+      if (n % 10 >= 2 && n % 10 <= 4 && !(n % 100 >= 12 && n % 100 <= 14)) return 1;
+      return 2;
+    }
+    return n === 1 ? 0 : 1;
+  }
+
+  function word(n, key) {
+    const forms = catalogue.texts[key];
+    return forms[Math.min(pluralForm(n), forms.length - 1)];
+  }
+
+  // count(5, "dash.callbacks") -> "5 обратных звонков"
+  function count(n, key) { return n + " " + word(n, key); }
+
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
 
   async function api(method, url, body) {
@@ -58,15 +90,15 @@
 
   function time(epoch) {
     if (!epoch) return "—";
-    return new Date(epoch * 1000).toLocaleString("ru-RU", { timeZone: "Europe/Moscow" });
+    return new Date(epoch * 1000).toLocaleString(lang === "ru" ? "ru-RU" : "en-GB", { timeZone: zone });
   }
 
   // An EventSource that shows its connection state in #connection.
   function stream(url, handlers) {
     const status = document.getElementById("connection");
     const source = new EventSource(url);
-    source.onopen = () => { if (status) status.textContent = "на связи"; };
-    source.onerror = () => { if (status) status.textContent = "переподключение…"; };
+    source.onopen = () => { if (status) status.textContent = t("common.online"); };
+    source.onerror = () => { if (status) status.textContent = t("common.reconnecting"); };
     for (const [name, handler] of Object.entries(handlers)) {
       source.addEventListener(name, (event) => handler(JSON.parse(event.data), event));
     }
@@ -74,5 +106,6 @@
     return source;
   }
 
-  window.ivr = { api, el, svg, setText, duration, time, stream, csrf };
+  window.ivr = { api, el, svg, setText, duration, time, stream, csrf, t, count, word, lang, zone,
+    queues: catalogue.queues };
 })();

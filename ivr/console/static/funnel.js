@@ -1,7 +1,25 @@
 // The menu funnel: per node reached / timed out / failed / hung up, as a table and bars.
 "use strict";
 (function () {
-  const { api, el, svg } = window.ivr;
+  const { api, el, svg, t, count } = window.ivr;
+  const has = (key) => t(key) !== key;
+
+  // "fallback:timeout" -> "запасной путь (тайм-аут)", "key:1" -> "клавиша 1",
+  // "open:payments" -> "открыто (Платежи)": the exit and its detail in the page's words.
+  function exitWords(way) {
+    const cut = way.indexOf(":");
+    const exit = cut < 0 ? way : way.slice(0, cut), detail = cut < 0 ? "" : way.slice(cut + 1);
+    const queues = window.ivr.queues || {};
+    const detailWords = has("detail." + detail) ? t("detail." + detail) : (queues[detail] || detail);
+    const key = has("exit." + exit) ? "exit." + exit : "exit.none";
+    const text = t(key, { detail: detailWords });
+    return detail && !t(key).includes("{detail}") ? text + " (" + detailWords + ")" : text;
+  }
+
+  function outcomeWords(outcome) {
+    return has("outcome." + outcome) ? t("outcome." + outcome) : t("outcome.none");
+  }
+
   const menu = document.getElementById("funnel-menu");
   const version = document.getElementById("funnel-version");
   const days = document.getElementById("funnel-days");
@@ -9,11 +27,11 @@
   function chart(rows, calls) {
     const width = 720, rowH = 18, label = 160;
     const root = svg("svg", { viewBox: `0 0 ${width} ${Math.max(1, rows.length) * rowH + 4}`, class: "funnel", role: "img",
-      "aria-label": "Сколько звонков дошло до каждого узла и сколько там потеряно" });
+      "aria-label": t("funnel.chart") });
     const max = Math.max(1, calls, ...rows.map((r) => r.reached));
     rows.forEach((r, i) => {
       const y = i * rowH + 2, scale = (width - label - 50) / max;
-      root.append(svg("text", { x: 0, y: y + 12, class: "tick", text: r.node }));
+      root.append(svg("text", { x: 0, y: y + 12, class: "tick", text: r.label }));
       root.append(svg("rect", { x: label, y, width: Math.max(1, r.reached * scale), height: rowH - 4, class: "reached" }));
       const lost = r.hangup;
       if (lost) root.append(svg("rect", { x: label, y, width: Math.max(1, lost * scale), height: rowH - 4, class: "lost" }));
@@ -30,19 +48,20 @@
     if (!result.ok) return;
     const d = result.data;
     const chosen = version.value;
-    version.replaceChildren(el("option", { value: "", text: "все" }),
+    version.replaceChildren(el("option", { value: "", text: t("common.all") }),
       ...d.versions.map((v) => el("option", { value: v, text: "v" + v, selected: String(v) === chosen })));
-    const outcomes = Object.entries(d.outcomes).map(([k, n]) => k + ": " + n).join(", ");
-    document.getElementById("funnel-summary").textContent =
-      "Звонков: " + d.calls + (outcomes ? " (" + outcomes + ")" : "") + " за " + d.days + " дн.";
+    const outcomes = Object.entries(d.outcomes).map(([k, n]) => outcomeWords(k) + ": " + n).join(", ");
+    document.getElementById("funnel-summary").textContent = t("funnel.summary", {
+      calls: d.calls, outcomes: outcomes ? " (" + outcomes + ")" : "", days: count(d.days, "funnel.day_count") });
     document.querySelector("#funnel-table tbody").replaceChildren(...d.rows.map((r) =>
       el("tr", { id: "funnel-" + r.node, class: r.hangup ? "lossy" : "" },
-        el("td", { text: r.node }), el("td", { text: r.kind }), el("td", { class: "num reached", text: r.reached }),
+        el("td", { class: "node", text: r.label }),
+        el("td", { text: r.kind ? t("kind." + r.kind) : t("funnel.not_in_version") }), el("td", { class: "num reached", text: r.reached }),
         el("td", { class: "num", text: r.share === null ? "—" : Math.round(r.share * 100) + "%" }),
         el("td", { class: "num", text: r.timeout }), el("td", { class: "num", text: r.no_match }),
         el("td", { class: "num", text: r.invalid }), el("td", { class: "num", text: r.corrected }),
         el("td", { class: "num hangup", text: r.hangup }),
-        el("td", { class: "exits", text: Object.entries(r.exits).map(([k, n]) => k + " " + n).join(" · ") }))));
+        el("td", { class: "exits", text: Object.entries(r.exits).map(([k, n]) => exitWords(k) + " " + n).join(" · ") }))));
     chart(d.rows, d.calls);
   }
 

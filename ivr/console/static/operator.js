@@ -1,16 +1,21 @@
 // The operator's page: state buttons, the pushed screen-pop, audited "show", wrap-up, after-call timer.
 "use strict";
 (function () {
-  const { api, el, setText, duration, time, stream } = window.ivr;
+  const { api, el, setText, duration, time, stream, t } = window.ivr;
+  const has = (key) => t(key) !== key;
+  // A step's way out in words: "клавиша 1", "дальше (записано)", "согласие: «да»".
+  function exitWords(s) {
+    if (!s.exit) return "—";
+    const key = has("exit." + s.exit) ? "exit." + s.exit : "exit.none";
+    const detail = !s.detail ? "" : has("detail." + s.detail) ? t("detail." + s.detail) : s.detail;
+    const text = t(key, { detail });
+    return detail && !t(key).includes("{detail}") ? text + " (" + detail + ")" : text;
+  }
+  const failureWords = (f) => f.startsWith("key:") ? t("exit.key", { detail: f.slice(4) }) :
+    has("detail." + f) ? t("detail." + f) : f;
   const STATE_NAMES = {
     offline: "Не готов", available: "Готов", reserved: "Вызов назначен", on_call: "Разговор",
     wrap_up: "Поствызывная обработка", break: "Перерыв",
-  };
-  const EXITS = {
-    key: "клавиша", speech: "речь", done: "дальше", timeout: "тайм-аут", no_match: "не то",
-    invalid: "ошибка", confirmed: "подтвердил", corrected: "исправил", fallback: "запасной путь",
-    hangup: "положил трубку", queued: "в очередь", connected: "соединён", transferred: "переведён",
-    callback: "обратный звонок", closed: "закрыто", open: "открыто",
   };
   const RECORDING = {
     recording: "идёт запись разговора", no_consent: "не записывается (нет согласия)",
@@ -85,10 +90,11 @@
         el("td", { text: time(a.opened_at) }), el("td", { text: time(a.updated_at) })))
       : [el("tr", {}, el("td", { colspan: 5, class: "muted", text: "нет" }))]);
     fill(document.querySelector("#pop-path tbody"), pop.path.map((s) =>
-      el("tr", { class: s.failures.length ? "failed" : "" }, el("td", { text: s.node }),
+      el("tr", { class: s.failures.length ? "failed" : "", dataset: { node: s.node } },
+        el("td", { text: (s.label && (s.label[window.ivr.lang] || s.label.ru)) || s.node }),
         el("td", { text: "+" + duration(s.at) }), el("td", { text: duration(s.seconds) }),
-        el("td", { text: (EXITS[s.exit] || s.exit || "—") + (s.detail ? " " + s.detail : "") }),
-        el("td", { text: s.attempts }), el("td", { text: s.failures.join(", ") || "—" }))));
+        el("td", { text: exitWords(s) }),
+        el("td", { text: s.attempts }), el("td", { text: s.failures.map(failureWords).join(", ") || "—" }))));
     const form = document.getElementById("wrap-up");
     form.reset();
     document.getElementById("wrap-error").hidden = true;

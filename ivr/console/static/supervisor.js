@@ -1,57 +1,67 @@
 // The live queue dashboard: figures pushed by the server, the last hour drawn as inline SVG.
 "use strict";
 (function () {
-  const { el, svg, setText, duration, time, stream } = window.ivr;
-  const STATE_NAMES = {
-    offline: "не готов", available: "свободен", reserved: "назначен", on_call: "разговор",
-    wrap_up: "обработка", break: "перерыв",
-  };
+  const { el, svg, setText, duration, time, stream, t, word } = window.ivr;
+  const stateName = (s) => t("state." + s);
+
+  function total(id, n, key) {
+    setText(id, n);
+    setText(id + "-label", word(n, key));
+  }
+
+  // What an operator is busy with, in words: the queue the call came from, not its id.
+  function callOf(o, queues) {
+    if (!o.call) return "—";
+    const name = o.call_queue ? (queues[o.call_queue] || o.call_queue) : null;
+    return name ? t("dash.call_on", { queue: name, since: time(o.since) }) : t("dash.call_any");
+  }
 
   function percent(x) { return x === null || x === undefined ? "—" : Math.round(x * 100) + "%"; }
 
   function render(data) {
-    const t = data.totals;
-    setText("total-waiting", t.waiting);
-    setText("total-callbacks", t.callbacks_pending);
-    setText("total-answered", t.answered);
-    setText("total-abandoned", t.abandoned);
+    const sums = data.totals;
+    total("total-waiting", sums.waiting, "dash.waiting");
+    total("total-callbacks", sums.callbacks_pending, "dash.callbacks");
+    total("total-answered", sums.answered, "dash.answered");
+    total("total-abandoned", sums.abandoned, "dash.abandoned");
+    const queueNames = Object.assign(Object.fromEntries(data.queues.map((q) => [q.queue, q.name])), window.ivr.queues || {});
     document.querySelector("#queues tbody").replaceChildren(...data.queues.map((q) => {
       const free = q.operators.available || 0;
       const busy = (q.operators.reserved || 0) + (q.operators.on_call || 0) + (q.operators.wrap_up || 0);
       const sl = q.service_level;
       return el("tr", { id: "queue-" + q.queue, class: q.waiting ? "busy" : "" },
-        el("td", { text: q.name }), el("td", { text: q.open ? "да" : "нет" }),
+        el("td", { text: (window.ivr.queues || {})[q.queue] || q.name }), el("td", { text: q.open ? t("common.yes") : t("common.no") }),
         el("td", { class: "num waiting", text: q.waiting }), el("td", { text: duration(q.longest_wait) }),
         el("td", { text: duration(q.expected_wait) }),
         el("td", { class: sl !== null && sl < q.service_level_target ? "bad" : "",
-          text: percent(sl) + " (цель " + percent(q.service_level_target) + " за " + q.service_level_seconds + " с)" }),
+          text: percent(sl) + " (" + t("dash.target", { target: percent(q.service_level_target), seconds: q.service_level_seconds }) + ")" }),
         el("td", { class: "num", text: q.abandoned }), el("td", { class: "num", text: q.callbacks_pending }),
         el("td", { text: free + " / " + busy }));
     }));
-    document.getElementById("operator-states").replaceChildren(...Object.entries(t.operators).map(([s, n]) =>
-      el("span", { class: "chip state-" + s, text: (STATE_NAMES[s] || s) + ": " + n })));
+    document.getElementById("operator-states").replaceChildren(...Object.entries(sums.operators).map(([s, n]) =>
+      el("span", { class: "chip state-" + s, text: stateName(s) + ": " + n })));
     document.querySelector("#operators tbody").replaceChildren(...data.operators.map((o) =>
       el("tr", { id: "op-" + o.id, class: "state-" + o.state }, el("td", { text: o.name + " (" + o.id + ")" }),
-        el("td", { class: "op-state", text: STATE_NAMES[o.state] || o.state }),
-        el("td", { text: o.since ? time(o.since) : "—" }), el("td", { text: o.call || "—" }))));
+        el("td", { class: "op-state", text: stateName(o.state) }),
+        el("td", { text: o.since ? time(o.since) : "—" }), el("td", { class: "op-call", text: callOf(o, queueNames) }))));
   }
 
   function chart(hour) {
     const width = 720, height = 160, pad = 24, series = ["enqueued", "answered", "abandoned"];
     const max = Math.max(1, ...hour.minutes.flatMap((m) => series.map((s) => m[s])));
     const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "hour", role: "img",
-      "aria-label": "Вызовы по минутам за последний час" });
+      "aria-label": t("dash.hour_label") });
     const slot = (width - pad) / 60, bar = Math.max(1, slot / series.length - 1);
     root.append(svg("line", { x1: pad, y1: height - pad, x2: width, y2: height - pad, class: "axis" }));
     root.append(svg("text", { x: 0, y: 12, class: "tick", text: String(max) }));
-    root.append(svg("text", { x: pad, y: height - 6, class: "tick", text: "−60 мин" }));
-    root.append(svg("text", { x: width - 40, y: height - 6, class: "tick", text: "сейчас" }));
+    root.append(svg("text", { x: pad, y: height - 6, class: "tick", text: t("dash.minus_hour") }));
+    root.append(svg("text", { x: width - 40, y: height - 6, class: "tick", text: t("dash.now") }));
     hour.minutes.forEach((m, i) => {
       series.forEach((s, j) => {
         const h = (m[s] / max) * (height - 2 * pad);
         if (h <= 0) return;
         const rect = svg("rect", { x: pad + i * slot + j * (bar + 1), y: height - pad - h, width: bar, height: h, class: s });
-        rect.append(svg("title", { text: `${60 - i} мин назад: ${s} ${m[s]}` }));
+        rect.append(svg("title", { text: `${t("dash.minutes_ago", { n: 60 - i })}: ${t("series." + s)} ${m[s]}` }));
         root.append(rect);
       });
     });

@@ -1,0 +1,135 @@
+"""A supervisor edits the menu of a running hotline: a typo, then a good edit, then a publish
+from the console followed by a file edit, while citizens call through the softphone."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+import pexpect
+
+from tests.console.live import PASSWORD, log_in
+from tests.journeys.product import Product, Serving, newcomer_env, until
+
+# A recording key as the README says (k1:BASE64-of-32-bytes): /readyz needs one today.
+RECORDING_KEY = "k1:" + base64.b64encode(bytes(range(32))).decode()
+NOTICE_RU = "Внимание: на портале идут технические работы до 22 часов."
+NOTICE_EN = "Please note: the portal is under maintenance until 10 pm."
+
+
+def _serving(product: Product) -> Serving:
+    added = product.ivr("users", "add", "sveta", "--role", "supervisor", input=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    serving = product.serve(env=newcomer_env(IVR_RECORDING_KEY=RECORDING_KEY))
+    until(lambda: serving.get("/readyz").status == 200, 20, what="ready")
+    return serving
+
+
+def _first_call_prompts(product: Product, serving: Serving) -> str:
+    """Dial, listen up to the name question, hang up: what the caller heard."""
+    call = product.call(serving)
+    call.expect(r"\[language\.choose\]|\[identity\.say_name\]")
+    heard = call.before + call.after
+    call.sendline("h")
+    call.expect(pexpect.EOF)
+    return str(heard)
+
+
+def _add_notice_prompt(root: Path) -> None:
+    for language, text in (("ru", NOTICE_RU), ("en", NOTICE_EN)):
+        path = root / "prompts" / f"{language}.yaml"
+        path.write_text(path.read_text("utf-8") + f"notice:\n  works: \"{text}\"\n", "utf-8")
+
+
+def _menus_page(browser: Any, serving: Serving) -> tuple[str, str, str]:
+    """(refusal box text or "", the hotline row's version, its source) on /supervisor/menus."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(serving.base_url + "/supervisor/menus")
+    refused = browser.find_elements(By.ID, "menu-refused")
+    row = browser.find_element(By.ID, "menu-row-hotline")
+    return (refused[0].text if refused else "", row.find_element(By.CLASS_NAME, "version").text,
+            row.find_element(By.CLASS_NAME, "source").text)
+
+
+def test_a_typo_is_refused_while_calls_go_on_and_a_good_edit_reaches_the_next_call(product: Product,
+                                                                                  browser: Any) -> None:
+    serving = _serving(product)
+    menu = product.root / "dialplans" / "hotline.yaml"
+    text = menu.read_text("utf-8")
+    log_in(browser, serving.base_url, "sveta")
+    until(lambda: browser.current_url.endswith("/supervisor"), 10, what="the supervisor's desk")
+
+    # A caller is in the menu when the supervisor saves a typo.
+    citizen = product.call(serving)
+    citizen.expect(r"\[language\.choose\]")
+    line = text.splitlines().index("    next: language") + 1
+    menu.write_text(text.replace("    next: language\n", "    next: languag\n", 1), "utf-8")
+    serving.wait_log(r"menu edit refused")
+
+    ready = serving.get("/readyz")
+    assert ready.status == 200 and ready.json()["ready"] is True  # still takes calls: a balancer keeps it
+    health = serving.get("/healthz").json()
+    assert health["menus"]["hotline"]["version"] == 1 and health["menus"]["hotline"]["source"] == "file"
+    assert any(f"hotline.yaml:{line}:" in p and "languag" in p for p in health["menu_edit_refused"]["problems"])
+    metrics = serving.get("/metrics").text
+    assert re.search(r"^ivr_menu_edit_refused 1\.0$", metrics, re.M)
+    assert re.search(r'^ivr_menu_version\{menu="hotline",source="file"\} 1\.0$', metrics, re.M)
+    refused, version, source = _menus_page(browser, serving)
+    assert f"hotline.yaml:{line}:" in refused and "Правка меню отклонена" in refused
+    assert version == "v1" and source == "файл dialplans/hotline.yaml"
+
+    citizen.sendline("1")  # the call in progress goes on, on the version it began with
+    citizen.expect(r"\[identity\.say_name\]")
+    citizen.sendline("h")
+    citizen.expect(pexpect.EOF)
+    assert "[language.choose]" in _first_call_prompts(product, serving)  # a new call: the last good version
+
+    # The good edit: a notice after the greeting, version 2.
+    _add_notice_prompt(product.root)
+    menu.write_text(text.replace("version: 1\n", "version: 2\n", 1)
+                    .replace("    prompts: [welcome]\n", "    prompts: [welcome, notice.works]\n", 1), "utf-8")
+    serving.wait_log(r"menus reloaded: hotline v2 \(file ")
+    health = serving.get("/healthz").json()
+    assert health["menu_edit_refused"] is None and health["menus"]["hotline"]["version"] == 2
+    assert NOTICE_RU in _first_call_prompts(product, serving)  # the next call takes it
+    refused, version, source = _menus_page(browser, serving)
+    assert refused == "" and version == "v2"
+    assert serving.get("/readyz").status == 200
+
+
+def test_after_a_console_publish_a_file_edit_is_said_to_be_unused(product: Product, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    serving = _serving(product)
+    log_in(browser, serving.base_url, "sveta")
+    until(lambda: browser.current_url.endswith("/supervisor"), 10, what="the supervisor's desk")
+    browser.get(serving.base_url + "/supervisor/menus/hotline")
+    wait = WebDriverWait(browser, 10, poll_frequency=0.05)
+    wait.until(lambda d: "menu: hotline" in d.find_element(By.ID, "menu-text").get_property("value"))
+    text = browser.find_element(By.ID, "menu-text").get_property("value")
+    browser.execute_script(
+        "const t = document.getElementById('menu-text'); t.value = arguments[0];"
+        "t.dispatchEvent(new Event('input'));", text.replace("    timeout: 3 ", "    timeout: 4 ", 1))
+    browser.find_element(By.ID, "publish-comment").send_keys("язык: 4 секунды")
+    browser.find_element(By.ID, "btn-publish").click()
+    wait.until(lambda d: "Опубликована версия v2" in d.find_element(By.ID, "result-status").text)
+    assert serving.get("/healthz").json()["menus"]["hotline"]["source"] == "published"
+
+    # Later, somebody edits the file, as the README's "Menus" used to be the only way.
+    _add_notice_prompt(product.root)
+    menu = product.root / "dialplans" / "hotline.yaml"
+    menu.write_text(menu.read_text("utf-8").replace("    prompts: [welcome]\n",
+                                                    "    prompts: [welcome, notice.works]\n", 1), "utf-8")
+    found = serving.wait_log(r"dialplans/hotline\.yaml changed, but menu 'hotline' serves published v2[^\"]*")
+    assert "not used" in found.group(0)
+    assert not re.search(r"menus reloaded: hotline v1 \(file", serving.log())
+    health = serving.get("/healthz").json()["menus"]["hotline"]
+    assert (health["source"], health["version"], health["author"]) == ("published", 2, "sveta")
+    assert NOTICE_RU not in _first_call_prompts(product, serving)  # what serves is the published version
+    _, version, source = _menus_page(browser, serving)
+    assert version == "v2" and "опубликованная в консоли" in source
+    assert "правки файла dialplans/hotline.yaml не используются" in source
