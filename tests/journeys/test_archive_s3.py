@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.console.live import log_in
 from tests.journeys.product import Product, Serving, newcomer_env, until
 from tests.journeys.test_newcomer import printed_passwords
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
@@ -113,9 +114,34 @@ def listen(serving: Serving, browser: requests.Session, csrf: str, rid: str, rea
     return browser.get(serving.base_url + grant.json()["url"], timeout=30)
 
 
+def auditor_page_listens(browser: Any, serving: Serving, password: str, rid: str, reason: str) -> str:
+    """In Chromium: the auditor's page, a reason typed in the recording's row, "Слушать";
+    what the page then shows: the player's source, or the status line."""
+    from selenium.webdriver.common.by import By
+
+    if "/auditor/recordings" not in browser.current_url:
+        log_in(browser, serving.base_url, "auditor", password)
+        until(lambda: "/auditor/recordings" in browser.current_url, 15, what="the auditor's page")
+    browser.get(serving.base_url + "/auditor/recordings")
+    row = until(lambda: browser.find_elements(By.ID, f"rec-{rid}"), 15, what="the recording's row")[0]
+    row.find_element(By.CSS_SELECTOR, "input.reason").send_keys(reason)
+    row.find_element(By.CSS_SELECTOR, "button.listen").click()
+
+    def shown() -> str | None:
+        players = browser.find_elements(By.CSS_SELECTOR, "#player audio")
+        if players:
+            return str(players[0].get_attribute("src"))
+        status = browser.find_element(By.ID, "rec-status").text
+        return status or None
+
+    result: str = until(shown, 20, what="the player or a message on the auditor's page")
+    return result
+
+
 def test_a_consented_call_is_archived_encrypted_in_the_bucket_and_the_auditor_listens(
-    product: Product, archive: S3Server
+    product: Product, archive: S3Server, browser: Any
 ) -> None:
+    chromium = browser
     bucket = archive.new_bucket()
     select_s3(product, archive, bucket)
     serving = product.serve(env=newcomer_env(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY),
@@ -140,17 +166,24 @@ def test_a_consented_call_is_archived_encrypted_in_the_bucket_and_the_auditor_li
     assert not list((product.root / "var" / "spool" / "recordings-outbox").rglob("*.rec"))
     rid = key.rsplit("/", 1)[1][:-4]
 
-    browser, csrf = auditor_session(serving, passwords["auditor"])
-    listed = browser.get(serving.base_url + "/auditor/api/recordings", timeout=10).json()["recordings"]
+    http, csrf = auditor_session(serving, passwords["auditor"])
+    listed = http.get(serving.base_url + "/auditor/api/recordings", timeout=10).json()["recordings"]
     assert [r["id"] for r in listed if r["call_id"] == CALL_ID] == [rid]
-    heard = listen(serving, browser, csrf, rid, "жалоба гражданина №12")
+    heard = listen(serving, http, csrf, rid, "жалоба гражданина №12")
     assert heard.status_code == 200 and heard.content == WAV
+    # The same in Chromium: the page fetches the audio and plays it from memory.
+    src = auditor_page_listens(chromium, serving, passwords["auditor"], rid, "жалоба №12")
+    assert src.startswith("blob:")
+    entries = http.get(serving.base_url + "/auditor/api/audit?log=recordings", timeout=10).json()["entries"]
+    assert [(e["reason"], e["outcome"]) for e in entries if e["action"] == "listen"][:2] == [
+        ("жалоба №12", "allowed"), ("жалоба гражданина №12", "allowed")]
 
     # The archive goes down: the auditor is told so, and the access log records the failure.
     archive.stop()
-    refused = listen(serving, browser, csrf, rid, "жалоба гражданина №12, повторно")
+    refused = listen(serving, http, csrf, rid, "жалоба гражданина №12, повторно")
     assert refused.status_code == 503 and "archive unavailable" in refused.json()["message"]
-    tail = browser.get(serving.base_url + "/auditor/api/audit?log=recordings", timeout=10).json()
+    assert "archive unavailable" in auditor_page_listens(chromium, serving, passwords["auditor"], rid, "повторно")
+    tail = http.get(serving.base_url + "/auditor/api/audit?log=recordings", timeout=10).json()
     last = tail["entries"][0]  # newest first
     assert (last["actor"], last["outcome"]) == ("auditor", "failed") and "ArchiveUnavailable" in last["detail"]
     assert tail["chain"] == "ok"
