@@ -141,6 +141,8 @@ class S3Settings:
     # This engine's local outbox: containers (encrypted) waiting for the archive when it
     # is down or refusing; uploaded from here every retry_every seconds.  Local disk.
     outbox_dir: str = "var/spool/recordings-outbox"
+    # Also: once the archive could not be reached, it is not asked again (ingest goes
+    # straight to the outbox, a listener hears "archive unavailable") for that long.
     retry_every: int = 10
     # Seconds to connect, and to wait for a reply, per try; tries per request (boto3's
     # standard retry mode, with back-off).

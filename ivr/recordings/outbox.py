@@ -25,6 +25,7 @@ from collections.abc import Callable
 from ivr.recordings.audit import DeletionLog
 from ivr.recordings.errors import RecordingError
 from ivr.recordings.ids import id_from_filename
+from ivr.recordings.said import SaidOnce
 from ivr.recordings.store import RecordingStore
 
 log = logging.getLogger("ivr.recordings.outbox")
@@ -41,14 +42,24 @@ class Outbox:
         self.retry_every = retry_every
         self.clock = clock or store.clock
         self._next: float | None = None
+        self._said = SaidOnce(log)
 
     def run_pending(self) -> int | None:
-        """Flush when due (the tick calls this every second); None when not due."""
+        """Flush when due (the tick calls this every second); None when not due or when the
+        archive is still away (said once per cause, and again when it is back)."""
         now = self.clock()
         if self._next is not None and now < self._next:
             return None
         self._next = now + self.retry_every
-        return self.flush()
+        try:
+            sent = self.flush()
+        except RecordingError as exc:
+            self._said.say("archive", "warning", f"outbox: waiting for the archive ({exc})")
+            return None
+        if sent:
+            self._said.forget("archive")
+            log.info("outbox: %d recording(s) uploaded to the archive", sent)
+        return sent
 
     def flush(self) -> int:
         """Upload what waits; the number uploaded.  Raises ArchiveUnavailable/StoreNotReady

@@ -20,6 +20,12 @@ Strategy
   the client raises (connection, timeout, 5xx, AccessDenied, InvalidAccessKeyId,
   NoSuchBucket) is :class:`ArchiveUnavailable` with the error code, never the
   credentials.
+* **Hold-off**: after the archive could not be reached (refused, timed out: not an
+  answer such as NoSuchBucket), every request fails at once with ArchiveUnavailable for
+  ``hold_off`` seconds (``recordings.s3.retry_every``) instead of waiting out the
+  timeouts again: ingests go straight to the outbox, a listener hears "archive
+  unavailable" at once, and the engine's background work is not held up call after
+  call by a hung endpoint.  The outbox's next round is the next try.
 """
 
 from __future__ import annotations
@@ -108,9 +114,12 @@ class S3Blobs:
 
     def __init__(
         self, *, client: BaseClient, bucket: str, outbox_dir: str | os.PathLike[str], prefix: str = "",
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, hold_off: float = 10.0,
     ) -> None:
         self.client = client
+        self.hold_off = hold_off
+        self._away_until = 0.0  # time.monotonic(): the archive is not asked before then
+        self._away_cause = ""
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.outbox = Path(outbox_dir)
@@ -127,6 +136,9 @@ class S3Blobs:
         )
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
+        if time.monotonic() < self._away_until:
+            raise ArchiveUnavailable(f"archive unavailable: {self._away_cause} (not asked again yet)",
+                                     archive=self.where, cause=self._away_cause)
         try:
             return getattr(self.client, operation)(Bucket=self.bucket, **kwargs)
         except ClientError as exc:
@@ -134,6 +146,8 @@ class S3Blobs:
                 raise FileNotFoundError(kwargs["Key"]) from None
             raise self._unavailable(exc) from exc
         except (BotoCoreError, Urllib3Error, OSError) as exc:
+            self._away_until = time.monotonic() + self.hold_off
+            self._away_cause = type(exc).__name__
             raise self._unavailable(exc) from exc
 
     def key(self, name: str) -> str:
@@ -161,7 +175,11 @@ class S3Blobs:
     def upload(self, name: str) -> None:
         """Send the outbox copy of ``name``; remove it once the bucket confirmed the PUT."""
         staged = self.staged_path(name)
-        with open(staged, "rb") as f:
+        try:
+            f = open(staged, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return  # sent meanwhile by another path of this engine (a rewrap's own upload)
+        with f:
             self._call("put_object", Key=self.key(name), Body=f, ContentLength=os.fstat(f.fileno()).st_size,
                        Metadata={WRITTEN_AT: f"{self.clock():.3f}"})
         staged.unlink(missing_ok=True)

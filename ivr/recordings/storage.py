@@ -26,7 +26,7 @@ def build_blobs(config: Config, secrets: Secrets, *, clock: Callable[[], float])
         connect_timeout=s3.connect_timeout, read_timeout=s3.read_timeout, attempts=s3.attempts,
     )
     return S3Blobs(client=client, bucket=s3.bucket, prefix=s3.prefix, outbox_dir=config.path(s3.outbox_dir),
-                   clock=clock)
+                   clock=clock, hold_off=s3.retry_every)
 
 
 def storage_message(config: Config, secrets: Secrets, blobs: Blobs) -> str:

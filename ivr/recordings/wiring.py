@@ -101,6 +101,7 @@ class Recordings:
     # More background work from front ends (the Twilio hook's retries), run by tick().
     background: list[Callable[[], None]] = field(default_factory=list)
     reconciled: bool = False
+    reconcile_failure: str | None = None  # the last failure said
     # Told of each scheduled purge (the metrics count recordings purged).
     on_purged: Callable[[PurgeReport], None] | None = None
     # The level of startup_message: ERROR for a malformed key.
@@ -149,17 +150,17 @@ class Recordings:
             try:
                 self.purger.reconcile(orphan_grace=self.orphan_grace)
                 self.reconciled = True
-            except RecordingError as exc:
-                log.error("recordings: reconciliation failed (%s); tried again at the next tick", exc)
+            except RecordingError as exc:  # said once per cause: an archive may be away for hours
+                said = f"{type(exc).__name__}: {exc.details.get('cause', exc.message)}"
+                if said != self.reconcile_failure:
+                    self.reconcile_failure = said
+                    log.error("recordings: reconciliation failed (%s); tried again at the next tick", exc)
         if self.enabled:
             report = self.schedule.run_pending()
             if report is not None and self.on_purged is not None:
                 self.on_purged(report)
         if self.outbox is not None:
-            try:
-                self.outbox.run_pending()
-            except RecordingError as exc:
-                log.warning("recordings: the outbox waits for the archive (%s)", exc)
+            self.outbox.run_pending()
         if self.spool is not None:  # also without a key: consent violations are destroyed
             self.spool.scan()
         try:  # also without a key: old clips are destroyed

@@ -77,10 +77,11 @@ def s3_server() -> Iterator[S3Server]:
 
 
 def s3_blobs(server: S3Server, bucket: str, outbox: Path, clock: Clock, *, attempts: int = 2,
-             read_timeout: float = 5.0, secret_key: str = SECRET_KEY) -> S3Blobs:
+             read_timeout: float = 5.0, secret_key: str = SECRET_KEY, hold_off: float = 0.0) -> S3Blobs:
     client = s3_client(endpoint=server.endpoint, region=REGION, path_style=True, access_key=ACCESS_KEY,
                        secret_key=secret_key, connect_timeout=1.0, read_timeout=read_timeout, attempts=attempts)
-    return S3Blobs(client=client, bucket=bucket, prefix="recordings/", outbox_dir=outbox, clock=clock)
+    return S3Blobs(client=client, bucket=bucket, prefix="recordings/", outbox_dir=outbox, clock=clock,
+                   hold_off=hold_off)
 
 
 @dataclass

