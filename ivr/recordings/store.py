@@ -185,9 +185,13 @@ class RecordingStore:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         write: Writer = os.write,
     ) -> None:
-        if (root is None) == (blobs is None):
+        if blobs is None:
+            if root is None:
+                raise TypeError("give the store a root directory or its blobs")
+            blobs = DirectoryBlobs(root=Path(root))
+        elif root is not None:
             raise TypeError("give the store a root directory or its blobs, not both")
-        self.blobs: Blobs = blobs if blobs is not None else DirectoryBlobs(root=Path(root))  # type: ignore[arg-type]
+        self.blobs: Blobs = blobs
         self.keyring = keyring
         self.index = RecordingIndex(redis, prefix=prefix)
         self.audit = audit
