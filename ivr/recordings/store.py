@@ -216,6 +216,10 @@ class RecordingStore:
             self.index.redis.set(self._store_id_key, store_id, nx=True)
         self.check_root()
 
+    def known(self) -> bool:
+        """Redis knows this store (it was initialised once, by any engine)."""
+        return self.index.redis.get(self._store_id_key) is not None
+
     def check_root(self) -> None:
         """The marker blob and Redis name the same store; else StoreNotReady.
 
@@ -240,7 +244,7 @@ class RecordingStore:
         try:
             self.check_root()
         except ArchiveUnavailable as exc:
-            if self.index.redis.get(self._store_id_key) is None:
+            if not self.known():
                 raise
             log.warning("recordings: ingest while the archive is unavailable (%s); kept in the outbox",
                         exc.details.get("cause"))

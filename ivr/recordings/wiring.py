@@ -125,6 +125,10 @@ class Recordings:
             return
         try:
             self.store.initialise()
+        except ArchiveUnavailable as exc:
+            then = ("recordings wait encrypted in the outbox until it is back" if self.store.known()
+                    else "a new store: ingests are refused until it is reachable")
+            log.error("recordings: %s at start; %s", exc, then)
         except RecordingError as exc:
             log.error("recordings: the store is not ready (%s); ingests will be refused until it is", exc)
         try:

