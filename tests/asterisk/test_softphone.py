@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
+import time
+from typing import TextIO
 
 from conftest import ROOT, Harness
 from world import World
@@ -13,14 +17,27 @@ from ivr.identity import synthetic_inn
 
 def test_softphone_reaches_an_operator(menu) -> None:  # type: ignore[no-untyped-def]
     h = Harness(menu, World(polls_until_operator=1))
-    typed = "\n".join(["1", "Иванов Иван Иванович", synthetic_inn(7) + "#", "1", "0", "1", "", ""]) + "\n"
+    typed = "\n".join(["1", "Иванов Иван Иванович", synthetic_inn(7) + "#", "1", "0", "1"]) + "\n"
     out = io.StringIO()
+    keys, typist = _keyboard()
+    typist.write(typed)
+    typist.flush()
+    done: dict[str, dict[str, str]] = {}
+    call = threading.Thread(target=lambda: done.update(variables=run_softphone(
+        *h.address, input=keys, output=out, prompts_dir=ROOT / "prompts", timeout=20)))
+    call.start()
     try:
-        variables = run_softphone(*h.address, input=io.StringIO(typed), output=out,
-                                  prompts_dir=ROOT / "prompts", timeout=20)
+        deadline = time.monotonic() + 30
+        while "Connected to operator" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert call.is_alive(), "connected to an operator, the call lasts until the caller hangs up"
+        typist.write("h")
+        typist.flush()
+        call.join(10)
     finally:
+        typist.close()
         h.server.shutdown(1)
-    text = out.getvalue()
+    text, variables = out.getvalue(), done["variables"]
     assert "[menu.main] Выберите тему обращения." in text
     assert "● recording" in text and "♫ music on hold" in text
     assert variables["IVR_STATUS"] == "connect" and variables["IVR_OPERATOR_ENDPOINT"] == "PJSIP/op101"
@@ -31,7 +48,7 @@ def test_softphone_hang_up_is_recorded(menu) -> None:  # type: ignore[no-untyped
     h = Harness(menu, World())
     try:
         run_softphone(*h.address, input=io.StringIO("1\nh\n"), output=io.StringIO(),
-                      prompts_dir=ROOT / "prompts", timeout=20)
+                      prompts_dir=ROOT / "prompts", timeout=20, uniqueid="1795312804.30")
         h.wait_idle()
     finally:
         h.server.shutdown(1)
@@ -42,3 +59,9 @@ def test_softphone_hang_up_is_recorded(menu) -> None:  # type: ignore[no-untyped
 def test_prompt_texts_are_flattened() -> None:
     texts = load_prompt_texts(ROOT / "prompts", "ru")
     assert texts["consent.yes"].startswith("Спасибо")
+
+
+def _keyboard() -> tuple[TextIO, TextIO]:
+    """A keyboard that stays open (a pipe): the call waits in real time for what is typed."""
+    read, write = os.pipe()
+    return os.fdopen(read, "r", encoding="utf-8"), os.fdopen(write, "w", encoding="utf-8")

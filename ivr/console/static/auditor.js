@@ -13,7 +13,8 @@
     const result = await api("POST", "/auditor/api/recordings/" + encodeURIComponent(r.id) + "/access", { reason, action });
     if (!result.ok) { document.getElementById("rec-status").textContent = result.data.message || t("rec.refused"); return; }
     if (action === "download") { window.location.assign(result.data.url); return; }
-    // Fetched here, not by the <audio> element, so a refusal ("archive unavailable") is shown.
+    // Fetched here, not by the <audio> element, so a refusal ("archive unavailable") is shown;
+    // the store has written its audit line once the fetch is answered: the log is shown then.
     const audio = await fetch(result.data.url, { credentials: "same-origin" });
     if (!audio.ok) {
       let message = t("rec.refused");
