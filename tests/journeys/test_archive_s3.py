@@ -24,38 +24,39 @@ from tests.journeys.product import Product, Serving, newcomer_env, until
 from tests.journeys.test_newcomer import printed_passwords
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
-CALL_ID = "1795312804.30"  # the softphone's channel (agi_uniqueid)
 WAV = b"RIFF\x24\x10\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00" + os.urandom(8000)
-# The softphone's answers: Russian, a name, the ИНН, confirmed, sign-in, access recovery;
-# then whatever the hour: the duty operator if the topic's queue is closed, consent "1".
-CONSENTING = ["1", "Иванов Иван Иванович", "000082246517#", "1", "1", "2"]
-_ASKS = r"keys \(Enter = silence.*?> |recording, up to .*?> |waiting in queue .*?> "
+# What the softphone's caller answers to each prompt, keys acting at once: Russian, the ИНН,
+# confirmed, "operator" (the duty operator if the queue is closed at this hour), consent to
+# record; at the recording beep, a name; once the consent is thanked for, the caller hangs
+# up while waiting.
+ANSWERS = {"language.choose": "1", "identity.enter_number": "000082246517#", "common.confirm": "1",
+           "menu.main": "0", "hours.closed": "1", "consent.ask": "1", "consent.yes": "h"}
+_PROMPT = re.compile(r"♪ \[([\w.]+)\]|● recording, up to|Call ended")
 
 
-def consenting_call(product: Product, serving: Serving, *, caller: str) -> str:
-    """A softphone caller who walks to a queue and says yes to the recording, then hangs up
-    while waiting; everything the caller saw."""
+def consenting_call(product: Product, serving: Serving, *, caller: str) -> tuple[str, str]:
+    """A softphone caller who walks to a queue and says yes to the recording, then hangs up;
+    the call's id (Asterisk's uniqueid, the name MixMonitor gives the file) and all it saw."""
     import pexpect
 
     phone = product.call(serving, "--caller", caller)
     seen: list[str] = []
-    answers = list(CONSENTING)
     try:
+        phone.expect(r"\(call ([^)\s]+)\)", timeout=30)
+        call_id = phone.match.group(1)
         while True:
-            index = phone.expect([_ASKS, pexpect.EOF], timeout=30)
-            heard = phone.before + (phone.after if index == 0 else "")
-            seen.append(heard)
-            if index == 1:
+            index = phone.expect([_PROMPT.pattern, pexpect.EOF], timeout=60)
+            seen.append(phone.before + (phone.after if index == 0 else ""))
+            if index == 1 or phone.after == "Call ended":
                 break
-            if answers:
-                phone.sendline(answers.pop(0))
-            elif "[hours.closed]" in heard or "[consent.ask]" in heard:
-                phone.sendline("1")
-            else:
-                phone.sendline("h")
+            prompt = phone.match.group(1)
+            if prompt is None:  # the recording beep: a name, said (typed)
+                phone.sendline("Иванов Иван Иванович")
+            elif prompt in ANSWERS:
+                phone.send(ANSWERS[prompt])  # keys act at once, no Enter (Enter would be silence)
     finally:
         phone.close(force=True)
-    return "".join(seen).replace("\r\n", "\n")
+    return call_id, "".join(seen).replace("\r\n", "\n")
 
 
 @pytest.fixture
@@ -150,25 +151,25 @@ def test_a_consented_call_is_archived_encrypted_in_the_bucket_and_the_auditor_li
     assert SECRET_KEY not in serving.log()
     passwords = printed_passwords(serving)
 
-    seen = consenting_call(product, serving, caller="79990002001")
+    call_id, seen = consenting_call(product, serving, caller="79990002001")
     assert "[consent.yes]" in seen, seen
 
     # Asterisk's MixMonitor leaves the operator conversation and, once closed, its marker.
     spool = product.root / "var" / "spool" / "monitor"
-    (spool / f"{CALL_ID}.wav").write_bytes(WAV)
-    (spool / f"{CALL_ID}.wav.done").write_bytes(b"")
+    (spool / f"{call_id}.wav").write_bytes(WAV)
+    (spool / f"{call_id}.wav.done").write_bytes(b"")
     until(lambda: any(k.endswith(".rec") for k in objects(archive, bucket)), 30, what="the recording in the bucket")
     stored = {k: v for k, v in objects(archive, bucket).items() if k.endswith(".rec")}
     [(key, body)] = stored.items()
     assert re.fullmatch(r"recordings/[0-9a-f]{2}/[0-9a-f]{32}\.rec", key)
     assert body.startswith(b"IVRREC") and b"RIFF" not in body and b"WAVE" not in body and WAV[64:128] not in body
-    until(lambda: not (spool / f"{CALL_ID}.wav").exists(), 10, what="the plaintext gone from the spool")
+    until(lambda: not (spool / f"{call_id}.wav").exists(), 10, what="the plaintext gone from the spool")
     assert not list((product.root / "var" / "spool" / "recordings-outbox").rglob("*.rec"))
     rid = key.rsplit("/", 1)[1][:-4]
 
     http, csrf = auditor_session(serving, passwords["auditor"])
     listed = http.get(serving.base_url + "/auditor/api/recordings", timeout=10).json()["recordings"]
-    assert [r["id"] for r in listed if r["call_id"] == CALL_ID] == [rid]
+    assert [r["id"] for r in listed if r["call_id"] == call_id] == [rid]
     heard = listen(serving, http, csrf, rid, "жалоба гражданина №12")
     assert heard.status_code == 200 and heard.content == WAV
     # The same in Chromium: the page fetches the audio and plays it from memory.
@@ -205,16 +206,16 @@ def test_ingest_while_the_archive_is_down_waits_encrypted_in_the_outbox_then_upl
     select_s3(product, archive, bucket)
     serving = product.serve(env=newcomer_env(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY))
     serving.wait_log(r"archive s3://")
-    seen = consenting_call(product, serving, caller="79990002002")
+    call_id, seen = consenting_call(product, serving, caller="79990002002")
     assert "[consent.yes]" in seen, seen
 
     archive.stop()
     spool = product.root / "var" / "spool" / "monitor"
-    (spool / f"{CALL_ID}.wav").write_bytes(WAV)
-    (spool / f"{CALL_ID}.wav.done").write_bytes(b"")
+    (spool / f"{call_id}.wav").write_bytes(WAV)
+    (spool / f"{call_id}.wav.done").write_bytes(b"")
     outbox = product.root / "var" / "spool" / "recordings-outbox"
     until(lambda: list(outbox.rglob("*.rec")), 30, what="the container in the outbox")
-    until(lambda: not (spool / f"{CALL_ID}.wav").exists(), 10, what="the plaintext gone from the spool")
+    until(lambda: not (spool / f"{call_id}.wav").exists(), 10, what="the plaintext gone from the spool")
     [waiting] = list(outbox.rglob("*.rec"))
     assert b"RIFF" not in waiting.read_bytes() and WAV[64:128] not in waiting.read_bytes()
     serving.wait_log(r"kept encrypted in the outbox")
