@@ -13,6 +13,8 @@
 ``IVR_AUDIT_KEY``      signs the audit logs' checkpoints (Ed25519 seed, base64 of 32 bytes;
                        ``ivr audit keygen``); missing: anchored logs, no signed checkpoints
 ``IVR_AUDIT_PUBLIC_KEY`` checks checkpoints where the signing key is not (``ivr audit verify``)
+``AWS_ACCESS_KEY_ID``  with ``AWS_SECRET_ACCESS_KEY``: the recordings bucket's credentials
+                       (``recordings.storage: s3``); the only place they are read from
 =====================  ==========================================================
 """
 
@@ -35,6 +37,8 @@ class Secrets:
     ami_secret: str | None = None
     audit_key: str | None = None
     audit_public_key: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Secrets:
@@ -54,6 +58,8 @@ class Secrets:
             ami_secret=get("IVR_AMI_SECRET"),
             audit_key=get("IVR_AUDIT_KEY"),
             audit_public_key=get("IVR_AUDIT_PUBLIC_KEY"),
+            s3_access_key=get("AWS_ACCESS_KEY_ID"),
+            s3_secret_key=get("AWS_SECRET_ACCESS_KEY"),
         )
 
     def __repr__(self) -> str:  # never print a secret by accident

@@ -7,6 +7,8 @@ Routes (role ``auditor``)::
     POST /auditor/api/recordings/<id>/access        {"reason", "action": "listen" | "download"}
                                                     -> a one-time link, valid 2 minutes
     GET  /auditor/recordings/<id>/audio?grant=...   the audio, through RecordingStore.read_for
+                                                    (503 "archive unavailable" when the object
+                                                    store cannot give it; the page says so)
     GET  /auditor/api/audit?log=recordings|console  the latest access-log lines, chain checked
     POST /auditor/api/citizen-copy                  {"by": "inn"|"snils"|"phone", "value", "reason"}
                                                     -> the citizen's copy, one ZIP (ivr.subject_access)
@@ -38,7 +40,7 @@ from ivr.console.auth import (
     requires,
 )
 from ivr.console.params import query_number
-from ivr.recordings.errors import RecordingError
+from ivr.recordings.errors import ArchiveUnavailable, RecordingError
 from ivr.recordings.store import RecordingStore
 from ivr.subject_access.archive import CopyRequests
 from ivr.subject_access.errors import BadIdentity, NotAllowed, NotAudited, ReasonRequired
@@ -165,6 +167,9 @@ def audio(recording_id: str) -> Any:
     except PermissionError as exc:
         attempt_refused(me(), "bad_grant")
         return refuse(403, "bad_grant", f"Ссылка недействительна: {exc}", recording=recording_id[:80])
+    except ArchiveUnavailable as exc:  # the object store is down, slow or refusing: try later
+        return jsonify(error="archive_unavailable", cause=exc.details.get("cause"),
+                       message="Архив записей недоступен (archive unavailable), попробуйте позже"), 503
     except RecordingError as exc:
         return jsonify(error=type(exc).__name__, message=exc.message), 404
     except OSError:  # the access could not be audited: refused

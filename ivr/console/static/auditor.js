@@ -13,11 +13,22 @@
     const result = await api("POST", "/auditor/api/recordings/" + encodeURIComponent(r.id) + "/access", { reason, action });
     if (!result.ok) { document.getElementById("rec-status").textContent = result.data.message || t("rec.refused"); return; }
     if (action === "download") { window.location.assign(result.data.url); return; }
-    // The store writes its audit line when the audio is fetched: show the log once it was.
-    const player = el("audio", { controls: true, autoplay: true, src: result.data.url,
-      onloadedmetadata: () => audit("recordings"), onerror: () => audit("recordings") });
+    // Fetched here, not by the <audio> element, so a refusal ("archive unavailable") is shown;
+    // the store has written its audit line once the fetch is answered: the log is shown then.
+    const audio = await fetch(result.data.url, { credentials: "same-origin" });
+    if (!audio.ok) {
+      let message = t("rec.refused");
+      try { message = (await audio.json()).message || message; } catch (e) { /* not JSON */ }
+      document.getElementById("rec-status").textContent = message;
+      audit("recordings");
+      return;
+    }
+    document.getElementById("rec-status").textContent = "";
+    const src = URL.createObjectURL(await audio.blob());
     document.getElementById("player").replaceChildren(
-      el("p", { id: "playing", text: t("rec.playing", { kind: kindWords(r.kind), created: time(r.created) }) }), player);
+      el("p", { id: "playing", text: t("rec.playing", { kind: kindWords(r.kind), created: time(r.created) }) }),
+      el("audio", { controls: true, autoplay: true, src }));
+    audit("recordings");
   }
 
   async function load() {
