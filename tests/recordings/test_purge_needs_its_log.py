@@ -30,16 +30,16 @@ def test_an_emptied_deletion_log_stops_the_purge_until_restored(tmp_path: Path, 
     second = rec.store.ingest(b"b" * 100, call_id="c2", consent=consent(), queue="general")
     clock.advance(26 * DAY)
     rec.tick()
-    assert not rec.store.path_of(first.id).exists()  # purged, with its line
+    assert not rec.store.has_blob(first.id)  # purged, with its line
     log = rec.purger.deletion_log.path
     kept = log.read_bytes()
     log.write_bytes(b"")  # someone empties the proof
     clock.advance(5 * DAY)
     rec.tick()  # does not raise: the engine's other background work goes on
-    assert rec.store.path_of(second.id).exists()
+    assert rec.store.has_blob(second.id)
     out = io.StringIO()
     assert purge_command(rec.purger, out=out) == 1
     assert "purge stopped: the deletion log cannot be written" in out.getvalue()
     log.write_bytes(kept)  # restored
     assert purge_command(rec.purger, out=io.StringIO()) == 0
-    assert not rec.store.path_of(second.id).exists()
+    assert not rec.store.has_blob(second.id)
