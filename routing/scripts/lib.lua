@@ -572,6 +572,29 @@ local function make_available(opid, idle_score)
   add_idle(opid, idle_score)
 end
 
+-- Staffed operators by skill and language (expected waits): `n` "1" when operator `o`
+-- starts to count, "-1" when he stops.
+local function staff(o, n)
+  for _, l in ipairs(o.lang_list) do
+    redis.call("HINCRBY", k("staff"), "*|" .. l, n)
+    for skill, _ in pairs(o.skills) do redis.call("HINCRBY", k("staff"), skill .. "|" .. l, n) end
+  end
+end
+
+-- The state operator `opid` asked for during his call ("after" on his record, written by
+-- after_call.lua; routing/states.py AFTER_CALL), taken now that the call's wrap-up ends
+-- (`from`) instead of available.  False when he asked for nothing.
+local function after_call(opid, from)
+  local okey = k("op", opid)
+  local want = redis.call("HGET", okey, "after")
+  if not want then return false end
+  redis.call("HDEL", okey, "after")
+  if not STAFFED[want] then staff(op_info(opid), "-1") end
+  redis.call("HSET", okey, "state", want, "since", NOW_S, "call", "")
+  emit("operator_state", "operator", opid, "state", want, "from", from)
+  return true
+end
+
 -- Into the line (ZSETs by place and by enqueue time) and the matching sets.
 local function join_line(cid, c, d, q, score, enq, kind, nb)
   redis.call("ZADD", k("wait", c), score, cid)
@@ -742,7 +765,7 @@ local function housekeeping()
   for i = 1, #wr, 2 do
     local opid = wr[i]
     redis.call("ZREM", k("wrapup"), opid)
-    if redis.call("HGET", k("op", opid), "state") == "wrap_up" then
+    if redis.call("HGET", k("op", opid), "state") == "wrap_up" and not after_call(opid, "wrap_up") then
       make_available(opid, wr[i + 1])
       emit("operator_state", "operator", opid, "state", "available", "from", "wrap_up")
     end
