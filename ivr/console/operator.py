@@ -47,6 +47,7 @@ from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip,
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
 from ivr.console.screenpop import ScreenPops, context_of
 from ivr.console.sse import frame, pump, sse_response
+from ivr.console.texts import TEXTS
 from ivr.recordings.clips import CallClips
 from ivr.recordings.errors import AccessDenied, RecordingError
 from ivr.recordings.store import RecordingStream
@@ -58,15 +59,10 @@ from routing.states import AFTER_CALL
 
 log = logging.getLogger(__name__)
 STATES = {"ready": "available", "not_ready": "offline", "break": "break"}
-RESULTS: dict[str, str] = {
-    "resolved": "Вопрос решён",
-    "consulted": "Консультация дана",
-    "escalated": "Передано специалистам",
-    "documents": "Нужны документы от заявителя",
-    "callback_needed": "Нужен повторный звонок",
-    "dropped": "Связь прервалась",
-    "no_answer": "Не дозвонились (обратный звонок)",
-}
+#: Wrap-up results; their words are the catalogue's ``op.result.<key>`` (the appeal's
+#: log keeps the Russian ones).
+RESULTS: dict[str, str] = {key.removeprefix("op.result."): str(entry["ru"])
+                           for key, entry in TEXTS.items() if key.startswith("op.result.")}
 NOTE_MAX = 2000
 HANDLED_SECONDS = 86400
 CLIP_MAX_BYTES = 10 << 20
@@ -367,7 +363,7 @@ class OperatorDesk:
             raise DeskError(400, "note_too_long", f"Заметка длиннее {NOTE_MAX} знаков")
         owned = self.own(call_id, who, "wrap_up")
         if result == "no_answer" and owned.kind != "callback":
-            raise DeskError(400, "bad_result", "«Не дозвонились» — только для обратного звонка")
+            raise DeskError(400, "no_answer_result", "«Не дозвонились» — только для обратного звонка")
         assert who.operator is not None
         appeal = self.appeals.get(owned.appeal) if owned.appeal else None
         self._end_call(owned, answered=result != "no_answer")
