@@ -236,7 +236,7 @@ def test_an_operators_page_speaks_one_language_through_whole_calls_and_not_ready
         return int(next(q for q in queues if q["queue"] == "general")["waiting"])
 
     # A supervisor's setting: five seconds of after-call work, so the day moves on quickly.
-    edit_config(product, "  reply_busy_poll_us: 0\n", "  reply_busy_poll_us: 0\n  wrap_up_seconds: 5\n")
+    edit_config(product, "  announce_every: 45\n", "  announce_every: 45\n  wrap_up_seconds: 5\n")
     add_user(product, "olga", "operator", "--operator", "op101")
     serving = serve_ready(product)
     log_in(browser, serving.base_url, "olga")
