@@ -10,7 +10,8 @@ one by one (cbreak mode: no Enter needed, as on a phone) and echoed; any other s
 press      typed
 =========  ===========================================================================
 key        ``0``-``9``, ``*``, ``#``: a key on the phone's keypad
-hangup     ``h`` (or ``H``), Ctrl-D, the end of the input: the person hangs up
+hangup     ``h`` (or ``H``), Ctrl-D, the end of the input: the person hangs up (the value:
+           the letter typed, which a recording past its first letter takes as said)
 answer     ``a``: answer a ringing call
 silence    Enter on an empty line: "I say nothing" (the current wait ends at once)
 eol        Enter after keys or text on the same line (ends what a recorded caller says)
@@ -53,7 +54,7 @@ def presses(text: str, *, line_has_content: bool = False) -> tuple[list[Press], 
             out.append(Press("key", ch))
             line_has_content = True
         elif ch in "hH\x04":
-            out.append(Press("hangup"))
+            out.append(Press("hangup", ch if ch in "hH" else ""))
             line_has_content = True
         elif ch in "aA":
             out.append(Press("answer"))

@@ -11,7 +11,8 @@ at once on a terminal (``0``-``9``, ``*``, ``#``); keys typed ahead are pressed 
 key typed before a prompt that allows barge-in interrupts it.  Enter on an empty line is
 silence now (the current wait ends), ``h`` (or the end of the input) hangs up.  When the
 caller is recorded, type what they say, then Enter (it is only shown; speech
-recognition is off without a model).  Each call gets its own id, as Asterisk's
+recognition is off without a model); an ``h`` after the first letter is part of what
+is said ("John Smith"), not a hang-up.  Each call gets its own id, as Asterisk's
 ``Uniqueid``: ``<epoch seconds>.<sequence>``.
 """
 
@@ -102,7 +103,7 @@ class TerminalCaller:
             press = self.keypad.next(max(0.0, deadline - time.monotonic()))
             if press is None or press.kind == "silence" or (press.kind == "eol" and said):
                 return None
-            if press.kind == "hangup":
+            if press.kind == "hangup" and not (said and press.value):  # an h in "John Smith" is said
                 raise CallerHangsUp
             if press.kind == "key" and not said and press.value in escape:
                 return press.value
