@@ -54,11 +54,11 @@ from ivr.recordings.store import RecordingStream
 from routing.appeals import STATUS_NAMES, AppealBook
 from routing.engine import Router
 from routing.errors import InvalidTransition, RoutingError
-from routing.model import Assignment
+from routing.model import Assignment, OperatorState
 from routing.states import AFTER_CALL
 
 log = logging.getLogger(__name__)
-STATES = {"ready": "available", "not_ready": "offline", "break": "break"}
+STATES: dict[str, OperatorState] = {"ready": "available", "not_ready": "offline", "break": "break"}
 #: Wrap-up results; their words are the catalogue's ``op.result.<key>`` (the appeal's
 #: log keeps the Russian ones).
 RESULTS: dict[str, str] = {key.removeprefix("op.result."): str(entry["ru"])
@@ -119,15 +119,15 @@ class OperatorDesk:
         wanted = STATES.get(state)
         if wanted is None:
             raise DeskError(400, "bad_state", "Состояние: ready, not_ready или break")
-        for _ in range(2):  # the call may end between the two looks: then set it at once
+        for _ in range(2):  # the call may end between the two looks: then it is set at once
             try:
-                self.router.set_operator_state(operator, wanted)  # type: ignore[arg-type]
+                self.router.set_operator_state(operator, wanted)
                 return self.state_of(operator)
             except InvalidTransition as exc:
-                if exc.details["current"] not in AFTER_CALL.get(wanted, ()):  # type: ignore[call-overload]
+                if exc.details["current"] not in AFTER_CALL.get(wanted, frozenset()):
                     raise DeskError(409, "invalid_transition", f"Сейчас нельзя: {exc}") from None
             try:  # during a conversation: "not ready after this call"
-                self.router.after_call(operator, wanted)  # type: ignore[arg-type]
+                self.router.after_call(operator, wanted)
                 return self.state_of(operator)
             except InvalidTransition:
                 continue
