@@ -309,3 +309,21 @@ def test_where_telephony_reports_the_answer_the_operator_does_not(app: Flask, en
     refused = olga.post("/operator/api/calls/call-22/answered", {})
     assert refused.status_code == 409 and refused.json["error"] == "telephony_answers"
     assert engine.router.status("call-22").state == "reserved"
+
+
+def test_the_operators_page_comes_in_the_language_of_the_switch(app: Flask, as_role: Any) -> None:
+    import re
+
+    olga: Console = as_role("operator")
+    russian = olga.get("/operator").get_data(as_text=True)
+    assert 'id="language-switch"' in russian and '<html lang="ru">' in russian and "Не готов" in russian
+    switched = olga.client.post("/console/language", data={"language": "en", "next": "/operator",
+                                                           "csrf_token": olga.csrf})
+    assert switched.status_code == 302 and switched.headers["Location"].endswith("/operator")
+    english = olga.get("/operator").get_data(as_text=True)
+    assert '<html lang="en">' in english and "Not ready" in english
+    switch = '<button type="submit" id="language-switch" lang="ru">Русский</button>'
+    assert switch in english  # the switch names the other language in it
+    english = english.replace(switch, "")
+    cyrillic = re.search(r"[А-Яа-яЁё]", english)
+    assert cyrillic is None, english[cyrillic.start() - 80:cyrillic.end() + 40]
