@@ -17,8 +17,9 @@ Operators::
 
     offline / break / available / wrap_up  <--console-->  (each other; see OPERATOR_CONSOLE)
     available --match--> reserved --connected--> on_call --ended--> wrap_up --timeout--> available
-    on_call --console asks (AFTER_CALL)--> on_call, the request kept on the operator;
-        then wrap_up --timeout--> the state asked for, not available (no wrap-up: at once)
+    reserved / on_call --console asks (AFTER_CALL)--> the same, the request kept on the
+        operator; then wrap_up --timeout--> the state asked for, not available (no wrap-up:
+        at once), and a reservation that ends without a conversation ends in it too
     reserved --abandon / expiry / callback not answered--> available (front of the idle order)
 """
 
@@ -41,7 +42,7 @@ OPERATOR_CONSOLE: Mapping[OperatorState, frozenset[OperatorState]] = {
 #: taken when the call's wrap-up ends, instead of available.  A state the console sets
 #: meanwhile replaces the request; the console may withdraw it.
 AFTER_CALL: Mapping[OperatorState, frozenset[OperatorState]] = {
-    "offline": frozenset({"on_call"}),
+    "offline": frozenset({"reserved", "on_call"}),
 }
 
 #: Operator states in which an operator counts as staffed (takes or will take calls).

@@ -582,8 +582,9 @@ local function staff(o, n)
 end
 
 -- The state operator `opid` asked for during his call ("after" on his record, written by
--- after_call.lua; routing/states.py AFTER_CALL), taken now that the call's wrap-up ends
--- (`from`) instead of available.  False when he asked for nothing.
+-- after_call.lua; routing/states.py AFTER_CALL), taken now that the call's wrap-up ends,
+-- or the reservation does without a conversation (`from`), instead of available.  False
+-- when he asked for nothing.
 local function after_call(opid, from)
   local okey = k("op", opid)
   local want = redis.call("HGET", okey, "after")
@@ -735,7 +736,7 @@ end
 
 -- End a reservation.  The operator, if still reserved for it, is free again at his old
 -- place in the idle order: available now, or with `hold`, returned with that place for
--- offer_operator.  Returns opid (or nil), and the place when held.
+-- offer_operator; or, when he asked for another state meanwhile, in that one.  Returns opid (or nil), and the place when held.
 local function unreserve(cid, hold)
   local opid = redis.call("HGET", k("call", cid), "op")
   redis.call("ZREM", k("reserved"), cid)
@@ -743,6 +744,7 @@ local function unreserve(cid, hold)
   if opid and opid ~= "" then
     local r = redis.call("HMGET", k("op", opid), "state", "call", "idle_score")
     if r[1] == "reserved" and r[2] == cid then
+      if after_call(opid, "reserved") then return opid, nil end
       if hold then return opid, r[3] or NOW_S end
       make_available(opid, r[3] or NOW_S)
     end

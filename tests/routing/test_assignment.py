@@ -259,10 +259,12 @@ def test_a_state_asked_for_during_a_call_is_taken_when_its_wrap_up_ends(
     router = make_router(
         operators(a=op({"general": 5})), settings=RoutingSettings(wrap_up_seconds=wrap_up)
     )
-    router.set_operator_state("a", "available")
-    router.enqueue(call("c1", clock.now))
     with pytest.raises(InvalidTransition):
-        router.after_call("a", "offline")  # reserved: not a conversation yet
+        router.after_call("a", "offline")  # offline: no call to wait for
+    router.set_operator_state("a", "available")
+    with pytest.raises(InvalidTransition):
+        router.after_call("a", "offline")  # available: set at once instead
+    router.enqueue(call("c1", clock.now))
     router.connected("c1")
     with pytest.raises(InvalidTransition):
         router.after_call("a", "break")  # not in AFTER_CALL
@@ -282,6 +284,24 @@ def test_a_state_asked_for_during_a_call_is_taken_when_its_wrap_up_ends(
     clock.advance(wrap_up + 1)
     router.assign()
     assert router.operator_status("a").state == "available"
+
+
+@pytest.mark.parametrize("how", ["abandoned", "expired"])
+def test_a_state_asked_for_while_a_call_rings_is_taken_when_it_does_not_come(
+    make_router: RouterFactory, clock: FakeClock, how: str
+) -> None:
+    router = make_router(operators(a=op({"general": 5})))
+    router.set_operator_state("a", "available")
+    router.enqueue(call("c1", clock.now))
+    router.enqueue(call("c2", clock.now))
+    router.after_call("a", "offline")  # reserved for c1: no conversation at all
+    if how == "abandoned":
+        router.abandon("c1")
+    else:
+        clock.advance(router.settings.reservation_seconds + 1)
+        router.assign()
+    assert router.operator_status("a").state == "offline"
+    assert router.status("c2").state == "waiting"
 
 
 def test_a_state_asked_for_after_the_call_is_withdrawn_or_replaced(
