@@ -41,6 +41,7 @@ NAMES = (
     "enqueue",
     "status",
     "set_state",
+    "after_call",
     "assign",
     "connected",
     "ended",
