@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ivr.asterisk.admission import AdmissionSettings
 from ivr.asterisk.ami import AmiClient, Message
 from ivr.asterisk.dialer import AsteriskCallbackDialer
 from ivr.asterisk.handover import HandoverWatcher
@@ -75,7 +76,7 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         if engine.instances is not None:
             engine.instances.call_ended(result.call_id)
 
-    speech = engine.config.speech
+    speech, asterisk = engine.config.speech, engine.config.asterisk
     server = FastAgiServer(
         address[0],
         address[1],
@@ -86,6 +87,9 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         speech_workers=speech.workers + speech.queue,
         on_call_end=call_ended,
         settings=session_settings(engine),
+        admission=AdmissionSettings(allowed_hosts=asterisk.allowed_hosts, calls_per_host=asterisk.calls_per_host,
+                                    waiting_per_host=asterisk.waiting_per_host,
+                                    env_timeout_under_pressure=asterisk.env_timeout_under_pressure),
     )
     engine.metrics.registry.register(FastAgiCollector(server))
     return server
