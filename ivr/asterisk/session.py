@@ -167,7 +167,10 @@ async def run_session(
         result.ended_by = "caller_hangup"
     except AgiError as exc:
         result.ended_by, result.error = "error", f"{type(exc).__name__}: {exc}"
-        log.info("call %s ended on a protocol error: %s", result.call_id or "?", exc)
+        # Before its environment a connection is no call yet: a flood of idle ones (issue 19)
+        # must not flood the log; they are counted (ivr_agi_errors_total) all the same.
+        (log.info if result.call_id else log.debug)("call %s ended on a protocol error: %s",
+                                                    result.call_id or "?", exc)
     except Exception as exc:  # a bug must not take the server down; the call is recorded
         result.ended_by, result.error = "error", f"{type(exc).__name__}: {exc}"
         log.exception("call %s failed", result.call_id or "?")
