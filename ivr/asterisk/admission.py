@@ -68,6 +68,18 @@ def peer_address(host: str) -> IPv4Address | IPv6Address | None:
     return address
 
 
+def unreachable_hosts_warning(listen_host: str, allowed: tuple[Network, ...]) -> str | None:
+    """A line for the start log when the engine listens beyond loopback and yet serves only
+    loopback peers (the default list kept after ``engine.fastagi`` was changed)."""
+    address = peer_address(listen_host) if listen_host not in ("", "0.0.0.0", "::") else None
+    if address is not None and address.is_loopback:
+        return None
+    if not all(net.network_address.is_loopback for net in allowed):
+        return None
+    return (f"FastAGI listens on {listen_host or '*'} but asterisk.allowed_hosts lists only loopback: "
+            "connections from other hosts will be closed; list each Asterisk host there")
+
+
 class Admission(Generic[K]):
     """The bookkeeping of one server's slots; ``K`` is whatever names a connection.
 

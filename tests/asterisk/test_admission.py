@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from ipaddress import ip_network
 
-from ivr.asterisk.admission import LOG_INTERVAL, SILENT_GRACE, Admission, AdmissionSettings, peer_address
+from ivr.asterisk.admission import (
+    LOG_INTERVAL,
+    LOOPBACK,
+    SILENT_GRACE,
+    Admission,
+    AdmissionSettings,
+    peer_address,
+    unreachable_hosts_warning,
+)
 
 
 def test_peer_addresses_as_sockets_give_them() -> None:
@@ -75,3 +83,12 @@ def test_under_pressure_a_short_deadline_and_when_full_the_oldest_env_less_goes(
     admission.env_received(3)
     admission.env_received(4)
     assert admission.make_room("127.0.0.5", 0.5, slots_full=True) == []  # only calls: "busy"
+
+
+def test_listening_beyond_loopback_with_only_loopback_listed_is_said_at_start() -> None:
+    assert unreachable_hosts_warning("127.0.0.1", LOOPBACK) is None
+    assert unreachable_hosts_warning("::1", LOOPBACK) is None
+    for listen in ("0.0.0.0", "::", "10.0.0.2", ""):
+        warning = unreachable_hosts_warning(listen, LOOPBACK)
+        assert warning is not None and "asterisk.allowed_hosts" in warning
+    assert unreachable_hosts_warning("0.0.0.0", (*LOOPBACK, ip_network("10.0.0.5/32"))) is None

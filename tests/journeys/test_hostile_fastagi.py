@@ -50,7 +50,7 @@ def test_a_citizen_hears_the_greeting_through_2000_idle_connections(product: Pro
         def dropped() -> int:
             text = serving.get("/metrics").text
             found = re.search(r'^ivr_agi_connections_refused_total\{[^}]*reason="dropped_waiting"[^}]*\} (\S+)',
-                              text, re.M)
+                              text, re.MULTILINE)
             return int(float(found.group(1))) if found else 0
 
         assert until(dropped, 10, what="idle connections dropped to make room, in /metrics") > 0
