@@ -43,6 +43,14 @@ def parse_networks(raw: Any) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(networks)
 
 
+def parse_allowed_hosts(raw: Any) -> tuple[IPv4Network | IPv6Network, ...]:
+    """As :func:`parse_networks`, but at least one: an empty list would refuse every call."""
+    networks = parse_networks(raw)
+    if not networks:
+        raise ValueError("list at least one Asterisk host (e.g. [127.0.0.1]); an empty list refuses every call")
+    return networks
+
+
 def parse_clip_max_age(raw: Any) -> int:
     """Seconds, at least 300: a shorter age would destroy clips of calls still in the menu."""
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 300:
@@ -191,6 +199,32 @@ class AsteriskSettings:
     # secret comes from IVR_AMI_SECRET.  None: no AMI, and callbacks are not dialled.
     ami: tuple[str, int] | None = field(default=None, metadata={"parse": parse_optional_address})
     ami_user: str = "ivr-engine"
+    # Hosts (addresses or networks) whose FastAGI connections are served; a connection from
+    # anywhere else is closed at once, counted (ivr_agi_connections_refused{reason=
+    # "not_allowed"}) and logged once a minute per address.  FastAGI has no authentication:
+    # list each Asterisk host when engine.fastagi listens beyond loopback.
+    allowed_hosts: tuple[IPv4Network | IPv6Network, ...] = field(
+        default=(ip_network("127.0.0.0/8"), ip_network("::1/128")), metadata={"parse": parse_allowed_hosts})
+    # Connections one host may hold at once; null: engine.max_calls (one Asterisk carries
+    # every call).  Set it lower when several Asterisk hosts share one engine.
+    calls_per_host: int | None = None
+    # Silent connections one host may keep: connected over a second ago and no AGI
+    # environment yet.  Asterisk sends it right after connecting, so it keeps none; beyond
+    # this, each new connection from that host pushes its oldest silent ones out.
+    waiting_per_host: int = 64
+    # Seconds a new connection has for its environment while more than half of max_calls
+    # are held by connections without one (10 s otherwise); when every slot is taken, the
+    # oldest of those is dropped to make room before any call is told "busy".
+    env_timeout_under_pressure: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.calls_per_host is not None and self.calls_per_host < 1:
+            raise ValueError(f"calls_per_host must be at least 1 (or null), got {self.calls_per_host}")
+        if self.waiting_per_host < 1:
+            raise ValueError(f"waiting_per_host must be at least 1, got {self.waiting_per_host}")
+        if not 0 < self.env_timeout_under_pressure <= 10:
+            raise ValueError("env_timeout_under_pressure must be above 0 and at most 10 seconds, "
+                             f"got {self.env_timeout_under_pressure}")
 
 
 @dataclass(frozen=True)
