@@ -65,6 +65,7 @@ class AgiConnection(asyncio.BufferedProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self.closed = False  # the socket is gone (connection_lost ran)
+        self.peer_host = ""  # the peer's address, as the socket gives it ("127.0.0.1", "::1")
 
     # -- asyncio.BufferedProtocol ------------------------------------------------------
 
@@ -74,6 +75,8 @@ class AgiConnection(asyncio.BufferedProtocol):
         self._loop = asyncio.get_running_loop()
         # asyncio sets TCP_NODELAY only on sockets made with proto=IPPROTO_TCP, and accepted
         # ones have proto 0: without it Nagle meets the peer's delayed ACK (~40 ms a command).
+        peer = transport.get_extra_info("peername")
+        self.peer_host = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

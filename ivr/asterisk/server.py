@@ -8,7 +8,10 @@ of a millisecond in between.  So:
   (``backlog`` 1,024) and each call's, non-blocking, its bytes cut into lines capped at
   ``MAX_LINE`` by the call's protocol (:mod:`ivr.asterisk.connection`).  Beyond
   ``max_calls`` a call is handed back ``IVR_STATUS=busy``; beyond ``MAX_REFUSING``
-  refusals at once it is just closed.
+  refusals at once it is just closed.  Before that, :mod:`ivr.asterisk.admission`
+  decides whether a connection may take a slot at all: the allow-list of Asterisk hosts,
+  the caps per peer address, and under pressure from connections that never send their
+  environment, a shorter deadline for it and the oldest of them dropped to make room.
 * Each call is an asyncio Task running :func:`ivr.asterisk.session.run_session`: woken
   when its reply line is read, it runs the engine step and the mapping of actions to AGI
   commands inline, and writes the next command.  Every wait has a deadline (the
@@ -66,6 +69,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self, TypeVar
 
+from ivr.asterisk.admission import Admission, AdmissionSettings
 from ivr.asterisk.agi import AgiError
 from ivr.asterisk.channel import read_env
 from ivr.asterisk.connection import AgiConnection
@@ -96,6 +100,7 @@ class FastAgiServer:
         on_call_end: Callable[[SessionResult], None] | None = None,
         service_workers: int = 4,
         speech_workers: int = 8,
+        admission: AdmissionSettings | None = None,
     ) -> None:
         """``service_workers=0`` runs the engine's service calls inline on the loop (only
         for services that never block, e.g. an in-memory world).  ``on_call_end`` runs on
@@ -111,7 +116,9 @@ class FastAgiServer:
                           if service_workers > 0 else None)
         self._speech = ThreadPoolExecutor(max(1, speech_workers), thread_name_prefix="fastagi-speech")
         self._calls: dict[AgiConnection, asyncio.Task[None]] = {}
-        self._refusing: dict[AgiConnection, asyncio.Task[None]] = {}
+        self._refusing: dict[AgiConnection, asyncio.Task[None]] = {}  # busy, or dropped for room
+        self.admission: Admission[AgiConnection] = Admission(admission or AdmissionSettings(),
+                                                             max_calls=max_calls)
         self._sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -155,8 +162,22 @@ class FastAgiServer:
                                                 sock=self._sock, backlog=self.backlog)
 
     def _accepted(self, conn: AgiConnection) -> None:
-        if len(self._calls) < self.max_calls and not self._stopping:
-            self._calls[conn] = self._task(self._serve(conn))
+        host, now = conn.peer_host, time.monotonic()
+        why = self.admission.refusal(host)
+        if why is not None and self.admission.should_log(host, now):
+            log.warning("FastAGI connection from %s refused: %s; further ones from it are counted "
+                        "(ivr_agi_connections_refused), not logged, for a minute", host,
+                        "not in asterisk.allowed_hosts" if why == "not_allowed" else "over asterisk.calls_per_host")
+        if why == "not_allowed":
+            conn.close()
+            return
+        if why is None and not self._stopping:
+            for silent in self.admission.make_room(host, now, slots_full=len(self._calls) >= self.max_calls):
+                self._drop(silent)
+        if why is None and len(self._calls) < self.max_calls and not self._stopping:
+            env_timeout = self.admission.env_timeout(self.settings.env_timeout)
+            self.admission.enter(conn, host, now)
+            self._calls[conn] = self._task(self._serve(conn, env_timeout))
         elif len(self._refusing) < MAX_REFUSING:
             self._refusing[conn] = self._task(self._refuse(conn))
         else:
@@ -167,18 +188,28 @@ class FastAgiServer:
         assert self._loop is not None
         return self._loop.create_task(call)
 
-    async def _serve(self, conn: AgiConnection) -> None:
+    def _drop(self, conn: AgiConnection) -> None:
+        """A connection without its environment makes room (:meth:`Admission.make_room`)."""
+        task = self._calls.pop(conn, None)
+        if task is not None:
+            self._refusing[conn] = task  # until its task ends: at once, its read fails
+        conn.close()
+
+    async def _serve(self, conn: AgiConnection, env_timeout: float) -> None:
         try:
             result = await run_session(conn, self.call_factory, settings=self.settings, clock=self.clock,
                                        draining=self.handback.is_set, offload=self._offload,
-                                       speech_offload=self._speech_offload)
+                                       speech_offload=self._speech_offload, env_timeout=env_timeout,
+                                       on_env=lambda: self.admission.env_received(conn))
             if self.on_call_end is not None:
                 self.on_call_end(result)
         except Exception:
             log.exception("call failed")
         finally:
             conn.close()
+            self.admission.leave(conn)
             self._calls.pop(conn, None)
+            self._refusing.pop(conn, None)
             self.calls_served += 1
 
     async def _refuse(self, conn: AgiConnection) -> None:

@@ -45,6 +45,7 @@ NAMES = (
     "enqueue",
     "status",
     "set_state",
+    "after_call",
     "assign",
     "connected",
     "ended",

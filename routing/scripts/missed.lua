@@ -12,9 +12,11 @@ if not r[1] then return {"unknown"} end
 local v = may("missed", r[1], r[2])
 if v == "done" or (v == "do" and r[3] ~= opid) then return {"ok", "0"} end -- already moved on
 if v ~= "do" then return {"invalid", r[1]} end
--- Released without going back to the idle order: he is not ready now.
-unreserve(id, true)
+-- Released without going back to the idle order: he is not ready now ("missed" replaces
+-- any state he asked for after the call: there was no call).
 local okey = k("op", opid)
+redis.call("HDEL", okey, "after")
+unreserve(id, true)
 local o = op_info(opid)
 if o then staff(o, "-1") end
 local misses = redis.call("HINCRBY", okey, "misses", "1")

@@ -13,6 +13,12 @@ for x in gmatch(ARGV[A + 3], "[^,]+") do
 end
 if not allowed then return {"invalid", cur} end
 
+-- The operator's own choice replaces a state asked for after the call (after_call.lua).
+redis.call("HDEL", okey, "after")
+
+-- Staffed operators (staff in lib.lua) are unchanged while an operator stays staffed with
+-- the same skills, as when wrap-up ends.
+
 local same = r[2] == cfg -- nothing to write
 local o = parse_op(cfg)
 local old = same and o or (r[2] and parse_op(r[2])) or nil

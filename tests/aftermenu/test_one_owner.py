@@ -25,6 +25,7 @@ OWNERS = {
     # Joining the line is the menu's last step; an operator's own ready / not ready is his.
     "enqueue": {"ivr/call/routed.py"},
     "set_operator_state": {"ivr/console/operator.py"},
+    "after_call": {"ivr/console/operator.py"},  # the state he asks for once this call is over
 }
 
 
