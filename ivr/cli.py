@@ -66,16 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_users_parser(commands).set_defaults(handler=_users)
 
-    awake = commands.add_parser("keep-awake", help="keep this machine's CPUs from halting when idle "
-                                "(one idle-class poller per CPU; see docs/scale-out.md)")
-    awake.add_argument("--cpus", help="CPU list, e.g. 0,2-3 (default: every CPU this process may use)")
-    _log_format_option(awake)
-    awake.set_defaults(handler=_keep_awake, needs_config=False)
-
     args = parser.parse_args(argv)
-    if not getattr(args, "needs_config", True):  # runs on hosts without the engine's config
-        no_config: int = args.handler(args)
-        return no_config
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -103,25 +94,6 @@ def log_format(chosen: str | None, env: Mapping[str, str], stderr: TextIO) -> st
     if env.get("IVR_LOG_FORMAT", "").strip() in ("json", "text"):
         return env["IVR_LOG_FORMAT"].strip()
     return "text" if stderr.isatty() else "json"
-
-
-def _keep_awake(args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
-    from ivr.ops.keep_awake import KeepAwakeError, Pollers, cpus_to_poll, keep_awake, parse_cpus
-    from ivr.ops.logging import configure_logging
-
-    configure_logging(level="INFO", json_lines=log_format(args.log_format, os.environ, sys.stderr) == "json")
-    try:
-        cpus = cpus_to_poll(parse_cpus(args.cpus) if args.cpus else None)
-    except KeepAwakeError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return keep_awake(Pollers(cpus), stop)
 
 
 def _catalog(config: Config):  # type: ignore[no-untyped-def]
@@ -170,6 +142,7 @@ def _test(config: Config, args: argparse.Namespace) -> int:
 
 def _call(config: Config, args: argparse.Namespace) -> int:
     import socket
+    import threading
 
     from ivr.asterisk.keypad import Keypad
     from ivr.asterisk.softphone import await_callback, callback_for_me, run_softphone
@@ -179,6 +152,7 @@ def _call(config: Config, args: argparse.Namespace) -> int:
     host, port = parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
     local = None
     finished: list[CallContext] = []
+    ended = threading.Event()
     try:
         socket.create_connection((host, port), timeout=1).close()
     except OSError:
@@ -187,7 +161,7 @@ def _call(config: Config, args: argparse.Namespace) -> int:
         print(f"No engine answers at {host}:{port}; starting one in this process "
               "(no operators, no callbacks: run `ivr serve` for those).")
         engine = _engine(config)
-        engine.call_observers.append(lambda ctx, at: finished.append(ctx))
+        engine.call_observers.extend([lambda ctx, at: finished.append(ctx), lambda ctx, at: ended.set()])
         local = fastagi_server(engine, ("127.0.0.1", 0))
         local.start()
         host, port = local.address
@@ -198,8 +172,15 @@ def _call(config: Config, args: argparse.Namespace) -> int:
     try:
         variables = run_softphone(host, port, caller=args.caller, language=args.language,
                                   prompts_dir=config.path(config.prompts.dir), keypad=keypad, line=line)
+        if local is not None:  # the engine here finishes the call's record, then its summary
+            local.shutdown(drain_seconds=1)
+            local = None
         for name, value in sorted(variables.items()):
             print(f"  {name} = {value}")
+        if local is not None:
+            # The caller hung up: the engine here finishes the call on its own thread a
+            # moment later (its observers); what it collected is shown once it has.
+            ended.wait(CALL_FINISH_SECONDS)
         for ctx in finished:  # the engine ran here: show what the menu collected
             print(describe_context(ctx))
         if line is not None and callback_for_me(variables, args.caller):
@@ -211,6 +192,9 @@ def _call(config: Config, args: argparse.Namespace) -> int:
         if local is not None:
             local.shutdown(drain_seconds=1)
     return 0
+
+
+CALL_FINISH_SECONDS = 10.0  # how long `ivr call` waits for its own engine to finish a hung-up call
 
 
 def describe_context(ctx: CallContext) -> str:

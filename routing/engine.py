@@ -119,7 +119,7 @@ class Router:
         self.clock = clock
         self.keys = Keys(prefix)
         self.appeals = appeals or AppealBook(redis=redis, prefix=prefix, clock=clock)
-        self._scripts = Scripts(redis, busy_poll=settings.reply_busy_poll_us / 1e6)
+        self._scripts = Scripts(redis)
         self._events_key = self.keys.events
         self._tag = self.keys.tag.encode()
         self._fixed = "\t".join(

@@ -10,7 +10,8 @@ one by one (cbreak mode: no Enter needed, as on a phone) and echoed; any other s
 press      typed
 =========  ===========================================================================
 key        ``0``-``9``, ``*``, ``#``: a key on the phone's keypad
-hangup     ``h`` (or ``H``), Ctrl-D, the end of the input: the person hangs up
+hangup     ``h`` (or ``H``), Ctrl-D, the end of the input: the person hangs up (the value:
+           the letter typed, which a recording past its first letter takes as said)
 answer     ``a``: answer a ringing call
 silence    Enter on an empty line: "I say nothing" (the current wait ends at once)
 eol        Enter after keys or text on the same line (ends what a recorded caller says)
@@ -40,11 +41,10 @@ class Press:
     value: str = ""
 
 
-def presses(text: str, *, line_has_content: bool = False, lines: bool = True) -> tuple[list[Press], bool]:
+def presses(text: str, *, line_has_content: bool = False) -> tuple[list[Press], bool]:
     """The presses in a piece of typed text, and whether the current line has content
-    after it (a blank line's Enter is silence, a line's closing Enter is not).
-    ``lines=False`` (a terminal, keys acting at once): only text fills a line, so Enter
-    after keys is silence too."""
+    after it (a blank line's Enter is silence, the Enter closing a line of keys is not:
+    keys act at once, and may be typed as a line, ``500100732259#`` and Enter)."""
     out: list[Press] = []
     for ch in text:
         if ch in "\r\n":
@@ -52,9 +52,9 @@ def presses(text: str, *, line_has_content: bool = False, lines: bool = True) ->
             line_has_content = False
         elif ch in KEYS:
             out.append(Press("key", ch))
-            line_has_content = line_has_content or lines
+            line_has_content = True
         elif ch in "hH\x04":
-            out.append(Press("hangup"))
+            out.append(Press("hangup", ch if ch in "hH" else ""))
             line_has_content = True
         elif ch in "aA":
             out.append(Press("answer"))
@@ -110,7 +110,7 @@ class Keypad:
             if self.echo is not None and text:
                 self.echo.write(text.replace("\r", "\n"))
                 self.echo.flush()
-            found, line = presses(text, line_has_content=line, lines=False)
+            found, line = presses(text, line_has_content=line)
             self.put(*found)
 
     def _read_stream(self) -> None:
@@ -166,6 +166,11 @@ class Keypad:
                 self._presses.popleft()
                 return head.value
             return None
+
+    def waiting(self) -> bool:
+        """Something typed ahead waits in the queue (not just the end of a line)."""
+        with self._changed:
+            return any(p.kind != "eol" for p in self._presses)
 
     def hung_up_ahead(self) -> bool:
         """The person hung up already (a hang-up waits at the head of the queue)."""

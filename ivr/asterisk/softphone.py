@@ -11,7 +11,8 @@ at once on a terminal (``0``-``9``, ``*``, ``#``); keys typed ahead are pressed 
 key typed before a prompt that allows barge-in interrupts it.  Enter on an empty line is
 silence now (the current wait ends), ``h`` (or the end of the input) hangs up.  When the
 caller is recorded, type what they say, then Enter (it is only shown; speech
-recognition is off without a model).  Each call gets its own id, as Asterisk's
+recognition is off without a model); an ``h`` after the first letter is part of what
+is said ("John Smith"), not a hang-up.  Each call gets its own id, as Asterisk's
 ``Uniqueid``: ``<epoch seconds>.<sequence>``.
 """
 
@@ -62,6 +63,7 @@ class TerminalCaller:
         self.output = output
         self.texts = texts
         self.languages = languages or {}  # the texts shown once the engine sets CHANNEL(language)
+        self.on_hold = False  # music on hold: the wait in queue, one prompt for all of it
 
     def _say(self, text: str) -> None:
         self.output.write(text + "\n")
@@ -70,6 +72,7 @@ class TerminalCaller:
     def hear(self, kind: str, what: str, escape: str) -> str | None:
         if self.keypad.hung_up_ahead():
             raise CallerHangsUp
+        self.on_hold = False
         if kind == "file":
             prompt = what.rsplit("/", 1)[-1]
             self._say(f"  ♪ [{prompt}] {self.texts.get(prompt, '')}".rstrip())
@@ -80,6 +83,9 @@ class TerminalCaller:
     def wait_key(self, ms: int) -> str | None:
         """Up to ``ms`` of real time for a key; silence is simply waiting it out."""
         deadline = time.monotonic() + ms / 1000
+        if not self.on_hold and not self.keypad.waiting():
+            self.output.write(f"keys (Enter = silence, h = hang up; {ms / 1000:.0f} s)> ")
+            self.output.flush()
         while True:
             press = self.keypad.next(max(0.0, deadline - time.monotonic()))
             if press is None or press.kind == "silence":
@@ -90,13 +96,14 @@ class TerminalCaller:
                 return press.value
 
     def speak(self, max_ms: int, escape: str) -> str | None:
-        self._say(f"  ● recording, up to {max_ms / 1000:.0f} s: say (type) it, then Enter")
+        self.output.write(f"  ● recording, up to {max_ms / 1000:.0f} s; say (type) it> ")
+        self.output.flush()
         deadline, said = time.monotonic() + max_ms / 1000, ""
         while True:
             press = self.keypad.next(max(0.0, deadline - time.monotonic()))
             if press is None or press.kind == "silence" or (press.kind == "eol" and said):
                 return None
-            if press.kind == "hangup":
+            if press.kind == "hangup" and not (said and press.value):  # an h in "John Smith" is said
                 raise CallerHangsUp
             if press.kind == "key" and not said and press.value in escape:
                 return press.value
@@ -108,7 +115,12 @@ class TerminalCaller:
             self.texts = self.languages.get(language, self.texts)
             self._say(f"  · language: {language}")
         elif text.startswith("StartMusicOnHold"):
-            self._say("  ♫ music on hold: waiting for an operator (h = hang up)")
+            self.on_hold = True
+            self._say("  ♫ music on hold")
+            self.output.write("waiting in queue (waiting needs no key; h = hang up, or a key)> ")
+            self.output.flush()
+        elif text.startswith("StopMusicOnHold"):
+            self.on_hold = False
         elif text.startswith("IVR_") or text == "hangup":
             self._say(f"  · {text}")
 

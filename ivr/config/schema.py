@@ -50,13 +50,6 @@ def parse_clip_max_age(raw: Any) -> int:
     return raw
 
 
-def parse_busy_poll(raw: Any) -> int:
-    """Microseconds, 0 (off) to 10,000: a reply that takes longer is worth sleeping for."""
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 10_000:
-        raise ValueError(f"expected whole microseconds, 0 (off) to 10000, got {raw!r}")
-    return raw
-
-
 @dataclass(frozen=True)
 class EngineSettings:
     # Where Asterisk connects with AGI(agi://HOST:PORT/hotline).
@@ -281,11 +274,6 @@ class RoutingSettings:
     handle_seconds: int = 180
     # Events kept in the routing event stream (approximate trim).
     events_kept: int = 100_000
-    # Microseconds a routing call watches its Redis socket for the reply before it sleeps
-    # in the kernel (0: never), as Linux's net.core.busy_read: on a VM a sleeping thread's
-    # idle vCPU is halted and waking it costs more than the call at the tail.  Costs up
-    # to that much CPU a call; see routing/scripts/__init__.py.
-    reply_busy_poll_us: int = field(default=0, metadata={"parse": parse_busy_poll})
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,13 @@ import threading
 import time
 from typing import TextIO
 
+import pytest
 from conftest import ROOT, Harness
 from world import World
 
-from ivr.asterisk.softphone import load_prompt_texts, run_softphone
+from ivr.asterisk.keypad import Keypad
+from ivr.asterisk.peer import CallerHangsUp
+from ivr.asterisk.softphone import TerminalCaller, load_prompt_texts, run_softphone
 from ivr.identity import synthetic_inn
 
 
@@ -59,6 +62,20 @@ def test_softphone_hang_up_is_recorded(menu) -> None:  # type: ignore[no-untyped
 def test_prompt_texts_are_flattened() -> None:
     texts = load_prompt_texts(ROOT / "prompts", "ru")
     assert texts["consent.yes"].startswith("Спасибо")
+
+
+def test_an_h_in_a_recorded_name_is_said_not_a_hang_up() -> None:
+    """'John Smith' typed at a recording is what the caller says; an 'h' alone hangs up."""
+    def recorded(typed: str) -> str | None:
+        keypad = Keypad(io.StringIO(typed)).start()
+        try:
+            return TerminalCaller(keypad=keypad, output=io.StringIO(), texts={}).speak(6000, "#")
+        finally:
+            keypad.close()
+
+    assert recorded("John Smith\n") is None  # said, then Enter: the recording ends, the call goes on
+    with pytest.raises(CallerHangsUp):
+        recorded("h\n")
 
 
 def _keyboard() -> tuple[TextIO, TextIO]:

@@ -188,8 +188,10 @@ def test_a_repeat_caller_shows_earlier_appeals_and_their_status(app: Flask, engi
 def test_a_caller_who_hangs_up_while_reserved_can_still_be_wrapped_up(app: Flask, engine: Engine,
                                                                        as_role: Any) -> None:
     olga: Console = as_role("operator")
+    runner = place_call(engine, "call-10")  # nobody ready: the caller holds in the engine
     olga.post("/operator/api/state", {"state": "ready"})
-    runner = place_call(engine, "call-10")
+    engine.router.assign()  # the engine's tick reserves olga for the caller on hold
+    assert engine.router.status("call-10").state == "reserved"
     olga.get("/operator/api/calls/call-10")  # the pop was shown
     runner.handle(e.HungUp(engine.clock() + 8))
     assert engine.router.status("call-10").state in ("abandoned", "gone")

@@ -9,6 +9,7 @@ outsider could walk (defect 6).  Every caller is ``ivr call`` in a pseudo-termin
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from collections.abc import Sequence
@@ -17,8 +18,6 @@ from ivr.identity import make_appeal_number, validate_appeal_number
 from ivr.identity.synthetic import synthetic_inn, synthetic_snils
 from tests.journeys.product import Product, Serving
 
-# What the terminal softphone prints when the engine waits for the caller.
-_ASKS = r"keys \(Enter = silence.*?> |recording, up to .*?> |waiting in queue .*?> "
 # A number is said digit by digit, one prompt of the product's own each: "♪ [number.7] семь".
 _DIGIT_SAID = re.compile(r"\s*♪ \[number\.(\d)\][^\n]*\n")
 _STATUS = re.compile(r"\[status\.(\w+)\]")
@@ -32,38 +31,47 @@ def _digits(document: str) -> str:
     return "".join(ch for ch in document if ch.isdigit())
 
 
-def call(product: Product, serving: Serving, answers: Sequence[str], *, caller: str) -> str:
-    """One softphone call from ``caller``: each answer typed at the engine's next question,
-    in order; then the caller hangs up.  Returns everything the caller saw."""
+# One step of a call: the question the caller waits for (its prompt id, as the softphone
+# shows it: "♪ [menu.main] Выберите тему..."; or the start of a recording), then the keys
+# pressed (a recorded caller types what they say, then Enter).
+Step = tuple[str, str]
+RECORDING = "● recording"
+
+
+def call(product: Product, serving: Serving, steps: Sequence[Step], *, caller: str) -> str:
+    """One softphone call from ``caller``: at each step, once the softphone shows the
+    question (its whole line), the keys are pressed; then the call ends by itself.
+    Returns everything the caller saw."""
     import pexpect
 
-    phone = product.call(serving, "--caller", caller)
-    seen: list[str] = []
+    phone = product.call(serving, "--caller", caller, timeout=30)
+    screen = phone.logfile_read = io.StringIO()
     try:
-        for answer in answers:
-            phone.expect(_ASKS, timeout=30)
-            seen.append(phone.before + phone.after)
-            phone.sendline(answer)
-        while True:
-            index = phone.expect([_ASKS, pexpect.EOF], timeout=30)
-            seen.append(phone.before + (phone.after if index == 0 else ""))
-            if index == 1:
-                break
-            phone.sendline("h")
+        for question, keys in steps:
+            shown = question if question == RECORDING else f"[{question}]"
+            phone.expect(re.escape(shown) + r"[^\r\n]*\r\n")
+            phone.send(keys)
+        phone.expect(pexpect.EOF)
     finally:
         phone.close(force=True)
-    return "".join(seen).replace("\r\n", "\n")
+    return screen.getvalue().replace("\r\n", "\n")
 
 
 def ask_status(product: Product, serving: Serving, number: str, *, document: str, caller: str,
                at_start: bool = True) -> str:
     """A call asking for an appeal's status: the document at the menu's identity question
     (``at_start``) or only when the status question asks for it."""
+    document_keys = _digits(document) + "#"
+    steps: list[Step] = [("language.choose", "1"), (RECORDING, "Иванов Иван Иванович\r")]
     if at_start:
-        answers = ["1", "Иванов Иван Иванович", _digits(document) + "#", "1", "2", "1", number + "#"]
+        steps += [("identity.enter_number", document_keys), ("common.confirm", "1")]
     else:
-        answers = ["1", "Иванов Иван Иванович", "#", "2", "1", number + "#", _digits(document) + "#", "1"]
-    return call(product, serving, [*answers, "2"], caller=caller)
+        steps += [("identity.enter_number", "#")]  # skipped
+    steps += [("menu.main", "2"), ("menu.applications", "1"), ("appeal.enter_number", number + "#")]
+    if not at_start:
+        steps += [("appeal.enter_document", document_keys), ("common.confirm", "1")]
+    steps += [("status.after", "2")]  # goodbye
+    return call(product, serving, steps, caller=caller)
 
 
 def heard_status(seen: str) -> list[str]:

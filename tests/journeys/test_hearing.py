@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 from tests.journeys.product import IVR, Product, free_port, newcomer_env
 
@@ -24,35 +25,34 @@ def test_prompts_build_without_ffmpeg_or_espeak_says_which_program_is_missing_on
     assert len(said.splitlines()) <= 5, said
 
 
-KEYS = "keys (Enter = silence"
+def asked(phone: Any, prompt: str, text: str = "") -> None:
+    """Wait until the softphone shows the question ``prompt`` (``♪ [prompt] its text``,
+    starting with ``text``; the whole line), as a person waits to hear it before pressing a key."""
+    phone.expect(re.escape(f"[{prompt}] {text}".rstrip()) + r"[^\r\n]*\r\n")
 
 
 def test_an_english_caller_hears_english_and_the_channel_speaks_english(product: Product) -> None:
     serving = product.serve()
     phone = product.call(serving)
     screen = phone.logfile_read = io.StringIO()
-    phone.expect_exact("[language.choose]")
-    phone.expect_exact(KEYS)
-    phone.sendline("2")  # For English, press 2
+    asked(phone, "language.choose")
+    phone.send("2")  # For English, press 2
     chosen = len(screen.getvalue())
     phone.expect_exact("· language: en")  # the engine set CHANNEL(language)=en on the channel
     phone.expect_exact("[identity.say_name] Please say your surname")
     phone.expect_exact("● recording")
-    phone.sendline("John Smith")
-    phone.expect_exact("[identity.enter_number] Enter your twelve-digit taxpayer number")
-    phone.expect_exact(KEYS)
-    phone.sendline("#")  # skip the number
-    phone.expect_exact("[menu.main] Choose a topic.")
-    phone.expect_exact(KEYS)
-    phone.sendline("0")  # an operator
-    phone.expect_exact("[consent.ask]")
-    phone.expect_exact(KEYS)
-    phone.sendline("1")
+    phone.send("John Smith\r")
+    asked(phone, "identity.enter_number", "Enter your twelve-digit taxpayer number")
+    phone.send("#")  # skip the number
+    asked(phone, "menu.main", "Choose a topic.")
+    phone.send("0")  # an operator
+    asked(phone, "consent.ask")
+    phone.send("1")
     phone.expect_exact("[consent.yes] Thank you")
     phone.expect_exact("[queue.position] Your position in the queue")
     phone.expect_exact("[number.1] one")  # the product's own number prompts, in English
     phone.expect_exact("♫ music on hold")
-    phone.sendline("h")
+    phone.send("h")
     phone.expect_exact("Call ended.")
     shown = screen.getvalue()[chosen:]
     assert not re.search("[а-яА-ЯёЁ]", shown), shown  # not a word of Russian after choosing English
@@ -62,23 +62,19 @@ def test_a_russian_caller_with_nobody_on_duty_is_promised_no_wait(product: Produ
     serving = product.serve()
     phone = product.call(serving)
     screen = phone.logfile_read = io.StringIO()
-    phone.expect_exact("[language.choose]")
-    phone.expect_exact(KEYS)
-    phone.sendline("1")
+    asked(phone, "language.choose")
+    phone.send("1")
     phone.expect_exact("[identity.say_name] Назовите")
     phone.expect_exact("● recording")
-    phone.sendline("Иванов Иван Иванович")
-    phone.expect_exact("[identity.enter_number]")
-    phone.expect_exact(KEYS)
-    phone.sendline("#")
-    phone.expect_exact("[menu.main] Выберите тему обращения.")
-    phone.expect_exact(KEYS)
-    phone.sendline("0")
-    phone.expect_exact("[consent.ask]")
-    phone.expect_exact(KEYS)
-    phone.sendline("1")
+    phone.send("Иванов Иван Иванович\r")
+    asked(phone, "identity.enter_number")
+    phone.send("#")
+    asked(phone, "menu.main", "Выберите тему обращения.")
+    phone.send("0")
+    asked(phone, "consent.ask")
+    phone.send("1")
     phone.expect_exact("♫ music on hold")  # nobody logged in: no operator on duty
-    phone.sendline("h")
+    phone.send("h")
     phone.expect_exact("Call ended.")
     announced = screen.getvalue().split("[consent.yes]", 1)[1]
     assert "[queue.position] Ваш номер в очереди\r\n  ♪ [number.1] один\r\n" in announced, announced
@@ -95,17 +91,14 @@ def test_a_name_skipped_with_hash_is_not_kept_as_a_recording(product: Product) -
                           env=newcomer_env(), encoding="utf-8", timeout=60, dimensions=(50, 200))
     screen = phone.logfile_read = io.StringIO()
     try:
-        phone.expect_exact("[language.choose]")
-        phone.expect_exact(KEYS)
-        phone.sendline("1")
+        asked(phone, "language.choose")
+        phone.send("1")
         phone.expect_exact("● recording")
-        phone.sendline("#")  # the name skipped at once: RECORD FILE ends "(dtmf) endpos=0"
-        phone.expect_exact("[identity.enter_number]")
-        phone.expect_exact(KEYS)
-        phone.sendline("#")
-        phone.expect_exact("[menu.main]")
-        phone.expect_exact(KEYS)
-        phone.sendline("h")
+        phone.send("#")  # the name skipped at once: RECORD FILE ends "(dtmf) endpos=0"
+        asked(phone, "identity.enter_number")
+        phone.send("#")
+        asked(phone, "menu.main")
+        phone.send("h")
         phone.expect_exact("What the menu collected:")
         phone.expect(pexpect.EOF)
     finally:

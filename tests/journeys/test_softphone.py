@@ -18,9 +18,9 @@ def reach_the_queue(phone: Any, *, consent: str) -> str:
     phone.expect(r"\(call (\d+\.\d+)\)")
     call_id = str(phone.match.group(1))
     phone.expect_exact("[language.choose]")
-    phone.send("1")
+    phone.sendline("1")  # a key acts at once; Enter after keys only closes the line
     phone.expect_exact("● recording")
-    phone.send("\r")  # says nothing
+    phone.sendline("")  # says nothing: Enter on an empty line
     phone.expect_exact("[identity.enter_number]")
     phone.send("#")  # skips the number
     phone.expect_exact("[menu.main]")

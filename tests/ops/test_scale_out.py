@@ -65,7 +65,7 @@ def test_two_engines_one_redis_a_callback_booked_in_one_is_assigned_by_the_other
         # Two more calls, one into each engine: nobody free, each books a callback.  These
         # engines have no AMI: the callers are softphones that say where they answer (a
         # line that accepts the ring and never picks up: the callback stays reserved).
-        softphone = {wire.ENV_KEY: "127.0.0.1:%d" % line.getsockname()[1]}
+        softphone = {wire.ENV_KEY: f"127.0.0.1:{line.getsockname()[1]}"}
         q = place_call(a.fastagi, MenuCaller(numbers=["000073011234"], callback="own"),
                        {**default_env(caller="79990006002", uniqueid="q.1"), **softphone})
         r = place_call(b.fastagi, MenuCaller(numbers=["000073011234"], callback="own"),
