@@ -40,6 +40,8 @@ import base64
 import csv
 import json
 import os
+import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -88,18 +90,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds per thread name (threads of the same name added up)."""
-    out: dict[str, float] = {}
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds per thread id (Python's threads all carry the process's name in /proc)."""
+    out: dict[int, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            raw = (task / "stat").read_text()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        name = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw.rsplit(")", 1)[1].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / TICK
     return out
+
+
+def thread_names(pyspy_raw: Path) -> dict[int, str]:
+    """Thread id -> Python thread name, from py-spy's folded stacks (``thread (1234): name;...``)."""
+    names: dict[int, str] = {}
+    if pyspy_raw.exists():
+        for line in pyspy_raw.read_text().splitlines():
+            found = re.match(r"thread \((\d+)\): ([^;]+);", line)
+            if found:
+                names[int(found.group(1))] = found.group(2)
+    return names
 
 
 def embedded_redis(checkout: Path) -> list[int]:
@@ -168,10 +179,15 @@ class Host:
              (r"^  spool_dir: /var/spool/asterisk/monitor/ivr", f"  spool_dir: {spool}/monitor/ivr"),
              (r"^  clip_dir: /var/spool/asterisk/ivr", f"  clip_dir: {spool}/ivr"))
         env = newcomer_env(IVR_AMI_SECRET=AMI_SECRET, IVR_RECORDING_KEY=RECORDING_KEY)
+        # The prompts of an earlier run, beside the chroot: the build only redoes what changed.
+        cache = h.root.parent / "bench-sounds"
+        if cache.is_dir():
+            shutil.copytree(cache, checkout / "var/sounds", dirs_exist_ok=True)
         built = subprocess.run([IVR, "prompts", "build"], check=False, cwd=checkout, env=env, capture_output=True,
                                text=True, timeout=900)
         if built.returncode != 0:
             raise RuntimeError(built.stdout[-2000:] + built.stderr[-2000:])
+        shutil.copytree(checkout / "var/sounds", cache, dirs_exist_ok=True)
         h.start(installed=True, user="asterisk", umask=0o007)
         if trace:  # calibration only: every AGI command and key in the log, with its time
             h.cli("agi set debug on")
@@ -251,7 +267,7 @@ def run_level(host: Host, calls: int, *, hold: float, rate: float, idle: float, 
     spy = None
     if profile:  # sampled from outside, never pausing the engine (py-spy's own CPU is its own)
         spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(procs.engine),
-                                "--nonblocking", "--threads", "--format", "raw", "--rate", "200",
+                                "--nonblocking", "--threads", "--gil", "--format", "raw", "--rate", "200",
                                 "-o", str(run_dir / "engine.pyspy.txt")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cpu_before, t0 = procs.sample(), time.monotonic()
@@ -275,6 +291,11 @@ def run_level(host: Host, calls: int, *, hold: float, rate: float, idle: float, 
     used = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
     net = {k: used[k] - idle_rate[k] * wall for k in used}
     moved = delta(metrics_after, metrics_before)
+    names = thread_names(run_dir / "engine.pyspy.txt")
+    engine_threads: dict[str, float] = {}
+    for tid, seconds_ in threads_after.items():
+        name = names.get(tid, "other threads")
+        engine_threads[name] = round(engine_threads.get(name, 0.0) + seconds_ - threads_before.get(tid, 0.0), 2)
     return {
         "calls": calls, "wall_s": round(wall, 1), "sipp_rc": sipp.returncode,
         "successful": int(last.get("SuccessfulCall(C)", 0) or 0), "failed": int(last.get("FailedCall(C)", 0) or 0),
@@ -286,7 +307,7 @@ def run_level(host: Host, calls: int, *, hold: float, rate: float, idle: float, 
         "ratio_engine_redis": round((used["engine"] + used["redis"]) / used["asterisk"], 3),
         "net_ratio_engine_redis": round((net["engine"] + net["redis"]) / net["asterisk"], 3),
         "metrics": moved,
-        "engine_threads": {k: round(v, 2) for k, v in delta(threads_after, threads_before).items() if v >= 0.05},
+        "engine_threads": engine_threads,
     }
 
 
@@ -302,7 +323,8 @@ def main() -> None:
                         help="calibration: AGI debug and keys in the log var/log/asterisk/bench-trace "
                              "(costs Asterisk CPU: not for the figures)")
     parser.add_argument("--profile", action="store_true",
-                        help="py-spy the engine during each run (<run dir>/engine.pyspy.txt, folded stacks)")
+                        help="py-spy the engine during each run (<run dir>/engine.pyspy.txt, folded stacks of "
+                             "the threads holding the GIL; CPU per thread named)")
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="asterisk-cost-"))
