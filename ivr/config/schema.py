@@ -116,7 +116,40 @@ class SpeechSettings:
 
 
 @dataclass(frozen=True)
+class S3Settings:
+    """An S3-compatible bucket for the recordings (docs/scale-out.md: MinIO, Ceph RGW, AWS).
+
+    Credentials come from the environment only: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
+    """
+
+    bucket: str
+    # The S3 endpoint, e.g. https://minio.internal:9000; null: AWS's own for the region.
+    endpoint: str | None = None
+    region: str = "us-east-1"
+    # Keys are <prefix>ab/<id>.rec; the store identity marker is <prefix>.ivr-recordings.
+    prefix: str = "recordings/"
+    # Path-style URLs (endpoint/bucket/key): what MinIO and Ceph RGW need without
+    # wildcard DNS; false: virtual-hosted (bucket.endpoint/key), as AWS prefers.
+    path_style: bool = True
+    # This engine's local outbox: containers (encrypted) waiting for the archive when it
+    # is down or refusing; uploaded from here every retry_every seconds.  Local disk.
+    outbox_dir: str = "var/spool/recordings-outbox"
+    # Also: once the archive could not be reached, it is not asked again (ingest goes
+    # straight to the outbox, a listener hears "archive unavailable") for that long.
+    retry_every: int = 10
+    # Seconds to connect, and to wait for a reply, per try; tries per request (boto3's
+    # standard retry mode, with back-off).
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    attempts: int = 3
+
+
+@dataclass(frozen=True)
 class RecordingSettings:
+    # Where the encrypted recordings live: "directory" (dir, the default) or "s3" (the
+    # bucket of the s3 section; several engine machines share one archive).
+    storage: Literal["directory", "s3"] = "directory"
+    s3: S3Settings | None = None
     dir: str = "recordings"
     # A file holding the master key (32 bytes, base64); IVR_RECORDING_KEY wins.
     key_file: str | None = None
@@ -258,6 +291,15 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    # Seconds between signed checkpoints of each audit log that moved (IVR_AUDIT_KEY set).
+    checkpoint_every: int = 300
+    # This host's name in the logs' anchors in Redis (each host keeps its own log files);
+    # null: the host name.
+    node: str | None = None
+
+
+@dataclass(frozen=True)
 class RoutingSettings:
     # A caller with an unresolved appeal this recent is a repeat caller.
     repeat_window_days: int = 14
@@ -293,6 +335,7 @@ class Config:
     operators: Mapping[str, OperatorConfig] = field(default_factory=dict)
     users: Mapping[str, UserConfig] = field(default_factory=dict)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     # Filled in by the loader, not by the file.
     root: str = field(default=".", metadata={"internal": True})
     calendar: Calendar | None = field(default=None, metadata={"internal": True})
