@@ -301,6 +301,9 @@ class HttpSettings:
     max_connections: int = 8000
     # Threads that run the Flask app; an open event stream holds none while it waits.
     threads: int = 32
+    # Let several processes listen on the same port (SO_REUSEPORT; the kernel spreads the
+    # connections): the web tier's processes, ``ivr serve --fastagi off`` (docs/scale-out.md).
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True)

@@ -86,11 +86,14 @@ class LimitedListener(socket.socket):
             conn.close()  # over the limit: a reset, nothing read
 
 
-def listen(host: str, port: int, limits: ConnectionLimits, *, backlog: int = 1024) -> LimitedListener:
+def listen(host: str, port: int, limits: ConnectionLimits, *, backlog: int = 1024,
+           reuse_port: bool = False) -> LimitedListener:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = LimitedListener(family, socket.SOCK_STREAM)
     sock.limits = limits
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(backlog)
     sock.setblocking(False)

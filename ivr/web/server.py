@@ -52,7 +52,7 @@ class HttpServer:
         self.settings = settings
         self.limits = ConnectionLimits(per_client=settings.max_connections_per_client,
                                        total=settings.max_connections)
-        self.socket = listen(address[0], address[1], self.limits)
+        self.socket = listen(address[0], address[1], self.limits, reuse_port=settings.reuse_port)
         self.address: tuple[str, int] = self.socket.getsockname()[:2]
         self.pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="http")
         self.front = HttpFront(app, pool=self.pool, body_timeout=settings.body_timeout,
