@@ -45,6 +45,13 @@ def hypercorn_config(settings: HttpSettings) -> HypercornConfig:
     return config
 
 
+def _quiet_at_shutdown(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Connections still open at shutdown (event streams) are cancelled: not worth a traceback."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
 class HttpServer:
     """``start()`` binds and serves ``app`` in a thread; ``shutdown()`` stops it."""
 
@@ -72,6 +79,7 @@ class HttpServer:
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(_quiet_at_shutdown)
         self._stop = asyncio.Event()
         self._loop.call_soon(self._ready.set)
         sockets = Sockets(secure_sockets=[], insecure_sockets=[self.socket], quic_sockets=[])
