@@ -49,16 +49,16 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import requests  # noqa: E402
-from twilio.request_validator import RequestValidator  # noqa: E402
-from werkzeug.security import generate_password_hash  # noqa: E402
+import requests
+from twilio.request_validator import RequestValidator
+from werkzeug.security import generate_password_hash
 
-from ivr.config import Config, Secrets, load_config  # noqa: E402
-from ivr.config.schema import OperatorConfig, UserConfig  # noqa: E402
-from ivr.engine import build_engine  # noqa: E402
-from routing.redis_conn import connect  # noqa: E402
-from tests.console.live import live_config, noon_clock  # noqa: E402
-from tests.redis_servers import RedisServer  # noqa: E402
+from ivr.config import Config, Secrets, load_config
+from ivr.config.schema import OperatorConfig, UserConfig
+from ivr.engine import build_engine
+from routing.redis_conn import connect
+from tests.console.live import live_config, noon_clock
+from tests.redis_servers import RedisServer
 
 PASSWORD = "correct horse battery"
 TOKEN = "bench-auth-token-0123456789abcdef"
@@ -127,9 +127,7 @@ def serve(redis_url: str, prefix: str, workdir: str, operators: int) -> None:
 
     threading.Thread(target=tick, daemon=True).start()
     print(web.address[1], os.getpid(), flush=True)
-    n = 0
-    for _ in sys.stdin:
-        n += 1
+    for n, _ in enumerate(sys.stdin, 1):
         now = time.time() * 1000
         with lock:
             subs = list(bare)
@@ -268,20 +266,28 @@ def consoles(args: argparse.Namespace) -> None:
         counter = [0]
         total = args.operators + BARE_STREAMS
 
+        tasks: list[asyncio.Task[None]] = []  # referenced: the loop keeps only weak references
+
         async def open_all() -> None:
             for i, cookie in enumerate(cookies):
-                asyncio.ensure_future(read_stream(engine.port, "/operator/events", cookie, opened, counter,
-                                                  samples, total))
+                tasks.append(asyncio.ensure_future(read_stream(engine.port, "/operator/events", cookie, opened, counter,
+                                                  samples, total)))
                 if i % 50 == 0:
                     await asyncio.sleep(0.01)
             for _ in range(BARE_STREAMS):
-                asyncio.ensure_future(read_stream(engine.port, "/bench/bare-events", cookies[0], opened,
-                                                  counter, samples, total))
-            await asyncio.wait_for(opened.wait(), 120)
+                tasks.append(asyncio.ensure_future(read_stream(engine.port, "/bench/bare-events", cookies[0],
+                                                               opened, counter, samples, total)))
+            for _ in range(60):
+                try:
+                    await asyncio.wait_for(opened.wait(), 10)
+                    return
+                except TimeoutError:
+                    print(f"... {counter[0]} of {total} streams open", flush=True)
+            raise SystemExit(f"only {counter[0]} of {total} streams said hello in 600 s")
 
         threading.Thread(target=loop.run_forever, daemon=True).start()
         t0 = time.monotonic()
-        asyncio.run_coroutine_threadsafe(open_all(), loop).result(150)
+        asyncio.run_coroutine_threadsafe(open_all(), loop).result(650)
         print(f"{total} streams open (hello read) in {time.monotonic() - t0:.1f} s", flush=True)
         time.sleep(2.0)
         rss1, threads1 = proc_status(engine.pid)
