@@ -171,36 +171,59 @@ def _test(config: Config, args: argparse.Namespace) -> int:
 
 def _call(config: Config, args: argparse.Namespace) -> int:
     import socket
+    import threading
 
-    from ivr.asterisk.softphone import run_softphone
+    from ivr.asterisk.keypad import Keypad
+    from ivr.asterisk.softphone import await_callback, callback_for_me, run_softphone
     from ivr.config.schema import parse_address
-
+    from ivr.softphone.phone import SoftphoneLine
 
     host, port = parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
     local = None
     finished: list[CallContext] = []
+    ended = threading.Event()
     try:
         socket.create_connection((host, port), timeout=1).close()
     except OSError:
         from ivr.asterisk.wiring import fastagi_server
 
-        print(f"No engine answers at {host}:{port}; starting one in this process.")
+        print(f"No engine answers at {host}:{port}; starting one in this process "
+              "(no operators, no callbacks: run `ivr serve` for those).")
         engine = _engine(config)
-        engine.call_observers.append(lambda ctx, at: finished.append(ctx))
+        engine.call_observers.extend([lambda ctx, at: finished.append(ctx), lambda ctx, at: ended.set()])
         local = fastagi_server(engine, ("127.0.0.1", 0))
         local.start()
         host, port = local.address
+    keypad = Keypad(sys.stdin, echo=sys.stdout).start()
+    # A running engine can ring this softphone back (callbacks); one in this process has
+    # no background work to place them.
+    line = SoftphoneLine(keypad=keypad).start() if local is None else None
     try:
         variables = run_softphone(host, port, caller=args.caller, language=args.language,
-                                  prompts_dir=config.path(config.prompts.dir))
+                                  prompts_dir=config.path(config.prompts.dir), keypad=keypad, line=line)
+        if local is not None:  # the engine here finishes the call's record, then its summary
+            local.shutdown(drain_seconds=1)
+            local = None
+        for name, value in sorted(variables.items()):
+            print(f"  {name} = {value}")
+        if local is not None:
+            # The caller hung up: the engine here finishes the call on its own thread a
+            # moment later (its observers); what it collected is shown once it has.
+            ended.wait(CALL_FINISH_SECONDS)
+        for ctx in finished:  # the engine ran here: show what the menu collected
+            print(describe_context(ctx))
+        if line is not None and callback_for_me(variables, args.caller):
+            await_callback(keypad, line)
     finally:
+        keypad.close()
+        if line is not None:
+            line.close()
         if local is not None:
             local.shutdown(drain_seconds=1)
-    for name, value in sorted(variables.items()):
-        print(f"  {name} = {value}")
-    for ctx in finished:  # the engine ran here: show what the menu collected
-        print(describe_context(ctx))
     return 0
+
+
+CALL_FINISH_SECONDS = 10.0  # how long `ivr call` waits for its own engine to finish a hung-up call
 
 
 def describe_context(ctx: CallContext) -> str:
@@ -263,15 +286,19 @@ def _ami(config: Config, engine: Engine) -> AmiServices | None:
     from ivr.asterisk.ami import AmiError
     from ivr.asterisk.wiring import ami_services
 
-    if config.asterisk.ami is None:
-        return None
     log = logging.getLogger("ivr.serve")
+    if config.asterisk.ami is None:
+        log.warning("callbacks: asterisk.ami is not set, so no call can be originated: the menu offers "
+                    "a callback only to an `ivr call` softphone, which receives it; operators confirm "
+                    "that they answered with the screen-pop's button")
+        return None
     host, port = config.asterisk.ami
     try:
         services = ami_services(engine, host=host, port=port, username=config.asterisk.ami_user,
                                 secret=engine.secrets.ami_secret or "")
     except (OSError, AmiError) as exc:
-        log.error("ami: %s:%d unavailable (%s): callbacks are not dialled", host, port, exc)
+        log.error("ami: %s:%d unavailable (%s): callbacks are offered only to `ivr call` softphones",
+                  host, port, exc)
         return None
     log.info("ami: %s@%s:%d (callbacks, hand-overs)", config.asterisk.ami_user, host, port)
     return services

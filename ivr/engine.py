@@ -24,7 +24,13 @@ from ivr.flow.context import CallContext
 from ivr.menu.live import LiveMenus
 from ivr.menu.versions import MenuVersions
 from ivr.ops.calllog import CallLogLine, Observers
-from ivr.ops.feeds import MenuCollector, QueueCollector, ReadinessCollector, RecordingsCollector, RoutingEventFeed
+from ivr.ops.feeds import (
+    MenuCollector,
+    QueueCollector,
+    ReadinessCollector,
+    RecordingsCollector,
+    RoutingEventFeed,
+)
 from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
 from ivr.ops.probe import redis_answers
@@ -66,6 +72,10 @@ class Engine:
     # Who places due callbacks, by the channel the call came in on ("asterisk": AMI
     # Originate, "twilio": the REST API); a channel without one: its callbacks wait.
     dialers: dict[str, CallbackDialer] = field(default_factory=dict)
+    # The channels whose telephony tells routing that an operator answered a call handed
+    # over to them ("asterisk" with AMI: DialEnd).  For the others the operator says it,
+    # with the "answered" button on the screen-pop (the same routing transition).
+    answer_events: set[str] = field(default_factory=set)
     # More background work the front ends register (Twilio's REST bridging).
     background: list[Callable[[], object]] = field(default_factory=list)
     # The call records the supervisors' funnel reads (one of the observers).

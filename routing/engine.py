@@ -67,6 +67,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _wait(value: Any) -> float | None:
+    """An expected wait from a script: seconds, or "" when nobody on duty could take the call."""
+    text = _text(value)
+    return float(text) if text else None
+
+
 def class_definition(
     queue_name: str, queue: QueueConfig, language: str, skills: tuple[str, ...]
 ) -> str:
@@ -285,7 +291,7 @@ class Router:
             return Placement(call.call_id, 1, 0.0, False, effective, repeat, a)
         if tag == "exists":
             st = self.status(call.call_id)
-            wait = st.expected_wait or 0.0
+            wait = st.expected_wait
             return Placement(
                 call.call_id,
                 st.position or 1,
@@ -295,7 +301,7 @@ class Router:
                 repeat,
                 st.assignment,
             )
-        position, wait = int(_text(reply[1])), float(_text(reply[2]))
+        position, wait = int(_text(reply[1])), _wait(reply[2])
         offer = estimates.offer_callback(queue.callback, wait)
         return Placement(call.call_id, position, wait, offer, effective, repeat)
 
@@ -305,7 +311,7 @@ class Router:
         reply = self._run("status", self.clock(), call_id)
         state = _text(reply[0])
         if state in ("waiting", "callback"):
-            return CallStatus(call_id, state, int(_text(reply[1])), float(_text(reply[2])), None)  # type: ignore[arg-type]
+            return CallStatus(call_id, state, int(_text(reply[1])), _wait(reply[2]), None)  # type: ignore[arg-type]
         if state in ("reserved", "connected"):
             return CallStatus(call_id, state, None, None, self._assignment(reply[4]))  # type: ignore[arg-type]
         overflow_to = _text(reply[3]) or None

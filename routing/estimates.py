@@ -25,6 +25,8 @@ language that need any of the same skills and stand ahead, ``handle`` is the lon
 moving-average handle time (talk + wrap-up) of its skills, and ``staffed`` is the
 smallest number of staffed operators (available, reserved, on call, wrap-up) having
 one of its skills in its language.  Computed in ``scripts/lib.lua`` (``placement``).
+With no such operator on duty there is no estimate (``None``): nothing a caller could
+be told would be true.
 """
 
 from __future__ import annotations
@@ -58,12 +60,13 @@ def required_proficiency(widening: Sequence[Widening], waited: float) -> int:
     return min(steps) if steps else 6
 
 
-def offer_callback(rule: CallbackRule, expected_wait: float) -> bool:
+def offer_callback(rule: CallbackRule, expected_wait: float | None) -> bool:
+    """``expected_wait`` None (nobody on duty): the wait is unbounded, so over any threshold."""
     if rule.offer == "always":
         return True
     if rule.offer == "never":
         return False
-    return expected_wait > rule.wait_over
+    return expected_wait is None or expected_wait > rule.wait_over
 
 
 def class_of(queue: str, language: str, skills: Sequence[str]) -> str:

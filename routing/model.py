@@ -64,7 +64,7 @@ class Placement:
 
     call_id: str
     position: int
-    expected_wait: float
+    expected_wait: float | None  # None: no operator on duty could take it, so no estimate
     offer_callback: bool
     effective_priority: float
     repeat_caller: bool

@@ -12,9 +12,10 @@ set -eu
 
 ROOT=${IVR_ASTERISK_ROOT:-/var/cache/ivr-asterisk/root}
 MIRROR=${IVR_ASTERISK_MIRROR:-http://deb.debian.org/debian}
-PACKAGES="asterisk asterisk-core-sounds-ru asterisk-core-sounds-ru-wav"
+# What dialplans/asterisk/README-asterisk.md tells an administrator to install.
+PACKAGES="asterisk asterisk-core-sounds-ru asterisk-core-sounds-ru-wav asterisk-moh-opsound-wav"
 # Bump BUILD_ID whenever the recipe below changes: cached chroots are rebuilt.
-BUILD_ID="v1 sid minbase $PACKAGES"
+BUILD_ID="v2 sid minbase $PACKAGES, /etc/asterisk.debian"
 STAMP="$ROOT/.ivr-asterisk-build-complete"
 LOCK="$ROOT.lock"
 
@@ -50,6 +51,9 @@ build() {
     chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive \
         apt-get -q -y --no-install-recommends install $PACKAGES
     chroot "$ROOT" apt-get clean
+    # The package's own /etc/asterisk, as an administrator finds it after apt-get install
+    # (the harness replaces /etc/asterisk; the Asterisk guide's journey starts from this).
+    cp -a "$ROOT/etc/asterisk" "$ROOT/etc/asterisk.debian"
     t2=$(now)
     log "apt-get install took $((t2 - t1)) s"
     chroot "$ROOT" /usr/sbin/asterisk -V >&2

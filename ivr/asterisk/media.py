@@ -7,7 +7,9 @@ CollectDigits      its prompts (escapable), then ``WAIT FOR DIGIT <ms>`` per key
 CollectSpeech      its prompts, ``RECORD FILE`` with the accepted keys as escapes, then the
                    injected recogniser; a key pressed switches to digit collection
 Record             its prompts, then ``RECORD FILE`` (a spoken name when speech is off)
-HoldMusic          ``EXEC StartMusicOnHold`` + ``WAIT FOR DIGIT`` + ``EXEC StopMusicOnHold``
+HoldMusic          ``EXEC StartMusicOnHold`` once, then one ``WAIT FOR DIGIT <seconds>`` per
+                   hold; the music goes on across holds and stops (``EXEC StopMusicOnHold``)
+                   only before the caller hears anything else or the call leaves the engine
 SetVariable        ``SET VARIABLE``
 StartRecording     ``SET VARIABLE IVR_RECORD 1`` (the dialplan runs MixMonitor on the bridge)
 Connect            ``SET VARIABLE IVR_OPERATOR/IVR_OPERATOR_ENDPOINT/IVR_RECORD``, end of AGI:
@@ -18,6 +20,13 @@ Hangup             ``HANGUP``
 
 A key pressed during a ``Play`` with ``barge_in`` skips the rest of the batch's prompts and
 becomes the first key of the waiting action that ends the batch (see :mod:`ivr.flow.actions`).
+
+Music on hold is continuous: a queued caller's batches are "hold" until the engine has
+something to say (an announcement every ``announce_every``, the operator, the callback
+questions), so the player starts the music at the first hold and leaves it on while batch
+after batch is only a hold: one ``WAIT FOR DIGIT`` of the hold's length each, one command
+per ``poll_seconds`` (AGI cannot be interrupted from the engine's side: without AMI that
+wait bounds how long a reserved operator waits for the caller).
 
 The player runs on the server's event loop; the one blocking thing it does, speech
 recognition, goes through the ``offload`` it is given (a bounded thread pool).
@@ -89,6 +98,14 @@ class MediaPlayer:
         self.recognise = recognise
         self.clock = clock
         self.offload = offload
+        self.music = False  # music on hold is playing on the channel
+
+    async def quiet(self) -> None:
+        """Stop the music on hold, if it plays (before anything else is heard or done)."""
+        if self.music:
+            self.music = False
+            if not self.channel.hung_up:
+                await self.channel.exec("StopMusicOnHold")
 
     def prompt_path(self, prompt: str, language: str) -> str:
         return f"{self.settings.sounds_prefix}/{language}/{prompt}"
@@ -101,6 +118,8 @@ class MediaPlayer:
         barged: str | None = None
         escape = _barge_in_keys(actions)
         for action in actions:
+            if not isinstance(action, (a.HoldMusic, a.SetVariable, a.StartRecording)):
+                await self.quiet()
             if isinstance(action, (a.Play, a.SayDigits, a.SayNumber)):
                 if barged is None:
                     barged = await self._prompt(action, escape)
@@ -206,23 +225,27 @@ class MediaPlayer:
     async def _record(self, action: a.Record, barged: str | None) -> e.Event:
         await self._prompts(action.prompts, barged, "")
         clip = self._clip_path(action.clip)
-        await self.channel.record_file(clip, fmt=self.settings.record_format, escape="#",
-                                       max_seconds=action.max_seconds, silence=action.silence)
+        rec = await self.channel.record_file(clip, fmt=self.settings.record_format, escape="#",
+                                             max_seconds=action.max_seconds, silence=action.silence)
+        if rec.endpos == 0:  # ``200 result=35 (dtmf) endpos=0``: '#' at once, a header-only file
+            return e.Recorded(None, self.clock())
         return e.Recorded(clip, self.clock())
 
     async def _hold(self, action: a.HoldMusic, barged: str | None) -> e.Event:
+        """Music (started once, left on) and one ``WAIT FOR DIGIT`` for the hold's length;
+        again for the rest only when a key that does not count ended it early."""
         if barged is not None and barged in action.keys:
             return e.DigitsEntered(barged, self.clock())
-        await self.channel.exec("StartMusicOnHold", self.settings.music_class)
-        try:
-            deadline = time.monotonic() + action.seconds
-            while (left := deadline - time.monotonic()) > 0.05 and not self.interrupted():
-                key = await self.channel.wait_for_digit(max(1, int(left * 1000)))
-                if key is not None and key in action.keys:
-                    return e.DigitsEntered(key, self.clock())
-        finally:
-            if not self.channel.hung_up:
-                await self.channel.exec("StopMusicOnHold")
+        if not self.music:
+            await self.channel.exec("StartMusicOnHold", self.settings.music_class)
+            self.music = True
+        deadline = self.clock() + action.seconds
+        while (left := deadline - self.clock()) > 0.05 and not self.interrupted():
+            key = await self.channel.wait_for_digit(max(1, int(left * 1000)))
+            if key is None:
+                break  # the whole wait passed
+            if key in action.keys:
+                return e.DigitsEntered(key, self.clock())
         return e.NoInput(self.clock())
 
     def _clip_path(self, clip: str) -> str:

@@ -71,6 +71,10 @@ from ivr.asterisk.connection import AgiConnection, Offloaded, ReceiveBuffer
 from ivr.asterisk.media import inline
 from ivr.asterisk.session import CallFactory, SessionResult, SessionSettings, run_session
 
+# After the drain, how long calls get to reach their next step and be handed back: a call
+# on hold is in one WAIT FOR DIGIT of its enqueue node's poll_seconds (default 5), which
+# nothing on the engine's side can cut short.
+HANDBACK_SECONDS = 7.0
 log = logging.getLogger(__name__)
 MAX_REFUSING = 64  # refusals in progress at once; beyond this a surplus call is just closed
 REFUSAL_SECONDS = 2.0  # a refused call's env block and the reply to "busy" must come this fast
@@ -230,7 +234,7 @@ class FastAgiServer:
             self._server.close()  # the listening socket
         await self._wait_calls(drain_seconds)
         self.handback.set()
-        await self._wait_calls(min(2.0, drain_seconds))
+        await self._wait_calls(min(HANDBACK_SECONDS, drain_seconds))
         left = list(self._calls | self._refusing)
         for conn in left:
             conn.close()  # their coroutines see the connection closed and end

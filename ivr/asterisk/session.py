@@ -57,6 +57,7 @@ class CallSetup:
     appeal: str | None = None  # services.allocate_appeal()
     recognise: Recogniser | None = None  # None: speech off for this call
     recording: bool = True  # the engine can keep recordings (engine.recordings.enabled)
+    callbacks: bool = True  # a callback can be placed to this caller (AMI, or its softphone line)
 
 
 @dataclass
@@ -74,7 +75,8 @@ class SessionSettings:
 
 
 def call_started(
-    env: dict[str, str], *, at: float, appeal: str | None, speech: bool, recording: bool = True
+    env: dict[str, str], *, at: float, appeal: str | None, speech: bool, recording: bool = True,
+    callbacks: bool = True,
 ) -> e.CallStarted:
     """``agi_uniqueid``, ``agi_callerid``, ``agi_dnid``/``agi_extension``, ``agi_language``."""
     dialled = env.get("agi_dnid", "")
@@ -91,6 +93,7 @@ def call_started(
         speech=speech,
         channel="asterisk",
         recording=recording,
+        callbacks=callbacks,
     )
 
 
@@ -130,7 +133,8 @@ async def run_session(
         setup = await offload(lambda: factory(env))
         runner = setup.runner
         started_event = call_started(env, at=clock(), appeal=setup.appeal,
-                                     speech=setup.recognise is not None, recording=setup.recording)
+                                     speech=setup.recognise is not None, recording=setup.recording,
+                                     callbacks=setup.callbacks)
         result.call_id = started_event.call_id
         caller = started_event.caller
         log.info("call %s from %s", result.call_id, mask_phone(caller) if caller else "-")
@@ -147,6 +151,7 @@ async def run_session(
             if event is None:
                 raise RuntimeError(f"the engine's actions did not wait for the caller: {actions!r}")
             if draining():
+                await player.quiet()
                 await channel.set_variable("IVR_STATUS", "handback")
                 result.ended_by = "drained"
                 break

@@ -4,94 +4,130 @@
 every command with the reply a real Asterisk 22 gives (:class:`ivr.asterisk.peer.AsteriskPeer`)
 and shows what the caller hears: the prompt id and its text from ``prompts/<lang>.yaml``.
 
-Keys: type them and press Enter (``500100732259#``).  Keys typed ahead are pressed in
-order; a key typed before a prompt that allows barge-in interrupts it.  An empty line is
-silence (the timeout), ``h`` (or end of input) hangs up.  When the caller is recorded,
-type what they say (it is only shown; speech recognition is off without a model).
+The call runs in real time, as on a phone: a question waits its timeout, the wait in
+queue lasts until an operator is free, whether or not anything is typed
+(:class:`~ivr.asterisk.keypad.Keypad` reads the keys on a thread of its own).  Keys act
+at once on a terminal (``0``-``9``, ``*``, ``#``); keys typed ahead are pressed in order, a
+key typed before a prompt that allows barge-in interrupts it.  Enter on an empty line is
+silence now (the current wait ends), ``h`` (or the end of the input) hangs up.  When the
+caller is recorded, type what they say, then Enter (it is only shown; speech
+recognition is off without a model); an ``h`` after the first letter is part of what
+is said ("John Smith"), not a hang-up.  Each call gets its own id, as Asterisk's
+``Uniqueid``: ``<epoch seconds>.<sequence>``.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
+from ivr.asterisk.keypad import Keypad
 from ivr.asterisk.peer import AsteriskPeer, CallerHangsUp, default_env, dial
+from ivr.identity import InvalidIdentity, validate_phone
 from ivr.prompts.catalog import load_catalog
+from ivr.softphone import wire
+from ivr.softphone.phone import SoftphoneLine
+
+_SEQUENCE = itertools.count(1)
+
+
+def new_call_id(clock: Callable[[], float] = time.time) -> str:
+    """A call id as Asterisk gives one (``1795312804.30``: epoch seconds, a sequence):
+    unique for every call of every softphone process on the machine (the sequence
+    starts from the process id, as two processes never share one at the same time)."""
+    return f"{int(clock())}.{os.getpid()}{next(_SEQUENCE):03d}"
 
 
 def load_prompt_texts(prompts_dir: str | Path, language: str) -> dict[str, str]:
     """``{"menu.main": "Выберите тему..."}`` for one language, from the prompt catalog."""
+    return dict(load_all_prompt_texts(prompts_dir).get(language, {}))
+
+
+def load_all_prompt_texts(prompts_dir: str | Path) -> dict[str, dict[str, str]]:
+    """Every language's prompt texts: ``{"ru": {...}, "en": {...}}``."""
     catalog, _problems = load_catalog(prompts_dir)
-    return dict(catalog.texts.get(language, {}))
+    return {lang: dict(texts) for lang, texts in catalog.texts.items()}
 
 
 class TerminalCaller:
     """The person at the keyboard, as the :class:`~ivr.asterisk.peer.Caller` of a call."""
 
-    def __init__(self, *, input: TextIO, output: TextIO, texts: Mapping[str, str]) -> None:
-        self.input = input
+    def __init__(self, *, keypad: Keypad, output: TextIO, texts: Mapping[str, str],
+                 languages: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self.keypad = keypad
         self.output = output
         self.texts = texts
-        self.typed: list[str] = []
-        self.on_hold = False  # music on hold: ask once, then wait in real time
-        self.asked_on_hold = False
+        self.languages = languages or {}  # the texts shown once the engine sets CHANNEL(language)
+        self.on_hold = False  # music on hold: the wait in queue, one prompt for all of it
 
     def _say(self, text: str) -> None:
         self.output.write(text + "\n")
         self.output.flush()
 
-    def _ask(self, question: str) -> None:
-        """Read one line of keys into the type-ahead buffer ("" = silence)."""
-        self.output.write(question)
-        self.output.flush()
-        line = self.input.readline()
-        if line == "" or line.strip().lower() in ("h", "hangup"):
-            raise CallerHangsUp
-        self.typed.extend(ch for ch in line.strip() if ch in "0123456789*#")
-        if not line.strip():
-            self.typed.append("")  # one timeout
-
     def hear(self, kind: str, what: str, escape: str) -> str | None:
+        if self.keypad.hung_up_ahead():
+            raise CallerHangsUp
+        self.on_hold = False
         if kind == "file":
             prompt = what.rsplit("/", 1)[-1]
             self._say(f"  ♪ [{prompt}] {self.texts.get(prompt, '')}".rstrip())
         else:
             self._say(f"  ♪ ({kind}) {what}")
-        if self.typed and self.typed[0] and escape and self.typed[0] in escape:
-            return self.typed.pop(0)
-        return None
+        return self.keypad.take_key(escape) if escape else None
 
     def wait_key(self, ms: int) -> str | None:
-        if not self.typed and self.on_hold and self.asked_on_hold:
-            time.sleep(min(ms, 1000) / 1000)
-            return None
-        if not self.typed and self.on_hold:
-            self.asked_on_hold = True
-            self._ask("waiting in queue (Enter = keep waiting, h = hang up, or a key)> ")
-        if not self.typed:
-            self._ask(f"keys (Enter = silence, h = hang up; {ms / 1000:.0f} s)> ")
-        key = self.typed.pop(0)
-        return key or None
+        """Up to ``ms`` of real time for a key; silence is simply waiting it out."""
+        deadline = time.monotonic() + ms / 1000
+        if not self.on_hold and not self.keypad.waiting():
+            self.output.write(f"keys (Enter = silence, h = hang up; {ms / 1000:.0f} s)> ")
+            self.output.flush()
+        while True:
+            press = self.keypad.next(max(0.0, deadline - time.monotonic()))
+            if press is None or press.kind == "silence":
+                return None
+            if press.kind == "hangup":
+                raise CallerHangsUp
+            if press.kind == "key":
+                return press.value
 
     def speak(self, max_ms: int, escape: str) -> str | None:
         self.output.write(f"  ● recording, up to {max_ms / 1000:.0f} s; say (type) it> ")
         self.output.flush()
-        line = self.input.readline()
-        if line == "" or line.strip().lower() in ("h", "hangup"):
-            raise CallerHangsUp
-        return "#" if line.strip() == "#" and "#" in escape else None
+        deadline, said = time.monotonic() + max_ms / 1000, ""
+        while True:
+            press = self.keypad.next(max(0.0, deadline - time.monotonic()))
+            if press is None or press.kind == "silence" or (press.kind == "eol" and said):
+                return None
+            if press.kind == "hangup" and not (said and press.value):  # an h in "John Smith" is said
+                raise CallerHangsUp
+            if press.kind == "key" and not said and press.value in escape:
+                return press.value
+            said += press.value  # an "eol" before anything said closed the line of keys before
 
     def event(self, text: str) -> None:
-        if text.startswith("StartMusicOnHold"):
-            self.on_hold, self.asked_on_hold = True, False
+        if text.startswith("CHANNEL(language)="):
+            language = text.partition("=")[2]
+            self.texts = self.languages.get(language, self.texts)
+            self._say(f"  · language: {language}")
+        elif text.startswith("StartMusicOnHold"):
+            self.on_hold = True
             self._say("  ♫ music on hold")
+            self.output.write("waiting in queue (waiting needs no key; h = hang up, or a key)> ")
+            self.output.flush()
         elif text.startswith("StopMusicOnHold"):
             self.on_hold = False
         elif text.startswith("IVR_") or text == "hangup":
             self._say(f"  · {text}")
+
+    def in_conversation(self) -> None:
+        """Talking (to an operator): until the person hangs up."""
+        while (press := self.keypad.next(None)) is not None and press.kind != "hangup":
+            pass
 
 
 def run_softphone(
@@ -100,25 +136,99 @@ def run_softphone(
     *,
     input: TextIO | None = None,
     output: TextIO | None = None,
+    keypad: Keypad | None = None,
     caller: str = "79990000001",
     language: str = "ru",
     prompts_dir: str | Path = "prompts",
     dialled: str = "88005553535",
-    uniqueid: str = "1795312804.30",
+    uniqueid: str | None = None,
     timeout: float = 600.0,
+    line: SoftphoneLine | None = None,
 ) -> dict[str, str]:
     """Dial the engine's FastAGI server and play the caller; returns the channel variables
-    the engine set (IVR_STATUS, IVR_OPERATOR_ENDPOINT, IVR_APPEAL, ...)."""
+    the engine set (IVR_STATUS, IVR_OPERATOR_ENDPOINT, IVR_APPEAL, ...).  Connected to an
+    operator, the call lasts until the person hangs up.  With a ``line``, the engine is told
+    where this softphone answers (a callback can reach it), and a ring meanwhile is busy."""
     out = output or sys.stdout
-    person = TerminalCaller(input=input or sys.stdin, output=out,
-                            texts=load_prompt_texts(prompts_dir, language))
-    env = default_env(caller=caller, language=language, uniqueid=uniqueid, extension=dialled, port=port)
-    peer = AsteriskPeer(person, env=env)
-    out.write(f"Calling {dialled} from {caller} over FastAGI {host}:{port}\n")
-    dial(host, port, peer, env, timeout=timeout)
-    status = peer.variables.get("IVR_STATUS", "")
-    if status == "connect":
-        out.write(f"Connected to operator {peer.variables.get('IVR_OPERATOR', '')} "
-                  f"at {peer.variables.get('IVR_OPERATOR_ENDPOINT', '')}\n")
-    out.write("Call ended.\n")
-    return dict(peer.variables)
+    own = keypad is None
+    keys = keypad or Keypad(input or sys.stdin, echo=out).start()
+    try:
+        languages = load_all_prompt_texts(prompts_dir)
+        person = TerminalCaller(keypad=keys, output=out, texts=languages.get(language, {}), languages=languages)
+        call_id = uniqueid or new_call_id()
+        env = default_env(caller=caller, language=language, uniqueid=call_id, extension=dialled, port=port)
+        if line is not None:
+            env[wire.ENV_KEY] = line.contact
+            line.busy = True
+        peer = AsteriskPeer(person, env=env)
+        out.write(f"Calling {dialled} from {caller} over FastAGI {host}:{port} (call {call_id})\n"
+                  "Keys act at once: 0-9 * #; Enter on an empty line = silence; h = hang up.\n")
+        out.flush()
+        dial(host, port, peer, env, timeout=timeout)
+        if peer.variables.get("IVR_STATUS", "") == "connect" and not peer.dead:
+            out.write(f"Connected to operator {peer.variables.get('IVR_OPERATOR', '')} "
+                      f"at {peer.variables.get('IVR_OPERATOR_ENDPOINT', '')}: talking (h = hang up)\n")
+            out.flush()
+            person.in_conversation()
+        out.write("Call ended.\n")
+        out.flush()
+        return dict(peer.variables)
+    finally:
+        if line is not None:
+            line.busy = False
+        if own:
+            keys.close()
+
+
+def callback_for_me(variables: Mapping[str, str], caller: str) -> bool:
+    """The call booked a callback (``IVR_CALLBACK``) to this softphone's own number."""
+    try:
+        return bool(variables.get("IVR_CALLBACK")) and validate_phone(variables["IVR_CALLBACK"]) == validate_phone(caller)
+    except InvalidIdentity:
+        return False
+
+
+def await_callback(keypad: Keypad, line: SoftphoneLine, *, output: TextIO | None = None) -> bool:
+    """Wait for the hotline to call back, answer it, talk until hanging up; False: the
+    person quit (``h``) before it came."""
+    out = output or sys.stdout
+
+    def say(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    say("Waiting for the hotline's callback on this softphone (h = quit).")
+    while (press := keypad.next(None)) is not None:
+        if press.kind == "hangup":
+            return False
+        ringing = line.ringing
+        if press.kind != "ring" or ringing is None:
+            continue
+        say(f"☎ The hotline 8 800 555-35-35 is calling back: a = answer, h = decline ({ringing.seconds} s)")
+        answer = _answer_or_not(keypad, ringing.seconds)
+        if answer is None:
+            line.reject()
+            say("Missed call; the hotline will try again later.")
+        elif not answer:
+            line.reject()
+            say("Declined; the hotline will try again later.")
+        elif not line.answer():
+            say("Missed call: the hotline stopped ringing; it will try again later.")
+        else:
+            say("Connected to the operator: talking (h = hang up)")
+            while (talk := keypad.next(None)) is not None and talk.kind != "hangup":
+                pass
+            line.hang_up()
+            say("Call ended.")
+            return True
+    return False
+
+
+def _answer_or_not(keypad: Keypad, seconds: int) -> bool | None:
+    deadline = time.monotonic() + seconds
+    while (press := keypad.next(max(0.0, deadline - time.monotonic()))) is not None:
+        if press.kind in ("answer", "silence"):
+            return True
+        if press.kind == "hangup":
+            return False
+    return None

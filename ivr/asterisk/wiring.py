@@ -15,6 +15,8 @@ from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings
 from ivr.call import CallRunner
 from ivr.engine import Engine
 from ivr.ops.feeds import FastAgiCollector
+from ivr.softphone.dialer import SoftphoneDialer
+from ivr.softphone.registry import SoftphoneRegistry
 from ivr.speech.recogniser import Recogniser
 
 # The engine's speech modes, as the recogniser names them.
@@ -52,14 +54,21 @@ def session_settings(engine: Engine) -> SessionSettings:
 
 
 def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
+    """The FastAGI server; without AMI (no ``engine.dialers["asterisk"]`` yet) its callbacks
+    go to ``ivr call`` softphones (:mod:`ivr.softphone`), the only callers then reachable."""
     hook = speech_hook(engine.recogniser) if engine.recogniser.available else None
+    engine.dialers.setdefault("asterisk", SoftphoneDialer(  # ami_services, before or after, replaces it
+        router=engine.router, registry=SoftphoneRegistry(redis=engine.redis, prefix=engine.config.redis.prefix)))
 
     def new_call(env: dict[str, str]) -> CallSetup:
         services = engine.services()
         menu = engine.menus.for_number(env.get("agi_dnid", "") or env.get("agi_extension", ""))
         runner = CallRunner(menu=menu, services=services, clock=engine.clock, observer=engine.observer)
+        # AMI originates to any number; a softphone dialer reaches only a softphone caller
+        dialer = engine.dialers.get("asterisk")
+        callbacks = dialer.takes_call(env) if isinstance(dialer, SoftphoneDialer) else dialer is not None
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,
-                         recording=engine.recordings.enabled)
+                         recording=engine.recordings.enabled, callbacks=callbacks)
 
     def call_ended(result: SessionResult) -> None:
         engine.metrics.agi_call_ended(result)
@@ -105,4 +114,5 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
     ami = AmiClient(host, port, username=username, secret=secret, on_event=on_event)
     dialer.ami = ami
     engine.dialers["asterisk"] = dialer
+    engine.answer_events.add("asterisk")  # DialEnd: the hand-over watcher moves the call
     return AmiServices(ami=ami, dialer=dialer, handovers=handovers)

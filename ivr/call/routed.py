@@ -71,6 +71,10 @@ class RoutedServices:
                 appeal_topic=context.topic or action.queue,
             )
         )
+        assigned = placement.assignment
+        if assigned is not None:  # an operator was free: no wait to announce, connect now
+            return e.Queued(placement.position, None, False, at,
+                            operator=assigned.operator_id, endpoint=assigned.endpoint)
         return e.Queued(placement.position, placement.expected_wait, placement.offer_callback, at)
 
     def poll(self, ctx: CallContext, at: float) -> e.QueueUpdate:

@@ -255,6 +255,11 @@ class ConsoleSettings:
     # any other peer the header is ignored.  Empty: the peer's own address always counts.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = field(
         default=(), metadata={"parse": parse_networks})
+    # Refused attempts at what a user may not reach (another operator's call, a recording
+    # without the role, a forged recording link) before the account is blocked (0: never) ...
+    block_after: int = 10
+    # ... counted over this many minutes from the first.
+    block_window_minutes: int = 60
     # Hash-chained log of personal data shown in the console (ИНН, СНИЛС, name clips).
     audit_log: str = "var/audit/console-access.jsonl"
 

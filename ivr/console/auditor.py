@@ -25,7 +25,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from ivr.console.audit import ConsoleAudit
-from ivr.console.auth import Principal, current, refuse, requires
+from ivr.console.auth import Principal, attempt_refused, auth_service, current, refuse, requires
 from ivr.console.params import query_number
 from ivr.recordings.audit import verify_chain
 from ivr.recordings.errors import AuditChainBroken, RecordingError
@@ -107,6 +107,7 @@ def desk() -> RecordingsDesk:
 
 def _refused(who: Principal) -> None:
     desk().refused(who)
+    attempt_refused(who, "recording_role")
 
 
 def me() -> Principal:
@@ -152,6 +153,7 @@ def audio(recording_id: str) -> Any:
     try:
         data, action = desk().redeem(request.args.get("grant", ""), recording_id, me())
     except PermissionError as exc:
+        attempt_refused(me(), "bad_grant")
         return refuse(403, "bad_grant", f"Ссылка недействительна: {exc}", recording=recording_id[:80])
     except RecordingError as exc:
         return jsonify(error=type(exc).__name__, message=exc.message), 404
@@ -161,6 +163,15 @@ def audio(recording_id: str) -> Any:
         response.headers["Content-Disposition"] = f'attachment; filename="{meta.id}.{meta.audio_format}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/accounts")
+@requires("auditor")
+def accounts() -> Any:
+    """The security officer's list of blocked accounts (read only)."""
+    auth = auth_service()
+    return render_template("accounts.html", blocked=auth.blocks.blocked(), can_unblock=False,
+                           block_after=auth.settings.block_after)
 
 
 @bp.get("/api/audit")

@@ -39,6 +39,8 @@ from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
 from ivr.config.schema import ConsoleSettings
+from ivr.console.audit import ConsoleAudit
+from ivr.console.blocking import CROSS_SITE, AccountBlocks
 from ivr.console.throttle import LoginThrottle, client_address
 from ivr.console.users import Role, User, UserStore
 
@@ -96,7 +98,7 @@ class SecurityLog:
 
 class Auth:
     def __init__(self, *, users: UserStore, redis: Any, prefix: str, settings: ConsoleSettings,
-                 security: SecurityLog, clock: Callable[[], float] = time.time) -> None:
+                 security: SecurityLog, audit: ConsoleAudit, clock: Callable[[], float] = time.time) -> None:
         self.users = users
         self.redis = redis
         self.tag = "{" + prefix + "}"
@@ -104,6 +106,8 @@ class Auth:
         self.security = security
         self.clock = clock
         self.throttle = LoginThrottle(redis=redis, prefix=prefix, settings=settings)
+        self.blocks = AccountBlocks(redis=redis, prefix=prefix, settings=settings, clock=clock)
+        self.audit = audit
 
     # -- keys ---------------------------------------------------------------------------
     def key_session(self, sid: str) -> str:
@@ -127,6 +131,9 @@ class Auth:
                 raise LoginRefused(throttled.why, retry_after=throttled.retry_after)
             raise LoginRefused("bad_credentials")
         self.throttle.succeeded(name, ip)
+        if self.blocks.is_blocked(user.name):
+            self.security.record("login_blocked", user=user.name, ip=ip)
+            raise LoginRefused("blocked")
         sid = secrets.token_urlsafe(32)
         self.redis.hset(self.key_session(sid), mapping={
             "user": user.name, "role": user.role, "operator": user.operator or "", "stamp": user.stamp,
@@ -141,7 +148,8 @@ class Auth:
             return None
         d = {_text(k): _text(v) for k, v in raw.items()}
         user: User | None = self.users.get(d["user"])
-        if user is None or user.stamp != d.get("stamp"):  # removed, new password or role: log in again
+        if user is None or user.stamp != d.get("stamp") or self.blocks.is_blocked(user.name):
+            # removed, new password or role, blocked: the session ends
             self.redis.delete(self.key_session(sid))
             return None
         self.redis.expire(self.key_session(sid), self.session_seconds)
@@ -149,6 +157,30 @@ class Auth:
 
     def logout(self, sid: str) -> None:
         self.redis.delete(self.key_session(sid))
+
+    # -- blocking ---------------------------------------------------------------------------
+    def attempt_refused(self, who: Principal, kind: str, *, ip: str) -> None:
+        """``who`` was refused something they may not reach: it counts towards a block."""
+        count = self.blocks.refused(who.user, kind)
+        if count is None:
+            return
+        self.security.record("account_blocked", user=who.user, role=who.role, ip=ip, refusals=count, last=kind)
+        self._audit(actor=who.user, role=who.role, action="account_blocked", outcome="blocked", ip=ip,
+                    detail=f"{count} refused attempts; the last: {kind}")
+
+    def unblock(self, name: str, *, by: Principal, ip: str) -> bool:
+        done = self.blocks.unblock(name)
+        if done:
+            self.security.record("account_unblocked", user=name, by=by.user, ip=ip)
+            self._audit(actor=by.user, role=by.role, action="account_unblocked", outcome="allowed", ip=ip,
+                        detail=f"user {name}")
+        return done
+
+    def _audit(self, **fields: Any) -> None:
+        try:
+            self.audit.record(call="", **fields)
+        except OSError:
+            log.exception("console audit could not be written")
 
 
 # -- Flask integration ---------------------------------------------------------------------
@@ -184,6 +216,13 @@ def client_ip() -> str:
     auth = auth_service()
     return client_address(request.remote_addr or "?", request.headers.getlist("X-Forwarded-For"),
                           auth.settings.trusted_proxies)
+
+
+def attempt_refused(who: Principal, kind: str) -> None:
+    """Count a refusal towards blocking ``who`` (not for a request another site started)."""
+    if request.headers.get("Sec-Fetch-Site", "") in CROSS_SITE:
+        return
+    auth_service().attempt_refused(who, kind, ip=client_ip())
 
 
 def current() -> Principal | None:

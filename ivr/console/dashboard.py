@@ -37,7 +37,7 @@ class Dashboard:
         if busy:  # what the supervisor reads instead of a call id: the queue the call came from
             pipe = self.router.redis.pipeline(transaction=False)
             for row in busy:
-                pipe.hget(self.router.keys.call(row["call"]), "queue")
+                pipe.hget(self.router.keys.call(str(row["call"])), "queue")
             for row, queue in zip(busy, pipe.execute(), strict=True):
                 row["call_queue"] = _text(queue) if queue else None
         return rows

@@ -25,6 +25,9 @@ from ivr.flow.words import plural_form
 LANGUAGES = ("ru", "en")
 DEFAULT = "ru"
 COOKIE = "ivr_lang"
+# Pages whose words are not in the catalogue yet: served in Russian whatever the switch
+# says (and without the switch), so that no page mixes two languages.
+RUSSIAN_ONLY = frozenset({"operator"})  # blueprint names
 
 bp = Blueprint("language", __name__)
 
@@ -52,8 +55,15 @@ def count(n: int, key: str, language: str) -> str:
 
 
 def page_language() -> str:
+    if not switchable():
+        return DEFAULT
     chosen = request.cookies.get(COOKIE, DEFAULT)
     return chosen if chosen in LANGUAGES else DEFAULT
+
+
+def switchable() -> bool:
+    """This page can be shown in every language (the switch is offered)."""
+    return request.blueprint not in RUSSIAN_ONLY
 
 
 def hotline_zone() -> str:
@@ -66,6 +76,15 @@ def local_time(epoch: float | None, language: str, zone: str) -> str:
         return "—"
     moment = dt.datetime.fromtimestamp(epoch, ZoneInfo(zone))
     return moment.strftime("%d.%m.%Y %H:%M:%S" if language == "ru" else "%Y-%m-%d %H:%M:%S")
+
+
+def zone_label(zone: str, at: float | None = None) -> str:
+    """The hotline's zone as people read it on either page: ``UTC+3``."""
+    moment = dt.datetime.now(ZoneInfo(zone)) if at is None else dt.datetime.fromtimestamp(at, ZoneInfo(zone))
+    offset = moment.utcoffset() or dt.timedelta()
+    minutes = int(offset.total_seconds() // 60)
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
 
 
 def catalogue(language: str) -> dict[str, Any]:
@@ -109,6 +128,8 @@ def init_i18n(app: Flask, *, zone: str, queue_names: Mapping[str, Mapping[str, s
         return local_time(epoch, page_language(), hotline_zone())
 
     app.jinja_env.globals.update(t=t, count=counted, when=when, page_language=page_language,
+                                 switchable=switchable,
+                                 zone_label=lambda: zone_label(hotline_zone()),
                                  languages=LANGUAGES, catalogue=lambda: catalogue(page_language()))
 
 

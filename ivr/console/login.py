@@ -22,6 +22,7 @@ from ivr.console.auth import (
     home_url,
     public,
 )
+from ivr.console.i18n import page_language, text
 
 bp = Blueprint("auth", __name__)
 PREFIXES = {"operator": ("/operator",), "supervisor": ("/supervisor",), "auditor": ("/auditor",)}
@@ -61,13 +62,16 @@ def login() -> Any:
     try:
         who = auth_service().login(name, password, ip=client_ip())
     except LoginRefused as exc:
+        language = page_language()
+        if exc.reason == "blocked":
+            return render_template("login.html", next=target, error=text("login.blocked", language)), 403
         if exc.reason != "bad_credentials":  # throttled
-            wait = (f"{exc.retry_after} с" if exc.retry_after < 60
-                    else f"{max(1, (exc.retry_after + 59) // 60)} мин.")
-            message = f"Слишком много неудачных попыток. Попробуйте через {wait}"
+            wait = (text("login.wait_seconds", language, n=exc.retry_after) if exc.retry_after < 60
+                    else text("login.wait_minutes", language, n=max(1, (exc.retry_after + 59) // 60)))
+            message = text("login.throttled", language, wait=wait)
             return render_template("login.html", next=target, error=message), 429, {
                 "Retry-After": str(exc.retry_after)}
-        return render_template("login.html", next=target, error="Неверное имя или пароль"), 401
+        return render_template("login.html", next=target, error=text("login.bad_credentials", language)), 401
     session.clear()
     session.permanent = True
     session["sid"] = who.sid

@@ -87,7 +87,7 @@ class MenuDesk:
         text, version, source = self.live_text(name)
         live = self.versions.live_version(name)
         return {
-            "name": name, "file": self._file(name), "text": text, "version": version,
+            "name": name, "file": self._shown(self._file(name)), "text": text, "version": version,
             "source": source, "base": live,
             "history": [{"version": v.version, "author": v.author, "at": v.at, "comment": v.comment,
                          "live": v.version == live} for v in self.versions.history(name)],

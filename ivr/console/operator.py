@@ -8,6 +8,9 @@ Routes (role ``operator``; the operator id comes from the user, never from the r
     GET  /operator/api/calls/<id>               the screen-pop of one of my calls
     POST /operator/api/calls/<id>/reveal        {"field": "inn" | "snils"}: the full value, audited
     GET  /operator/calls/<id>/name-clip         the caller's spoken name (audio), audited
+    POST /operator/api/calls/<id>/answered      the conversation began: routing's "connected",
+                                                for calls whose telephony does not report it
+                                                (no AMI: the terminal softphone; Twilio)
     POST /operator/api/calls/<id>/wrap-up       {"result", "status", "note"}: ends the call, sets
                                                 the appeal's status; after-call work follows
 
@@ -37,7 +40,7 @@ from typing import IO, Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 
 from ivr.console.audit import ConsoleAudit
-from ivr.console.auth import Principal, SecurityLog, client_ip, current, requires
+from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip, current, requires
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
 from ivr.console.screenpop import ScreenPops, context_of
 from ivr.console.sse import EventStream, frame, sse_response
@@ -90,8 +93,11 @@ def _text(value: Any) -> str:
 class OperatorDesk:
     def __init__(self, *, router: Router, appeals: AppealBook, pops: ScreenPops, audit: ConsoleAudit,
                  security: SecurityLog, redis: Any, prefix: str, clips: CallClips,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float],
+                 operator_answers: Callable[[str], bool] = lambda channel: True) -> None:
         self.router = router
+        # channel -> the operator's "answered" moves the call (no telephony event says so)
+        self.operator_answers = operator_answers
         self.appeals = appeals
         self.pops = pops
         self.audit = audit
@@ -150,6 +156,8 @@ class OperatorDesk:
     # -- calls ----------------------------------------------------------------------------
     def pop(self, assignment: Assignment) -> dict[str, Any]:
         data = self.pops.pop(assignment)
+        data["connected"] = self.router.status(assignment.call_id).state == "connected"
+        data["answer_here"] = assignment.kind == "call" and self.operator_answers(str(data.get("channel") or ""))
         self._mark(assignment.call_id, assignment.operator_id, context_of(assignment).appeal,
                    assignment.kind)
         return data
@@ -201,6 +209,7 @@ class OperatorDesk:
             return Owned(call_id, None, handled.get("appeal") or None, handled.get("kind", "call"))
         self.security.record("not_your_call", user=who.user, operator=who.operator,
                              call=call_id[:80], action=action, ip=client_ip())
+        attempt_refused(who, "not_your_call")
         self._audit(who, action, call_id, "refused", "not this operator's call")
         raise DeskError(403, "not_your_call", "Это не ваш вызов")
 
@@ -284,6 +293,7 @@ class OperatorDesk:
                                                      assigned_to=assigned_to, reason=reason)
         except AccessDenied as exc:
             self._audit(who, "listen_name_clip", call_id, "refused", exc.message)
+            attempt_refused(who, "not_your_call")
             raise DeskError(403, "not_your_call", "Это не ваш вызов") from None
         except RecordingError as exc:
             self._audit(who, "listen_name_clip", call_id, "failed", exc.message)
@@ -310,6 +320,22 @@ class OperatorDesk:
         except OSError:
             log.exception("recordings audit could not be written")
             raise DeskError(503, "audit_unavailable", "Журнал доступа недоступен; доступ запрещён") from None
+
+    def answered(self, call_id: str, who: Principal) -> dict[str, Any]:
+        """The operator says the conversation began: routing's "connected" (the wait ends,
+        the operator is on the call), as AMI's DialEnd does where there is AMI."""
+        owned = self.own(call_id, who, "answered")
+        a = owned.assignment
+        if a is None:
+            raise DeskError(410, "call_over", "Разговор окончен")
+        if a.kind != "call" or not self.operator_answers(str(a.context.get("channel") or "")):
+            raise DeskError(409, "telephony_answers", "Ответ на этот вызов фиксирует телефония")
+        try:
+            self.router.connected(call_id)
+        except RoutingError as exc:
+            raise DeskError(409, "invalid_transition", f"Сейчас нельзя: {exc}") from None
+        assert who.operator is not None
+        return self.state_of(who.operator)
 
     def wrap_up(self, call_id: str, who: Principal, *, result: str, status: str, note: str) -> dict[str, Any]:
         if result not in RESULTS:
@@ -475,6 +501,12 @@ def name_clip(call_id: str) -> Any:
         response = send_file(plaintext, mimetype=mimetype, conditional=False, max_age=0)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/api/calls/<call_id>/answered")
+@requires("operator")
+def answered(call_id: str) -> Any:
+    return jsonify(desk().answered(call_id, me()))
 
 
 @bp.post("/api/calls/<call_id>/wrap-up")

@@ -25,13 +25,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
-from ivr.console.auth import current, requires
+from ivr.console.auth import auth_service, client_ip, current, requires
 from ivr.console.dashboard import Dashboard
 from ivr.console.funnel import Funnel
-from ivr.console.i18n import page_language
 from ivr.console.hub import Event, EventHub, Subscription, any_event
+from ivr.console.i18n import page_language
 from ivr.console.menudesk import MenuDesk, MenuDeskError
 from ivr.console.params import query_number
 from ivr.console.sse import EventStream, frame, sse_response
@@ -203,6 +203,25 @@ def menu_rollback(name: str) -> Any:
     if version is None:
         raise MenuDeskError(400, "version_required", "Какую версию вернуть?")
     return jsonify(menus().rollback(name, version, author=author(), base=_base(data.get("base"))))
+
+
+# -- blocked accounts ----------------------------------------------------------------------------
+
+@bp.get("/accounts")
+@requires("supervisor")
+def accounts_page() -> Any:
+    auth = auth_service()
+    return render_template("accounts.html", blocked=auth.blocks.blocked(), can_unblock=True,
+                           block_after=auth.settings.block_after)
+
+
+@bp.post("/accounts/<name>/unblock")
+@requires("supervisor")
+def unblock(name: str) -> Any:
+    who = current()
+    assert who is not None
+    auth_service().unblock(name[:64], by=who, ip=client_ip())
+    return redirect(url_for("supervisor.accounts_page"))
 
 
 # -- funnel -------------------------------------------------------------------------------------

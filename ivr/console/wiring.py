@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
+from ivr.config import Config
 from ivr.console import auditor, i18n, login, operator, supervisor
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Auth, SecurityLog, init_auth
@@ -14,7 +15,6 @@ from ivr.console.menudesk import MenuDesk
 from ivr.console.params import init_params
 from ivr.console.screenpop import ScreenPops
 from ivr.console.users import UserStore
-from ivr.config import Config
 from ivr.engine import Engine
 
 assets = Blueprint("console", __name__, static_folder="static", static_url_path="/console/static",
@@ -33,9 +33,9 @@ def init_console(app: Flask, engine: Engine) -> None:
     security = SecurityLog(redis=redis, prefix=prefix, clock=engine.clock)
     users = UserStore(redis=redis, prefix=prefix, configured=config.users, operators=config.operators,
                       clock=engine.clock)
-    auth = Auth(users=users, redis=redis, prefix=prefix, settings=settings, security=security,
-                clock=engine.clock)
     audit = ConsoleAudit(config.path(settings.audit_log), clock=engine.clock)
+    auth = Auth(users=users, redis=redis, prefix=prefix, settings=settings, security=security,
+                audit=audit, clock=engine.clock)
     pops = ScreenPops(router=engine.router, appeals=engine.appeals, queues=config.queues,
                       repeat_window_days=config.routing.repeat_window_days, clock=engine.clock,
                       clips_kept=engine.recordings.enabled,
@@ -48,7 +48,8 @@ def init_console(app: Flask, engine: Engine) -> None:
         "ivr.console.operator": operator.OperatorDesk(
             router=engine.router, appeals=engine.appeals, pops=pops, audit=audit, security=security,
             redis=redis, prefix=prefix,
-            clips=engine.recordings.clips, clock=engine.clock),
+            clips=engine.recordings.clips, clock=engine.clock,
+            operator_answers=lambda channel: channel not in engine.answer_events),
         "ivr.console.dashboard": Dashboard(router=engine.router, clock=engine.clock),
         "ivr.console.menus": MenuDesk(config=config, menus=engine.menus, versions=versions,
                                       prompts=engine.menus.prompts),

@@ -45,6 +45,7 @@ from ivr.identity import (
 )
 from ivr.menu import nodes as n
 from ivr.menu.model import Menu
+from ivr.prompts.numbers import digit_prompts, minutes_prompts, number_prompts
 from routing.hours import DAYS
 
 Phase = Literal[
@@ -65,6 +66,7 @@ class CallState:
     recording: bool = True  # can the engine keep recordings (CallStarted.recording)?
     announced: float = 0.0  # when the queue position was last announced
     offer_callback: bool = False
+    callbacks: bool = True  # can a callback be placed to this caller (CallStarted.callbacks)?
 
     @property
     def done(self) -> bool:
@@ -98,7 +100,8 @@ def start(menu: Menu, event: e.CallStarted) -> Turn:
         recording=recording_for(None, can_record=event.recording),
         menu_version=menu.version,
     )
-    step = _Step(menu, CallState(context=context, speech=event.speech, recording=event.recording), event.at)
+    state = CallState(context=context, speech=event.speech, recording=event.recording, callbacks=event.callbacks)
+    step = _Step(menu, state, event.at)
     if event.appeal:
         step.emit(a.SetVariable("IVR_APPEAL", event.appeal))
     step.goto(menu.start)
@@ -154,6 +157,13 @@ class _Step:
 
     def play(self, prompt: str, barge_in: bool = True) -> a.Play:
         return a.Play(prompt, self.language, barge_in)
+
+    def say(self, prompts: tuple[str, ...], barge_in: bool = True) -> tuple[a.Play, ...]:
+        """A number's parts (:mod:`ivr.prompts.numbers`), each a prompt of the product's own."""
+        return tuple(self.play(p, barge_in) for p in prompts)
+
+    def say_digits(self, digits: str, barge_in: bool = True) -> tuple[a.Play, ...]:
+        return self.say(digit_prompts(digits), barge_in)
 
     def turn(self) -> Turn:
         return Turn(self.state, tuple(self.actions))
@@ -303,7 +313,7 @@ def _enter_transfer(s: _Step, node: n.TransferNode) -> str | None:
 def _enter_hangup(s: _Step, node: n.HangupNode) -> str | None:
     s.emit(*(s.play(p, barge_in=False) for p in node.prompts))
     if node.say_appeal and s.ctx.appeal:
-        s.emit(s.play("common.your_appeal", False), a.SayDigits(s.ctx.appeal, s.language))
+        s.emit(s.play("common.your_appeal", False), *s.say_digits(s.ctx.appeal, False))
     s.emit(a.Hangup())
     # Ended by the menu: served by it (status told, goodbye), unless the call was given up
     # on (all_busy) or its topic was closed (closed): those keep their outcome.
@@ -409,7 +419,10 @@ def _language_key(s: _Step, node: n.LanguageNode, event: e.DigitsEntered) -> Non
     if key not in node.options:
         s.retry(node, "no_match", detail=f"key:{key}")
         return
-    s.update_ctx(language=node.options[key])
+    language = node.options[key]
+    s.update_ctx(language=language)
+    # What Asterisk itself says from now on (its sounds, a dialplan's Queue()) in the chosen language.
+    s.emit(a.SetVariable("CHANNEL(language)", language))
     s.goto(node.next, "key", key)
 
 
@@ -476,7 +489,7 @@ def _ask_confirm(s: _Step, node: n.DigitsNode) -> None:
     waits = s.menu.waits(node)
     digits = "".join(ch for ch in s.state.candidate if ch.isdigit())
     # The readback is heard whole: a terminator still arriving from the entry must not cut it.
-    s.emit(s.play("common.you_entered", barge_in=False), a.SayDigits(digits, s.language))
+    s.emit(s.play("common.you_entered", barge_in=False), *s.say_digits(digits))
     s.emit(a.CollectDigits((s.play(node.confirm),), 1, 1, waits.timeout, waits.timeout,
                            terminator="", keys="12"))
 
@@ -536,6 +549,9 @@ def _speech_heard(s: _Step, node: n.SpeechNode, event: e.SpeechHeard) -> None:
 
 
 def _name_recorded(s: _Step, node: n.SpeechNode, event: e.Recorded) -> None:
+    if event.clip is None:  # the caller skipped it ('#' at once): nothing was said, nothing kept
+        s.goto(node.next, "key", "skipped")
+        return
     s.update_ctx(name=SpokenName(text=None, confidence=0.0, clip=event.clip))
     s.goto(node.next, "done", "recorded")
 
@@ -575,7 +591,7 @@ def _appeal_looked(s: _Step, node: n.AppealStatusNode, event: e.AppealLooked) ->
         else:
             s.goto(node.not_found, "done", "not_found")
         return
-    s.emit(s.play("status.intro"), a.SayDigits(event.number, s.language), s.play(f"status.{event.status}"))
+    s.emit(s.play("status.intro"), *s.say_digits(event.number), s.play(f"status.{event.status}"))
     s.goto(node.next, "done", event.status)
 
 
@@ -584,9 +600,12 @@ def _appeal_looked(s: _Step, node: n.AppealStatusNode, event: e.AppealLooked) ->
 
 def _announce(s: _Step, position: int | None, wait: float | None) -> None:
     if position:
-        s.emit(s.play("queue.position"), a.SayNumber(position, s.language))
+        s.emit(s.play("queue.position"), *s.say(number_prompts(position, s.language)))
     if wait is not None:
-        s.emit(s.play("queue.wait_minutes"), a.SayNumber(max(1, math.ceil(wait / 60)), s.language))
+        minutes = max(1, math.ceil(wait / 60))
+        s.emit(s.play("queue.wait_minutes"), *s.say(minutes_prompts(minutes, s.language)))
+    elif position:  # nobody on duty could take the call: no estimate would be true
+        s.emit(s.play("queue.no_estimate"))
     if s.state.offer_callback:
         s.emit(s.play("queue.callback_offer"))
     s.update(announced=s.at)
@@ -598,7 +617,10 @@ def _hold(s: _Step, node: n.EnqueueNode) -> None:
 
 
 def _queued(s: _Step, node: n.EnqueueNode, event: e.Queued) -> None:
-    s.update(offer_callback=event.offer_callback and node.callback)
+    if event.operator and event.endpoint:  # an operator was free: no wait, nothing to announce
+        _connect(s, event.operator, event.endpoint)
+        return
+    s.update(offer_callback=event.offer_callback and node.callback and s.state.callbacks)
     _announce(s, event.position, event.expected_wait)
     _hold(s, node)
 
@@ -607,15 +629,19 @@ def _hold_over(s: _Step, node: n.EnqueueNode, event: e.NoInput) -> None:
     s.emit(a.PollQueue())
 
 
+def _connect(s: _Step, operator: str, endpoint: str) -> None:
+    recording = recording_for(s.ctx.consent, can_record=s.state.recording)
+    s.emit(
+        s.play("queue.connecting", barge_in=False),
+        a.SetVariable("IVR_OPERATOR", operator),
+        a.Connect(operator, endpoint, record=recording.state == "recording"),
+    )
+    s.finish("connected", "connected", operator)
+
+
 def _queue_update(s: _Step, node: n.EnqueueNode, event: e.QueueUpdate) -> None:
     if event.operator and event.endpoint:
-        recording = recording_for(s.ctx.consent, can_record=s.state.recording)
-        s.emit(
-            s.play("queue.connecting", barge_in=False),
-            a.SetVariable("IVR_OPERATOR", event.operator),
-            a.Connect(event.operator, event.endpoint, record=recording.state == "recording"),
-        )
-        s.finish("connected", "connected", event.operator)
+        _connect(s, event.operator, event.endpoint)
         return
     if event.gone:
         s.update_ctx(outcome="all_busy")  # the queue gave the call up: not served
@@ -640,7 +666,7 @@ def _waiting_key(s: _Step, node: n.EnqueueNode, event: e.DigitsEntered) -> None:
 
 
 def _ask_callback_confirm(s: _Step, node: n.EnqueueNode) -> None:
-    s.emit(s.play("callback.number_is", barge_in=False), a.SayDigits(s.state.candidate.lstrip("+"), s.language))
+    s.emit(s.play("callback.number_is", barge_in=False), *s.say_digits(s.state.candidate))
     s.emit(a.CollectDigits((s.play("callback.confirm_number"),), 1, 1, 6.0, 6.0, terminator="", keys="12"))
 
 
@@ -687,9 +713,9 @@ def _callback_booked(s: _Step, node: n.EnqueueNode, event: e.CallbackBooked) -> 
         _hold(s, node)
         return
     s.update_ctx(callback_number=s.state.candidate)
-    s.emit(s.play("callback.booked", False))
+    s.emit(a.SetVariable("IVR_CALLBACK", s.state.candidate), s.play("callback.booked", False))
     if s.ctx.appeal:
-        s.emit(s.play("common.your_appeal", False), a.SayDigits(s.ctx.appeal, s.language))
+        s.emit(s.play("common.your_appeal", False), *s.say_digits(s.ctx.appeal, False))
     s.emit(s.play("common.goodbye", False), a.Hangup())
     s.finish("callback", "callback")
 

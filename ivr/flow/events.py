@@ -22,6 +22,9 @@ class CallStarted:
     # Can the engine keep recordings (a recording key is loaded)?  False: the operator
     # conversation is never recorded, whatever the caller answers.
     recording: bool = True
+    # Can the engine place a callback to this caller (Asterisk's AMI, Twilio's REST API,
+    # the terminal softphone's line)?  False: the menu never offers one.
+    callbacks: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class NoInput:
 
 @dataclass(frozen=True)
 class Recorded:
-    """A clip was recorded (a spoken name when recognition is off)."""
+    """A clip was recorded (a spoken name when recognition is off); ``clip`` None: nothing
+    was (the caller pressed '#' at once), so there is nothing to keep."""
 
     clip: str | None
     at: float
@@ -78,9 +82,11 @@ class AppealLooked:
 @dataclass(frozen=True)
 class Queued:
     position: int
-    expected_wait: float
+    expected_wait: float | None  # None: nobody on duty could take the call, no estimate
     offer_callback: bool
     at: float
+    operator: str | None = None  # set when an operator was free and reserved at once
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from ivr.prompts.numbers import NUMBER_PROMPTS
+
 # 'identity': a ИНН (10 or 12 digits) or a СНИЛС (11 digits), told apart by length.
 Validator = Literal["inn", "snils", "identity", "appeal_number", "phone", "none"]
 Store = Literal["inn", "snils", "identity", "lookup", "callback_number", "none"]
@@ -154,7 +156,9 @@ class EnqueueNode:
     # Where the call goes if the routing engine gives it up (overflow, maximum wait).
     full: str = "operator_busy"
     announce_every: float = 45.0
-    poll_seconds: float = 1.0
+    # One hold (one WAIT FOR DIGIT under continuous music, one look at routing) lasts this
+    # long: the longest a reserved operator waits for the caller to be put through.
+    poll_seconds: float = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,8 +244,10 @@ def prompt_ids(node: Node) -> dict[str, str]:
     return out
 
 
-# Prompts the engine itself plays around the nodes (readback, queue, callback, status).
+# Prompts the engine itself plays around the nodes (readback, queue, callback, status),
+# and the parts every number is said with (ivr/prompts/numbers.py).
 BUILTIN_PROMPTS = (
+    *NUMBER_PROMPTS,
     "common.you_entered",
     "common.enter_again",
     "common.your_appeal",
@@ -251,6 +257,7 @@ BUILTIN_PROMPTS = (
     "invalid.format",
     "queue.position",
     "queue.wait_minutes",
+    "queue.no_estimate",
     "queue.callback_offer",
     "queue.connecting",
     "callback.number_is",

@@ -11,6 +11,9 @@ The hash is sha256 of (renderer version, language, voice, text), or of the studi
 recording's bytes, so an unchanged prompt is never rendered twice and a changed one
 gets a new web URL (browsers and Twilio may cache it forever).  A failed render
 names its prompt, keeps the previous audio if there was one, and the others go on.
+A program the build needs (ffmpeg for every prompt, espeak-ng for synthesised ones)
+is looked for once, before any work: when it is missing the build says so once and
+renders nothing that needs it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -27,12 +31,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from ivr.prompts.catalog import PromptCatalog
-from ivr.prompts.render import RENDERER_VERSION, PromptRenderError, synthesise, to_telephone
+from ivr.prompts.render import (
+    ESPEAK,
+    RENDERER_VERSION,
+    PromptRenderError,
+    ffmpeg_program,
+    synthesise,
+    to_telephone,
+)
 
 if TYPE_CHECKING:
     from ivr.config.schema import Config
 
 MANIFEST = "manifest.json"
+# Prompts are public audio that another user plays: Asterisk (user asterisk) reads what the
+# engine's user (ivr) renders.  Not mkstemp's 0600, which Asterisk cannot open: STREAM FILE
+# then answers ``200 result=-1 endpos=0`` with no warning, and the caller hears silence.
+PROMPT_FILE_MODE = 0o644
 URL_PREFIX = "/prompts"
 
 Outcome = Literal["rendered", "reused", "failed"]
@@ -64,15 +79,31 @@ class ProgressEvent:
 
 
 @dataclass(frozen=True)
+class MissingProgram:
+    """A program the build needs and cannot find on ``PATH``."""
+
+    program: str
+    package: str  # the Debian package that brings it
+    needed_for: str
+    prompts: int  # how many prompts it would have rendered
+
+    def __str__(self) -> str:
+        return (f"{self.program} is not installed (apt-get install {self.package}); it is needed "
+                f"{self.needed_for}: {self.prompts} prompts not rendered")
+
+
+@dataclass(frozen=True)
 class BuildReport:
     rendered: tuple[BuiltPrompt, ...] = ()
     reused: tuple[BuiltPrompt, ...] = ()
     failed: tuple[PromptRenderError, ...] = ()
     removed: tuple[str, ...] = field(default=())
+    missing: tuple[MissingProgram, ...] = ()
+    skipped: int = 0  # prompts not rendered because a program is missing
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.missing
 
 
 class PromptManifest:
@@ -183,12 +214,13 @@ def build_prompts(
     current: dict[tuple[str, str], BuiltPrompt] = {}
 
     def tell(job: _Job, outcome: Outcome) -> None:
-        nonlocal done
+        nonlocal done, total
         done += 1
         if progress is not None:
             progress(ProgressEvent(done, total, job.id, job.lang, outcome))
 
     to_render: list[_Job] = []
+    waiting: list[_Job] = []
     for job in plan:
         before = old.get(job.id, job.lang)
         if (
@@ -200,7 +232,19 @@ def build_prompts(
             reused.append(before)
             tell(job, "reused")
         else:
+            waiting.append(job)
+    missing = missing_programs(waiting)
+    lacking = {m.program for m in missing}
+    skipped = 0
+    for job in waiting:
+        if job.problem is None and _needs(job) & lacking:
+            skipped += 1
+            previous = old.get(job.id, job.lang)
+            if previous is not None:  # keep playing the old audio rather than nothing
+                current[(job.lang, job.id)] = previous
+        else:
             to_render.append(job)
+    total -= skipped  # the progress counts what is rendered, not what cannot be
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for job, result in zip(to_render, pool.map(lambda j: _render(j, out), to_render)):
@@ -223,7 +267,27 @@ def build_prompts(
         except FileNotFoundError:
             pass
     PromptManifest(out, current).save()
-    return BuildReport(tuple(rendered), tuple(reused), tuple(failed), tuple(removed))
+    return BuildReport(tuple(rendered), tuple(reused), tuple(failed), tuple(removed), missing, skipped)
+
+
+def _needs(job: _Job) -> set[str]:
+    """The programs rendering ``job`` runs: ffmpeg always, espeak-ng to synthesise."""
+    return {ffmpeg_program(), ESPEAK} if job.source == "tts" else {ffmpeg_program()}
+
+
+def missing_programs(jobs: list[_Job]) -> tuple[MissingProgram, ...]:
+    """The programs ``jobs`` need that are not on ``PATH``, each named once."""
+    wanted = [job for job in jobs if job.problem is None]
+    found: list[MissingProgram] = []
+    ffmpeg = ffmpeg_program()
+    if wanted and shutil.which(ffmpeg) is None:
+        found.append(MissingProgram(ffmpeg, "ffmpeg", "to convert every prompt to telephone audio",
+                                    len(wanted)))
+    tts = [job for job in wanted if job.source == "tts"]
+    if tts and shutil.which(ESPEAK) is None:
+        found.append(MissingProgram(ESPEAK, "espeak-ng", "to synthesise prompts from their texts",
+                                    len(tts)))
+    return tuple(found)
 
 
 def _plan(catalog: PromptCatalog, voices: Mapping[str, str]) -> list[_Job]:
@@ -295,6 +359,7 @@ def _render(job: _Job, out: Path) -> BuiltPrompt | PromptRenderError:
 def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, PROMPT_FILE_MODE)  # not mkstemp's 0600: Asterisk's user reads these files
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
@@ -343,9 +408,12 @@ def prompts_build_command(config: Config, *, out: TextIO = sys.stderr) -> int:
         progress=TextProgress(out),
         jobs=max(1, min(8, os.cpu_count() or 1)),
     )
+    out.writelines(f"error: {missing}\n" for missing in report.missing)
     out.writelines(f"error: {error}\n" for error in report.failed)
+    not_rendered = f", {report.skipped} not rendered (a program is missing)" if report.skipped else ""
     out.write(
         f"prompts: {len(report.rendered)} rendered, {len(report.reused)} unchanged, "
-        f"{len(report.failed)} failed, {len(report.removed)} old files removed -> {sounds_dir}\n"
+        f"{len(report.failed)} failed{not_rendered}, {len(report.removed)} old files removed "
+        f"-> {sounds_dir}\n"
     )
     return 0 if report.ok and not problems else 1

@@ -27,6 +27,12 @@ from pydub import AudioSegment
 RENDERER_VERSION = "espeak-ng/pcm8k-ulaw/1"
 TELEPHONE_RATE = 8000
 ESPEAK_TIMEOUT = 30.0
+ESPEAK = "espeak-ng"
+
+
+def ffmpeg_program() -> str:
+    """The converter pydub runs (``ffmpeg``, or what pydub was told to use)."""
+    return str(AudioSegment.converter)
 
 
 class PromptRenderError(Exception):
@@ -39,7 +45,7 @@ class PromptRenderError(Exception):
         self.reason = reason
 
 
-def synthesise(text: str, voice: str, wav_path: Path, *, espeak: str = "espeak-ng") -> None:
+def synthesise(text: str, voice: str, wav_path: Path, *, espeak: str = ESPEAK) -> None:
     """Speak ``text`` with espeak-ng into ``wav_path``; raise ``RuntimeError`` with the reason.
 
     The text goes through stdin (``--stdin``), so a text starting with ``-`` is not

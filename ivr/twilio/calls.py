@@ -137,6 +137,8 @@ class TwilioCalls:
                     channel="twilio",
                     # No hook to fetch and encrypt recordings: Twilio must not record at all.
                     recording=self.on_recording is not None,
+                    # Without REST credentials no call can be placed: no callback is offered.
+                    callbacks=self.dialer is not None,
                 )
             )
             return self._store(call_sid, menu, runner, media, expected_step=0)

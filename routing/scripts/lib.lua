@@ -848,7 +848,9 @@ local function placement(cid)
   end
   if aht == 0 then aht = AHT end
   local pos = ahead + 1
-  return {tostring(pos), tostring(pos * aht / math.max(staffed, 1))}
+  -- Nobody on duty who could take the call: no estimate ("" = unknown), not a made-up one.
+  if (staffed or 0) == 0 then return {tostring(pos), ""} end
+  return {tostring(pos), tostring(pos * aht / staffed)}
 end
 
 -- The operator's leg (or the citizen, for a callback) answered.

@@ -30,6 +30,7 @@ class ScriptedCaller:
         self.hang_up_on = hang_up_on
         self.then_hang_up = then_hang_up
         self.barge_in = barge_in
+        self.name_key = name_key  # a key pressed at once when recorded ('#': skip)
         self.heard: list[str] = []
         self.events: list[str] = []
 
@@ -54,7 +55,7 @@ class ScriptedCaller:
 
     def speak(self, max_ms: int, escape: str) -> str | None:
         self.heard.append("<recorded>")
-        return None
+        return self.name_key
 
     def event(self, text: str) -> None:
         self.events.append(text)

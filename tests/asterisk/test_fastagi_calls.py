@@ -29,17 +29,20 @@ def ended(h: Harness, call_id: str = "1795312804.30"):  # type: ignore[no-untype
 
 
 def test_full_walk_wrong_inn_corrected_topic_consent_queue_callback(harness: Harness) -> None:
-    keys = "1" + WRONG_INN + "#" + INN + "#" + ",,,1" + "4" + "1" + ",,,,,," + "1" + "1"
-    #     lang  wrong ИНН        ИНН        listen, "верно"  payments consent  listen  callback "number right"
+    keys = "1" + WRONG_INN + "#" + INN + "#" + "," * 14 + "1" + "4" + "1" + "," * 7 + "1" + "1"
+    #     lang  wrong ИНН        ИНН        listen (readback: 12 digits), "верно"  payments consent
+    #     listen (position, 4 minutes, offer)  callback "number right"
     call = FakeCall(caller=ScriptedCaller(keys)).run(harness.address)
     sent = commands(call)
     assert call.closed_by_server
     assert sent[0] == 'SET VARIABLE "CHANNEL(language)" "ru"'
     assert any(c.startswith("RECORD FILE ") for c in sent)  # the spoken name (speech off)
     assert "STREAM FILE ivr/ru/invalid.checksum \"0123456789*#\" 0" in sent
-    assert f'SAY DIGITS "{INN}" "12"' in sent  # the readback; only the confirm keys cut it short
+    readback = [f'STREAM FILE ivr/ru/number.{d} "12" 0' for d in INN]  # only the confirm keys cut it short
+    start = sent.index(readback[0])
+    assert sent[start:start + len(readback)] == readback  # the readback, digit by digit
     assert 'SET VARIABLE "IVR_QUEUE" "payments"' in sent
-    assert 'SAY NUMBER "3" "1"' in sent  # position in queue; only the callback key cuts it short
+    assert 'STREAM FILE ivr/ru/number.3 "1" 0' in sent  # position in queue; only the callback key cuts it short
     assert sent[-1] == "HANGUP"
     ctx = ended(harness)
     assert (ctx.inn, ctx.topic, ctx.outcome) == (INN, "payments", "callback")

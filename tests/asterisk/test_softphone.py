@@ -3,24 +3,44 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
+import time
+from typing import TextIO
 
+import pytest
 from conftest import ROOT, Harness
 from world import World
 
-from ivr.asterisk.softphone import load_prompt_texts, run_softphone
+from ivr.asterisk.keypad import Keypad
+from ivr.asterisk.peer import CallerHangsUp
+from ivr.asterisk.softphone import TerminalCaller, load_prompt_texts, run_softphone
 from ivr.identity import synthetic_inn
 
 
 def test_softphone_reaches_an_operator(menu) -> None:  # type: ignore[no-untyped-def]
     h = Harness(menu, World(polls_until_operator=1))
-    typed = "\n".join(["1", "Иванов Иван Иванович", synthetic_inn(7) + "#", "1", "0", "1", "", ""]) + "\n"
+    typed = "\n".join(["1", "Иванов Иван Иванович", synthetic_inn(7) + "#", "1", "0", "1"]) + "\n"
     out = io.StringIO()
+    keys, typist = _keyboard()
+    typist.write(typed)
+    typist.flush()
+    done: dict[str, dict[str, str]] = {}
+    call = threading.Thread(target=lambda: done.update(variables=run_softphone(
+        *h.address, input=keys, output=out, prompts_dir=ROOT / "prompts", timeout=20)))
+    call.start()
     try:
-        variables = run_softphone(*h.address, input=io.StringIO(typed), output=out,
-                                  prompts_dir=ROOT / "prompts", timeout=20)
+        deadline = time.monotonic() + 30
+        while "Connected to operator" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert call.is_alive(), "connected to an operator, the call lasts until the caller hangs up"
+        typist.write("h")
+        typist.flush()
+        call.join(10)
     finally:
+        typist.close()
         h.server.shutdown(1)
-    text = out.getvalue()
+    text, variables = out.getvalue(), done["variables"]
     assert "[menu.main] Выберите тему обращения." in text
     assert "● recording" in text and "♫ music on hold" in text
     assert variables["IVR_STATUS"] == "connect" and variables["IVR_OPERATOR_ENDPOINT"] == "PJSIP/op101"
@@ -31,7 +51,7 @@ def test_softphone_hang_up_is_recorded(menu) -> None:  # type: ignore[no-untyped
     h = Harness(menu, World())
     try:
         run_softphone(*h.address, input=io.StringIO("1\nh\n"), output=io.StringIO(),
-                      prompts_dir=ROOT / "prompts", timeout=20)
+                      prompts_dir=ROOT / "prompts", timeout=20, uniqueid="1795312804.30")
         h.wait_idle()
     finally:
         h.server.shutdown(1)
@@ -42,3 +62,23 @@ def test_softphone_hang_up_is_recorded(menu) -> None:  # type: ignore[no-untyped
 def test_prompt_texts_are_flattened() -> None:
     texts = load_prompt_texts(ROOT / "prompts", "ru")
     assert texts["consent.yes"].startswith("Спасибо")
+
+
+def test_an_h_in_a_recorded_name_is_said_not_a_hang_up() -> None:
+    """'John Smith' typed at a recording is what the caller says; an 'h' alone hangs up."""
+    def recorded(typed: str) -> str | None:
+        keypad = Keypad(io.StringIO(typed)).start()
+        try:
+            return TerminalCaller(keypad=keypad, output=io.StringIO(), texts={}).speak(6000, "#")
+        finally:
+            keypad.close()
+
+    assert recorded("John Smith\n") is None  # said, then Enter: the recording ends, the call goes on
+    with pytest.raises(CallerHangsUp):
+        recorded("h\n")
+
+
+def _keyboard() -> tuple[TextIO, TextIO]:
+    """A keyboard that stays open (a pipe): the call waits in real time for what is typed."""
+    read, write = os.pipe()
+    return os.fdopen(read, "r", encoding="utf-8"), os.fdopen(write, "w", encoding="utf-8")

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 
 from ivr.config import Config, ConfigError, Secrets, load_config
+from ivr.console.audit import ConsoleAudit
 from ivr.console.users import UserStore
 from ivr.engine import Engine, build_engine
 from ivr.web.app import create_app
@@ -142,3 +143,42 @@ def test_trusted_proxies_are_checked_with_file_and_line(config: Config, tmp_path
     with pytest.raises(ConfigError) as caught:
         load_config(bad)
     assert f"config.yaml:{line}: 'console.trusted_proxies': 'proxy.local' is not an IP address" in str(caught.value)
+
+
+# -- blocking after refused attempts (issue 20, "Blocking") --------------------------------------
+
+def console_audit(engine: Engine) -> list[dict[str, Any]]:
+    return list(ConsoleAudit(engine.config.path(engine.config.console.audit_log), clock=engine.clock).entries())
+
+
+def test_refused_attempts_block_the_account_and_only_a_supervisor_unblocks_it(
+        app: Flask, engine: Engine, as_role: Any) -> None:
+    olga = as_role("operator")
+    limit = engine.config.console.block_after
+    for n in range(5):  # another role's pages and another site's links do not count
+        assert olga.get("/supervisor/api/dashboard").status_code == 403
+        assert olga.get(f"/operator/api/calls/c-{n}", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    for n in range(limit):  # other operators' calls do
+        assert olga.get(f"/operator/api/calls/c-{n}", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 403
+    assert olga.get("/operator/api/calls/c-0").status_code == 401  # her session ended at once
+    blocked = login(app.test_client(), "olga")
+    assert blocked.status_code == 403 and "заблокирована" in blocked.get_data(as_text=True)
+    assert {"account_blocked", "login_blocked"} <= set(security_kinds(engine))
+    english = app.test_client()
+    english.set_cookie("ivr_lang", "en")
+    assert "This account is blocked" in login(english, "olga").get_data(as_text=True)
+
+    officer = as_role("auditor").get("/auditor/accounts").get_data(as_text=True)
+    assert 'data-user="olga"' in officer and "чужой вызов" in officer and "Разблокировать" not in officer
+    auditor = as_role("auditor")  # the officer sees it, but may not unblock it
+    assert auditor.post("/supervisor/accounts/olga/unblock").status_code == 403
+    assert login(app.test_client(), "olga").status_code == 403
+
+    sveta = as_role("supervisor")
+    assert 'id="unblock-olga"' in sveta.get("/supervisor/accounts").get_data(as_text=True)
+    assert sveta.post("/supervisor/accounts/olga/unblock").headers["Location"] == "/supervisor/accounts"
+    assert "no-blocked-accounts" in sveta.get("/supervisor/accounts").get_data(as_text=True)
+    assert login(app.test_client(), "olga").status_code == 302
+    actions = [(e["actor"], e["action"], e.get("detail", "")) for e in console_audit(engine)]
+    assert ("olga", "account_blocked", f"{limit} refused attempts; the last: not_your_call") in actions
+    assert ("sveta", "account_unblocked", "user olga") in actions

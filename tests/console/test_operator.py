@@ -188,8 +188,10 @@ def test_a_repeat_caller_shows_earlier_appeals_and_their_status(app: Flask, engi
 def test_a_caller_who_hangs_up_while_reserved_can_still_be_wrapped_up(app: Flask, engine: Engine,
                                                                        as_role: Any) -> None:
     olga: Console = as_role("operator")
+    runner = place_call(engine, "call-10")  # nobody ready: the caller holds in the engine
     olga.post("/operator/api/state", {"state": "ready"})
-    runner = place_call(engine, "call-10")
+    engine.router.assign()  # the engine's tick reserves olga for the caller on hold
+    assert engine.router.status("call-10").state == "reserved"
     olga.get("/operator/api/calls/call-10")  # the pop was shown
     runner.handle(e.HungUp(engine.clock() + 8))
     assert engine.router.status("call-10").state in ("abandoned", "gone")
@@ -231,3 +233,32 @@ def test_state_buttons_follow_the_routing_rules(app: Flask, engine: Engine, as_r
     place_call(engine, "call-11")  # reserved for olga now
     busy = olga.post("/operator/api/state", {"state": "break"})
     assert busy.status_code == 409 and engine.router.operator_status("op102").state == "reserved"
+
+
+def test_the_operator_says_the_conversation_began_when_telephony_cannot(
+    app: Flask, engine: Engine, as_role: Any, clock: Clock
+) -> None:
+    olga: Console = as_role("operator")
+    olga.post("/operator/api/state", {"state": "ready"})
+    place_call(engine, "call-21")
+    pop = olga.get("/operator/api/calls/call-21").json
+    assert pop["answer_here"] is True and pop["connected"] is False
+    clock.advance(4)
+    done = olga.post("/operator/api/calls/call-21/answered", {})
+    assert done.status_code == 200 and done.json["state"] == "on_call"
+    assert engine.router.status("call-21").state == "connected"
+    assert olga.get("/operator/api/calls/call-21").json["connected"] is True
+    assert olga.post("/operator/api/calls/call-21/answered", {}).status_code == 200  # a second click: no change
+    payments = next(q for q in engine.router.snapshot() if q.queue == "payments")
+    assert payments.answered == 1 and payments.answered_within == 1  # the wait ended when answered
+
+
+def test_where_telephony_reports_the_answer_the_operator_does_not(app: Flask, engine: Engine, as_role: Any) -> None:
+    engine.answer_events.add("asterisk")  # AMI's DialEnd moves these calls
+    olga: Console = as_role("operator")
+    olga.post("/operator/api/state", {"state": "ready"})
+    place_call(engine, "call-22")
+    assert olga.get("/operator/api/calls/call-22").json["answer_here"] is False
+    refused = olga.post("/operator/api/calls/call-22/answered", {})
+    assert refused.status_code == 409 and refused.json["error"] == "telephony_answers"
+    assert engine.router.status("call-22").state == "reserved"

@@ -146,8 +146,8 @@ def test_the_readback_is_heard_whole_and_only_1_or_2_answer_it(hotline: Menu) ->
         state, _ = step(hotline, state, event)
     state, actions = step(hotline, state, e.DigitsEntered("000082246517#", T0 + 3))
     assert actions[0] == a.Play("common.you_entered", "ru", barge_in=False)
-    assert actions[1] == a.SayDigits("000082246517", "ru")
-    confirm = actions[2]
+    assert actions[1:13] == tuple(a.Play(f"number.{d}", "ru") for d in "000082246517")  # digit by digit
+    confirm = actions[13]
     assert isinstance(confirm, a.CollectDigits) and confirm.keys == "12"
 
 
@@ -161,3 +161,31 @@ def test_the_context_as_a_dict_is_what_asdict_makes(hotline: Menu, events: list[
         state, _ = step(hotline, state, type(event)(**{**event.__dict__, "at": T0 + index}))
         assert state.context.to_dict() == dataclasses.asdict(state.context)
         assert CallContext.from_json(state.context.to_json()) == state.context
+
+
+def _to_the_queue(menu: Menu, **kw: object) -> CallState:
+    state, _ = begin(menu, **kw)
+    for event in (e.DigitsEntered("1", T0 + 1), e.Recorded("clip", T0 + 2), e.DigitsEntered("#", T0 + 3),
+                  e.DigitsEntered("0", T0 + 4), e.DigitsEntered("1", T0 + 5)):
+        state, _ = step(menu, state, event)
+    assert state.node == "queue" and state.phase == "enqueueing"
+    return state
+
+
+def test_no_callback_is_offered_when_none_can_be_placed(hotline: Menu) -> None:
+    for callbacks, offered in ((True, True), (False, False)):
+        state = _to_the_queue(hotline, callbacks=callbacks)
+        state, actions = step(hotline, state, e.Queued(3, 600.0, True, T0 + 6))
+        assert (a.Play("queue.callback_offer", "ru") in actions) is offered
+        hold = actions[-1]
+        assert isinstance(hold, a.HoldMusic) and hold.keys == ("1" if offered else "")
+
+
+def test_a_booked_callback_tells_the_channel_its_number(hotline: Menu) -> None:
+    state = _to_the_queue(hotline)
+    state, _ = step(hotline, state, e.Queued(3, 600.0, True, T0 + 6))
+    state, _ = step(hotline, state, e.DigitsEntered("1", T0 + 7))
+    state, actions = step(hotline, state, e.DigitsEntered("1", T0 + 8))
+    assert actions == (a.BookCallback("+79990000001"),)
+    state, actions = step(hotline, state, e.CallbackBooked(True, T0 + 9))
+    assert actions[0] == a.SetVariable("IVR_CALLBACK", "+79990000001") and state.done

@@ -48,7 +48,7 @@ def test_enqueued_then_connected_to_the_operator_the_router_chose(engine: Engine
     services = engine.services()
     runner = CallRunner(menu=engine.menus.get("hotline"), services=services, clock=engine.clock)
     media = walk_to_queue(runner, T0)
-    assert any(isinstance(x, a.SayNumber) for x in media)  # position announced
+    assert a.Play("queue.position", "ru") in media and a.Play("number.1", "ru") in media  # position announced
     assert isinstance(media[-1], a.HoldMusic)
     status = engine.router.status("call-42")
     assert status.state == "waiting" and status.position == 1

@@ -83,22 +83,45 @@ class AsteriskHarness:
             shutil.copytree(conf_dir, etc, dirs_exist_ok=True)
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self, conf_dirs: list[Path] | None = None, boot_timeout: float = 30.0) -> None:
+    def restore_package_config(self) -> None:
+        """/etc/asterisk as Debian's package installed it (kept by the chroot's recipe)."""
+        etc, package = self.root / "etc/asterisk", self.root / "etc/asterisk.debian"
+        if not package.is_dir():
+            raise AsteriskHarnessError(f"no {package}: rebuild the chroot ({CHROOT_SCRIPT} clean)")
+        if etc.exists():
+            shutil.rmtree(etc)
+        copied = self._chroot("cp", "-a", "/etc/asterisk.debian", "/etc/asterisk")  # owners too: asterisk
+        if copied.returncode != 0:
+            raise AsteriskHarnessError(f"could not restore /etc/asterisk: {copied.stderr}")
+
+    def run(self, *argv: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """A command inside the chroot, as root (an administrator's shell on that host)."""
+        return self._chroot(*argv, timeout=timeout)
+
+    def start(self, conf_dirs: list[Path] | None = None, boot_timeout: float = 30.0, *,
+              installed: bool = False, user: str | None = None, umask: int | None = None) -> None:
+        """Boot Asterisk.  ``installed``: with the /etc/asterisk already in the chroot (put
+        there by an installer), not ``conf_dirs``.  ``user``/``umask``: as Debian's
+        asterisk.service runs it (``-U asterisk -G asterisk``, systemd's UMask)."""
         self._kill_stale()
-        self.install_config(conf_dirs if conf_dirs is not None else [BASE_CONF_DIR])
+        if not installed:
+            self.install_config(conf_dirs if conf_dirs is not None else [BASE_CONF_DIR])
         t0 = time.monotonic()
         if not self._proc_mounted():
             subprocess.run(["mount", "-t", "proc", "proc", str(self.root / "proc")], check=True)
-        for sub in ("var/run/asterisk", "var/log/asterisk", "var/spool/asterisk/monitor"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        # Inside the chroot: its /var/run is a symbolic link to /run (the chroot's, not the host's).
+        self._chroot("mkdir", "-p", "/var/run/asterisk", "/var/log/asterisk", "/var/spool/asterisk/monitor")
+        if user is not None:
+            self._chroot("chown", f"{user}:", "/var/run/asterisk", "/var/log/asterisk")
         self.console_log.parent.mkdir(parents=True, exist_ok=True)
         self._full_log_start = self.full_log.stat().st_size if self.full_log.exists() else 0
+        argv = ["chroot", str(self.root), "/usr/sbin/asterisk", "-f", "-vvv", "-C", "/etc/asterisk/asterisk.conf"]
+        if user is not None:
+            argv += ["-U", user, "-G", user]
         with open(self.console_log, "wb") as log:
             self.process = subprocess.Popen(
-                ["chroot", str(self.root), "/usr/sbin/asterisk", "-f", "-vvv", "-C",
-                 "/etc/asterisk/asterisk.conf"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, umask=-1 if umask is None else umask,
             )
         try:
             self._wait_booted(boot_timeout)

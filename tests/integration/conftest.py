@@ -2,7 +2,7 @@
 
 These tests never skip: if the chroot cannot be built or Asterisk does not boot,
 they error with the reason.  To opt out, set IVR_SKIP_ASTERISK=1, which deselects
-every test marked `asterisk`.
+every test marked `asterisk` (tests/conftest.py: the journeys have such tests too).
 
 Asterisk boots the project's own dialplans/asterisk/*.conf over the harness's base
 config, with the few test overrides listed in hotline_conf.py.
@@ -10,7 +10,6 @@ config, with the few test overrides listed in hotline_conf.py.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,24 +23,6 @@ from ami_client import AmiClient
 from asterisk_harness import AsteriskHarness, AsteriskHarnessError
 from hotline_conf import compose_conf_dir
 from recording_agi import RecordingAgiServer
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "asterisk: needs a real Asterisk 22 in a Debian sid chroot (root; network to "
-        "Debian's archive on the first run).  IVR_SKIP_ASTERISK=1 deselects these tests.",
-    )
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("IVR_SKIP_ASTERISK") != "1":
-        return
-    keep = [item for item in items if item.get_closest_marker("asterisk") is None]
-    dropped = [item for item in items if item.get_closest_marker("asterisk") is not None]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,13 @@
 
 What is loaded, file by file:
 
-* ``extensions.conf``, ``pjsip.conf``, ``manager.conf``, ``queues.conf``: the shipped
-  ``dialplans/asterisk/`` files, with only the overrides below (each one must match
-  exactly one line or context of the shipped file, or composing fails loudly);
-* everything else (``asterisk.conf``, ``modules.conf``, ``logger.conf``, ...): the
-  harness's base config in ``asterisk_conf/``, with a few modules added that the shipped
-  dialplan uses.
+* ``extensions.conf``, ``pjsip.conf``, ``manager.conf``, ``queues.conf``, ``modules.conf``:
+  the shipped ``dialplans/asterisk/`` files, with only the overrides below (each one must
+  match exactly one line or context of the shipped file, or composing fails loudly);
+  ``modules.conf`` gets the modules only the tests' own contexts use appended (the
+  harness's base list, ``app_userevent``);
+* everything else (``asterisk.conf``, ``logger.conf``, ...): the harness's base config in
+  ``asterisk_conf/``.
 
 Overrides, and why:
 
@@ -34,14 +35,14 @@ from pathlib import Path
 from asterisk_harness import AMI_SECRET, AMI_USER, BASE_CONF_DIR, REPO_ROOT
 
 SHIPPED_DIR = REPO_ROOT / "dialplans" / "asterisk"
-SHIPPED_FILES = ("extensions.conf", "pjsip.conf", "manager.conf", "queues.conf")
+SHIPPED_FILES = ("extensions.conf", "pjsip.conf", "manager.conf", "queues.conf", "modules.conf")
 ENGINE_AMI_USER = "ivr-engine"
 ENGINE_AMI_SECRET = "ivr-engine-test-secret"
 CARRIER_PORT = 5062
 UNSET_AGI = "agi://127.0.0.1:9/hotline-engine-not-started"
 
-# Modules the shipped dialplan uses beyond the harness's base list.
-EXTRA_MODULES = ("app_queue.so", "app_userevent.so", "func_cdr.so")
+# Modules the test-only contexts use beyond the shipped list and the harness's base list.
+EXTRA_MODULES = ("app_userevent.so",)
 
 TEST_CONTEXTS = """
 ; ---- test-only contexts (tests/integration/hotline_conf.py) ---------------------------
@@ -148,10 +149,16 @@ write = all
 """
 
 
-def compose_modules(base: str) -> str:
-    return base.rstrip("\n") + "\n\n; used by the shipped dialplan (tests/integration/hotline_conf.py)\n" + "".join(
-        f"load => {module}\n" for module in EXTRA_MODULES
-    )
+def module_names(text: str) -> list[str]:
+    return re.findall(r"^(?:load|require)\s*=>\s*(\S+\.so)", text, flags=re.MULTILINE)
+
+
+def compose_modules(shipped: str, base: str) -> str:
+    """The shipped modules.conf, and the modules only the tests' own contexts use."""
+    have = set(module_names(shipped))
+    extra = [m for m in dict.fromkeys([*module_names(base), *EXTRA_MODULES]) if m not in have]
+    return shipped.rstrip("\n") + "\n\n; the tests' own contexts (tests/integration/hotline_conf.py)\n" + "".join(
+        f"load => {module}\n" for module in extra)
 
 
 def compose_conf_dir(target: Path) -> Path:
@@ -164,5 +171,6 @@ def compose_conf_dir(target: Path) -> Path:
     (target / "pjsip.conf").write_text(compose_pjsip(shipped["pjsip.conf"]))
     (target / "manager.conf").write_text(compose_manager(shipped["manager.conf"]))
     (target / "queues.conf").write_text(shipped["queues.conf"])
-    (target / "modules.conf").write_text(compose_modules((BASE_CONF_DIR / "modules.conf").read_text()))
+    (target / "modules.conf").write_text(compose_modules((SHIPPED_DIR / "modules.conf").read_text(),
+                                                         (BASE_CONF_DIR / "modules.conf").read_text()))
     return target

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import calendar
 import dataclasses
-import socket
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ from ami_client import AmiClient
 from asterisk_harness import REPO_ROOT, AsteriskHarness
 from hotline_calls import Citizen, EventLog
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
+from sipp_runner import SIPP_DIR, free_udp_port
 
 from ivr.asterisk.dialer import AsteriskCallbackDialer
 from ivr.asterisk.server import FastAgiServer
@@ -49,18 +49,7 @@ INN_MISTYPED, INN = "000082246518", "000082246517"  # synthetic (region 00)
 SNILS_WRONG, SNILS = "77990809892", "12910747350"  # both valid; the caller corrects the first
 CITIZEN = "79990000001"
 SOUNDS_IN_CHROOT = "usr/share/asterisk/sounds/ivr"  # Asterisk plays ivr/<lang>/<prompt>
-SIPP_DIR = Path(__file__).resolve().parent / "sipp"
 HOTLINE_NUMBER = "88005553535"
-
-
-def free_udp_port(*, even: bool = False) -> int:
-    """A loopback UDP port nobody uses now (even: RTP, with the next one for RTCP)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if not even or (port % 2 == 0 and port < 65000):
-            return port
 
 
 @dataclass
@@ -176,12 +165,16 @@ def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory)
         redis_server._cleanup()
 
 
+# The readback's first digit (each digit is a prompt of the product's own, "1"/"2" cut it short).
+READBACK = r'^STREAM FILE ivr/ru/number\.\d "12"'
+
+
 def walk_identity(call: Citizen, number: str = INN) -> None:
     """Welcome (a key picks Russian at once), the name (recorded: speech is off), a number."""
     call.on(r"STREAM FILE ivr/ru/welcome ", "1")
     call.on(r"^RECORD FILE ", "#")
     call.on(r"STREAM FILE ivr/ru/identity\.enter_number ", number + "#")
-    call.on(rf"^SAY DIGITS \"{number}\"", "1")  # the readback: "1 — верно"
+    call.on(READBACK, "1")  # the readback: "1 — верно"
 
 
 def assert_no_plaintext_clip(hotline: Hotline, uid: str, queue: str | None = None) -> None:
@@ -228,7 +221,7 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
     call.on(r"^RECORD FILE ", "#")
     call.on(r"STREAM FILE ivr/ru/identity\.enter_number ", INN_MISTYPED + "#")
     call.on(r"STREAM FILE ivr/ru/invalid\.checksum ", INN + "#")  # corrects at once
-    call.on(rf"^SAY DIGITS \"{INN}\"", "1")  # the readback: "1 — верно"
+    call.on(READBACK, "1")  # the readback: "1 — верно"
     call.on(r"STREAM FILE ivr/ru/menu\.main ", "4")  # payments
     call.on(r"STREAM FILE ivr/ru/consent\.ask ", "1")  # consent to recording, by key
     call.hear(r"^EXEC StartMusicOnHold")
@@ -283,9 +276,9 @@ def test_snils_corrected_at_the_readback_signin_topic_consent_declined(hotline: 
     call.on(r"STREAM FILE ivr/ru/welcome ", "1")
     call.on(r"^RECORD FILE ", "#")
     call.on(r"STREAM FILE ivr/ru/identity\.enter_number ", SNILS_WRONG + "#")
-    call.on(rf"^SAY DIGITS \"{SNILS_WRONG}\"", "2")  # "2 — ввести заново"
+    call.on(READBACK, "2")  # "2 — ввести заново"
     call.on(r"STREAM FILE ivr/ru/common\.enter_again ", SNILS + "#")
-    call.on(rf"^SAY DIGITS \"{SNILS}\"", "1")
+    call.on(READBACK, "1")
     call.on(r"STREAM FILE ivr/ru/menu\.main ", "1")  # registration and sign-in
     call.on(r"STREAM FILE ivr/ru/menu\.signin ", "2")  # access recovery
     call.on(r"STREAM FILE ivr/ru/consent\.ask ", "2")  # no recording
@@ -341,7 +334,7 @@ def test_callback_accepted_then_dialled_through_ami_when_an_operator_is_free(hot
     call.on(r"STREAM FILE ivr/ru/menu\.main ", "6")  # benefits: op103
     call.on(r"STREAM FILE ivr/ru/consent\.ask ", "1")
     call.on(r"STREAM FILE ivr/ru/queue\.callback_offer ", "1")  # "press 1 to be called back"
-    call.hear(rf"^SAY DIGITS \"{CITIZEN}\"")  # "we will call you at ..."
+    call.hear(r"STREAM FILE ivr/ru/callback\.number_is ")  # "we will call you at ..."
     call.on(r"STREAM FILE ivr/ru/callback\.confirm_number ", "1")
     call.hear(r"STREAM FILE ivr/ru/callback\.booked ")  # "we will call you back"
     call.hang_up()  # the citizen does not wait for the appeal number and goodbye

@@ -104,11 +104,12 @@ class Product:
                               timeout=timeout, env=env or newcomer_env())
 
     def serve(self, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60,
-              terminal: bool = False) -> Serving:
-        """The README's first command (``ivr serve``) on free loopback ports; waits until its
-        HTTP port answers ``/healthz``.  ``terminal``: its output goes to a pseudo-terminal,
-        as in a person's shell (copied to the log file as it comes)."""
-        fastagi, http = free_port(), free_port()
+              terminal: bool = False, fastagi: int | None = None) -> Serving:
+        """The README's first command (``ivr serve``) on free loopback ports (``fastagi``: on
+        this one, e.g. the port Asterisk's IVR_AGI names); waits until its HTTP port answers
+        ``/healthz``.  ``terminal``: its output goes to a pseudo-terminal, as in a person's
+        shell (copied to the log file as it comes)."""
+        fastagi, http = fastagi or free_port(), free_port()
         log = self.root / f"serve-{len(self.runs)}.log"
         command = [IVR, "serve", "--fastagi", f"127.0.0.1:{fastagi}", "--http", f"127.0.0.1:{http}", *args]
         if terminal:

@@ -9,6 +9,7 @@ outsider could walk (defect 6).  Every caller is ``ivr call`` in a pseudo-termin
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from collections.abc import Sequence
@@ -17,9 +18,8 @@ from ivr.identity import make_appeal_number, validate_appeal_number
 from ivr.identity.synthetic import synthetic_inn, synthetic_snils
 from tests.journeys.product import Product, Serving
 
-# What the terminal softphone prints when the engine waits for the caller.
-_ASKS = r"keys \(Enter = silence.*?> |recording, up to .*?> |waiting in queue .*?> "
-_SAID_APPEAL = re.compile(r"\[common\.your_appeal\][^\n]*\n\s*♪ \(digits\) (\d{10})")
+# A number is said digit by digit, one prompt of the product's own each: "♪ [number.7] семь".
+_DIGIT_SAID = re.compile(r"\s*♪ \[number\.(\d)\][^\n]*\n")
 _STATUS = re.compile(r"\[status\.(\w+)\]")
 
 CITIZEN = synthetic_snils(1701)
@@ -31,48 +31,68 @@ def _digits(document: str) -> str:
     return "".join(ch for ch in document if ch.isdigit())
 
 
-def call(product: Product, serving: Serving, answers: Sequence[str], *, caller: str) -> str:
-    """One softphone call from ``caller``: each answer typed at the engine's next question,
-    in order; then the caller hangs up.  Returns everything the caller saw."""
+# One step of a call: the question the caller waits for (its prompt id, as the softphone
+# shows it: "♪ [menu.main] Выберите тему..."; or the start of a recording), then the keys
+# pressed (a recorded caller types what they say, then Enter).
+Step = tuple[str, str]
+RECORDING = "● recording"
+
+
+def call(product: Product, serving: Serving, steps: Sequence[Step], *, caller: str) -> str:
+    """One softphone call from ``caller``: at each step, once the softphone shows the
+    question (its whole line), the keys are pressed; then the call ends by itself.
+    Returns everything the caller saw."""
     import pexpect
 
-    phone = product.call(serving, "--caller", caller)
-    seen: list[str] = []
+    phone = product.call(serving, "--caller", caller, timeout=30)
+    screen = phone.logfile_read = io.StringIO()
     try:
-        for answer in answers:
-            phone.expect(_ASKS, timeout=30)
-            seen.append(phone.before + phone.after)
-            phone.sendline(answer)
-        while True:
-            index = phone.expect([_ASKS, pexpect.EOF], timeout=30)
-            seen.append(phone.before + (phone.after if index == 0 else ""))
-            if index == 1:
-                break
-            phone.sendline("h")
+        for question, keys in steps:
+            shown = question if question == RECORDING else f"[{question}]"
+            phone.expect(re.escape(shown) + r"[^\r\n]*\r\n")
+            phone.send(keys)
+        phone.expect(pexpect.EOF)
     finally:
         phone.close(force=True)
-    return "".join(seen).replace("\r\n", "\n")
+    return screen.getvalue().replace("\r\n", "\n")
 
 
 def ask_status(product: Product, serving: Serving, number: str, *, document: str, caller: str,
                at_start: bool = True) -> str:
     """A call asking for an appeal's status: the document at the menu's identity question
     (``at_start``) or only when the status question asks for it."""
+    document_keys = _digits(document) + "#"
+    steps: list[Step] = [("language.choose", "1"), (RECORDING, "Иванов Иван Иванович\r")]
     if at_start:
-        answers = ["1", "Иванов Иван Иванович", _digits(document) + "#", "1", "2", "1", number + "#"]
+        steps += [("identity.enter_number", document_keys), ("common.confirm", "1")]
     else:
-        answers = ["1", "Иванов Иван Иванович", "#", "2", "1", number + "#", _digits(document) + "#", "1"]
-    return call(product, serving, [*answers, "2"], caller=caller)
+        steps += [("identity.enter_number", "#")]  # skipped
+    steps += [("menu.main", "2"), ("menu.applications", "1"), ("appeal.enter_number", number + "#")]
+    if not at_start:
+        steps += [("appeal.enter_document", document_keys), ("common.confirm", "1")]
+    steps += [("status.after", "2")]  # goodbye
+    return call(product, serving, steps, caller=caller)
 
 
 def heard_status(seen: str) -> list[str]:
     return [s for s in _STATUS.findall(seen) if s != "after"]
 
 
+def digits_said_after(seen: str, prompt: str) -> list[str]:
+    """Each number said right after ``prompt`` (``common.your_appeal``, ``status.intro``)."""
+    said = []
+    for part in seen.split(f"[{prompt}]")[1:]:
+        rest, digits = part.split("\n", 1)[1] if "\n" in part else "", ""
+        while (digit := _DIGIT_SAID.match(rest)) is not None:
+            digits, rest = digits + digit[1], rest[digit.end():]
+        said.append(digits)
+    return said
+
+
 def said_appeal(seen: str) -> str:
-    found = _SAID_APPEAL.findall(seen)
-    assert len(found) == 1, f"one appeal number said at the end of the call:\n{seen}"
-    return str(found[0])
+    found = digits_said_after(seen, "common.your_appeal")
+    assert len(found) == 1 and len(found[0]) == 10, f"one appeal number said at the end of the call:\n{seen}"
+    return found[0]
 
 
 def made_up_number(*avoid: str) -> str:
@@ -95,7 +115,7 @@ def test_a_citizen_hears_the_status_of_the_appeal_they_were_told_and_nobody_else
     # The citizen calls again, with their own СНИЛС given at the identity question.
     own = ask_status(product, serving, number, document=CITIZEN, caller="79990001702")
     assert heard_status(own) == ["intro", "accepted"], own
-    assert f"(digits) {number}" in own
+    assert digits_said_after(own, "status.intro") == [number], own
 
     # Another caller, another СНИЛС, the same number: what a made-up number gets.
     other = ask_status(product, serving, number, document=STRANGER, caller="79990001703")
@@ -103,7 +123,7 @@ def test_a_citizen_hears_the_status_of_the_appeal_they_were_told_and_nobody_else
     assert heard_status(other) == ["not_found"], other
     assert heard_status(invented) == ["not_found"], invented
     assert _after_the_number(other) == _after_the_number(invented)
-    assert f"(digits) {number}" not in other
+    assert digits_said_after(other, "status.intro") == [], other
 
     serving.stop()
     for document in (CITIZEN, STRANGER):  # personal data never in the engine's log in clear
@@ -144,4 +164,5 @@ def test_appeal_numbers_minted_one_after_another_are_not_a_sequence(product: Pro
 
 def _after_the_number(seen: str) -> list[str]:
     """The prompts the caller heard from the appeal number's question on, in order."""
-    return re.findall(r"\[([\w.]+)\]", seen.split("[appeal.enter_number]", 1)[1])
+    heard = re.findall(r"\[([\w.]+)\]", seen.split("[appeal.enter_number]", 1)[1])
+    return [prompt for prompt in heard if not prompt.startswith("number.")]  # each call's own appeal

@@ -16,6 +16,12 @@ FIRST_USER = re.compile(r"^\s*(?P<name>[a-z0-9._-]+) \((?P<role>\w+)[^)]*\)\s+pa
                         re.MULTILINE)
 
 
+def shows(phone: Any, shown: str) -> None:
+    """Wait until the softphone shows ``shown`` (a question's ``[prompt.id]``, "● recording"),
+    its whole line, as a person waits to hear it before pressing a key."""
+    phone.expect(re.escape(shown) + r"[^\r\n]*\r\n")
+
+
 def printed_passwords(serving: Serving) -> dict[str, str]:
     """The users and passwords the start-up log printed (text lines, or a JSON line's msg)."""
     serving.wait_log("FIRST START", timeout=30)
@@ -59,14 +65,15 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
     # number, "operator", consent to record, a moment in the queue, hang up.
     phone = product.call(serving)
     phone.expect("Здравствуйте! Вы позвонили на единую линию поддержки")
-    for heard, answer in (("language.choose", ""), ("identity.say_name", "Тестов Тест Тестович"),
-                          ("identity.enter_number", "#"), ("menu.main", "0"), ("consent.ask", "1")):
-        phone.expect(re.escape(f"[{heard}]"))
-        phone.expect("> ")
-        phone.sendline(answer)
+    # (what the caller waits to see, the keys then pressed); nothing pressed: silence, waited out.
+    for shown, keys in (("[language.choose]", ""), ("[identity.say_name]", ""),
+                        ("● recording", "Тестов Тест Тестович\r"), ("[identity.enter_number]", "#"),
+                        ("[menu.main]", "0"), ("[consent.ask]", "1")):
+        shows(phone, shown)
+        phone.send(keys)
     phone.expect("Спасибо, разговор будет записан")
-    phone.expect("> ")
-    phone.sendline("h")
+    phone.expect_exact("♫ music on hold")
+    phone.send("h")
     phone.expect("Call ended")
     phone.close()
     # The engine kept the caller's consent with the recording on.
@@ -121,15 +128,13 @@ def test_without_asterisk_the_recordings_folders_fall_back_under_var(product: Pr
         assert (product.root / local).is_dir()
     # The caller's name is recorded into the folder the engine reads clips from.
     phone = product.call(serving)
-    phone.expect(re.escape("[language.choose]"))
-    phone.expect("> ")
-    phone.sendline("")
-    phone.expect(re.escape("[identity.say_name]"))
-    phone.expect("> ")
-    phone.sendline("Тестов Тест Тестович")
-    phone.expect(re.escape("[identity.enter_number]"))
-    phone.expect("> ")
-    phone.sendline("h")
+    shows(phone, "[language.choose]")
+    phone.send("\r")  # Enter on an empty line: silence
+    shows(phone, "[identity.say_name]")
+    shows(phone, "● recording")
+    phone.send("Тестов Тест Тестович\r")
+    shows(phone, "[identity.enter_number]")
+    phone.send("h")
     phone.expect("Call ended")
     phone.close()
     ended = json.loads(serving.wait_log(r'\{[^\n]*"logger": "ivr.calls"[^\n]*\n')[0])

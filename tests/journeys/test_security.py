@@ -5,6 +5,8 @@
   user, behind the same reverse proxy, logs in with the right password at once.
 * An administrator resets a user's password: the session the user (or whoever stole it)
   had open ends at once.
+* An operator keeps opening other operators' calls: blocked at once; the security officer
+  sees it, a supervisor unblocks her (Chromium).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
+from tests.console.live import log_in
 from tests.journeys.product import Product, Serving, until
 
 
@@ -59,8 +63,9 @@ class Browser:
 
 
 def add_user(product: Product, name: str, password: str, *, replace: bool = False,
-             env: dict[str, str] | None = None) -> None:
-    args = ["users", "add", name, "--role", "supervisor", *(["--replace"] if replace else [])]
+             env: dict[str, str] | None = None, role: str = "supervisor", operator: str | None = None) -> None:
+    args = ["users", "add", name, "--role", role, *(["--operator", operator] if operator else []),
+            *(["--replace"] if replace else [])]
     done = product.ivr(*args, input=password + "\n", env=env)
     assert done.returncode == 0, done.stderr
 
@@ -104,4 +109,50 @@ def test_a_password_reset_ends_the_users_open_session(product: Product) -> None:
     again = Browser(serving)
     assert again.log_in("petr", "a brand new secret").headers.get("Location") == "/supervisor"
     until(lambda: again.request("/supervisor/api/dashboard").status == 200, 5, what="the new session works")
+    assert serving.stop() < 15
+
+
+def test_an_operator_opening_other_calls_is_blocked_and_a_supervisor_unblocks_her(
+        product: Product, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def wait(condition: Any) -> Any:
+        return WebDriverWait(browser, 10, poll_frequency=0.05).until(condition)
+
+    def log_out() -> None:
+        browser.find_element(By.ID, "logout").click()
+        wait(lambda d: d.current_url.endswith("/login"))
+
+    add_user(product, "nina", "nina's long secret", role="operator", operator="op101")
+    add_user(product, "vera", "vera's long secret", role="auditor")
+    add_user(product, "petr", "petr's long secret")
+    serving = product.serve()
+    base = serving.base_url
+
+    log_in(browser, base, "nina", "nina's long secret")
+    wait(lambda d: d.current_url.endswith("/operator"))
+    for n in range(10):  # the shipped console.block_after
+        browser.get(f"{base}/operator/api/calls/1773824400.{n}")
+        assert "not_your_call" in browser.page_source
+    browser.get(base + "/operator")
+    wait(lambda d: "/login" in d.current_url)  # her session ended at once
+    log_in(browser, base, "nina", "nina's long secret")
+    assert "заблокирована" in wait(lambda d: d.find_elements(By.ID, "login-error"))[0].text
+
+    log_in(browser, base, "vera", "vera's long secret")  # the security officer
+    wait(lambda d: "/auditor/" in d.current_url)
+    browser.get(base + "/auditor/accounts")
+    assert browser.find_elements(By.CSS_SELECTOR, '#blocked-accounts tr[data-user="nina"]')
+    log_out()
+
+    log_in(browser, base, "petr", "petr's long secret")  # a supervisor
+    wait(lambda d: d.current_url.endswith("/supervisor"))
+    browser.get(base + "/supervisor/accounts")
+    browser.find_element(By.ID, "unblock-nina").click()
+    wait(lambda d: d.find_elements(By.ID, "no-blocked-accounts"))
+    log_out()
+
+    log_in(browser, base, "nina", "nina's long secret")
+    wait(lambda d: d.current_url.endswith("/operator"))
     assert serving.stop() < 15

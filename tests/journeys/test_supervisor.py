@@ -3,28 +3,31 @@ from the console followed by a file edit, while citizens call through the softph
 
 from __future__ import annotations
 
-import base64
 import re
 from pathlib import Path
 from typing import Any
 
 import pexpect
 
-from tests.console.live import PASSWORD, log_in
-from tests.journeys.product import Product, Serving, newcomer_env, until
+from tests.console.live import log_in
+from tests.journeys.citizen import (
+    KEYS_PROMPT,
+    add_user,
+    close_payments_for_now,
+    edit_config,
+    press,
+    serve_ready,
+    to_topics,
+)
+from tests.journeys.product import Product, Serving, until
 
-# A recording key as the README says (k1:BASE64-of-32-bytes): /readyz needs one today.
-RECORDING_KEY = "k1:" + base64.b64encode(bytes(range(32))).decode()
 NOTICE_RU = "Внимание: на портале идут технические работы до 22 часов."
 NOTICE_EN = "Please note: the portal is under maintenance until 10 pm."
 
 
 def _serving(product: Product) -> Serving:
-    added = product.ivr("users", "add", "sveta", "--role", "supervisor", input=PASSWORD + "\n")
-    assert added.returncode == 0, added.stderr
-    serving = product.serve(env=newcomer_env(IVR_RECORDING_KEY=RECORDING_KEY))
-    until(lambda: serving.get("/readyz").status == 200, 20, what="ready")
-    return serving
+    add_user(product, "sveta", "supervisor")
+    return serve_ready(product)
 
 
 def _first_call_prompts(product: Product, serving: Serving) -> str:
@@ -75,8 +78,8 @@ def test_a_typo_is_refused_while_calls_go_on_and_a_good_edit_reaches_the_next_ca
     assert health["menus"]["hotline"]["version"] == 1 and health["menus"]["hotline"]["source"] == "file"
     assert any(f"hotline.yaml:{line}:" in p and "languag" in p for p in health["menu_edit_refused"]["problems"])
     metrics = serving.get("/metrics").text
-    assert re.search(r"^ivr_menu_edit_refused 1\.0$", metrics, re.M)
-    assert re.search(r'^ivr_menu_version\{menu="hotline",source="file"\} 1\.0$', metrics, re.M)
+    assert re.search(r"^ivr_menu_edit_refused 1\.0$", metrics, re.MULTILINE)
+    assert re.search(r'^ivr_menu_version\{menu="hotline",source="file"\} 1\.0$', metrics, re.MULTILINE)
     refused, version, source = _menus_page(browser, serving)
     assert f"hotline.yaml:{line}:" in refused and "Правка меню отклонена" in refused
     assert version == "v1" and source == "файл dialplans/hotline.yaml"
@@ -133,3 +136,37 @@ def test_after_a_console_publish_a_file_edit_is_said_to_be_unused(product: Produ
     _, version, source = _menus_page(browser, serving)
     assert version == "v2" and "опубликованная в консоли" in source
     assert "правки файла dialplans/hotline.yaml не используются" in source
+
+
+def test_the_funnel_tells_a_caller_the_queue_gave_up_and_a_closed_topic_from_self_service(
+        product: Product, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    close_payments_for_now(product)
+    # General questions give a caller up after 2 s (to the special-case line's overflow rule).
+    edit_config(product, "    skills: [general]\n", "    skills: [general]\n    max_wait: 2\n    overflow: special\n")
+    serving = _serving(product)
+
+    given_up = product.call(serving)  # nobody on duty: the queue gives the caller up
+    to_topics(given_up)
+    press(given_up, "0", r"\[consent\.ask\]")
+    given_up.expect(KEYS_PROMPT)
+    press(given_up, "1", r"music on hold")
+    while given_up.expect([r"waiting in queue[^>]*> ", r"\[queue\.full\]"], timeout=30) == 0:
+        given_up.sendline("")  # keeps waiting
+    given_up.expect(pexpect.EOF)
+
+    closed = product.call(serving)  # payments, whose specialists are off now
+    to_topics(closed)
+    press(closed, "4", r"\[hours\.closed\]")
+    closed.expect(KEYS_PROMPT)
+    press(closed, "2", r"\[common\.goodbye\]")
+    closed.expect(pexpect.EOF)
+
+    log_in(browser, serving.base_url, "sveta")
+    until(lambda: browser.current_url.endswith("/supervisor"), 10, what="the supervisor's desk")
+    browser.get(serving.base_url + "/supervisor/funnel")
+    summary = until(lambda: browser.find_element(By.ID, "funnel-summary").text, 10, what="the funnel")
+    assert summary.startswith("Звонков: 2 (")
+    assert "все операторы заняты: 1" in summary and "тема не работает сейчас: 1" in summary
+    assert "обслужен меню" not in summary

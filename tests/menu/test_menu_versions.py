@@ -121,3 +121,33 @@ def test_a_published_version_that_no_longer_loads_keeps_the_running_one(
     assert fresh.get("hotline").version == 1 and fresh.problems  # the file serves, not ready
     menus.versions.rollback("hotline", 1, author="anna")  # type: ignore[union-attr]
     assert menus.reload().changed and menus.get("hotline").version == 1 and not menus.problems
+
+
+def test_which_source_serves_and_a_file_edit_under_a_published_version(
+    config: Config, root: Path, catalog: PromptCatalog, redis: Any, prefix: str, caplog: Any
+) -> None:
+    import logging
+
+    menus = live_menus(config, root, catalog, redis, prefix)
+    path = root / "dialplans" / "hotline.yaml"
+    text = path.read_text()
+    assert menus.sources()["hotline"].source == "file" and menus.refused is None
+    path.write_text(text.replace("next: signin_menu", "next: nowhere"))
+    menus.reload()
+    assert menus.refused is not None and menus.refusals == 1
+    assert any("nowhere" in p for p in menus.refused.to_dict()["problems"])  # type: ignore[union-attr]
+    path.write_text(text)
+    menus.reload()
+    assert menus.refused is None
+    menus.versions.publish("hotline", text.replace("topic: payments,", "topic: payments.online,"),  # type: ignore[union-attr]
+                           author="anna", base=None, replaces=(1, text))
+    menus.reload()
+    served = menus.sources()["hotline"]
+    assert (served.source, served.version, served.author) == ("published", 2, "anna")
+    with caplog.at_level(logging.INFO, logger="ivr.menu.live"):
+        path.write_text(text.replace("version: 1", "version: 3"))
+        menus.reload()
+    said = [r.getMessage() for r in caplog.records if r.name == "ivr.menu.live"]
+    assert any("changed, but menu 'hotline' serves published v2" in m and "not used" in m for m in said), said
+    assert not any(m.startswith("menus reloaded") for m in said), said  # nothing new serves
+    assert menus.get("hotline").version == 2

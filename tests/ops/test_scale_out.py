@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import yaml
 
 from ivr.asterisk.peer import default_env
 from ivr.config import load_config
+from ivr.softphone import wire
 from routing.engine import Router
 from routing.redis_conn import connect
 from tests.redis_servers import RedisClusterNodes, RedisServer
@@ -43,6 +45,7 @@ def router_for(config_path: Path, url: str) -> Router:
 def test_two_engines_one_redis_a_callback_booked_in_one_is_assigned_by_the_other(
     tmp_path: Path, aof_redis: RedisServer
 ) -> None:
+    line = socket.create_server(("127.0.0.1", 0))
     config = write_config(tmp_path, prefix="two", routing={"wrap_up_seconds": 1},
                           engine={"drain_seconds": 2})
     a = EngineProcess("a", config=config, redis_url=aof_redis.url, directory=tmp_path)
@@ -60,11 +63,14 @@ def test_two_engines_one_redis_a_callback_booked_in_one_is_assigned_by_the_other
                        default_env(caller="79990006001", uniqueid="p.1"))
         assert p.variables.get("IVR_STATUS") == "connect" and p.variables["IVR_OPERATOR"] == "op102"
         router.connected("p.1")
-        # Two more calls, one into each engine: nobody free, each books a callback.
+        # Two more calls, one into each engine: nobody free, each books a callback.  These
+        # engines have no AMI: the callers are softphones that say where they answer (a
+        # line that accepts the ring and never picks up: the callback stays reserved).
+        softphone = {wire.ENV_KEY: f"127.0.0.1:{line.getsockname()[1]}"}
         q = place_call(a.fastagi, MenuCaller(numbers=["000073011234"], callback="own"),
-                       default_env(caller="79990006002", uniqueid="q.1"))
+                       {**default_env(caller="79990006002", uniqueid="q.1"), **softphone})
         r = place_call(b.fastagi, MenuCaller(numbers=["000073011234"], callback="own"),
-                       default_env(caller="79990006003", uniqueid="r.1"))
+                       {**default_env(caller="79990006003", uniqueid="r.1"), **softphone})
         assert "callback.booked" in q.heard and "callback.booked" in r.heard
         # Shared state: either engine shows both callbacks.
         for engine in (a, b):
@@ -89,6 +95,7 @@ def test_two_engines_one_redis_a_callback_booked_in_one_is_assigned_by_the_other
     finally:
         a.kill()
         b.stop()
+        line.close()
 
 
 def test_web_processes_share_one_http_port(tmp_path: Path, aof_redis: RedisServer) -> None:

@@ -71,6 +71,15 @@ def test_renders_8khz_wav_and_ulaw_for_asterisk_and_a_web_file(tmp_path: Path) -
     assert manifest.url_path("nope", "ru") is None
 
 
+def test_rendered_files_are_readable_by_asterisks_user(tmp_path: Path) -> None:
+    """Asterisk runs as another user (asterisk) than the engine (ivr): a 0600 prompt is
+    one STREAM FILE cannot open (``200 result=-1 endpos=0``, no warning: silence)."""
+    prompts = make_prompts(tmp_path / "p", "menu:\n  main: Здравствуйте\n")
+    assert build(prompts, tmp_path / "out").ok
+    for name in ("ru/menu.main.wav", "ru/menu.main.ulaw", "manifest.json"):
+        assert (tmp_path / "out" / name).stat().st_mode & 0o777 == 0o644, name
+
+
 def test_unchanged_text_is_not_rendered_again_changed_and_removed_are(tmp_path: Path) -> None:
     prompts = make_prompts(tmp_path / "p", "a: Один\nb: Два\n")
     out = tmp_path / "out"

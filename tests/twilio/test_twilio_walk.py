@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ivr.call.runner import CallRunner
 from ivr.flow import events as e
+from ivr.prompts.numbers import digit_prompts
 
 VALID_INN = "500100732259"
 BAD_INN = "500100732258"  # last check digit wrong
@@ -84,7 +85,7 @@ def test_full_call_through_webhooks(twilio, clock, world, redis, texts, h) -> No
     # wrong checksum: told why, asked again
     assert says(r[3])[:2] == [ru["invalid.checksum"], ru["identity.enter_number"]]
     # read back, digit by digit, then "1 - верно"
-    assert says(r[4]) == [ru["common.you_entered"], " ".join(VALID_INN), ru["common.confirm"]]
+    assert says(r[4]) == [ru["common.you_entered"], *(ru[p] for p in digit_prompts(VALID_INN)), ru["common.confirm"]]
     # main menu: keys or keywords
     assert r[5][0].get("input") == "dtmf speech" and "вход" in r[5][0].get("hints", "")
     assert says(r[6]) == [ru["menu.signin"]]
@@ -93,17 +94,22 @@ def test_full_call_through_webhooks(twilio, clock, world, redis, texts, h) -> No
     # queued: position, expected wait, callback offer, hold; key 1 accepted during all of it
     gather = r[8].find("Gather")
     assert gather is not None and gather.get("numDigits") == "1"
-    assert says(r[8]) == [ru["consent.yes"], ru["queue.position"], "3", ru["queue.wait_minutes"], "4",
-                          ru["queue.callback_offer"]]
+    assert says(r[8]) == [ru["consent.yes"], ru["queue.position"], "три", ru["queue.wait_minutes"],
+                          "четыре", "минуты", ru["queue.callback_offer"]]
     assert r[8][-1].tag == "Redirect" and r[8][-1].text.startswith("/twilio/wait?step=")
     # 50 s later the poll announces again (every 45 s); 5 s later it only holds
-    assert says(r[9]) == [ru["queue.position"], "2", ru["queue.wait_minutes"], "2", ru["queue.callback_offer"]]
+    assert says(r[9]) == [ru["queue.position"], "два", ru["queue.wait_minutes"], "две", "минуты",
+                          ru["queue.callback_offer"]]
     assert says(r[10]) == []
     # callback: the caller's own number read back
-    assert says(r[11]) == [ru["callback.number_is"], " ".join("79161234567"), ru["callback.confirm_number"]]
+    assert says(r[11]) == [ru["callback.number_is"], *(ru[p] for p in digit_prompts("79161234567")),
+                           ru["callback.confirm_number"]]
     # booked: appeal number, goodbye, hang up
     assert says(r[12])[0] == ru["callback.booked"] and r[12][-1].tag == "Hangup"
-    assert " ".join(world.ended[0].appeal) in says(r[12])
+    heard = says(r[12])
+    appeal = [ru[p] for p in digit_prompts(world.ended[0].appeal)]
+    start = heard.index(ru["common.your_appeal"]) + 1
+    assert heard[start:start + len(appeal)] == appeal
 
     assert [action.queue for action in world.enqueued] == ["signin"]
     assert world.callbacks == ["+79161234567"] and world.polled == 2

@@ -13,10 +13,11 @@
     const result = await api("POST", "/auditor/api/recordings/" + encodeURIComponent(r.id) + "/access", { reason, action });
     if (!result.ok) { document.getElementById("rec-status").textContent = result.data.message || t("rec.refused"); return; }
     if (action === "download") { window.location.assign(result.data.url); return; }
+    // The store writes its audit line when the audio is fetched: show the log once it was.
+    const player = el("audio", { controls: true, autoplay: true, src: result.data.url,
+      onloadedmetadata: () => audit("recordings"), onerror: () => audit("recordings") });
     document.getElementById("player").replaceChildren(
-      el("p", { id: "playing", text: t("rec.playing", { kind: kindWords(r.kind), created: time(r.created) }) }),
-      el("audio", { controls: true, autoplay: true, src: result.data.url }));
-    audit("recordings");
+      el("p", { id: "playing", text: t("rec.playing", { kind: kindWords(r.kind), created: time(r.created) }) }), player);
   }
 
   async function load() {

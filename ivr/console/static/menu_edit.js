@@ -2,7 +2,12 @@
 // run the menu's scenarios, publish with the version it was based on, roll back.
 "use strict";
 (function () {
-  const { api, el, time } = window.ivr;
+  const { api, el, time, t } = window.ivr;
+  // A refusal in the page's words (by its kind), the server's message for anything else.
+  const failure = (result, fallback) => {
+    const key = "edit.error." + (result.data.error || "");
+    return t(key) !== key ? t(key) : (result.data.message || t(fallback));
+  };
   const card = document.getElementById("editor-card");
   const name = card.dataset.menu;
   const base = "/supervisor/api/menus/" + encodeURIComponent(name);
@@ -53,34 +58,34 @@
 
   async function load() {
     const result = await api("GET", base);
-    if (!result.ok) { status(result.data.message || "Не загрузилось", "error"); return; }
+    if (!result.ok) { status(failure(result, "edit.not_loaded"), "error"); return; }
     const d = result.data;
     text.value = d.text;
     liveBase = d.base;
     document.getElementById("live-version").textContent =
-      "действует v" + d.version + (d.source === "published" ? " (опубликовано)" : " (из файла " + d.file + ")");
+      t(d.source === "published" ? "edit.live_published" : "edit.live_file", { version: d.version, file: d.file });
     document.querySelector("#versions tbody").replaceChildren(...d.history.map((v) =>
       el("tr", { class: v.live ? "live" : "", id: "version-" + v.version },
-        el("td", { text: "v" + v.version + (v.live ? " — действует" : "") }), el("td", { text: v.author }),
+        el("td", { text: "v" + v.version + (v.live ? " — " + t("edit.live") : "") }), el("td", { text: v.author }),
         el("td", { text: time(v.at) }), el("td", { text: v.comment || "" }),
         el("td", {},
-          el("button", { type: "button", onclick: () => view(v.version), text: "Открыть" }),
-          v.live ? null : el("button", { type: "button", class: "rollback", onclick: () => rollback(v.version), text: "Вернуть эту версию" })))));
+          el("button", { type: "button", onclick: () => view(v.version), text: t("edit.open") }),
+          v.live ? null : el("button", { type: "button", class: "rollback", onclick: () => rollback(v.version), text: t("edit.rollback") })))));
     errorLines = new Set();
     renderGutter();
   }
 
   async function view(version) {
     const result = await api("GET", base + "/versions/" + version);
-    if (result.ok) { text.value = result.data.text; renderGutter(); status("Открыта v" + version + " (для публикации нажмите «Опубликовать»)"); }
+    if (result.ok) { text.value = result.data.text; renderGutter(); status(t("edit.opened", { version })); }
   }
 
   async function validate() {
     clearResults();
     const result = await api("POST", base + "/validate", { text: text.value });
-    if (!result.ok) { status(result.data.message || "Ошибка", "error"); return false; }
+    if (!result.ok) { status(failure(result, "edit.failed"), "error"); return false; }
     showProblems(result.data.problems);
-    status(result.data.ok ? "Ошибок нет" : "Ошибок: " + result.data.problems.length, result.data.ok ? "ok" : "error");
+    status(result.data.ok ? t("edit.no_problems") : t("edit.problems", { n: result.data.problems.length }), result.data.ok ? "ok" : "error");
     return result.data.ok;
   }
 
@@ -89,18 +94,18 @@
     const result = await api("POST", base + "/diff", { text: text.value });
     const pre = document.getElementById("diff");
     pre.hidden = false;
-    pre.replaceChildren(...(result.data.diff || "Нет отличий от действующей версии").split("\n").map((line) =>
+    pre.replaceChildren(...(result.data.diff || t("edit.no_diff")).split("\n").map((line) =>
       el("span", { class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "", text: line + "\n" })));
     status("");
   }
 
   async function scenarios() {
     clearResults();
-    status("Сценарии выполняются…");
+    status(t("edit.scenarios_running"));
     const result = await api("POST", base + "/scenarios", { text: text.value });
     if (result.data.problems && result.data.problems.length) {
       showProblems(result.data.problems);
-      status("Меню с ошибками — сценарии не запускались", "error");
+      status(t("edit.scenarios_not_run"), "error");
       return;
     }
     const rows = result.data.results || [];
@@ -108,9 +113,9 @@
     table.hidden = false;
     table.querySelector("tbody").replaceChildren(...rows.map((r) =>
       el("tr", { class: r.passed ? "ok" : "bad" }, el("td", { text: r.name }),
-        el("td", { text: r.passed ? "прошёл" : "НЕ прошёл" }), el("td", { text: r.failures.join("; ") }))));
+        el("td", { text: r.passed ? t("edit.passed") : t("edit.not_passed") }), el("td", { text: r.failures.join("; ") }))));
     const failed = rows.filter((r) => !r.passed).length;
-    status(rows.length - failed + " прошли, " + failed + " не прошли", failed ? "error" : "ok");
+    status(t("edit.scenarios_result", { passed: rows.length - failed, failed }), failed ? "error" : "ok");
   }
 
   async function publish() {
@@ -119,18 +124,18 @@
     const result = await api("POST", base + "/publish", { text: text.value, base: liveBase, comment });
     if (!result.ok) {
       if (result.data.problems) showProblems(result.data.problems);
-      status(result.data.message || "Не опубликовано", "error");
+      status(failure(result, "edit.not_published"), "error");
       return;
     }
     await load();
-    status("Опубликована версия v" + result.data.version + "; новые звонки идут по ней", "ok");
+    status(t("edit.published", { version: result.data.version }), "ok");
   }
 
   async function rollback(version) {
     const result = await api("POST", base + "/rollback", { version, base: liveBase });
-    if (!result.ok) { status(result.data.message || "Не удалось", "error"); if (result.data.problems) showProblems(result.data.problems); return; }
+    if (!result.ok) { status(failure(result, "edit.failed"), "error"); if (result.data.problems) showProblems(result.data.problems); return; }
     await load();
-    status("Действует v" + result.data.version, "ok");
+    status(t("edit.now_live", { version: result.data.version }), "ok");
   }
 
   document.getElementById("btn-validate").addEventListener("click", validate);

@@ -65,13 +65,14 @@
     clipNote.hidden = pop.name.clip_note !== "no_key";
     clipNote.textContent = "запись имени не сохранена: нет ключа записи";
     setText("pop-appeal", pop.appeal);
-    setText("pop-call-state", pop.kind === "callback" ? "набираем абонента…" : "соединение…");
+    setText("pop-call-state", pop.connected ? "на связи" : pop.kind === "callback" ? "набираем абонента…" : "соединение…");
+    document.getElementById("pop-answered").hidden = !(pop.answer_here && !pop.connected);
     setText("pop-inn", pop.inn);
     setText("pop-snils", pop.snils);
     document.getElementById("show-inn").hidden = !pop.inn;
     document.getElementById("show-snils").hidden = !pop.snils;
     setText("pop-identity", pop.identity_confirmed ? "подтверждена в меню" : "не подтверждена");
-    setText("pop-topic", pop.topic_label + (pop.topic ? " (" + pop.topic + ")" : ""));
+    setText("pop-topic", pop.topic_label);
     setText("pop-queue", pop.queue_name);
     setText("pop-language", pop.language_label);
     setText("pop-waited", duration(pop.waited) + " в очереди, " + duration(pop.in_menu) + " в меню");
@@ -104,6 +105,7 @@
 
   function showPending(pending) {
     call = pending;
+    document.getElementById("pop-answered").hidden = true;
     document.getElementById("idle").hidden = true;
     document.getElementById("pop").hidden = false;
     document.getElementById("pop").dataset.call = pending.call_id;
@@ -111,7 +113,21 @@
     setText("pop-appeal", pending.appeal);
   }
 
-  function callState(text) { setText("pop-call-state", text); }
+  function callState(text) {
+    setText("pop-call-state", text);
+    if (text !== "соединение…") document.getElementById("pop-answered").hidden = true;
+  }
+
+  // No telephony event says that the conversation began (no AMI): the operator does.
+  document.getElementById("pop-answered").addEventListener("click", async () => {
+    if (!call) return;
+    const result = await api("POST", "/operator/api/calls/" + encodeURIComponent(call.call_id) + "/answered", {});
+    const error = document.getElementById("status-error");
+    error.hidden = result.ok;
+    if (!result.ok) { error.textContent = result.data.message || "Не удалось"; return; }
+    callState("на связи");
+    showState(result.data);
+  });
 
   async function setState(state) {
     const result = await api("POST", "/operator/api/state", { state });

@@ -41,7 +41,7 @@
     document.getElementById("operator-states").replaceChildren(...Object.entries(sums.operators).map(([s, n]) =>
       el("span", { class: "chip state-" + s, text: stateName(s) + ": " + n })));
     document.querySelector("#operators tbody").replaceChildren(...data.operators.map((o) =>
-      el("tr", { id: "op-" + o.id, class: "state-" + o.state }, el("td", { text: o.name + " (" + o.id + ")" }),
+      el("tr", { id: "op-" + o.id, class: "state-" + o.state, dataset: { operator: o.id } }, el("td", { class: "op-name", text: o.name }),
         el("td", { class: "op-state", text: stateName(o.state) }),
         el("td", { text: o.since ? time(o.since) : "—" }), el("td", { class: "op-call", text: callOf(o, queueNames) }))));
   }

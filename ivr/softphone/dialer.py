@@ -1,0 +1,104 @@
+"""Callbacks placed to ``ivr call`` softphones: the engine's dialer where there is no AMI.
+
+``Engine.dialers["asterisk"]`` without AMI.  Like :class:`ivr.asterisk.dialer.AsteriskCallbackDialer`
+it is handed each due callback (an operator reserved for it) and tells routing what
+became of it, from what the softphone's line says instead of Asterisk's events::
+
+    no softphone line for the number, or it cannot be reached  -> callback_result(answered=False)
+    RING ... ; ANSWER                                            -> callback_result(answered=True)
+    RING ... ; REJECT | BUSY | nothing in time | closed         -> callback_result(answered=False)
+    answered, then HANGUP or the line closed                    -> router.ended(call)
+
+Each callback rings on a thread of its own (the engine's tick must not wait on a person).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Mapping
+
+from ivr.identity import mask_phone
+from ivr.softphone import wire
+from ivr.softphone.registry import SoftphoneRegistry
+from routing.engine import Router
+from routing.errors import RoutingError
+from routing.model import Assignment
+
+log = logging.getLogger(__name__)
+CONNECT_SECONDS = 2.0
+
+
+class SoftphoneDialer:
+    def __init__(self, *, router: Router, registry: SoftphoneRegistry) -> None:
+        self.router = router
+        self.registry = registry
+
+    def takes_call(self, env: Mapping[str, str]) -> bool:
+        """A call came in over FastAGI: can a callback reach its caller?  Only when it is a
+        softphone that said where it answers (remembered for when the callback is due)."""
+        contact = wire.contact_of(env)
+        return contact is not None and self.registry.register(env.get("agi_callerid", ""), contact)
+
+    def place_callback(self, assignment: Assignment) -> None:
+        threading.Thread(target=self._ring, args=(assignment,), daemon=True,
+                         name=f"softphone-{assignment.callback_id}").start()
+
+    def ring_seconds(self, assignment: Assignment) -> int:
+        """The queue's ring time, within the operator's reservation (which would expire first)."""
+        queue = self.router.queues.get(assignment.queue)
+        ring = queue.callback.ring_seconds if queue is not None else 30
+        return max(1, min(ring, self.router.settings.reservation_seconds - 2))
+
+    def _ring(self, assignment: Assignment) -> None:
+        callback_id, number = assignment.callback_id or "", assignment.number or ""
+        contact = self.registry.contact(number)
+        if contact is None:
+            self._report(callback_id, answered=False, why=f"no softphone answers {mask_phone(number)}")
+            return
+        seconds = self.ring_seconds(assignment)
+        try:
+            with socket.create_connection(contact, timeout=CONNECT_SECONDS) as sock:
+                sock.sendall(wire.ring(callback_id, seconds))
+                sock.settimeout(seconds)
+                lines = sock.makefile("rb")
+                reply = _read(lines)
+                answered = reply is not None and reply.verb == "ANSWER"
+                self._report(callback_id, answered=answered,
+                             why=f"softphone: {reply.verb if reply else 'no answer'}")
+                if not answered:
+                    return
+                sock.settimeout(None)  # the conversation lasts until the softphone hangs up
+                while (said := _read(lines)) is not None and said.verb != "HANGUP":
+                    pass
+        except TimeoutError:
+            self._report(callback_id, answered=False, why=f"softphone: no answer in {seconds} s")
+            return
+        except OSError as exc:
+            self._report(callback_id, answered=False, why=f"softphone unreachable ({type(exc).__name__})")
+            return
+        try:
+            self.router.ended(assignment.call_id)
+            log.info("callback %s: the citizen hung up", callback_id)
+        except RoutingError as exc:  # the operator's wrap-up ended it first
+            log.info("callback %s: end not recorded: %s", callback_id, exc)
+
+    def _report(self, callback_id: str, *, answered: bool, why: str) -> None:
+        log.info("callback %s: %s (%s)", callback_id, "answered" if answered else "not answered", why)
+        try:
+            self.router.callback_result(callback_id, answered=answered)
+        except RoutingError as exc:
+            log.warning("callback %s: result not recorded: %s", callback_id, exc)
+
+
+def _read(lines: object) -> wire.Message | None:
+    """The next message, or None when the line closed or spoke nonsense."""
+    raw = lines.readline(wire.MAX_LINE + 2)  # type: ignore[attr-defined]
+    if not raw:
+        return None
+    try:
+        return wire.parse(raw)
+    except wire.LineError as exc:
+        log.warning("softphone line: %s", exc)
+        return None
