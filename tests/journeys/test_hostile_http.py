@@ -1,6 +1,7 @@
 """A hostile neighbour on the port Twilio must reach: the README's engine, a flood of
-slow-header connections from loopback, and meanwhile a newcomer logs in and a softphone
-call completes.  Then the flood is dropped (header timeout) and the engine stops cleanly.
+slow-header connections from loopback, kept up all along (each one the engine drops is
+replaced), and meanwhile a newcomer logs in and a softphone call completes.  Every flood
+connection is dropped at the header timeout, and the engine stops cleanly.
 
 Before ``ivr serve`` moved to Hypercorn (werkzeug's development server: a thread per
 connection, no header timeout) such a flood held every connection for as long as the
@@ -23,37 +24,47 @@ HEADER_TIMEOUT = 10.0  # config.yaml's default (http.header_timeout)
 
 
 FLOOD = r"""
-import selectors, socket, sys, time
-port, per_source, sources, patience = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(","), float(sys.argv[4])
+import selectors, socket, sys, threading, time
+port, per_source, sources = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(",")
 held = selectors.DefaultSelector()
+lives = []
+
+def slow(source, i):
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(b"POST /twilio/voice HTTP/1.1\r\nHost: hotline\r\nX-Slow: " + b"x" * (i % 5))
+    sock.setblocking(False)
+    held.register(sock, selectors.EVENT_READ, (source, i, time.monotonic()))
+
 for source in sources:
     for i in range(per_source):
-        sock = socket.socket()
-        sock.bind((source, 0))
-        sock.connect(("127.0.0.1", port))
-        sock.sendall(b"POST /twilio/voice HTTP/1.1\r\nHost: hotline\r\nX-Slow: " + b"x" * (i % 5))
-        sock.setblocking(False)
-        held.register(sock, selectors.EVENT_READ)
+        slow(source, i)
 print("flooding", len(held.get_map()), flush=True)
-started, deadline = time.monotonic(), time.monotonic() + patience
-while held.get_map() and time.monotonic() < deadline:
-    for key, _ in held.select(0.5):
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+while not stop.is_set():  # every connection the engine drops is replaced: the flood goes on
+    for key, _ in held.select(0.2):
         try:
             gone = key.fileobj.recv(4096) == b""
         except ConnectionResetError:
             gone = True
         if gone:
+            source, i, opened = key.data
+            lives.append(time.monotonic() - opened)
             held.unregister(key.fileobj)
             key.fileobj.close()
-print("open", len(held.get_map()), "after", round(time.monotonic() - started, 1), flush=True)
+            slow(source, i)
+print("dropped", len(lives), "longest", round(max(lives, default=0.0), 1), flush=True)
 """
 
 
 def flood(serving: Serving) -> subprocess.Popen[str]:
-    """A neighbour process holding slow-header connections until the engine closes them."""
+    """A neighbour process holding slow-header connections, replacing each one the engine
+    drops, until told to stop; then it says how many were dropped and the longest life."""
     neighbour = subprocess.Popen(
-        [sys.executable, "-c", FLOOD, str(serving.http), str(PER_SOURCE), ",".join(SOURCES),
-         str(HEADER_TIMEOUT + 15)], stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", FLOOD, str(serving.http), str(PER_SOURCE), ",".join(SOURCES)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert neighbour.stdout is not None
     assert neighbour.stdout.readline().split() == ["flooding", str(PER_SOURCE * len(SOURCES))]
     return neighbour
@@ -69,7 +80,7 @@ def test_a_slow_header_flood_leaves_the_hotline_to_its_users(product: Product) -
         started = time.monotonic()
         reply = http_log_in(serving, "op101", passwords["op101"])
         assert reply.status_code == 302 and "/operator" in reply.headers["Location"], reply.status_code
-        assert time.monotonic() - started < 3.0
+        assert time.monotonic() - started < 5.0
         health = serving.get("/healthz", timeout=3)
         assert health.status == 200
 
@@ -85,13 +96,15 @@ def test_a_slow_header_flood_leaves_the_hotline_to_its_users(product: Product) -
         phone.sendline("h")
         phone.expect("Call ended")
         phone.close()
-        assert time.monotonic() - flooded_at < HEADER_TIMEOUT, "the call outlasted the flood's timeout"
-
-        # The flood is dropped once the header timeout has passed.
-        assert neighbour.stdout is not None
-        left, _, after = neighbour.stdout.readline().split()[1:]
-        assert left == "0", f"{left} slow-header connections still open after {after} s"
-        assert float(after) < HEADER_TIMEOUT + 5
+        # The flood went on all along; wait until every first connection has met the header
+        # timeout, then ask how it went: each one dropped, none held much past the timeout.
+        time.sleep(max(0.0, flooded_at + HEADER_TIMEOUT + 3 - time.monotonic()))
+        assert neighbour.stdin is not None and neighbour.stdout is not None
+        neighbour.stdin.write("stop\n")
+        neighbour.stdin.flush()
+        dropped, longest = neighbour.stdout.readline().split()[1::2]
+        assert int(dropped) >= PER_SOURCE * len(SOURCES), dropped
+        assert float(longest) < HEADER_TIMEOUT + 5, longest
     finally:
         neighbour.kill()
         neighbour.wait(10)
