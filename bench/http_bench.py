@@ -250,9 +250,7 @@ def consoles(args: argparse.Namespace) -> None:
 
     engine = Engine(args.operators)
     try:
-        # The calling side: a second engine on the same Redis.  Built before this process's
-        # client event loop starts: building an engine after it left that loop deaf (not
-        # understood yet; the engine process itself starts its loops after building).
+        # The calling side: a second engine on the same Redis.
         caller = build_engine(bench_config(args.operators, engine.prefix, engine.workdir), Secrets(),
                               redis=connect(engine.redis.url, embedded_dir=str(engine.workdir)), clock=noon_clock())
         t0 = time.monotonic()
@@ -266,7 +264,9 @@ def consoles(args: argparse.Namespace) -> None:
         counter = [0]
         total = args.operators + BARE_STREAMS
 
-        tasks: list[asyncio.Task[None]] = []  # referenced: the loop keeps only weak references
+        # Referenced here: asyncio keeps tasks weakly, and a StreamReaderProtocol its reader too,
+        # so a collection (building the caller engine made one) would drop clients silently.
+        tasks: list[asyncio.Task[None]] = []
 
         async def open_all() -> None:
             for i, cookie in enumerate(cookies):
