@@ -241,3 +241,19 @@ def test_many_event_streams_share_one_redis_reader_and_background_work_goes_on(
     while hub.subscribers and time.monotonic() < deadline:
         time.sleep(0.05)
     assert hub.subscribers == 0  # every closed page unsubscribed
+
+
+def test_shutdown_with_streams_open_is_prompt(server: HttpServer, engine: Engine) -> None:
+    web = started(server, FAST)
+    session = log_in(web)
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    streams = [open_stream(web, cookie) for _ in range(20)]
+    try:
+        assert all(b"event: hello" in read_until(sock, b"event: hello", 10.0) for sock in streams)
+        t0 = time.monotonic()
+        web.shutdown()
+        assert time.monotonic() - t0 < 4.0  # open pages do not hold the engine's stop
+        assert all(closed_by_server(sock, within=2.0) for sock in streams)
+    finally:
+        for sock in streams:
+            sock.close()
