@@ -21,6 +21,9 @@ from tests.journeys.test_newcomer import printed_passwords
 SOURCES = [f"127.0.0.{n}" for n in range(2, 10)]  # eight neighbours on loopback
 PER_SOURCE = 250  # under the default per-address limit: every one is held until its timeout
 HEADER_TIMEOUT = 10.0  # config.yaml's default (http.header_timeout)
+# Well under the header timeout; generous because these 2 cores are shared with other runs
+# (werkzeug answered these too: what it failed was dropping the flood).
+PROMPTLY = 8.0
 
 
 FLOOD = r"""
@@ -80,8 +83,8 @@ def test_a_slow_header_flood_leaves_the_hotline_to_its_users(product: Product) -
         started = time.monotonic()
         reply = http_log_in(serving, "op101", passwords["op101"])
         assert reply.status_code == 302 and "/operator" in reply.headers["Location"], reply.status_code
-        assert time.monotonic() - started < 5.0
-        health = serving.get("/healthz", timeout=3)
+        assert time.monotonic() - started < PROMPTLY
+        health = serving.get("/healthz", timeout=PROMPTLY)
         assert health.status == 200
 
         # A softphone call walks the menu and ends, as on a quiet day.
@@ -104,7 +107,7 @@ def test_a_slow_header_flood_leaves_the_hotline_to_its_users(product: Product) -
         neighbour.stdin.flush()
         dropped, longest = neighbour.stdout.readline().split()[1::2]
         assert int(dropped) >= PER_SOURCE * len(SOURCES), dropped
-        assert float(longest) < HEADER_TIMEOUT + 5, longest
+        assert float(longest) < HEADER_TIMEOUT + 8, longest
     finally:
         neighbour.kill()
         neighbour.wait(10)
