@@ -258,11 +258,14 @@ def probe_server_side() -> list[float]:
         from ivr.asterisk.connection import AgiConnection
     except ImportError:
         return samples
-    read, write = AgiConnection.buffer_updated, AgiConnection.write
+    # the protocol's entry for bytes read: buffer_updated (a BufferedProtocol, before
+    # issue 19) or data_received
+    hook = "buffer_updated" if "buffer_updated" in vars(AgiConnection) else "data_received"
+    read, write = getattr(AgiConnection, hook), AgiConnection.write
 
-    def buffer_updated(self: Any, nbytes: int) -> None:
+    def bytes_read(self: Any, data: Any) -> None:
         self.bench_read_at = time.perf_counter()
-        read(self, nbytes)
+        read(self, data)
 
     def write_line(self: Any, line: str) -> None:
         at = getattr(self, "bench_read_at", None)
@@ -273,7 +276,7 @@ def probe_server_side() -> list[float]:
             self.bench_read_at = None
         write(self, line)
 
-    AgiConnection.buffer_updated = buffer_updated  # type: ignore[method-assign]
+    setattr(AgiConnection, hook, bytes_read)
     AgiConnection.write = write_line  # type: ignore[method-assign]
     return samples
 

@@ -8,10 +8,11 @@ Drives the real ``Router``: enqueue (all operators offline, so calls pile up), s
 (position and expected wait) of random waiting calls, and assignment (operators become
 available one after another, each taking the best waiting call for them; then answer, end
 and come back, and so on until the calls run out).  Latencies are reported as p50 / p99 in
-microseconds and as ratios to a bare Redis round trip (PING p50 measured in the same run,
-through redis-py as before; also on the kept connection the scripts themselves use, the
-stricter baseline); throughput as operations a second of one client doing only that
-(1 / mean latency).
+microseconds and as ratios to a bare Redis round trip (PING p50 through redis-py, the
+path the scripts take too, measured in the same run); throughput as operations a second
+of one client doing only that (1 / mean latency).  Since issue 19 the routing goal is
+throughput and correctness (``bench/routing_difftest.py``), not microseconds: the
+latency columns are there to notice a regression, not a target.
 
 For the machine as a whole: ``assignments/s`` is wall-clock, all engine processes
 together (``--procs N`` splits the operators between N processes sharing one Redis), for
@@ -19,14 +20,11 @@ the assignment phase where every assignment after each operator's first also inc
 answering and ending the previous call.  ``srv CPU`` / ``cli CPU``: CPU microseconds per
 operation of the Redis server(s) and of the engine process(es), from ``INFO cpu`` and the
 processes' own CPU clocks: what bounds throughput when cores are shared.  Bounded: stops
-after --seconds per phase.
-
-``--keep-awake off,on --rounds 3``: runs with and without ``ivr keep-awake``'s pollers
-(one idle-class spinner per CPU, so that no vCPU is halted while it waits; see
-``ivr/ops/keep_awake.py``), in turns, each with its own server and its own PING
-baseline.  The last line of each run gives the host's steal time over the assignment
-phase (/proc/stat): the share of vCPU time the host gave to others, which no setting
-here can win back.
+after --seconds per phase.  ``--rounds N`` repeats the runs, each with its own server and
+its own PING baseline.  The last line of each run gives the host's steal time over the
+assignment phase (/proc/stat): the share of vCPU time the host gave to others.
+(The CPU-idle tuning once tried here from user space is now the operating system's:
+docs/scale-out.md, "Latency tuning is the operating system's".)
 
 ``--pin``: the Redis server(s) on the last CPU, this process (and its engine processes)
 on the others, as a production Redis host would be set up (``taskset``/``CPUAffinity``):
@@ -48,7 +46,6 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ivr.config.schema import OperatorConfig, QueueConfig, RoutingSettings
-from ivr.ops.keep_awake import Pollers, cpus_to_poll
 from routing.engine import Router
 from routing.model import WaitingCall
 from routing.redis_conn import connect
@@ -93,15 +90,13 @@ def waiting_call(n: int, rnd: random.Random, at: float) -> WaitingCall:
     )  # fmt: skip
 
 
-def make_router(
-    url: str, ops: int, prefix: str, busy_poll_us: int = RoutingSettings.reply_busy_poll_us
-) -> Router:
+def make_router(url: str, ops: int, prefix: str) -> Router:
     rnd = random.Random(42)
     return Router(
         redis=connect(url, embedded_dir="/tmp/unused"),
         queues=QUEUES,
         operators=operators(ops, rnd),
-        settings=RoutingSettings(reply_busy_poll_us=busy_poll_us),
+        settings=RoutingSettings(),
         prefix=prefix,
     )
 
@@ -122,18 +117,6 @@ def cpu_times() -> tuple[int, int]:
     return ticks[7], sum(ticks[:8])  # user nice system idle iowait irq softirq steal
 
 
-def kept_connection(redis: Any, key: str) -> Any:
-    client = redis
-    if hasattr(redis, "get_node_from_key"):
-        client = redis.get_redis_connection(redis.get_node_from_key(key))
-    return client.connection_pool.get_connection()
-
-
-def lean_ping(conn: Any) -> Any:
-    conn.send_command("PING")
-    return conn.read_response()
-
-
 def assignment_loop(
     url: str,
     ops: int,
@@ -141,50 +124,39 @@ def assignment_loop(
     op_ids: list[str],
     seconds: float,
     start_at: float,
-    polls: tuple[int, ...],
 ) -> dict[str, Any]:
-    """One engine process: its operators become available, then answer, end, come back.
-    With several busy-poll settings, one router each, taking turns call by call (so a
-    noisy moment of the machine lands on all of them)."""
-    routers = [make_router(url, ops, prefix, p) for p in polls]
+    """One engine process: its operators become available, then answer, end, come back."""
+    router = make_router(url, ops, prefix)
     while time.time() < start_at:
         time.sleep(0.001)
     cpu0, t0 = time.process_time(), time.perf_counter()
-    lat: dict[int, list[float]] = {p: [] for p in polls}
+    lat: list[float] = []
     cycle: list[float] = []
     busy: list[tuple[str, str]] = []
-    for n, op_id in enumerate(op_ids):
-        poll, router = polls[n % len(polls)], routers[n % len(polls)]
-        dt_, a = timed(lambda o=op_id, r=router: r.set_operator_state(o, "available"))
+    for op_id in op_ids:
+        dt_, a = timed(lambda o=op_id: router.set_operator_state(o, "available"))
         if a is not None:
-            lat[poll].append(dt_)
+            lat.append(dt_)
             busy.append((op_id, a.call_id))
     t_end = time.monotonic() + seconds
     i = 0
     while i < len(busy) and time.monotonic() < t_end:
         op_id, call_id = busy[i]
-        poll, router = polls[i % len(polls)], routers[i % len(polls)]
         i += 1
         c0 = time.perf_counter()
         router.connected(call_id)
         router.ended(call_id)
-        dt_, a = timed(
-            lambda o=op_id, r=router: r.set_operator_state(o, "available")
-        )  # ends wrap-up
+        dt_, a = timed(lambda o=op_id: router.set_operator_state(o, "available"))  # ends wrap-up
         cycle.append(time.perf_counter() - c0)
         if a is not None:
-            lat[poll].append(dt_)
+            lat.append(dt_)
             busy.append((op_id, a.call_id))
     wall = time.perf_counter() - t0
-    for router in routers:
-        router.redis.close()
+    router.redis.close()
     return {"lat": lat, "cycle": cycle, "wall": wall, "cpu": time.process_time() - cpu0}
 
 
-def assignment_row(poll: int, polls: tuple[int, ...]) -> str:
-    if len(polls) == 1:
-        return "assignment (available -> reserved)"
-    return f"assignment, busy poll {poll} us"
+ASSIGNMENT = "assignment (available -> reserved)"
 
 
 def run(
@@ -194,7 +166,6 @@ def run(
     ops: int,
     seconds: float,
     procs: int = 1,
-    polls: tuple[int, ...] = (RoutingSettings.reply_busy_poll_us,),
 ) -> dict[str, Any]:
     rnd = random.Random(42)
     prefix = f"bench{os.getpid()}"
@@ -204,11 +175,6 @@ def run(
     ping = [timed(redis.ping)[0] for _ in range(3000)]
     base = statistics.median(ping)
     rows: dict[str, Any] = {"PING": (ping, len(ping) / sum(ping), None, None)}
-    # The same round trip on the kept connection the scripts use (routing.scripts): no
-    # redis-py per-command machinery; the stricter baseline.
-    conn = kept_connection(redis, router.keys.events)
-    lean = [timed(lambda: lean_ping(conn))[0] for _ in range(3000)]
-    rows["PING (kept connection)"] = (lean, len(lean) / sum(lean), None, None)
 
     def cpu_mark() -> tuple[float, float]:
         return server_cpu(redis), time.process_time()
@@ -240,26 +206,23 @@ def run(
     steal_mark = cpu_times()
     start_at = time.time() + (3.0 if procs > 1 else 0.0)
     if procs == 1:
-        results = [assignment_loop(url, ops, prefix, op_ids, seconds, start_at, polls)]
+        results = [assignment_loop(url, ops, prefix, op_ids, seconds, start_at)]
     else:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(procs) as pool:
             jobs = [
                 pool.apply_async(
                     assignment_loop,
-                    (url, ops, prefix, op_ids[i::procs], seconds, start_at, polls),
+                    (url, ops, prefix, op_ids[i::procs], seconds, start_at),
                 )
                 for i in range(procs)
             ]
             results = [j.get(timeout=seconds + 120) for j in jobs]
     srv = server_cpu(redis) - mark[0]
     steal, total = (now - then for now, then in zip(cpu_times(), steal_mark, strict=True))
-    lean_base = statistics.median(lean)
-    assigned = 0
-    for poll in polls:
-        lat = [x for r in results for x in r["lat"][poll]]
-        assigned += len(lat)
-        rows[assignment_row(poll, polls)] = (lat, len(lat) / sum(lat), None, None)
+    lat = [x for r in results for x in r["lat"]]
+    assigned = len(lat)
+    rows[ASSIGNMENT] = (lat, len(lat) / sum(lat), None, None)
     cycle = [x for r in results for x in r["cycle"]]
     cli = sum(r["cpu"] for r in results)
     wall = max(r["wall"] for r in results)
@@ -273,10 +236,8 @@ def run(
         "rows": rows,
         "enqueued": enqueued,
         "procs": procs,
-        "polls": polls,
         "assigned": assigned,
         "wall": wall,
-        "lean_base": lean_base,
         "steal": steal / max(total, 1),
     }
 
@@ -298,14 +259,6 @@ def report(result: dict[str, Any]) -> str:
         lines.append(
             f"{name:40} {len(lat):6d} {p50 * 1e6:7.0f} {p99 * 1e6:7.0f} {p50 / base:8.2f}"
             f" {p99 / base:8.2f} {ops:7.0f}{cpu}"
-        )
-    lean = result["lean_base"]
-    for poll in result["polls"]:
-        assign = result["rows"][assignment_row(poll, result["polls"])][0]
-        lines.append(
-            f"{assignment_row(poll, result['polls'])} vs PING on the kept connection"
-            f" ({lean * 1e6:.0f} us): p50 {pct(assign, 0.5) / lean:.2f}x,"
-            f" p99 {pct(assign, 0.99) / lean:.2f}x"
         )
     lines.append(
         f"machine: {result['assigned']} assignments in {result['wall']:.2f} s wall ="
@@ -340,46 +293,20 @@ def main() -> None:
         action="store_true",
         help="Redis on the last CPU, the engine process(es) on the others",
     )
-    parser.add_argument(
-        "--busy-poll",
-        default=str(RoutingSettings.reply_busy_poll_us),
-        metavar="US[,US...]",
-        help="routing.reply_busy_poll_us; several: the assignment phase takes them in turns,"
-        " call by call, one row each (default: the shipped setting)",
-    )
-    parser.add_argument(
-        "--keep-awake",
-        default="off",
-        metavar="off|on[,...]",
-        help="run with ivr keep-awake's pollers on every CPU (on), without (off), or each in"
-        " turn (off,on)",
-    )
-    parser.add_argument("--rounds", type=int, default=1, help="repeat the --keep-awake turns")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the runs")
     args = parser.parse_args()
-    polls = tuple(int(x) for x in args.busy_poll.split(","))
-    modes = args.keep_awake.split(",")
-    if not set(modes) <= {"off", "on"}:
-        parser.error("--keep-awake takes off, on or both: off,on")
     calls, ops = (2_000, 200) if args.quick else (args.calls, args.operators)
     for _ in range(args.rounds):
-        for mode in modes:
-            awake = Pollers(cpus_to_poll() if mode == "on" else [])
-            with awake:
-                suffix = ", keep-awake on" if mode == "on" else ""
-                run_both(args, calls, ops, polls, suffix)
+        run_both(args, calls, ops)
 
 
-def run_both(
-    args: argparse.Namespace, calls: int, ops: int, polls: tuple[int, ...], suffix: str
-) -> None:
+def run_both(args: argparse.Namespace, calls: int, ops: int) -> None:
     if args.only != "cluster":
         server = RedisServer().start()
         if args.pin:
             pin([server])
         try:
-            result = run(
-                "single server" + suffix, server.url, calls, ops, args.seconds, args.procs, polls
-            )
+            result = run("single server", server.url, calls, ops, args.seconds, args.procs)
             print(report(result), flush=True)
         finally:
             server.close()
@@ -388,15 +315,7 @@ def run_both(
         if args.pin:
             pin(cluster.nodes)
         try:
-            result = run(
-                "3-master cluster" + suffix,
-                cluster.url,
-                calls,
-                ops,
-                args.seconds,
-                args.procs,
-                polls,
-            )
+            result = run("3-master cluster", cluster.url, calls, ops, args.seconds, args.procs)
             print(report(result), flush=True)
         finally:
             cluster.close()

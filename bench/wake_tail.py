@@ -5,16 +5,17 @@
 Not the routing scripts: a Lua loop (``EVAL``) calibrated to take a given time on the
 server, so what is measured is the machine, not our code.  For each duration, blocks of
 calls alternate between a client that sleeps in ``recv`` for the reply (as the shipped
-engine does) and one that watches its socket first (``routing.reply_busy_poll_us``, see
-``routing/scripts/__init__.py``), on the kept connection the routing scripts use.
+engine does) and one that watches its socket first (busy polling, :func:`watch_for_reply`
+below: the engine once had it as ``routing.reply_busy_poll_us``, removed by issue 19), on
+one kept connection.
 Reported: each mode's p50 and p99, and p99 as a ratio to PING's p50 through redis-py
 (the baseline of ``bench/routing_bench.py``), measured in the same run between blocks.
 
 On a virtual machine a vCPU whose thread sleeps goes idle and is halted; the reply must
-wait for the host to wake it, which costs more, at the tail, the longer the sleep.
-``--keep-awake``: the same with ``ivr keep-awake``'s pollers, so that no vCPU halts.  A
-diagnostic for the latency goal of issue 5: the assignment script takes about 130-200 us
-of server time, and this shows what tail any operation of that length has here.
+wait for the host to wake it, which costs more, at the tail, the longer the sleep.  A
+diagnostic of the machine: run it before and after the operating system's tuning of
+docs/scale-out.md ("Latency tuning is the operating system's": a ``tuned``
+latency-performance profile, ``cpuidle-haltpoll`` on KVM guests) to see what it wins.
 """
 
 from __future__ import annotations
@@ -32,11 +33,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis
 from routing_bench import pct, timed
 
-from ivr.ops.keep_awake import Pollers, cpus_to_poll
-from routing.scripts import watch_for_reply
 from tests.redis_servers import RedisServer
 
 LOOP = "local x = 0 for i = 1, tonumber(ARGV[1]) do x = x + i end return 1"
+
+
+def watch_for_reply(conn: Any, seconds: float) -> None:
+    """Return when ``conn`` has something to read, or after ``seconds``: a look is a
+    non-blocking ``poll``, then the CPU is yielded (``sched_yield``)."""
+    until = time.perf_counter() + seconds
+    while not conn.can_read(0):
+        if time.perf_counter() >= until:
+            return
+        os.sched_yield()
 
 
 def one_call(conn: Any, sha: str, loops: int, watch: float) -> float:
@@ -71,11 +80,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2_000, help="calls per block")
     parser.add_argument("--rounds", type=int, default=3, help="blocks of each mode")
     parser.add_argument("--watch-us", type=int, default=1_000)
-    parser.add_argument("--keep-awake", action="store_true",
-                        help="with ivr keep-awake's idle-class pollers on every CPU")  # fmt: skip
     args = parser.parse_args()
     server = RedisServer().start()
-    awake = Pollers(cpus_to_poll() if args.keep_awake else []).start()
     try:
         client = redis.Redis(host="127.0.0.1", port=server.port)
         sha = client.script_load(LOOP)
@@ -101,7 +107,6 @@ def main() -> None:
         client.connection_pool.release(conn)
         client.close()
     finally:
-        awake.stop()
         server.close()
 
 

@@ -62,21 +62,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     purge = rec_commands.add_parser("purge", help="delete expired recordings (not on legal hold)")
     purge.add_argument("--dry-run", action="store_true", help="show what would be deleted")
     purge.set_defaults(handler=_recordings_purge)
+    reconcile = rec_commands.add_parser("reconcile", help="finish interrupted purges, delete orphan files "
+                                        "(older than recordings.orphan_grace) with a deletion-log line")
+    reconcile.set_defaults(handler=_recordings_reconcile)
+    rewrap = rec_commands.add_parser("rewrap", help="key rotation: move every recording to the current key "
+                                     "(the first of IVR_RECORDING_KEY); idempotent, resumable")
+    rewrap.set_defaults(handler=_recordings_rewrap)
+    verify_logs = rec_commands.add_parser("verify-logs", help="ivr audit verify for the recordings' access "
+                                          "and deletion logs")
+    verify_logs.set_defaults(handler=_recordings_verify_logs)
+
+    audit = commands.add_parser("audit", help="the audit logs: verify, sign a checkpoint, make a key")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="check every audit log (chain, anchor, signed "
+                                       "checkpoints); exit 1 naming the log, line and break")
+    verify.add_argument("--log", action="append", dest="logs", metavar="NAME",
+                        help="only this log (recordings-access, recordings-deleted, console-access); repeatable")
+    verify.set_defaults(handler=_audit_verify)
+    checkpoint = audit_commands.add_parser("checkpoint", help="sign each log's head now (IVR_AUDIT_KEY)")
+    checkpoint.set_defaults(handler=_audit_checkpoint)
+    keygen = audit_commands.add_parser("keygen", help="print a new IVR_AUDIT_KEY and its public key")
+    keygen.set_defaults(handler=_audit_keygen)
 
     from ivr.console.cli import add_parser as add_users_parser
 
     add_users_parser(commands).set_defaults(handler=_users)
 
-    awake = commands.add_parser("keep-awake", help="keep this machine's CPUs from halting when idle "
-                                "(one idle-class poller per CPU; see docs/scale-out.md)")
-    awake.add_argument("--cpus", help="CPU list, e.g. 0,2-3 (default: every CPU this process may use)")
-    _log_format_option(awake)
-    awake.set_defaults(handler=_keep_awake, needs_config=False)
-
     args = parser.parse_args(argv)
-    if not getattr(args, "needs_config", True):  # runs on hosts without the engine's config
-        no_config: int = args.handler(args)
-        return no_config
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -104,25 +116,6 @@ def log_format(chosen: str | None, env: Mapping[str, str], stderr: TextIO) -> st
     if env.get("IVR_LOG_FORMAT", "").strip() in ("json", "text"):
         return env["IVR_LOG_FORMAT"].strip()
     return "text" if stderr.isatty() else "json"
-
-
-def _keep_awake(args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
-    from ivr.ops.keep_awake import KeepAwakeError, Pollers, cpus_to_poll, keep_awake, parse_cpus
-    from ivr.ops.logging import configure_logging
-
-    configure_logging(level="INFO", json_lines=log_format(args.log_format, os.environ, sys.stderr) == "json")
-    try:
-        cpus = cpus_to_poll(parse_cpus(args.cpus) if args.cpus else None)
-    except KeepAwakeError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return keep_awake(Pollers(cpus), stop)
 
 
 def _catalog(config: Config):  # type: ignore[no-untyped-def]
@@ -317,6 +310,57 @@ def _recordings_purge(config: Config, args: argparse.Namespace) -> int:
 
     engine = _engine(config)
     return purge_command(engine.recordings.purger, dry_run=args.dry_run)
+
+
+def _recordings_reconcile(config: Config, args: argparse.Namespace) -> int:
+    from ivr.recordings.cli import reconcile_command
+
+    recordings = _engine(config).recordings
+    return reconcile_command(recordings.purger, orphan_grace=recordings.orphan_grace)
+
+
+def _recordings_rewrap(config: Config, args: argparse.Namespace) -> int:
+    from ivr.recordings.cli import rewrap_command
+
+    return rewrap_command(_engine(config).recordings.store)
+
+
+def _recordings_verify_logs(config: Config, args: argparse.Namespace) -> int:
+    from ivr.audit.cli import verify_command
+    from ivr.audit.logs import RECORDINGS_LOGS
+
+    return verify_command(_audit_logs(config), RECORDINGS_LOGS)
+
+
+def _audit_logs(config: Config):  # type: ignore[no-untyped-def]
+    """The audit logs and their anchors, without building the engine."""
+    import time
+
+    from ivr.audit.logs import audit_logs
+    from ivr.config import Secrets
+    from routing.redis_conn import connect
+
+    secrets = Secrets.from_env(os.environ)
+    redis = connect(secrets.redis_url or config.redis.url, embedded_dir=config.path(config.redis.embedded_dir))
+    return audit_logs(config, redis, secrets=secrets, clock=time.time)
+
+
+def _audit_verify(config: Config, args: argparse.Namespace) -> int:
+    from ivr.audit.cli import verify_command
+
+    return verify_command(_audit_logs(config), args.logs)
+
+
+def _audit_checkpoint(config: Config, args: argparse.Namespace) -> int:
+    from ivr.audit.cli import checkpoint_command
+
+    return checkpoint_command(_audit_logs(config))
+
+
+def _audit_keygen(config: Config, args: argparse.Namespace) -> int:
+    from ivr.audit.cli import keygen_command
+
+    return keygen_command()
 
 
 def _users(config: Config, args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
 from ivr.ops.probe import redis_answers
 from ivr.prompts.catalog import PromptCatalog, load_catalog
+from ivr.audit.logs import AuditLogs, audit_logs
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
 from routing.appeals import AppealBook, identity_key
@@ -89,6 +90,8 @@ class Engine:
     # Where a caller's answers are recorded (RECORD FILE) when not Asterisk's own folder:
     # the clip folder a trial checkout uses on a machine without Asterisk (ivr.firstrun).
     record_dir: str | None = None
+    # Every audit log (anchored in Redis, checkpointed by tick()).
+    audit: AuditLogs | None = None
 
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended)
@@ -116,6 +119,8 @@ class Engine:
                     continue
                 dialer.place_callback(assignment)
         self.recordings.tick()
+        if self.audit is not None:
+            self.audit.tick()
         for work in self.background:
             work()
         if self.instances is not None:
@@ -178,7 +183,9 @@ def build_engine(
     identity, identity_message = identity_key(redis, prefix=config.redis.prefix, given=secrets.identity_key)
     messages.append(identity_message)
     appeals = AppealBook(redis=redis, prefix=config.redis.prefix, clock=clock, identity=identity)
-    recordings = build_recordings(config, secrets, redis, clock=clock)
+    audit = audit_logs(config, redis, secrets=secrets, clock=clock)
+    audit.start()
+    recordings = build_recordings(config, secrets, redis, clock=clock, logs=audit)
     log.log(recordings.startup_level, recordings.startup_message)  # a malformed key: ERROR
     recordings.start()
     metrics = Metrics(queues=list(config.queues))
@@ -200,7 +207,7 @@ def build_engine(
                     call_observers=[recordings.call_ended, call_log.record], call_log=call_log,
                     metrics=metrics, observer=Observers(metrics, CallLogLine(), instances), instances=instances,
                     routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics),
-                    record_dir=folders.record_dir)
+                    record_dir=folders.record_dir, audit=audit)
     metrics.registry.register(QueueCollector(router))
     metrics.registry.register(RecordingsCollector(recordings.store))
     metrics.registry.register(ReadinessCollector(engine.ready))

@@ -192,6 +192,24 @@ class AppealBook:
         raw = self.redis.hgetall(self.keys.appeal(appeal_number))
         return _appeal(raw) if raw else None
 
+    def held_by(self, identity_keys: Iterable[str]) -> list[Appeal]:
+        """Every appeal one of ``identity_keys`` is among the identity keys of, oldest first:
+        a citizen's request for a copy of their data.  The index (``appeals_of``) knows the
+        appeals of calls that queued; a call that ended in the menu settled its appeal
+        unindexed, so the book is scanned too (a rare request, not a call's path)."""
+        wanted = set(identity_keys)
+        numbers: set[str] = set()
+        for key in wanted:
+            numbers.update(_text(n) for n in self.redis.zrange(self.keys.appeals_of(key), 0, -1))
+        suffix = ":log"
+        for raw_key in self.redis.scan_iter(match=self.keys.appeal("*"), count=1000):
+            key = _text(raw_key)
+            if not key.endswith(suffix):
+                numbers.add(key.rsplit(":", 1)[1])
+        found = [a for a in (self.get(n) for n in numbers if is_valid_number(n))
+                 if a is not None and wanted & set(a.identity_keys)]
+        return sorted(found, key=lambda a: (a.opened_at, a.number))
+
     def history(self, appeal_number: str) -> list[dict[str, Any]]:
         return [
             json.loads(x) for x in self.redis.lrange(self.keys.appeal_log(appeal_number), 0, -1)

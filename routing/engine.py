@@ -56,7 +56,7 @@ from routing.model import (
     WaitingCall,
 )
 from routing.scripts import SCHEMA, Scripts
-from routing.states import OPERATOR_CONSOLE, OPERATOR_STATES, STAFFED
+from routing.states import AFTER_CALL, OPERATOR_CONSOLE, OPERATOR_STATES, STAFFED
 
 STATS_ZONE = ZoneInfo("Europe/Moscow")
 CALLBACK_PREFIX = "cb-"
@@ -119,7 +119,7 @@ class Router:
         self.clock = clock
         self.keys = Keys(prefix)
         self.appeals = appeals or AppealBook(redis=redis, prefix=prefix, clock=clock)
-        self._scripts = Scripts(redis, busy_poll=settings.reply_busy_poll_us / 1e6)
+        self._scripts = Scripts(redis)
         self._events_key = self.keys.events
         self._tag = self.keys.tag.encode()
         self._fixed = "\t".join(
@@ -150,6 +150,9 @@ class Router:
         }
         self._allowed = {
             state: ",".join(sorted(allowed)).encode() for state, allowed in OPERATOR_CONSOLE.items()
+        }
+        self._after_call = {
+            state: ",".join(sorted(allowed)).encode() for state, allowed in AFTER_CALL.items()
         }
         self._class_defs: dict[tuple[str, str, tuple[str, ...]], str] = {}
         self._ensure_schema()
@@ -415,6 +418,23 @@ class Router:
         if _text(reply[0]) == "invalid":
             raise InvalidTransition("operator", operator_id, _text(reply[1]), state)
         return self._assignment(reply[2]) if len(reply) > 2 else None
+
+    def after_call(self, operator_id: str, state: OperatorState | None) -> None:
+        """During a conversation the console asks for ``state`` (``offline``: "not ready
+        after this call"), taken when the call's wrap-up ends instead of available
+        (:data:`routing.states.AFTER_CALL`); ``None`` withdraws the request."""
+        if operator_id not in self._operator_args:
+            raise UnknownOperator(operator_id)
+        if state is None:
+            self._run("after_call", self.clock(), operator_id, "", "")
+            return
+        allowed = self._after_call.get(state)
+        if allowed is None:
+            current = self.operator_status(operator_id).state
+            raise InvalidTransition("operator", operator_id, current, f"{state} after the call")
+        reply = self._run("after_call", self.clock(), operator_id, state, allowed)
+        if _text(reply[0]) == "invalid":
+            raise InvalidTransition("operator", operator_id, _text(reply[1]), f"{state} after the call")
 
     def operator_status(self, operator_id: str) -> OperatorStatus:
         if operator_id not in self.operators:

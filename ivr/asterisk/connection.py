@@ -1,26 +1,33 @@
 """One FastAGI socket on the event loop: bytes in, lines out, every wait under a deadline.
 
-The loop reads whatever the peer sends as it comes (non-blocking, ``recv_into`` one
-buffer shared by all connections: see :class:`ReceiveBuffer`) and cuts it into lines;
-the call's coroutine takes them with :meth:`AgiConnection.read_line`, which waits at
-most until a deadline.  Whatever goes wrong on the wire is kept and raised
-as :class:`~ivr.asterisk.agi.AgiProtocolError` at the call's next read, after the lines
-that came before it:
+:class:`AgiConnection` is the asyncio protocol of one call's socket.  The loop hands it
+whatever the peer sends as it comes, and it cuts that into lines kept for the call; the
+call itself is an ordinary asyncio Task (see :mod:`ivr.asterisk.server`) that takes them
+with :meth:`AgiConnection.read_line`, awaiting a future the protocol completes when a
+line or a failure comes, or its deadline passes.  Whatever goes wrong on the wire is kept
+and raised as :class:`~ivr.asterisk.agi.AgiProtocolError` at the call's next read, after
+the lines that came before it:
 
 * a line longer than :data:`~ivr.asterisk.agi.MAX_LINE` (reading stops there);
 * more than :data:`MAX_PENDING_LINES` lines nobody asked for (a flood: they are dropped);
 * the peer closing or resetting the connection;
 * no line before the deadline (a stalled peer; the connection is then done for).
 
-The connection also drives its call's coroutine (:meth:`AgiConnection.run`), in place
-of an asyncio Task: a coroutine waiting for a line is resumed right in
-``data_received``, so a reply's next command goes out in the same turn of the loop,
-with no Future, no scheduled callback and no timer per line.  (An asyncio Task costs
-a Future, a ``call_soon`` and a timer for each line, and one more pass of the loop:
-measured ~16 us a line on the benchmark machine, about as much as the rest of the
-command.)  Deadlines share one timer per connection, re-armed only when it fires
-early or a shorter deadline comes (after ``200 result=-1``).  Awaiting anything else
-(an offloaded service call, a recognition: asyncio futures) works as in a Task.
+Two choices keep a line's cost near what the hand-driven coroutines of before issue 19
+cost (``bench/fastagi_line_cost.py``: CPU of the loop's thread per line, 200 connections
+in ping-pong, on the 2-vCPU benchmark machine under load; 12-14 us a line for those):
+
+* an :class:`asyncio.BufferedProtocol` reading into a buffer of :data:`RECEIVE_BYTES` made
+  for each read, not a plain ``Protocol``: the selector transport gives a plain one a new
+  ``bytes`` from ``recv(262144)`` per read, above glibc's mmap threshold, so an mmap and
+  a munmap per line (a munmap in a process with threads on other vCPUs shoots down their
+  TLBs);
+* one deadline timer per connection (``loop.call_at``), moved only when a deadline comes
+  sooner (after ``200 result=-1``) or when it fires early, rather than a timeout context
+  per read (``asyncio.timeout_at`` makes and cancels a timer per line).
+
+With both, 16-17 us a line; with neither (a plain Protocol and ``asyncio.timeout_at``),
+38-40 us.
 
 Asterisk never closes a FastAGI socket itself: :meth:`AgiConnection.close` does, always.
 """
@@ -28,104 +35,66 @@ Asterisk never closes a FastAGI socket itself: :meth:`AgiConnection.close` does,
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import logging
 import socket
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
 
 from ivr.asterisk.agi import MAX_LINE, AgiProtocolError
 
-log = logging.getLogger(__name__)
 MAX_PENDING_LINES = 512  # read but not yet asked for; a 520 usage reply is a few lines
-
-
-class _Park:
-    """Awaited by a coroutine that needs a line: its connection resumes it."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[_Park, None, None]:
-        yield self
-
-
-_PARK = _Park()
-T = TypeVar("T")
-
-
-class Offloaded(Generic[T]):
-    """Work in a thread pool, awaited by a call: its connection resumes it when the work
-    is done, in the loop's next turn (an asyncio future chained to the pool's would take
-    two turns and three more objects)."""
-
-    __slots__ = ("future",)
-
-    def __init__(self, future: concurrent.futures.Future[T]) -> None:
-        self.future = future
-
-    def __await__(self) -> Generator[Offloaded[T], None, T]:
-        if not self.future.done():
-            yield self
-        return self.future.result()
-
-
-class ReceiveBuffer:
-    """Where the loop reads sockets into, shared by every connection of one loop.
-
-    A plain ``asyncio.Protocol`` gets a new ``bytes`` from ``sock.recv(262144)`` for
-    every read: a 256 KiB allocation, above glibc's mmap threshold, so an mmap and an
-    mremap/munmap per line received (measured: ~55-150 us for send+recv of one reply
-    line against ~5 us with ``recv_into``).  A connection copies out what it was given
-    before the loop reads the next socket, so one buffer serves them all.
-    """
-
-    def __init__(self, size: int = 65536) -> None:
-        self.view = memoryview(bytearray(size))
+RECEIVE_BYTES = MAX_LINE + 2  # at most this much a read: a whole line with its CRLF
+# After a failure, what the peer still sends is read and dropped, up to this much, so that
+# our close reaches it as an end of stream and not as a reset; beyond it reading stops.
+DROP_AFTER_FAILURE = 65536
 
 
 class AgiConnection(asyncio.BufferedProtocol):
     """The transport side of one call; ``on_open`` is told when the socket is accepted."""
 
-    def __init__(self, on_open: Callable[[AgiConnection], None], buffer: ReceiveBuffer | None = None) -> None:
+    def __init__(self, on_open: Callable[[AgiConnection], None]) -> None:
         self._on_open = on_open
-        self._recv = (buffer or ReceiveBuffer(MAX_LINE + 2)).view
         self.transport: asyncio.Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._buf = bytearray()
+        self._received = bytearray()  # the buffer of the read in progress
+        self._buf = bytearray()  # the start of a line not yet ended
         self._lines: deque[str] = deque()
         self._failure: AgiProtocolError | None = None  # raised once the lines before it are read
-        self.closed = False  # the socket is gone (connection_lost ran)
-        # the coroutine this connection drives
-        self._coro: Coroutine[Any, Any, None] | None = None
-        self._parked = False  # it waits in read_line/line_within
+        self._dropped = 0  # bytes read and dropped since the failure
+        self._waiter: asyncio.Future[None] | None = None  # the call waits for a line on it
         self._deadline = 0.0  # ... until then (loop time)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
-        self._future: asyncio.Future[Any] | Offloaded[Any] | None = None  # or on this
-        self.finished: asyncio.Future[None] | None = None  # done when the coroutine has ended
+        self.closed = False  # the socket is gone (connection_lost ran)
+        self.peer_host = ""  # the peer's address, as the socket gives it ("127.0.0.1", "::1")
 
-    # -- asyncio.Protocol --------------------------------------------------------------
+    # -- asyncio.BufferedProtocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self._loop = asyncio.get_running_loop()
         # asyncio sets TCP_NODELAY only on sockets made with proto=IPPROTO_TCP, and accepted
         # ones have proto 0: without it Nagle meets the peer's delayed ACK (~40 ms a command).
+        peer = transport.get_extra_info("peername")
+        self.peer_host = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._loop = asyncio.get_running_loop()
         self._on_open(self)
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._recv
+    def get_buffer(self, sizehint: int) -> bytearray:
+        # A new one each read (from the heap, freed once the read is cut into lines), so that
+        # an idle call holds none; after a failure, large enough to drain the peer at once.
+        self._received = bytearray(RECEIVE_BYTES if self._failure is None else DROP_AFTER_FAILURE)
+        return self._received
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._recv[:nbytes])
+        received, self._received = self._received, bytearray()
+        self.data_received(memoryview(received)[:nbytes])
 
     def data_received(self, data: bytes | memoryview) -> None:
         if self._failure is not None:
+            self._drop(len(data))
             return
         buf = self._buf
         buf += data
@@ -143,13 +112,11 @@ class AgiConnection(asyncio.BufferedProtocol):
         if len(self._lines) > MAX_PENDING_LINES:  # junk: not replayed as replies
             self._lines.clear()
             self._fail(f"more than {MAX_PENDING_LINES} lines unasked for")
-        if self._parked and (self._lines or self._failure is not None):
-            self._step()
+        if self._lines:
+            self._wake()
 
     def eof_received(self) -> bool:
         self._fail("the peer closed the connection")
-        if self._parked:
-            self._step()
         return False  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -158,8 +125,6 @@ class AgiConnection(asyncio.BufferedProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._parked:
-            self._step()
 
     # -- the call's side ------------------------------------------------------------------
 
@@ -174,8 +139,7 @@ class AgiConnection(asyncio.BufferedProtocol):
 
     async def line_within(self, seconds: float) -> bool:
         """Is a line available within ``seconds``?  (False too when the wire failed.)"""
-        assert self._loop is not None
-        deadline = self._loop.time() + seconds
+        deadline = asyncio.get_running_loop().time() + seconds
         while not self._lines:
             if self._failure is not None or not await self._wait(deadline):
                 return False
@@ -189,7 +153,12 @@ class AgiConnection(asyncio.BufferedProtocol):
         self.transport.write(line.encode("utf-8") + b"\n")
 
     def close(self) -> None:
-        """Close the socket now (data not yet sent is dropped: nothing waits on it)."""
+        """Close the socket (data not yet sent is dropped: nothing waits on it).
+
+        The close itself comes at the loop's next turn, after the reads of this one: a
+        socket closed with bytes unread (the rest of an over-long line, a flood) would
+        send the peer a reset instead of an end of stream.
+        """
         transport = self.transport
         self._fail("the connection was closed")
         if transport is None or self.closed or transport.is_closing():
@@ -197,121 +166,58 @@ class AgiConnection(asyncio.BufferedProtocol):
         if transport.get_write_buffer_size():
             transport.abort()
         else:
-            transport.close()  # connection_lost follows, and resumes a parked coroutine
-
-    # -- driving the coroutine ------------------------------------------------------------
-
-    def run(self, coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
-        """Drive ``coro`` (the call) on this connection; the future is done when it ends."""
-        assert self._loop is not None and self._coro is None
-        self._coro = coro
-        self.finished = self._loop.create_future()
-        self._step()
-        return self.finished
-
-    def _step(self, _: object = None) -> None:
-        coro = self._coro
-        if coro is None:
-            return
-        self._parked = False
-        self._future = None
-        try:
-            waits_on = coro.send(None)
-        except (StopIteration, asyncio.CancelledError):  # ended, or cut at shutdown
-            self._end()
-            return
-        except BaseException:  # the coroutines never raise; if one does, the call is over
-            log.exception("call coroutine failed")
-            self._end()
-            return
-        self._wait_on(waits_on)
-
-    def _wait_on(self, waits_on: object) -> None:
-        if waits_on is _PARK:
-            self._parked = True
-            self._arm()
-        elif isinstance(waits_on, Offloaded):
-            self._future = waits_on
-            waits_on.future.add_done_callback(self._offload_done)
-        elif asyncio.isfuture(waits_on):  # an asyncio future: as a Task would
-            waits_on._asyncio_future_blocking = False
-            waits_on.add_done_callback(self._step)
-            self._future = waits_on
-        else:
-            assert self._coro is not None
-            self._coro.close()
-            self._end()
-            raise RuntimeError(f"a call awaited {waits_on!r}: only lines, offloaded work, futures")
-
-    def _offload_done(self, future: concurrent.futures.Future[Any]) -> None:
-        """In the pool's thread: resume the coroutine on the loop, if it still waits for this."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(self._resume_after, future)
-        except RuntimeError:  # the loop closed meanwhile (shutdown gave up on this call)
-            pass
-
-    def _resume_after(self, future: concurrent.futures.Future[Any]) -> None:
-        waits_on = self._future
-        if isinstance(waits_on, Offloaded) and waits_on.future is future:
-            self._step()
-
-    def cancel(self) -> None:
-        """Stop waiting on offloaded work (shutdown): the coroutine gets CancelledError there."""
-        waits_on, coro = self._future, self._coro
-        if isinstance(waits_on, asyncio.Future):
-            waits_on.cancel()
-        elif isinstance(waits_on, Offloaded) and coro is not None:
-            self._future = None
-            try:
-                next_wait = coro.throw(asyncio.CancelledError())
-            except BaseException:  # noqa: BLE001 - it ended, which is what we asked
-                self._end()
-                return
-            self._wait_on(next_wait)  # e.g. recording the hang-up
-
-    def _end(self) -> None:
-        self._coro = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self.finished is not None and not self.finished.done():
-            self.finished.set_result(None)
-
-    def _arm(self) -> None:
-        """One timer per connection, moved only when the deadline comes sooner."""
-        assert self._loop is not None
-        if self._timer is None or self._deadline < self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = self._loop.call_at(self._deadline, self._on_timer)
-            self._timer_at = self._deadline
-
-    def _on_timer(self) -> None:
-        assert self._loop is not None
-        self._timer = None
-        if not self._parked:
-            return
-        if self._loop.time() >= self._deadline:
-            self._step()
-        else:
-            self._arm()
+            asyncio.get_running_loop().call_soon(transport.close)
 
     # -- internals ---------------------------------------------------------------------
 
     async def _wait(self, deadline: float) -> bool:
-        """Wait for data or a failure until ``deadline``; False when the deadline passed."""
-        assert self._loop is not None
-        if self._loop.time() >= deadline:
+        """Wait for a line or a failure until ``deadline``; False when the deadline passed."""
+        loop = asyncio.get_running_loop()
+        if loop.time() >= deadline:
             return False
+        if self._waiter is not None:
+            raise RuntimeError("two readers on one FastAGI connection")
+        self._waiter = waiter = loop.create_future()
         self._deadline = deadline
-        await _PARK
-        return bool(self._lines) or self._failure is not None or self._loop.time() < deadline
+        self._arm(loop)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+        return bool(self._lines) or self._failure is not None or loop.time() < deadline
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One timer per connection, moved only when the deadline comes sooner."""
+        if self._timer is None or self._deadline < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+            self._timer_at = self._deadline
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        waiter, loop = self._waiter, self._loop
+        if waiter is None or waiter.done() or loop is None:
+            return  # nobody waits: the next wait arms it again
+        if loop.time() >= self._deadline:
+            waiter.set_result(None)
+        else:
+            self._arm(loop)  # set for an earlier wait's later deadline
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _drop(self, nbytes: int) -> None:
+        self._dropped += nbytes
+        transport = self.transport
+        if self._dropped > DROP_AFTER_FAILURE and transport is not None and not transport.is_closing():
+            transport.pause_reading()
 
     def _fail(self, why: str) -> None:
         if self._failure is None:
             self._failure = AgiProtocolError(why)
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.pause_reading()
+            self._drop(len(self._buf))
+            self._buf.clear()
+        self._wake()

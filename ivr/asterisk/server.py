@@ -6,14 +6,17 @@ of a millisecond in between.  So:
 
 * One asyncio event loop, in one thread, owns every socket: the listening one
   (``backlog`` 1,024) and each call's, non-blocking, its bytes cut into lines capped at
-  ``MAX_LINE`` (:mod:`ivr.asterisk.connection`).  Beyond ``max_calls`` a call is handed
-  back ``IVR_STATUS=busy``; beyond ``MAX_REFUSING`` refusals at once it is just closed.
-* Each call is a coroutine (:func:`ivr.asterisk.session.run_session`) driven by its
-  connection: resumed right where its reply line is read, it runs the engine step and
-  the mapping of actions to AGI commands inline, and writes the next command in the
-  same turn of the loop.  Every wait has a deadline (the environment block within
-  ``env_timeout``; a reply within the command's own time plus ``reply_grace``), so a
-  stalled peer costs one timer and is dropped at its deadline.
+  ``MAX_LINE`` by the call's protocol (:mod:`ivr.asterisk.connection`).  Beyond
+  ``max_calls`` a call is handed back ``IVR_STATUS=busy``; beyond ``MAX_REFUSING``
+  refusals at once it is just closed.  Before that, :mod:`ivr.asterisk.admission`
+  decides whether a connection may take a slot at all: the allow-list of Asterisk hosts,
+  the caps per peer address, and under pressure from connections that never send their
+  environment, a shorter deadline for it and the oldest of them dropped to make room.
+* Each call is an asyncio Task running :func:`ivr.asterisk.session.run_session`: woken
+  when its reply line is read, it runs the engine step and the mapping of actions to AGI
+  commands inline, and writes the next command.  Every wait has a deadline (the
+  environment block within ``env_timeout``; a reply within the command's own time plus
+  ``reply_grace``), so a stalled peer costs one timer and is dropped at its deadline.
 * pyst2 stays the command layer without a thread: each command runs through pyst2
   twice in memory, a dry run that formats it and a replay that parses its reply
   (:mod:`ivr.asterisk.pyst`, "Two passes").
@@ -23,7 +26,8 @@ of a millisecond in between.  So:
   (PING ~0.1 ms): enqueue ~5-12 ms p50 (a few Lua scripts), a queue poll ~0.5 ms p50
   and several ms p99, and up to ~10 s of retries when Redis fails over; inline, each
   would stall every call in progress.  Speech recognition
-  (``speech_workers``) waits seconds on the Vosk pool.  A pool thread does cost the
+  (``speech_workers``) waits seconds on the Vosk pool.  The call awaits the pool's
+  work with ``loop.run_in_executor``.  A pool thread does cost the
   call it serves: it must win the GIL back from a busy loop after each Redis round
   trip (up to ``sys.getswitchinterval()``, 5 ms), so under load the commands that
   follow a service call are the slow tail.
@@ -61,13 +65,14 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
+from ivr.asterisk.admission import Admission, AdmissionSettings
 from ivr.asterisk.agi import AgiError
 from ivr.asterisk.channel import read_env
-from ivr.asterisk.connection import AgiConnection, Offloaded, ReceiveBuffer
+from ivr.asterisk.connection import AgiConnection
 from ivr.asterisk.media import inline
 from ivr.asterisk.session import CallFactory, SessionResult, SessionSettings, run_session
 
@@ -95,6 +100,7 @@ class FastAgiServer:
         on_call_end: Callable[[SessionResult], None] | None = None,
         service_workers: int = 4,
         speech_workers: int = 8,
+        admission: AdmissionSettings | None = None,
     ) -> None:
         """``service_workers=0`` runs the engine's service calls inline on the loop (only
         for services that never block, e.g. an in-memory world).  ``on_call_end`` runs on
@@ -109,8 +115,10 @@ class FastAgiServer:
         self._services = (ThreadPoolExecutor(service_workers, thread_name_prefix="fastagi-service")
                           if service_workers > 0 else None)
         self._speech = ThreadPoolExecutor(max(1, speech_workers), thread_name_prefix="fastagi-speech")
-        self._calls: set[AgiConnection] = set()
-        self._refusing: set[AgiConnection] = set()
+        self._calls: dict[AgiConnection, asyncio.Task[None]] = {}
+        self._refusing: dict[AgiConnection, asyncio.Task[None]] = {}  # busy, or dropped for room
+        self.admission: Admission[AgiConnection] = Admission(admission or AdmissionSettings(),
+                                                             max_calls=max_calls)
         self._sock = socket.create_server((host, port), backlog=backlog, reuse_port=False)
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -150,33 +158,58 @@ class FastAgiServer:
 
     async def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        buffer = ReceiveBuffer()  # one for all the loop's sockets
-        self._server = await loop.create_server(lambda: AgiConnection(self._accepted, buffer),
+        self._server = await loop.create_server(lambda: AgiConnection(self._accepted),
                                                 sock=self._sock, backlog=self.backlog)
 
     def _accepted(self, conn: AgiConnection) -> None:
-        if len(self._calls) < self.max_calls and not self._stopping:
-            self._calls.add(conn)
-            conn.run(self._serve(conn))
+        host, now = conn.peer_host, time.monotonic()
+        why = self.admission.refusal(host)
+        if why is not None and self.admission.should_log(host, now):
+            log.warning("FastAGI connection from %s refused: %s; further ones from it are counted "
+                        "(ivr_agi_connections_refused), not logged, for a minute", host,
+                        "not in asterisk.allowed_hosts" if why == "not_allowed" else "over asterisk.calls_per_host")
+        if why == "not_allowed":
+            conn.close()
+            return
+        if why is None and not self._stopping:
+            for silent in self.admission.make_room(host, now, slots_full=len(self._calls) >= self.max_calls):
+                self._drop(silent)
+        if why is None and len(self._calls) < self.max_calls and not self._stopping:
+            env_timeout = self.admission.env_timeout(self.settings.env_timeout)
+            self.admission.enter(conn, host, now)
+            self._calls[conn] = self._task(self._serve(conn, env_timeout))
         elif len(self._refusing) < MAX_REFUSING:
-            self._refusing.add(conn)
-            conn.run(self._refuse(conn))
+            self._refusing[conn] = self._task(self._refuse(conn))
         else:
             conn.close()
             self.calls_refused += 1
 
-    async def _serve(self, conn: AgiConnection) -> None:
+    def _task(self, call: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        assert self._loop is not None
+        return self._loop.create_task(call)
+
+    def _drop(self, conn: AgiConnection) -> None:
+        """A connection without its environment makes room (:meth:`Admission.make_room`)."""
+        task = self._calls.pop(conn, None)
+        if task is not None:
+            self._refusing[conn] = task  # until its task ends: at once, its read fails
+        conn.close()
+
+    async def _serve(self, conn: AgiConnection, env_timeout: float) -> None:
         try:
             result = await run_session(conn, self.call_factory, settings=self.settings, clock=self.clock,
                                        draining=self.handback.is_set, offload=self._offload,
-                                       speech_offload=self._speech_offload)
+                                       speech_offload=self._speech_offload, env_timeout=env_timeout,
+                                       on_env=lambda: self.admission.env_received(conn))
             if self.on_call_end is not None:
                 self.on_call_end(result)
         except Exception:
             log.exception("call failed")
         finally:
             conn.close()
-            self._calls.discard(conn)
+            self.admission.leave(conn)
+            self._calls.pop(conn, None)
+            self._refusing.pop(conn, None)
             self.calls_served += 1
 
     async def _refuse(self, conn: AgiConnection) -> None:
@@ -189,16 +222,16 @@ class FastAgiServer:
             pass
         finally:
             conn.close()
-            self._refusing.discard(conn)
+            self._refusing.pop(conn, None)
             self.calls_refused += 1
 
     def _offload(self, work: Callable[[], T]) -> Awaitable[T]:
         if self._services is None:
             return inline(work)
-        return Offloaded(self._services.submit(work))
+        return asyncio.get_running_loop().run_in_executor(self._services, work)
 
     def _speech_offload(self, work: Callable[[], T]) -> Awaitable[T]:
-        return Offloaded(self._speech.submit(work))
+        return asyncio.get_running_loop().run_in_executor(self._speech, work)
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -235,20 +268,20 @@ class FastAgiServer:
         await self._wait_calls(drain_seconds)
         self.handback.set()
         await self._wait_calls(min(HANDBACK_SECONDS, drain_seconds))
-        left = list(self._calls | self._refusing)
+        left = {**self._calls, **self._refusing}
         for conn in left:
-            conn.close()  # their coroutines see the connection closed and end
-        ending = [conn.finished for conn in left if conn.finished is not None]
-        if ending:
-            _, late = await asyncio.wait(ending, timeout=5.0)
+            conn.close()  # their tasks see the connection closed at their next read, and end
+        if left:
+            _, late = await asyncio.wait(left.values(), timeout=5.0)
             if late:  # stuck in offloaded work (Redis, recognition): stop waiting for it
-                for conn in left:
-                    conn.cancel()
+                for task in late:
+                    task.cancel()  # CancelledError where it waits; its clean-up still runs
                 _, late = await asyncio.wait(late, timeout=1.0)
             if late:
                 log.warning("%d calls did not end on shutdown", len(late))
-        for _ in range(3):  # let the transports' connection_lost close their sockets
-            await asyncio.sleep(0)
+        deadline = asyncio.get_running_loop().time() + 1.0
+        while any(not conn.closed for conn in left) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.001)  # the transports close their sockets over the next turns
 
     async def _wait_calls(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()

@@ -117,18 +117,23 @@ async def run_session(
     draining: Callable[[], bool] = lambda: False,
     offload: Offload = inline,
     speech_offload: Offload = inline,
+    env_timeout: float | None = None,
+    on_env: Callable[[], None] | None = None,
 ) -> SessionResult:
     """Serve one FastAGI connection to the end; never raises; always closes ``conn``.
 
     ``draining()`` true: the call is handed back to the dialplan (``IVR_STATUS=handback``)
-    at its next step.
+    at its next step.  ``env_timeout`` overrides the settings' for this call (the server
+    shortens it under pressure); ``on_env`` is told when the environment block is in.
     """
     settings = settings or SessionSettings()
     result = SessionResult()
     runner: Runner | None = None
     started = False  # runner.start returned: the engine holds a call state
     try:
-        env = await read_env(conn, timeout=settings.env_timeout)
+        env = await read_env(conn, timeout=settings.env_timeout if env_timeout is None else env_timeout)
+        if on_env is not None:
+            on_env()
         channel = AgiChannel(conn, env, reply_grace=settings.reply_grace)
         setup = await offload(lambda: factory(env))
         runner = setup.runner
@@ -162,7 +167,10 @@ async def run_session(
         result.ended_by = "caller_hangup"
     except AgiError as exc:
         result.ended_by, result.error = "error", f"{type(exc).__name__}: {exc}"
-        log.info("call %s ended on a protocol error: %s", result.call_id or "?", exc)
+        # Before its environment a connection is no call yet: a flood of idle ones (issue 19)
+        # must not flood the log; they are counted (ivr_agi_errors_total) all the same.
+        (log.info if result.call_id else log.debug)("call %s ended on a protocol error: %s",
+                                                    result.call_id or "?", exc)
     except Exception as exc:  # a bug must not take the server down; the call is recorded
         result.ended_by, result.error = "error", f"{type(exc).__name__}: {exc}"
         log.exception("call %s failed", result.call_id or "?")

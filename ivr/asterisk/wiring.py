@@ -3,9 +3,11 @@ connection) and the AMI session (callbacks dialled, hand-overs followed)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ivr.asterisk.admission import AdmissionSettings, unreachable_hosts_warning
 from ivr.asterisk.ami import AmiClient, Message
 from ivr.asterisk.dialer import AsteriskCallbackDialer
 from ivr.asterisk.handover import HandoverWatcher
@@ -19,6 +21,7 @@ from ivr.softphone.dialer import SoftphoneDialer
 from ivr.softphone.registry import SoftphoneRegistry
 from ivr.speech.recogniser import Recogniser
 
+log = logging.getLogger(__name__)
 # The engine's speech modes, as the recogniser names them.
 _MODES = {"yes_no": "yes_no", "keywords": "keywords", "digits": "digits", "name": "free"}
 
@@ -75,7 +78,7 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         if engine.instances is not None:
             engine.instances.call_ended(result.call_id)
 
-    speech = engine.config.speech
+    speech, asterisk = engine.config.speech, engine.config.asterisk
     server = FastAgiServer(
         address[0],
         address[1],
@@ -86,8 +89,13 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         speech_workers=speech.workers + speech.queue,
         on_call_end=call_ended,
         settings=session_settings(engine),
+        admission=AdmissionSettings(allowed_hosts=asterisk.allowed_hosts, calls_per_host=asterisk.calls_per_host,
+                                    waiting_per_host=asterisk.waiting_per_host,
+                                    env_timeout_under_pressure=asterisk.env_timeout_under_pressure),
     )
     engine.metrics.registry.register(FastAgiCollector(server))
+    if (warning := unreachable_hosts_warning(address[0], asterisk.allowed_hosts)) is not None:
+        log.warning(warning)
     return server
 
 

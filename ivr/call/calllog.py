@@ -74,6 +74,7 @@ def call_record(ctx: CallContext, menu: str, at: float) -> dict[str, Any]:
         "language": ctx.language,
         "topic": ctx.topic,
         "queue": ctx.queue,
+        "appeal": ctx.appeal,
         "path": [
             {"node": s.node, "entered": s.entered, "left": s.left, "exit": s.exit,
              "detail": s.detail, "attempts": s.attempts, "failures": list(s.failures)}

@@ -61,6 +61,20 @@ def _check_references(config: Config, converter: Converter) -> None:
     for number, menu in config.menus.numbers.items():
         if not menu:
             converter.problem(("menus", "numbers", number), f"number '{number}' has no menu")
+    recordings = config.recordings
+    if recordings.storage == "s3":
+        if recordings.s3 is None:
+            converter.problem(("recordings", "storage"), "storage 's3' needs a recordings.s3 section with a bucket")
+        elif not recordings.s3.bucket.strip():
+            converter.problem(("recordings", "s3", "bucket"), "the bucket name is empty")
+    if recordings.s3 is not None:
+        if recordings.s3.attempts < 1:
+            converter.problem(("recordings", "s3", "attempts"), "attempts must be at least 1")
+        if recordings.s3.connect_timeout <= 0 or recordings.s3.read_timeout <= 0:
+            converter.problem(("recordings", "s3"), "connect_timeout and read_timeout must be positive")
+        endpoint = recordings.s3.endpoint
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            converter.problem(("recordings", "s3", "endpoint"), "the endpoint is a URL: http(s)://host:port")
 
 
 def _load_calendar(path: str, converter: Converter, line: int, source: str) -> Calendar | None:

@@ -43,17 +43,18 @@ def parse_networks(raw: Any) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(networks)
 
 
+def parse_allowed_hosts(raw: Any) -> tuple[IPv4Network | IPv6Network, ...]:
+    """As :func:`parse_networks`, but at least one: an empty list would refuse every call."""
+    networks = parse_networks(raw)
+    if not networks:
+        raise ValueError("list at least one Asterisk host (e.g. [127.0.0.1]); an empty list refuses every call")
+    return networks
+
+
 def parse_clip_max_age(raw: Any) -> int:
     """Seconds, at least 300: a shorter age would destroy clips of calls still in the menu."""
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 300:
         raise ValueError(f"expected whole seconds, at least 300 (a call's clips are needed until it ends), got {raw!r}")
-    return raw
-
-
-def parse_busy_poll(raw: Any) -> int:
-    """Microseconds, 0 (off) to 10,000: a reply that takes longer is worth sleeping for."""
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 10_000:
-        raise ValueError(f"expected whole microseconds, 0 (off) to 10000, got {raw!r}")
     return raw
 
 
@@ -123,7 +124,40 @@ class SpeechSettings:
 
 
 @dataclass(frozen=True)
+class S3Settings:
+    """An S3-compatible bucket for the recordings (docs/scale-out.md: MinIO, Ceph RGW, AWS).
+
+    Credentials come from the environment only: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
+    """
+
+    bucket: str
+    # The S3 endpoint, e.g. https://minio.internal:9000; null: AWS's own for the region.
+    endpoint: str | None = None
+    region: str = "us-east-1"
+    # Keys are <prefix>ab/<id>.rec; the store identity marker is <prefix>.ivr-recordings.
+    prefix: str = "recordings/"
+    # Path-style URLs (endpoint/bucket/key): what MinIO and Ceph RGW need without
+    # wildcard DNS; false: virtual-hosted (bucket.endpoint/key), as AWS prefers.
+    path_style: bool = True
+    # This engine's local outbox: containers (encrypted) waiting for the archive when it
+    # is down or refusing; uploaded from here every retry_every seconds.  Local disk.
+    outbox_dir: str = "var/spool/recordings-outbox"
+    # Also: once the archive could not be reached, it is not asked again (ingest goes
+    # straight to the outbox, a listener hears "archive unavailable") for that long.
+    retry_every: int = 10
+    # Seconds to connect, and to wait for a reply, per try; tries per request (boto3's
+    # standard retry mode, with back-off).
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    attempts: int = 3
+
+
+@dataclass(frozen=True)
 class RecordingSettings:
+    # Where the encrypted recordings live: "directory" (dir, the default) or "s3" (the
+    # bucket of the s3 section; several engine machines share one archive).
+    storage: Literal["directory", "s3"] = "directory"
+    s3: S3Settings | None = None
     dir: str = "recordings"
     # A file holding the master key (32 bytes, base64); IVR_RECORDING_KEY wins.
     key_file: str | None = None
@@ -165,6 +199,32 @@ class AsteriskSettings:
     # secret comes from IVR_AMI_SECRET.  None: no AMI, and callbacks are not dialled.
     ami: tuple[str, int] | None = field(default=None, metadata={"parse": parse_optional_address})
     ami_user: str = "ivr-engine"
+    # Hosts (addresses or networks) whose FastAGI connections are served; a connection from
+    # anywhere else is closed at once, counted (ivr_agi_connections_refused{reason=
+    # "not_allowed"}) and logged once a minute per address.  FastAGI has no authentication:
+    # list each Asterisk host when engine.fastagi listens beyond loopback.
+    allowed_hosts: tuple[IPv4Network | IPv6Network, ...] = field(
+        default=(ip_network("127.0.0.0/8"), ip_network("::1/128")), metadata={"parse": parse_allowed_hosts})
+    # Connections one host may hold at once; null: engine.max_calls (one Asterisk carries
+    # every call).  Set it lower when several Asterisk hosts share one engine.
+    calls_per_host: int | None = None
+    # Silent connections one host may keep: connected over a second ago and no AGI
+    # environment yet.  Asterisk sends it right after connecting, so it keeps none; beyond
+    # this, each new connection from that host pushes its oldest silent ones out.
+    waiting_per_host: int = 64
+    # Seconds a new connection has for its environment while more than half of max_calls
+    # are held by connections without one (10 s otherwise); when every slot is taken, the
+    # oldest of those is dropped to make room before any call is told "busy".
+    env_timeout_under_pressure: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.calls_per_host is not None and self.calls_per_host < 1:
+            raise ValueError(f"calls_per_host must be at least 1 (or null), got {self.calls_per_host}")
+        if self.waiting_per_host < 1:
+            raise ValueError(f"waiting_per_host must be at least 1, got {self.waiting_per_host}")
+        if not 0 < self.env_timeout_under_pressure <= 10:
+            raise ValueError("env_timeout_under_pressure must be above 0 and at most 10 seconds, "
+                             f"got {self.env_timeout_under_pressure}")
 
 
 @dataclass(frozen=True)
@@ -265,6 +325,15 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    # Seconds between signed checkpoints of each audit log that moved (IVR_AUDIT_KEY set).
+    checkpoint_every: int = 300
+    # This host's name in the logs' anchors in Redis (each host keeps its own log files);
+    # null: the host name.
+    node: str | None = None
+
+
+@dataclass(frozen=True)
 class RoutingSettings:
     # A caller with an unresolved appeal this recent is a repeat caller.
     repeat_window_days: int = 14
@@ -281,11 +350,6 @@ class RoutingSettings:
     handle_seconds: int = 180
     # Events kept in the routing event stream (approximate trim).
     events_kept: int = 100_000
-    # Microseconds a routing call watches its Redis socket for the reply before it sleeps
-    # in the kernel (0: never), as Linux's net.core.busy_read: on a VM a sleeping thread's
-    # idle vCPU is halted and waking it costs more than the call at the tail.  Costs up
-    # to that much CPU a call; see routing/scripts/__init__.py.
-    reply_busy_poll_us: int = field(default=0, metadata={"parse": parse_busy_poll})
 
 
 @dataclass(frozen=True)
@@ -328,6 +392,7 @@ class Config:
     operators: Mapping[str, OperatorConfig] = field(default_factory=dict)
     users: Mapping[str, UserConfig] = field(default_factory=dict)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     # Filled in by the loader, not by the file.
     root: str = field(default=".", metadata={"internal": True})

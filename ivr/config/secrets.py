@@ -10,6 +10,11 @@
 ``REDIS_URL``          a Redis to use instead of the embedded one
 ``VOSK_MODEL_PATH``    a Vosk model directory; wins over ``speech.vosk_model``
 ``IVR_AMI_SECRET``     the AMI user's secret (``asterisk.ami_user`` in manager.conf)
+``IVR_AUDIT_KEY``      signs the audit logs' checkpoints (Ed25519 seed, base64 of 32 bytes;
+                       ``ivr audit keygen``); missing: anchored logs, no signed checkpoints
+``IVR_AUDIT_PUBLIC_KEY`` checks checkpoints where the signing key is not (``ivr audit verify``)
+``AWS_ACCESS_KEY_ID``  with ``AWS_SECRET_ACCESS_KEY``: the recordings bucket's credentials
+                       (``recordings.storage: s3``); the only place they are read from
 =====================  ==========================================================
 """
 
@@ -30,6 +35,10 @@ class Secrets:
     redis_url: str | None = None
     vosk_model_path: str | None = None
     ami_secret: str | None = None
+    audit_key: str | None = None
+    audit_public_key: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Secrets:
@@ -47,6 +56,10 @@ class Secrets:
             redis_url=get("REDIS_URL"),
             vosk_model_path=get("VOSK_MODEL_PATH"),
             ami_secret=get("IVR_AMI_SECRET"),
+            audit_key=get("IVR_AUDIT_KEY"),
+            audit_public_key=get("IVR_AUDIT_PUBLIC_KEY"),
+            s3_access_key=get("AWS_ACCESS_KEY_ID"),
+            s3_secret_key=get("AWS_SECRET_ACCESS_KEY"),
         )
 
     def __repr__(self) -> str:  # never print a secret by accident

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ivr.recordings.audit import ChainedLog
+from ivr.audit.chain import ChainedLog
 
 
 class ConsoleAudit(ChainedLog):

@@ -7,7 +7,11 @@ Routes (role ``auditor``)::
     POST /auditor/api/recordings/<id>/access        {"reason", "action": "listen" | "download"}
                                                     -> a one-time link, valid 2 minutes
     GET  /auditor/recordings/<id>/audio?grant=...   the audio, through RecordingStore.read_for
+                                                    (503 "archive unavailable" when the object
+                                                    store cannot give it; the page says so)
     GET  /auditor/api/audit?log=recordings|console  the latest access-log lines, chain checked
+    POST /auditor/api/citizen-copy                  {"by": "inn"|"snils"|"phone", "value", "reason"}
+                                                    -> the citizen's copy, one ZIP (ivr.subject_access)
 
 The store writes the audit line (allowed, refused, failed) before any audio leaves it.
 A user of another role asking for a recording is refused here and the attempt is written
@@ -24,12 +28,22 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from ivr.audit.logs import CONSOLE_ACCESS, RECORDINGS_ACCESS, AuditLogs
 from ivr.console.audit import ConsoleAudit
-from ivr.console.auth import Principal, attempt_refused, auth_service, current, refuse, requires
+from ivr.console.auth import (
+    Principal,
+    attempt_refused,
+    auth_service,
+    client_ip,
+    current,
+    refuse,
+    requires,
+)
 from ivr.console.params import query_number
-from ivr.recordings.audit import verify_chain
-from ivr.recordings.errors import AuditChainBroken, RecordingError
+from ivr.recordings.errors import ArchiveUnavailable, RecordingError
 from ivr.recordings.store import RecordingStore
+from ivr.subject_access.archive import CopyRequests
+from ivr.subject_access.errors import BadIdentity, NotAllowed, NotAudited, ReasonRequired
 
 GRANT_SECONDS = 120
 ACTIONS = ("listen", "download")
@@ -38,8 +52,9 @@ MIME = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
 
 class RecordingsDesk:
     def __init__(self, *, store: RecordingStore, console_audit: ConsoleAudit, redis: Any, prefix: str,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], audits: AuditLogs) -> None:
         self.store = store
+        self.audits = audits
         self.console_audit = console_audit
         self.redis = redis
         self.tag = "{" + prefix + "}"
@@ -89,11 +104,8 @@ class RecordingsDesk:
     def audit_tail(self, which: str, count: int = 200) -> dict[str, Any]:
         log = self.store.audit if which == "recordings" else self.console_audit
         entries = list(log.entries())
-        try:
-            verify_chain(log.path)
-            chain = "ok"
-        except AuditChainBroken as exc:
-            chain = f"broken at line {exc.details.get('line')}: {exc.message}"
+        report = self.audits.verify([RECORDINGS_ACCESS if which == "recordings" else CONSOLE_ACCESS])[0]
+        chain = "ok" if report.ok else "; ".join(f"{b.kind} at line {b.line}: {b.what}" for b in report.breaks)
         return {"log": which, "chain": chain, "lines": len(entries), "entries": entries[-count:][::-1]}
 
 
@@ -155,8 +167,13 @@ def audio(recording_id: str) -> Any:
     except PermissionError as exc:
         attempt_refused(me(), "bad_grant")
         return refuse(403, "bad_grant", f"Ссылка недействительна: {exc}", recording=recording_id[:80])
+    except ArchiveUnavailable as exc:  # the object store is down, slow or refusing: try later
+        return jsonify(error="archive_unavailable", cause=exc.details.get("cause"),
+                       message="Архив записей недоступен (archive unavailable), попробуйте позже"), 503
     except RecordingError as exc:
         return jsonify(error=type(exc).__name__, message=exc.message), 404
+    except OSError:  # the access could not be audited: refused
+        return jsonify(error="audit_unavailable", message="Журнал доступа недоступен; доступ запрещён"), 503
     meta = desk().store.meta(recording_id)
     response = Response(data, mimetype=MIME.get(meta.audio_format, "application/octet-stream"))
     if action == "download":
@@ -179,3 +196,29 @@ def accounts() -> Any:
 def audit() -> Any:
     which = request.args.get("log", "recordings")
     return jsonify(desk().audit_tail("console" if which == "console" else "recordings"))
+
+
+@bp.post("/api/citizen-copy")
+@requires("auditor")
+def citizen_copy() -> Any:
+    """A citizen's request for a copy of their data (ст. 14 152-ФЗ): one ZIP, audited."""
+    data = request.get_json(silent=True) or {}
+    service: CopyRequests = current_app.extensions["ivr.console.citizen_copy"]
+    try:
+        archive = service.export(str(data.get("by", "")), str(data.get("value", ""))[:64], user=me().user,
+                                 role=me().role, reason=str(data.get("reason", ""))[:500], ip=client_ip())
+    except BadIdentity as exc:
+        return jsonify(error="bad_identity", message=exc.message), 400
+    except ReasonRequired as exc:
+        return jsonify(error="reason_required", message=exc.message), 400
+    except NotAllowed as exc:
+        return jsonify(error="wrong_role", message=exc.message), 403
+    except NotAudited:
+        return jsonify(error="audit_unavailable", message="Журнал доступа недоступен; запрос не выполнен"), 503
+    response = Response(archive.data, mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="{archive.filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Archive-SHA256"] = archive.sha256
+    response.headers["X-Archive-Appeals"] = str(archive.appeals)
+    response.headers["X-Archive-Recordings"] = str(archive.recordings)
+    return response

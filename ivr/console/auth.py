@@ -347,7 +347,7 @@ def init_auth(app: Flask, auth: Auth, *, secret_key: str | None, public_url: str
             response.headers.setdefault(
                 "Content-Security-Policy",
                 "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
                 "form-action 'self'; frame-ancestors 'none'")
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
             response.headers.setdefault("X-Frame-Options", "DENY")

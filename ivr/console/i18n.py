@@ -25,9 +25,6 @@ from ivr.flow.words import plural_form
 LANGUAGES = ("ru", "en")
 DEFAULT = "ru"
 COOKIE = "ivr_lang"
-# Pages whose words are not in the catalogue yet: served in Russian whatever the switch
-# says (and without the switch), so that no page mixes two languages.
-RUSSIAN_ONLY = frozenset({"operator"})  # blueprint names
 
 bp = Blueprint("language", __name__)
 
@@ -55,15 +52,8 @@ def count(n: int, key: str, language: str) -> str:
 
 
 def page_language() -> str:
-    if not switchable():
-        return DEFAULT
     chosen = request.cookies.get(COOKIE, DEFAULT)
     return chosen if chosen in LANGUAGES else DEFAULT
-
-
-def switchable() -> bool:
-    """This page can be shown in every language (the switch is offered)."""
-    return request.blueprint not in RUSSIAN_ONLY
 
 
 def hotline_zone() -> str:
@@ -128,7 +118,6 @@ def init_i18n(app: Flask, *, zone: str, queue_names: Mapping[str, Mapping[str, s
         return local_time(epoch, page_language(), hotline_zone())
 
     app.jinja_env.globals.update(t=t, count=counted, when=when, page_language=page_language,
-                                 switchable=switchable,
                                  zone_label=lambda: zone_label(hotline_zone()),
                                  languages=LANGUAGES, catalogue=lambda: catalogue(page_language()))
 

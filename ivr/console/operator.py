@@ -4,7 +4,10 @@ Routes (role ``operator``; the operator id comes from the user, never from the r
 
     GET  /operator                              the page
     GET  /operator/events                       SSE: hello, pop, answered, ended, gone, state
-    POST /operator/api/state                    {"state": "ready" | "not_ready" | "break"}
+    POST /operator/api/state                    {"state": "ready" | "not_ready" | "break"};
+                                                "not_ready" during a conversation: asked for
+                                                after the call (its wrap-up ends in it)
+    POST /operator/api/after-call/cancel        withdraws "not ready after this call"
     GET  /operator/api/calls/<id>               the screen-pop of one of my calls
     POST /operator/api/calls/<id>/reveal        {"field": "inn" | "snils"}: the full value, audited
     GET  /operator/calls/<id>/name-clip         the caller's spoken name (audio), audited
@@ -44,25 +47,22 @@ from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip,
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
 from ivr.console.screenpop import ScreenPops, context_of
 from ivr.console.sse import EventStream, frame, sse_response
+from ivr.console.texts import TEXTS
 from ivr.recordings.clips import CallClips
 from ivr.recordings.errors import AccessDenied, RecordingError
 from ivr.recordings.store import RecordingStream
 from routing.appeals import STATUS_NAMES, AppealBook
 from routing.engine import Router
-from routing.errors import RoutingError
-from routing.model import Assignment
+from routing.errors import InvalidTransition, RoutingError
+from routing.model import Assignment, OperatorState
+from routing.states import AFTER_CALL
 
 log = logging.getLogger(__name__)
-STATES = {"ready": "available", "not_ready": "offline", "break": "break"}
-RESULTS: dict[str, str] = {
-    "resolved": "Вопрос решён",
-    "consulted": "Консультация дана",
-    "escalated": "Передано специалистам",
-    "documents": "Нужны документы от заявителя",
-    "callback_needed": "Нужен повторный звонок",
-    "dropped": "Связь прервалась",
-    "no_answer": "Не дозвонились (обратный звонок)",
-}
+STATES: dict[str, OperatorState] = {"ready": "available", "not_ready": "offline", "break": "break"}
+#: Wrap-up results; their words are the catalogue's ``op.result.<key>`` (the appeal's
+#: log keeps the Russian ones).
+RESULTS: dict[str, str] = {key.removeprefix("op.result."): str(entry["ru"])
+                           for key, entry in TEXTS.items() if key.startswith("op.result.")}
 NOTE_MAX = 2000
 HANDLED_SECONDS = 86400
 CLIP_MAX_BYTES = 10 << 20
@@ -119,20 +119,37 @@ class OperatorDesk:
         wanted = STATES.get(state)
         if wanted is None:
             raise DeskError(400, "bad_state", "Состояние: ready, not_ready или break")
-        try:
-            self.router.set_operator_state(operator, wanted)  # type: ignore[arg-type]
-        except RoutingError as exc:
-            raise DeskError(409, "invalid_transition", f"Сейчас нельзя: {exc}") from None
+        for _ in range(2):  # the call may end between the two looks: then it is set at once
+            try:
+                self.router.set_operator_state(operator, wanted)
+                return self.state_of(operator)
+            except InvalidTransition as exc:
+                if exc.details["current"] not in AFTER_CALL.get(wanted, frozenset()):
+                    raise DeskError(409, "invalid_transition", f"Сейчас нельзя: {exc}") from None
+            try:  # during a conversation: "not ready after this call"
+                self.router.after_call(operator, wanted)
+                return self.state_of(operator)
+            except InvalidTransition:
+                continue
+            except RoutingError as exc:
+                raise DeskError(409, "invalid_transition", f"Сейчас нельзя: {exc}") from None
+        raise DeskError(409, "invalid_transition", "Сейчас нельзя: состояние меняется, повторите")
+
+    def cancel_after_call(self, operator: str) -> dict[str, Any]:
+        """Withdraws the state asked for after the call: available after it, as usual."""
+        self.router.after_call(operator, None)
         return self.state_of(operator)
 
     def state_of(self, operator: str) -> dict[str, Any]:
-        """The operator's state as routing holds it (one HMGET)."""
-        raw_state, raw_since = self.redis.hmget(self.router.keys.operator(operator), "state", "since")
+        """The operator's state as routing holds it (one HMGET); ``after``: the state asked
+        for after the current call, if any."""
+        raw_state, raw_since, raw_after = self.redis.hmget(self.router.keys.operator(operator),
+                                                           "state", "since", "after")
         state = _text(raw_state) if raw_state else "offline"
         since = float(_text(raw_since)) if raw_since else 0.0
         wrap = self.router.settings.wrap_up_seconds
         return {"operator": operator, "name": self.router.operators[operator].name,
-                "state": state, "since": since,
+                "state": state, "since": since, "after": _text(raw_after) if raw_after else None,
                 "wrap_until": since + wrap if state == "wrap_up" else None, "now": self.clock()}
 
     def hello(self, operator: str) -> dict[str, Any]:
@@ -346,7 +363,7 @@ class OperatorDesk:
             raise DeskError(400, "note_too_long", f"Заметка длиннее {NOTE_MAX} знаков")
         owned = self.own(call_id, who, "wrap_up")
         if result == "no_answer" and owned.kind != "callback":
-            raise DeskError(400, "bad_result", "«Не дозвонились» — только для обратного звонка")
+            raise DeskError(400, "no_answer_result", "«Не дозвонились» — только для обратного звонка")
         assert who.operator is not None
         appeal = self.appeals.get(owned.appeal) if owned.appeal else None
         self._end_call(owned, answered=result != "no_answer")
@@ -394,7 +411,7 @@ class OperatorDesk:
                 yield frame(kind, {"call_id": call_id, **self.state_of(operator)}, eid)
             elif kind in ("abandoned", "reservation_expired"):
                 yield frame("gone", {"call_id": call_id, "why": kind, **self.state_of(operator)}, eid)
-            elif kind == "operator_state":
+            elif kind in ("operator_state", "after_call"):
                 yield frame("state", self.state_of(operator), eid)
 
         return render
@@ -467,6 +484,12 @@ def _json() -> dict[str, Any]:
 @requires("operator")
 def set_state() -> Any:
     return jsonify(desk().set_state(me().operator or "", str(_json().get("state", ""))))
+
+
+@bp.post("/api/after-call/cancel")
+@requires("operator")
+def cancel_after_call() -> Any:
+    return jsonify(desk().cancel_after_call(me().operator or ""))
 
 
 @bp.get("/api/calls/<call_id>")

@@ -16,27 +16,17 @@ from typing import Any
 
 from ivr.call.routed import identity_keys
 from ivr.config.schema import QueueConfig
+from ivr.console.texts import TEXTS
 from ivr.flow.context import CallContext
 from ivr.identity import mask_inn, mask_phone, mask_snils
 from routing.appeals import STATUS_NAMES, Appeal, AppealBook
 from routing.engine import Router
 from routing.model import Assignment
 
-TOPIC_NAMES: dict[str, str] = {
-    "signin.login": "Вход: не получается войти",
-    "signin.recovery": "Вход: восстановление доступа",
-    "signin.registration": "Регистрация",
-    "applications.forms": "Заполнение заявлений и форм",
-    "applications.refusal": "Отказ в услуге",
-    "applications.status": "Статус заявления",
-    "technical.portal": "Ошибки портала",
-    "technical.mobile_app": "Мобильное приложение",
-    "payments": "Платежи",
-    "esignature": "Электронная подпись",
-    "benefits": "Пособия и льготы",
-    "special": "Особый случай: блокировка, угроза персональным данным",
-    "operator": "Оператор (тема не выбрана)",
-}
+#: Topic names in Russian (the pop's ``topic_label``); the page shows them in its own
+#: language from the catalogue's ``topic.<id>``.
+TOPIC_NAMES: dict[str, str] = {key.removeprefix("topic."): str(entry["ru"])
+                               for key, entry in TEXTS.items() if key.startswith("topic.")}
 LANGUAGES = {"ru": "русский", "en": "английский"}
 PREVIOUS_SHOWN = 10
 

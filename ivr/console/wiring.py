@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
+from ivr.audit.logs import CONSOLE_ACCESS
 from ivr.config import Config
 from ivr.console import auditor, i18n, login, operator, supervisor
 from ivr.console.audit import ConsoleAudit
@@ -16,6 +17,8 @@ from ivr.console.params import init_params
 from ivr.console.screenpop import ScreenPops
 from ivr.console.users import UserStore
 from ivr.engine import Engine
+from ivr.subject_access.archive import CopyRequests
+from ivr.subject_access.find import SubjectFinder
 
 assets = Blueprint("console", __name__, static_folder="static", static_url_path="/console/static",
                    template_folder="templates")
@@ -33,7 +36,8 @@ def init_console(app: Flask, engine: Engine) -> None:
     security = SecurityLog(redis=redis, prefix=prefix, clock=engine.clock)
     users = UserStore(redis=redis, prefix=prefix, configured=config.users, operators=config.operators,
                       clock=engine.clock)
-    audit = ConsoleAudit(config.path(settings.audit_log), clock=engine.clock)
+    assert engine.audit is not None, "the console's audit log is one of the engine's audit logs"
+    audit: ConsoleAudit = engine.audit.get(CONSOLE_ACCESS, ConsoleAudit)
     auth = Auth(users=users, redis=redis, prefix=prefix, settings=settings, security=security,
                 audit=audit, clock=engine.clock)
     pops = ScreenPops(router=engine.router, appeals=engine.appeals, queues=config.queues,
@@ -54,9 +58,12 @@ def init_console(app: Flask, engine: Engine) -> None:
         "ivr.console.menus": MenuDesk(config=config, menus=engine.menus, versions=versions,
                                       prompts=engine.menus.prompts),
         "ivr.console.funnel": Funnel(call_log=engine.call_log, menus=engine.menus, clock=engine.clock),
+        "ivr.console.citizen_copy": CopyRequests(
+            finder=SubjectFinder(appeals=engine.appeals, store=engine.recordings.store, call_log=engine.call_log),
+            store=engine.recordings.store, audit=audit, clock=engine.clock),
         "ivr.console.auditor": auditor.RecordingsDesk(
             store=engine.recordings.store, console_audit=audit, redis=redis, prefix=prefix,
-            clock=engine.clock),
+            clock=engine.clock, audits=engine.audit),
     })
     blueprints: tuple[Blueprint, ...] = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
     for bp in blueprints:

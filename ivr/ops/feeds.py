@@ -179,12 +179,25 @@ class FastAgiCollector(Collector):
                                      labels=["listen"])
         refused = CounterMetricFamily("ivr_agi_calls_refused", "FastAGI calls refused (engine full or stopping)",
                                       labels=["listen"])
+        closed = CounterMetricFamily(
+            "ivr_agi_connections_refused",
+            "FastAGI connections closed (not_allowed: not in asterisk.allowed_hosts; host_full: over "
+            "asterisk.calls_per_host; dropped_waiting: without an environment, dropped for a newer one)",
+            labels=["listen", "reason"])
+        waiting = GaugeMetricFamily("ivr_agi_connections_waiting",
+                                    "FastAGI connections holding a slot without their environment yet",
+                                    labels=["listen"])
         for server in self.servers:
             listen = f"{server.address[0]}:{server.address[1]}"
             active.add_metric([listen], server.active_calls)
             served.add_metric([listen], server.calls_served)
             refused.add_metric([listen], server.calls_refused)
-        return [active, served, refused]
+            admission = server.admission
+            for reason, count in admission.refused.items():
+                closed.add_metric([listen, reason], count)
+            closed.add_metric([listen, "dropped_waiting"], admission.dropped_waiting)
+            waiting.add_metric([listen], admission.waiting)
+        return [active, served, refused, closed, waiting]
 
 
 class ReadinessCollector(Collector):

@@ -3,17 +3,22 @@ personal data) and returns the process exit status.
 
     ivr recordings purge [--dry-run]   -> purge_command(purger, dry_run=...)
     ivr recordings reconcile           -> reconcile_command(purger)
-    ivr recordings rewrap              -> rewrap_command(store)
-    ivr recordings verify-logs         -> verify_logs_command(audit_path, deletion_path)
+    ivr recordings rewrap              -> rewrap_command(store): key rotation, see below
+    ivr recordings verify-logs         -> ivr.audit.cli.verify_command over the recordings logs
+
+Key rotation is one command.  Put the new key first in ``IVR_RECORDING_KEY``
+(``k2:NEW,k1:OLD``), restart the engine (new recordings use k2), run ``ivr recordings
+rewrap``: every stored recording's data key is re-wrapped under k2 (the audio is copied
+verbatim, each file replaced atomically), with progress; a recording already under k2 is
+left alone, so the command is idempotent and an interrupted run is resumed by running it
+again.  When it says no recording uses k1 any more, remove k1 from the variable.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TextIO
 
-from ivr.recordings.audit import verify_chain
 from ivr.recordings.errors import RecordingError
 from ivr.recordings.purge import Purger
 from ivr.recordings.store import RecordingStore
@@ -25,6 +30,9 @@ def purge_command(purger: Purger, *, dry_run: bool = False, out: TextIO | None =
         report = purger.run(dry_run=dry_run)
     except RecordingError as exc:
         print(f"purge failed: {exc}", file=out)
+        return 1
+    except OSError as exc:  # the deletion log: no deletion without its proof
+        print(f"purge stopped: the deletion log cannot be written ({exc}); see ivr audit verify", file=out)
         return 1
     if report.locked_out:
         print("another process is purging right now; nothing done", file=out)
@@ -49,6 +57,9 @@ def reconcile_command(purger: Purger, *, orphan_grace: float = 3600.0, out: Text
     except RecordingError as exc:
         print(f"reconcile refused: {exc}", file=out)
         return 1
+    except OSError as exc:
+        print(f"reconcile stopped: the deletion log cannot be written ({exc}); see ivr audit verify", file=out)
+        return 1
     if report.locked_out:
         print("another process is purging right now; nothing done", file=out)
         return 1
@@ -62,30 +73,33 @@ def reconcile_command(purger: Purger, *, orphan_grace: float = 3600.0, out: Text
     return 0
 
 
-def rewrap_command(store: RecordingStore, *, out: TextIO | None = None) -> int:
+def rewrap_command(store: RecordingStore, *, out: TextIO | None = None, every: int = 100) -> int:
+    """Every stored recording moved to the current master key; progress every ``every``."""
     out = out or sys.stdout
-    moved = failed = 0
-    for meta in store.list(limit=sys.maxsize):
+    if store.keyring is None:
+        print("no recording key configured (IVR_RECORDING_KEY or recordings.key_file): nothing to rewrap", file=out)
+        return 1
+    current = store.keyring.current.key_id
+    stored = store.list(limit=sys.maxsize)
+    moved = kept = failed = 0
+    for done, meta in enumerate(stored, 1):
         try:
             if store.rewrap(meta.id):
                 moved += 1
+            else:
+                kept += 1
         except RecordingError as exc:
             failed += 1
             print(f"could not rewrap {meta.id}: {type(exc).__name__}: {exc.message}", file=out)
-    current = store.keyring.current.key_id if store.keyring else "?"
-    print(f"{moved} recording(s) moved to key {current}; {failed} failed", file=out)
-    print("key usage: " + ", ".join(f"{k}={n}" for k, n in sorted(store.key_usage().items())), file=out)
+        if done % every == 0 and done < len(stored):
+            print(f"{done}/{len(stored)} recording(s) done", file=out)
+    print(f"{moved} recording(s) moved to key {current}, {kept} already under it; {failed} failed", file=out)
+    usage = store.key_usage()
+    print("key usage: " + (", ".join(f"{k}={n}" for k, n in sorted(usage.items())) or "no recordings"), file=out)
+    unused = [k for k in store.keyring.key_ids[1:] if k not in usage]
+    still = sorted(k for k in usage if k != current)
+    if still:
+        print(f"still in use: {', '.join(still)}: run this command again before removing a key", file=out)
+    elif unused:
+        print(f"no recording uses {', '.join(unused)} any more: it may be removed from IVR_RECORDING_KEY", file=out)
     return 1 if failed else 0
-
-
-def verify_logs_command(*paths: str | os.PathLike[str], out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    status = 0
-    for path in paths:
-        try:
-            n = verify_chain(path)
-            print(f"{path}: {n} line(s), chain intact", file=out)
-        except RecordingError as exc:
-            print(f"{path}: BROKEN: {exc.message}", file=out)
-            status = 1
-    return status

@@ -39,10 +39,11 @@ and is sealed with final = 1 (an empty recording is one empty final chunk).  So:
 The key-wrap fields are outside the chunk AAD, so a key rotation re-wraps the data
 key (:func:`rewrap_container`) and copies the chunk bytes verbatim, no re-encryption.
 
-Writes go to a temporary file in the destination directory (mode 0600), are fsynced,
-renamed over the final name and the directory fsynced: a reader sees a whole file or
-none.  Any failure removes the temporary file; ENOSPC/EDQUOT become
-:class:`StorageFull`.  ``write`` (default ``os.write``) is injectable for tests.
+Writes go through :meth:`Blobs.put_atomically` (blobs.py): a temporary file fsynced and
+renamed into place, or staged and uploaded as one object; a reader sees a whole
+container or none.  ENOSPC/EDQUOT become :class:`StorageFull`.  ``write`` (default
+``os.write``) is injectable for tests.  Reading takes a :class:`Blob` (a file or an
+object's body) and its length.
 """
 
 from __future__ import annotations
@@ -51,17 +52,17 @@ import errno
 import hashlib
 import os
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import Literal, Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ivr.recordings.errors import RecordingError, RecordingTampered, RecordingTruncated, StorageFull
-from ivr.recordings.ids import temp_path, validate_id
+from ivr.recordings.blobs import Blob, Blobs, Writer
+from ivr.recordings.errors import RecordingError, RecordingTampered, RecordingTruncated
+from ivr.recordings.ids import validate_id
 from ivr.recordings.keys import (
     FINGERPRINT_BYTES,
     KEY_BYTES,
@@ -83,7 +84,7 @@ NONCE_BYTES = 12
 DEFAULT_CHUNK_SIZE = 64 * 1024
 MAX_CHUNK_SIZE = 16 * 1024 * 1024
 
-Writer = Callable[[int, bytes], int]
+Rewrapped = Literal["unchanged", "archived", "staged"]
 
 
 def container_length(plain_size: int, chunk_size: int) -> int:
@@ -158,6 +159,7 @@ class Written:
     size: int  # plaintext bytes
     sha256: str  # of the plaintext
     key_id: str
+    archived: bool = True  # False: kept encrypted in the local outbox, upload pending
 
 
 def _write_all(write: Writer, fd: int, data: bytes) -> None:
@@ -169,49 +171,9 @@ def _write_all(write: Writer, fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(final: Path, recording_id: str, body: Callable[[int], None], write: Writer) -> None:
-    """Run ``body(fd)`` on a temp file beside ``final``; fsync; rename; fsync the directory."""
-    tmp: Path | None = None
-    fd = -1
-    try:
-        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = temp_path(final)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        body(fd)
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, final)
-        tmp = None
-        fsync_dir(final.parent)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StorageFull(
-                "no space left for the recording; nothing was stored",
-                recording_id=recording_id,
-                path=str(final.parent),
-            ) from exc
-        raise
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if tmp is not None:
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
-
-
 def write_container(
-    final: Path,
+    blobs: Blobs,
+    name: str,
     recording_id: str,
     audio: Iterable[bytes],
     keyring: Keyring,
@@ -219,7 +181,7 @@ def write_container(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     write: Writer = os.write,
 ) -> Written:
-    """Encrypt ``audio`` (any-sized byte pieces) into ``final``, atomically."""
+    """Encrypt ``audio`` (any-sized byte pieces) into the blob ``name``, atomically."""
     validate_id(recording_id)
     if not 0 < chunk_size <= MAX_CHUNK_SIZE:
         raise ValueError(f"chunk size must be 1..{MAX_CHUNK_SIZE}")
@@ -247,11 +209,11 @@ def write_container(
                 index += 1
         _write_all(write, fd, aead.encrypt(_nonce(nonce_base, index), bytes(buf), _chunk_aad(stable, index, True)))
 
-    _atomic_write(final, recording_id, body, write)
-    return Written(size=total, sha256=digest.hexdigest(), key_id=keyring.current.key_id)
+    archived = blobs.put_atomically(name, body, recording_id=recording_id)
+    return Written(size=total, sha256=digest.hexdigest(), key_id=keyring.current.key_id, archived=archived)
 
 
-def _read_exact(f: IO[bytes], n: int) -> bytes:
+def _read_exact(f: Blob, n: int) -> bytes:
     out = bytearray()
     while len(out) < n:
         piece = f.read(n - len(out))
@@ -270,14 +232,14 @@ class ContainerReader:
     that streams must discard what it got (``RecordingStore.export_copy`` does).
     """
 
-    def __init__(self, path: Path, recording_id: str, keyring: Keyring, *, expected_size: int | None = None) -> None:
+    def __init__(self, blob: Blob, recording_id: str, keyring: Keyring, *, expected_size: int | None = None) -> None:
         self.recording_id = validate_id(recording_id)
-        self._f = open(path, "rb")  # noqa: SIM115 - closed by close()/__exit__
+        self._f = blob  # closed by close()/__exit__
         try:
             self.header = parse_header(_read_exact(self._f, HEADER_SIZE), recording_id)
             self._key = keyring.unwrap(self.header.wrapped, self.header.stable, recording_id=recording_id)
             self.key_id = self.header.wrapped.key_id
-            actual = os.fstat(self._f.fileno()).st_size
+            actual = blob.size
             if expected_size is not None:
                 expected = container_length(expected_size, self.header.chunk_size)
                 if actual < expected:
@@ -345,23 +307,29 @@ def _try(aead: AESGCM, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
         return None
 
 
-def read_key_id(path: Path, recording_id: str) -> str:
+def read_key_id(blob: Blob, recording_id: str) -> str:
     """The master key id named in a container's header (no key needed, not authenticated)."""
-    with open(path, "rb") as f:
-        return parse_header(_read_exact(f, HEADER_SIZE), recording_id).wrapped.key_id
+    try:
+        return parse_header(_read_exact(blob, HEADER_SIZE), recording_id).wrapped.key_id
+    finally:
+        blob.close()
 
 
-def rewrap_container(path: Path, recording_id: str, keyring: Keyring, *, write: Writer = os.write) -> bool:
+def rewrap_container(
+    blobs: Blobs, name: str, recording_id: str, keyring: Keyring, *, write: Writer = os.write
+) -> Rewrapped:
     """Re-wrap the data key under the current master key; the chunks are copied verbatim.
 
-    Returns False when the file already uses the current key.  The new header is
-    checked to unwrap before the file is replaced; the replacement is atomic.
+    ``"unchanged"`` when the container already uses the current key.  The new header is
+    checked to unwrap before the blob is replaced; the replacement is atomic
+    (``"staged"``: the new container waits in the outbox for the archive).
     """
-    with open(path, "rb") as f:
+    f = blobs.open(name)
+    try:
         header = parse_header(_read_exact(f, HEADER_SIZE), recording_id)
         data_key = keyring.unwrap(header.wrapped, header.stable, recording_id=recording_id)
         if header.wrapped.key_id == keyring.current.key_id:
-            return False
+            return "unchanged"
         new_header = _build_header_from(header, keyring, data_key)
         keyring.unwrap(parse_header(new_header, recording_id).wrapped, header.stable, recording_id=recording_id)
 
@@ -373,8 +341,10 @@ def rewrap_container(path: Path, recording_id: str, keyring: Keyring, *, write: 
                     break
                 _write_all(write, fd, piece)
 
-        _atomic_write(path, recording_id, body, write)
-    return True
+        archived = blobs.put_atomically(name, body, recording_id=recording_id)
+    finally:
+        f.close()
+    return "archived" if archived else "staged"
 
 
 def _build_header_from(header: Header, keyring: Keyring, data_key: bytes) -> bytes:

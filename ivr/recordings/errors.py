@@ -14,7 +14,8 @@ never a caller's personal data).  There is one error mode: raise.
     ├── LegalHoldConflict       hold requested on a recording already being purged
     ├── StorageFull             ENOSPC / EDQUOT while writing; nothing was stored
     ├── StoreNotReady           the store root is missing or not initialised
-    ├── AuditChainBroken        an audit / deletion log fails verification
+    ├── ArchiveUnavailable      the object store (S3) cannot be reached, is too slow or
+    │                           refuses (credentials, missing bucket): "archive unavailable"
     ├── FetchFailed             a recording could not be taken from its source (a Twilio
     │                           URL that is not ours, an HTTP error, a body too large)
     └── UnreadableRecording     the container cannot be decrypted and authenticated
@@ -79,10 +80,9 @@ class StoreNotReady(RecordingError):
     pass
 
 
-class AuditChainBroken(RecordingError):
-    def __init__(self, message: str, *, line: int, **details: Any) -> None:
-        super().__init__(message, line=line, **details)
-        self.line = line
+class ArchiveUnavailable(RecordingError):
+    """The archive (object storage) is down, slow or refusing.  ``details``: ``archive``
+    (bucket and endpoint, no credentials) and ``cause`` (the client's error code or class)."""
 
 
 class FetchFailed(RecordingError):

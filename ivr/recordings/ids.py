@@ -8,9 +8,10 @@ else - path separators, ``..``, NUL, upper case, whitespace, the wrong length -
 raises :class:`BadRecordingId`.  Ids carry no personal data (no phone number, no
 appeal number), so they may appear in logs and in the deletion log.
 
-Layout: ``<root>/<id[:2]>/<id>.rec``; 256 shard directories keep directory sizes
-sane for a month of hotline calls.  Temporary files are ``<root>/<id[:2]>/.<id>.<random>.tmp``
-in the same directory as the final file, so the final ``rename`` is atomic.
+Layout: ``<id[:2]>/<id>.rec`` under the store (a directory's root or a bucket's prefix,
+:mod:`ivr.recordings.blobs`); 256 shards keep directory sizes sane for a month of hotline
+calls.  Temporary files are ``<id[:2]>/.<id>.<random>.tmp`` in the same directory as the
+final file (:func:`ivr.recordings.blobs.temp_name`), so the final ``rename`` is atomic.
 :func:`recording_path` re-checks that the resolved path stays inside the root
 (a symlinked shard directory pointing elsewhere is refused too).
 """
@@ -61,12 +62,6 @@ def recording_path(root: Path, recording_id: str) -> Path:
     if os.path.commonpath([real_root, real]) != real_root:
         raise BadRecordingId("recording path escapes the store root", recording_id=rid)
     return path
-
-
-def temp_path(final: Path) -> Path:
-    """A fresh temporary name beside ``final`` (same directory, same filesystem)."""
-    rid = final.name[: -len(SUFFIX)]
-    return final.with_name(f".{rid}.{secrets.token_hex(8)}{TEMP_SUFFIX}")
 
 
 def id_from_filename(name: str) -> str | None:

@@ -11,6 +11,8 @@ Cluster)::
     {P}:rec:purging       set    ids whose purge has started and not finished
     {P}:rec:purge-lock    string a token while one engine process runs a purge
     {P}:rec:key-check     hash   master key id -> its fingerprint (keycheck.py)
+    {P}:rec:unarchived    zset   id -> since (epoch s): indexed recordings whose container
+                                 waits in an engine's outbox for the archive (S3 down)
     {P}:rec:call:<call>   hash   the consent log of one call (consent_log.py), kept as
                                  long as the call's recordings would be
     {P}:rec:claim:<src>   string a lease while one process ingests a source (a spool
@@ -97,6 +99,7 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
 return 1
 """
 
@@ -137,6 +140,10 @@ class Keys:
 
     def clips(self, call_id: str) -> str:
         return f"{self.tag}:rec:clips:{call_id}"
+
+    @property
+    def unarchived(self) -> str:
+        return f"{self.tag}:rec:unarchived"
 
     @property
     def twilio_undeleted(self) -> str:
@@ -255,9 +262,23 @@ class RecordingIndex:
     def remove(self, recording_id: str) -> None:
         k = self.keys
         self._remove(
-            keys=[k.recording(recording_id), k.by_expiry, k.by_created, k.purging],
+            keys=[k.recording(recording_id), k.by_expiry, k.by_created, k.purging, k.unarchived],
             args=[recording_id],
         )
+
+    # -- containers waiting in an engine's outbox for the archive ------------------------
+
+    def mark_unarchived(self, recording_id: str, *, at: float) -> None:
+        self.redis.zadd(self.keys.unarchived, {recording_id: at}, nx=True)
+
+    def archived(self, recording_id: str) -> None:
+        self.redis.zrem(self.keys.unarchived, recording_id)
+
+    def is_unarchived(self, recording_id: str) -> bool:
+        return self.redis.zscore(self.keys.unarchived, recording_id) is not None
+
+    def unarchived_ids(self) -> list[str]:
+        return [_s(r) for r in self.redis.zrange(self.keys.unarchived, 0, -1)]
 
     def lock_purge(self, token: str, *, ttl_seconds: int) -> bool:
         return self._leases.take(self.keys.purge_lock, ttl_seconds, token) is not None

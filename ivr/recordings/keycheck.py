@@ -21,7 +21,7 @@ A key that fails raises :class:`WrongRecordingKey`; the wiring logs it at ERROR 
 from __future__ import annotations
 
 from ivr.recordings.container import ContainerReader
-from ivr.recordings.errors import RecordingError, WrongRecordingKey
+from ivr.recordings.errors import ArchiveUnavailable, RecordingError, WrongRecordingKey
 from ivr.recordings.keys import Keyring, MasterKey
 from ivr.recordings.store import RecordingStore
 
@@ -59,10 +59,13 @@ class KeyCheck:
             if meta is None or meta.key_id != key.key_id or meta.state != "stored":
                 continue
             try:
-                ContainerReader(self.store.path_of(recording_id), recording_id, self.keyring).close()
+                blob = self.store.blobs.open(self.store.blob_name(recording_id))
+                ContainerReader(blob, recording_id, self.keyring).close()
             except WrongRecordingKey as exc:
                 raise WrongRecordingKey(f"recording key '{key.key_id}' {WHY}", recording_id=recording_id,
                                         key_id=key.key_id) from exc
+            except ArchiveUnavailable:
+                raise  # no record is written: the key is checked at the next start
             except (OSError, RecordingError):
                 continue  # a missing or damaged file says nothing about the key: try another
             return

@@ -10,7 +10,8 @@ For each recording that is stored, not on legal hold and past its expiry:
    on is refused; a hold set earlier means it is not marked at all);
 2. **log** - append ``{event: deleted, recording, sha256, why, intent}`` to the
    hash-chained deletion log (fsynced): the proof exists before the audio is gone;
-3. **unlink** the file (a missing file is fine) and fsync its directory;
+3. **unlink** the file (a missing file is fine) and fsync its directory - or delete the
+   object, and any outbox copy (:mod:`ivr.recordings.blobs`);
 4. **unindex** - one script deletes the hash and the id from every set.
 
 An interrupted run leaves the id in ``purging``; every run (and ``reconcile``) first
@@ -27,7 +28,10 @@ crash outside a purge can leave, deterministically, each with a deletion-log lin
   ingest killed between rename and index) -> the file is deleted ("orphan file");
 * a temporary ``.<id>.<rand>.tmp`` older than ``orphan_grace`` -> deleted
   ("incomplete write").
-Anything else found under the root is reported and left alone.
+Anything else found under the root (or the bucket's prefix) is reported and left alone.
+An entry whose container waits in an engine's outbox (``{P}:rec:unarchived``) is not
+missing.  Reconcile needs the archive: when it cannot be reached it raises
+:class:`ArchiveUnavailable` and the engine tries again at its next tick.
 
 Only one engine process purges at a time (``{P}:rec:purge-lock``, ``SET NX EX``); a
 run that finds the lock taken does nothing and says so.  A process killed while
@@ -42,7 +46,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.recordings.audit import Clock, DeletionLog, iso
-from ivr.recordings.container import fsync_dir
 from ivr.recordings.ids import id_from_filename, id_from_tempname
 from ivr.recordings.store import MARKER, RecordingStore
 
@@ -161,10 +164,7 @@ class Purger:
                 decided_at=iso(float(fields.get("purge_at", "0"))),
             )
         self._step("logged", rid)
-        path = self.store.path_of(rid)
-        path.unlink(missing_ok=True)
-        if path.parent.exists():
-            fsync_dir(path.parent)
+        self.store.delete_blob(rid)
         self._step("unlinked", rid)
         self.index.remove(rid)
         self._step("unindexed", rid)
@@ -184,7 +184,7 @@ class Purger:
             now = self.clock()
             for rid in list(self.index.ids()):
                 meta = self.index.get(rid)
-                if meta is None or meta.state != "stored" or self.store.path_of(rid).exists():
+                if meta is None or meta.state != "stored" or self.store.has_blob(rid):
                     continue
                 why = "file missing at reconcile"
                 if self.index.mark_purging(rid, now=now, why=why, intent=secrets.token_hex(8)):
@@ -197,34 +197,31 @@ class Purger:
         return report
 
     def _sweep_files(self, report: PurgeReport, now: float, grace: float) -> None:
-        root = self.store.root
-        for shard in sorted(root.iterdir()):
-            if shard.name == MARKER:
+        blobs = self.store.blobs
+        for info in blobs.list():
+            if info.name == MARKER:
                 continue
-            if not shard.is_dir() or len(shard.name) != 2:
-                report.unknown_files.append(str(shard.relative_to(root)))
+            shard, _, entry = info.name.partition("/")
+            rid = id_from_filename(entry)
+            temp_of = id_from_tempname(entry)
+            if "/" in entry or len(shard) != 2 or (rid or temp_of or "")[:2] != shard:
+                report.unknown_files.append(info.name)
                 continue
-            for entry in sorted(shard.iterdir()):
-                rid = id_from_filename(entry.name)
-                temp_of = id_from_tempname(entry.name)
-                if (rid is None and temp_of is None) or not entry.is_file() or (rid or temp_of or "")[:2] != shard.name:
-                    report.unknown_files.append(str(entry.relative_to(root)))
-                    continue
-                if now - entry.stat().st_mtime < grace:
-                    continue
-                if rid is not None:
-                    if self.index.exists(rid):
-                        continue
-                    why, intent = "orphan file without index entry", f"orphan:{rid}"
-                else:
-                    assert temp_of is not None
-                    rid, why, intent = temp_of, "incomplete write (temporary file)", f"temp:{entry.name}"
-                if self.deletion_log.find(recording=rid, intent=intent) is None:
-                    self.deletion_log.deleted(recording=rid, sha256=None, why=why, intent=intent)
-                entry.unlink(missing_ok=True)
-                fsync_dir(shard)
-                report.orphans.append(Deletion(rid, why))
-                log.warning("reconcile: %s %s deleted", why, rid)
+            if rid is not None and self.index.exists(rid):
+                continue
+            current = blobs.stat(info.name)  # the time the engine wrote it (S3: metadata)
+            if current is None or now - current.written < grace:
+                continue
+            if rid is not None:
+                why, intent = "orphan file without index entry", f"orphan:{rid}"
+            else:
+                assert temp_of is not None
+                rid, why, intent = temp_of, "incomplete write (temporary file)", f"temp:{entry}"
+            if self.deletion_log.find(recording=rid, intent=intent) is None:
+                self.deletion_log.deleted(recording=rid, sha256=None, why=why, intent=intent)
+            blobs.delete(info.name)
+            report.orphans.append(Deletion(rid, why))
+            log.warning("reconcile: %s %s deleted", why, rid)
         for name in report.unknown_files:
             log.warning("reconcile: unexpected file in the recordings store left alone: %s", name)
 

@@ -28,11 +28,21 @@ Strategy
   nothing else, no download, no other kind, no other call.  Whether the call is
   assigned to them is the operator console's to say (routing knows, the store does
   not); the store checks everything else and audits every attempt the same way.
-* **Store identity**: ``initialise()`` writes ``<root>/.ivr-recordings`` holding a
-  store id that is also kept in Redis (``{P}:rec:store-id``).  Ingest and reconcile
-  refuse (:class:`StoreNotReady`) when the two disagree, e.g. when the recordings
-  volume is not mounted - so an empty mount point is never mistaken for "all files
-  lost".
+* **Where the containers live** is a :class:`ivr.recordings.blobs.Blobs`: a directory
+  (default) or an S3-compatible bucket (:mod:`ivr.recordings.s3`); the store only uses
+  names (``ab/<id>.rec``).  When the archive cannot confirm a write, the container is
+  kept encrypted in the local outbox, the recording is indexed and listed in
+  ``{P}:rec:unarchived`` and the plaintext removed as usual; the outbox
+  (:mod:`ivr.recordings.outbox`) uploads it later.  Listening to a recording the
+  archive cannot give says :class:`ArchiveUnavailable` ("archive unavailable").
+* **Store identity**: ``initialise()`` writes the blob ``.ivr-recordings`` (a file in
+  the root, or an object in the bucket) holding a store id that is also kept in Redis
+  (``{P}:rec:store-id``).  Ingest and reconcile refuse (:class:`StoreNotReady`) when
+  the two disagree, e.g. when the recordings volume is not mounted or the bucket is
+  another store's - so an empty mount point is never mistaken for "all files lost".
+  An archive that cannot be reached does not stop ingest once the store was
+  initialised (the outbox keeps the container and checks the marker before uploading);
+  reconcile and the outbox need it.
 * **Rewrap** replaces the file atomically and refuses recordings already being
   purged; if a purge removes the file while a rewrap is copying it, the rewrap's
   rename can recreate it without an index entry - the next ``reconcile`` deletes
@@ -58,16 +68,17 @@ from typing import IO, Self
 from redis import Redis
 
 from ivr.recordings.audit import AuditLog, Clock
+from ivr.recordings.blobs import Blobs, DirectoryBlobs, Writer
 from ivr.recordings.container import (
     DEFAULT_CHUNK_SIZE,
     ContainerReader,
-    Writer,
     read_key_id,
     rewrap_container,
     write_container,
 )
 from ivr.recordings.errors import (
     AccessDenied,
+    ArchiveUnavailable,
     BadRecordingId,
     LegalHoldConflict,
     NoConsent,
@@ -79,7 +90,7 @@ from ivr.recordings.errors import (
     UnknownRecording,
     UnreadableRecording,
 )
-from ivr.recordings.ids import new_recording_id, recording_path, validate_id
+from ivr.recordings.ids import SUFFIX, new_recording_id, validate_id
 from ivr.recordings.index import RecordingIndex
 from ivr.recordings.keys import Keyring
 from ivr.recordings.meta import Consent, RecordingMeta, _s
@@ -163,7 +174,8 @@ class RecordingStore:
     def __init__(
         self,
         *,
-        root: str | os.PathLike[str],
+        root: str | os.PathLike[str] | None = None,
+        blobs: Blobs | None = None,
         keyring: Keyring | None,
         redis: Redis,
         audit: AuditLog,
@@ -173,7 +185,13 @@ class RecordingStore:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         write: Writer = os.write,
     ) -> None:
-        self.root = Path(root)
+        if blobs is None:
+            if root is None:
+                raise TypeError("give the store a root directory or its blobs")
+            blobs = DirectoryBlobs(root=Path(root))
+        elif root is not None:
+            raise TypeError("give the store a root directory or its blobs, not both")
+        self.blobs: Blobs = blobs
         self.keyring = keyring
         self.index = RecordingIndex(redis, prefix=prefix)
         self.audit = audit
@@ -187,35 +205,63 @@ class RecordingStore:
 
     def initialise(self) -> None:
         """Create the root and its marker for a new store; check them for an existing one."""
-        marker = self.root / MARKER
         known = self.index.redis.get(self._store_id_key)
         if known is None:
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if marker.exists():
-                store_id = marker.read_text().strip()
-            else:
+            self.blobs.create()
+            try:
+                store_id = self.blobs.read_small(MARKER).decode().strip()
+            except FileNotFoundError:
                 store_id = secrets.token_hex(16)
-                marker.write_text(store_id + "\n")
-                os.chmod(marker, 0o600)
+                self.blobs.put_small(MARKER, (store_id + "\n").encode())
             self.index.redis.set(self._store_id_key, store_id, nx=True)
         self.check_root()
 
+    def known(self) -> bool:
+        """Redis knows this store (it was initialised once, by any engine)."""
+        return self.index.redis.get(self._store_id_key) is not None
+
     def check_root(self) -> None:
-        marker = self.root / MARKER
+        """The marker blob and Redis name the same store; else StoreNotReady.
+
+        ArchiveUnavailable when the archive cannot be asked.
+        """
         known = self.index.redis.get(self._store_id_key)
         try:
-            on_disk = marker.read_text().strip()
-        except OSError:
-            on_disk = None
-        if known is None or on_disk is None or _s(known) != on_disk:
+            marker: str | None = self.blobs.read_small(MARKER).decode().strip()
+        except (OSError, UnicodeDecodeError):
+            marker = None
+        if known is None or marker is None or _s(known) != marker:
             raise StoreNotReady(
-                f"recordings directory {self.root} is not the initialised store for this index "
-                "(volume not mounted? wrong directory?)",
-                root=str(self.root),
+                f"recordings store {self.blobs.where} is not the initialised store for this index "
+                "(volume not mounted? wrong directory or bucket?)",
+                root=self.blobs.where,
             )
 
-    def path_of(self, recording_id: str) -> Path:
-        return recording_path(self.root, recording_id)
+    def _check_root_for_ingest(self) -> None:
+        """As check_root, but an archive that cannot be asked is no reason to refuse a store
+        that Redis knows was initialised: the container waits, encrypted, in the outbox,
+        which checks the marker before it uploads anything (so a wrong bucket gets none)."""
+        try:
+            self.check_root()
+        except ArchiveUnavailable as exc:
+            if not self.known():
+                raise
+            log.warning("recordings: ingest while the archive is unavailable (%s); kept in the outbox",
+                        exc.details.get("cause"))
+
+    @staticmethod
+    def blob_name(recording_id: str) -> str:
+        rid = validate_id(recording_id)
+        return f"{rid[:2]}/{rid}{SUFFIX}"
+
+    def has_blob(self, recording_id: str) -> bool:
+        """The container exists (in the archive or this host's outbox) or waits for upload."""
+        if self.index.is_unarchived(recording_id):
+            return True
+        return self.blobs.stat(self.blob_name(recording_id)) is not None
+
+    def delete_blob(self, recording_id: str) -> None:
+        self.blobs.delete(self.blob_name(recording_id))
 
     # -- ingest -----------------------------------------------------------------------
 
@@ -246,16 +292,16 @@ class RecordingStore:
         rid = validate_id(recording_id) if recording_id is not None else new_recording_id()
         if not audio_format.isalnum() or len(audio_format) > 8:
             raise RecordingError("audio_format must be a short alphanumeric extension", recording_id=rid)
-        self.check_root()
+        self._check_root_for_ingest()
         if self.index.exists(rid):
             raise BadRecordingId("a recording with this id already exists", recording_id=rid)
         source_path = Path(audio) if isinstance(audio, str | os.PathLike) else None
         if source_path is not None and not _is_regular_file(source_path):
             raise RecordingError("the audio source must be a regular file (not a symlink)", recording_id=rid)
-        path = self.path_of(rid)
+        name = self.blob_name(rid)
         try:
             written = write_container(
-                path, rid, _pieces(audio), self.keyring, chunk_size=self.chunk_size, write=self._write
+                self.blobs, name, rid, _pieces(audio), self.keyring, chunk_size=self.chunk_size, write=self._write
             )
         except StorageFull:
             log.error("recording %s of call %s not stored: storage full", rid, call_id)
@@ -280,10 +326,16 @@ class RecordingStore:
             source=source,
         )
         try:
+            if not written.archived:  # first: reconcile must never take it for a lost file
+                self.index.mark_unarchived(rid, at=created)
             if not self.index.add(meta):
                 raise BadRecordingId("a recording with this id already exists", recording_id=rid)
         except BaseException:
-            path.unlink(missing_ok=True)  # never leave a file the index does not know
+            try:  # never leave a container the index does not know (else reconcile will)
+                self.blobs.delete(name)
+            except RecordingError as exc:
+                log.error("recording %s: not indexed and not removed (%s); reconcile removes it", rid, exc)
+            self.index.archived(rid)
             raise
         if source_path is not None:
             secure_remove(source_path)
@@ -395,8 +447,14 @@ class RecordingStore:
         try:
             if self.keyring is None:
                 raise NoRecordingKey("no recording master key: recordings cannot be read", recording_id=rid)
-            reader = ContainerReader(self.path_of(rid), rid, self.keyring, expected_size=meta.size)
+            reader = ContainerReader(self.blobs.open(self.blob_name(rid)), rid, self.keyring, expected_size=meta.size)
         except FileNotFoundError:
+            if self.index.is_unarchived(rid):
+                audit("failed", "ArchiveUnavailable: not yet uploaded from the engine that recorded it")
+                raise ArchiveUnavailable(
+                    "archive unavailable: the recording waits in another engine's outbox",
+                    recording_id=rid, archive=self.blobs.where, cause="not uploaded yet",
+                ) from None
             audit("failed", "file missing")
             log.error("recording %s: indexed but its file is missing", rid)
             raise UnknownRecording("the recording's file is missing", recording_id=rid) from None
@@ -489,18 +547,21 @@ class RecordingStore:
         if self.keyring is None:
             raise NoRecordingKey("no recording master key")
         meta = self.meta(recording_id)
-        changed = rewrap_container(self.path_of(meta.id), meta.id, self.keyring, write=self._write)
-        if changed:
-            self.index.set_key_id(meta.id, self.keyring.current.key_id)
-            log.info("recording %s re-wrapped under key %s", meta.id, self.keyring.current.key_id)
-        return changed
+        outcome = rewrap_container(self.blobs, self.blob_name(meta.id), meta.id, self.keyring, write=self._write)
+        if outcome == "unchanged":
+            return False
+        if outcome == "staged":
+            self.index.mark_unarchived(meta.id, at=self.clock())
+        self.index.set_key_id(meta.id, self.keyring.current.key_id)
+        log.info("recording %s re-wrapped under key %s", meta.id, self.keyring.current.key_id)
+        return True
 
     def key_usage(self) -> dict[str, int]:
         """How many stored recordings each master key id wraps (read from the files)."""
         usage: dict[str, int] = {}
         for rid in self.index.ids():
             try:
-                key_id = read_key_id(self.path_of(rid), rid)
+                key_id = read_key_id(self.blobs.open(self.blob_name(rid)), rid)
             except (OSError, RecordingError):
                 key_id = "?"
             usage[key_id] = usage.get(key_id, 0) + 1

@@ -23,17 +23,26 @@ from pathlib import Path
 
 from redis import Redis
 
+from ivr.audit.logs import RECORDINGS_ACCESS, RECORDINGS_DELETED, AuditLogs, audit_logs
 from ivr.config.schema import Config, RecordingSettings
 from ivr.config.secrets import Secrets
 from ivr.flow.context import CallContext
 from ivr.recordings.audit import AuditLog, Clock, DeletionLog
 from ivr.recordings.clips import CallClips
 from ivr.recordings.consent_log import ConsentLog
-from ivr.recordings.errors import BadRecordingKey, NoRecordingKey, RecordingError, WrongRecordingKey
+from ivr.recordings.errors import (
+    ArchiveUnavailable,
+    BadRecordingKey,
+    NoRecordingKey,
+    RecordingError,
+    WrongRecordingKey,
+)
 from ivr.recordings.keycheck import KeyCheck
 from ivr.recordings.keys import Keyring
+from ivr.recordings.outbox import Outbox
 from ivr.recordings.purge import Purger, PurgeReport, PurgeSchedule
 from ivr.recordings.spool import SpoolIngest
+from ivr.recordings.storage import build_blobs, storage_message
 from ivr.recordings.store import RecordingStore, Retention
 
 log = logging.getLogger("ivr.recordings")
@@ -87,10 +96,13 @@ class Recordings:
     consent_log: ConsentLog
     clips: CallClips
     spool: SpoolIngest | None = None
+    # Containers waiting for the archive (S3 down): uploaded from tick().
+    outbox: Outbox | None = None
     orphan_grace: float = 3600.0
     # More background work from front ends (the Twilio hook's retries), run by tick().
     background: list[Callable[[], None]] = field(default_factory=list)
     reconciled: bool = False
+    reconcile_failure: str | None = None  # the last failure said
     # Told of each scheduled purge (the metrics count recordings purged).
     on_purged: Callable[[PurgeReport], None] | None = None
     # The level of startup_message: ERROR for a malformed key.
@@ -114,6 +126,10 @@ class Recordings:
             return
         try:
             self.store.initialise()
+        except ArchiveUnavailable as exc:
+            then = ("recordings wait encrypted in the outbox until it is back" if self.store.known()
+                    else "a new store: ingests are refused until it is reachable")
+            log.error("recordings: %s at start; %s", exc, then)
         except RecordingError as exc:
             log.error("recordings: the store is not ready (%s); ingests will be refused until it is", exc)
         try:
@@ -122,6 +138,9 @@ class Recordings:
             self.key_problem = exc.message
             log.error("recordings: %s; the engine is not ready (/readyz 503) until the right key is "
                       "configured", exc)
+        except ArchiveUnavailable as exc:
+            log.warning("recordings: the key could not be checked against the archive (%s); "
+                        "checked at the next start", exc)
 
     def call_ended(self, ctx: CallContext, at: float) -> None:
         """The engine is done with a call: its consent record, then its voice clips (which
@@ -136,12 +155,23 @@ class Recordings:
             try:
                 self.purger.reconcile(orphan_grace=self.orphan_grace)
                 self.reconciled = True
-            except RecordingError as exc:
-                log.error("recordings: reconciliation failed (%s); tried again at the next tick", exc)
+            except (RecordingError, OSError) as exc:  # OSError: the deletion log cannot be written
+                # said once per cause: an archive may be away for hours
+                said = f"{type(exc).__name__}: {getattr(exc, 'details', {}).get('cause', exc)}"
+                if said != self.reconcile_failure:
+                    self.reconcile_failure = said
+                    log.error("recordings: reconciliation failed (%s); tried again at the next tick", exc)
         if self.enabled:
-            report = self.schedule.run_pending()
+            try:
+                report = self.schedule.run_pending()
+            except OSError as exc:  # no deletion without its proof: the purge waits for the log
+                log.error("recordings: purge stopped: the deletion log cannot be written (%s); "
+                          "see ivr audit verify", exc)
+                report = None
             if report is not None and self.on_purged is not None:
                 self.on_purged(report)
+        if self.outbox is not None:
+            self.outbox.run_pending()
         if self.spool is not None:  # also without a key: consent violations are destroyed
             self.spool.scan()
         try:  # also without a key: old clips are destroyed
@@ -155,8 +185,10 @@ class Recordings:
                 log.exception("recordings: background work failed; retried at the next tick")
 
 
-def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: Clock = time.time) -> Recordings:
+def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: Clock = time.time,
+                     logs: AuditLogs | None = None) -> Recordings:
     settings = config.recordings
+    logs = logs or audit_logs(config, redis, secrets=secrets, clock=clock)
     message = check_recording_key(secrets, settings, base_dir=config.root)
     level = logging.INFO
     try:
@@ -173,16 +205,19 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
             if queue.retention_days is not None
         },
     )
+    blobs = build_blobs(config, secrets, clock=clock)
+    if config.recordings.storage == "s3":
+        message += "; " + storage_message(config, secrets, blobs)
     store = RecordingStore(
-        root=config.path(settings.dir),
+        blobs=blobs,
         keyring=keyring,
         redis=redis,
-        audit=AuditLog(config.path(settings.audit_log), clock=clock),
+        audit=logs.get(RECORDINGS_ACCESS, AuditLog),
         clock=clock,
         prefix=config.redis.prefix,
         retention=retention,
     )
-    deletion_log = DeletionLog(config.path(settings.deletion_log), clock=clock)
+    deletion_log = logs.get(RECORDINGS_DELETED, DeletionLog)
     purger = Purger(store=store, deletion_log=deletion_log)
     schedule = PurgeSchedule(purger, every_seconds=settings.purge_every, clock=clock)
     consent_log = ConsentLog(
@@ -199,6 +234,9 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
             spool_dir=config.path(settings.spool_dir), store=store, consent_log=consent_log,
             deletion_log=deletion_log, clock=clock, abandon_after=settings.spool_abandon_after,
         )
+    outbox = Outbox(store=store, deletion_log=deletion_log, grace=settings.orphan_grace, clock=clock,
+                    retry_every=settings.s3.retry_every if settings.s3 is not None else 10)
     return Recordings(store=store, purger=purger, schedule=schedule, startup_message=message,
                       startup_level=level,
-                      consent_log=consent_log, clips=clips, spool=spool, orphan_grace=settings.orphan_grace)
+                      consent_log=consent_log, clips=clips, spool=spool, orphan_grace=settings.orphan_grace,
+                      outbox=outbox)

@@ -29,7 +29,7 @@ if o[1] == "on_call" and o[2] == id then
     redis.call("HSET", okey, "state", "wrap_up", "since", NOW_S, "call", "")
     deadline(k("wrapup"), tostring(NOW + WRAP), r[2], NOW + WRAP)
     emit("operator_state", "operator", r[2], "state", "wrap_up", "from", "on_call")
-  else
+  elseif not after_call(r[2], "on_call") then
     local a = offer_operator(r[2], NOW_S, "on_call")
     if #a > 0 then return {"ok", a[1]} end
   end

@@ -572,6 +572,30 @@ local function make_available(opid, idle_score)
   add_idle(opid, idle_score)
 end
 
+-- Staffed operators by skill and language (expected waits): `n` "1" when operator `o`
+-- starts to count, "-1" when he stops.
+local function staff(o, n)
+  for _, l in ipairs(o.lang_list) do
+    redis.call("HINCRBY", k("staff"), "*|" .. l, n)
+    for skill, _ in pairs(o.skills) do redis.call("HINCRBY", k("staff"), skill .. "|" .. l, n) end
+  end
+end
+
+-- The state operator `opid` asked for during his call ("after" on his record, written by
+-- after_call.lua; routing/states.py AFTER_CALL), taken now that the call's wrap-up ends,
+-- or the reservation does without a conversation (`from`), instead of available.  False
+-- when he asked for nothing.
+local function after_call(opid, from)
+  local okey = k("op", opid)
+  local want = redis.call("HGET", okey, "after")
+  if not want then return false end
+  redis.call("HDEL", okey, "after")
+  if not STAFFED[want] then staff(op_info(opid), "-1") end
+  redis.call("HSET", okey, "state", want, "since", NOW_S, "call", "")
+  emit("operator_state", "operator", opid, "state", want, "from", from)
+  return true
+end
+
 -- Into the line (ZSETs by place and by enqueue time) and the matching sets.
 local function join_line(cid, c, d, q, score, enq, kind, nb)
   redis.call("ZADD", k("wait", c), score, cid)
@@ -712,7 +736,7 @@ end
 
 -- End a reservation.  The operator, if still reserved for it, is free again at his old
 -- place in the idle order: available now, or with `hold`, returned with that place for
--- offer_operator.  Returns opid (or nil), and the place when held.
+-- offer_operator; or, when he asked for another state meanwhile, in that one.  Returns opid (or nil), and the place when held.
 local function unreserve(cid, hold)
   local opid = redis.call("HGET", k("call", cid), "op")
   redis.call("ZREM", k("reserved"), cid)
@@ -720,6 +744,7 @@ local function unreserve(cid, hold)
   if opid and opid ~= "" then
     local r = redis.call("HMGET", k("op", opid), "state", "call", "idle_score")
     if r[1] == "reserved" and r[2] == cid then
+      if after_call(opid, "reserved") then return opid, nil end
       if hold then return opid, r[3] or NOW_S end
       make_available(opid, r[3] or NOW_S)
     end
@@ -742,7 +767,7 @@ local function housekeeping()
   for i = 1, #wr, 2 do
     local opid = wr[i]
     redis.call("ZREM", k("wrapup"), opid)
-    if redis.call("HGET", k("op", opid), "state") == "wrap_up" then
+    if redis.call("HGET", k("op", opid), "state") == "wrap_up" and not after_call(opid, "wrap_up") then
       make_available(opid, wr[i + 1])
       emit("operator_state", "operator", opid, "state", "available", "from", "wrap_up")
     end

@@ -13,14 +13,11 @@ for x in gmatch(ARGV[A + 3], "[^,]+") do
 end
 if not allowed then return {"invalid", cur} end
 
--- Staffed operators by skill and language (expected waits); unchanged while an operator
--- stays staffed with the same skills, as when wrap-up ends.
-local function staff(o, n)
-  for _, l in ipairs(o.lang_list) do
-    redis.call("HINCRBY", k("staff"), "*|" .. l, n)
-    for skill, _ in pairs(o.skills) do redis.call("HINCRBY", k("staff"), skill .. "|" .. l, n) end
-  end
-end
+-- The operator's own choice replaces a state asked for after the call (after_call.lua).
+redis.call("HDEL", okey, "after")
+
+-- Staffed operators (staff in lib.lua) are unchanged while an operator stays staffed with
+-- the same skills, as when wrap-up ends.
 
 local same = r[2] == cfg -- nothing to write
 local o = parse_op(cfg)

@@ -69,10 +69,12 @@ class FakeCall:
     transcript: list[str] = field(default_factory=list)
     closed_by_server: bool = False
     seconds_to_close: float | None = None  # after the fault/hang-up, how long the server took
+    source: str | None = None  # the address Asterisk connects from (a 127.0.0.x), None: any
 
     def run(self, address: tuple[str, int], *, timeout: float = 30.0) -> FakeCall:
         peer = AsteriskPeer(self.caller)
-        with socket.create_connection(address, timeout=timeout) as sock:
+        source = None if self.source is None else (self.source, 0)
+        with socket.create_connection(address, timeout=timeout, source_address=source) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.sendall(env_block(self.env))
             reader = sock.makefile("rb")

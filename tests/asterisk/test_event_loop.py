@@ -277,42 +277,46 @@ def test_1000_concurrent_calls_on_one_loop_thread(menu) -> None:  # type: ignore
     assert _fds() == fds
 
 
-def test_a_call_given_up_at_shutdown_is_cancelled_where_it_waits() -> None:
-    """Shutdown's last resort: CancelledError inside the stuck service call; the call's own
-    clean-up (recording the hang-up) may still offload, and the connection drives it."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
+class StuckQueue(World):
+    """Enqueue hangs until released (a Redis that stalls past the shutdown's patience)."""
 
-    from ivr.asterisk.connection import AgiConnection, Offloaded
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.ended_while_stuck: list[str] = []
 
-    pool = ThreadPoolExecutor(2)
-    stuck = threading.Event()
-    seen: list[str] = []
+    def enqueue(self, ctx, action, at):  # type: ignore[no-untyped-def]
+        self.entered.set()
+        self.release.wait(30)
+        return super().enqueue(ctx, action, at)
 
-    async def call() -> None:
-        try:
-            await Offloaded(pool.submit(stuck.wait, 10))
-            seen.append("not cancelled")
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            seen.append(await Offloaded(pool.submit(lambda: "hang-up recorded")))
+    def call_ended(self, ctx, at):  # type: ignore[no-untyped-def]
+        if not self.release.is_set():
+            self.ended_while_stuck.append(ctx.call_id)
+        super().call_ended(ctx, at)
 
-    async def main() -> None:
-        a, b = socket.socketpair()
-        _, conn = await asyncio.get_running_loop().connect_accepted_socket(
-            lambda: AgiConnection(lambda c: None), a)
-        assert isinstance(conn, AgiConnection)
-        done = conn.run(call())
-        await asyncio.sleep(0.05)
-        conn.cancel()
-        await asyncio.wait_for(done, 2)
-        conn.close()
-        b.close()
-        await asyncio.sleep(0)
 
+def test_a_call_given_up_at_shutdown_is_cancelled_where_it_waits(menu) -> None:  # type: ignore[no-untyped-def]
+    """Shutdown's last resort: a call still inside a service call after the drain and the
+    grace that follows it is cancelled where it waits; its own clean-up (recording the
+    hang-up) still runs, offloaded, while the stuck service call has not returned."""
+    world = StuckQueue()
+    h = Harness(menu, world)
+    call = FakeCall(caller=ScriptedCaller("1#01" + "." * 100, then_hang_up=False))
+    caller = threading.Thread(target=call.run, args=(h.address,))
+    caller.start()
+    stopper = threading.Thread(target=h.server.shutdown, args=(0.2,))
     try:
-        asyncio.run(main())
+        assert world.entered.wait(5)
+        stopper.start()
+        deadline = time.monotonic() + 15
+        while CALL_ID not in world.ended and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert world.ended_while_stuck == [CALL_ID]  # recorded while enqueue still hung
     finally:
-        stuck.set()
-        pool.shutdown()
-    assert seen == ["cancelled", "hang-up recorded"]
+        world.release.set()
+        if stopper.is_alive():
+            stopper.join(10)
+        caller.join(5)
+    assert not stopper.is_alive() and call.closed_by_server and h.server.active_calls == 0

@@ -62,11 +62,12 @@ def test_the_assigned_operator_plays_the_name_first_from_the_clip_then_from_the_
     keyed: tuple[Engine, Flask]
 ) -> None:
     engine, app = keyed
-    engine.router.set_operator_state("op102", "available")
     clips = clip_dir(engine)
     (clips / "call-5-ask_name.wav").write_bytes(NAME)
     (clips / "call-5-main.wav").write_bytes(b"RIFF keyword")
     runner = place_call(engine, "call-5", name=None, clip=str(clips / "call-5-ask_name"))  # speech off: recorded
+    engine.router.set_operator_state("op102", "available")  # the caller holds in the engine meanwhile
+    engine.router.assign()  # the engine's tick reserves op102 for the call on hold
     olga = Console(app, "olga")
     assert olga.get("/operator/api/calls/call-5").json["name"] == {
         "text": None, "confidence": 0.0, "clip": True, "clip_note": None}

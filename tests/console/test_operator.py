@@ -235,6 +235,53 @@ def test_state_buttons_follow_the_routing_rules(app: Flask, engine: Engine, as_r
     assert busy.status_code == 409 and engine.router.operator_status("op102").state == "reserved"
 
 
+def test_not_ready_during_a_conversation_is_taken_when_its_wrap_up_ends(
+    app: Flask, engine: Engine, as_role: Any, clock: Clock
+) -> None:
+    router = engine.router
+    olga: Console = as_role("operator")
+    olga.post("/operator/api/state", {"state": "ready"})
+    place_call(engine, "call-31")
+    assert olga.post("/operator/api/calls/call-31/answered", {}).json["state"] == "on_call"
+    asked = olga.post("/operator/api/state", {"state": "not_ready"})
+    assert asked.status_code == 200, asked.json
+    assert asked.json["state"] == "on_call" and asked.json["after"] == "offline"
+    assert router.status("call-31").state == "connected"  # the conversation goes on
+    assert olga.post("/operator/api/state", {"state": "break"}).status_code == 409  # only "not ready" waits
+    cancelled = olga.post("/operator/api/after-call/cancel", {})
+    assert cancelled.status_code == 200 and cancelled.json["after"] is None
+    assert olga.post("/operator/api/state", {"state": "not_ready"}).json["after"] == "offline"  # asked again
+
+    done = olga.post("/operator/api/calls/call-31/wrap-up", {"result": "resolved", "status": "completed"})
+    assert done.status_code == 200 and done.json["state"] == "wrap_up" and done.json["after"] == "offline"
+    place_call(engine, "call-32")  # a caller waits for a payments operator: olga is the only one
+    clock.advance(engine.config.routing.wrap_up_seconds + 1)
+    router.assign()
+    assert router.operator_status("op102").state == "offline"
+    assert olga.get("/operator/api/calls/call-31").status_code == 410  # wrapped up
+    assert router.status("call-32").state == "waiting"  # not given to the operator who is not ready
+    state = olga.post("/operator/api/state", {"state": "not_ready"}).json
+    assert state["state"] == "offline" and state["after"] is None
+    staffed = {k: int(v) for k, v in router.redis.hgetall(router.keys.staff).items()}
+    assert staffed and not any(staffed.values()), staffed  # off the staff: no wait estimated on her
+
+
+def test_the_operators_own_choice_in_wrap_up_replaces_not_ready_after_the_call(
+    app: Flask, engine: Engine, as_role: Any, clock: Clock
+) -> None:
+    olga: Console = as_role("operator")
+    olga.post("/operator/api/state", {"state": "ready"})
+    place_call(engine, "call-33")
+    olga.post("/operator/api/calls/call-33/answered", {})
+    olga.post("/operator/api/state", {"state": "not_ready"})
+    olga.post("/operator/api/calls/call-33/wrap-up", {"result": "resolved", "status": "completed"})
+    ready = olga.post("/operator/api/state", {"state": "ready"})  # "ready now" in after-call work
+    assert ready.json["state"] == "available" and ready.json["after"] is None
+    clock.advance(engine.config.routing.wrap_up_seconds + 1)
+    place_call(engine, "call-34")
+    assert engine.router.status("call-34").state == "reserved"  # ready, so the next call comes
+
+
 def test_the_operator_says_the_conversation_began_when_telephony_cannot(
     app: Flask, engine: Engine, as_role: Any, clock: Clock
 ) -> None:
@@ -262,3 +309,21 @@ def test_where_telephony_reports_the_answer_the_operator_does_not(app: Flask, en
     refused = olga.post("/operator/api/calls/call-22/answered", {})
     assert refused.status_code == 409 and refused.json["error"] == "telephony_answers"
     assert engine.router.status("call-22").state == "reserved"
+
+
+def test_the_operators_page_comes_in_the_language_of_the_switch(app: Flask, as_role: Any) -> None:
+    import re
+
+    olga: Console = as_role("operator")
+    russian = olga.get("/operator").get_data(as_text=True)
+    assert 'id="language-switch"' in russian and '<html lang="ru">' in russian and "Не готов" in russian
+    switched = olga.client.post("/console/language", data={"language": "en", "next": "/operator",
+                                                           "csrf_token": olga.csrf})
+    assert switched.status_code == 302 and switched.headers["Location"].endswith("/operator")
+    english = olga.get("/operator").get_data(as_text=True)
+    assert '<html lang="en">' in english and "Not ready" in english
+    switch = '<button type="submit" id="language-switch" lang="ru">Русский</button>'
+    assert switch in english  # the switch names the other language in it
+    english = english.replace(switch, "")
+    cyrillic = re.search(r"[А-Яа-яЁё]", english)
+    assert cyrillic is None, english[cyrillic.start() - 80:cyrillic.end() + 40]

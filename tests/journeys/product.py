@@ -125,12 +125,13 @@ class Product:
         return serving
 
     def call(self, serving: Serving, *args: str, timeout: float = 30) -> Any:
-        """``ivr call`` to the running engine, in a pseudo-terminal (a pexpect child)."""
+        """``ivr call`` to the running engine, in a pseudo-terminal (a pexpect child; poll(),
+        not select(), so that it works in a test holding over 1,024 sockets)."""
         import pexpect
 
         return pexpect.spawn(IVR, ["call", "--fastagi", f"127.0.0.1:{serving.fastagi}", *args],
                              cwd=str(self.root), env=newcomer_env(), encoding="utf-8",
-                             timeout=timeout, dimensions=(50, 200))
+                             timeout=timeout, dimensions=(50, 200), use_poll=True)
 
     def close(self) -> None:
         for serving in self.runs:

@@ -47,7 +47,6 @@ def test_every_command_beside_a_running_engine_leaves_it_serving(product: Produc
         (("recordings", "purge", "--dry-run"), None, lambda out: "dry run" in out),
         (("call", "--fastagi", f"127.0.0.1:{dead_port}"), "h\n", lambda out: "Call ended" in out),
         (("users", "remove", "beside"), None, lambda out: "removed" in out),
-        (("keep-awake", "--help"), None, lambda out: "--cpus" in out),
     ]
     for command, typed, shows in commands:
         done = product.ivr(*command, input=typed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import struct
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,14 @@ from tests.journeys.citizen import (
     add_user,
     close_payments_for_now,
     dialled_call_id,
+    edit_config,
     hang_up,
     press,
     serve_ready,
     to_topics,
 )
 from tests.journeys.product import Product, until
+from tests.journeys.test_softphone import reach_the_queue
 
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 LATIN_WORD = re.compile(r"[A-Za-z_]{2,}")
@@ -206,3 +209,119 @@ def test_an_auditor_listens_to_a_conversation_told_apart_from_the_name_and_the_a
     assert not re.search(r"\d{4}-\d\d-\d\dT", row)  # no raw UTC stamp beside local times
     when = audit[0].find_elements(By.TAG_NAME, "td")[1].text
     assert when.startswith(local), when
+
+
+def test_an_operators_page_speaks_one_language_through_whole_calls_and_not_ready_waits_for_the_call_to_end(
+        product: Product, browser: Any) -> None:
+    """Russian through a call (pop, answered, "not ready" asked for during it, wrap-up), then
+    not ready: the next caller waits; switched to English, ready: that caller's whole call in
+    English.  No word of the other language on the page at any step."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    def text(d: Any, element_id: str) -> str:
+        return str(d.find_element(By.ID, element_id).text)
+
+    def state(d: Any) -> str:
+        return str(d.find_element(By.ID, "state").get_attribute("data-state"))
+
+    def russian_only() -> None:
+        assert not english_in(page_text(browser)), (english_in(page_text(browser)), page_text(browser))
+
+    def english_only() -> None:
+        assert not CYRILLIC.search(page_text(browser)), page_text(browser)
+
+    def waiting() -> int:
+        queues = serving.get("/queues").json()["queues"]
+        return int(next(q for q in queues if q["queue"] == "general")["waiting"])
+
+    # A supervisor's setting: five seconds of after-call work, so the day moves on quickly.
+    edit_config(product, "  announce_every: 45\n", "  announce_every: 45\n  wrap_up_seconds: 5\n")
+    add_user(product, "olga", "operator", "--operator", "op101")
+    serving = serve_ready(product)
+    log_in(browser, serving.base_url, "olga")
+    waits(browser, lambda d: d.current_url.endswith("/operator"))
+    waits(browser, lambda d: text(d, "connection") == "на связи")
+    assert text(browser, "language-switch") == "English"
+    browser.find_element(By.ID, "go-ready").click()
+    waits(browser, lambda d: state(d) == "available")
+    assert text(browser, "state") == "Готов"
+    russian_only()
+
+    first = product.call(serving)
+    first_id = reach_the_queue(first, consent="2")
+    first.expect_exact("Connected to operator op101")
+    waits(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == first_id, timeout=20)
+    assert text(browser, "pop-call-state") == "соединение…" and text(browser, "pop-kind") == "Входящий вызов"
+    assert text(browser, "pop-topic") == "Оператор (тема не выбрана)" and text(browser, "pop-language") == "русский"
+    russian_only()
+    browser.find_element(By.ID, "pop-answered").click()
+    waits(browser, lambda d: state(d) == "on_call")
+    assert text(browser, "pop-call-state") == "на связи" and text(browser, "state") == "Разговор"
+
+    browser.find_element(By.ID, "go-not-ready").click()  # the shift ends after this call
+    waits(browser, lambda d: d.find_element(By.ID, "after-call").is_displayed())
+    assert text(browser, "after-call-text") == "после звонка: не готов"
+    assert not browser.find_element(By.ID, "status-error").is_displayed()  # no "Сейчас нельзя" (409)
+    assert state(browser) == "on_call"
+    russian_only()
+
+    first.send("h")  # the citizen says goodbye
+    first.expect_exact("Call ended.")
+    appeal = text(browser, "pop-appeal")
+    Select(browser.find_element(By.ID, "wrap-result")).select_by_value("resolved")
+    Select(browser.find_element(By.ID, "wrap-status")).select_by_value("completed")
+    assert Select(browser.find_element(By.ID, "wrap-result")).first_selected_option.text == "Вопрос решён"
+    browser.find_element(By.ID, "wrap-submit").click()
+    waits(browser, lambda d: d.find_element(By.ID, "done").is_displayed())
+    assert text(browser, "done") == f"Обращение {appeal}: статус «Завершено»."
+    russian_only()
+    waits(browser, lambda d: state(d) == "offline", timeout=15)  # after-call work over: not ready
+    assert text(browser, "state") == "Не готов" and not browser.find_element(By.ID, "after-call").is_displayed()
+    russian_only()
+
+    second = product.call(serving)
+    second_id = reach_the_queue(second, consent="2")
+    second.expect_exact("♫ music on hold")
+    until(lambda: waiting() == 1, 10, what="the second caller in line")
+    time.sleep(3)  # three of the engine's ticks: nobody is given to the operator who is not ready
+    assert waiting() == 1 and state(browser) == "offline"
+    assert not browser.find_element(By.ID, "pop").is_displayed()
+
+    # The switch: the same page, in English only.
+    browser.find_element(By.ID, "language-switch").click()
+    waits(browser, lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
+    waits(browser, lambda d: text(d, "connection") == "connected")
+    assert text(browser, "state") == "Not ready"
+    english_only()
+    browser.find_element(By.ID, "go-ready").click()  # the waiting caller comes at once
+    second.expect_exact("Connected to operator op101")
+    waits(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == second_id, timeout=20)
+    assert text(browser, "pop-call-state") == "connecting…" and text(browser, "pop-kind") == "Incoming call"
+    assert text(browser, "pop-topic") == "Operator (no topic chosen)" and text(browser, "pop-language") == "Russian"
+    assert text(browser, "pop-queue") == "General questions"
+    english_only()
+    browser.find_element(By.ID, "pop-answered").click()
+    waits(browser, lambda d: state(d) == "on_call")
+    assert text(browser, "pop-call-state") == "connected" and text(browser, "state") == "On a call"
+    browser.find_element(By.ID, "go-not-ready").click()
+    waits(browser, lambda d: d.find_element(By.ID, "after-call").is_displayed())
+    assert text(browser, "after-call-text") == "after this call: not ready"
+    english_only()
+    browser.find_element(By.ID, "after-call-cancel").click()  # changed her mind: ready after it
+    waits(browser, lambda d: not d.find_element(By.ID, "after-call").is_displayed())
+    english_only()
+
+    second.send("h")
+    second.expect_exact("Call ended.")
+    appeal = text(browser, "pop-appeal")
+    Select(browser.find_element(By.ID, "wrap-result")).select_by_value("consulted")
+    Select(browser.find_element(By.ID, "wrap-status")).select_by_value("in_progress")
+    assert Select(browser.find_element(By.ID, "wrap-result")).first_selected_option.text == "Advice given"
+    browser.find_element(By.ID, "wrap-submit").click()
+    waits(browser, lambda d: d.find_element(By.ID, "done").is_displayed())
+    assert text(browser, "done") == f'Appeal {appeal}: status "In progress".'
+    english_only()
+    waits(browser, lambda d: state(d) == "available", timeout=15)  # the request withdrawn: ready again
+    assert text(browser, "state") == "Ready"
+    english_only()

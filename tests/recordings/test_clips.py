@@ -93,7 +93,7 @@ def test_at_the_calls_end_the_name_is_encrypted_and_every_other_clip_destroyed(
     assert meta.expires == T0 + 90 * DAY and meta.source == f"asterisk-clip:{CALL}-ask_name.wav"
     assert meta.consent.granted and meta.consent.answer_audio is not None  # the consent log's record
     assert world.store.read_for(rid, user="dpo", role="auditor", reason="a citizen's request") == NAME
-    encrypted = world.store.path_of(rid).read_bytes()
+    encrypted = world.raw(rid)
     assert NAME[:64] not in encrypted
     answer_clip = world.store.meta(meta.consent.answer_audio or "")
     assert answer_clip.kind == "consent"
@@ -251,12 +251,11 @@ def test_the_janitor_stores_a_name_the_store_refused_at_the_calls_end(
 ) -> None:
     consents, calls = parts(world, redis, clips, max_age=2 * HOUR)
     (clips / f"{CALL}-ask_name.wav").write_bytes(NAME)
-    marker = world.root / MARKER
-    saved = marker.read_text()
-    marker.unlink()  # the recordings volume is not mounted
+    saved = world.blobs.read_small(MARKER)
+    world.blobs.delete(MARKER)  # the recordings volume is not mounted, a wrong bucket
     end(consents, calls, context(clips))
     assert (clips / f"{CALL}-ask_name.wav").read_bytes() == NAME and calls.name_recording(CALL) is None
-    marker.write_text(saved)  # mounted again
+    world.blobs.put_small(MARKER, saved)  # mounted again
     age(clips / f"{CALL}-ask_name.wav", 3 * HOUR, now=world.clock())
     report = calls.sweep(force=True)
     assert len(report.stored) == 1 and not (clips / f"{CALL}-ask_name.wav").exists()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.recordings.blobs import DirectoryBlobs, FileBlob
 from ivr.recordings.container import (
     HEADER_SIZE,
     TAG_BYTES,
@@ -31,18 +32,22 @@ from .conftest import b64key
 C = 64
 
 
+def name_of(rid: str) -> str:
+    return f"{rid[:2]}/{rid}.rec"
+
+
 def write(tmp: Path, ring: Keyring, data: bytes, pieces: int = 3) -> tuple[Path, str]:
     rid = new_recording_id()
     path = recording_path(tmp, rid)
     step = max(1, len(data) // pieces)
     chunks = [data[i : i + step] for i in range(0, len(data), step)] or [b""]
-    written = write_container(path, rid, chunks, ring, chunk_size=C)
+    written = write_container(DirectoryBlobs(root=tmp), name_of(rid), rid, chunks, ring, chunk_size=C)
     assert written.size == len(data)
     return path, rid
 
 
 def read(path: Path, rid: str, ring: Keyring, expected: int | None = None) -> bytes:
-    with ContainerReader(path, rid, ring, expected_size=expected) as reader:
+    with ContainerReader(FileBlob(path), rid, ring, expected_size=expected) as reader:
         return b"".join(reader)
 
 
@@ -62,8 +67,8 @@ def test_ten_minutes_stream_in_64k_chunks(tmp_path: Path, keyring: Keyring) -> N
     rid = new_recording_id()
     path = recording_path(tmp_path, rid)
     block = os.urandom(4000)
-    write_container(path, rid, (block for _ in range(ten_minutes // 4000)), keyring)
-    with ContainerReader(path, rid, keyring, expected_size=ten_minutes) as reader:
+    write_container(DirectoryBlobs(root=tmp_path), name_of(rid), rid, (block for _ in range(ten_minutes // 4000)), keyring)
+    with ContainerReader(FileBlob(path), rid, keyring, expected_size=ten_minutes) as reader:
         sizes = [len(p) for p in reader]
     assert sum(sizes) == ten_minutes and max(sizes) == 64 * 1024
 
@@ -141,14 +146,15 @@ def test_rotation_keeps_old_recordings_readable_and_rewrap_moves_them(tmp_path: 
     old_path, old_rid = write(tmp_path, keyring, b"old call" * 50)
     rotated = Keyring([MasterKey("k2", os.urandom(32)), keyring.current])
     new_path, new_rid = write(tmp_path, rotated, b"new call")
-    assert read_key_id(old_path, old_rid) == "k1" and read_key_id(new_path, new_rid) == "k2"
+    assert read_key_id(FileBlob(old_path), old_rid) == "k1" and read_key_id(FileBlob(new_path), new_rid) == "k2"
     assert read(old_path, old_rid, rotated) == b"old call" * 50
 
     chunks_before = old_path.read_bytes()[HEADER_SIZE:]
-    assert rewrap_container(old_path, old_rid, rotated) is True
+    blobs = DirectoryBlobs(root=tmp_path)
+    assert rewrap_container(blobs, name_of(old_rid), old_rid, rotated) == "archived"
     assert old_path.read_bytes()[HEADER_SIZE:] == chunks_before  # audio untouched
-    assert read_key_id(old_path, old_rid) == "k2"
-    assert rewrap_container(old_path, old_rid, rotated) is False
+    assert read_key_id(FileBlob(old_path), old_rid) == "k2"
+    assert rewrap_container(blobs, name_of(old_rid), old_rid, rotated) == "unchanged"
     only_k2 = Keyring([rotated.current])
     assert read(old_path, old_rid, only_k2) == b"old call" * 50
     with pytest.raises(UnreadableRecording):

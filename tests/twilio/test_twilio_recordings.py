@@ -202,7 +202,7 @@ def test_the_spoken_name_is_fetched_encrypted_and_deleted_at_twilio_mid_call(par
     assert (meta.kind, meta.call_id, meta.source, meta.queue, meta.size) == (
         "name", CALL_SID, f"twilio:{SID}", None, len(AUDIO))
     assert meta.consent.method == "none" and not meta.consent.granted and meta.retention_days == 30
-    assert AUDIO[:200] not in store.path_of(rid).read_bytes()  # encrypted at rest
+    assert AUDIO[:200] not in store.blobs.read_small(store.blob_name(rid))  # encrypted at rest
     with store.open_name_clip(rid, call_id=CALL_SID, user="olga", operator="op101", assigned_to="op101",
                               reason="screen-pop") as stream:
         assert stream.read() == AUDIO  # byte for byte: fetched binary-safe
@@ -292,7 +292,7 @@ def test_bad_bodies_store_nothing(parts: Parts, answer: tuple[int, dict[str, str
         parts.hook(CALL_SID, URL, None, clip="operator-op101")
     store = parts.engine.recordings.store
     assert store.list() == [] and deletes(parts.rest) == []
-    assert [p for p in store.root.rglob("*") if p.is_file() and p.name != ".ivr-recordings"] == []
+    assert [b.name for b in store.blobs.list() if b.name != ".ivr-recordings"] == []
 
 
 def test_through_the_signed_webhook(parts: Parts, make_app: Callable[..., Any], h: Any) -> None:

@@ -13,11 +13,22 @@
     const result = await api("POST", "/auditor/api/recordings/" + encodeURIComponent(r.id) + "/access", { reason, action });
     if (!result.ok) { document.getElementById("rec-status").textContent = result.data.message || t("rec.refused"); return; }
     if (action === "download") { window.location.assign(result.data.url); return; }
-    // The store writes its audit line when the audio is fetched: show the log once it was.
-    const player = el("audio", { controls: true, autoplay: true, src: result.data.url,
-      onloadedmetadata: () => audit("recordings"), onerror: () => audit("recordings") });
+    // Fetched here, not by the <audio> element, so a refusal ("archive unavailable") is shown;
+    // the store has written its audit line once the fetch is answered: the log is shown then.
+    const audio = await fetch(result.data.url, { credentials: "same-origin" });
+    if (!audio.ok) {
+      let message = t("rec.refused");
+      try { message = (await audio.json()).message || message; } catch (e) { /* not JSON */ }
+      document.getElementById("rec-status").textContent = message;
+      audit("recordings");
+      return;
+    }
+    document.getElementById("rec-status").textContent = "";
+    const src = URL.createObjectURL(await audio.blob());
     document.getElementById("player").replaceChildren(
-      el("p", { id: "playing", text: t("rec.playing", { kind: kindWords(r.kind), created: time(r.created) }) }), player);
+      el("p", { id: "playing", text: t("rec.playing", { kind: kindWords(r.kind), created: time(r.created) }) }),
+      el("audio", { controls: true, autoplay: true, src }));
+    audit("recordings");
   }
 
   async function load() {
@@ -49,6 +60,34 @@
         el("td", { text: e.recording || e.call || "" }), el("td", { class: "audit-reason", text: e.reason || "" }),
         el("td", { text: word("result.", e.outcome) + (e.detail ? " (" + e.detail + ")" : "") }))));
   }
+
+  // The citizen's copy: the archive comes back as a file; the number typed is sent once, kept nowhere here.
+  document.getElementById("copy-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const status = document.getElementById("copy-status");
+    const value = document.getElementById("copy-value");
+    const response = await fetch("/auditor/api/citizen-copy", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": window.ivr.csrf() },
+      body: JSON.stringify({ by: document.getElementById("copy-by").value, value: value.value,
+        reason: document.getElementById("copy-reason").value.trim() }),
+    });
+    if (!response.ok) {
+      let data = null;
+      try { data = await response.json(); } catch (e) { data = null; }
+      status.textContent = (data && data.message) || t("rec.refused");
+      return;
+    }
+    const file = (response.headers.get("Content-Disposition") || "").replace(/^.*filename="([^"]+)".*$/, "$1") || "copy.zip";
+    const blob = await response.blob();
+    const link = el("a", { href: URL.createObjectURL(blob), download: file });
+    link.click();
+    URL.revokeObjectURL(link.href);
+    value.value = "";
+    status.textContent = t("copy.done", { file, appeals: response.headers.get("X-Archive-Appeals") || "?",
+      recordings: response.headers.get("X-Archive-Recordings") || "?" });
+    audit("console");
+  });
 
   for (const button of document.querySelectorAll("button.audit-log")) {
     button.addEventListener("click", () => audit(button.dataset.log));

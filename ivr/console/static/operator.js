@@ -13,14 +13,10 @@
   }
   const failureWords = (f) => f.startsWith("key:") ? t("exit.key", { detail: f.slice(4) }) :
     has("detail." + f) ? t("detail." + f) : f;
-  const STATE_NAMES = {
-    offline: "Не готов", available: "Готов", reserved: "Вызов назначен", on_call: "Разговор",
-    wrap_up: "Поствызывная обработка", break: "Перерыв",
-  };
-  const RECORDING = {
-    recording: "идёт запись разговора", no_consent: "не записывается (нет согласия)",
-    no_key: "не записывается (запись отключена: нет ключа)",
-  };
+  // Every word below comes from the catalogue in the page's language; the state of the page
+  // is kept in codes (data-state, data-call-state, data-after), never read back from words.
+  const word = (prefix, code) => has(prefix + code) ? t(prefix + code) : t("op.unavailable");
+  const errorText = (data) => word("op.error.", (data && data.error) || "failed");
   let call = null;          // the call on screen: {call_id, appeal, kind}
   let clockOffset = 0;      // server clock - browser clock, seconds
   let acwUntil = null;
@@ -30,10 +26,14 @@
   function showState(data) {
     if (data.now) clockOffset = data.now - Date.now() / 1000;
     const node = document.getElementById("state");
-    node.textContent = STATE_NAMES[data.state] || data.state;
+    node.textContent = word("op.state.", data.state);
     node.dataset.state = data.state;
     document.body.dataset.state = data.state;
-    setText("state-since", data.since ? "с " + time(data.since) : "");
+    setText("state-since", data.since ? t("op.since", { time: time(data.since) }) : "");
+    const after = document.getElementById("after-call");
+    after.dataset.after = data.after || "";
+    after.hidden = !data.after;
+    setText("after-call-text", data.after ? word("op.after.", data.after) : "");
     acwUntil = data.state === "wrap_up" ? data.wrap_until : null;
     document.getElementById("acw").hidden = acwUntil === null;
     tickAcw();
@@ -56,40 +56,38 @@
     document.getElementById("done").hidden = true;
     document.getElementById("pop").hidden = false;
     document.getElementById("pop").dataset.call = pop.call_id;
-    setText("pop-kind", pop.kind === "callback" ? "Обратный звонок" : "Входящий вызов");
-    setText("pop-name", pop.name.text || "ФИО не распознано");
+    setText("pop-kind", t(pop.kind === "callback" ? "op.kind.callback" : "op.kind.call"));
+    setText("pop-name", pop.name.text || t("op.no_name"));
     setText("pop-confidence", pop.name.confidence === null ? "—" : Math.round(pop.name.confidence * 100) + "%");
     document.getElementById("pop-clip").hidden = !pop.name.clip;
     document.getElementById("pop-clip-player").replaceChildren();
-    const clipNote = document.getElementById("pop-clip-note");
-    clipNote.hidden = pop.name.clip_note !== "no_key";
-    clipNote.textContent = "запись имени не сохранена: нет ключа записи";
+    document.getElementById("pop-clip-note").hidden = pop.name.clip_note !== "no_key";
     setText("pop-appeal", pop.appeal);
-    setText("pop-call-state", pop.connected ? "на связи" : pop.kind === "callback" ? "набираем абонента…" : "соединение…");
+    callState(pop.connected ? "connected" : pop.kind === "callback" ? "dialling" : "connecting");
     document.getElementById("pop-answered").hidden = !(pop.answer_here && !pop.connected);
     setText("pop-inn", pop.inn);
     setText("pop-snils", pop.snils);
     document.getElementById("show-inn").hidden = !pop.inn;
     document.getElementById("show-snils").hidden = !pop.snils;
-    setText("pop-identity", pop.identity_confirmed ? "подтверждена в меню" : "не подтверждена");
-    setText("pop-topic", pop.topic_label);
-    setText("pop-queue", pop.queue_name);
-    setText("pop-language", pop.language_label);
-    setText("pop-waited", duration(pop.waited) + " в очереди, " + duration(pop.in_menu) + " в меню");
-    setText("pop-callback", pop.kind === "callback" ? "обратный звонок на " + (pop.callback_number || "—") : "живой вызов");
+    setText("pop-identity", t(pop.identity_confirmed ? "op.identity.confirmed" : "op.identity.unconfirmed"));
+    setText("pop-topic", topicName(pop.topic));
+    setText("pop-queue", (window.ivr.queues || {})[pop.queue] || pop.queue_name);
+    setText("pop-language", word("detail.", pop.language));
+    setText("pop-waited", t("op.waited_value", { queue: duration(pop.waited), menu: duration(pop.in_menu) }));
+    setText("pop-callback", pop.kind === "callback" ? t("op.callback_to", { number: pop.callback_number || "—" }) : t("op.live_call"));
     const c = pop.consent;
-    setText("pop-consent", c === null ? "не спрашивали" :
-      (c.granted ? "согласие дано" : "отказ") + " (" + (c.method === "voice" ? "голосом" : "клавишей") +
-      (c.heard ? ": «" + c.heard + "»" : "") + ")");
-    setText("pop-recording", RECORDING[pop.recording] || "—");
+    setText("pop-consent", c === null ? t("op.consent.none") :
+      t(c.granted ? "op.consent.granted" : "op.consent.refused") + " (" +
+      t(c.method === "voice" ? "op.consent.voice" : "op.consent.key") + (c.heard ? ": «" + c.heard + "»" : "") + ")");
+    setText("pop-recording", pop.recording ? word("op.recording.", pop.recording) : "—");
     setText("pop-caller", pop.caller);
     setText("pop-menu-version", "v" + pop.menu_version);
     document.getElementById("pop-repeat").hidden = !pop.repeat;
     fill(document.querySelector("#pop-previous tbody"), pop.previous.length ? pop.previous.map((a) =>
       el("tr", { class: a.resolved ? "" : "unresolved" }, el("td", { text: a.number }),
-        el("td", { text: a.topic_label }), el("td", { text: a.status_name }),
+        el("td", { text: topicName(a.topic) }), el("td", { text: word("detail.", a.status) }),
         el("td", { text: time(a.opened_at) }), el("td", { text: time(a.updated_at) })))
-      : [el("tr", {}, el("td", { colspan: 5, class: "muted", text: "нет" }))]);
+      : [el("tr", {}, el("td", { colspan: 5, class: "muted", text: t("op.previous.none") }))]);
     fill(document.querySelector("#pop-path tbody"), pop.path.map((s) =>
       el("tr", { class: s.failures.length ? "failed" : "", dataset: { node: s.node } },
         el("td", { text: (s.label && (s.label[window.ivr.lang] || s.label.ru)) || s.node }),
@@ -109,13 +107,26 @@
     document.getElementById("idle").hidden = true;
     document.getElementById("pop").hidden = false;
     document.getElementById("pop").dataset.call = pending.call_id;
-    setText("pop-name", "Разговор окончен — заполните итог");
+    setText("pop-name", t("op.pending"));
     setText("pop-appeal", pending.appeal);
   }
 
-  function callState(text) {
-    setText("pop-call-state", text);
-    if (text !== "соединение…") document.getElementById("pop-answered").hidden = true;
+  // The call's state on the pop, by code: connecting, dialling, connected, ended, abandoned, expired.
+  function callState(code) {
+    const node = document.getElementById("pop-call-state");
+    node.dataset.callState = code;
+    node.textContent = t("op.call." + code);
+    if (code !== "connecting") document.getElementById("pop-answered").hidden = true;
+  }
+
+  function topicName(topic) {
+    return !topic ? t("op.no_topic") : word("topic.", topic);
+  }
+
+  // A text with {name} places filled by nodes: "Обращение <span>…</span>: статус «<span>…</span>»."
+  function textWith(key, nodes) {
+    const parts = t(key).split(/(\{\w+\})/);
+    return parts.map((part) => nodes[part.slice(1, -1)] || part);
   }
 
   // No telephony event says that the conversation began (no AMI): the operator does.
@@ -124,8 +135,8 @@
     const result = await api("POST", "/operator/api/calls/" + encodeURIComponent(call.call_id) + "/answered", {});
     const error = document.getElementById("status-error");
     error.hidden = result.ok;
-    if (!result.ok) { error.textContent = result.data.message || "Не удалось"; return; }
-    callState("на связи");
+    if (!result.ok) { error.textContent = errorText(result.data); return; }
+    callState("connected");
     showState(result.data);
   });
 
@@ -133,9 +144,17 @@
     const result = await api("POST", "/operator/api/state", { state });
     const error = document.getElementById("status-error");
     error.hidden = result.ok;
-    if (!result.ok) error.textContent = result.data.message || "Не удалось";
+    if (!result.ok) error.textContent = errorText(result.data);
     else showState(result.data);
   }
+
+  document.getElementById("after-call-cancel").addEventListener("click", async () => {
+    const result = await api("POST", "/operator/api/after-call/cancel", {});
+    const error = document.getElementById("status-error");
+    error.hidden = result.ok;
+    if (!result.ok) error.textContent = errorText(result.data);
+    else showState(result.data);
+  });
 
   for (const button of document.querySelectorAll("button[data-state]")) {
     button.addEventListener("click", () => setState(button.dataset.state));
@@ -150,7 +169,7 @@
         setText("pop-" + field, result.data.value);
         button.hidden = true;
       } else {
-        setText("pop-" + field, result.data.message || "недоступно");
+        setText("pop-" + field, has("op.error." + result.data.error) ? errorText(result.data) : t("op.unavailable"));
       }
     });
   }
@@ -171,13 +190,17 @@
     const error = document.getElementById("wrap-error");
     if (!result.ok) {
       error.hidden = false;
-      error.textContent = result.data.message || "Не удалось";
+      error.textContent = errorText(result.data);
       return;
     }
     document.getElementById("pop").hidden = true;
-    document.getElementById("done").hidden = false;
-    setText("done-appeal", result.data.appeal);
-    setText("done-status", result.data.appeal_status);
+    const done = document.getElementById("done");
+    done.dataset.appeal = result.data.appeal || "";
+    done.dataset.status = body.status;
+    done.replaceChildren(...textWith("op.done", {
+      appeal: el("strong", { id: "done-appeal", text: result.data.appeal || "—" }),
+      status: el("span", { id: "done-status", text: word("detail.", body.status) }) }));
+    done.hidden = false;
     call = null;
     showState(result.data);
   });
@@ -194,12 +217,12 @@
       if (pop.operator_state) showState(pop.operator_state);
     },
     state: showState,
-    answered: (data) => { if (call && call.call_id === data.call_id) callState("на связи"); showState(data); },
-    ended: (data) => { if (call && call.call_id === data.call_id) callState("разговор окончен"); showState(data); },
-    callback_dialled: (data) => { if (call && call.call_id === data.call_id) callState("набираем абонента…"); },
+    answered: (data) => { if (call && call.call_id === data.call_id) callState("connected"); showState(data); },
+    ended: (data) => { if (call && call.call_id === data.call_id) callState("ended"); showState(data); },
+    callback_dialled: (data) => { if (call && call.call_id === data.call_id) callState("dialling"); },
     gone: (data) => {
       if (call && call.call_id === data.call_id) {
-        callState(data.why === "abandoned" ? "абонент положил трубку" : "бронь истекла, вызов вернулся в очередь");
+        callState(data.why === "abandoned" ? "abandoned" : "expired");
       }
       showState(data);
     },
