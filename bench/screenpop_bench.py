@@ -3,8 +3,8 @@
     python bench/screenpop_bench.py [--calls 200] [--warmup 10]
 
 Everything real and on loopback: a Redis server; an engine process (child) serving the
-Flask app under werkzeug's threaded server with the engine's background tick, as ``ivr
-serve`` does; Debian's Chromium (headless) logged in there as operator op102, ready.  This
+Flask app with the engine's HTTP server (ivr.web.server) and its background tick, as
+``ivr serve`` does; Debian's Chromium (headless) logged in there as operator op102, ready.  This
 process is a second engine process on the same Redis: each call walks the hotline menu
 (CallRunner with the engine's routed services, as a FastAGI session does) to the payments
 queue; routing assigns it to op102 at once and writes the ``assigned`` event to the Redis
@@ -13,7 +13,7 @@ the page has drawn the pop (``Date.now()`` after the DOM update), same host cloc
 the call is ended through routing, the operator made ready again, and the next call follows.
 
 Baseline, in the same run, the same browser and the same child process: a bare
-Server-Sent Events round trip — a minimal WSGI app under the same werkzeug server pushes
+Server-Sent Events round trip — a minimal WSGI app under werkzeug's threaded server pushes
 ``time.time()`` from a queue, a bare page writes it into the DOM.  Calls and baseline
 samples alternate in blocks of 50 (two windows), so both see the same machine load.
 """

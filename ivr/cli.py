@@ -46,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.set_defaults(handler=_prompts_build)
 
     serve = commands.add_parser("serve", help="run the engine: FastAGI, HTTP app, background work")
-    serve.add_argument("--fastagi", help="HOST:PORT for Asterisk (default: engine.fastagi)")
+    serve.add_argument("--fastagi", help="HOST:PORT for Asterisk (default: engine.fastagi); "
+                                          "'off': the HTTP app and background work only (a web process)")
     serve.add_argument("--http", help="HOST:PORT for the HTTP app (default: engine.http)")
     _log_format_option(serve)
     serve.add_argument("--log-level", default=os.environ.get("IVR_LOG_LEVEL", "INFO"))
@@ -247,7 +248,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
     json_lines = log_format(args.log_format, os.environ, sys.stderr) == "json"
     configure_logging(level=args.log_level.upper(), json_lines=json_lines)
-    fastagi = parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
+    fastagi = None if args.fastagi == "off" else parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
     http = parse_address(args.http) if args.http else config.engine.http
     try:
         engine = _engine(config)
@@ -264,7 +265,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         logging.getLogger("ivr.serve").warning(greeting)
     ami = _ami(config, engine)
     try:
-        return serve(engine, http=http, call_servers=[fastagi_server(engine, fastagi)])
+        return serve(engine, http=http, call_servers=[fastagi_server(engine, fastagi)] if fastagi else [])
     finally:
         if ami is not None:
             ami.close()

@@ -14,10 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from werkzeug.serving import make_server
-
 from ivr.engine import Engine
 from ivr.web.app import create_app
+from ivr.web.server import HttpServer
 
 log = logging.getLogger("ivr.serve")
 
@@ -59,11 +58,8 @@ def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     engine.start_metrics()
-    app = create_app(engine)
-    web = make_server(http[0], http[1], app, threaded=True)
-    web_thread = threading.Thread(target=web.serve_forever, name="http", daemon=True)
-    web_thread.start()
-    log.info("http: listening on %s:%d", *web.server_address[:2])
+    web = HttpServer(create_app(engine), address=http, settings=engine.config.http).start()
+    log.info("http: listening on %s:%d", *web.address)
     for server in call_servers:
         server.start()
         log.info("fastagi: listening on %s:%d", *server.address)
@@ -91,7 +87,6 @@ def serve(
     if engine.instances is not None:
         engine.instances.leave()
     web.shutdown()
-    web_thread.join(timeout=5)
     if engine.routing_events is not None:
         engine.routing_events.close()
     log.info("stopped")

@@ -359,6 +359,29 @@ class RoutingSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The HTTP server's limits (``ivr serve``): hostile or broken clients must not stop the rest."""
+
+    # Seconds a client has to send a request's headers (a new connection, or the next
+    # request on a kept-alive one); then it is closed.
+    header_timeout: float = 10.0
+    # Seconds a client has to send a request's body once its headers are in; then 408.
+    body_timeout: float = 30.0
+    # Largest request body in bytes (webhooks and console forms are small); more: 413.
+    max_body: int = 1 << 20
+    # Open connections from one address; more are closed at accept.  Operators behind
+    # one NAT or a proxy share an address: raise it to their number plus a margin.
+    max_connections_per_client: int = 256
+    # Open connections in all (each a file descriptor; the event streams count).
+    max_connections: int = 8000
+    # Threads that run the Flask app; an open event stream holds none while it waits.
+    threads: int = 32
+    # Let several processes listen on the same port (SO_REUSEPORT; the kernel spreads the
+    # connections): the web tier's processes, ``ivr serve --fastagi off`` (docs/scale-out.md).
+    reuse_port: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     queues: Mapping[str, QueueConfig]
     engine: EngineSettings = field(default_factory=EngineSettings)
@@ -376,6 +399,7 @@ class Config:
     users: Mapping[str, UserConfig] = field(default_factory=dict)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     # Filled in by the loader, not by the file.
     root: str = field(default=".", metadata={"internal": True})
     calendar: Calendar | None = field(default=None, metadata={"internal": True})

@@ -41,18 +41,23 @@ class Subscription:
         self.queue: queue.Queue[Event] = queue.Queue(QUEUE_SIZE)
         self.overflowed = False
         self.last: tuple[int, int] = (0, 0)
+        # Told after each event is queued (from the hub's thread): an event-loop stream
+        # wakes on it instead of holding a thread in ``get``.
+        self.waker: Callable[[], object] | None = None
 
     def put(self, event: Event) -> None:
         try:
             self.queue.put_nowait(event)
         except queue.Full:
             self.overflowed = True
+        if self.waker is not None:
+            self.waker()
 
     def get(self, timeout: float) -> list[Event]:
-        """Events that arrived, waiting up to ``timeout`` for the first; never one seen before."""
+        """Events that arrived, waiting up to ``timeout`` for the first (0: none); never one seen before."""
         out: list[Event] = []
         try:
-            out.append(self.queue.get(timeout=timeout))
+            out.append(self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait())
             while len(out) < 500:
                 out.append(self.queue.get_nowait())
         except queue.Empty:

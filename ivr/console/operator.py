@@ -47,7 +47,7 @@ from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip, current, requires
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
 from ivr.console.screenpop import ScreenPops, context_of
-from ivr.console.sse import frame, pump, sse_response
+from ivr.console.sse import EventStream, frame, sse_response
 from ivr.console.texts import TEXTS
 from ivr.recordings.clips import CallClips
 from ivr.recordings.errors import AccessDenied, RecordingError
@@ -473,7 +473,7 @@ def events() -> Any:
             raise
         return sub, first
 
-    return sse_response(pump(start, render=render, alive=lambda: auth.principal(who.sid) is not None))
+    return sse_response(EventStream(start, render=render, alive=lambda: auth.principal(who.sid) is not None))
 
 
 def _valid_id(value: str) -> bool:

@@ -34,7 +34,7 @@ from ivr.console.hub import Event, EventHub, Subscription, any_event
 from ivr.console.i18n import page_language
 from ivr.console.menudesk import MenuDesk, MenuDeskError
 from ivr.console.params import query_number
-from ivr.console.sse import frame, pump, sse_response
+from ivr.console.sse import EventStream, frame, sse_response
 
 bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
 HOUR_EVERY = 30.0
@@ -137,7 +137,7 @@ def events() -> Any:
             state["hour"] = now
             yield frame("hour", service.last_hour())
 
-    return sse_response(pump(start, render=on_event, tick=tick, tick_every=1.0,
+    return sse_response(EventStream(start, render=on_event, tick=tick, tick_every=1.0,
                              alive=lambda: auth.principal(who.sid) is not None))
 
 

@@ -1,6 +1,6 @@
 """A running hotline for the browser tests and the screen-pop benchmark, all on loopback.
 
-The real engine on a real Redis, its Flask app served by werkzeug's threaded server,
+The real engine on a real Redis, its Flask app served by the engine's HTTP server (ivr.web.server),
 the FastAGI server built by :func:`ivr.asterisk.wiring.fastagi_server`, the engine's
 background tick, and callers who dial the FastAGI port speaking AGI as Asterisk 22 does
 (:class:`ivr.asterisk.peer.AsteriskPeer`).  Speech: a stand-in recogniser that "hears"
@@ -23,7 +23,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from werkzeug.security import generate_password_hash
-from werkzeug.serving import make_server
 
 from ivr.asterisk.peer import AsteriskPeer, CallerHangsUp, default_env, dial
 from ivr.asterisk.wiring import fastagi_server
@@ -32,6 +31,7 @@ from ivr.config.schema import UserConfig
 from ivr.engine import Engine, build_engine
 from ivr.speech.recogniser import Recognition, nothing
 from ivr.web.app import create_app
+from ivr.web.server import HttpServer
 from routing.redis_conn import connect
 
 NOON = dt.datetime(2026, 3, 18, 12, 0, tzinfo=ZoneInfo("Europe/Moscow")).timestamp()
@@ -141,12 +141,11 @@ class LiveConsole:
             redis=connect(redis_url, embedded_dir=str(self.workdir)), clock=noon_clock())
         self.engine.recogniser = HeardName(name)  # type: ignore[assignment]
         self.app = create_app(self.engine)
-        self.web = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.base_url = f"http://127.0.0.1:{self.web.server_address[1]}"
+        self.web = HttpServer(self.app, address=("127.0.0.1", 0), settings=config.http)
+        self.base_url = f"http://127.0.0.1:{self.web.address[1]}"
         self.fastagi = fastagi_server(self.engine, ("127.0.0.1", 0))
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self.web.serve_forever, name="web", daemon=True),
-                         threading.Thread(target=self._tick, name="tick", daemon=True)]
+        self._threads = [threading.Thread(target=self._tick, name="tick", daemon=True)]
         self._calls = 0
 
     def _tick(self) -> None:
@@ -157,6 +156,7 @@ class LiveConsole:
                 logging.getLogger(__name__).exception("background work failed")
 
     def start(self) -> LiveConsole:
+        self.web.start()
         for thread in self._threads:
             thread.start()
         self.fastagi.start()

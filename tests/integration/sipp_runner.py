@@ -97,6 +97,74 @@ class Sipp:
 
 
 DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}  # RFC 4733 event codes
+ALAW_SILENCE = b"\xd5" * 160  # 20 ms of A-law silence (payload type 8)
+
+
+def rtp_packet(payload_type: int, seq: int, timestamp: int, ssrc: int, payload: bytes, *,
+               marker: bool = False) -> bytes:
+    """One RTP packet (RFC 3550 fixed header, no CSRC)."""
+    return struct.pack(">BBHII", 0x80, (0x80 if marker else 0) | payload_type, seq & 0xFFFF,
+                       timestamp & 0xFFFFFFFF, ssrc) + payload
+
+
+def dtmf_payloads(key: str) -> list[bytes]:
+    """One key as RFC 4733 (2833) event payloads, one per 20 ms: 7 of the event growing by
+    20 ms, then 3 end packets (the end is sent three times, as phones do)."""
+    event = DTMF_EVENTS[key]
+    return [struct.pack(">BBH", event, (0x80 if i >= 7 else 0) | 10, 160 * min(i + 1, 7)) for i in range(10)]
+
+
+def call_audio_pcap(target: Path, keys: list[tuple[float, str]], seconds: float, *,
+                    ssrc: int = 0x0E05384F) -> Path:
+    """A caller's whole RTP stream as a pcap for sipp's ``play_pcap_audio``: A-law silence
+    every 20 ms for ``seconds``, and each ``(at, key)`` pressed ``at`` seconds in (RFC 4733,
+    payload type 101, the packets :class:`RtpKeys` sends).
+
+    One SSRC, sequence numbers and timestamps rising through the whole stream, as a phone
+    sends them.  sipp's stock ``dtmf_2833_*.pcap`` files cannot be chained into one call:
+    they share an SSRC and carry fixed sequence numbers and timestamps, so Asterisk takes
+    every key after the first few for a duplicate and drops it.  sipp rewrites the
+    addresses and ports (the call's media), and sends each packet at its pcap time.
+    """
+    presses = sorted((round(at / 0.02), key) for at, key in keys)
+    packets: list[tuple[float, bytes]] = []
+    seq, slot, total = 1000, 0, round(seconds / 0.02)
+    while slot < total:
+        if presses and slot >= presses[0][0]:
+            _, key = presses.pop(0)
+            start = slot
+            for i, payload in enumerate(dtmf_payloads(key)):  # the event keeps its start timestamp
+                packets.append((slot * 0.02, rtp_packet(101, seq, start * 160, ssrc, payload, marker=i == 0)))
+                seq, slot = seq + 1, slot + 1
+            continue
+        packets.append((slot * 0.02, rtp_packet(8, seq, slot * 160, ssrc, ALAW_SILENCE)))
+        seq, slot = seq + 1, slot + 1
+    if presses:
+        raise ValueError(f"keys after the end of the {seconds} s stream: {presses}")
+    _write_udp_pcap(target, packets, source=("127.0.0.2", 6000), destination=("127.0.0.1", 10000))
+    return target
+
+
+def _write_udp_pcap(target: Path, packets: list[tuple[float, bytes]], *, source: tuple[str, int],
+                    destination: tuple[str, int]) -> None:
+    """Classic libpcap file, Ethernet link type, one IPv4/UDP datagram per packet."""
+    src_ip, dst_ip = socket.inet_aton(source[0]), socket.inet_aton(destination[0])
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for n, (at, payload) in enumerate(packets):
+        udp = struct.pack(">HHHH", source[1], destination[1], 8 + len(payload), 0) + payload
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 64, 17, 0, src_ip, dst_ip)
+        ip = ip[:10] + struct.pack(">H", _ip_checksum(ip)) + ip[12:]
+        frame = b"\x00" * 12 + b"\x08\x00" + ip + udp
+        micros = round(at * 1_000_000)
+        out.append(struct.pack("<IIII", micros // 1_000_000, micros % 1_000_000, len(frame), len(frame)) + frame)
+    target.write_bytes(b"".join(out))
+
+
+def _ip_checksum(header: bytes) -> int:
+    total = sum(struct.unpack(f">{len(header) // 2}H", header))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
 
 
 class RtpKeys:
@@ -127,9 +195,8 @@ class RtpKeys:
         return (answer.group(1), int(answer.group(2))) if answer else None
 
     def _send(self, payload_type: int, payload: bytes, *, marker: bool = False, step: bool = True) -> None:
-        header = struct.pack(">BBHII", 0x80, (0x80 if marker else 0) | payload_type, self.seq & 0xFFFF,
-                             self.timestamp, self.SSRC)
-        self.sock.sendto(header + payload, self.remote)
+        self.sock.sendto(rtp_packet(payload_type, self.seq, self.timestamp, self.SSRC, payload, marker=marker),
+                         self.remote)
         self.seq += 1
         if step:
             self.timestamp += 160
@@ -142,12 +209,8 @@ class RtpKeys:
 
     def press(self, key: str) -> None:
         """One key: 7 packets of the event growing by 20 ms, then 3 end packets."""
-        event = DTMF_EVENTS[key]
-        for i in range(10):
-            end = i >= 7
-            duration = 160 * min(i + 1, 7)
-            self._send(101, struct.pack(">BBH", event, (0x80 if end else 0) | 10, duration),
-                       marker=i == 0, step=False)
+        for i, payload in enumerate(dtmf_payloads(key)):
+            self._send(101, payload, marker=i == 0, step=False)
             time.sleep(0.02)
         self.timestamp += 160 * 8
 

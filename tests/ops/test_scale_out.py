@@ -1,5 +1,5 @@
 """docs/scale-out.md, shown working: two ``ivr serve`` processes on one redis-server,
-and the HTTP app under gunicorn.  Loopback only; every wait is bounded."""
+and the web tier (HTTP-only processes sharing a port).  Loopback only; every wait is bounded."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ivr.asterisk.peer import default_env
 from ivr.config import load_config
@@ -97,44 +98,49 @@ def test_two_engines_one_redis_a_callback_booked_in_one_is_assigned_by_the_other
         line.close()
 
 
-def test_gunicorn_serves_the_http_app_on_loopback(tmp_path: Path, aof_redis: RedisServer) -> None:
-    config = write_config(tmp_path, prefix="wsgi")
+def test_web_processes_share_one_http_port(tmp_path: Path, aof_redis: RedisServer) -> None:
+    """The web tier: ``ivr serve --fastagi off`` twice on one port (``http.reuse_port``);
+    either answers, and the port goes on answering when one of them stops."""
+    config = write_config(tmp_path, prefix="web")
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["http"] = {"reuse_port": True}
+    config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     port = free_port()
-    env = {**os.environ, "REDIS_URL": aof_redis.url, "IVR_CONFIG": str(config),
-           "IVR_RECORDING_KEY": RECORDING_KEY}
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4",
-             "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5", "ivr.web.wsgi:app()"],
-            stdout=out, stderr=out, env=env, cwd=ROOT)
-    engine = EngineProcess("probe", config=config, redis_url=aof_redis.url, directory=tmp_path,
-                           http_port=port)
+    env = {**os.environ, "REDIS_URL": aof_redis.url, "IVR_RECORDING_KEY": RECORDING_KEY}
+    procs = []
+    for n in range(2):
+        with open(tmp_path / f"web-{n}.log", "wb") as out:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "ivr.cli", "--config", str(config), "serve", "--fastagi", "off",
+                 "--http", f"127.0.0.1:{port}"], stdout=out, stderr=out, env=env, cwd=ROOT))
+    probe = EngineProcess("probe", config=config, redis_url=aof_redis.url, directory=tmp_path, http_port=port)
+    logs = lambda: "".join((tmp_path / f"web-{n}.log").read_text()[-1500:] for n in range(2))
     try:
         deadline = time.monotonic() + 30
-        status = 0
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                status, _ = engine.get("/healthz", timeout=1)
-                if status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        assert status == 200, log.read_text()[-3000:]
-        assert engine.json("/healthz")["status"] == "alive"
-        deadline = time.monotonic() + 10
-        while engine.get("/readyz")[0] != 200 and time.monotonic() < deadline:
+        while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+            if "listening" in (tmp_path / "web-1.log").read_text() and "listening" in (tmp_path / "web-0.log").read_text():
+                break
             time.sleep(0.1)
-        assert engine.json("/readyz")["ready"] is True
-        assert engine.metric("ivr_redis_up") == 1
+        assert all(p.poll() is None for p in procs), logs()
+        deadline = time.monotonic() + 10
+        while probe.get("/readyz")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert probe.json("/readyz")["ready"] is True
+        assert probe.metric("ivr_redis_up") == 1
+        procs[0].send_signal(signal.SIGTERM)
+        assert procs[0].wait(15) == 0, logs()
+        for _ in range(20):  # every new connection now reaches the one left
+            assert probe.get("/healthz")[0] == 200
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    assert proc.returncode == 0, log.read_text()[-3000:]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+    assert procs[1].returncode == 0, logs()
 
 
 @pytest.mark.cluster
