@@ -159,3 +159,25 @@ def test_the_funnel_counts_real_calls_per_node(app: Flask, engine: Engine, as_ro
     assert as_role("supervisor").get("/supervisor/api/funnel?menu=nope").status_code == 404
     recent = engine.call_log.recent(10)  # type: ignore[union-attr]
     assert len(recent) == 3 and "caller" not in recent[0] and "+7999" not in str(recent)
+
+
+def test_the_dashboard_flags_an_operator_who_missed_calls_in_a_row(app: Flask, engine: Engine, as_role: Any) -> None:
+    """After routing.missed_calls_alert missed calls in a row (3), the supervisor sees the
+    operator flagged, and why he is not ready; answering a call clears it."""
+    from ivr.aftermenu import OperatorAnswered, OperatorMissed
+
+    sveta: Console = as_role("supervisor")
+    alert = engine.config.routing.missed_calls_alert
+    for n in range(1, alert + 1):
+        engine.router.set_operator_state("op102", "available")
+        if n == 1:
+            place_call(engine, "call-m1")  # payments: op102 is reserved for it
+        assert engine.router.status("call-m1").state == "reserved"
+        engine.call_life.apply(OperatorMissed("call-m1", "op102", "no-answer"))
+        row = next(o for o in sveta.get("/supervisor/api/dashboard").json["operators"] if o["id"] == "op102")
+        assert (row["state"], row["why"], row["missed"]) == ("offline", "missed", n)
+        assert row["attention"] is (n >= alert)
+    engine.router.set_operator_state("op102", "available")
+    engine.call_life.apply(OperatorAnswered("call-m1"))
+    row = next(o for o in sveta.get("/supervisor/api/dashboard").json["operators"] if o["id"] == "op102")
+    assert (row["state"], row["missed"], row["attention"]) == ("on_call", 0, False)
