@@ -66,9 +66,8 @@ from tests.journeys.test_asterisk_guide import (
     CARRIER_IP,
     CHECKOUT,
     HOTLINE,
-    OPERATOR_PASSWORD,
     PHONES_IP,
-    edit,
+    make_the_guides_edits,
     undo_earlier_install,
 )
 
@@ -164,20 +163,9 @@ class Host:
         installed = h.run("sh", f"{CHECKOUT}/dialplans/asterisk/install.sh")
         if installed.returncode != 0:
             raise RuntimeError(installed.stdout + installed.stderr)
-        etc = h.root / "etc/asterisk"
-        edit(etc / "pjsip.conf",
-             (r"^password = CHANGE-ME", f"password = {OPERATOR_PASSWORD}"),
-             (r"^bind = 0\.0\.0\.0:5060", f"bind = {PHONES_IP}:{self.sip_port}"),
-             (r"^contact = sip:203\.0\.113\.10:5060", f"contact = sip:{CARRIER_IP}:5060"),
-             (r"^match = 203\.0\.113\.10", f"match = {CARRIER_IP}"))
-        edit(etc / "manager.conf", (r"^secret = CHANGE-ME", f"secret = {AMI_SECRET}"),
-             (r"^port = 5038", f"port = {ami_port}"))
-        edit(etc / "extensions.conf", (r"^IVR_AGI = agi://127\.0\.0\.1:4573/hotline",
-                                       f"IVR_AGI = agi://127.0.0.1:{fastagi_port}/hotline"))
-        spool = h.root / "var/spool/asterisk"
-        edit(checkout / "config.yaml", (r"^  ami: null", f"  ami: 127.0.0.1:{ami_port}"),
-             (r"^  spool_dir: /var/spool/asterisk/monitor/ivr", f"  spool_dir: {spool}/monitor/ivr"),
-             (r"^  clip_dir: /var/spool/asterisk/ivr", f"  clip_dir: {spool}/ivr"))
+        make_the_guides_edits(h.root / "etc/asterisk", checkout / "config.yaml",
+                              spool=h.root / "var/spool/asterisk", sip_port=self.sip_port,
+                              ami_port=ami_port, fastagi_port=fastagi_port)
         env = newcomer_env(IVR_AMI_SECRET=AMI_SECRET, IVR_RECORDING_KEY=RECORDING_KEY)
         # The prompts of an earlier run, beside the chroot: the build only redoes what changed.
         cache = h.root.parent / "bench-sounds"

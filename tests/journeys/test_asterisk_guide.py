@@ -105,6 +105,25 @@ def edit(path: Path, *changes: tuple[str, str]) -> None:
         assert count, f"{path}: nothing matches {pattern!r}"
     path.write_text(text)
 
+def make_the_guides_edits(etc: Path, config: Path, *, spool: Path, sip_port: int, ami_port: int,
+                          fastagi_port: int) -> None:
+    """The edits README-asterisk.md asks of an administrator after install.sh (passwords, the
+    carrier, AMI, the engine's address), with this machine's test ports and addresses; the
+    engine runs outside the chroot, so its spool paths go through the chroot's."""
+    edit(etc / "pjsip.conf",
+         (r"^password = CHANGE-ME", f"password = {OPERATOR_PASSWORD}"),
+         (r"^bind = 0\.0\.0\.0:5060", f"bind = {PHONES_IP}:{sip_port}"),
+         (r"^contact = sip:203\.0\.113\.10:5060", f"contact = sip:{CARRIER_IP}:5060"),
+         (r"^match = 203\.0\.113\.10", f"match = {CARRIER_IP}"))
+    edit(etc / "manager.conf", (r"^secret = CHANGE-ME", f"secret = {AMI_SECRET}"),
+         (r"^port = 5038", f"port = {ami_port}"))
+    edit(etc / "extensions.conf", (r"^IVR_AGI = agi://127\.0\.0\.1:4573/hotline",
+                                   f"IVR_AGI = agi://127.0.0.1:{fastagi_port}/hotline"))
+    edit(config, (r"^  ami: null", f"  ami: 127.0.0.1:{ami_port}"),
+         (r"^  spool_dir: /var/spool/asterisk/monitor/ivr", f"  spool_dir: {spool}/monitor/ivr"),
+         (r"^  clip_dir: /var/spool/asterisk/ivr", f"  clip_dir: {spool}/ivr"))
+
+
 
 class Console:
     """The operator's console over HTTP, as the browser's form and fetch calls use it."""
@@ -183,20 +202,9 @@ def test_the_guide_gets_a_citizen_through_the_menu_to_a_registered_operator(
     assert installed.returncode == 0, installed.stdout + installed.stderr
     assert host.run("id", "-nG", "ivr").stdout.split() == ["ivr"]
     # -- the guide: the edits it asks for
-    edit(etc / "pjsip.conf",
-         (r"^password = CHANGE-ME", f"password = {OPERATOR_PASSWORD}"),
-         (r"^bind = 0\.0\.0\.0:5060", f"bind = {PHONES_IP}:{sip_port}"),
-         (r"^contact = sip:203\.0\.113\.10:5060", f"contact = sip:{CARRIER_IP}:5060"),
-         (r"^match = 203\.0\.113\.10", f"match = {CARRIER_IP}"))
-    edit(etc / "manager.conf", (r"^secret = CHANGE-ME", f"secret = {AMI_SECRET}"),
-         (r"^port = 5038", f"port = {ami_port}"))
-    edit(etc / "extensions.conf", (r"^IVR_AGI = agi://127\.0\.0\.1:4573/hotline",
-                                   f"IVR_AGI = agi://127.0.0.1:{fastagi_port}/hotline"))
     chroot_spool = host.root / "var/spool/asterisk"
-    edit(checkout.root / "config.yaml", (r"^  ami: null", f"  ami: 127.0.0.1:{ami_port}"),
-         # the engine runs outside the chroot: the same directories, through its path
-         (r"^  spool_dir: /var/spool/asterisk/monitor/ivr", f"  spool_dir: {chroot_spool}/monitor/ivr"),
-         (r"^  clip_dir: /var/spool/asterisk/ivr", f"  clip_dir: {chroot_spool}/ivr"))
+    make_the_guides_edits(etc, checkout.root / "config.yaml", spool=chroot_spool,
+                          sip_port=sip_port, ami_port=ami_port, fastagi_port=fastagi_port)
     # -- the guide: prompts, the operator's console user
     built = checkout.ivr("prompts", "build", timeout=300)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
