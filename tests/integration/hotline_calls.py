@@ -149,6 +149,16 @@ class Citizen:
             self.ami.action("PlayDTMF", Channel=self.phone, Digit=key, Duration=str(duration_ms))
             time.sleep(gap)
 
+    def say(self, sound: str, *, timeout: float = 20.0) -> None:
+        """Speak into the call: the phone plays ``sound`` (a file under Asterisk's sounds
+        directory, no extension) as the caller's voice; returns when it has been said."""
+        mark = self.log.mark()
+        self.ami.action("Setvar", Channel=self.phone, Variable="TEST_SAY", Value=sound)
+        self.ami.action("Redirect", Channel=self.phone, Context="test-caller-says", Exten="say", Priority="1")
+        self.log.wait(lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "TestCallerSaid"
+                      and e.get("Channel") == self.phone, after=mark, timeout=timeout,
+                      what=f"the caller to say {sound}")
+
     def on(self, pattern: str, keys: str, *, timeout: float = 40.0) -> str:
         """When the engine starts ``pattern``, press ``keys`` (barge-in)."""
         command = self.hear(pattern, timeout=timeout)

@@ -22,8 +22,11 @@ Overrides, and why:
   ``Local/<number>@test-citizen`` instead of the trunk, so a callback's citizen answers;
 * ``manager.conf``: the engine's user gets a known secret; the harness's own AMI user
   (``ivr-test``, read/write all) is added for the tests;
-* test-only contexts are appended: the caller, the operator and the citizen the tests
-  play, and the harness's own ``ivr-test-agi``/``ivr-test-caller`` (test_asterisk_real).
+* test-only contexts are appended: the caller (and what the caller says), the operator
+  and the citizen the tests play, and the harness's own ``ivr-test-agi``/``ivr-test-caller``
+  (test_asterisk_real);
+* ``res_pjsip_notify`` (and an empty ``pjsip_notify.conf``) is added: a sipp carrier is
+  told when to hang up by an in-dialog NOTIFY (AMI ``PJSIPNotify``).
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ CARRIER_PORT = 5062
 UNSET_AGI = "agi://127.0.0.1:9/hotline-engine-not-started"
 
 # Modules the test-only contexts use beyond the shipped list and the harness's base list.
-EXTRA_MODULES = ("app_userevent.so",)
+EXTRA_MODULES = ("app_userevent.so",
+                 # the carrier's hang-up cue: an in-dialog NOTIFY (AMI PJSIPNotify) tells sipp to BYE
+                 "res_pjsip_notify.so")
 
 TEST_CONTEXTS = """
 ; ---- test-only contexts (tests/integration/hotline_conf.py) ---------------------------
@@ -50,6 +55,15 @@ TEST_CONTEXTS = """
 ; test presses keys on this channel (AMI PlayDTMF) and hangs it up (AMI Hangup).
 [test-caller]
 exten => _X.,1,Answer()
+ same => n,Wait(300)
+ same => n,Hangup()
+
+; The caller speaks: the test sets TEST_SAY (a sound file) on the phone and redirects it
+; here (AMI Setvar, Redirect); the file plays into the call as the caller's voice, then the
+; phone says so (UserEvent) and waits again.
+[test-caller-says]
+exten => say,1,Playback(${TEST_SAY})
+ same => n,UserEvent(TestCallerSaid,Channel: ${CHANNEL})
  same => n,Wait(300)
  same => n,Hangup()
 
@@ -171,6 +185,9 @@ def compose_conf_dir(target: Path) -> Path:
     (target / "pjsip.conf").write_text(compose_pjsip(shipped["pjsip.conf"]))
     (target / "manager.conf").write_text(compose_manager(shipped["manager.conf"]))
     (target / "queues.conf").write_text(shipped["queues.conf"])
+    # res_pjsip_notify (test-only, EXTRA_MODULES) declines to load without its file; the
+    # test sends its own Event header, so no presets.
+    (target / "pjsip_notify.conf").write_text("; the tests' NOTIFY carries its own headers (AMI PJSIPNotify)\n")
     (target / "modules.conf").write_text(compose_modules((SHIPPED_DIR / "modules.conf").read_text(),
                                                          (BASE_CONF_DIR / "modules.conf").read_text()))
     return target

@@ -207,6 +207,13 @@ class RtpKeys:
             time.sleep(0.02)
         return self
 
+    def say(self, alaw: bytes) -> None:
+        """Speak: ``alaw`` (8 kHz A-law, payload type 8) as 20 ms packets, in real time."""
+        start = time.monotonic()
+        for i, offset in enumerate(range(0, len(alaw), 160)):
+            self._send(8, alaw[offset:offset + 160].ljust(160, b"\xd5"), marker=i == 0)
+            time.sleep(max(0.0, start + (i + 1) * 0.02 - time.monotonic()))
+
     def press(self, key: str) -> None:
         """One key: 7 packets of the event growing by 20 ms, then 3 end packets."""
         for i, payload in enumerate(dtmf_payloads(key)):

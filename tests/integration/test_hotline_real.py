@@ -9,12 +9,16 @@ chroot's sounds directory, so every STREAM FILE plays real audio for its real le
 
 from __future__ import annotations
 
+import audioop
 import base64
 import calendar
 import dataclasses
-import subprocess
+import io
+import re
+import tempfile
 import threading
 import time
+import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +29,7 @@ from ami_client import AmiClient
 from asterisk_harness import REPO_ROOT, AsteriskHarness
 from hotline_calls import Citizen, EventLog
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
-from sipp_runner import SIPP_DIR, free_udp_port
+from sipp_runner import SIPP_DIR, RtpKeys, Sipp, free_udp_port, scenario_with
 
 from ivr.asterisk.dialer import AsteriskCallbackDialer
 from ivr.asterisk.server import FastAgiServer
@@ -37,6 +41,7 @@ from ivr.engine import Engine, build_engine
 from ivr.flow.context import CallContext
 from ivr.prompts.build import build_prompts
 from ivr.prompts.catalog import load_catalog
+from ivr.prompts.render import synthesise, to_telephone
 from ivr.serve import serve
 from tests.embedded import embedded_redis
 
@@ -50,6 +55,10 @@ SNILS_WRONG, SNILS = "77990809892", "12910747350"  # both valid; the caller corr
 CITIZEN = "79990000001"
 SOUNDS_IN_CHROOT = "usr/share/asterisk/sounds/ivr"  # Asterisk plays ivr/<lang>/<prompt>
 HOTLINE_NUMBER = "88005553535"
+# What a caller says at the name prompt: espeak-ng's voice, in the chroot's sounds (a test
+# file of its own directory, never a prompt of the product's).
+NAME_SAID, NAME_TEXT = "ivr-test/name", "Иван Петрович Сидоров"
+BEEP_SECONDS = 0.6  # RECORD FILE's beep (Debian's ru beep.wav: 0.43 s) plays before it records
 
 
 @dataclass
@@ -58,10 +67,18 @@ class Hotline:
     server: FastAgiServer
     dialer: AsteriskCallbackDialer
     ami: AmiClient  # the tests' own AMI session (user ivr-test)
+    asterisk: AsteriskHarness
     log: EventLog
+    name_alaw: bytes  # NAME_SAID as 8 kHz A-law: what a SIP caller sends as RTP
     calls: list[tuple[CallContext, float]] = field(default_factory=list)
     sessions: list[SessionResult] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def name_said_ends(self, channel: str) -> list[int]:
+        """Where each RECORD FILE of ``channel`` ended, in samples: Asterisk's ``endpos``
+        (``AGI Tx >> 200 result=35 (dtmf) endpos=20480``; AGI debug is on in this tier)."""
+        rx = re.compile(rf"<{re.escape(channel)}>AGI Tx >> 200 result=-?\d+ \((?:dtmf|timeout)\) endpos=(\d+)")
+        return [int(m.group(1)) for line in self.asterisk.boot_log() if (m := rx.search(line))]
 
     def call(self, number: str = CITIZEN) -> Citizen:
         return Citizen(self.ami, self.log, number=number).dial()
@@ -116,6 +133,19 @@ def hotline_config(root: Path, tmp: Path) -> Config:
     )
 
 
+def render_name(root: Path) -> bytes:
+    """NAME_TEXT spoken (espeak-ng) into the chroot's sounds as NAME_SAID.wav, 8 kHz 16-bit
+    mono as Asterisk plays it; returns the same audio as A-law."""
+    target = root / "usr/share/asterisk/sounds" / f"{NAME_SAID}.wav"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ivr-name-") as tmp:
+        synthesise(NAME_TEXT, "ru", Path(tmp) / "tts.wav")
+        to_telephone(Path(tmp) / "tts.wav", target, Path(tmp) / "name.ulaw")
+    with wave.open(str(target)) as audio:
+        assert (audio.getframerate(), audio.getsampwidth(), audio.getnchannels()) == (8000, 2, 1)
+        return audioop.lin2alaw(audio.readframes(audio.getnframes()), 2)
+
+
 @pytest.fixture(scope="module")
 def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hotline]:
     tmp = tmp_path_factory.mktemp("hotline")
@@ -128,6 +158,8 @@ def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory)
     asterisk.timings["prompts"] = time.monotonic() - t0
     (asterisk.root / "var/spool/asterisk/ivr").mkdir(parents=True, exist_ok=True)
     (asterisk.root / "var/spool/asterisk/monitor/ivr").mkdir(parents=True, exist_ok=True)
+    name_alaw = render_name(asterisk.root)
+    asterisk.cli("agi set debug on")  # every AGI reply in the log: RECORD FILE's endpos
 
     start = time.monotonic()
     redis_server = embedded_redis(str(tmp / "redis.db"))
@@ -138,7 +170,8 @@ def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory)
                               secret=ENGINE_AMI_SECRET)
     dialer = engine_ami.dialer
     ami = asterisk.ami()
-    world = Hotline(engine=engine, server=server, dialer=dialer, ami=ami, log=EventLog(ami))
+    world = Hotline(engine=engine, server=server, dialer=dialer, ami=ami, asterisk=asterisk, log=EventLog(ami),
+                    name_alaw=name_alaw)
     engine.call_observers.append(world.record_call)
     server.on_call_end = world.record_session
     stop = threading.Event()
@@ -170,11 +203,40 @@ READBACK = r'^STREAM FILE ivr/ru/number\.\d "12"'
 
 
 def walk_identity(call: Citizen, number: str = INN) -> None:
-    """Welcome (a key picks Russian at once), the name (recorded: speech is off), a number."""
+    """Welcome (a key picks Russian at once), the name skipped ('#' at once, in the beep:
+    nothing is recorded), a number."""
     call.on(r"STREAM FILE ivr/ru/welcome ", "1")
     call.on(r"^RECORD FILE ", "#")
     call.on(r"STREAM FILE ivr/ru/identity\.enter_number ", number + "#")
     call.on(READBACK, "1")  # the readback: "1 — верно"
+
+
+def say_name(call: Citizen) -> None:
+    """At the name prompt the caller waits for the beep, says their name, then presses '#'."""
+    call.hear(r"^RECORD FILE ")
+    time.sleep(BEEP_SECONDS)
+    call.say(NAME_SAID)
+    call.press("#")
+
+
+def assert_spoken_name_stored(hotline: Hotline, uid: str, channel: str, queue: str | None = None) -> None:
+    """Asterisk recorded the caller's voice (endpos > 0), and the engine keeps that clip,
+    encrypted, as the call's name: a WAV of over a second with speech in it, not a header."""
+    (endpos,) = hotline.name_said_ends(channel)
+    assert endpos > 8000  # samples: over a second of the name
+    engine = hotline.engine
+    hotline.wait_for("the name to be stored", lambda: engine.recordings.clips.name_recording(uid) is not None)
+    name = engine.recordings.clips.name_recording(uid)
+    assert name is not None
+    meta = engine.recordings.store.meta(name)
+    assert (meta.kind, meta.call_id, meta.queue) == ("name", uid, queue)
+    with engine.recordings.store.open_for(name, user="tier-test", role="auditor",
+                                          reason="the real tier checks the name has audio") as stream:
+        data = stream.read()
+    with wave.open(io.BytesIO(data)) as clip:
+        frames = clip.readframes(clip.getnframes())
+        assert clip.getnframes() / clip.getframerate() > 1.0, clip.getnframes()
+        assert audioop.rms(frames, clip.getsampwidth()) > 300  # speech, not silence
 
 
 def assert_no_plaintext_clip(hotline: Hotline, uid: str, queue: str | None = None) -> None:
@@ -218,7 +280,7 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
     router = hotline.engine.router
     call = hotline.call()
     call.on(r"STREAM FILE ivr/ru/welcome ", "1")
-    call.on(r"^RECORD FILE ", "#")
+    say_name(call)  # speech off: the name is recorded for the operator
     call.on(r"STREAM FILE ivr/ru/identity\.enter_number ", INN_MISTYPED + "#")
     call.on(r"STREAM FILE ivr/ru/invalid\.checksum ", INN + "#")  # corrects at once
     call.on(READBACK, "1")  # the readback: "1 — верно"
@@ -253,6 +315,7 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
     number_step = next(s for s in ctx.path if s.node == "ask_number")
     assert number_step.failures == ("checksum",)
     assert ctx.name is not None and ctx.name.clip  # speech off: the spoken name is recorded
+    assert next(s for s in ctx.path if s.node == "ask_name").detail == "recorded"
     call.wait_gone()
     hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
     # AMI told routing: answered (DialEnd ANSWER), then over (Hangup): no ghost left in line.
@@ -268,6 +331,40 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
     hotline.wait_for("the plaintext and its marker to leave the spool",
                      lambda: not list(spool.glob(f"{call.uniqueid}.wav*")))
     assert_no_plaintext_clip(hotline, call.uniqueid, queue="payments")
+    assert_spoken_name_stored(hotline, call.uniqueid, call.channel, queue="payments")
+
+
+def test_a_caller_who_presses_hash_at_the_name_prompt_has_no_name_stored(hotline: Hotline) -> None:
+    """Issue 17 defect 17 on the real Asterisk: '#' after the beep, nothing said.  Asterisk
+    has opened the file (a header, endpos=0); the engine stores no name and destroys it."""
+    call = hotline.call()
+    call.on(r"STREAM FILE ivr/ru/welcome ", "1")
+    call.hear(r"^RECORD FILE ")
+    time.sleep(BEEP_SECONDS + 0.4)  # past the beep: the file is open, the caller says nothing
+    call.press("#")
+    call.on(r"STREAM FILE ivr/ru/identity\.enter_number ", INN + "#")
+    call.on(READBACK, "1")
+    call.hear(r"STREAM FILE ivr/ru/menu\.main ")
+    call.hang_up()
+    call.wait_gone()
+
+    uid = call.uniqueid
+    ctx, session = hotline.ended(uid)
+    assert session.ended_by == "caller_hangup"
+    assert hotline.name_said_ends(call.channel) == [0]  # Asterisk: '#', nothing recorded
+    assert [(s.node, s.exit, s.detail) for s in ctx.path if s.node == "ask_name"] == [
+        ("ask_name", "key", "skipped")]
+    assert ctx.name is None
+    engine = hotline.engine
+
+    def destroyed() -> set[str]:
+        return {str(e["recording"]) for e in engine.recordings.purger.deletion_log.entries()}
+
+    hotline.wait_for("the header-only clip to be destroyed", lambda: f"clip:{uid}-ask_name.wav" in destroyed())
+    assert not list(Path(engine.config.recordings.clip_dir or "").glob(f"{uid}-*"))
+    assert engine.recordings.clips.name_recording(uid) is None
+    assert [m for m in engine.recordings.store.list() if m.call_id == uid] == []
+    hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
 
 
 def test_snils_corrected_at_the_readback_signin_topic_consent_declined(hotline: Hotline) -> None:
@@ -371,26 +468,59 @@ def test_callback_accepted_then_dialled_through_ami_when_an_operator_is_free(hot
 def test_sip_call_over_the_trunk_walks_to_the_main_menu_with_rfc2833_dtmf(
     hotline: Hotline, tmp_path: Path
 ) -> None:
-    """sipp is the carrier: INVITE to the shipped trunk (identify by address), RTP with
-    RFC 2833 events from its bundled pcaps, BYE during the main menu."""
+    """sipp is the carrier: INVITE to the shipped trunk (identify by address); on the call's
+    RTP the caller presses RFC 2833 keys and says their name as each prompt starts; the
+    carrier's BYE during the main menu."""
     mark = hotline.log.mark()
-    sip_port, rtp_port = free_udp_port(), free_udp_port(even=True)
-    sipp = subprocess.run(
-        ["sipp", "127.0.0.1:5060", "-sf", str(SIPP_DIR / "hotline_dtmf.xml"), "-s", HOTLINE_NUMBER,
-         "-i", "127.0.0.1", "-p", str(sip_port), "-mp", str(rtp_port), "-m", "1", "-l", "1",
-         "-nostdin", "-timeout", "40s", "-timeout_error", "-trace_err",
-         "-error_file", str(tmp_path / "sipp-errors.log")],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
-    assert sipp.returncode == 0, sipp.stdout[-2000:] + sipp.stderr[-2000:]
+    rtp_port = free_udp_port(even=True)
+    scenario = scenario_with(SIPP_DIR / "hotline_dtmf.xml", tmp_path / "citizen.xml", RTP_PORT=rtp_port)
+    messages = tmp_path / "citizen" / "messages.log"
+    sipp = Sipp(scenario, service=HOTLINE_NUMBER, local_ip="127.0.0.1", remote="127.0.0.1:5060",
+                workdir=tmp_path / "citizen", timeout_s=60, extra=("-trace_msg", "-message_file", str(messages))).start()
+    keys: RtpKeys | None = None
+    try:
+        _, channel = hotline.log.wait(lambda e: e.get("Event") == "Newchannel"
+                                      and e.get("Channel", "").startswith("PJSIP/trunk-"),
+                                      after=mark, what="the trunk's channel")
+        uid, trunk_channel = channel["Uniqueid"], channel["Channel"]
+        hotline.wait_for("Asterisk to answer the call", lambda: RtpKeys.media_of(messages) is not None)
+        media = RtpKeys.media_of(messages)
+        assert media is not None
+        keys = RtpKeys(("127.0.0.1", rtp_port), media).start()
+        after = mark
 
-    _, channel = hotline.log.wait(lambda e: e.get("Event") == "Newchannel"
-                                  and e.get("Channel", "").startswith("PJSIP/trunk-"),
-                                  after=mark, what="the trunk's channel")
-    uid = channel["Uniqueid"]
+        def hear(pattern: str) -> None:
+            nonlocal after
+            rx = re.compile(pattern)
+            after = 1 + hotline.log.wait(
+                lambda e: e.get("Event") == "AGIExecStart" and e.get("Uniqueid") == uid
+                and rx.search(e.get("Command", "")) is not None, after=after, timeout=40,
+                what=f"the engine to run {pattern!r}")[0]
+
+        hear(r"^STREAM FILE ivr/ru/welcome ")
+        time.sleep(0.5)
+        keys.press("1")  # Russian
+        hear(r"^RECORD FILE ")
+        time.sleep(BEEP_SECONDS)
+        keys.say(hotline.name_alaw)  # the name, after the beep
+        keys.press("#")
+        hear(r"^STREAM FILE ivr/ru/identity\.enter_number ")
+        time.sleep(0.5)
+        keys.press("#")  # no ИНН/СНИЛС
+        hear(r"^STREAM FILE ivr/ru/menu\.main ")
+        time.sleep(1.0)
+        # The cue for sipp to hang up: a NOTIFY in the call's dialog; sipp answers it and BYEs.
+        hotline.ami.action("PJSIPNotify", Channel=trunk_channel, Variable="Event=hotline-test-hang-up")
+        sipp.wait(30)
+    finally:
+        sipp.kill()
+        if keys is not None:
+            keys.close()
+
     dtmf = [e["Digit"] for e in hotline.log.select(
         lambda e: e.get("Event") == "DTMFEnd" and e.get("Uniqueid") == uid
         and e.get("Direction") == "Received", after=mark)]
-    assert dtmf == ["1", "#"]
+    assert dtmf == ["1", "#", "#"]
     ctx, session = hotline.ended(uid)
     assert session.ended_by == "caller_hangup"
     assert ctx.caller == "79990000002" and ctx.dialled == HOTLINE_NUMBER
@@ -398,6 +528,7 @@ def test_sip_call_over_the_trunk_walks_to_the_main_menu_with_rfc2833_dtmf(
         ("welcome", "done", ""), ("language", "key", "1"), ("ask_name", "done", "recorded"),
         ("ask_number", "key", "skipped"), ("main", "hangup", "")]
     assert_no_plaintext_clip(hotline, uid)
+    assert_spoken_name_stored(hotline, uid, trunk_channel)
     assert any(e.get("Command", "").startswith("STREAM FILE ivr/ru/menu.main ") for e in hotline.log.select(
         lambda e: e.get("Event") == "AGIExecStart" and e.get("Uniqueid") == uid, after=mark))
     hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)

@@ -14,8 +14,9 @@ guide's /opt/ivr inside it, and the guide's steps are run as it gives them:
   the drop-in's UMask), ``ivr serve`` from the copy.
 
 Then an operator's phone (sipp) registers as op101 and waits, a citizen (sipp, over the
-carrier's trunk) walks the menu into the general queue, pressing RFC 4733 keys on the call's
-RTP as each prompt starts (Asterisk's AGI debug log says when), hears hold music
+carrier's trunk) walks the menu into the general queue, saying their name (A-law voice) and
+pressing RFC 4733 keys on the call's RTP as each prompt starts (Asterisk's AGI debug log
+says when), hears hold music
 until the operator clicks "ready" in the console, and is put through to the operator's
 phone; the consented conversation is recorded and taken in by the engine.  While the
 citizen waits, the spoken name Asterisk recorded must be writable by the user ivr (the
@@ -32,6 +33,7 @@ host).
 
 from __future__ import annotations
 
+import audioop
 import base64
 import http.cookiejar
 import json
@@ -43,11 +45,13 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ivr.prompts.render import synthesise, to_telephone
 from tests.journeys.product import ROOT, Product, free_port, fresh_copy, newcomer_env, until
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
@@ -79,6 +83,14 @@ def guide_packages() -> list[str]:
     found = re.search(r"apt-get install (?:-y )?(?:--no-install-recommends )?([a-z0-9 .+-]+)", GUIDE.read_text())
     assert found, "the guide names no apt-get install line"
     return found.group(1).split()
+
+
+def spoken(text: str, tmp: Path) -> bytes:
+    """What the citizen says, as 8 kHz A-law for the call's RTP (espeak-ng's Russian voice)."""
+    synthesise(text, "ru", tmp / "said.wav")
+    to_telephone(tmp / "said.wav", tmp / "said-8k.wav", tmp / "said.ulaw")
+    with wave.open(str(tmp / "said-8k.wav")) as audio:
+        return audioop.lin2alaw(audio.readframes(audio.getnframes()), audio.getsampwidth())
 
 
 def undo_earlier_install(host: AsteriskHarness) -> None:
@@ -238,15 +250,24 @@ def test_the_guide_gets_a_citizen_through_the_menu_to_a_registered_operator(
     rtp_port = free_udp_port(even=True, host=CARRIER_IP)
     scenario = scenario_with(SIPP_DIR / "hotline_to_operator.xml", tmp_path / "citizen.xml", RTP_PORT=rtp_port)
     messages = tmp_path / "citizen" / "messages.log"
+    name = spoken("Иван Петрович Сидоров", tmp_path)  # what the citizen will say at the name prompt
     host.cli("agi set debug on")  # each AGI command in the log: the citizen hears the prompts start
-    citizen = Sipp(scenario, service=HOTLINE, local_ip=CARRIER_IP, remote=phones, port=5060,
+    # The trunk identifies the carrier by its address alone: the citizen's SIP port is any free
+    # one (5060 on 127.0.0.2 may be another test's carrier on this machine).
+    citizen = Sipp(scenario, service=HOTLINE, local_ip=CARRIER_IP, remote=phones,
                    workdir=tmp_path / "citizen", timeout_s=150,
                    extra=("-trace_msg", "-message_file", str(messages))).start()
     keys: RtpKeys | None = None
     try:
         asterisk_media = until(lambda: RtpKeys.media_of(messages), 20, what="Asterisk to answer the call")
         keys = RtpKeys((CARRIER_IP, rtp_port), asterisk_media).start()
-        heard = 0
+        # The name: after the beep the citizen says it, then presses '#'.
+        found = until(lambda: re.search(r"AGI Rx << RECORD FILE ", log_path.read_text(errors="replace")),
+                      60, every=0.2, what="the name's recording")
+        heard = found.end()
+        time.sleep(0.6)  # the beep
+        keys.say(name)
+        keys.press("#")
         for prompt, key in (("identity.enter_number", "#"),  # skip the ИНН/СНИЛС
                             ("menu.main", "0"),               # an operator: queue general
                             ("consent.ask", "1")):            # record
@@ -269,6 +290,7 @@ def test_the_guide_gets_a_citizen_through_the_menu_to_a_registered_operator(
         clips = [c.name for c in (chroot_spool / "ivr").glob("*-ask_name.wav")]
         assert clips, "no name clip in /var/spool/asterisk/ivr"
         for clip in clips:
+            assert (chroot_spool / "ivr" / clip).stat().st_size > 44 + 2 * 8000, f"{clip}: not a second of voice"
             writable = host.run("runuser", "-u", "ivr", "--", "test", "-w", f"/var/spool/asterisk/ivr/{clip}")
             mode = oct((chroot_spool / "ivr" / clip).stat().st_mode & 0o7777)
             assert writable.returncode == 0, f"{clip} ({mode}) is not writable by the engine's user ivr"
@@ -297,6 +319,8 @@ def test_the_guide_gets_a_citizen_through_the_menu_to_a_registered_operator(
         r"|AGI Tx >> 200 result=-1 endpos=", line)]
     assert problems == []
     assert re.search(rf"DTMF end '#' received on {re.escape(trunk_channel)}", log)
+    said = re.search(rf"<{re.escape(trunk_channel)}>AGI Tx >> 200 result=35 \(dtmf\) endpos=(\d+)", log)
+    assert said and int(said.group(1)) > 8000, "the name Asterisk recorded is not the second of voice sent"
     assert "Begin MixMonitor Recording " + trunk_channel in log
     # The consented conversation was taken in by the engine (encrypted, plaintext removed).
     until(lambda: not list((chroot_spool / "monitor/ivr").glob("*.wav")), 20, what="the spool emptied")
