@@ -136,7 +136,8 @@ def corporate_certificate() -> Any:
     if not auth.settings.archive_certificate or who is None or who.role != "auditor":
         return None  # off, or not signed in / another role: ``requires`` answers
     user = auth.users.get(who.user)
-    cert = certificates.from_proxy(request.remote_addr or "?", request.headers, auth.settings.trusted_proxies)
+    told = {name: request.headers[name] for name in certificates.HEADERS if name in request.headers}
+    cert = certificates.from_proxy(request.remote_addr or "?", told, auth.settings.trusted_proxies)
     why = certificates.refusal(cert, subject=user.certificate if user else None,
                                serial=user.cert_serial if user else None)
     if why is None:

@@ -30,6 +30,7 @@ from ivr.console.throttle import Network, is_trusted
 VERIFY = "X-SSL-Client-Verify"
 SUBJECT = "X-SSL-Client-S-DN"
 SERIAL = "X-SSL-Client-Serial"
+HEADERS = (VERIFY, SUBJECT, SERIAL)
 
 
 @dataclass(frozen=True)

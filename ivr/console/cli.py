@@ -52,8 +52,8 @@ def users_command(config: Config, args: argparse.Namespace, *, stdin: TextIO = s
         if args.users_command == "add":
             password = read_password(stdin, interactive=stdin.isatty())
             user = store.add(args.name, role=args.role, password=password, operator=args.operator,
-                             replace=args.replace, certificate=args.certificate,
-                             cert_serial=args.cert_serial)
+                             replace=args.replace, certificate=getattr(args, "certificate", None),
+                             cert_serial=getattr(args, "cert_serial", None))
             print(f"user '{user.name}' ({user.role}{', ' + user.operator if user.operator else ''}) saved",
                   file=out)
         elif args.users_command == "remove":

@@ -10,9 +10,11 @@ the auditor lists the recordings and listens.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import dataclasses
 import http.client
+import io
 import json
 import os
 import re
@@ -28,6 +30,8 @@ import requests
 from ivr.config import Config, Secrets
 from ivr.config.schema import UserConfig
 from ivr.console.auth import Auth
+from ivr.console.cli import add_parser as add_users_parser
+from ivr.console.cli import users_command
 from ivr.engine import Engine, build_engine
 from ivr.recordings.meta import Consent
 from ivr.web.app import create_app
@@ -172,3 +176,45 @@ def test_without_the_auditors_own_valid_certificate_the_archive_is_refused_and_a
         ("anton", site.recording, "refused")]
     # counted towards blocking the account
     assert int(site.engine.redis.get(site.auth.blocks.key_refusals("anton")) or 0) == 3
+
+
+def test_certificate_headers_a_client_writes_are_not_believed(site: Site) -> None:
+    """Through nginx, the client's own X-SSL-* headers are replaced; straight to the engine
+    from a peer outside console.trusted_proxies, they are ignored."""
+    forged = {"X-SSL-Client-Verify": "SUCCESS", "X-SSL-Client-S-DN": dn("anton"),
+              "X-SSL-Client-Serial": format(site.certs["anton"].serial, "X")}
+    anton = site.session("anton", None)
+    through = anton.get(f"{site.nginx.url}/auditor/api/recordings", headers=forged, timeout=10)
+    assert through.status_code == 403 and through.json()["error"] == "certificate_refused"
+    # straight to the engine, from 127.0.0.3 (nginx, the trusted proxy, is 127.0.0.1)
+    cookie = anton.cookies.get("ivr_console")
+    direct = http.client.HTTPConnection(*site.web.address, timeout=10, source_address=("127.0.0.3", 0))
+    direct.request("GET", "/auditor/api/recordings", headers={**forged, "Cookie": f"ivr_console={cookie}"})
+    reply = direct.getresponse()
+    assert reply.status == 403 and json.loads(reply.read())["error"] == "certificate_refused"
+    direct.close()
+    seen = [(e["why"], e["ip"]) for e in site.security() if e["kind"] == "certificate_refused"]
+    assert seen == [("none", "127.0.0.1"), ("no_proxy", "127.0.0.3")]
+
+
+def test_a_certificate_bound_by_serial_number_with_ivr_users_add(site: Site) -> None:
+    """``ivr users add irina --role auditor --cert-serial 1F:3A:...``: her certificate opens the archive."""
+    serial = f"{site.certs['arina'].serial:X}"
+    typed = ":".join(serial[i:i + 2] for i in range(0, len(serial), 2)).lower()
+    parser = argparse.ArgumentParser(prog="ivr")
+    add_users_parser(parser.add_subparsers(dest="command"))
+    out = io.StringIO()
+    args = parser.parse_args(["users", "add", "irina", "--role", "auditor", "--cert-serial", typed])
+    assert users_command(site.engine.config, args, stdin=io.StringIO(PASSWORD + "\n"), out=out,
+                         redis=site.engine.redis) == 0
+    assert users_command(site.engine.config, parser.parse_args(["users", "list"]), out=out,
+                         redis=site.engine.redis) == 0
+    assert f"irina\tauditor cert-serial={typed}\t(redis)" in out.getvalue()
+    irina = site.session("irina", site.certs["arina"])
+    assert irina.get(f"{site.nginx.url}/auditor/api/recordings", timeout=10).status_code == 200
+    other = site.session("irina", site.certs["anton"])
+    refused = other.get(f"{site.nginx.url}/auditor/api/recordings", timeout=10)
+    assert refused.status_code == 403 and refused.json()["error"] == "certificate_refused"
+    bad = parser.parse_args(["users", "add", "ivan", "--role", "auditor", "--cert-serial", "not hex"])
+    assert users_command(site.engine.config, bad, stdin=io.StringIO(PASSWORD + "\n"), out=out,
+                         redis=site.engine.redis) == 1
