@@ -34,8 +34,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from ivr.audit.logs import CONSOLE_ACCESS, RECORDINGS_ACCESS, AuditLogs
-from ivr.console.audit import ConsoleAudit
 from ivr.console import certificates
+from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import (
     Principal,
     attempt_refused,

@@ -80,7 +80,7 @@ def _split(dn: str) -> list[str]:
 def normal_serial(serial: str) -> str:
     """``1F:3A``, ``0x1f3a`` and ``001F3A`` are one serial number."""
     text = serial.strip().lower().replace(":", "")
-    text = text[2:] if text.startswith("0x") else text
+    text = text.removeprefix("0x")
     return text.lstrip("0") or "0"
 
 

@@ -59,7 +59,7 @@ class StaffCA:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
                                x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORG)])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self.cert = (x509.CertificateBuilder().subject_name(self.name).issuer_name(self.name)
                      .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
                      .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
@@ -76,7 +76,7 @@ class StaffCA:
     def issue(self, file: str, name: x509.Name, *, server_ip: str | None = None,
               expired: bool = False) -> Issued:
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         start, end = ((now - dt.timedelta(days=30), now - dt.timedelta(days=1)) if expired
                       else (now - dt.timedelta(hours=1), now + dt.timedelta(days=10)))
         serial = x509.random_serial_number()
@@ -102,7 +102,7 @@ class StaffCA:
         self.revoked.append(issued.serial)
 
     def crl(self) -> Path:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         builder = (x509.CertificateRevocationListBuilder().issuer_name(self.name)
                    .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=1)))
         for serial in self.revoked:
@@ -165,10 +165,12 @@ http {{
 
     def start(self) -> Nginx:
         conf = str(self.prefix / "nginx.conf")
-        check = subprocess.run([NGINX, "-t", "-p", str(self.prefix), "-c", conf], capture_output=True, text=True)
+        check = subprocess.run([NGINX, "-t", "-p", str(self.prefix), "-c", conf], capture_output=True, text=True,
+                               check=False)
         assert check.returncode == 0, check.stderr
-        self.process = subprocess.Popen([NGINX, "-p", str(self.prefix), "-c", conf],
-                                        stdout=subprocess.DEVNULL, stderr=open(self.prefix / "logs" / "stderr", "wb"))
+        with open(self.prefix / "logs" / "stderr", "wb") as stderr:  # the child keeps its own copy
+            self.process = subprocess.Popen([NGINX, "-p", str(self.prefix), "-c", conf],
+                                            stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (self.prefix / "logs" / "error.log").read_text()

@@ -92,7 +92,7 @@ def _csrf(html: str) -> str:
 
 @pytest.fixture()
 def site(config: Config, tmp_path: Path, redis_server: Any, user_hashes: dict[str, UserConfig],
-         clock: Clock) -> Iterator[Site]:
+         clock: Clock, request: pytest.FixtureRequest) -> Iterator[Site]:
     ca = StaffCA(tmp_path / "pki")
     server = ca.issue("server", subject("127.0.0.1"), server_ip="127.0.0.1")
     certs = {
@@ -110,7 +110,8 @@ def site(config: Config, tmp_path: Path, redis_server: Any, user_hashes: dict[st
     (tmp_path / "clips").mkdir()
     base = console_config(config, tmp_path, users)
     cfg = dataclasses.replace(base, console=dataclasses.replace(
-        base.console, archive_certificate=True, trusted_proxies=(ip_network("127.0.0.1/32"),), block_after=20))
+        base.console, archive_certificate=True, trusted_proxies=(ip_network("127.0.0.1/32"),),
+        block_after=getattr(request, "param", 20)))
     key = "k1:" + base64.b64encode(os.urandom(32)).decode()
     engine = build_engine(cfg, Secrets(secret_key="k", recording_key=key),
                           redis=connect(redis_server.url, embedded_dir=str(tmp_path)), clock=clock)
@@ -218,3 +219,21 @@ def test_a_certificate_bound_by_serial_number_with_ivr_users_add(site: Site) -> 
     bad = parser.parse_args(["users", "add", "ivan", "--role", "auditor", "--cert-serial", "not hex"])
     assert users_command(site.engine.config, bad, stdin=io.StringIO(PASSWORD + "\n"), out=out,
                          redis=site.engine.redis) == 1
+
+
+@pytest.mark.parametrize("site", [3], indirect=True)
+def test_refusals_for_want_of_a_certificate_block_the_account(site: Site) -> None:
+    """console.block_after (3 here) refusals: blocked, the session ends, log-in refused."""
+    anton = site.session("anton", None)
+    for _ in range(3):
+        assert anton.get(f"{site.nginx.url}/auditor/api/recordings", timeout=10).status_code == 403
+    assert [e["last"] for e in site.security() if e["kind"] == "account_blocked"] == ["certificate"]
+    assert anton.get(f"{site.nginx.url}/auditor/api/recordings", timeout=10).status_code == 401
+    again = requests.Session()
+    again.trust_env = False
+    again.verify = str(site.ca.path)
+    again.cert = site.certs["anton"].pair
+    page = again.get(f"{site.nginx.url}/login", timeout=10)
+    refused = again.post(f"{site.nginx.url}/login", data={"username": "anton", "password": PASSWORD,
+                                                          "csrf_token": _csrf(page.text)}, timeout=10)
+    assert refused.status_code == 403  # blocked, even with the right certificate, until a supervisor unblocks
