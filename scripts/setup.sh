@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Set up the hotline engine on a fresh Debian 12 machine (run as root, from the repository).
 #   bash scripts/setup.sh          what the engine needs to run
-#   bash scripts/setup.sh --test   plus what the test suite needs (Chromium, debootstrap, sipp)
+#   bash scripts/setup.sh --test   plus what the test suite needs (Chromium, debootstrap, sipp, nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(python3 python3-venv python3-dev build-essential redis-server espeak-ng ffmpeg sox)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium chromium-driver debootstrap sip-tester procps)
+  packages+=(chromium chromium-driver debootstrap sip-tester procps nginx-light)
 fi
 
 missing=()

@@ -298,6 +298,11 @@ class UserConfig:
     password_hash: str
     # For operators: the operator id in ``operators``.
     operator: str | None = None
+    # The corporate client certificate bound to the user (console.archive_certificate):
+    # its subject DN as nginx reports it, e.g. "CN=anton,OU=Support,O=Hotline", ...
+    certificate: str | None = None
+    # ... and/or its serial number in hex, e.g. "1F3A" (both must match when both are set).
+    cert_serial: str | None = None
 
 
 @dataclass(frozen=True)
@@ -320,6 +325,10 @@ class ConsoleSettings:
     block_after: int = 10
     # ... counted over this many minutes from the first.
     block_window_minutes: int = 60
+    # Auditor pages and every recording access need a verified client certificate bound to
+    # the user (users' certificate / cert_serial), reported by nginx from trusted_proxies
+    # (deploy/nginx/).  Off: password only (a console with no TLS proxy in front).
+    archive_certificate: bool = False
     # Hash-chained log of personal data shown in the console (ИНН, СНИЛС, name clips).
     audit_log: str = "var/audit/console-access.jsonl"
 

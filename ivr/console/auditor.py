@@ -13,6 +13,11 @@ Routes (role ``auditor``)::
     POST /auditor/api/citizen-copy                  {"by": "inn"|"snils"|"phone", "value", "reason"}
                                                     -> the citizen's copy, one ZIP (ivr.subject_access)
 
+With ``console.archive_certificate`` every route here also needs the user's corporate client
+certificate, verified by nginx (:mod:`ivr.console.certificates`): without it 403
+``certificate_refused``, in the security log, the console's audit (and the recordings audit
+for a recording), counted towards blocking the account.
+
 The store writes the audit line (allowed, refused, failed) before any audio leaves it.
 A user of another role asking for a recording is refused here and the attempt is written
 to the recordings audit as well.
@@ -29,6 +34,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from ivr.audit.logs import CONSOLE_ACCESS, RECORDINGS_ACCESS, AuditLogs
+from ivr.console import certificates
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import (
     Principal,
@@ -120,6 +126,35 @@ def desk() -> RecordingsDesk:
 def _refused(who: Principal) -> None:
     desk().refused(who)
     attempt_refused(who, "recording_role")
+
+
+@bp.before_request
+def corporate_certificate() -> Any:
+    """The archive opens only with the signed-in auditor's own certificate (seed 001)."""
+    auth = auth_service()
+    who = current()
+    if not auth.settings.archive_certificate or who is None or who.role != "auditor":
+        return None  # off, or not signed in / another role: ``requires`` answers
+    user = auth.users.get(who.user)
+    told = {name: request.headers[name] for name in certificates.HEADERS if name in request.headers}
+    cert = certificates.from_proxy(request.remote_addr or "?", told, auth.settings.trusted_proxies)
+    why = certificates.refusal(cert, subject=user.certificate if user else None,
+                               serial=user.cert_serial if user else None)
+    if why is None:
+        return None
+    presented = f"{why}: {cert.verify} {cert.subject} serial={cert.serial}" if cert else why
+    recording = (request.view_args or {}).get("recording_id")
+    if recording:
+        try:
+            desk().store.audit.record(actor=who.user, role=who.role, action="listen", recording=recording[:80],
+                                      reason="", outcome="refused", detail=f"certificate {presented}"[:300])
+        except OSError:
+            pass  # the security log and the console audit have it too
+    auth.audit_refusal(actor=who.user, role=who.role, action="certificate_refused", outcome="refused",
+                       ip=client_ip(), detail=f"{request.method} {request.path}: certificate {presented}"[:300])
+    attempt_refused(who, "certificate")
+    return refuse(403, "certificate_refused", "Архив открывается только по вашему корпоративному сертификату",
+                  why=why, verify=cert.verify if cert else None, subject=cert.subject[:200] if cert else None)
 
 
 def me() -> Principal:

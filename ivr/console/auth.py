@@ -176,6 +176,10 @@ class Auth:
                         detail=f"user {name}")
         return done
 
+    def audit_refusal(self, **fields: Any) -> None:
+        """A refusal into the console's hash-chained audit (a log line if it cannot be written)."""
+        self._audit(**fields)
+
     def _audit(self, **fields: Any) -> None:
         try:
             self.audit.record(call="", **fields)

@@ -20,6 +20,9 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--operator", help="for --role operator: the operator id in config.yaml")
+    add.add_argument("--certificate", metavar="SUBJECT_DN",
+                     help='bind the corporate client certificate by subject, e.g. "CN=anton,OU=Support,O=Hotline"')
+    add.add_argument("--cert-serial", metavar="HEX", help="bind the client certificate by serial number")
     add.add_argument("--replace", action="store_true", help="replace an existing user (new password or role; their sessions end at once)")
     remove = sub.add_parser("remove", help="remove a user (their sessions end at once)")
     remove.add_argument("name")
@@ -49,7 +52,8 @@ def users_command(config: Config, args: argparse.Namespace, *, stdin: TextIO = s
         if args.users_command == "add":
             password = read_password(stdin, interactive=stdin.isatty())
             user = store.add(args.name, role=args.role, password=password, operator=args.operator,
-                             replace=args.replace)
+                             replace=args.replace, certificate=getattr(args, "certificate", None),
+                             cert_serial=getattr(args, "cert_serial", None))
             print(f"user '{user.name}' ({user.role}{', ' + user.operator if user.operator else ''}) saved",
                   file=out)
         elif args.users_command == "remove":
@@ -57,6 +61,8 @@ def users_command(config: Config, args: argparse.Namespace, *, stdin: TextIO = s
         else:
             for user in store.all():
                 extra = f" operator={user.operator}" if user.operator else ""
+                extra += f" certificate={user.certificate}" if user.certificate else ""
+                extra += f" cert-serial={user.cert_serial}" if user.cert_serial else ""
                 print(f"{user.name}\t{user.role}{extra}\t({user.source})", file=out)
     except UserError as exc:
         print(f"ivr users: {exc}", file=sys.stderr)

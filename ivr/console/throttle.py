@@ -120,16 +120,16 @@ def client_address(peer: str, forwarded_for: Sequence[str], trusted: Sequence[Ne
     to the left of it, so nothing further left is believed).  nginx appends with
     ``proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for``.
     """
-    if not trusted or not _is_trusted(peer, trusted):
+    if not trusted or not is_trusted(peer, trusted):
         return peer
     hops = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
     for hop in reversed(hops):
-        if not _is_trusted(hop, trusted):
+        if not is_trusted(hop, trusted):
             return hop[:64]
     return hops[0][:64] if hops else peer
 
 
-def _is_trusted(text: str, trusted: Sequence[Network]) -> bool:
+def is_trusted(text: str, trusted: Sequence[Network]) -> bool:
     try:
         address = ip_address(text)
     except ValueError:

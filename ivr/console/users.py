@@ -4,7 +4,9 @@ A user has one role — ``operator`` (with the operator id of ``operators:``),
 ``supervisor`` or ``auditor`` — and a werkzeug password hash; the password itself is
 never stored.  Users in ``config.yaml`` cannot be shadowed from Redis.
 
-Key: ``{ivr}:console:users`` HASH name -> JSON {role, password_hash, operator, added_at}.
+Key: ``{ivr}:console:users`` HASH name -> JSON {role, password_hash, operator, added_at,
+certificate, cert_serial}: the last two bind the user's corporate client certificate
+(its subject DN and/or serial; :mod:`ivr.console.certificates`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ Role = Literal["operator", "supervisor", "auditor"]
 ROLES: tuple[Role, ...] = ("operator", "supervisor", "auditor")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
+SERIAL = re.compile(r"^(0x)?[0-9A-Fa-f]{1,2}(:?[0-9A-Fa-f]{1,2}){0,39}$")
 # Checked when the user does not exist, so an unknown name takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password of anyone")
 
@@ -40,13 +43,17 @@ class User:
     password_hash: str
     operator: str | None = None
     source: Literal["config", "redis"] = "redis"
+    certificate: str | None = None  # the bound client certificate's subject DN
+    cert_serial: str | None = None  # ... or its serial number (hex)
 
     @property
     def stamp(self) -> str:
         """Changes with the password, the role or the operator id: a session made under
         another stamp has ended (a reset or a role change ends every session at once)."""
-        material = f"{self.role}|{self.operator or ''}|{self.password_hash}".encode()
-        return hashlib.sha256(material).hexdigest()[:32]
+        material = f"{self.role}|{self.operator or ''}|{self.password_hash}"
+        if self.certificate or self.cert_serial:  # a new binding ends the sessions too
+            material += f"|{self.certificate or ''}|{self.cert_serial or ''}"
+        return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 def _text(value: Any) -> str:
@@ -72,12 +79,14 @@ class UserStore:
     def get(self, name: str) -> User | None:
         spec = self.configured.get(name)
         if spec is not None:
-            return User(name, spec.role, spec.password_hash, spec.operator, "config")
+            return User(name, spec.role, spec.password_hash, spec.operator, "config",
+                        spec.certificate, spec.cert_serial)
         raw = self.redis.hget(self.key, name)
         if raw is None:
             return None
         d = json.loads(_text(raw))
-        return User(name, d["role"], d["password_hash"], d.get("operator"), "redis")
+        return User(name, d["role"], d["password_hash"], d.get("operator"), "redis",
+                    d.get("certificate"), d.get("cert_serial"))
 
     def all(self) -> list[User]:
         users = {name: self.get(name) for name in self.configured}
@@ -93,7 +102,7 @@ class UserStore:
         return user if user is not None and ok else None
 
     def add(self, name: str, *, role: str, password: str, operator: str | None = None,
-            replace: bool = False) -> User:
+            replace: bool = False, certificate: str | None = None, cert_serial: str | None = None) -> User:
         if not NAME.match(name):
             raise UserError("a user name is 2-32 characters: a-z, 0-9, '.', '_', '-'")
         if role not in ROLES:
@@ -106,8 +115,15 @@ class UserStore:
             raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
         if name in self.configured:
             raise UserError(f"user '{name}' is defined in config.yaml; change it there")
+        if certificate is not None and "=" not in certificate:
+            raise UserError('--certificate is the subject DN, e.g. "CN=anton,OU=Support,O=Hotline"')
+        if cert_serial is not None and not SERIAL.match(cert_serial.strip()):
+            raise UserError("--cert-serial is the serial number in hex, e.g. 1F3A or 1f:3a")
         record = json.dumps({"role": role, "password_hash": generate_password_hash(password),
-                             "operator": operator, "added_at": self.clock()})
+                             "operator": operator, "added_at": self.clock(),
+                             "certificate": certificate.strip() if certificate else None,
+                             "cert_serial": cert_serial.strip() if cert_serial else None},
+                            ensure_ascii=False)
         if replace:
             self.redis.hset(self.key, name, record)
         elif not self.redis.hsetnx(self.key, name, record):
