@@ -434,6 +434,17 @@ TEXTS: dict[str, Entry] = {
     "action.export": {"ru": "выдача копии", "en": "export"},
     "action.show_inn": {"ru": "показ ИНН", "en": "INN shown"},
     "action.show_snils": {"ru": "показ СНИЛС", "en": "SNILS shown"},
+    "action.listen_name_clip": {"ru": "прослушивание ФИО абонента", "en": "caller's name played"},
+    "action.account_blocked": {"ru": "блокировка учётной записи", "en": "account blocked"},
+    "action.account_unblocked": {"ru": "разблокировка учётной записи", "en": "account unblocked"},
     "result.allowed": {"ru": "разрешено", "en": "allowed"},
     "result.refused": {"ru": "отказано", "en": "refused"},
+    "result.failed": {"ru": "не удалось", "en": "failed"},
+    # The console audit's fixed details (ivr/console/operator.py), keyed by the logged text.
+    "audit.detail.clip not available": {"ru": "записи имени нет", "en": "clip not available"},
+    "audit.detail.clip not kept: no recording key": {"ru": "запись имени не хранится: нет ключа записей",
+                                                     "en": "clip not kept: no recording key"},
+    "audit.detail.served from the clip directory: not stored yet": {
+        "ru": "из папки записей звонка: ещё не в хранилище", "en": "served from the clip directory: not stored yet"},
+    "result.blocked": {"ru": "заблокирована", "en": "blocked"},
 }

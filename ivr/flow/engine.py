@@ -267,10 +267,11 @@ def _opening_time(s: _Step, queue: str) -> tuple[a.Action, ...]:
     when = dt.datetime.fromtimestamp(opens, zone)
     days = (when.date() - dt.datetime.fromtimestamp(s.at, zone).date()).days
     day = {0: "hours.opens_today", 1: "hours.opens_tomorrow"}.get(days, f"hours.opens_on.{DAYS[when.weekday()]}")
-    said: list[a.Action] = [s.play(day), a.SayNumber(when.hour, s.language),
+    # The product's own number prompts, as for every other number said (not Asterisk's digits/*).
+    said: list[a.Action] = [s.play(day), *s.say(number_prompts(when.hour, s.language)),
                             s.play(f"hours.hour.{PLURAL_FORMS[plural_form(when.hour, s.language)]}")]
     if when.minute:
-        said += [a.SayNumber(when.minute, s.language),
+        said += [*s.say(number_prompts(when.minute, s.language, feminine=True)),
                  s.play(f"hours.minute.{PLURAL_FORMS[plural_form(when.minute, s.language)]}")]
     return tuple(said)
 

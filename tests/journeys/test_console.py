@@ -25,6 +25,7 @@ from tests.journeys.citizen import (
     to_topics,
 )
 from tests.journeys.product import Product, until
+from tests.journeys.test_opening_hours import spoken
 from tests.journeys.test_softphone import reach_the_queue
 
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
@@ -140,7 +141,7 @@ def test_an_operator_sees_the_topic_a_caller_chose_when_its_specialists_are_off(
     heard = press(citizen, "4", r"\[hours\.closed\]")  # payments
     form = "час" if opens in (1, 21) else "часа" if opens % 10 in (2, 3, 4) and opens not in (12, 13, 14) else "часов"
     assert re.search(r"\[hours\.closed_now\].*\n.*Они начнут работу (сегодня|завтра) в\s*\n"
-                     rf"\s*♪ \(number\) {opens}\s*\n\s*♪ \[hours\.hour\.\w+\] {form}\b", heard), heard
+                     rf"\s*{spoken(opens)}\s*\n\s*♪ \[hours\.hour\.\w+\] {form}\b", heard), heard
     citizen.expect(KEYS_PROMPT)
     press(citizen, "1", r"\[consent\.ask\]")  # the duty operator
     citizen.expect(KEYS_PROMPT)

@@ -58,7 +58,7 @@
         el("td", { text: time(Date.parse(e.at) / 1000) }),
         el("td", { text: e.actor }), el("td", { text: word("role.", e.role) }), el("td", { class: "audit-action", text: word("action.", e.action) }),
         el("td", { text: e.recording || e.call || "" }), el("td", { class: "audit-reason", text: e.reason || "" }),
-        el("td", { text: word("result.", e.outcome) + (e.detail ? " (" + e.detail + ")" : "") }))));
+        el("td", { text: word("result.", e.outcome) + (e.detail ? " (" + word("audit.detail.", e.detail) + ")" : "") }))));
   }
 
   // The citizen's copy: the archive comes back as a file; the number typed is sent once, kept nowhere here.

@@ -51,8 +51,15 @@
     tbody.replaceChildren(...rows);
   }
 
+  // The call's details: shown with a pop, hidden for a call left to wrap up after a reload
+  // (only its appeal number is known then: no empty labels, no other call's details).
+  function details(shown) {
+    document.querySelectorAll("#pop .pop-details").forEach((node) => { node.hidden = !shown; });
+  }
+
   function showPop(pop, eventMs, receivedMs) {
     call = { call_id: pop.call_id, appeal: pop.appeal, kind: pop.kind };
+    details(true);
     document.getElementById("idle").hidden = true;
     document.getElementById("done").hidden = true;
     document.getElementById("pop").hidden = false;
@@ -110,6 +117,12 @@
     document.getElementById("pop").dataset.call = pending.call_id;
     setText("pop-name", t("op.pending"));
     setText("pop-appeal", pending.appeal);
+    setText("pop-kind", t(pending.kind === "callback" ? "op.kind.callback" : "op.kind.call"));
+    callState("ended");
+    details(false);
+    document.getElementById("pop-clip-player").replaceChildren();
+    document.getElementById("pop-repeat").hidden = true;
+    document.getElementById("wrap-up").reset();
   }
 
   // The call's state on the pop, by code: connecting, dialling, connected, ended, abandoned, expired.

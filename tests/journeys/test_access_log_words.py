@@ -1,0 +1,44 @@
+"""The auditor reads the console's access log in the console's language: an operator's try
+at the caller's spoken name is named in words (Russian page: no ``listen_name_clip`` and no
+``failed``), like every other action and outcome there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.journeys.product import Product
+from tests.journeys.test_operator_day import PASSWORD, log_in, state, text_of, wait
+from tests.journeys.test_softphone import reach_the_queue
+
+
+def test_the_console_access_log_names_a_name_clip_try_in_russian(product: Product, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    for name, role, extra in (("olga", "operator", ("--operator", "op101")), ("irina", "auditor", ())):
+        added = product.ivr("users", "add", name, "--role", role, *extra, input=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+    serving = product.serve()
+    log_in(browser, serving, "olga")
+    wait(browser, lambda d: text_of(d, "connection") == "на связи")
+    browser.find_element(By.ID, "go-ready").click()
+    wait(browser, lambda d: state(d) == "available")
+    phone = product.call(serving)
+    call_id = reach_the_queue(phone, consent="2")
+    phone.expect_exact("Connected to operator op101")
+    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    # The softphone's caller said nothing into a file: the clip is not there, and the try is logged.
+    browser.find_element(By.ID, "pop-clip").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#pop-clip-player audio"))
+    phone.send("h")
+    phone.expect_exact("Call ended.")
+    browser.find_element(By.ID, "logout").click()
+
+    log_in(browser, serving, "irina")
+    wait(browser, lambda d: d.current_url.endswith("/auditor/recordings"))
+    [tab] = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Персональные данные в консоли"]
+    wait(browser, lambda d: "Строк" in text_of(d, "audit-chain"))
+    tab.click()
+    wait(browser, lambda d: call_id in d.find_element(By.ID, "audit").text)
+    log = browser.find_element(By.ID, "audit").text
+    assert "listen_name_clip" not in log and "failed" not in log and "clip not available" not in log, log
+    assert "прослушивание ФИО абонента" in log and "не удалось (записи имени нет)" in log, log
