@@ -208,7 +208,8 @@ def build_engine(
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
     recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds,
                             on_result=metrics.recognised)
-    messages.append(recogniser.status_message())
+    if recogniser.available:  # OFF: the recogniser has said so already, as a warning
+        messages.append(recogniser.status_message())
     call_log = CallLog(redis=redis, prefix=config.redis.prefix, clock=clock,
                        menu_of=lambda ctx: config.menus.numbers.get(ctx.dialled, config.menus.entry))
     for message in messages:

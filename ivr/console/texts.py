@@ -192,6 +192,7 @@ TEXTS: dict[str, Entry] = {
                         "en": "the reservation expired: the call went back to the queue"},
     "op.unavailable": {"ru": "недоступно", "en": "unavailable"},
     "op.error.failed": {"ru": "Не удалось", "en": "Failed"},
+    "op.error.no_clip": {"ru": "Запись имени недоступна", "en": "The name's recording is not available"},
     "op.error.invalid_transition": {"ru": "Сейчас нельзя", "en": "Not possible now"},
     "op.error.bad_state": {"ru": "Такого состояния нет", "en": "No such state"},
     "op.error.telephony_answers": {"ru": "Ответ на этот вызов фиксирует телефония",

@@ -17,7 +17,7 @@ WORDS = {0: "ноль", 1: "один", 2: "два", 3: "три", 4: "четыр�
 
 def spoken(hour: int) -> str:
     """The prompts that say ``hour`` as the softphone shows them, a pattern."""
-    tens, unit = divmod(hour, 10)
+    unit = hour % 10
     if hour <= 20:
         return rf"♪ \[number\.{hour}\] {WORDS[hour]}"
     return rf"♪ \[number\.20\] двадцать\s*\n\s*♪ \[number\.{unit}\] {WORDS[unit]}"

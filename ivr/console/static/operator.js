@@ -192,6 +192,11 @@
     if (!call) return;
     const audio = el("audio", { controls: true, autoplay: true,
       src: "/operator/calls/" + encodeURIComponent(call.call_id) + "/name-clip" });
+    // No clip (none was recorded, it is gone, or not this operator's): say so, not an empty 0:00 player.
+    audio.addEventListener("error", () => {
+      document.getElementById("pop-clip-player").replaceChildren(el("span", { class: "error", id: "pop-clip-error",
+                                                                               text: t("op.error.no_clip") }));
+    });
     document.getElementById("pop-clip-player").replaceChildren(audio);
   });
 
