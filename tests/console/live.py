@@ -10,6 +10,7 @@ Debian's, through Debian's chromedriver (Selenium Manager never runs).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -17,7 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -196,6 +197,18 @@ def chromium(user_data_dir: str) -> Any:
                 f"--user-data-dir={user_data_dir}", "--window-size=1400,1000"):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@contextlib.contextmanager
+def headless_chromium() -> Iterator[Any]:
+    """Real headless Chromium with a profile of its own, quit at the end."""
+    with tempfile.TemporaryDirectory(prefix="ivr-chromium-") as profile:
+        browser = chromium(profile)
+        browser.implicitly_wait(0)
+        try:
+            yield browser
+        finally:
+            browser.quit()
 
 
 def log_in(driver: Any, base_url: str, user: str, password: str = PASSWORD) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,14 @@ import pytest
 
 from ivr.config import Config
 from ivr.identity import mask_inn
-from tests.console.live import CHROMEDRIVER, CHROMIUM, LiveConsole, chromium, hotline_keys, log_in
+from tests.console.live import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    LiveConsole,
+    headless_chromium,
+    hotline_keys,
+    log_in,
+)
 from tests.redis_servers import RedisServer
 
 pytestmark = [
@@ -27,13 +33,8 @@ INN = "000082246517"  # synthetic (region 00 is never issued)
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Any]:
-    with tempfile.TemporaryDirectory(prefix="ivr-chromium-") as profile:
-        browser = chromium(profile)
-        browser.implicitly_wait(0)
-        try:
-            yield browser
-        finally:
-            browser.quit()
+    with headless_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture()

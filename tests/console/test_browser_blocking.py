@@ -3,7 +3,6 @@ at once, the security officer sees it, and a supervisor unblocks her (issue 20, 
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from ivr.config import Config
-from tests.console.live import LiveConsole, chromium, log_in
+from tests.console.live import LiveConsole, headless_chromium, log_in
 from tests.redis_servers import RedisServer
 
 pytestmark = [pytest.mark.browser]
@@ -19,13 +18,8 @@ pytestmark = [pytest.mark.browser]
 
 @pytest.fixture()
 def driver() -> Iterator[Any]:
-    with tempfile.TemporaryDirectory(prefix="ivr-chromium-") as profile:
-        browser = chromium(profile)
-        browser.implicitly_wait(0)
-        try:
-            yield browser
-        finally:
-            browser.quit()
+    with headless_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture()

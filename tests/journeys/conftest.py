@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.console.live import CHROMEDRIVER, CHROMIUM, chromium
+from tests.console.live import CHROMEDRIVER, CHROMIUM, headless_chromium
 from tests.journeys.product import Product, product_in
 
 
@@ -26,10 +25,5 @@ def browser() -> Iterator[Any]:
     """Real headless Chromium (Debian's), a profile of its own."""
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.fail("the journeys need Debian's chromium and chromium-driver (scripts/setup.sh --test)")
-    with tempfile.TemporaryDirectory(prefix="ivr-journey-chromium-") as profile:
-        driver = chromium(profile)
-        driver.implicitly_wait(0)
-        try:
-            yield driver
-        finally:
-            driver.quit()
+    with headless_chromium() as driver:
+        yield driver
