@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from ivr.config import Config, ConfigError, load_config
 from ivr.flow.context import CallContext
 from routing.embedded import EmbeddedRedisError
+from routing.redis_conn import RedisTlsError
 
 if TYPE_CHECKING:
     from ivr.asterisk.wiring import AmiServices
@@ -98,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result: int = args.handler(config, args)
-    except EmbeddedRedisError as exc:
+    except (EmbeddedRedisError, RedisTlsError) as exc:
         print(f"ivr {args.command}: {exc.message}", file=sys.stderr)
         return 2
     return result
