@@ -150,6 +150,7 @@ class Host:
         self.serve: subprocess.Popen[bytes] | None = None
         self.sip_port = free_udp_port()
         self.http = free_port()
+        self.ops = free_port()  # the operational listener: /metrics
 
     def set_up(self, *, trace: bool = False) -> None:
         h = self.harness
@@ -184,7 +185,8 @@ class Host:
             h.cli("core set verbose 0")  # asterisk.service runs without -v; the harness boots -vvv
         with open(self.workdir / "serve.log", "wb") as log:
             self.serve = subprocess.Popen(
-                [IVR, "serve", "--fastagi", f"127.0.0.1:{fastagi_port}", "--http", f"127.0.0.1:{self.http}"],
+                [IVR, "serve", "--fastagi", f"127.0.0.1:{fastagi_port}", "--http", f"127.0.0.1:{self.http}",
+                 "--ops-http", f"127.0.0.1:{self.ops}"],
                 cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         until(self._ready, 60, every=0.3, what="ivr serve ready")
 
@@ -207,7 +209,7 @@ class Host:
         return Processes(asterisk=asterisk, engine=self.serve.pid, redis=redis[0])
 
     def metrics(self) -> dict[str, float]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics", timeout=10) as reply:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ops}/metrics", timeout=10) as reply:
             text = reply.read().decode()
         out = {}
         for line in text.splitlines():

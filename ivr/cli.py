@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from ivr.config import Config, ConfigError, load_config
 from ivr.flow.context import CallContext
 from routing.embedded import EmbeddedRedisError
+from routing.redis_conn import RedisTlsError
 
 if TYPE_CHECKING:
     from ivr.asterisk.wiring import AmiServices
@@ -49,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--fastagi", help="HOST:PORT for Asterisk (default: engine.fastagi); "
                                           "'off': the HTTP app and background work only (a web process)")
     serve.add_argument("--http", help="HOST:PORT for the HTTP app (default: engine.http)")
+    serve.add_argument("--ops-http", help="HOST:PORT for /metrics and /queues (default: engine.ops_http); "
+                                          "'off': none (IVR_METRICS_TOKEN opens them on --http)")
     _log_format_option(serve)
     serve.add_argument("--log-level", default=os.environ.get("IVR_LOG_LEVEL", "INFO"))
     serve.set_defaults(handler=_serve)
@@ -96,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result: int = args.handler(config, args)
-    except EmbeddedRedisError as exc:
+    except (EmbeddedRedisError, RedisTlsError) as exc:
         print(f"ivr {args.command}: {exc.message}", file=sys.stderr)
         return 2
     return result
@@ -250,6 +253,15 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     configure_logging(level=args.log_level.upper(), json_lines=json_lines)
     fastagi = None if args.fastagi == "off" else parse_address(args.fastagi) if args.fastagi else config.engine.fastagi
     http = parse_address(args.http) if args.http else config.engine.http
+    ops_http = (None if args.ops_http == "off" else parse_address(args.ops_http) if args.ops_http
+                else config.engine.ops_http)
+    from ivr.config import Secrets
+    from ivr.web.app import metrics_token_problem
+
+    token_problem = metrics_token_problem(Secrets.from_env(os.environ).metrics_token)
+    if token_problem is not None:
+        print(token_problem, file=sys.stderr)
+        return 2
     try:
         engine = _engine(config)
     except ConfigError as exc:
@@ -265,7 +277,8 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         logging.getLogger("ivr.serve").warning(greeting)
     ami = _ami(config, engine)
     try:
-        return serve(engine, http=http, call_servers=[fastagi_server(engine, fastagi)] if fastagi else [])
+        return serve(engine, http=http, ops_http=ops_http,
+                     call_servers=[fastagi_server(engine, fastagi)] if fastagi else [])
     finally:
         if ami is not None:
             ami.close()

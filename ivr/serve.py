@@ -7,6 +7,7 @@ recorded as abandoned), the HTTP server stops, the background loop ends.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import signal
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ivr.engine import Engine
-from ivr.web.app import create_app
+from ivr.web.app import create_app, create_ops_app
 from ivr.web.server import HttpServer
 
 log = logging.getLogger("ivr.serve")
@@ -44,11 +45,21 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def serve(
     engine: Engine,
     *,
     http: tuple[str, int],
     call_servers: list[CallServer],
+    ops_http: tuple[str, int] | None = None,
     stop: threading.Event | None = None,
     install_signals: bool = True,
     on_ready: Callable[[], None] | None = None,
@@ -57,9 +68,24 @@ def serve(
     if install_signals:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+    ops: HttpServer | None = None
+    if ops_http is not None:  # its own socket, one per process (never SO_REUSEPORT: each has its metrics)
+        settings = dataclasses.replace(engine.config.http, reuse_port=False, threads=4)
+        try:
+            ops = HttpServer(create_ops_app(engine), address=ops_http, settings=settings)
+        except OSError as exc:
+            log.error("ops: cannot listen on %s:%d (engine.ops_http): %s; another ivr serve there? "
+                      "give this one --ops-http HOST:PORT, or off", *ops_http, exc.strerror or exc)
+            return 2
     engine.start_metrics()
     web = HttpServer(create_app(engine), address=http, settings=engine.config.http).start()
     log.info("http: listening on %s:%d", *web.address)
+    if ops is not None:
+        ops.start()
+        log.info("ops: /metrics and /queues on %s:%d", *ops.address)
+        if engine.secrets.metrics_token is None and not _loopback(ops.address[0]):
+            log.warning("ops: %s is beyond loopback and IVR_METRICS_TOKEN is not set: anyone who reaches it "
+                        "reads the queues; set the token or firewall the port", ops.address[0])
     for server in call_servers:
         server.start()
         log.info("fastagi: listening on %s:%d", *server.address)
@@ -87,6 +113,8 @@ def serve(
     if engine.instances is not None:
         engine.instances.leave()
     web.shutdown()
+    if ops is not None:
+        ops.shutdown()
     if engine.routing_events is not None:
         engine.routing_events.close()
     log.info("stopped")

@@ -199,3 +199,32 @@ class RedisClusterNodes:
     def close(self) -> None:
         for node in self.nodes:
             node.close()
+
+
+class TlsRedisServer(RedisServer):
+    """``redis-server`` speaking TLS only (``--port 0 --tls-port``), its certificate from
+    ``server`` (PEM files), client certificates checked against ``ca`` (``tls-auth-clients``)."""
+
+    def __init__(self, *, ca: str, cert: str, key: str, client_cert: str, client_key: str) -> None:
+        super().__init__(extra=["--port", "0", "--tls-port", "{tls_port}", "--tls-cert-file", cert,
+                                "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "yes"])
+        self.ca, self.client_cert, self.client_key = ca, client_cert, client_key
+        self.extra = [self.port if part == "{tls_port}" else part for part in self.extra]  # type: ignore[misc]
+        self.extra = [str(part) for part in self.extra]
+
+    @property
+    def url(self) -> str:
+        from urllib.parse import urlencode
+
+        query = urlencode({"ssl_ca_certs": self.ca, "ssl_certfile": self.client_cert, "ssl_keyfile": self.client_key})
+        return f"rediss://127.0.0.1:{self.port}/0?{query}"
+
+    def args(self) -> list[str]:
+        args = super().args()
+        at = args.index("--port")
+        del args[at:at + 2]  # the plain port: the one in extra (0: none) is the only one
+        return args
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, ssl=True, ssl_ca_certs=self.ca,
+                           ssl_certfile=self.client_cert, ssl_keyfile=self.client_key)

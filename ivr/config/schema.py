@@ -62,8 +62,15 @@ def parse_clip_max_age(raw: Any) -> int:
 class EngineSettings:
     # Where Asterisk connects with AGI(agi://HOST:PORT/hotline).
     fastagi: tuple[str, int] = field(default=("127.0.0.1", 4573), metadata={"parse": parse_address})
-    # The HTTP app: Twilio webhooks, operator console, supervisor desk, metrics.
+    # The HTTP app: Twilio webhooks, operator console, supervisor desk (the public port).
     http: tuple[str, int] = field(default=("127.0.0.1", 8080), metadata={"parse": parse_address})
+    # The operational listener: /metrics and /queues (with /healthz, /readyz), for
+    # Prometheus and the people on call, never for Twilio.  On loopback by default, so a
+    # newcomer reads them at once and a tunnel or proxy to ``http`` exposes neither; null:
+    # none (then only IVR_METRICS_TOKEN's bearer opens them, on ``http``).  On the public
+    # port they answer 404, or 401 without the token when IVR_METRICS_TOKEN is set.
+    ops_http: tuple[str, int] | None = field(default=("127.0.0.1", 9108),
+                                             metadata={"parse": parse_optional_address})
     # The base URL Twilio and browsers see when a proxy sits in front (signatures use it).
     public_url: str | None = None
     # Seconds a call in progress may take to finish when the engine is asked to stop.

@@ -13,6 +13,9 @@
 ``IVR_AUDIT_KEY``      signs the audit logs' checkpoints (Ed25519 seed, base64 of 32 bytes;
                        ``ivr audit keygen``); missing: anchored logs, no signed checkpoints
 ``IVR_AUDIT_PUBLIC_KEY`` checks checkpoints where the signing key is not (``ivr audit verify``)
+``IVR_METRICS_TOKEN``  a bearer token (at least 16 characters) for /metrics and /queues:
+                       with it they answer on the public port to ``Authorization: Bearer``,
+                       and ``engine.ops_http`` asks for it too; missing: only ops_http serves them
 ``AWS_ACCESS_KEY_ID``  with ``AWS_SECRET_ACCESS_KEY``: the recordings bucket's credentials
                        (``recordings.storage: s3``); the only place they are read from
 =====================  ==========================================================
@@ -39,6 +42,7 @@ class Secrets:
     audit_public_key: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Secrets:
@@ -60,6 +64,7 @@ class Secrets:
             audit_public_key=get("IVR_AUDIT_PUBLIC_KEY"),
             s3_access_key=get("AWS_ACCESS_KEY_ID"),
             s3_secret_key=get("AWS_SECRET_ACCESS_KEY"),
+            metrics_token=get("IVR_METRICS_TOKEN"),
         )
 
     def __repr__(self) -> str:  # never print a secret by accident

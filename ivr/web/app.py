@@ -1,18 +1,64 @@
-"""``create_app``: the Flask app that ``ivr serve --http`` serves."""
+"""``create_app``: the Flask app of the public port (``ivr serve --http``); ``create_ops_app``:
+the operational listener's (``engine.ops_http``).
+
+Both answer ``/healthz`` and ``/readyz`` (load balancers probe the public port).
+``/metrics`` and ``/queues`` (what every queue holds, the operators by state) are the
+operational pages: on the ops listener they answer; on the public port, which Twilio and
+the whole Internet reach, only to ``Authorization: Bearer $IVR_METRICS_TOKEN``: 404 when
+no token is configured (the pages are not there), 401 when one is and the request lacks it.
+With a token configured the ops listener asks for it too.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hmac
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from twilio.http import HttpClient
 
 from ivr.console.wiring import init_console
 from ivr.engine import Engine
 from ivr.ops.metrics import CONTENT_TYPE
 
-ops = Blueprint("ops", __name__)
+MIN_TOKEN_LENGTH = 16
+
+
+def metrics_token_problem(token: str | None) -> str | None:
+    """Why ``token`` (IVR_METRICS_TOKEN) cannot be used, or None."""
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        return f"IVR_METRICS_TOKEN must be at least {MIN_TOKEN_LENGTH} characters (e.g. `openssl rand -hex 24`)"
+    return None
+
+
+def _bearer_matches(token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def ops_pages(*, token: str | None, public: bool) -> Blueprint:
+    """``/metrics`` and ``/queues``; ``public``: on the public port (see the module docstring)."""
+    pages = Blueprint("ops", __name__)
+
+    @pages.before_request
+    def authorised() -> Response | None:
+        if token is None:
+            if public:
+                abort(404)
+            return None
+        if _bearer_matches(token):
+            return None
+        refused = Response("a bearer token is needed (IVR_METRICS_TOKEN)\n", 401, mimetype="text/plain")
+        refused.headers["WWW-Authenticate"] = 'Bearer realm="ivr-ops"'
+        return refused
+
+    pages.add_url_rule("/metrics", view_func=metrics)
+    pages.add_url_rule("/queues", view_func=queues)
+    return pages
+
+
+health = Blueprint("health", __name__)
 
 
 def _engine() -> Engine:
@@ -20,7 +66,7 @@ def _engine() -> Engine:
     return engine
 
 
-@ops.get("/healthz")
+@health.get("/healthz")
 def healthz() -> Any:
     """Alive (always 200 while the process answers), with what serves: each menu's live
     version and its source, and the last menu edit refused (the running version stays)."""
@@ -31,7 +77,7 @@ def healthz() -> Any:
                    menu_edit_refused=None if refused is None else refused.to_dict())
 
 
-@ops.get("/readyz")
+@health.get("/readyz")
 def readyz() -> Any:
     """Able to take calls: Redis reachable, menus loaded (a refused edit leaves the last good
     version serving, so it does not make the engine unready), recording key present, and
@@ -45,12 +91,10 @@ def readyz() -> Any:
             200 if ready else 503)
 
 
-@ops.get("/metrics")
 def metrics() -> Response:
     return Response(_engine().metrics.exposition(), mimetype=None, content_type=CONTENT_TYPE)
 
 
-@ops.get("/queues")
 def queues() -> Any:
     snapshots = _engine().router.snapshot()
     return jsonify(queues=[dataclasses.asdict(s) for s in snapshots])
@@ -65,7 +109,17 @@ def create_app(
 
     app = Flask("ivr")
     app.extensions["ivr.engine"] = engine
-    app.register_blueprint(ops)
+    app.register_blueprint(health)
+    app.register_blueprint(ops_pages(token=engine.secrets.metrics_token, public=True))
     app.register_blueprint(twilio or twilio_blueprint(engine, http_client=twilio_http_client))
     init_console(app, engine)
+    return app
+
+
+def create_ops_app(engine: Engine) -> Flask:
+    """The app of the operational listener (``engine.ops_http``)."""
+    app = Flask("ivr-ops")
+    app.extensions["ivr.engine"] = engine
+    app.register_blueprint(health)
+    app.register_blueprint(ops_pages(token=engine.secrets.metrics_token, public=False))
     return app

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IVR = str(Path(sys.executable).with_name("ivr"))
 # What a newcomer's shell does not have: the environment of the machine, less anything
 # that would change the README's defaults.
+DEFAULT_OPS_PORT = 9108  # engine.ops_http in the shipped config.yaml (loopback)
 _NOT_A_NEWCOMERS = re.compile(r"^(IVR_|REDIS_URL|TWILIO_|VOSK_MODEL_PATH)")
 
 
@@ -104,21 +105,24 @@ class Product:
                               timeout=timeout, env=env or newcomer_env())
 
     def serve(self, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60,
-              terminal: bool = False, fastagi: int | None = None) -> Serving:
+              terminal: bool = False, fastagi: int | None = None, ops_default: bool = False) -> Serving:
         """The README's first command (``ivr serve``) on free loopback ports (``fastagi``: on
-        this one, e.g. the port Asterisk's IVR_AGI names); waits until its HTTP port answers
-        ``/healthz``.  ``terminal``: its output goes to a pseudo-terminal, as in a person's
-        shell (copied to the log file as it comes)."""
+        this one, e.g. the port Asterisk's IVR_AGI names; the operational listener too, unless
+        ``ops_default``: on config.yaml's, as the README's command); waits until its HTTP port
+        answers ``/healthz``.  ``terminal``: its output goes to a pseudo-terminal, as in a
+        person's shell (copied to the log file as it comes)."""
         fastagi, http = fastagi or free_port(), free_port()
+        ops = DEFAULT_OPS_PORT if ops_default else free_port()
         log = self.root / f"serve-{len(self.runs)}.log"
-        command = [IVR, "serve", "--fastagi", f"127.0.0.1:{fastagi}", "--http", f"127.0.0.1:{http}", *args]
+        command = [IVR, "serve", "--fastagi", f"127.0.0.1:{fastagi}", "--http", f"127.0.0.1:{http}",
+                   *([] if ops_default else ["--ops-http", f"127.0.0.1:{ops}"]), *args]
         if terminal:
             process = _in_a_terminal(command, cwd=self.root, env=env or newcomer_env(), log=log)
         else:
             with open(log, "wb") as out:
                 process = subprocess.Popen(command, cwd=self.root, stdout=out, stderr=subprocess.STDOUT,
                                            env=env or newcomer_env(), start_new_session=True)
-        serving = Serving(product=self, process=process, fastagi=fastagi, http=http, log_path=log)
+        serving = Serving(product=self, process=process, fastagi=fastagi, http=http, ops=ops, log_path=log)
         self.runs.append(serving)
         until(lambda: serving.alive_and_answering(), ready_timeout, every=0.2,
               what=f"ivr serve answering /healthz (log: {serving.log()[-2000:]})")
@@ -146,6 +150,7 @@ class Serving:
     process: subprocess.Popen[bytes]
     fastagi: int
     http: int
+    ops: int  # the operational listener: /metrics, /queues
     log_path: Path
 
     @property
@@ -163,8 +168,9 @@ class Serving:
         return False
 
     def request(self, method: str, path: str, *, data: bytes | None = None, timeout: float = 10,
-                headers: dict[str, str] | None = None) -> Reply:
-        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers or {})
+                headers: dict[str, str] | None = None, port: int | None = None) -> Reply:
+        base = self.base_url if port is None else f"http://127.0.0.1:{port}"
+        req = urllib.request.Request(base + path, data=data, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as reply:
                 return Reply(reply.status, reply.read(), dict(reply.headers))
@@ -173,6 +179,11 @@ class Serving:
 
     def get(self, path: str, *, timeout: float = 10) -> Reply:
         return self.request("GET", path, timeout=timeout)
+
+    def ops_get(self, path: str, *, timeout: float = 10, headers: dict[str, str] | None = None) -> Reply:
+        """``path`` from the operational listener (``/metrics``, ``/queues``), as Prometheus
+        or the person on call reads it."""
+        return self.request("GET", path, timeout=timeout, headers=headers, port=self.ops)
 
     def wait_log(self, pattern: str, timeout: float = 30) -> re.Match[str]:
         """The first match of ``pattern`` in the engine's output, waiting for it to appear."""

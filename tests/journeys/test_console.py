@@ -233,7 +233,7 @@ def test_an_operators_page_speaks_one_language_through_whole_calls_and_not_ready
         assert not CYRILLIC.search(page_text(browser)), page_text(browser)
 
     def waiting() -> int:
-        queues = serving.get("/queues").json()["queues"]
+        queues = serving.ops_get("/queues").json()["queues"]
         return int(next(q for q in queues if q["queue"] == "general")["waiting"])
 
     # A supervisor's setting: five seconds of after-call work, so the day moves on quickly.

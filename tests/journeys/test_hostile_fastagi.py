@@ -48,7 +48,7 @@ def test_a_citizen_hears_the_greeting_through_2000_idle_connections(product: Pro
         phone.close()
 
         def dropped() -> int:
-            text = serving.get("/metrics").text
+            text = serving.ops_get("/metrics").text
             found = re.search(r'^ivr_agi_connections_refused_total\{[^}]*reason="dropped_waiting"[^}]*\} (\S+)',
                               text, re.MULTILINE)
             return int(float(found.group(1))) if found else 0

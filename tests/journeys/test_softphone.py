@@ -31,7 +31,7 @@ def reach_the_queue(phone: Any, *, consent: str) -> str:
 
 
 def waiting(serving: Serving) -> dict[str, Any]:
-    queues = serving.get("/queues").json()["queues"]
+    queues = serving.ops_get("/queues").json()["queues"]
     return next(q for q in queues if q["queue"] == QUEUE)
 
 

@@ -5,8 +5,9 @@ and prompts, writable paths in a temp dir, every queue open round the clock (the
 must not depend on Moscow's hour), optional extra operators and routing settings.
 
 :class:`EngineProcess`: ``ivr serve`` in a child process (``python -m ivr.cli``) on
-given FastAGI and HTTP ports, its JSON log in a file; ``start``/``wait_ready``,
-``stop`` (SIGTERM: drain), ``kill`` (SIGKILL), memory, ``/metrics``.
+given FastAGI, HTTP and operational (``--ops-http``) ports, its JSON log in a file;
+``start``/``wait_ready``, ``stop`` (SIGTERM: drain), ``kill`` (SIGKILL), memory,
+``/metrics`` and ``/queues`` (from the operational port).
 """
 
 from __future__ import annotations
@@ -71,13 +72,14 @@ def write_config(
 
 class EngineProcess:
     def __init__(self, name: str, *, config: Path, redis_url: str, directory: Path,
-                 fastagi_port: int | None = None, http_port: int | None = None,
+                 fastagi_port: int | None = None, http_port: int | None = None, ops_port: int | None = None,
                  env: Mapping[str, str] | None = None) -> None:
         self.name = name
         self.config = config
         self.redis_url = redis_url
         self.fastagi = ("127.0.0.1", fastagi_port or free_port())
         self.http = ("127.0.0.1", http_port or free_port())
+        self.ops = ("127.0.0.1", ops_port or free_port())
         self.log = directory / f"engine-{name}.log"
         self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
@@ -91,7 +93,8 @@ class EngineProcess:
         env = {**os.environ, "REDIS_URL": self.redis_url, "IVR_RECORDING_KEY": RECORDING_KEY,
                "IVR_LOG_LEVEL": "INFO", **self.extra_env}
         cmd = [sys.executable, "-m", "ivr.cli", "--config", str(self.config), "serve",
-               "--fastagi", f"{self.fastagi[0]}:{self.fastagi[1]}", "--http", f"{self.http[0]}:{self.http[1]}"]
+               "--fastagi", f"{self.fastagi[0]}:{self.fastagi[1]}", "--http", f"{self.http[0]}:{self.http[1]}",
+               "--ops-http", f"{self.ops[0]}:{self.ops[1]}"]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env, cwd=ROOT)
         self.starts += 1
@@ -99,15 +102,17 @@ class EngineProcess:
             self.wait_ready(wait)
         return self
 
-    def get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    def get(self, path: str, timeout: float = 5.0, *, ops: bool = False) -> tuple[int, bytes]:
+        """``path`` from the public port, or (``ops``) from the operational one."""
+        base = f"http://{self.ops[0]}:{self.ops[1]}" if ops else self.base
         try:
-            with urllib.request.urlopen(self.base + path, timeout=timeout) as reply:  # loopback only
+            with urllib.request.urlopen(base + path, timeout=timeout) as reply:  # loopback only
                 return reply.status, reply.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
 
-    def json(self, path: str) -> Any:
-        return json.loads(self.get(path)[1])
+    def json(self, path: str, *, ops: bool = False) -> Any:
+        return json.loads(self.get(path, ops=ops)[1])
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -158,7 +163,7 @@ class EngineProcess:
         """One sample of this process's /metrics (0 when absent)."""
         from prometheus_client.parser import text_string_to_metric_families
 
-        status, body = self.get("/metrics")
+        status, body = self.get("/metrics", ops=True)
         if status != 200:
             raise RuntimeError(f"/metrics: {status}")
         total = 0.0

@@ -39,7 +39,7 @@ from ivr.twilio import (
     load_prompt_texts,
     make_twilio_blueprint,
 )
-from ivr.web.app import create_app
+from ivr.web.app import create_app, create_ops_app
 
 from .callers import MenuCaller, place_call
 
@@ -191,7 +191,7 @@ def test_no_synthetic_number_or_name_in_a_whole_runs_log(make_engine, log_file: 
         assert app.test_client().post("/twilio/voice", data={"CallSid": TWILIO_SID, "From": CALLERS[2]}
                                       ).status_code == 403
         engine.tick()
-        assert app.test_client().get("/metrics").status_code == 200
+        assert create_ops_app(engine).test_client().get("/metrics").status_code == 200
     finally:
         server.shutdown(1.0)
 

@@ -15,7 +15,7 @@ from ivr.identity import corrupt_checksum, synthetic_inn
 from ivr.ops.feeds import RoutingEventFeed
 from ivr.ops.metrics import Metrics
 from ivr.speech.recogniser import Recognition
-from ivr.web.app import create_app
+from ivr.web.app import create_app, create_ops_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asterisk"))
 
@@ -94,7 +94,7 @@ def test_recognition_time_and_purges() -> None:
 def test_engine_metrics_endpoint_with_routing_figures(make_engine) -> None:  # type: ignore[no-untyped-def]
     now = [NOON]
     engine = make_engine(clock=lambda: now[0])
-    client = create_app(engine).test_client()
+    client = create_ops_app(engine).test_client()
     engine.tick()  # creates the consumer group: counting starts now
     runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(),
                         clock=engine.clock, observer=engine.metrics)

@@ -74,7 +74,7 @@ def test_two_engines_one_redis_a_callback_booked_in_one_is_assigned_by_the_other
         assert "callback.booked" in q.heard and "callback.booked" in r.heard
         # Shared state: either engine shows both callbacks.
         for engine in (a, b):
-            queues = {x["queue"]: x for x in engine.json("/queues")["queues"]}
+            queues = {x["queue"]: x for x in engine.json("/queues", ops=True)["queues"]}
             assert queues["payments"]["callbacks_pending"] == 2
         assert a.stop() == 0  # A drains and stops; from now on only B works
         router.ended("p.1")  # op102 wraps up for a second, then B's tick gives him a callback
@@ -108,12 +108,14 @@ def test_web_processes_share_one_http_port(tmp_path: Path, aof_redis: RedisServe
     port = free_port()
     env = {**os.environ, "REDIS_URL": aof_redis.url, "IVR_RECORDING_KEY": RECORDING_KEY}
     procs = []
+    ops = [free_port(), free_port()]  # each process its own: its own metrics
     for n in range(2):
         with open(tmp_path / f"web-{n}.log", "wb") as out:
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "ivr.cli", "--config", str(config), "serve", "--fastagi", "off",
-                 "--http", f"127.0.0.1:{port}"], stdout=out, stderr=out, env=env, cwd=ROOT))
-    probe = EngineProcess("probe", config=config, redis_url=aof_redis.url, directory=tmp_path, http_port=port)
+                 "--http", f"127.0.0.1:{port}", "--ops-http", f"127.0.0.1:{ops[n]}"], stdout=out, stderr=out, env=env, cwd=ROOT))
+    probe = EngineProcess("probe", config=config, redis_url=aof_redis.url, directory=tmp_path, http_port=port,
+                          ops_port=ops[1])
     logs = lambda: "".join((tmp_path / f"web-{n}.log").read_text()[-1500:] for n in range(2))
     try:
         deadline = time.monotonic() + 30
