@@ -160,10 +160,10 @@ def test_no_synthetic_number_or_name_in_a_whole_runs_log(make_engine, log_file: 
         b = place_call(server.address, MenuCaller(numbers=[SNILS_DIGITS], topic="7"),
                        default_env(caller=CALLERS[1].lstrip("+"), uniqueid="b.1"))
         assert b.variables.get("IVR_STATUS") == "connect"
-        # 3. hangs up while asked for the number; 4. during the readback of the ИНН
+        # 3. hangs up while asked for the number; 4. during the readback of the ИНН ("вы ввели ...")
         place_call(server.address, MenuCaller(hang_up_at="identity.enter_number"),
                    default_env(caller=CALLERS[2].lstrip("+"), uniqueid="c.1"))
-        d = place_call(server.address, MenuCaller(numbers=[INNS[1]], hang_up_at="digits"),
+        d = place_call(server.address, MenuCaller(numbers=[INNS[1]], hang_up_at="common.you_entered"),
                        default_env(caller=CALLERS[3].lstrip("+"), uniqueid="d.1"))
         assert d.hung_up_by_caller
         # 5. garbage on the socket in the middle of the ИНН entry
