@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
+
 ROOT = Path(__file__).resolve().parents[2]
 IVR = str(Path(sys.executable).with_name("ivr"))
 # What a newcomer's shell does not have: the environment of the machine, less anything
@@ -173,9 +175,9 @@ class Serving:
         req = urllib.request.Request(base + path, data=data, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as reply:
-                return Reply(reply.status, reply.read(), dict(reply.headers))
+                return Reply(reply.status, reply.read(), CaseInsensitiveDict(reply.headers.items()))
         except urllib.error.HTTPError as error:
-            return Reply(error.code, error.read(), dict(error.headers))
+            return Reply(error.code, error.read(), CaseInsensitiveDict(error.headers.items()))
 
     def get(self, path: str, *, timeout: float = 10) -> Reply:
         return self.request("GET", path, timeout=timeout)

@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
+
 from tests.console.live import log_in
 from tests.journeys.product import Product, Serving, until
 
@@ -51,9 +53,9 @@ class Browser:
         req = urllib.request.Request(self.base + path, data=data, headers=headers)
         try:
             with self.opener.open(req, timeout=15) as reply:
-                return Answer(reply.status, dict(reply.headers), reply.read().decode("utf-8", "replace"))
+                return Answer(reply.status, CaseInsensitiveDict(reply.headers.items()), reply.read().decode("utf-8", "replace"))
         except urllib.error.HTTPError as error:
-            return Answer(error.code, dict(error.headers), error.read().decode("utf-8", "replace"))
+            return Answer(error.code, CaseInsensitiveDict(error.headers.items()), error.read().decode("utf-8", "replace"))
 
     def log_in(self, name: str, password: str) -> Answer:
         page = self.request("/login").text
