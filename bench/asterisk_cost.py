@@ -154,6 +154,7 @@ class Host:
 
     def set_up(self, *, trace: bool = False) -> None:
         h = self.harness
+        h.hold_machine()  # one Asterisk on the machine: a test run's waits for this one
         h.ensure_chroot()
         h.stop()
         undo_earlier_install(h)
@@ -232,6 +233,7 @@ class Host:
             os.kill(pid, signal.SIGKILL)
         self.harness.stop()
         undo_earlier_install(self.harness)
+        self.harness.release_machine()
 
 
 # -- one run ------------------------------------------------------------------------------------

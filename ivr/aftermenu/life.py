@@ -47,6 +47,7 @@ from ivr.aftermenu.outcomes import (
     Outcome,
     Transferred,
 )
+from ivr.aftermenu.legs import LiveLegs
 from routing.engine import Router
 from routing.model import Assignment
 from routing.states import MOVES
@@ -132,9 +133,14 @@ class CallLife:
 
     def __init__(self, *, router: Router) -> None:
         self.router = router
+        self.legs = LiveLegs(redis=router.redis, prefix=router.keys.prefix)
 
     def apply(self, outcome: Outcome) -> Applied:
         applied = TABLE[type(outcome)].run(self.router, outcome)
+        if isinstance(outcome, OperatorAnswered) and outcome.legs is not None:
+            self.legs.put(outcome.legs)
+        elif isinstance(outcome, (ConversationEnded, CallerLeft, EngineDied)):
+            self.legs.drop(outcome.call_id)
         if isinstance(outcome, OperatorMissed) and applied.misses:
             log.info("call %s: %s did not answer (%s), %d in a row; back at the head of its line",
                      outcome.call_id, outcome.operator_id, outcome.why, applied.misses)

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ivr.aftermenu.legs import Legs
+
 
 @dataclass(frozen=True)
 class OperatorAnswered:
     """The reserved operator took the call (AMI ``DialEnd ANSWER``, Twilio's operator leg
-    ``answered``, the console's "answered" button)."""
+    ``answered``, the console's "answered" button).  ``legs``: the bridged legs, where the
+    telephony says them (kept for the console's live-call actions until the end)."""
 
     call_id: str
+    legs: Legs | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import dataclasses
 from collections.abc import Callable
 
 from ivr.aftermenu import CallerLeft, CallLife, ConversationEnded, OperatorAnswered, OperatorMissed
+from ivr.aftermenu.legs import Legs
 from ivr.asterisk.ami import Message
 from ivr.call.runner import CallRunner, Steps
 from ivr.call.services import CallServices
@@ -69,7 +70,10 @@ class HandoverWatcher:
             dial_status = event.get("DialStatus", "")
             if name == "DialEnd" and status.state == "reserved":
                 if dial_status == "ANSWER":
-                    self.life.apply(OperatorAnswered(call_id))
+                    legs = Legs(call_id, "asterisk", status.assignment.operator_id,
+                                caller=event.get("Channel", ""), operator=event.get("DestChannel", ""),
+                                since=self.router.clock())
+                    self.life.apply(OperatorAnswered(call_id, legs))
                     log.info("call %s: %s answered", call_id, status.assignment.operator_id)
                 elif dial_status != "CANCEL":  # CANCEL: the caller hung up; Hangup says so
                     self.life.apply(OperatorMissed(call_id, status.assignment.operator_id,

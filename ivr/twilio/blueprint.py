@@ -176,7 +176,7 @@ def make_twilio_blueprint(
     def operator_leg() -> Response:
         data = form()
         parent, operator = params.parent_call_sid(data), params.operator_id(request.args)
-        calls.operator_leg(parent, operator, params.call_status(data))
+        calls.operator_leg(parent, operator, params.call_status(data), leg_sid=params.call_sid(data))
         return Response(status=204)
 
     @bp.post("/twilio/recording-status")

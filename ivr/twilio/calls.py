@@ -174,11 +174,11 @@ class TwilioCalls:
                 runner.handle(e.HungUp(self.clock()))
             self.store.end(call_sid)
 
-    def operator_leg(self, call_sid: str, operator: str, status: str) -> None:
-        """POST /twilio/operator-leg: the operator's leg answered (or ended)."""
+    def operator_leg(self, call_sid: str, operator: str, status: str, *, leg_sid: str = "") -> None:
+        """POST /twilio/operator-leg: the operator's leg (``leg_sid``) answered (or ended)."""
         if self.handover is not None:
             with call_scope(call_sid):
-                self.handover.leg(call_sid, operator, status)
+                self.handover.leg(call_sid, operator, status, leg_sid=leg_sid)
 
     def dialled(self, call_sid: str, step: int, operator: str, dial_status: str) -> str:
         """POST /twilio/dialled (``<Dial action>``): the bridge is over.  A conversation held

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 
 from ivr.aftermenu import CallerLeft, CallLife, ConversationEnded, OperatorAnswered, OperatorMissed
+from ivr.aftermenu.legs import Legs
 from routing.errors import RoutingError
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,16 @@ class TwilioHandover:
             return None
         return status.state
 
-    def leg(self, call_sid: str, operator: str, status: str) -> None:
-        """The operator leg's status callback; ``call_sid`` is the caller's (ParentCallSid)."""
+    def leg(self, call_sid: str, operator: str, status: str, *, leg_sid: str = "") -> None:
+        """The operator leg's status callback; ``call_sid`` is the caller's (ParentCallSid),
+        ``leg_sid`` the operator leg's own CallSid."""
         if status not in ("in-progress", "answered"):
             return
         try:
             if self._mine(call_sid, operator) == "reserved":
-                self.life.apply(OperatorAnswered(call_sid))
+                legs = Legs(call_sid, "twilio", operator, caller=call_sid, operator=leg_sid,
+                            since=self.life.router.clock()) if leg_sid else None
+                self.life.apply(OperatorAnswered(call_sid, legs))
         except RoutingError as exc:  # another engine process got there first
             log.info("call %s: answer not recorded: %s", call_sid, exc)
 

@@ -8,11 +8,14 @@
     harness.stop()                         # kill Asterisk, umount proc; safe to repeat
 
 Everything listens on 127.0.0.1 only (AMI 5038, SIP 5060): the chroot shares the
-host's network namespace.
+host's network namespace.  So one Asterisk runs on the machine at a time: ``start`` takes
+the machine-wide lock :data:`TIER_LOCK` and ``stop`` gives it back; a second test run
+waits for the first one's Asterisk to stop instead of taking over its ports.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -29,6 +32,8 @@ DEFAULT_ROOT = Path("/var/cache/ivr-asterisk/root")
 AMI_USER = "ivr-test"
 AMI_SECRET = "ivr-test-secret"
 AMI_PORT = 5038
+TIER_LOCK = Path("/run/lock/ivr-asterisk-tier.lock")
+TIER_LOCK_WAIT = 1800.0  # seconds a run waits for another run's Asterisk to stop
 
 
 class AsteriskHarnessError(RuntimeError):
@@ -43,6 +48,44 @@ class AsteriskHarness:
         self.full_log = self.root / "var/log/asterisk/full"
         self._full_log_start = 0  # where this boot's lines begin in full_log
         self.timings: dict[str, float] = {}
+        self._tier_lock: int | None = None  # the lock's descriptor while Asterisk may run
+        self._held = False  # taken by hold_machine(): kept across stop() until release_machine()
+
+    # -- one Asterisk on the machine -------------------------------------------
+    def _take_tier_lock(self) -> None:
+        if self._tier_lock is not None:
+            return
+        TIER_LOCK.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(TIER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + TIER_LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise AsteriskHarnessError(
+                        f"another test run's Asterisk held {TIER_LOCK} for {TIER_LOCK_WAIT:.0f} s")
+                time.sleep(0.5)
+        self._tier_lock = fd
+
+    def hold_machine(self) -> None:
+        """Take the machine's Asterisk lock for longer than one start..stop (a test that
+        edits the chroot around its Asterisk); give it back with :meth:`release_machine`."""
+        self._take_tier_lock()
+        self._held = True
+
+    def release_machine(self) -> None:
+        self._held = False
+        self._give_tier_lock()
+
+    def _give_tier_lock(self) -> None:
+        if self._held:
+            return
+        fd, self._tier_lock = self._tier_lock, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the flock
 
     # -- chroot ------------------------------------------------------------
     def ensure_chroot(self) -> None:
@@ -103,6 +146,7 @@ class AsteriskHarness:
         """Boot Asterisk.  ``installed``: with the /etc/asterisk already in the chroot (put
         there by an installer), not ``conf_dirs``.  ``user``/``umask``: as Debian's
         asterisk.service runs it (``-U asterisk -G asterisk``, systemd's UMask)."""
+        self._take_tier_lock()
         self._kill_stale()
         if not installed:
             self.install_config(conf_dirs if conf_dirs is not None else [BASE_CONF_DIR])
@@ -167,6 +211,7 @@ class AsteriskHarness:
             subprocess.run(["umount", str(self.root / "proc")], check=False)
             if self._proc_mounted():
                 subprocess.run(["umount", "-l", str(self.root / "proc")], check=False)
+        self._give_tier_lock()
 
     def _kill_stale(self) -> None:
         """Kill asterisk processes whose root is our chroot (left by a crashed run)."""

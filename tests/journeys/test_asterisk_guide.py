@@ -170,6 +170,7 @@ class Console:
 def host(tmp_path: Path) -> Iterator[AsteriskHarness]:
     """The Asterisk machine: the tier's chroot, /etc/asterisk as the package installed it."""
     harness = AsteriskHarness()
+    harness.hold_machine()  # the chroot is edited around its Asterisk: nobody else's run meanwhile
     problem = None
     try:
         harness.ensure_chroot()
@@ -180,6 +181,7 @@ def host(tmp_path: Path) -> Iterator[AsteriskHarness]:
         problem = str(exc)
     if problem is not None:  # fail (never skip), outside the except: no chained traceback
         harness.stop()
+        harness.release_machine()
         pytest.fail(f"real Asterisk unavailable: {problem}\n"
                     "(IVR_SKIP_ASTERISK=1 deselects the tests marked 'asterisk')", pytrace=False)
     try:
@@ -187,6 +189,7 @@ def host(tmp_path: Path) -> Iterator[AsteriskHarness]:
     finally:
         harness.stop()
         undo_earlier_install(harness)  # the tier's own tests find the chroot as they left it
+        harness.release_machine()
 
 
 @pytest.fixture()
