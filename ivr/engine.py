@@ -37,6 +37,7 @@ from ivr.ops.metrics import Metrics
 from ivr.ops.probe import redis_answers
 from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.audit.logs import AuditLogs, audit_logs
+from ivr.aftermenu.control import Controls, LiveControl
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
 from routing.appeals import AppealBook, identity_key
@@ -78,6 +79,9 @@ class Engine:
     # over to them ("asterisk" with AMI: DialEnd).  For the others the operator says it,
     # with the "answered" button on the screen-pop (the same routing transition).
     answer_events: set[str] = field(default_factory=set)
+    # What acts on a bridged call (transfer, supervision, recording pause), by front end:
+    # "asterisk" (AMI), "twilio" (the REST API); the console reaches them via ``controls``.
+    live_controls: dict[str, LiveControl] = field(default_factory=dict)
     # Where every front end sends what became of a call after the menu (ivr.aftermenu).
     life: CallLife | None = None
     # More background work the front ends register (Twilio's REST bridging).
@@ -99,6 +103,10 @@ class Engine:
     def services(self) -> RoutedServices:
         return RoutedServices(router=self.router, appeals=self.appeals, call_log=self.call_ended,
                               life=self.call_life)
+
+    @property
+    def controls(self) -> Controls:
+        return Controls(legs=self.call_life.legs, fronts=self.live_controls)  # type: ignore[arg-type]
 
     @property
     def call_life(self) -> CallLife:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ivr.asterisk.admission import AdmissionSettings, unreachable_hosts_warning
 from ivr.asterisk.ami import AmiClient, Message
+from ivr.asterisk.control import AsteriskControl
 from ivr.asterisk.dialer import AsteriskCallbackDialer
 from ivr.asterisk.handover import RESUME, HandoverWatcher, back_in_line
 from ivr.asterisk.media import MediaSettings
@@ -130,4 +131,5 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
     dialer.ami = ami
     engine.dialers["asterisk"] = dialer
     engine.answer_events.add("asterisk")  # DialEnd: the hand-over watcher moves the call
+    engine.live_controls["asterisk"] = AsteriskControl(ami=ami)
     return AmiServices(ami=ami, dialer=dialer, handovers=handovers)

@@ -1,0 +1,51 @@
+"""Acting on a bridged Asterisk call over AMI: :class:`ivr.aftermenu.control.LiveControl`.
+
+The legs are the caller's channel (the one running ``Dial`` in ``[operator-handover]``)
+and the operator's (Dial's ``DestChannel``), from :class:`ivr.aftermenu.legs.Legs`.
+Each action is one or two AMI actions; an AMI error or silence raises
+:class:`~ivr.aftermenu.control.TelephonyFailed` and leaves the call as it was.
+"""
+
+from __future__ import annotations
+
+from ivr.aftermenu.control import SpyMode, TelephonyFailed, Unsupported
+from ivr.aftermenu.legs import Legs
+from ivr.asterisk.ami import AmiClient, AmiError, Message
+
+
+class AsteriskControl:
+    def __init__(self, *, ami: AmiClient) -> None:
+        self.ami = ami
+
+    def _action(self, name: str, fields: dict[str, str]) -> Message:
+        try:
+            return self.ami.action(name, fields)
+        except AmiError as exc:
+            raise TelephonyFailed(f"{name}: {exc}") from exc
+
+    # -- transfer (issue 18, section 2) --------------------------------------------------
+    def redirect_to_line(self, legs: Legs) -> None:
+        raise Unsupported("transfer")
+
+    def consult(self, legs: Legs, operator_id: str, endpoint: str) -> None:
+        raise Unsupported("transfer")
+
+    def complete_consult(self, legs: Legs) -> None:
+        raise Unsupported("transfer")
+
+    def cancel_consult(self, legs: Legs) -> None:
+        raise Unsupported("transfer")
+
+    # -- supervision (section 3) -----------------------------------------------------------
+    def spy(self, legs: Legs, supervisor_endpoint: str, mode: SpyMode) -> str:
+        raise Unsupported("supervision")
+
+    def stop_spying(self, legs: Legs, handle: str) -> None:
+        raise Unsupported("supervision")
+
+    # -- recording pause (section 4) -------------------------------------------------------
+    def pause_recording(self, legs: Legs) -> None:
+        raise Unsupported("recording pause")
+
+    def resume_recording(self, legs: Legs) -> None:
+        raise Unsupported("recording pause")
