@@ -58,6 +58,12 @@ def _check_references(config: Config, converter: Converter) -> None:
     for user, spec in config.users.items():
         if spec.role == "operator" and spec.operator not in config.operators:
             converter.problem(("users", user, "operator"), f"user '{user}' names unknown operator '{spec.operator}'")
+    console = config.console
+    if console.archive_certificate and not console.trusted_proxies:
+        converter.problem(("console", "archive_certificate"),
+                          "archive_certificate needs console.trusted_proxies: the address of the TLS proxy "
+                          "(nginx, deploy/nginx/) whose certificate headers are believed; with none, no "
+                          "certificate could be believed (or any could be forged)")
     for number, menu in config.menus.numbers.items():
         if not menu:
             converter.problem(("menus", "numbers", number), f"number '{number}' has no menu")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, Flask
 
 from ivr.audit.logs import CONSOLE_ACCESS
@@ -35,10 +33,6 @@ def hotline_zone(config: Config) -> str:
 def init_console(app: Flask, engine: Engine) -> None:
     config, redis, prefix = engine.config, engine.redis, engine.config.redis.prefix
     settings = config.console
-    if settings.archive_certificate and not settings.trusted_proxies:
-        logging.getLogger("ivr.console.security").error(
-            "console.archive_certificate is on but console.trusted_proxies is empty: no certificate "
-            "can be believed, so the archive is closed to everyone (see deploy/nginx/README.md)")
     security = SecurityLog(redis=redis, prefix=prefix, clock=engine.clock)
     users = UserStore(redis=redis, prefix=prefix, configured=config.users, operators=config.operators,
                       clock=engine.clock)

@@ -65,7 +65,8 @@ def test_a_binding_in_config_yaml(tmp_path: Path) -> None:
     password_hash: "scrypt:32768:8:1$x$y"
     certificate: "CN=anton,OU=Support,O=Hotline"
     cert_serial: "1F:3A"
-""").replace("archive_certificate: false", "archive_certificate: true")
+""").replace("archive_certificate: false", "archive_certificate: true").replace(
+        "trusted_proxies: []", "trusted_proxies: [127.0.0.1]")
     (tmp_path / "config.yaml").write_text(text)
     config = load_config(tmp_path / "config.yaml")
     assert config.console.archive_certificate is True

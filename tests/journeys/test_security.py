@@ -158,3 +158,20 @@ def test_an_operator_opening_other_calls_is_blocked_and_a_supervisor_unblocks_he
     log_in(browser, base, "nina", "nina's long secret")
     wait(lambda d: d.current_url.endswith("/operator"))
     assert serving.stop() < 15
+
+
+def test_archive_certificate_without_a_trusted_proxy_is_refused_at_start(product: Product) -> None:
+    """``archive_certificate: true`` with no ``trusted_proxies``: no certificate header could be
+    believed (or any could be forged), so the administrator is told at once, with the line."""
+    config = product.root / "config.yaml"
+    text = config.read_text(encoding="utf-8")
+    assert "  archive_certificate: false" in text and "  trusted_proxies: []" in text
+    config.write_text(text.replace("  archive_certificate: false", "  archive_certificate: true"), encoding="utf-8")
+    line = next(n for n, s in enumerate(config.read_text().splitlines(), 1) if s.startswith("  archive_certificate:"))
+    for command in (("serve", "--http", "127.0.0.1:0", "--fastagi", "off"), ("validate",)):
+        done = product.ivr(*command, timeout=30)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert f"config.yaml:{line}: archive_certificate needs console.trusted_proxies" in done.stderr, done.stderr
+    config.write_text(text.replace("  archive_certificate: false", "  archive_certificate: true")
+                      .replace("  trusted_proxies: []", "  trusted_proxies: [127.0.0.1]"), encoding="utf-8")
+    assert product.ivr("validate", timeout=30).returncode == 0
