@@ -141,8 +141,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+# What a text line may not carry as it is: C0 controls but tab and newline, DEL, C1 controls.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
+_CONTROLS[0x0D] = "\\r"
+
+
+def one_record(text: str) -> str:
+    """``text`` as lines that cannot pass for other records or drive the terminal: control
+    characters escaped (``\\x1b``, ``\\r``), every line after the first indented.  A URL, a
+    log-in name or an AGI variable with ``%0a2026-... console log-in: ...`` in it stays one
+    record in a text log."""
+    return text.translate(_CONTROLS).replace("\n", "\n  ")
+
+
 class TextFormatter(logging.Formatter):
-    """For a person at a terminal: ``time level logger [call id] message``."""
+    """For a person at a terminal: ``time level logger [call id] message``; a record's
+    further lines (a multi-line message, a traceback) indented (:func:`one_record`)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(call_id)s] %(message)s")
@@ -150,7 +164,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if record.__dict__.get("call_id") is None:
             record.__dict__["call_id"] = current_call_id() or "-"
-        return super().format(record)
+        return one_record(super().format(record))
 
 
 def configure_logging(

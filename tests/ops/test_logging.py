@@ -133,3 +133,21 @@ def test_text_format_for_a_terminal() -> None:
     finally:
         logging.getLogger().removeHandler(handler)
     assert "[c9] caller +7******9901" in stream.getvalue()
+
+
+def test_text_lines_cannot_be_forged_by_what_a_client_sent() -> None:
+    """A URL, a log-in name or an AGI variable carrying a newline and a made-up record, or a
+    terminal escape, stays inside its own record of a text log (issue 20's attack)."""
+    stream = io.StringIO()
+    handler = configure_logging(stream=stream, json_lines=False)
+    forged = "abc\n2026-12-06 23:59:59,000 INFO ivr.console.security [-] console log-in: FORGED\r\x1b[2K"
+    try:
+        logging.getLogger("ivr.console.security").warning("console not_your_call: call=%s", forged)
+        logging.getLogger("ivr.test").info("made:\n    supervisor (supervisor)  password: a-b-c")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 4, lines
+    assert [line[:4] == "2026" or line[0].isdigit() for line in lines] == [True, False, True, False], lines
+    assert lines[1].startswith("  2026-12-06 23:59:59,000 INFO") and lines[1].endswith("FORGED\\r\\x1b[2K"), lines
+    assert lines[3] == "      supervisor (supervisor)  password: a-b-c"
