@@ -30,6 +30,8 @@ PREFIXES = {"operator": ("/operator",), "supervisor": ("/supervisor",), "auditor
 
 def _safe_next(target: str, role: str) -> str | None:
     """Only a local path of the user's own pages (no open redirect, no other role's page)."""
+    if not target.isprintable() or any(c in target for c in " \\") or "/.." in target or len(target) > 512:
+        return None  # a header could not carry it (500), or a browser reads it otherwise
     parsed = urlparse(target)
     if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
         return None

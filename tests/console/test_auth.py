@@ -44,7 +44,10 @@ def test_the_cookie_is_secure_behind_https(config: Config, tmp_path: Any, redis_
 
 def test_next_goes_only_to_the_users_own_pages(app: Flask) -> None:
     for target, landed in (("/operator?x=1", "/operator?x=1"), ("https://evil.example/", "/operator"),
-                           ("//evil.example/", "/operator"), ("/supervisor/menus", "/operator")):
+                           ("//evil.example/", "/operator"), ("/supervisor/menus", "/operator"),
+                           # the attack of issue 20: a CR LF after log-in answered 500 (no cookie set)
+                           ("/operator\r\nX-Injected: 1", "/operator"), ("/operator/\\evil", "/operator"),
+                           ("/operator/../supervisor/menus", "/operator")):
         client = app.test_client()
         token = csrf_of(client)
         response = client.post("/login", data={"username": "olga", "password": PASSWORD, "csrf_token": token,
