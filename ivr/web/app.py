@@ -16,6 +16,7 @@ import hmac
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from twilio.http import HttpClient
 
 from ivr.console.wiring import init_console
@@ -100,6 +101,18 @@ def queues() -> Any:
     return jsonify(queues=[dataclasses.asdict(s) for s in snapshots])
 
 
+class BoundedJSON(DefaultJSONProvider):
+    """Flask's JSON, where a body nested deeper than Python's recursion limit (``[[[[...``,
+    200 KB from a logged-in client) is bad JSON (``get_json(silent=True)``: None; else 400),
+    not a RecursionError answering 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 def create_app(
     engine: Engine, *, twilio_http_client: HttpClient | None = None, twilio: Blueprint | None = None
 ) -> Flask:
@@ -108,6 +121,7 @@ def create_app(
     from ivr.twilio.wiring import twilio_blueprint
 
     app = Flask("ivr")
+    app.json = BoundedJSON(app)
     app.extensions["ivr.engine"] = engine
     app.register_blueprint(health)
     app.register_blueprint(ops_pages(token=engine.secrets.metrics_token, public=True))
@@ -119,6 +133,7 @@ def create_app(
 def create_ops_app(engine: Engine) -> Flask:
     """The app of the operational listener (``engine.ops_http``)."""
     app = Flask("ivr-ops")
+    app.json = BoundedJSON(app)
     app.extensions["ivr.engine"] = engine
     app.register_blueprint(health)
     app.register_blueprint(ops_pages(token=engine.secrets.metrics_token, public=False))

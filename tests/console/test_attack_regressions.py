@@ -182,3 +182,18 @@ def test_refused_attempts_block_the_account_and_only_a_supervisor_unblocks_it(
     actions = [(e["actor"], e["action"], e.get("detail", "")) for e in console_audit(engine)]
     assert ("olga", "account_blocked", f"{limit} refused attempts; the last: not_your_call") in actions
     assert ("sveta", "account_unblocked", "user olga") in actions
+
+
+@pytest.mark.parametrize(("role", "url"), [
+    ("operator", "/operator/api/state"),
+    ("operator", "/operator/api/calls/c1/wrap-up"),
+    ("auditor", "/auditor/api/citizen-copy"),
+    ("supervisor", "/supervisor/api/menus/hotline/validate"),
+])
+def test_json_nested_past_the_recursion_limit_is_bad_input_not_500(as_role: Any, role: str, url: str) -> None:
+    """The attack of issue 20: 100,000 ``[`` from a logged-in user raised RecursionError (500)."""
+    who = as_role(role)
+    body = "[" * 100_000 + "]" * 100_000
+    response = who.client.post(url, data=body, content_type="application/json",
+                               headers={"X-CSRF-Token": who.csrf})
+    assert 400 <= response.status_code < 500, (response.status_code, response.get_data(as_text=True)[:300])
