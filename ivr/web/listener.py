@@ -6,6 +6,13 @@ byte of it is read: a flood costs an accept and a close each) and hands out the 
 as :class:`CountedConnection`, whose ``close()`` (the transport closes its socket when
 the connection ends) gives the place back.  Nothing else of asyncio or the HTTP server
 is touched.
+
+A client that closes its end (``recv`` reads end of file) has left: its address gets its
+place back at once.  Hypercorn (0.18) closes such an idle keep-alive connection only when
+its idle timer fires (``http.header_timeout``), so without this every short connection a
+client closed counted against its address for 10 s: 256 in 10 s from one address (a
+monitor, or nginx for every console user) and the next were reset.  Until the socket is
+closed its place still counts against ``total`` (it holds a file descriptor).
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ import struct
 import threading
 from collections import Counter
 from typing import Any
+
+# Where connections whose client has left are counted until closed (never a client address).
+LEFT = "(left)"
 
 
 class ConnectionLimits:
@@ -34,6 +44,14 @@ class ConnectionLimits:
                 return False
             self._open[address] += 1
             return True
+
+    def peer_left(self, address: str) -> None:
+        """The client closed its end: its address's place is free; the total's waits for close."""
+        with self._lock:
+            self._open[address] -= 1
+            if self._open[address] <= 0:
+                del self._open[address]
+            self._open[LEFT] += 1
 
     def give_back(self, address: str) -> None:
         with self._lock:
@@ -57,6 +75,23 @@ class CountedConnection(socket.socket):
         if limits is not None:
             limits.give_back(self.address)
         super().close()
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data = super().recv(bufsize, flags)
+        if not data and bufsize:
+            self._peer_left()
+        return data
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        n = super().recv_into(buffer, nbytes, flags)
+        if n == 0 and (nbytes or len(buffer)):
+            self._peer_left()
+        return n
+
+    def _peer_left(self) -> None:
+        if self.limits is not None and self.address != LEFT:
+            self.limits.peer_left(self.address)
+            self.address = LEFT
 
     def detach(self) -> int:
         limits, self.limits = self.limits, None

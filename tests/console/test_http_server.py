@@ -167,6 +167,35 @@ def test_connections_per_address_are_bounded(server: HttpServer) -> None:
         web.shutdown()
 
 
+def test_connections_a_client_closed_give_their_place_back_at_once(server: HttpServer) -> None:
+    """The attack of issue 20: a client making short connections (each closed by the client
+    after its answer, as ``requests.get`` and nginx without upstream keep-alive do) was reset
+    from the 257th within 10 s: Hypercorn keeps a connection the client closed until its idle
+    timer, and its place counted against the address until then."""
+    web = started(server, dataclasses.replace(FAST, header_timeout=10.0, max_connections_per_client=20))
+    try:
+        statuses = []
+        for _ in range(60):  # three times the limit, well within one header_timeout
+            sock = connect_from(web, "127.0.0.4")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # keep-alive: the client closes
+            sock.settimeout(5)
+            try:
+                statuses.append(sock.recv(4096)[:12])
+            except ConnectionResetError:
+                statuses.append(b"reset")
+            sock.close()
+            time.sleep(0.01)
+        assert statuses == [b"HTTP/1.1 200"] * 60, statuses
+        assert web.limits.open_from("127.0.0.4") <= 1
+        held = [connect_from(web, "127.0.0.4") for _ in range(20)]  # the limit itself still holds
+        extra = connect_from(web, "127.0.0.4")
+        assert closed_by_server(extra, within=1.0)
+        for sock in [*held, extra]:
+            sock.close()
+    finally:
+        web.shutdown()
+
+
 def redis_clients(engine: Engine) -> int:
     return len(engine.redis.client_list())
 

@@ -113,3 +113,22 @@ def test_a_slow_header_flood_leaves_the_hotline_to_its_users(product: Product) -
         neighbour.wait(10)
     assert serving.get("/healthz").status == 200
     assert serving.stop() < 10
+
+
+def test_a_client_making_many_short_connections_is_answered_every_time(product: Product) -> None:
+    """Found by issue 20's attack: 300 quick requests from one address, each on a connection the
+    client closes after its answer (``requests.get``; a monitor; nginx without upstream
+    keep-alive, for every console user at once), were answered 256 times and then reset, on
+    the public and the operational port alike, until 10 s had passed."""
+    import requests
+
+    serving = product.serve()
+    for base in (serving.base_url, f"http://127.0.0.1:{serving.ops}"):
+        statuses = []
+        for _ in range(300):
+            try:
+                statuses.append(requests.get(base + "/healthz", timeout=5).status_code)
+            except requests.ConnectionError:
+                statuses.append(0)
+        assert statuses == [200] * 300, (base, statuses.index(0) if 0 in statuses else None)
+    assert serving.stop() < 10
