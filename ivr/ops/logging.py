@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Mapping
@@ -73,6 +74,18 @@ def mask_value(value: Any, *, key: str | None = None, depth: int = 0) -> Any:
     return _mask_free_text(str(value))
 
 
+_LONG_DIGITS = re.compile(r"\d{11,}")
+
+
+def loggable_call_id(call_id: str | None) -> str | None:
+    """The call id as every record carries it: kept as it is for correlation (Asterisk's
+    ``1796600015.153``, Twilio's ``CA...``), except a run of 11 or more digits (a ИНН, a
+    СНИЛС, a phone number a peer put in ``agi_uniqueid``), starred but its last four."""
+    if not call_id:
+        return call_id
+    return _LONG_DIGITS.sub(lambda m: "*" * (len(m[0]) - 4) + m[0][-4:], call_id)
+
+
 def _mask_free_text(text: str) -> str:
     text = mask_text(text)
     for word in current_personal():
@@ -110,7 +123,7 @@ class MaskingFilter(logging.Filter):
             record.exc_text = _mask_free_text(record.exc_text)
         if record.stack_info:
             record.stack_info = _mask_free_text(record.stack_info)
-        record.__dict__.setdefault("call_id", current_call_id())
+        record.__dict__["call_id"] = loggable_call_id(record.__dict__.get("call_id") or current_call_id())
         setattr(record, _MASKED, True)
         return True
 
@@ -124,7 +137,7 @@ class JsonFormatter(logging.Formatter):
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
-            "call_id": getattr(record, "call_id", None) or current_call_id(),
+            "call_id": getattr(record, "call_id", None) or loggable_call_id(current_call_id()),
             "msg": record.getMessage(),
             "pid": record.process,
             "thread": record.threadName,
@@ -163,7 +176,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         if record.__dict__.get("call_id") is None:
-            record.__dict__["call_id"] = current_call_id() or "-"
+            record.__dict__["call_id"] = loggable_call_id(current_call_id()) or "-"
         return one_record(super().format(record))
 
 

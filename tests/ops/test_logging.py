@@ -151,3 +151,18 @@ def test_text_lines_cannot_be_forged_by_what_a_client_sent() -> None:
     assert [line[:4] == "2026" or line[0].isdigit() for line in lines] == [True, False, True, False], lines
     assert lines[1].startswith("  2026-12-06 23:59:59,000 INFO") and lines[1].endswith("FORGED\\r\\x1b[2K"), lines
     assert lines[3] == "      supervisor (supervisor)  password: a-b-c"
+
+
+def test_personal_data_a_peer_put_in_the_call_id_is_masked_there_too(lines: io.StringIO) -> None:
+    """Issue 20's attack: an AGI peer sent ``agi_uniqueid: 1796600999.<ИНН>``; every line of
+    the call carried the ИНН in clear in ``call_id`` (the message itself was masked)."""
+    for call_id in (f"1796600999.{INN}", f"{SNILS_DIGITS}", PHONE):
+        with call_scope(call_id):
+            logging.getLogger("ivr.test").info("call %s ended", call_id)
+    text = lines.getvalue()
+    assert INN not in text and SNILS_DIGITS not in text and PHONE[1:] not in text, text
+    ids = [record["call_id"] for record in records(lines)]
+    assert ids[0] == "1796600999.********" + INN[-4:], ids
+    with call_scope("1796600015.153"):  # Asterisk's own ids stay as they are, for correlation
+        logging.getLogger("ivr.test").info("fine")
+    assert records(lines)[-1]["call_id"] == "1796600015.153"
