@@ -74,13 +74,14 @@ def mask_value(value: Any, *, key: str | None = None, depth: int = 0) -> Any:
     return _mask_free_text(str(value))
 
 
-_LONG_DIGITS = re.compile(r"\d{11,}")
+_LONG_DIGITS = re.compile(r"(?<![0-9A-Za-z])\d{11,}(?![0-9A-Za-z])")
 
 
 def loggable_call_id(call_id: str | None) -> str | None:
     """The call id as every record carries it: kept as it is for correlation (Asterisk's
-    ``1796600015.153``, Twilio's ``CA...``), except a run of 11 or more digits (a ИНН, a
-    СНИЛС, a phone number a peer put in ``agi_uniqueid``), starred but its last four."""
+    ``1796600015.153``, Twilio's ``CA`` and 32 hex digits), except a number of 11 or more
+    digits standing alone (a ИНН, a СНИЛС, a phone number a peer put in ``agi_uniqueid``),
+    starred but its last four."""
     if not call_id:
         return call_id
     return _LONG_DIGITS.sub(lambda m: "*" * (len(m[0]) - 4) + m[0][-4:], call_id)
