@@ -33,7 +33,7 @@ from ivr.console.funnel import Funnel
 from ivr.console.hub import Event, EventHub, Subscription, any_event
 from ivr.console.i18n import page_language
 from ivr.console.menudesk import MenuDesk, MenuDeskError
-from ivr.console.params import query_number
+from ivr.console.params import query_number, whole_number
 from ivr.console.sse import EventStream, frame, sse_response
 
 bp = Blueprint("supervisor", __name__, url_prefix="/supervisor")
@@ -75,12 +75,15 @@ def _text() -> str:
 
 
 def _base(value: Any) -> int | None:
+    """A version number from JSON: a whole number, or its ASCII digits (``1e400`` and
+    ``Infinity`` are floats Python's JSON reads; ``int()`` of them answered 500)."""
     if value in (None, ""):
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise MenuDeskError(400, "bad_base", "base: номер версии") from None
+    number = value if isinstance(value, int) and not isinstance(value, bool) else (
+        whole_number(value) if isinstance(value, str) else None)
+    if number is None or not 0 <= number < 10**9:
+        raise MenuDeskError(400, "bad_base", "base: номер версии")
+    return number
 
 
 @bp.errorhandler(MenuDeskError)

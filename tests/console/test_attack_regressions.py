@@ -197,3 +197,37 @@ def test_json_nested_past_the_recursion_limit_is_bad_input_not_500(as_role: Any,
     response = who.client.post(url, data=body, content_type="application/json",
                                headers={"X-CSRF-Token": who.csrf})
     assert 400 <= response.status_code < 500, (response.status_code, response.get_data(as_text=True)[:300])
+
+
+BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+
+
+@pytest.mark.parametrize("text", [BILLION_LAUGHS, "[" * 50_000 + "]" * 50_000], ids=["aliases", "nesting"])
+@pytest.mark.parametrize("action", ["validate", "diff", "scenarios", "publish"])
+def test_a_menu_edit_that_explodes_is_refused_promptly(as_role: Any, engine: Engine, text: str,
+                                                       action: str) -> None:
+    """Issue 20's attack: nine anchors of nine aliases each sent to /validate grew the engine by
+    60 MB a second until it was killed (every call with it); 50,000 brackets answered 500."""
+    import time
+
+    supervisor = as_role("supervisor")
+    started = time.monotonic()
+    response = supervisor.post(f"/supervisor/api/menus/hotline/{action}", {"text": text, "base": None})
+    assert time.monotonic() - started < 20
+    assert response.status_code in (200, 400, 409, 422), (response.status_code, response.get_data(as_text=True)[:300])
+    said = response.get_data(as_text=True)
+    if action == "validate":
+        assert response.json["ok"] is False
+        assert "too large" in said or "nested too deeply" in said, said[:300]
+    assert engine.menus.get("hotline").name == "hotline"  # still serving the menu it had
+
+
+@pytest.mark.parametrize("version", ["Infinity", "-Infinity", "1e400", "NaN", '"٣"', '"²"', "true", "-1", "[1]"])
+def test_a_rollback_version_is_a_whole_number(as_role: Any, version: str) -> None:
+    """``{"version": Infinity}`` or ``1e400`` (floats Python's JSON reads) answered 500;
+    ``"٣"`` rolled back to version 3, which nobody typed."""
+    supervisor = as_role("supervisor")
+    response = supervisor.client.post("/supervisor/api/menus/hotline/rollback", data=f'{{"version": {version}}}',
+                                      content_type="application/json", headers={"X-CSRF-Token": supervisor.csrf})
+    assert response.status_code == 400 and response.json["error"] == "bad_base", response.get_data(as_text=True)[:300]
