@@ -86,6 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint.set_defaults(handler=_audit_checkpoint)
     keygen = audit_commands.add_parser("keygen", help="print a new IVR_AUDIT_KEY and its public key")
     keygen.set_defaults(handler=_audit_keygen)
+    reseal = audit_commands.add_parser(
+        "reseal", help="after a loss no backup can restore: record the break as line 1 of a new chain "
+        "and anchor it (the broken file is kept aside); ivr audit verify says so from then on")
+    reseal.add_argument("log", metavar="LOG", help="recordings-access, recordings-deleted or console-access")
+    reseal.add_argument("--reason", required=True, help="why (the incident), recorded in the new chain's line 1")
+    reseal.set_defaults(handler=_audit_reseal)
 
     from ivr.console.cli import add_parser as add_users_parser
 
@@ -368,6 +374,12 @@ def _audit_checkpoint(config: Config, args: argparse.Namespace) -> int:
     from ivr.audit.cli import checkpoint_command
 
     return checkpoint_command(_audit_logs(config))
+
+
+def _audit_reseal(config: Config, args: argparse.Namespace) -> int:
+    from ivr.audit.cli import reseal_command
+
+    return reseal_command(_audit_logs(config), args.log, reason=args.reason)
 
 
 def _audit_keygen(config: Config, args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
     ivr audit verify [--log NAME]...   -> verify_command(logs, names)      exit 1 on any break
     ivr audit checkpoint               -> checkpoint_command(logs)         sign each log's head now
     ivr audit keygen                   -> keygen_command()                 a new IVR_AUDIT_KEY
+    ivr audit reseal LOG --reason ...  -> reseal_command(logs, name, ...)  a new chain after a loss
 
 ``ivr recordings verify-logs`` is ``verify_command`` over the two recordings logs.
 """
@@ -74,4 +75,32 @@ def keygen_command(*, out: TextIO | None = None) -> int:
     print(f"IVR_AUDIT_PUBLIC_KEY={signer.public_b64()}", file=out)
     print(f"# key id {signer.verifier.key_id}: keep IVR_AUDIT_KEY secret (the engine's environment only); "
           "give IVR_AUDIT_PUBLIC_KEY to whoever verifies the logs", file=out)
+    return 0
+
+
+def reseal_command(logs: AuditLogs, name: str, *, reason: str, out: TextIO | None = None) -> int:
+    """Exit 0 when resealed; 1 when there is nothing to reseal or it could not be done; 2 for
+    an unknown log."""
+    from ivr.audit.reseal import NothingToReseal, reseal
+
+    out = out or sys.stdout
+    if name not in logs.paths:
+        print(f"no such audit log: {name} (logs: {', '.join(logs.paths)})", file=out)
+        return 2
+    try:
+        done = reseal(logs, name, reason=reason)
+    except NothingToReseal as exc:
+        print(f"{name}: {exc.message}", file=out)
+        return 1
+    except (AuditError, OSError, RedisError) as exc:
+        print(f"{name}: not resealed: {exc}", file=out)
+        return 1
+    entry = done.entry
+    print(f"{name}: re-sealed: line 1 of {done.path} records the break "
+          f"({', '.join(b['kind'] for b in entry['breaks'])}; anchored {entry['anchored_lines']} line(s) "
+          f"before it), by {entry['by']}, reason: {entry['reason']}", file=out)
+    if done.kept is not None:
+        print(f"{name}: what was left of the log is kept, unchanged, at {done.kept}", file=out)
+    print(f"{name}: " + (f"checkpoint signed at line {done.checkpoint.lines}" if done.checkpoint is not None
+                         else "no checkpoint signed (IVR_AUDIT_KEY not set)"), file=out)
     return 0

@@ -14,6 +14,8 @@ Kinds of break (:class:`Kind`), each with the line where it shows:
   it yet).
 
 An interrupted append (see :mod:`ivr.audit.anchor`) is not a break: it is told as a note.
+So is a chain started again by ``ivr audit reseal`` (:mod:`ivr.audit.reseal`): its first
+line records the break it followed, and every verification says so.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from ivr.audit.anchor import GENESIS, Head
 from ivr.audit.chain import line_hash
 from ivr.audit.checkpoint import Checkpoint, Verifier, read_checkpoints
 from ivr.audit.errors import LogBroken
+
+# The action of the first line of a chain ``ivr audit reseal`` started again.
+RESEALED = "audit_resealed"
 
 
 class Kind(StrEnum):
@@ -57,6 +63,8 @@ class ChainScan:
     hashes: Mapping[int, str] = field(default_factory=dict)
     # the last line read has no newline: a write cut short (or an edit)
     torn: bool = False
+    # the first line's entry (a reseal record, see :func:`resealed_note`)
+    first: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ def check_chain(path: str | os.PathLike[str], want: Iterable[int] = (), *, limit
     read = 0
     hashes: dict[int, str] = {}
     prev, n = GENESIS, 0
+    first: dict[str, Any] | None = None
     try:
         f = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
@@ -105,9 +114,11 @@ def check_chain(path: str | os.PathLike[str], want: Iterable[int] = (), *, limit
                 return ChainScan(n, prev, Break(Kind.EDITED, n, f"line {n} has sequence number {entry.get('seq')}"),
                                  hashes)
             prev = line_hash(line)
+            if n == 1:
+                first = entry
             if n in wanted:
                 hashes[n] = prev
-    return ChainScan(n, prev, None, hashes)
+    return ChainScan(n, prev, None, hashes, first=first)
 
 
 def verify_chain(path: str | os.PathLike[str]) -> int:
@@ -174,6 +185,8 @@ def verify_log(*, log: str, path: Path, anchor: Head | None, verifier: Verifier 
     if exists and scan.lines == 0 and said > 0:
         breaks.append(Break(Kind.EMPTIED, 0, f"the file is empty; it had {said} line(s)"))
         return LogReport(**report, breaks=tuple(breaks))  # type: ignore[arg-type]
+    if scan.first is not None and scan.first.get("action") == RESEALED:
+        notes.append(resealed_note(scan.first))
     if _torn_pending(anchor, scan):
         notes.append(f"line {scan.lines} is an unfinished line an interrupted append left (removed at the "
                      "next append)")
@@ -186,6 +199,18 @@ def verify_log(*, log: str, path: Path, anchor: Head | None, verifier: Verifier 
         breaks.append(Break(Kind.CHECKPOINT, 0, "the latest checkpoint kept in Redis is not a checkpoint"))
     breaks += _against_checkpoints(listed, checkpoints, latest_redis, anchor, scan, verifier, notes)
     return LogReport(**report, breaks=tuple(_first_per_kind(breaks)), notes=tuple(notes))  # type: ignore[arg-type]
+
+
+def resealed_note(first: Mapping[str, Any]) -> str:
+    """What a reseal record says, in one sentence."""
+    kinds = ", ".join(str(b.get("kind")) for b in first.get("breaks") or [] if isinstance(b, dict)) or "a break"
+    anchored = first.get("anchored_lines")
+    head = str(first.get("anchored_head") or "")[:16]
+    lost = (f"its anchor said {anchored} line(s), head {head}…" if anchored is not None
+            else "it had no anchor")
+    kept = f"; what was left is kept at {first['kept']}" if first.get("kept") else "; nothing of it was left"
+    return (f"line 1: chain re-sealed at {first.get('at')} by {first.get('by')} after {kinds} "
+            f"({lost}){kept}; reason: {first.get('reason')}")
 
 
 def _torn_pending(anchor: Head | None, scan: ChainScan) -> bool:

@@ -438,9 +438,12 @@ TEXTS: dict[str, Entry] = {
     "action.listen_name_clip": {"ru": "прослушивание ФИО абонента", "en": "caller's name played"},
     "action.account_blocked": {"ru": "блокировка учётной записи", "en": "account blocked"},
     "action.account_unblocked": {"ru": "разблокировка учётной записи", "en": "account unblocked"},
+    "action.audit_resealed": {"ru": "новая цепочка журнала после его потери (ivr audit reseal)",
+                              "en": "audit log re-sealed after a loss (ivr audit reseal)"},
     "result.allowed": {"ru": "разрешено", "en": "allowed"},
     "result.refused": {"ru": "отказано", "en": "refused"},
     "result.failed": {"ru": "не удалось", "en": "failed"},
+    "result.done": {"ru": "выполнено", "en": "done"},
     # The console audit's fixed details (ivr/console/operator.py), keyed by the logged text.
     "audit.detail.clip not available": {"ru": "записи имени нет", "en": "clip not available"},
     "audit.detail.clip not kept: no recording key": {"ru": "запись имени не хранится: нет ключа записей",

@@ -101,3 +101,53 @@ def test_audit_verify_finds_a_cut_tail_an_emptied_and_a_deleted_log(product: Pro
     assert only.returncode == 0 and {line.split(":")[0] for line in only.stdout.splitlines()} == {
         "recordings-access", "recordings-deleted"}, only.stdout
     assert serving.stop() < 10
+
+
+def test_a_log_lost_beyond_restoring_is_resealed_and_the_loss_stays_on_record(product: Product) -> None:
+    """The security officer's incident: the recordings' access log is deleted and no backup has
+    it.  ``ivr audit verify`` says so and the engine refuses to audit (so to serve recordings);
+    ``ivr audit reseal`` records the loss as the new chain's line 1; from then on verify passes,
+    saying what was lost, by whom and why, and the auditor's requests are audited again."""
+    added = product.ivr("users", "add", "olga", "--role", "auditor", input=PASSWORD + "\n", env=env())
+    assert added.returncode == 0, added.stderr
+    serving = product.serve(env=env())
+    browser, csrf = auditor_session(serving)
+    for n in range(3):
+        asks_for_a_recording(serving, browser, csrf, f"{n:032x}")
+    access = product.root / "var" / "audit" / "recordings-access.jsonl"
+    until(lambda: access.exists() and len(access.read_text().splitlines()) == 3, 10, what="three audit lines")
+    assert product.ivr("audit", "checkpoint", env=env()).returncode == 0
+
+    not_yet = product.ivr("audit", "reseal", "recordings-access", "--reason", "just curious", env=env())
+    assert not_yet.returncode == 1 and "nothing to reseal" in not_yet.stdout, not_yet.stdout + not_yet.stderr
+
+    access.unlink()  # lost, and no backup has it
+    status, said = verify(product)
+    assert status == 1 and any(line.startswith("recordings-access: BROKEN at line 0: deleted:") for line in said)
+    grant = browser.post(f"{serving.base_url}/auditor/api/recordings/{'f' * 32}/access", timeout=10,
+                         json={"reason": "complaint 18", "action": "listen"}, headers={"X-CSRF-Token": csrf})
+    refused = browser.get(serving.base_url + grant.json()["url"], timeout=10)
+    assert refused.status_code == 503 and refused.json()["error"] == "audit_unavailable", refused.text
+
+    no_reason = product.ivr("audit", "reseal", "recordings-access", "--reason", " ", env=env())
+    assert no_reason.returncode == 1 and not access.exists()
+    done = product.ivr("audit", "reseal", "recordings-access", "--reason", "disk replaced; incident 114", env=env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "recordings-access: re-sealed: line 1 of" in done.stdout and "deleted; anchored 3 line(s)" in done.stdout
+    assert "recordings-access: checkpoint signed at line 1" in done.stdout, done.stdout
+
+    status, said = verify(product)
+    assert status == 0, said
+    [line] = [s for s in said if s.startswith("recordings-access:")]
+    assert line.startswith("recordings-access: ok, 1 line(s), chain intact, anchored at line 1, last signed "
+                           "checkpoint at line 1"), line
+    assert "chain re-sealed at" in line and "after deleted (its anchor said 3 line(s)" in line, line
+    assert "reason: disk replaced; incident 114" in line, line
+
+    asks_for_a_recording(serving, browser, csrf, "e" * 32)  # audited again: 404, a 'failed' line
+    until(lambda: len(access.read_text().splitlines()) == 2, 10, what="the new chain's second line")
+    status, said = verify(product)
+    assert status == 0 and any(s.startswith("recordings-access: ok, 2 line(s)") for s in said), said
+    console = (product.root / "var" / "audit" / "console-access.jsonl").read_text()
+    assert '"action":"audit_resealed"' in console and "incident 114" in console
+    assert serving.stop() < 10
