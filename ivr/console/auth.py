@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import json
 import logging
@@ -118,15 +119,24 @@ class Auth:
         return max(60, int(self.settings.session_hours * 3600))
 
     # -- log-in ---------------------------------------------------------------------------
+    def logged_name(self, name: str) -> str:
+        """A log-in name as the security log keeps it: a user's name as it is; anything else
+        typed there (a password in the wrong box, a person's name or number) only as a hash
+        and a length, the same for the same text, so a spray is still seen."""
+        if self.users.get(name) is not None:
+            return name
+        return f"?{hashlib.sha256(name.encode()).hexdigest()[:12]} ({len(name)} characters, no such user)"
+
     def login(self, name: str, password: str, *, ip: str) -> Principal:
         throttled = self.throttle.check(name, ip)
         if throttled is not None:
-            self.security.record(THROTTLED[throttled.why], user=name[:64], ip=ip, retry_after=throttled.retry_after)
+            self.security.record(THROTTLED[throttled.why], user=self.logged_name(name), ip=ip,
+                                 retry_after=throttled.retry_after)
             raise LoginRefused(throttled.why, retry_after=throttled.retry_after)
         user = self.users.verify(name, password)
         if user is None:
             count, throttled = self.throttle.failed(name, ip)
-            self.security.record("login_failed", user=name[:64], ip=ip, failures=count)
+            self.security.record("login_failed", user=self.logged_name(name), ip=ip, failures=count)
             if throttled is not None:
                 raise LoginRefused(throttled.why, retry_after=throttled.retry_after)
             raise LoginRefused("bad_credentials")

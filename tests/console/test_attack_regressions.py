@@ -231,3 +231,24 @@ def test_a_rollback_version_is_a_whole_number(as_role: Any, version: str) -> Non
     response = supervisor.client.post("/supervisor/api/menus/hotline/rollback", data=f'{{"version": {version}}}',
                                       content_type="application/json", headers={"X-CSRF-Token": supervisor.csrf})
     assert response.status_code == 400 and response.json["error"] == "bad_base", response.get_data(as_text=True)[:300]
+
+
+def test_what_is_typed_as_a_log_in_name_is_kept_only_for_real_users(app: Flask, engine: Engine,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 20's attack: a failed log-in logged whatever was typed as the name in clear (a
+    person's name; often a password typed in the wrong box).  A real user's name stays, for
+    the officer; anything else is a hash and a length, the same for the same text."""
+    import json
+    import logging
+
+    typed = ["Синтетиков Тестослав Проверович", "correct horse battery staple"]
+    with caplog.at_level(logging.INFO, logger="ivr.console.security"):
+        for name in [*typed, typed[0], "olga"]:
+            assert login(app.test_client(), name, "wrong password", REMOTE_ADDR="10.0.0.9").status_code == 401
+    key = "{" + engine.config.redis.prefix + "}:console:security"
+    users = [json.loads(f[b"e"])["user"] for _, f in engine.redis.xrange(key)
+             if json.loads(f[b"e"])["kind"] == "login_failed"]
+    for secret in typed:
+        assert secret not in caplog.text and all(secret not in str(u) for u in users)
+    assert users[0] == users[2] != users[1] and users[0].startswith("?") and "no such user" in users[0]
+    assert users[3] == "olga"
