@@ -67,14 +67,30 @@ def _engine() -> Engine:
     return engine
 
 
+# On the operational listener only: who published a menu, its file's path, the refused edit's
+# problems.  The public port (the one Twilio and the whole network reach) says alive or
+# ready, and each menu's version and source, to anyone (issue 20's attack: an anonymous
+# /healthz named the supervisors who publish and the engine's directories).
+DETAIL = "ivr.health_detail"
+
+
+def _detail() -> bool:
+    return bool(current_app.config.get(DETAIL))
+
+
 @health.get("/healthz")
 def healthz() -> Any:
     """Alive (always 200 while the process answers), with what serves: each menu's live
-    version and its source, and the last menu edit refused (the running version stays)."""
+    version and its source, and (operational listener) who and which file, and the last
+    menu edit refused (the running version stays)."""
     menus = _engine().menus
     refused = menus.refused
-    return jsonify(status="alive",
-                   menus={name: source.to_dict() for name, source in sorted(menus.sources().items())},
+    sources = {name: source.to_dict() for name, source in sorted(menus.sources().items())}
+    if not _detail():
+        return jsonify(status="alive", menus={name: {"version": d["version"], "source": d["source"]}
+                                              for name, d in sources.items()},
+                       menu_edit_refused=refused is not None)
+    return jsonify(status="alive", menus=sources,
                    menu_edit_refused=None if refused is None else refused.to_dict())
 
 
@@ -87,9 +103,10 @@ def readyz() -> Any:
     checks = engine.ready()
     draining = engine.draining.is_set()
     ready = all(checks.values()) and not draining
-    problems = [str(p) for p in engine.menus.problems]
-    return (jsonify(ready=ready, checks=checks, draining=draining, menu_problems=problems),
-            200 if ready else 503)
+    said: dict[str, Any] = {"ready": ready, "checks": checks, "draining": draining}
+    if _detail():
+        said["menu_problems"] = [str(p) for p in engine.menus.problems]
+    return jsonify(said), 200 if ready else 503
 
 
 def metrics() -> Response:
@@ -134,6 +151,7 @@ def create_ops_app(engine: Engine) -> Flask:
     """The app of the operational listener (``engine.ops_http``)."""
     app = Flask("ivr-ops")
     app.json = BoundedJSON(app)
+    app.config[DETAIL] = True
     app.extensions["ivr.engine"] = engine
     app.register_blueprint(health)
     app.register_blueprint(ops_pages(token=engine.secrets.metrics_token, public=False))

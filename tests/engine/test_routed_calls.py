@@ -84,9 +84,12 @@ def test_identity_keys_are_hashes_not_numbers(engine: Engine) -> None:
 
 def test_http_health_readiness_and_queue_figures(engine: Engine) -> None:
     client = create_app(engine).test_client()
-    health = client.get("/healthz").json
+    health = create_ops_app(engine).test_client().get("/healthz").json
     assert health["status"] == "alive" and health["menus"]["hotline"]["source"] == "file"
-    assert health["menu_edit_refused"] is None
+    assert health["menu_edit_refused"] is None and health["menus"]["hotline"]["file"].endswith("hotline.yaml")
+    public = client.get("/healthz").json  # the public port: no author, no file, no problems
+    assert public == {"status": "alive", "menus": {"hotline": {"version": 1, "source": "file"}},
+                      "menu_edit_refused": False}, public
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json["checks"] == {"menus": True, "recording_key": False, "redis": True}
     queues = create_ops_app(engine).test_client().get("/queues").json["queues"]

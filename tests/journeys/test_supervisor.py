@@ -74,8 +74,12 @@ def test_a_typo_is_refused_while_calls_go_on_and_a_good_edit_reaches_the_next_ca
 
     ready = serving.get("/readyz")
     assert ready.status == 200 and ready.json()["ready"] is True  # still takes calls: a balancer keeps it
-    health = serving.get("/healthz").json()
+    health = serving.ops_get("/healthz").json()  # the details: on the operational listener
     assert health["menus"]["hotline"]["version"] == 1 and health["menus"]["hotline"]["source"] == "file"
+    public = serving.get("/healthz").json()  # anyone's: alive, versions, that an edit was refused
+    assert public == {"status": "alive", "menus": {"hotline": {"version": 1, "source": "file"}},
+                      "menu_edit_refused": True}, public
+    assert "hotline.yaml" not in serving.get("/readyz").text
     assert any(f"hotline.yaml:{line}:" in p and "languag" in p for p in health["menu_edit_refused"]["problems"])
     metrics = serving.ops_get("/metrics").text
     assert re.search(r"^ivr_menu_edit_refused 1\.0$", metrics, re.MULTILINE)
@@ -95,7 +99,7 @@ def test_a_typo_is_refused_while_calls_go_on_and_a_good_edit_reaches_the_next_ca
     menu.write_text(text.replace("version: 1\n", "version: 2\n", 1)
                     .replace("    prompts: [welcome]\n", "    prompts: [welcome, notice.works]\n", 1), "utf-8")
     serving.wait_log(r"menus reloaded: hotline v2 \(file ")
-    health = serving.get("/healthz").json()
+    health = serving.ops_get("/healthz").json()
     assert health["menu_edit_refused"] is None and health["menus"]["hotline"]["version"] == 2
     assert NOTICE_RU in _first_call_prompts(product, serving)  # the next call takes it
     refused, version, source = _menus_page(browser, serving)
@@ -130,8 +134,10 @@ def test_after_a_console_publish_a_file_edit_is_said_to_be_unused(product: Produ
     found = serving.wait_log(r"dialplans/hotline\.yaml changed, but menu 'hotline' serves published v2[^\"]*")
     assert "not used" in found.group(0)
     assert not re.search(r"menus reloaded: hotline v1 \(file", serving.log())
-    health = serving.get("/healthz").json()["menus"]["hotline"]
+    health = serving.ops_get("/healthz").json()["menus"]["hotline"]
     assert (health["source"], health["version"], health["author"]) == ("published", 2, "sveta")
+    public = serving.get("/healthz").json()["menus"]["hotline"]  # anyone's: no author, no path
+    assert public == {"version": 2, "source": "published"}, public
     assert NOTICE_RU not in _first_call_prompts(product, serving)  # what serves is the published version
     _, version, source = _menus_page(browser, serving)
     assert version == "v2" and "опубликованная в консоли" in source
