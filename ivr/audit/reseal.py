@@ -181,8 +181,13 @@ def _move_aside(path: Path, stamp: str) -> list[tuple[Path, Path]]:
 
 
 def _write_first_line(path: Path, line: bytes) -> None:
+    """The new file, 0600, owned (when run as root) by the owner of the logs' directory: the
+    engine's user, which must go on appending to it."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
+        if os.geteuid() == 0:
+            owner = path.parent.stat()
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, line + b"\n")
         os.fsync(fd)

@@ -51,6 +51,7 @@ def test_a_lost_log_is_resealed_and_verify_passes_saying_what_was_lost(logs: Aud
     done = reseal(logs, "recordings-access", reason=REASON, by="olga")
 
     [first] = entries(path)
+    assert path.stat().st_mode & 0o777 == 0o600 and path.stat().st_uid == path.parent.stat().st_uid
     assert first["action"] == RESEALED and first["seq"] == 1 and first["prev"] == GENESIS
     assert first["by"] == "olga" and first["reason"] == REASON and first["log"] == "recordings-access"
     assert [b["kind"] for b in first["breaks"]] == [damage]  # type: ignore[attr-defined]
