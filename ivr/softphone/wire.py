@@ -15,9 +15,11 @@ answer.  Nothing here opens a socket.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+PORT = re.compile(r"[0-9]{1,5}")
 ENV_KEY = "agi_softphone_line"  # the AGI environment line an ``ivr call`` softphone adds
 VERBS = ("RING", "ANSWER", "REJECT", "BUSY", "HANGUP")
 MAX_LINE = 256
@@ -70,7 +72,9 @@ def contact_of(env: Mapping[str, str]) -> tuple[str, int] | None:
     """Where the calling softphone answers (``agi_softphone_line: 127.0.0.1:45678``), or None:
     not a softphone, or not on loopback (the engine rings nothing else)."""
     host, sep, port = env.get(ENV_KEY, "").rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    # ASCII digits only: str.isdigit() also takes "²" (int() then raised and the call failed)
+    # and "٣٣" (read as port 33, which nobody sent)
+    if not sep or not PORT.fullmatch(port) or not 0 < int(port) < 65536:
         return None
     try:
         if not ipaddress.ip_address(host.strip("[]")).is_loopback:

@@ -70,6 +70,9 @@ def test_only_a_softphone_on_loopback_is_remembered(redis: Any, prefix: str) -> 
     registry = SoftphoneRegistry(redis=redis, prefix=prefix)
     assert wire.contact_of({wire.ENV_KEY: "10.0.0.7:5060"}) is None
     assert wire.contact_of({wire.ENV_KEY: "127.0.0.1:x"}) is None
+    # issue 20's attack: "²" and a 5,000-digit port raised (the call failed), "٣٣" read as 33
+    for port in ("²", "٣٣", "1" * 5000, "+80", " 80", "0", "65536"):
+        assert wire.contact_of({wire.ENV_KEY: f"127.0.0.1:{port}"}) is None, port
     assert wire.contact_of({}) is None
     assert wire.contact_of({wire.ENV_KEY: "127.0.0.1:45678"}) == ("127.0.0.1", 45678)
     assert registry.register("79990000001", ("127.0.0.1", 45678))
