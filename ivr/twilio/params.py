@@ -28,6 +28,7 @@ RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
 DIGITS = re.compile(r"^[0-9*#]{0,64}$")
 ADDRESS = re.compile(r"^[\w+:@.\-]{0,128}$")  # +79161234567, client:alice, sip:a@b, anonymous
 STEP = re.compile(r"^[0-9]{1,6}$")
+DURATION = re.compile(r"^-?[0-9]{1,9}$")
 CLIP = re.compile(r"^[\w.\-]{1,100}$")
 CALLBACK_ID = re.compile(r"^[\w\-]{1,64}$")
 ENDED_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
@@ -156,7 +157,7 @@ def recording(form: Mapping[str, str]) -> RecordingInfo:
     if url is not None and not url.startswith("https://"):
         raise _reject("RecordingUrl must be an https URL")
     raw = form.get("RecordingDuration", "0") or "0"
-    if not raw.lstrip("-").isdigit():
+    if not DURATION.match(raw):  # ASCII: str.isdigit() takes "²", which int() refuses (a 500)
         raise _reject("RecordingDuration is not a number")
     return RecordingInfo(sid, url, int(raw))
 

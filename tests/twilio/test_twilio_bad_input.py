@@ -33,6 +33,8 @@ def started(twilio, redis, h):
     ("/twilio/recorded?step={step}&clip=../../x", {"RecordingDuration": "3"}, 400, "clip"),
     ("/twilio/recorded?step={step}&clip=c1", {"RecordingSid": "junk"}, 400, "RecordingSid"),
     ("/twilio/recorded?step={step}&clip=c1", {"RecordingUrl": "http://evil"}, 400, "https"),
+    ("/twilio/recorded?step={step}&clip=c1", {"RecordingDuration": "²"}, 400, "RecordingDuration"),
+    ("/twilio/recorded?step={step}&clip=c1", {"RecordingDuration": "9" * 5000}, 400, "RecordingDuration"),
     ("/twilio/status", {"CallStatus": "exploded"}, 400, "CallStatus"),
     ("/twilio/callback/bad$id", {}, 400, "callback id"),
 ])
