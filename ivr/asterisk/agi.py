@@ -84,6 +84,11 @@ class AgiProtocolError(AgiError):
 # -- replies -----------------------------------------------------------------------------
 
 
+# A number on the wire: ASCII digits (``\d`` and ``str.isdigit`` also take "٣" and "²"; a
+# peer's ``endpos=²`` raised in the call), at most 18 of them.
+_WHOLE = re.compile(r"-?[0-9]{1,18}")
+
+
 @dataclass(frozen=True)
 class AgiReply:
     """One reply: ``code``, ``result`` (text, may be empty), ``data`` in parentheses, extras."""
@@ -97,12 +102,12 @@ class AgiReply:
     @property
     def endpos(self) -> int | None:
         value = self.extra.get("endpos")
-        return int(value) if value is not None and value.lstrip("-").isdigit() else None
+        return int(value) if value is not None and _WHOLE.fullmatch(value) else None
 
     @property
     def number(self) -> int | None:
         """The result as an integer, None when empty (``200 result= (timeout)``)."""
-        return int(self.result) if re.fullmatch(r"-?\d+", self.result) else None
+        return int(self.result) if _WHOLE.fullmatch(self.result) else None
 
     @property
     def key(self) -> str:

@@ -44,6 +44,9 @@ def feed_all(lines: list[str]):  # type: ignore[no-untyped-def]
         ("200 result=35 (dtmf) endpos=0", "35", "dtmf", "#", 0),
         ("200 result=5329 (timeout) endpos=8160", "5329", "timeout", "", 8160),
         ("200 result=-2", "-2", "", "", None),
+        # issue 20's attack: a peer's non-ASCII digits are no number (endpos=² raised)
+        ("200 result=53 endpos=²", "53", "", "5", None),
+        ("200 result=53 endpos=" + "9" * 5000, "53", "", "5", None),
     ],
 )
 def test_success_replies(line: str, result: str, data: str, key: str, endpos: int | None) -> None:
