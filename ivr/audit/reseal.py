@@ -109,27 +109,30 @@ def reseal(logs: Any, name: str, *, reason: str, by: str | None = None) -> Resea
             raise NothingToReseal("the log verifies: nothing to reseal" + (
                 " (its anchor is made again at the next append)" if report.breaks else ""), log=name)
         stamp = datetime.fromtimestamp(logs.clock(), UTC).strftime("%Y%m%dT%H%M%SZ")
-        kept, kept_sha256, kept_lines = _kept_facts(path, report)
-        entry = {
-            "action": RESEALED, "log": name, "node": logs.node, "by": by, "reason": reason,
-            "breaks": [{"kind": str(b.kind), "line": b.line, "what": b.what} for b in breaks],
-            "anchored_lines": state.lines if state.known else None,
-            "anchored_head": state.head if state.known else None,
-            "last_checkpoint": _last_checkpoint(state.checkpoint),
-            "kept": str(path.with_name(f"{path.name}.broken-{stamp}")) if kept else None,
-            "kept_sha256": kept_sha256, "kept_lines": kept_lines,
-            "seq": 1, "at": iso(logs.clock()), "prev": GENESIS,
-        }
-        line = encode(entry)
+        kept_sha256, kept_lines = _kept_facts(path, report)
         moved = _move_aside(path, stamp)
+        created = False
         try:
+            kept_log = next((k for o, k in moved if o == path), None)
+            entry = {
+                "action": RESEALED, "log": name, "node": logs.node, "by": by, "reason": reason,
+                "breaks": [{"kind": str(b.kind), "line": b.line, "what": b.what} for b in breaks],
+                "anchored_lines": state.lines if state.known else None,
+                "anchored_head": state.head if state.known else None,
+                "last_checkpoint": _last_checkpoint(state.checkpoint),
+                "kept": str(kept_log) if kept_log is not None else None,
+                "kept_sha256": kept_sha256, "kept_lines": kept_lines,
+                "seq": 1, "at": iso(logs.clock()), "prev": GENESIS,
+            }
+            line = encode(entry)
             _write_first_line(path, line)
+            created = True
             script = logs.redis.register_script(_RESEAL)
             if not script(keys=[anchor.key], args=[str(state.lines), state.head, line_hash(line), GENESIS]):
                 raise AuditError("the log's anchor moved while resealing (another reseal?); nothing changed",
                                  log=name)
         except BaseException:
-            _undo(path, moved)
+            _undo(path if created else None, moved)
             raise
     finally:
         if old_fd is not None:
@@ -139,7 +142,6 @@ def reseal(logs: Any, name: str, *, reason: str, by: str | None = None) -> Resea
                 "".join(f"; {original.name} kept as {kept}" for original, kept in moved))
     checkpoint = logs.checkpoint(name, force=True) if logs.signer is not None else None
     _also_in_console_log(logs, name, entry)
-    kept_log = next((k for o, k in moved if o == path), None)
     return Resealed(log=name, path=path, entry=entry, kept=kept_log, checkpoint=checkpoint)
 
 
@@ -150,12 +152,13 @@ def _open_existing(path: Path) -> int | None:
         return None
 
 
-def _kept_facts(path: Path, report: LogReport) -> tuple[bool, str | None, int | None]:
+def _kept_facts(path: Path, report: LogReport) -> tuple[str | None, int | None]:
+    """sha256 and lines of what is left of the file (None, None: nothing is)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return False, None, None
-    return True, hashlib.sha256(data).hexdigest(), report.lines
+        return None, None
+    return hashlib.sha256(data).hexdigest(), report.lines
 
 
 def _last_checkpoint(document: str | None) -> dict[str, Any] | None:
@@ -171,7 +174,10 @@ def _move_aside(path: Path, stamp: str) -> list[tuple[Path, Path]]:
     """The broken file and its sidecar renamed ``*.broken-<stamp>``: (original, kept) pairs."""
     moved: list[tuple[Path, Path]] = []
     for source in (path, sidecar(path)):
-        target = source.with_name(f"{source.name}.broken-{stamp}")
+        target, n = source.with_name(f"{source.name}.broken-{stamp}"), 1
+        while target.exists():  # never over an earlier incident's evidence
+            n += 1
+            target = source.with_name(f"{source.name}.broken-{stamp}-{n}")
         try:
             os.rename(source, target)
         except FileNotFoundError:
@@ -195,11 +201,11 @@ def _write_first_line(path: Path, line: bytes) -> None:
         os.close(fd)
 
 
-def _undo(path: Path, moved: list[tuple[Path, Path]]) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+def _undo(created: Path | None, moved: list[tuple[Path, Path]]) -> None:
+    """Put things back as they were: the new file (only if this reseal made it) removed, what
+    was moved aside moved back."""
+    if created is not None:
+        created.unlink(missing_ok=True)
     for original, kept in moved:
         os.rename(kept, original)
 

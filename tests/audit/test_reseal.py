@@ -152,3 +152,14 @@ def test_a_log_lost_with_its_anchor_is_resealed_on_its_signed_checkpoints(logs: 
     found = report(logs)
     assert found.ok, found.breaks
     assert any("it had no anchor" in n and "after deleted" in n for n in found.notes), found.notes
+
+
+def test_a_second_reseal_in_the_same_second_keeps_the_first_ones_evidence(logs: AuditLogs) -> None:
+    audit = fill(logs, 3)
+    audit.path.write_bytes(b"".join(audit.path.read_bytes().splitlines(keepends=True)[:1]))
+    first = reseal(logs, "recordings-access", reason=REASON, by="olga")
+    audit.path.write_bytes(b"")  # broken again, before the clock moved
+    second = reseal(logs, "recordings-access", reason=REASON + " again", by="olga")
+    assert first.kept is not None and second.kept is not None and first.kept != second.kept
+    assert len(first.kept.read_bytes().splitlines()) == 1 and second.kept.read_bytes() == b""
+    assert report(logs).ok and entries(audit.path)[0]["kept"] == str(second.kept)
