@@ -3,7 +3,8 @@
 Routes (role ``operator``; the operator id comes from the user, never from the request)::
 
     GET  /operator                              the page
-    GET  /operator/events                       SSE: hello, pop, answered, ended, gone, state
+    GET  /operator/events                       SSE: hello, pop, answered, ended, gone, state,
+                                                supervisor (a supervisor whispering or barged in)
     POST /operator/api/state                    {"state": "ready" | "not_ready" | "break"};
                                                 "not_ready" during a conversation: asked for
                                                 after the call (its wrap-up ends in it)
@@ -42,7 +43,14 @@ from typing import IO, Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 
-from ivr.aftermenu import CallbackAnswered, CallbackNotAnswered, CallLife, ConversationEnded, OperatorAnswered
+from ivr.aftermenu import (
+    CallbackAnswered,
+    CallbackNotAnswered,
+    CallLife,
+    ConversationEnded,
+    OperatorAnswered,
+)
+from ivr.aftermenu.supervision import Supervision
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip, current, requires
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
@@ -461,6 +469,8 @@ def events() -> Any:
     since = request.headers.get("Last-Event-ID", "")
     render = service.render(operator)
 
+    supervisor = SupervisorOnCall(current_app.extensions["ivr.console.supervision"], operator)
+
     def start() -> tuple[Subscription, Iterable[bytes]]:
         sub = hub.subscribe(lambda ev: ev.get("operator") == operator)
         try:
@@ -468,12 +478,37 @@ def events() -> Any:
             first = [frame("hello", service.hello(operator))]
             for event in backlog:
                 first.extend(render(event))
+            first.extend(supervisor.changed(force=True))
         except Exception:
             sub.close()
             raise
         return sub, first
 
-    return sse_response(EventStream(start, render=render, alive=lambda: auth.principal(who.sid) is not None))
+    return sse_response(EventStream(start, render=render, alive=lambda: auth.principal(who.sid) is not None,
+                                    tick=supervisor.changed, tick_every=1.0))
+
+
+class SupervisorOnCall:
+    """The ``supervisor`` frame: a supervisor the operator hears on their call (whisper or
+    barge; silent listening is never shown), looked at each second, sent when it changes::
+
+        event: supervisor
+        data: {"mode": "whisper", "supervisor": "sveta", "call_id": "...", "since": ...}
+              {"mode": null}: nobody
+    """
+
+    def __init__(self, supervision: Supervision, operator: str) -> None:
+        self.supervision = supervision
+        self.operator = operator
+        self.sent: dict[str, Any] | None = None
+
+    def changed(self, force: bool = False) -> Iterable[bytes]:
+        watch = self.supervision.heard_by(self.operator)
+        data: dict[str, Any] = {"mode": None} if watch is None else {
+            "mode": watch.mode, "supervisor": watch.supervisor, "call_id": watch.call_id, "since": watch.since}
+        if force or data != self.sent:
+            self.sent = data
+            yield frame("supervisor", data)
 
 
 def _valid_id(value: str) -> bool:
