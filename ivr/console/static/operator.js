@@ -245,6 +245,13 @@
       }
       showState(data);
     },
+    // A supervisor I hear (whisper: only me; barge: the citizen too); silent listening is never sent.
+    supervisor: (data) => {
+      const box = document.getElementById("supervisor-on-call");
+      box.dataset.mode = data.mode || "";
+      box.hidden = !data.mode;
+      setText("supervisor-on-call-text", data.mode ? t("op.supervisor." + data.mode, { who: data.supervisor }) : "");
+    },
     resync: () => window.location.reload(),
   });
 })();
