@@ -1,12 +1,16 @@
-"""A supervisor listens to, then whispers into, a bridged call on the real Asterisk 22.
+"""Supervisors listen, whisper and barge in on a bridged call of the real Asterisk 22.
 
-The engine is the one ``ivr serve`` runs (as in test_hotline_real), with its console;
-the supervisor ``sveta`` has the phone ``PJSIP/sup201`` (the shipped pjsip.conf), a sipp
-phone that registers and answers, announcing an RTP port the test owns: every packet
-Asterisk sends the supervisor lands there, and the test measures what is in it.  The
-citizen walks the menu to the payments queue (AMI-driven Local channel, as in
-test_hotline_real) and is put through to op102; then the citizen speaks (a real voice,
-espeak-ng, played into the call) and the supervisor must hear it.
+The engine is the one ``ivr serve`` runs (as in test_hotline_real), with its console.  Two
+phones register to the shipped pjsip.conf from 127.0.0.3 (127.0.0.1 is this tier's
+carrier): the operator op102 and the supervisor sup201 (user ``sveta``'s phone).  Each is
+sipp for the SIP and a :class:`RtpPhone` for the audio: it sends A-law every 20 ms (silence
+unless it says something), as a phone does, and keeps what Asterisk sends it, so the test
+measures what each person hears.  The citizen walks the menu to the payments queue
+(AMI-driven Local channel, as in test_hotline_real) and is put through to op102's phone.
+
+Why real phones on both sides: Asterisk 22's ChanSpy notices a Hangup of the supervisor's
+leg only when the spied-on channel carries audio (asterisk/asterisk#978); a phone always
+sends RTP, a dialplan ``Wait()`` never does.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import audioop
 import dataclasses
 import json
 import re
+import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -55,35 +61,81 @@ from tests.embedded import embedded_redis
 pytestmark = pytest.mark.asterisk
 
 PASSWORD = "correct horse battery"
-SUPERVISOR_PHONE, SUPERVISOR_PASSWORD = "sup201", "CHANGE-ME"  # the shipped pjsip.conf's, unedited here
+SUPERVISOR_PHONE, OPERATOR_PHONE = "sup201", "op102"
+PHONE_PASSWORD = "CHANGE-ME"  # the shipped pjsip.conf's, unedited in this tier
+ALAW_SILENCE = b"\xd5" * 160
 # The phone's own address: from 127.0.0.1 every SIP request is the carrier's (this tier's
 # trunk is identified by that address, and identify-by-address comes first).
 PHONE_IP = "127.0.0.3"
 SPEECH_RMS, QUIET_RMS = 300, 60  # A-law decoded to 16-bit: a voice, and what silence stays under
 
 
-class Ears:
-    """The supervisor's RTP port: every packet Asterisk sends, with when it came."""
+class RtpPhone:
+    """A phone's audio on the RTP port its SDP announced (sipp does the SIP): 20 ms of A-law
+    every 20 ms to the address of the last INVITE Asterisk sent it (silence unless it says
+    something), and every packet Asterisk sends back, with when it came."""
 
-    def __init__(self, port: int) -> None:
+    SSRC = 0x5EC0_0001
+
+    def __init__(self, port: int, messages: Path) -> None:
+        self.messages = messages
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((PHONE_IP, port))
-        self.sock.settimeout(0.2)
+        self.sock.setblocking(False)
         self.packets: list[tuple[float, int, bytes]] = []  # (monotonic, payload type, payload)
+        self.speech: list[bytes] = []  # 160-byte frames still to say
+        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="supervisor-rtp", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"rtp-{port}", daemon=True)
         self._thread.start()
 
+    def _remote(self) -> tuple[str, int] | None:
+        if not self.messages.exists():
+            return None
+        found = re.findall(r"INVITE sip:.*?\nc=IN IP4 (\S+).*?\nm=audio (\d+)",
+                           self.messages.read_text(errors="replace"), re.DOTALL)
+        return (found[-1][0], int(found[-1][1])) if found else None
+
     def _run(self) -> None:
+        seq, stamp, tick = 1, 0, time.monotonic()
+        remote, looked = None, 0.0
         while not self._stop.is_set():
-            try:
-                data = self.sock.recv(2048)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if len(data) > 12 and data[0] >> 6 == 2:
-                self.packets.append((time.monotonic(), data[1] & 0x7F, data[12:]))
+            now = time.monotonic()
+            if now - looked > 0.2:
+                remote, looked = self._remote(), now
+            if remote is not None:
+                with self._lock:
+                    frame = self.speech.pop(0) if self.speech else ALAW_SILENCE
+                head = struct.pack(">BBHII", 0x80, 8, seq & 0xFFFF, stamp & 0xFFFFFFFF, self.SSRC)
+                try:
+                    self.sock.sendto(head + frame, remote)
+                except OSError:
+                    pass
+                seq, stamp = seq + 1, stamp + 160
+            tick += 0.02
+            while True:  # what came in meanwhile, until the next 20 ms
+                left = tick - time.monotonic()
+                if left <= 0:
+                    break
+                ready, _, _ = select.select([self.sock], [], [], left)
+                if not ready:
+                    break
+                try:
+                    data = self.sock.recv(2048)
+                except OSError:
+                    break
+                if len(data) > 12 and data[0] >> 6 == 2:
+                    self.packets.append((time.monotonic(), data[1] & 0x7F, data[12:]))
+
+    def say(self, alaw: bytes) -> None:
+        """Speak ``alaw`` into the call; returns when it has been sent."""
+        with self._lock:
+            self.speech.extend(alaw[i:i + 160].ljust(160, b"\xd5") for i in range(0, len(alaw), 160))
+        while True:
+            with self._lock:
+                if not self.speech:
+                    return
+            time.sleep(0.02)
 
     def heard(self, start: float, end: float) -> tuple[int, float]:
         """Packets of A-law audio between ``start`` and ``end``, and their loudness (RMS)."""
@@ -93,8 +145,29 @@ class Ears:
 
     def close(self) -> None:
         self._stop.set()
-        self.sock.close()
         self._thread.join(2)
+        self.sock.close()
+
+
+class Phone:
+    """One registered phone: sipp answering (``calls`` calls), its audio a :class:`RtpPhone`."""
+
+    def __init__(self, endpoint: str, workdir: Path, *, calls: int) -> None:
+        register = Sipp(SIPP_DIR / "operator_register.xml", service=endpoint, local_ip=PHONE_IP,
+                        remote="127.0.0.1:5060", workdir=workdir / "register",
+                        extra=("-au", endpoint, "-ap", PHONE_PASSWORD), timeout_s=15).start()
+        register.wait()
+        port = free_udp_port(even=True, host=PHONE_IP)
+        messages = workdir / "messages.log"
+        scenario = scenario_with(SIPP_DIR / "phone_answers.xml", workdir / "phone.xml", RTP_PORT=port)
+        self.sipp = Sipp(scenario, service=endpoint, local_ip=PHONE_IP, remote="127.0.0.1:5060",
+                         port=register.port, workdir=workdir / "calls", timeout_s=180,
+                         extra=("-m", str(calls), "-trace_msg", "-message_file", str(messages))).start()
+        self.audio = RtpPhone(port, messages)
+
+    def close(self) -> None:
+        self.sipp.kill()
+        self.audio.close()
 
 
 @dataclass
@@ -107,9 +180,12 @@ class Desk:
 def desk(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     tmp = tmp_path_factory.mktemp("supervision")
     config = hotline_config(asterisk.root, tmp)
+    operators = dict(config.operators)
+    operators[OPERATOR_PHONE] = dataclasses.replace(operators[OPERATOR_PHONE], endpoint=f"PJSIP/{OPERATOR_PHONE}")
     digest = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
     config = dataclasses.replace(
         config,
+        operators=operators,
         users={"sveta": UserConfig(role="supervisor", password_hash=digest, phone=f"PJSIP/{SUPERVISOR_PHONE}"),
                "olga": UserConfig(role="operator", password_hash=digest, operator="op102")},
         console=dataclasses.replace(config.console, audit_log=str(tmp / "audit" / "console.jsonl")),
@@ -189,79 +265,98 @@ def spying(desk: Desk, after: int, spyee: str) -> dict[str, str]:
         after=after, timeout=20, what="ChanSpy to start on the operator's channel")[1]
 
 
-def test_the_supervisor_hears_the_caller_then_whispers_and_the_end_of_the_call_ends_it(
-    desk: Desk, tmp_path: Path
-) -> None:
+def test_listen_whisper_leave_then_barge_until_the_citizen_hangs_up(desk: Desk, tmp_path: Path) -> None:
     hotline, engine = desk.hotline, desk.hotline.engine
-    register = Sipp(SIPP_DIR / "operator_register.xml", service=SUPERVISOR_PHONE, local_ip=PHONE_IP,
-                    remote="127.0.0.1:5060", workdir=tmp_path / "register",
-                    extra=("-au", SUPERVISOR_PHONE, "-ap", SUPERVISOR_PASSWORD), timeout_s=15).start()
-    register.wait()
-    rtp_port = free_udp_port(even=True, host=PHONE_IP)
-    ears = Ears(rtp_port)
-    scenario = scenario_with(SIPP_DIR / "supervisor_answers.xml", tmp_path / "supervisor.xml", RTP_PORT=rtp_port)
-    # Two calls: listening, then (switched to whisper) rung again.
-    phone = Sipp(scenario, service=SUPERVISOR_PHONE, local_ip=PHONE_IP, remote="127.0.0.1:5060",
-                 port=register.port, workdir=tmp_path / "supervisor", timeout_s=150, extra=("-m", "2")).start()
+    key = "{" + engine.config.redis.prefix + "}:supervision"
+    operator = Phone(OPERATOR_PHONE, tmp_path / "operator", calls=1)
+    supervisor = Phone(SUPERVISOR_PHONE, tmp_path / "supervisor", calls=3)  # listen, whisper, barge
     call = hotline.call()
     try:
         walk_identity(call)
         call.on(r"STREAM FILE ivr/ru/menu\.main ", "4")  # payments: op102
         call.on(r"STREAM FILE ivr/ru/consent\.ask ", "2")
         call.hear(r"^EXEC StartMusicOnHold")
-        # The operator's phone (test-operator) stays on the line for a minute, not two seconds.
-        hotline.ami.action("Setvar", Channel=call.channel, Variable="__TEST_TALK_SECONDS", Value="60")
         engine.router.set_operator_state("op102", "available")
         hotline.wait_for("the legs of the bridged call", lambda: engine.call_life.legs.get(call.uniqueid) is not None)
         legs = engine.call_life.legs.get(call.uniqueid)
-        assert legs is not None and legs.operator.startswith("Local/op102@test-operator-")
-
+        assert legs is not None and legs.operator.startswith("PJSIP/op102-")
         console = Console(desk.app, "sveta")
+
+        # Listen: the supervisor hears the citizen; nobody is told.
         mark = hotline.log.mark()
         reply = console.post("/supervisor/api/supervise", {"call": call.uniqueid, "mode": "listen"})
         assert reply.status_code == 200, reply.get_data(as_text=True)
         watch = reply.get_json()["watch"]
         assert (watch["mode"], watch["operator"], watch["phone"]) == ("listen", "op102", "PJSIP/sup201")
-        spy = spying(desk, mark, legs.operator)
-        # What runs on the supervisor's channel: ChanSpy on exactly that channel, quietly.
+        listening = spying(desk, mark, legs.operator)["SpyerChannel"]
         channels = hotline.asterisk.cli("core show channels concise")
-        assert f"!ChanSpy!{legs.operator},quES!" in channels, channels
+        assert f"!ChanSpy!{legs.operator},quES!" in channels, channels  # that channel, quietly
         time.sleep(1.0)
         quiet_from = time.monotonic()
-        time.sleep(1.5)  # nobody speaks: the citizen and the operator wait (no audio, or silence)
-        _, quiet = ears.heard(quiet_from, time.monotonic())
+        time.sleep(1.5)  # nobody speaks: both phones send silence
+        packets, quiet = supervisor.audio.heard(quiet_from, time.monotonic())
+        # ChanSpy sends what it has mixed: with one side silent and the other without audio
+        # (the citizen's Local channel), fewer than 50 a second, but a stream.
+        assert packets > 20, f"the supervisor's phone got {packets} RTP packets in 1.5 s"
         said_from = time.monotonic()
         call.say(NAME_SAID)  # the citizen speaks into the call: ~2 s of voice
         time.sleep(0.3)
-        packets, loud = ears.heard(said_from, time.monotonic())
-        assert packets > 50, f"the supervisor's phone got {packets} RTP packets while the citizen spoke"
+        packets, loud = supervisor.audio.heard(said_from, time.monotonic())
+        assert packets > 20, packets
         assert quiet < QUIET_RMS and loud > SPEECH_RMS, (quiet, loud)
 
-        # Whisper: the first leg is hung up, the phone rung again into ChanSpy with w.
+        # Whisper: the listening leg is hung up, the phone rung again into ChanSpy with w;
+        # what the supervisor says, the operator hears.
         mark = hotline.log.mark()
         reply = console.post("/supervisor/api/supervise", {"call": call.uniqueid, "mode": "whisper"})
         assert reply.status_code == 200, reply.get_data(as_text=True)
-        hotline.log.wait(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == spy["SpyerChannel"],
+        hotline.log.wait(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == listening,
                          after=mark, what="the listening leg to be hung up")
-        spying(desk, mark, legs.operator)
+        whispering = spying(desk, mark, legs.operator)["SpyerChannel"]
         assert f"!ChanSpy!{legs.operator},quESw!" in hotline.asterisk.cli("core show channels concise")
-        whisper = engine.redis.hget("{" + engine.config.redis.prefix + "}:supervision", "sveta")
-        assert json.loads(whisper)["mode"] == "whisper"
+        assert json.loads(engine.redis.hget(key, "sveta"))["mode"] == "whisper"
+        time.sleep(1.0)
+        quiet_from = time.monotonic()
+        time.sleep(1.0)
+        _, quiet = operator.audio.heard(quiet_from, time.monotonic())
+        said_from = time.monotonic()
+        supervisor.audio.say(hotline.name_alaw)
+        time.sleep(0.3)
+        _, loud = operator.audio.heard(said_from, time.monotonic())
+        assert quiet < QUIET_RMS and loud > SPEECH_RMS, (quiet, loud)
 
-        # The citizen hangs up: ChanSpy exits (E), the supervisor's leg ends, and the AMI
-        # Hangup of its handle ends the supervision, audited.
+        # Leave: the whispering leg is hung up.
+        mark = hotline.log.mark()
+        reply = console.post("/supervisor/api/supervise/stop")
+        assert reply.status_code == 200 and reply.get_json()["stopped"]["mode"] == "whisper"
+        hotline.log.wait(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == whispering,
+                         after=mark, what="the whispering leg to be hung up")
+        assert engine.redis.hget(key, "sveta") is None
+
+        # Barge in, then the citizen hangs up: ChanSpy exits (E), the supervisor's leg ends,
+        # and the AMI Hangup of its handle ends the supervision, audited.
+        mark = hotline.log.mark()
+        reply = console.post("/supervisor/api/supervise", {"call": call.uniqueid, "mode": "barge"})
+        assert reply.status_code == 200, reply.get_data(as_text=True)
+        spying(desk, mark, legs.operator)
+        assert f"!ChanSpy!{legs.operator},quESB!" in hotline.asterisk.cli("core show channels concise")
+        said_from = time.monotonic()
+        supervisor.audio.say(hotline.name_alaw)
+        time.sleep(0.3)
+        _, loud = operator.audio.heard(said_from, time.monotonic())
+        assert loud > SPEECH_RMS, loud
         call.hang_up()
         call.wait_gone()
-        phone.wait(30)  # both supervisor calls ended with a BYE from Asterisk
-        hotline.wait_for("the supervision to end",
-                         lambda: engine.redis.hget("{" + engine.config.redis.prefix + "}:supervision", "sveta") is None)
+        supervisor.sipp.wait(30)  # three calls, each ended with Asterisk's BYE
+        operator.sipp.wait(30)
+        hotline.wait_for("the supervision to end", lambda: engine.redis.hget(key, "sveta") is None)
 
         # A supervisor action on the call that ended: refused clearly, and audited.
-        reply = console.post("/supervisor/api/supervise", {"call": call.uniqueid, "mode": "barge"})
+        reply = console.post("/supervisor/api/supervise", {"call": call.uniqueid, "mode": "listen"})
         assert reply.status_code == 410 and reply.get_json()["error"] == "call_not_live"
     finally:
-        phone.kill()
-        ears.close()
+        operator.close()
+        supervisor.close()
 
     lines = [(x["actor"], x["action"], x["call"], x["outcome"], x.get("detail", "")) for x in audit_lines(desk)
              if x["action"].startswith("supervise")]
@@ -269,13 +364,16 @@ def test_the_supervisor_hears_the_caller_then_whispers_and_the_end_of_the_call_e
     assert [(a, act, c, o) for a, act, c, o, _ in lines] == [
         ("sveta", "supervise_start", uid, "allowed"), ("sveta", "supervise_end", uid, "done"),
         ("sveta", "supervise_start", uid, "allowed"), ("sveta", "supervise_end", uid, "done"),
+        ("sveta", "supervise_start", uid, "allowed"), ("sveta", "supervise_end", uid, "done"),
         ("sveta", "supervise_start", uid, "refused")]
     details = [d for *_, d in lines]
-    assert details[0].startswith("mode=listen operator=op102 phone=PJSIP/sup201")
+    assert details[0] == "mode=listen operator=op102 phone=PJSIP/sup201"
     assert details[1].startswith("mode=listen reason=switched")
-    assert details[2].startswith("mode=whisper operator=op102")
-    assert details[3].startswith("mode=whisper reason=hung_up")
-    assert details[4] == "mode=barge why=call_not_live"
+    assert details[2] == "mode=whisper operator=op102 phone=PJSIP/sup201"
+    assert details[3].startswith("mode=whisper reason=stopped")
+    assert details[4] == "mode=barge operator=op102 phone=PJSIP/sup201"
+    assert details[5].startswith("mode=barge reason=hung_up")
+    assert details[6] == "mode=listen why=call_not_live"
 
 
 def test_a_channel_that_is_gone_is_not_live_and_stopping_a_gone_leg_is_done(desk: Desk) -> None:
