@@ -475,10 +475,11 @@ def events() -> Any:
         sub = hub.subscribe(lambda ev: ev.get("operator") == operator)
         try:
             backlog = sub.backlog(since) if since and _valid_id(since) else []
-            first = [frame("hello", service.hello(operator))]
+            hello = service.hello(operator)
+            hello["supervisor"] = supervisor.now()
+            first = [frame("hello", hello)]
             for event in backlog:
                 first.extend(render(event))
-            first.extend(supervisor.changed(force=True))
         except Exception:
             sub.close()
             raise
@@ -489,8 +490,9 @@ def events() -> Any:
 
 
 class SupervisorOnCall:
-    """The ``supervisor`` frame: a supervisor the operator hears on their call (whisper or
-    barge; silent listening is never shown), looked at each second, sent when it changes::
+    """A supervisor the operator hears on their call (whisper or barge; silent listening is
+    never shown): in ``hello`` (``"supervisor"``), then looked at each second and sent when it
+    changes::
 
         event: supervisor
         data: {"mode": "whisper", "supervisor": "sveta", "call_id": "...", "since": ...}
@@ -500,15 +502,18 @@ class SupervisorOnCall:
     def __init__(self, supervision: Supervision, operator: str) -> None:
         self.supervision = supervision
         self.operator = operator
-        self.sent: dict[str, Any] | None = None
+        self.sent: dict[str, Any] = {"mode": None}
 
-    def changed(self, force: bool = False) -> Iterable[bytes]:
+    def now(self) -> dict[str, Any]:
         watch = self.supervision.heard_by(self.operator)
-        data: dict[str, Any] = {"mode": None} if watch is None else {
+        self.sent = {"mode": None} if watch is None else {
             "mode": watch.mode, "supervisor": watch.supervisor, "call_id": watch.call_id, "since": watch.since}
-        if force or data != self.sent:
-            self.sent = data
-            yield frame("supervisor", data)
+        return self.sent
+
+    def changed(self) -> Iterable[bytes]:
+        before = self.sent
+        if self.now() != before:
+            yield frame("supervisor", self.sent)
 
 
 def _valid_id(value: str) -> bool:

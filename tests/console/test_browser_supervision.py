@@ -27,7 +27,14 @@ from ivr.config import Config
 from ivr.console.users import UserStore
 from tests.asterisk.ami_double import AmiDouble
 from tests.console.conftest import place_call
-from tests.console.live import CHROMEDRIVER, CHROMIUM, PASSWORD, LiveConsole, headless_chromium, log_in
+from tests.console.live import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    PASSWORD,
+    LiveConsole,
+    headless_chromium,
+    log_in,
+)
 from tests.redis_servers import RedisServer
 
 pytestmark = [

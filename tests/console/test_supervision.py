@@ -70,15 +70,14 @@ def audit(engine: Engine) -> list[tuple[str, str, str, str, str]]:
             if x["action"].startswith("supervise")]
 
 
-def first_frames(console: Console) -> dict[str, Any]:
-    """The frames an operator's page gets on opening, by event name."""
+def told(console: Console) -> dict[str, Any]:
+    """What an operator's page is told of a supervisor on opening (its ``hello``)."""
     stream = Stream(console.get("/operator/events", buffered=False))
     try:
-        frames: dict[str, Any] = {}
-        while "supervisor" not in frames:
-            kind, data = stream.next()
-            frames[kind] = data
-        return frames
+        kind, hello = stream.next()
+        assert kind == "hello"
+        supervisor: dict[str, Any] = hello["supervisor"]
+        return supervisor
     finally:
         stream.close()
 
@@ -88,7 +87,7 @@ def test_listen_then_whisper_then_leave_each_audited_and_the_operator_told_only_
 ) -> None:
     bridged(engine)
     sveta, olga = as_role("supervisor"), as_role("operator")
-    assert first_frames(olga)["supervisor"] == {"mode": None}
+    assert told(olga) == {"mode": None}
 
     reply = sveta.post("/supervisor/api/supervise", {"call": "call-1", "mode": "listen"})
     assert reply.status_code == 200, reply.json
@@ -96,7 +95,7 @@ def test_listen_then_whisper_then_leave_each_audited_and_the_operator_told_only_
     originate = ami.named("Originate")[-1]
     assert (originate["Channel"], originate["Data"]) == ("PJSIP/sup201", f"{OPERATOR_CHANNEL},quES")
     listening = originate["ChannelId"]
-    assert first_frames(olga)["supervisor"] == {"mode": None}  # silent listening is not shown
+    assert told(olga) == {"mode": None}  # silent listening is not shown
     row = next(o for o in sveta.get("/supervisor/api/dashboard").json["operators"] if o["id"] == "op102")
     assert row["live"] is True and [(s["by"], s["mode"]) for s in row["supervisors"]] == [("sveta", "listen")]
     # the same button twice: nothing rings again
@@ -107,13 +106,13 @@ def test_listen_then_whisper_then_leave_each_audited_and_the_operator_told_only_
     assert reply.status_code == 200 and reply.json["watch"]["mode"] == "whisper"
     assert ami.named("Hangup")[-1]["Channel"] == listening  # switched: the first leg hung up
     assert ami.named("Originate")[-1]["Data"] == f"{OPERATOR_CHANNEL},quESw"
-    told = first_frames(olga)["supervisor"]
-    assert (told["mode"], told["supervisor"], told["call_id"]) == ("whisper", "sveta", "call-1")
+    shown = told(olga)
+    assert (shown["mode"], shown["supervisor"], shown["call_id"]) == ("whisper", "sveta", "call-1")
     assert sveta.get("/supervisor/api/supervise").json["watch"]["mode"] == "whisper"
 
     assert sveta.post("/supervisor/api/supervise/stop").json["stopped"]["mode"] == "whisper"
     assert ami.named("Hangup")[-1]["Channel"] == ami.named("Originate")[-1]["ChannelId"]
-    assert first_frames(olga)["supervisor"] == {"mode": None}
+    assert told(olga) == {"mode": None}
     assert sveta.get("/supervisor/api/supervise").json["watch"] is None
 
     lines = audit(engine)
@@ -131,7 +130,7 @@ def test_barge_in_is_shown_to_the_operator(app: Flask, engine: Engine, ami: AmiD
     sveta, olga = as_role("supervisor"), as_role("operator")
     assert sveta.post("/supervisor/api/supervise", {"call": "call-1", "mode": "barge"}).status_code == 200
     assert ami.named("Originate")[-1]["Data"] == f"{OPERATOR_CHANNEL},quESB"
-    assert first_frames(olga)["supervisor"]["mode"] == "barge"
+    assert told(olga)["mode"] == "barge"
 
 
 def test_a_call_that_ended_is_refused_clearly_and_nothing_rings(app: Flask, engine: Engine, ami: AmiDouble,

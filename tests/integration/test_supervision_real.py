@@ -24,6 +24,7 @@ import socket
 import struct
 import threading
 import time
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 
 import pytest
 from asterisk_harness import AsteriskHarness
-from hotline_calls import EventLog
+from hotline_calls import Citizen, EventLog
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
 from sipp_runner import SIPP_DIR, Sipp, free_udp_port, scenario_with
 from test_hotline_real import (
@@ -62,6 +63,10 @@ pytestmark = pytest.mark.asterisk
 
 PASSWORD = "correct horse battery"
 SUPERVISOR_PHONE, OPERATOR_PHONE = "sup201", "op102"
+# The citizen's line while they do not speak: two minutes of silence played into the call
+# (a phone's RTP never stops; a Wait() sends nothing, and a whisper is mixed into the audio
+# going to the operator: without any, there is nothing to mix it into).
+HUM = "ivr-test/silence"
 PHONE_PASSWORD = "CHANGE-ME"  # the shipped pjsip.conf's, unedited in this tier
 ALAW_SILENCE = b"\xd5" * 160
 # The phone's own address: from 127.0.0.1 every SIP request is the carrier's (this tier's
@@ -199,6 +204,11 @@ def desk(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) ->
     (asterisk.root / "var/spool/asterisk/ivr").mkdir(parents=True, exist_ok=True)
     (asterisk.root / "var/spool/asterisk/monitor/ivr").mkdir(parents=True, exist_ok=True)
     name_alaw = render_name(asterisk.root)
+    with wave.open(str(asterisk.root / "usr/share/asterisk/sounds" / f"{HUM}.wav"), "wb") as hum:
+        hum.setnchannels(1)
+        hum.setsampwidth(2)
+        hum.setframerate(8000)
+        hum.writeframes(b"\0\0" * 8000 * 120)
 
     start = time.monotonic()
     redis_server = embedded_redis(str(tmp / "redis.db"))
@@ -257,6 +267,12 @@ def audit_lines(desk: Desk) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def hum(desk: Desk, call: Citizen) -> None:
+    """The citizen's phone sends silence into the call (test-caller-says plays TEST_SAY)."""
+    desk.hotline.ami.action("Setvar", Channel=call.phone, Variable="TEST_SAY", Value=HUM)
+    desk.hotline.ami.action("Redirect", Channel=call.phone, Context="test-caller-says", Exten="say", Priority="1")
+
+
 def spying(desk: Desk, after: int, spyee: str) -> dict[str, str]:
     """Asterisk's own word that ChanSpy runs on ``spyee``, from the supervisor's phone."""
     return desk.hotline.log.wait(
@@ -280,6 +296,7 @@ def test_listen_whisper_leave_then_barge_until_the_citizen_hangs_up(desk: Desk, 
         hotline.wait_for("the legs of the bridged call", lambda: engine.call_life.legs.get(call.uniqueid) is not None)
         legs = engine.call_life.legs.get(call.uniqueid)
         assert legs is not None and legs.operator.startswith("PJSIP/op102-")
+        hum(desk, call)
         console = Console(desk.app, "sveta")
 
         # Listen: the supervisor hears the citizen; nobody is told.
@@ -304,6 +321,7 @@ def test_listen_whisper_leave_then_barge_until_the_citizen_hangs_up(desk: Desk, 
         packets, loud = supervisor.audio.heard(said_from, time.monotonic())
         assert packets > 20, packets
         assert quiet < QUIET_RMS and loud > SPEECH_RMS, (quiet, loud)
+        hum(desk, call)
 
         # Whisper: the listening leg is hung up, the phone rung again into ChanSpy with w;
         # what the supervisor says, the operator hears.
