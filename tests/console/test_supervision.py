@@ -9,6 +9,8 @@ answers as Asterisk 22 does; the legs are put by the one owner of a call's life,
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,11 @@ from ivr.aftermenu.legs import Legs
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.control import AsteriskControl
 from ivr.asterisk.wiring import supervision_ended
+from ivr.config import ConfigError
+from ivr.config.load import load_config
 from ivr.config.schema import UserConfig
+from ivr.console.cli import users_command
+from ivr.console.users import UserStore
 from ivr.engine import Engine
 from tests.asterisk.ami_double import AmiDouble
 from tests.console.conftest import PASSWORD, USERS, Console, place_call
@@ -199,3 +205,33 @@ def test_a_supervision_whose_call_ended_without_a_telephony_word_is_closed_when_
     row = next(o for o in sveta.get("/supervisor/api/dashboard").json["operators"] if o["id"] == "op102")
     assert row["supervisors"] == [] and row["live"] is False
     assert audit(engine)[-1][1] == "supervise_end" and "reason=call_ended" in audit(engine)[-1][4]
+
+
+def test_a_supervisors_phone_is_set_with_ivr_users_add_and_only_for_supervisors(engine: Engine) -> None:
+    out = io.StringIO()
+    cfg = engine.config
+
+    def add(name: str, role: str, phone: str | None) -> int:
+        args = argparse.Namespace(users_command="add", name=name, role=role, operator=None, replace=False,
+                                  phone=phone)
+        return users_command(cfg, args, stdin=io.StringIO("a long enough secret\n"), out=out, redis=engine.redis)
+
+    assert add("nina", "supervisor", "PJSIP/sup202") == 0
+    store = UserStore(redis=engine.redis, prefix=cfg.redis.prefix, configured=cfg.users, operators=cfg.operators)
+    assert store.get("nina").phone == "PJSIP/sup202"  # type: ignore[union-attr]
+    assert add("ivan", "auditor", "PJSIP/sup203") == 1  # only supervisors have a phone
+    assert add("lena", "supervisor", "PJSIP/sup203,quESB") == 1  # would change ChanSpy's arguments
+    assert store.get("ivan") is None and store.get("lena") is None
+    assert add("tanya", "supervisor", "+74950000000") == 0  # behind Twilio: a number
+    users_command(cfg, argparse.Namespace(users_command="list"), out=out, redis=engine.redis)
+    assert "nina\tsupervisor phone=PJSIP/sup202\t(redis)" in out.getvalue()
+
+
+def test_a_phone_in_config_yaml_is_for_supervisors_only(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text((Path(__file__).resolve().parents[2] / "config.yaml").read_text().replace(
+        "users: {}", "users:\n  oleg: {role: operator, operator: op101, password_hash: x, phone: PJSIP/sup201}\n"
+                     "  sveta: {role: supervisor, password_hash: x, phone: PJSIP/sup201}"))
+    with pytest.raises(ConfigError, match="only supervisors have a phone") as refused:
+        load_config(path)
+    assert "oleg" in str(refused.value) and "sveta" not in str(refused.value)
