@@ -29,6 +29,7 @@ from ivr.aftermenu.control import CallNotLive, Controls, LiveCallError, SpyMode,
 
 log = logging.getLogger(__name__)
 MODES: tuple[SpyMode, ...] = ("listen", "whisper", "barge")
+BUSY_SECONDS = 15  # a start holds the supervisor's lock at most this long (AMI answers within 10 s)
 HEARD_BY_OPERATOR: frozenset[str] = frozenset({"whisper", "barge"})  # the operator's page says so
 _TAKE = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -122,11 +123,23 @@ class Supervision:
 
     # -- acting ----------------------------------------------------------------------------------
     def start(self, supervisor: str, *, role: str, call_id: str, mode: str, ip: str | None = None) -> Watch:
+        """Ring the supervisor's phone into ``call_id`` in ``mode``; one start at a time per
+        supervisor (a double click, two tabs: the second is refused, nothing rings twice)."""
         if mode not in MODES:
             raise SupervisionError("bad_mode", "Режим: listen, whisper или barge")
         phone = self.phone_of(supervisor)
         if not phone:
             raise SupervisionError("no_phone", "У супервизора не указан телефон (ivr users add --phone)")
+        busy = f"{self.key}:busy:{supervisor}"
+        if not self.redis.set(busy, "1", nx=True, ex=BUSY_SECONDS):
+            raise SupervisionError("busy", "Предыдущая команда ещё выполняется")
+        try:
+            return self._start(supervisor, role=role, call_id=call_id, mode=mode, phone=phone, ip=ip)
+        finally:
+            self.redis.delete(busy)
+
+    def _start(self, supervisor: str, *, role: str, call_id: str, mode: SpyMode, phone: str,
+               ip: str | None) -> Watch:
         current = self.of(supervisor)
         if current is not None and (current.call_id, current.mode) == (call_id, mode):
             return current

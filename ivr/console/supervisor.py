@@ -156,7 +156,8 @@ def events() -> Any:
 # -- live calls: listen, whisper, barge --------------------------------------------------------
 
 #: How a refusal reads on the page (``sup.error.<kind>``) and its HTTP status.
-SUPERVISION_STATUS = {"bad_mode": 400, "no_phone": 409, "audit_unavailable": 503}
+SUPERVISION_STATUS = {"bad_mode": 400, "call_required": 400, "no_phone": 409, "busy": 409,
+                      "audit_unavailable": 503}
 
 
 @bp.errorhandler(SupervisionError)

@@ -235,3 +235,17 @@ def test_a_phone_in_config_yaml_is_for_supervisors_only(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="only supervisors have a phone") as refused:
         load_config(path)
     assert "oleg" in str(refused.value) and "sveta" not in str(refused.value)
+
+
+def test_a_start_while_another_is_under_way_is_refused_and_nothing_rings_twice(
+    app: Flask, engine: Engine, ami: AmiDouble, as_role: Any
+) -> None:
+    bridged(engine)
+    busy = "{" + engine.config.redis.prefix + "}:supervision:busy:sveta"
+    engine.redis.set(busy, "1", ex=15)  # the first click's request, still waiting for AMI
+    reply = as_role("supervisor").post("/supervisor/api/supervise", {"call": "call-1", "mode": "listen"})
+    assert reply.status_code == 409 and reply.json["error"] == "busy"
+    assert ami.named("Originate") == [] and engine.redis.get(busy) == b"1"
+    engine.redis.delete(busy)
+    assert as_role("supervisor").post("/supervisor/api/supervise", {"call": "call-1", "mode": "listen"}).status_code == 200
+    assert engine.redis.get(busy) is None and len(ami.named("Originate")) == 1

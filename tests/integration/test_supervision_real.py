@@ -6,7 +6,9 @@ carrier): the operator op102 and the supervisor sup201 (user ``sveta``'s phone).
 sipp for the SIP and a :class:`RtpPhone` for the audio: it sends A-law every 20 ms (silence
 unless it says something), as a phone does, and keeps what Asterisk sends it, so the test
 measures what each person hears.  The citizen walks the menu to the payments queue
-(AMI-driven Local channel, as in test_hotline_real) and is put through to op102's phone.
+(AMI-driven Local channel, as in test_hotline_real) and is put through to op102's phone;
+the supervisor clicks the dashboard's buttons in real Chromium while the operator's page is
+open in another.
 
 Why real phones on both sides: Asterisk 22's ChanSpy notices a Hangup of the supervisor's
 leg only when the spied-on channel carries audio (asterisk/asterisk#978); a phone always
@@ -34,6 +36,7 @@ import pytest
 from asterisk_harness import AsteriskHarness
 from hotline_calls import Citizen, EventLog
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
+from selenium.webdriver.common.by import By
 from sipp_runner import SIPP_DIR, Sipp, free_udp_port, scenario_with
 from test_hotline_real import (
     NAME_SAID,
@@ -57,6 +60,9 @@ from ivr.prompts.build import build_prompts
 from ivr.prompts.catalog import load_catalog
 from ivr.serve import serve
 from ivr.web.app import create_app
+from ivr.web.server import HttpServer
+from tests.console.live import headless_chromium, log_in
+from tests.console.test_browser_supervision import attr, click, wait
 from tests.embedded import embedded_redis
 
 pytestmark = pytest.mark.asterisk
@@ -179,6 +185,7 @@ class Phone:
 class Desk:
     hotline: Hotline
     app: Any
+    base_url: str  # the console, served as ivr serve serves it (real Chromium opens it)
 
 
 @pytest.fixture(scope="module")
@@ -231,8 +238,11 @@ def desk(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) ->
         host, port = server.address
         ami.action("Setvar", Variable="IVR_AGI", Value=f"agi://{host}:{port}/hotline")
         app = create_app(engine)
-        app.testing = True
-        yield Desk(hotline=world, app=app)
+        web = HttpServer(app, address=("127.0.0.1", 0), settings=config.http).start()
+        try:
+            yield Desk(hotline=world, app=app, base_url=f"http://127.0.0.1:{web.address[1]}")
+        finally:
+            web.shutdown()
     finally:
         stop.set()
         runner.join(timeout=30)
@@ -281,7 +291,11 @@ def spying(desk: Desk, after: int, spyee: str) -> dict[str, str]:
         after=after, timeout=20, what="ChanSpy to start on the operator's channel")[1]
 
 
-def test_listen_whisper_leave_then_barge_until_the_citizen_hangs_up(desk: Desk, tmp_path: Path) -> None:
+def test_listen_whisper_leave_then_barge_from_the_dashboard_until_the_citizen_hangs_up(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """The supervisor's buttons in real Chromium, the operator's page in another; what each
+    phone hears measured on its RTP."""
     hotline, engine = desk.hotline, desk.hotline.engine
     key = "{" + engine.config.redis.prefix + "}:supervision"
     operator = Phone(OPERATOR_PHONE, tmp_path / "operator", calls=1)
@@ -297,80 +311,94 @@ def test_listen_whisper_leave_then_barge_until_the_citizen_hangs_up(desk: Desk, 
         legs = engine.call_life.legs.get(call.uniqueid)
         assert legs is not None and legs.operator.startswith("PJSIP/op102-")
         hum(desk, call)
-        console = Console(desk.app, "sveta")
+        with headless_chromium() as olga, headless_chromium() as sveta:
+            log_in(olga, desk.base_url, "olga")  # the operator's page, in Russian
+            wait(olga, lambda d: d.current_url.endswith("/operator"))
+            wait(olga, lambda d: attr(d, "state", "data-state") == "on_call")
+            log_in(sveta, desk.base_url, "sveta")
+            sveta.get(desk.base_url + "/supervisor")
+            wait(sveta, lambda d: d.find_elements(By.ID, "supervise-op102-listen"))
 
-        # Listen: the supervisor hears the citizen; nobody is told.
-        mark = hotline.log.mark()
-        reply = console.post("/supervisor/api/supervise", {"call": call.uniqueid, "mode": "listen"})
-        assert reply.status_code == 200, reply.get_data(as_text=True)
-        watch = reply.get_json()["watch"]
-        assert (watch["mode"], watch["operator"], watch["phone"]) == ("listen", "op102", "PJSIP/sup201")
-        listening = spying(desk, mark, legs.operator)["SpyerChannel"]
-        channels = hotline.asterisk.cli("core show channels concise")
-        assert f"!ChanSpy!{legs.operator},quES!" in channels, channels  # that channel, quietly
-        time.sleep(1.0)
-        quiet_from = time.monotonic()
-        time.sleep(1.5)  # nobody speaks: both phones send silence
-        packets, quiet = supervisor.audio.heard(quiet_from, time.monotonic())
-        # ChanSpy sends what it has mixed: with one side silent and the other without audio
-        # (the citizen's Local channel), fewer than 50 a second, but a stream.
-        assert packets > 20, f"the supervisor's phone got {packets} RTP packets in 1.5 s"
-        said_from = time.monotonic()
-        call.say(NAME_SAID)  # the citizen speaks into the call: ~2 s of voice
-        time.sleep(0.3)
-        packets, loud = supervisor.audio.heard(said_from, time.monotonic())
-        assert packets > 20, packets
-        assert quiet < QUIET_RMS and loud > SPEECH_RMS, (quiet, loud)
-        hum(desk, call)
+            # Listen: the supervisor hears the citizen; nobody is told.
+            mark = hotline.log.mark()
+            click(sveta, "supervise-op102-listen")
+            wait(sveta, lambda d: attr(d, "supervise", "data-mode") == "listen")
+            listening = spying(desk, mark, legs.operator)["SpyerChannel"]
+            channels = hotline.asterisk.cli("core show channels concise")
+            assert f"!ChanSpy!{legs.operator},quES!" in channels, channels  # that channel, quietly
+            time.sleep(1.0)
+            quiet_from = time.monotonic()
+            time.sleep(1.5)  # nobody speaks: both phones and the citizen's line carry silence
+            packets, quiet = supervisor.audio.heard(quiet_from, time.monotonic())
+            assert packets > 20, f"the supervisor's phone got {packets} RTP packets in 1.5 s"
+            said_from = time.monotonic()
+            call.say(NAME_SAID)  # the citizen speaks into the call: ~2 s of voice
+            time.sleep(0.3)
+            packets, loud = supervisor.audio.heard(said_from, time.monotonic())
+            assert packets > 20, packets
+            assert quiet < QUIET_RMS and loud > SPEECH_RMS, (quiet, loud)
+            hum(desk, call)
+            assert olga.find_element(By.ID, "supervisor-on-call").get_attribute("hidden") is not None
 
-        # Whisper: the listening leg is hung up, the phone rung again into ChanSpy with w;
-        # what the supervisor says, the operator hears.
-        mark = hotline.log.mark()
-        reply = console.post("/supervisor/api/supervise", {"call": call.uniqueid, "mode": "whisper"})
-        assert reply.status_code == 200, reply.get_data(as_text=True)
-        hotline.log.wait(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == listening,
-                         after=mark, what="the listening leg to be hung up")
-        whispering = spying(desk, mark, legs.operator)["SpyerChannel"]
-        assert f"!ChanSpy!{legs.operator},quESw!" in hotline.asterisk.cli("core show channels concise")
-        assert json.loads(engine.redis.hget(key, "sveta"))["mode"] == "whisper"
-        time.sleep(1.0)
-        quiet_from = time.monotonic()
-        time.sleep(1.0)
-        _, quiet = operator.audio.heard(quiet_from, time.monotonic())
-        said_from = time.monotonic()
-        supervisor.audio.say(hotline.name_alaw)
-        time.sleep(0.3)
-        _, loud = operator.audio.heard(said_from, time.monotonic())
-        assert quiet < QUIET_RMS and loud > SPEECH_RMS, (quiet, loud)
+            # Whisper: the listening leg is hung up, the phone rung again into ChanSpy with w;
+            # what the supervisor says, the operator hears, and the operator's page says so.
+            mark = hotline.log.mark()
+            click(sveta, "supervise-op102-whisper")
+            wait(sveta, lambda d: attr(d, "supervise", "data-mode") == "whisper")
+            hotline.log.wait(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == listening,
+                             after=mark, what="the listening leg to be hung up")
+            whispering = spying(desk, mark, legs.operator)["SpyerChannel"]
+            assert f"!ChanSpy!{legs.operator},quESw!" in hotline.asterisk.cli("core show channels concise")
+            assert json.loads(engine.redis.hget(key, "sveta"))["mode"] == "whisper"
+            wait(olga, lambda d: attr(d, "supervisor-on-call", "data-mode") == "whisper")
+            assert olga.find_element(By.ID, "supervisor-on-call").text == (
+                "Супервизор sveta подсказывает вам: его слышите только вы")
+            time.sleep(1.0)
+            quiet_from = time.monotonic()
+            time.sleep(1.0)
+            _, quiet = operator.audio.heard(quiet_from, time.monotonic())
+            said_from = time.monotonic()
+            supervisor.audio.say(hotline.name_alaw)
+            time.sleep(0.3)
+            _, loud = operator.audio.heard(said_from, time.monotonic())
+            assert quiet < QUIET_RMS and loud > SPEECH_RMS, (quiet, loud)
 
-        # Leave: the whispering leg is hung up.
-        mark = hotline.log.mark()
-        reply = console.post("/supervisor/api/supervise/stop")
-        assert reply.status_code == 200 and reply.get_json()["stopped"]["mode"] == "whisper"
-        hotline.log.wait(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == whispering,
-                         after=mark, what="the whispering leg to be hung up")
-        assert engine.redis.hget(key, "sveta") is None
+            # Leave: the whispering leg is hung up; the operator's page clears.
+            mark = hotline.log.mark()
+            click(sveta, "supervise-stop")
+            wait(sveta, lambda d: attr(d, "supervise", "data-mode") == "")
+            hotline.log.wait(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == whispering,
+                             after=mark, what="the whispering leg to be hung up")
+            assert engine.redis.hget(key, "sveta") is None
+            wait(olga, lambda d: d.find_element(By.ID, "supervisor-on-call").get_attribute("hidden") is not None)
 
-        # Barge in, then the citizen hangs up: ChanSpy exits (E), the supervisor's leg ends,
-        # and the AMI Hangup of its handle ends the supervision, audited.
-        mark = hotline.log.mark()
-        reply = console.post("/supervisor/api/supervise", {"call": call.uniqueid, "mode": "barge"})
-        assert reply.status_code == 200, reply.get_data(as_text=True)
-        spying(desk, mark, legs.operator)
-        assert f"!ChanSpy!{legs.operator},quESB!" in hotline.asterisk.cli("core show channels concise")
-        said_from = time.monotonic()
-        supervisor.audio.say(hotline.name_alaw)
-        time.sleep(0.3)
-        _, loud = operator.audio.heard(said_from, time.monotonic())
-        assert loud > SPEECH_RMS, loud
-        call.hang_up()
-        call.wait_gone()
-        supervisor.sipp.wait(30)  # three calls, each ended with Asterisk's BYE
-        operator.sipp.wait(30)
-        hotline.wait_for("the supervision to end", lambda: engine.redis.hget(key, "sveta") is None)
+            # Barge in: the operator hears the supervisor and is told all hear them; then the
+            # citizen hangs up: ChanSpy exits (E), the supervisor's leg ends, and the AMI
+            # Hangup of its handle ends the supervision, audited; the buttons go.
+            mark = hotline.log.mark()
+            click(sveta, "supervise-op102-barge")
+            wait(sveta, lambda d: attr(d, "supervise", "data-mode") == "barge")
+            spying(desk, mark, legs.operator)
+            assert f"!ChanSpy!{legs.operator},quESB!" in hotline.asterisk.cli("core show channels concise")
+            wait(olga, lambda d: attr(d, "supervisor-on-call", "data-mode") == "barge")
+            said_from = time.monotonic()
+            supervisor.audio.say(hotline.name_alaw)
+            time.sleep(0.3)
+            _, loud = operator.audio.heard(said_from, time.monotonic())
+            assert loud > SPEECH_RMS, loud
+            call.hang_up()
+            call.wait_gone()
+            supervisor.sipp.wait(30)  # three calls, each ended with Asterisk's BYE
+            operator.sipp.wait(30)
+            hotline.wait_for("the supervision to end", lambda: engine.redis.hget(key, "sveta") is None)
+            wait(olga, lambda d: d.find_element(By.ID, "supervisor-on-call").get_attribute("hidden") is not None)
+            wait(sveta, lambda d: not d.find_elements(By.ID, "supervise-op102-listen"))
+            wait(sveta, lambda d: attr(d, "supervise", "data-mode") == "")
 
-        # A supervisor action on the call that ended: refused clearly, and audited.
-        reply = console.post("/supervisor/api/supervise", {"call": call.uniqueid, "mode": "listen"})
+        # A supervisor action on the call that ended (the same request the buttons send):
+        # refused clearly, and audited.
+        reply = Console(desk.app, "sveta").post("/supervisor/api/supervise",
+                                                {"call": call.uniqueid, "mode": "listen"})
         assert reply.status_code == 410 and reply.get_json()["error"] == "call_not_live"
     finally:
         operator.close()
