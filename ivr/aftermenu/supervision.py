@@ -25,7 +25,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from ivr.aftermenu.control import CallNotLive, Controls, LiveCallError, SpyMode, Unsupported
+from ivr.aftermenu.control import (
+    CallNotLive,
+    Controls,
+    LiveCallError,
+    SpyMode,
+    TelephonyFailed,
+    Unsupported,
+)
 
 log = logging.getLogger(__name__)
 MODES: tuple[SpyMode, ...] = ("listen", "whisper", "barge")
@@ -211,4 +218,6 @@ def _why(exc: LiveCallError) -> str:
         return "call_not_live"
     if isinstance(exc, Unsupported):
         return "unsupported"
-    return "telephony_failed"
+    if isinstance(exc, TelephonyFailed):
+        return "telephony_failed"
+    return "refused"

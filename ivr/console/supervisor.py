@@ -32,7 +32,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
-from ivr.aftermenu.control import CallNotLive, LiveCallError, Unsupported
+from ivr.aftermenu.control import CallNotLive, LiveCallError, TelephonyFailed, Unsupported
 from ivr.aftermenu.supervision import Supervision, SupervisionError, Watch
 from ivr.console.auth import auth_service, client_ip, current, requires
 from ivr.console.dashboard import Dashboard
@@ -171,7 +171,9 @@ def live_call_error(exc: LiveCallError) -> Any:
         return jsonify(error="call_not_live", message="Разговор уже окончен"), 410
     if isinstance(exc, Unsupported):
         return jsonify(error="unsupported", message="Телефония этого вызова так не умеет"), 409
-    return jsonify(error="telephony_failed", message=f"Телефония не выполнила: {exc}"), 502
+    if isinstance(exc, TelephonyFailed):
+        return jsonify(error="telephony_failed", message=f"Телефония не выполнила: {exc}"), 502
+    return jsonify(error="refused", message=f"Сейчас нельзя: {exc}"), 409  # e.g. another action under way
 
 
 def _watch(watch: Watch | None) -> dict[str, Any] | None:

@@ -117,6 +117,8 @@ TEXTS: dict[str, Entry] = {
     "sup.error.audit_unavailable": {"ru": "Журнал доступа недоступен; действие отклонено",
                                     "en": "The access log is unavailable; refused"},
     "sup.error.failed": {"ru": "Не удалось", "en": "Failed"},
+    "sup.error.refused": {"ru": "Сейчас нельзя: с этим вызовом уже что-то делают, повторите",
+                          "en": "Not now: another action on this call is under way; try again"},
     "sup.error.busy": {"ru": "Предыдущая команда ещё выполняется", "en": "The previous request is still under way"},
     "dash.hour": {"ru": "Последний час", "en": "The last hour"},
     "dash.hour_label": {"ru": "Вызовы по минутам за последний час", "en": "Calls per minute, the last hour"},

@@ -21,6 +21,7 @@ from flask import Flask
 from werkzeug.security import generate_password_hash
 
 from ivr.aftermenu import ConversationEnded, OperatorAnswered
+from ivr.aftermenu.control import LiveCallError
 from ivr.aftermenu.legs import Legs
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.control import AsteriskControl
@@ -249,3 +250,21 @@ def test_a_start_while_another_is_under_way_is_refused_and_nothing_rings_twice(
     engine.redis.delete(busy)
     assert as_role("supervisor").post("/supervisor/api/supervise", {"call": "call-1", "mode": "listen"}).status_code == 200
     assert engine.redis.get(busy) is None and len(ami.named("Originate")) == 1
+
+
+class _Refusing(AsteriskControl):
+    """A front end that refuses as Twilio's does while another action on the call is under way."""
+
+    def spy(self, legs: Legs, supervisor_endpoint: str, mode: Any) -> str:
+        raise LiveCallError("another action on this call is under way")
+
+
+def test_a_telephony_refusal_is_shown_as_such_not_as_a_failure(app: Flask, engine: Engine, ami: AmiDouble,
+                                                                as_role: Any) -> None:
+    bridged(engine)
+    engine.live_controls["asterisk"] = _Refusing(ami=engine.live_controls["asterisk"].ami)  # type: ignore[attr-defined]
+    reply = as_role("supervisor").post("/supervisor/api/supervise", {"call": "call-1", "mode": "listen"})
+    assert reply.status_code == 409 and reply.json["error"] == "refused"
+    assert "under way" in reply.json["message"]
+    assert [line[3:] for line in audit(engine)] == [("allowed", "mode=listen operator=op102 phone=PJSIP/sup201"),
+                                                    ("failed", "mode=listen why=refused")]
