@@ -92,7 +92,7 @@ TEXTS: dict[str, Entry] = {
     "sup.heading": {"ru": "Подключение к разговору", "en": "Joining a conversation"},
     "sup.column": {"ru": "Подключиться", "en": "Join"},
     "sup.phone": {"ru": "Ваш телефон: {phone}", "en": "Your phone: {phone}"},
-    "sup.no_phone": {"ru": "Телефон не указан: администратор задаёт его (ivr users add --phone)",
+    "sup.no_phone": {"ru": "Телефон не указан: его задаёт администратор",
                      "en": "No phone set: the administrator sets it (ivr users add --phone)"},
     "sup.idle": {"ru": "Вы ни к одному разговору не подключены.", "en": "You are not on any conversation."},
     "sup.on": {"ru": "Вы на разговоре оператора {operator}: {mode}", "en": "You are on {operator}'s conversation: {mode}"},
