@@ -16,6 +16,7 @@ POST /twilio/dialled?...&room=1          the caller's <Dial><Conference> is over
 POST /twilio/back-in-line?step=n         a blind transfer's REST redirect: hold at the head
                                          of the line again
 POST /twilio/room?call=<CallSid>         the conversation's conference: who joined
+POST /twilio/consult-leg?call=<CallSid>  the next operator's call in a warm transfer ended
 POST /twilio/callback/<callback_id>      an outbound callback answered: greet, <Dial>
 POST /twilio/callback/<id>/status        the outbound callback call ended: routing told
 GET  /twilio/prompts/<lang>/<id>.wav     rendered prompt audio for <Play>
@@ -85,6 +86,7 @@ def make_twilio_blueprint(
     handover: TwilioHandover | None = None,
     ring_seconds: int | None = None,
     live: LiveCalls | None = None,
+    on_consult_over: Callable[[str, str, str], None] | None = None,
 ) -> TwilioBlueprint:
     """``observer``: sees every call step (metrics); ``on_error``: told the kind of each
     rejected or failed webhook (``rejected_403``, ``failed_KeyError``) for metrics."""
@@ -92,7 +94,7 @@ def make_twilio_blueprint(
         menus=menus, services_factory=services_factory, store=store, prompts=prompts, clock=clock,
         dialer=dialer, public_url=public_url, speech=speech, hold_music=hold_music,
         on_recording=on_recording, on_callback=on_callback, observer=observer, handover=handover,
-        ring_seconds=ring_seconds, live=live,
+        ring_seconds=ring_seconds, live=live, on_consult_over=on_consult_over,
     )
     bp = TwilioBlueprint("twilio", __name__, calls=calls)
     signed = require_twilio_signature(auth_token=auth_token, public_url=public_url)
@@ -198,6 +200,15 @@ def make_twilio_blueprint(
         data = form()
         parent, operator = params.parent_call_sid(data), params.operator_id(request.args)
         calls.operator_leg(parent, operator, params.call_status(data), leg_sid=params.call_sid(data))
+        return Response(status=204)
+
+    @bp.post("/twilio/consult-leg")
+    @signed
+    def consult_leg() -> Response:
+        data = form()
+        caller, leg, call_status = params.caller_of(request.args), params.call_sid(data), params.call_status(data)
+        if call_status in params.ENDED_STATUSES:
+            calls.consult_leg_over(caller, leg, call_status)
         return Response(status=204)
 
     @bp.post("/twilio/recording-status")

@@ -102,10 +102,14 @@ class TwilioCalls:
         handover: TwilioHandover | None = None,
         ring_seconds: int | None = None,
         live: LiveCalls | None = None,
+        on_consult_over: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.menus = menus
         self.handover = handover
         self.live = live  # bridged calls the console acts on (ivr.twilio.control)
+        # Told (caller's CallSid, leg, final CallStatus) when a warm transfer's next operator's
+        # call ends: TwilioControl.consult_leg_over brings the caller back if it was not done.
+        self.on_consult_over = on_consult_over
         self.ring_seconds = ring_seconds  # <Dial timeout>: routing.ring_seconds
         self.observer = observer
         self.services_factory = services_factory
@@ -237,6 +241,12 @@ class TwilioCalls:
         """POST /twilio/room?call=<caller>: the conversation's conference says who joined."""
         if self.live is not None and event == "participant-join" and participant:
             self.live.joined(call_sid, conference=conference_sid, participant=participant)
+
+    def consult_leg_over(self, call_sid: str, leg: str, status: str) -> None:
+        """POST /twilio/consult-leg?call=<caller>: the next operator's call ended."""
+        if self.on_consult_over is not None:
+            with call_scope(call_sid):
+                self.on_consult_over(call_sid, leg, status)
 
     def recording_ready(self, call_sid: str, *, recording_url: str, clip: str) -> None:
         """POST /twilio/recording-status: hand the file to the recordings store."""

@@ -26,6 +26,9 @@ Twilio's API sees them (``{A}`` = ``/2010-04-01/Accounts/AC...``, ``CF`` the con
                               POST {A}/Conferences/CF/Participants.json  From=<caller_id> To=<endpoint>
                                    EarlyMedia=true Beep=false StartConferenceOnEnter=true
                                    EndConferenceOnExit=false Timeout=<ring_seconds> Label=consult
+                                   StatusCallback={public}/twilio/consult-leg?call=CA_c
+                                   StatusCallbackMethod=POST StatusCallbackEvent=completed
+    (the next operator's call ends before completion: as cancel_consult, minus the DELETE)
     complete_consult          POST .../Participants/CA_n.json  EndConferenceOnExit=true
                               POST .../Participants/CA_c.json  Hold=false
                               DELETE .../Participants/CA_o.json
@@ -114,6 +117,8 @@ class TwilioControl:
             created = self._rest("call the next operator", lambda: room.participants.create(
                 from_=self.caller_id, to=endpoint, label="consult", early_media=True, beep="false",
                 start_conference_on_enter=True, end_conference_on_exit=False,
+                status_callback=self._consult_status(legs), status_callback_method="POST",
+                status_callback_event=["completed"],
                 **({"timeout": self.ring_seconds} if self.ring_seconds else {})))
         except LiveCallError:
             self._undo(undo)
@@ -146,6 +151,27 @@ class TwilioControl:
         self._rest("let the operator end the call again",
                    lambda: room.participants(live.leg).update(end_conference_on_exit=True))
         self.live.update(legs.caller, consult_operator="", consult_leg="")  # a failure above: click again
+
+    def consult_leg_over(self, caller: str, leg: str, status: str) -> None:
+        """The next operator's call ended (``/twilio/consult-leg``: did not answer, busy,
+        failed, or hung up) before the transfer was completed: the caller is taken off
+        hold and the first operator may end the call again, as :meth:`cancel_consult`.
+        After a completed transfer that leg is the operator's and this changes nothing."""
+        live = self.live.get(caller)
+        if live is None or live.consult_leg != leg or not live.conference:
+            return
+        log.info("call %s: the next operator's call ended (%s) before the transfer; the caller is back", caller, status)
+        room = self.client.conferences(live.conference)
+        try:
+            self._rest("take the caller off hold", lambda: room.participants(caller).update(hold=False))
+            self._rest("let the operator end the call again",
+                       lambda: room.participants(live.leg).update(end_conference_on_exit=True))
+        except CallNotLive:
+            return  # the conversation is over anyway
+        except LiveCallError as exc:
+            log.error("call %s: could not bring the caller back from hold: %s", caller, exc)
+            return
+        self.live.update(caller, consult_operator="", consult_leg="")
 
     # -- supervision (section 3) -----------------------------------------------------------------
 
@@ -222,6 +248,9 @@ class TwilioControl:
 
     def _recording_status(self, legs: Legs) -> str:
         return Urls(0, self.base_url).recording_status(f"operator-{legs.operator_id}-room", call=legs.caller)
+
+    def _consult_status(self, legs: Legs) -> str:
+        return f"{self.base_url}/twilio/consult-leg?call={legs.caller}"
 
     def _consulting(self, legs: Legs) -> LiveCall:
         live = self.live.get(legs.caller)

@@ -62,12 +62,17 @@ def twilio_blueprint(
     config = engine.config
     dialer = twilio_dialer(engine, http_client=http_client)
     live = LiveCalls(redis=engine.redis, prefix=config.redis.prefix, ttl=config.twilio.state_ttl)
+    store = CallStore(engine.redis, prefix=config.redis.prefix, ttl=config.twilio.state_ttl)
+    # Transfer, supervision and recording pause on bridged calls (ivr.twilio.control).
+    control = None if dialer is None else TwilioControl(
+        client=dialer.client, calls=store, live=live, base_url=dialer.base_url, caller_id=dialer.caller_id,
+        ring_seconds=config.routing.ring_seconds)
     catalog, _problems = load_catalog(config.path(config.prompts.dir))  # checked at engine start
     texts = {lang: {pid: catalog.text(pid, lang) or "" for pid in catalog.ids(lang)} for lang in catalog.languages}
     blueprint = make_twilio_blueprint(
         menus=LiveMenuSource(engine),
         services_factory=engine.services,
-        store=CallStore(engine.redis, prefix=config.redis.prefix, ttl=config.twilio.state_ttl),
+        store=store,
         prompts=FilePromptSource(texts=texts, sounds_dir=config.path(config.prompts.sounds_dir)),
         dialer=dialer,
         auth_token=engine.secrets.twilio_auth_token,
@@ -79,6 +84,7 @@ def twilio_blueprint(
         handover=TwilioHandover(life=engine.call_life),
         ring_seconds=engine.config.routing.ring_seconds,
         live=live,
+        on_consult_over=control.consult_leg_over if control is not None else None,
     )
     engine.answer_events.add("twilio")  # <Dial>'s reports move the call (ivr.twilio.handover)
     if dialer is not None:  # callbacks for Twilio calls are placed with the REST API
@@ -86,8 +92,6 @@ def twilio_blueprint(
         blueprint.calls.on_callback = callbacks.outcome
         engine.dialers["twilio"] = callbacks
         engine.background.append(AssignmentBridge(calls=blueprint.calls, router=engine.router).poll)
-        # Transfer, supervision and recording pause on bridged calls (ivr.twilio.control).
-        engine.live_controls["twilio"] = TwilioControl(
-            client=dialer.client, calls=blueprint.calls.store, live=live, base_url=dialer.base_url,
-            caller_id=dialer.caller_id, ring_seconds=config.routing.ring_seconds)
+    if control is not None:
+        engine.live_controls["twilio"] = control
     return blueprint

@@ -212,6 +212,14 @@ def moved_into_the_conference(talk: Talk, sent: list[tuple[str, str, dict[str, A
     assert caller.find("Dial/Conference").text == ROOM  # type: ignore[union-attr]
 
 
+def consult_call(talk: Talk, endpoint: str) -> dict[str, Any]:
+    """The next operator's call in a warm transfer, as the form Twilio receives."""
+    return {"From": HOTLINE, "To": endpoint, "Label": "consult", "EarlyMedia": "true", "Beep": "false",
+            "StartConferenceOnEnter": "true", "EndConferenceOnExit": "false",
+            "StatusCallback": f"{PUBLIC}/twilio/consult-leg?call={SID}", "StatusCallbackMethod": "POST",
+            "StatusCallbackEvent": ["completed"], "Timeout": str(talk.engine.config.routing.ring_seconds)}
+
+
 def participant(sid: str) -> str:
     return f"/Conferences/{CONF}/Participants/{sid}.json"
 
@@ -274,10 +282,7 @@ def test_warm_transfer_holds_the_caller_consults_then_hands_the_caller_over(talk
     assert sent[1:] == [
         ("POST", participant(SID), {"Hold": "true"}),
         ("POST", participant(LEG), {"EndConferenceOnExit": "false"}),
-        ("POST", f"/Conferences/{CONF}/Participants.json", {
-            "From": HOTLINE, "To": "client:op101", "Label": "consult", "EarlyMedia": "true", "Beep": "false",
-            "StartConferenceOnEnter": "true", "EndConferenceOnExit": "false",
-            "Timeout": str(talk.engine.config.routing.ring_seconds)}),
+        ("POST", f"/Conferences/{CONF}/Participants.json", consult_call(talk, "client:op101")),
     ]
     talk.control.consult(talk.legs, "op101", "client:op101")  # a double click
     assert talk.rest() == []
@@ -318,6 +323,32 @@ def test_warm_transfer_cancelled_brings_the_caller_back_to_the_first_operator(ta
         ("POST", participant(SID)), ("POST", participant(LEG)), ("POST", f"/Conferences/{CONF}/Participants.json")]
 
 
+def test_a_next_operator_who_does_not_answer_gives_the_caller_back_to_the_first(talk: Talk) -> None:
+    talk.control.consult(talk.legs, "op101", "client:op101")
+    talk.rest()
+    op101 = "CA" + f"{0xA1:032x}"
+    over = {"CallSid": op101, "AccountSid": ACCOUNT, "From": HOTLINE, "To": "client:op101", "CallStatus": "no-answer"}
+    assert post(talk.client, f"/twilio/consult-leg?call={SID}", over, token="forged").status_code == 403
+    assert talk.rest() == []
+    assert post(talk.client, f"/twilio/consult-leg?call={SID}", over).status_code == 204
+    assert talk.rest() == [
+        ("POST", participant(SID), {"Hold": "false"}),
+        ("POST", participant(LEG), {"EndConferenceOnExit": "true"}),
+    ]
+    assert post(talk.client, f"/twilio/consult-leg?call={SID}", over).status_code == 204  # Twilio retries
+    assert talk.rest() == []
+    with pytest.raises(LiveCallError, match="no consultation"):
+        talk.control.complete_consult(talk.legs)
+    # A transfer completed: the end of the next operator's call is the conversation's, not a consult's.
+    talk.control.consult(talk.legs, "op103", "client:op103")
+    talk.control.complete_consult(talk.legs)
+    talk.rest()
+    op103 = "CA" + f"{0xA2:032x}"
+    done = {**over, "CallSid": op103, "To": "client:op103", "CallStatus": "completed"}
+    assert post(talk.client, f"/twilio/consult-leg?call={SID}", done).status_code == 204
+    assert talk.rest() == []
+
+
 @pytest.mark.parametrize("answer", [(500, 20500), requests.exceptions.ReadTimeout("read timed out")],
                          ids=["http-500", "timeout"])
 def test_twilio_failing_midway_through_a_consult_leaves_the_call_as_it_was(talk: Talk, answer: Any) -> None:
@@ -329,10 +360,7 @@ def test_twilio_failing_midway_through_a_consult_leaves_the_call_as_it_was(talk:
     assert ("500" in str(failed.value)) if isinstance(answer, tuple) else ("ReadTimeout" in str(failed.value))
     assert talk.rest()[1:] == [  # held, flag changed, the call refused; then both undone, in reverse
         ("POST", participant(LEG), {"EndConferenceOnExit": "false"}),
-        ("POST", f"/Conferences/{CONF}/Participants.json",
-         {"From": HOTLINE, "To": "client:op101", "Label": "consult", "EarlyMedia": "true", "Beep": "false",
-          "StartConferenceOnEnter": "true", "EndConferenceOnExit": "false",
-          "Timeout": str(talk.engine.config.routing.ring_seconds)}),
+        ("POST", f"/Conferences/{CONF}/Participants.json", consult_call(talk, "client:op101")),
         ("POST", participant(LEG), {"EndConferenceOnExit": "true"}),
         ("POST", participant(SID), {"Hold": "false"}),
     ]
