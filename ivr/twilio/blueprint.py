@@ -215,8 +215,9 @@ def make_twilio_blueprint(
     @signed
     def recording_status() -> Response:
         data = form()
-        # A conference's recording has no CallSid: the URL names the caller's call.
-        sid = params.call_sid(data) if "CallSid" in data else params.caller_of(request.args)
+        # A conference's recording: the URL we gave names the caller's call (whatever CallSid,
+        # if any, Twilio adds: the consent to look up is the caller's).
+        sid = params.caller_of(request.args) if "call" in request.args else params.call_sid(data)
         clip, info = params.clip(request.args), params.recording(data)
         if data.get("RecordingStatus", "completed") == "completed" and info.url is not None:
             calls.recording_ready(sid, recording_url=info.url, clip=clip)

@@ -483,12 +483,23 @@ def test_the_conference_webhook_is_signed_and_checked(talk: Talk) -> None:
 
 
 def test_a_conference_recording_is_handed_over_for_the_callers_call(twilio: Any, app: Any) -> None:
-    """A conference's recording callback has no CallSid: the URL the engine gave names the call."""
+    """A conference's recording callback: the call whose consent covers it is the one the URL
+    the engine gave names, not a CallSid Twilio may add."""
     url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE{'1' * 32}"
     done = {"AccountSid": ACCOUNT, "ConferenceSid": CONF, "RecordingSid": "RE" + "1" * 32, "RecordingUrl": url,
             "RecordingStatus": "completed", "RecordingDuration": "42"}
     clip = f"/twilio/recording-status?clip=operator-op102-room&call={twilio.call_sid}"
     assert twilio.post(clip, raw=True, **done).status_code == 204
-    [(call_sid, got_url, got_clip, _)] = app.extensions["recordings"]
-    assert (call_sid, got_url, got_clip) == (twilio.call_sid, url, "operator-op102-room")
+    assert twilio.post(clip, raw=True, **done, CallSid=LEG).status_code == 204  # the operator's leg named
+    assert [(sid, u, c) for sid, u, c, _ in app.extensions["recordings"]] == [
+        (twilio.call_sid, url, "operator-op102-room")] * 2
     assert twilio.post("/twilio/recording-status?clip=operator-op102-room", raw=True, **done).status_code == 400
+
+
+def test_the_production_rest_client_gives_up_on_a_silent_twilio() -> None:
+    """Without an injected client the library's own is used, with a timeout (the library's
+    default has none: a console request would wait for ever), which ends as TelephonyFailed."""
+    from ivr.twilio.dialer import REST_TIMEOUT, make_client
+
+    client = make_client(account_sid=ACCOUNT, auth_token=TOKEN)
+    assert client.http_client.timeout == REST_TIMEOUT == 10.0  # type: ignore[attr-defined]
