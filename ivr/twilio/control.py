@@ -56,9 +56,10 @@ made, so the caller stays with the operator and no participant is left behind.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -74,8 +75,25 @@ from ivr.twilio.twiml import Urls, conference, dial
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 CURRENT = "Twilio.CURRENT"  # the recording under way on a call or a conference
 NOT_IN_PROGRESS = 21220  # "Call is not in-progress. Cannot redirect."
+
+
+def one_at_a_time(
+    action: Callable[Concatenate[TwilioControl, Legs, P], T],
+) -> Callable[Concatenate[TwilioControl, Legs, P], T]:
+    """One console action at a time on a call, across engine processes: a double click or a
+    second supervisor gets :class:`LiveCallError` "under way" instead of a second transfer."""
+
+    @functools.wraps(action)
+    def alone(self: TwilioControl, legs: Legs, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self.live.action(legs.caller, self.busy_seconds) as held:
+            if not held:
+                raise LiveCallError("another action on this call is under way")
+            return action(self, legs, *args, **kwargs)
+
+    return alone
 
 
 class TwilioControl:
@@ -88,9 +106,11 @@ class TwilioControl:
         self.caller_id = caller_id
         self.ring_seconds = ring_seconds
         self.room_wait = room_wait  # how long the console waits for both to be in the conference
+        self.busy_seconds = room_wait + 60.0  # an action's lease, should its process die midway
 
     # -- transfer (issue 18, section 2) --------------------------------------------------------
 
+    @one_at_a_time
     def redirect_to_line(self, legs: Legs) -> None:
         stored = self._stored(legs)
         url = Urls(stored.step, self.base_url).back_in_line()
@@ -98,6 +118,7 @@ class TwilioControl:
                    lambda: self.client.calls(legs.caller).update(url=url, method="POST"))
         self.live.drop(legs.caller)  # this bridge (and its conference, if any) is over
 
+    @one_at_a_time
     def consult(self, legs: Legs, operator_id: str, endpoint: str) -> None:
         self._dialable(endpoint)
         live = self._room(legs)
@@ -125,6 +146,7 @@ class TwilioControl:
             raise
         self.live.update(legs.caller, consult_operator=operator_id, consult_leg=str(created.call_sid))
 
+    @one_at_a_time
     def complete_consult(self, legs: Legs) -> None:
         live = self._consulting(legs)
         room = self.client.conferences(live.conference)
@@ -143,6 +165,7 @@ class TwilioControl:
         self.live.update(legs.caller, operator=live.consult_operator, leg=live.consult_leg,
                          consult_operator="", consult_leg="")
 
+    @one_at_a_time
     def cancel_consult(self, legs: Legs) -> None:
         live = self._consulting(legs)
         room = self.client.conferences(live.conference)
@@ -175,6 +198,7 @@ class TwilioControl:
 
     # -- supervision (section 3) -----------------------------------------------------------------
 
+    @one_at_a_time
     def spy(self, legs: Legs, supervisor_endpoint: str, mode: SpyMode) -> str:
         self._dialable(supervisor_endpoint)
         live = self._room(legs)
@@ -187,6 +211,7 @@ class TwilioControl:
                                                  beep="false", end_conference_on_exit=False, **how))
         return str(created.call_sid)
 
+    @one_at_a_time
     def stop_spying(self, legs: Legs, handle: str) -> None:
         if not CALL_SID.match(handle):
             raise LiveCallError("not a supervisor's call")
@@ -198,9 +223,11 @@ class TwilioControl:
 
     # -- recording pause (section 4) -------------------------------------------------------------
 
+    @one_at_a_time
     def pause_recording(self, legs: Legs) -> None:
         self._recording(legs, paused=True)
 
+    @one_at_a_time
     def resume_recording(self, legs: Legs) -> None:
         self._recording(legs, paused=False)
 

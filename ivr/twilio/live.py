@@ -15,14 +15,19 @@ Keys (hash-tagged like every key of the engine)::
                                                consult_operator, consult_leg
     {ivr}:twilio:live-ready:<caller CallSid>   list: one item pushed when the caller and the
                                                operator have both joined the conference
+    {ivr}:twilio:live-busy:<caller CallSid>    lease: one console action at a time on the call
 
 A console request that moved the call waits on the list (``BLPOP``), not by polling.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from ivr.lease import Leases
 
 _OPEN_ROOM = """
 if redis.call('HGET', KEYS[1], 'room') then return 0 end
@@ -76,12 +81,27 @@ class LiveCalls:
         self.ttl = ttl
         self._open_room = redis.register_script(_OPEN_ROOM)
         self._joined = redis.register_script(_JOINED)
+        self._leases = Leases(redis)
 
     def key(self, caller: str) -> str:
         return f"{{{self.prefix}}}:twilio:live:{caller}"
 
     def ready_key(self, caller: str) -> str:
         return f"{{{self.prefix}}}:twilio:live-ready:{caller}"
+
+    def busy_key(self, caller: str) -> str:
+        return f"{{{self.prefix}}}:twilio:live-busy:{caller}"
+
+    @contextmanager
+    def action(self, caller: str, seconds: float) -> Iterator[bool]:
+        """Hold the call for one console action; yields False while another one is under way
+        (a double click, two supervisors at once), on whichever engine process."""
+        token = self._leases.take(self.busy_key(caller), seconds)
+        try:
+            yield token is not None
+        finally:
+            if token is not None:
+                self._leases.release(self.busy_key(caller), token)
 
     def get(self, caller: str) -> LiveCall | None:
         raw: dict[bytes, bytes] = self.redis.hgetall(self.key(caller))

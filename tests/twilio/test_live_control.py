@@ -323,6 +323,20 @@ def test_warm_transfer_cancelled_brings_the_caller_back_to_the_first_operator(ta
         ("POST", participant(SID)), ("POST", participant(LEG)), ("POST", f"/Conferences/{CONF}/Participants.json")]
 
 
+def test_a_second_action_while_one_is_under_way_is_refused(talk: Talk) -> None:
+    """Another engine process (or a double click) is moving the call: its lease is held."""
+    with talk.control.live.action(SID, 5) as held:
+        assert held
+        with pytest.raises(LiveCallError, match="under way"):
+            talk.control.consult(talk.legs, "op101", "client:op101")
+        with pytest.raises(LiveCallError, match="under way"):
+            talk.control.pause_recording(talk.legs)
+    assert talk.rest() == []
+    talk.control.consult(talk.legs, "op101", "client:op101")  # the lease is given back after each action
+    talk.control.cancel_consult(talk.legs)
+    assert talk.engine.redis.keys("*live-busy*") == []
+
+
 def test_a_next_operator_who_does_not_answer_gives_the_caller_back_to_the_first(talk: Talk) -> None:
     talk.control.consult(talk.legs, "op101", "client:op101")
     talk.rest()
