@@ -200,6 +200,8 @@ class TwilioControl:
 
     @one_at_a_time
     def spy(self, legs: Legs, supervisor_endpoint: str, mode: SpyMode) -> str:
+        if mode not in ("listen", "whisper", "barge"):
+            raise Unsupported(f"supervision mode {mode!r}: listen, whisper or barge")
         self._dialable(supervisor_endpoint)
         live = self._room(legs)
         modes: dict[str, dict[str, object]] = {
@@ -277,7 +279,7 @@ class TwilioControl:
         return Urls(0, self.base_url).recording_status(f"operator-{legs.operator_id}-room", call=legs.caller)
 
     def _consult_status(self, legs: Legs) -> str:
-        return f"{self.base_url}/twilio/consult-leg?call={legs.caller}"
+        return Urls(0, self.base_url).consult_leg(legs.caller)
 
     def _consulting(self, legs: Legs) -> LiveCall:
         live = self.live.get(legs.caller)

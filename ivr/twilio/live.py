@@ -18,6 +18,20 @@ Keys (hash-tagged like every key of the engine)::
     {ivr}:twilio:live-busy:<caller CallSid>    lease: one console action at a time on the call
 
 A console request that moved the call waits on the list (``BLPOP``), not by polling.
+
+How the record moves (the only writers)::
+
+    record                      set by                                       in
+    paused                      pause_recording / resume_recording           control
+    room, operator, leg, record the first warm transfer or supervisor,       control._room
+                                before the operator's leg is sent there
+    (room cleared)              Twilio refused that move                      control._room
+    conference, joined:*, ready /twilio/room participant-join                 calls.room_event
+    consult_operator, _leg      consult; cleared by complete (operator, leg   control
+                                := the next operator's), cancel, and the
+                                next operator's call ending first
+    (dropped)                   the conversation's end (/twilio/dialled,      calls, control
+                                /twilio/status) or a blind transfer
 """
 
 from __future__ import annotations

@@ -95,6 +95,10 @@ class Urls:
         """Where a caller taken from the operator (a blind transfer) comes back to."""
         return self._url("/twilio/back-in-line")
 
+    def consult_leg(self, caller: str) -> str:
+        """The status callback of the next operator's call in a warm transfer of ``caller``."""
+        return f"{self.base}/twilio/consult-leg?{urlencode({'call': caller})}"
+
     def room_status(self, caller: str) -> str:
         """The conference's status callback (start, end, join, leave) of ``caller``'s call."""
         return f"{self.base}/twilio/room?{urlencode({'call': caller})}"

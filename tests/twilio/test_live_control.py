@@ -419,6 +419,8 @@ def test_an_endpoint_twilio_cannot_call_is_refused_before_any_request(talk: Talk
         talk.control.spy(talk.legs, "PJSIP/sup1", "listen")
     with pytest.raises(Unsupported):
         talk.control.consult(talk.legs, "op101", "PJSIP/op101")
+    with pytest.raises(Unsupported, match="listen, whisper or barge"):
+        talk.control.spy(talk.legs, "client:sup1", "eavesdrop")  # type: ignore[arg-type]
     assert talk.rest() == []
 
 
