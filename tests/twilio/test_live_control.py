@@ -457,6 +457,10 @@ def test_the_recording_pauses_and_resumes_on_the_dial_bridge(talk: Talk) -> None
     current = f"/Calls/{SID}/Recordings/Twilio.CURRENT.json"
     assert talk.rest() == [("POST", current, {"Status": "paused", "PauseBehavior": "silence"}),
                            ("POST", current, {"Status": "in-progress"})]
+    assert talk.engine.redis.keys("*twilio:live*") != []
+    ended = post(talk.client, "/twilio/status", {**BASE, "CallStatus": "completed"})  # the caller hung up
+    assert ended.status_code == 204
+    assert talk.engine.redis.keys("*twilio:live*") == []
 
 
 def test_the_recording_pauses_in_the_conference_and_a_paused_call_is_not_moved(talk: Talk) -> None:
