@@ -95,7 +95,7 @@ TEXTS: dict[str, Entry] = {
     "sup.no_phone": {"ru": "Телефон не указан: его задаёт администратор",
                      "en": "No phone set: the administrator sets it (ivr users add --phone)"},
     "sup.idle": {"ru": "Вы ни к одному разговору не подключены.", "en": "You are not on any conversation."},
-    "sup.on": {"ru": "Вы на разговоре оператора {operator}: {mode}", "en": "You are on {operator}'s conversation: {mode}"},
+    "sup.on": {"ru": "Вы на разговоре — {operator}: {mode}", "en": "You are on a conversation — {operator}: {mode}"},
     "sup.mode.listen": {"ru": "слушаю", "en": "listening"},
     "sup.mode.whisper": {"ru": "подсказываю оператору", "en": "whispering to the operator"},
     "sup.mode.barge": {"ru": "в разговоре", "en": "barged in"},
