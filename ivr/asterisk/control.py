@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ivr.aftermenu.control import SpyMode, TelephonyFailed, Unsupported
 from ivr.aftermenu.legs import Legs
+from ivr.asterisk import spy
 from ivr.asterisk.ami import AmiClient, AmiError, Message
 
 
@@ -38,10 +39,11 @@ class AsteriskControl:
 
     # -- supervision (section 3) -----------------------------------------------------------
     def spy(self, legs: Legs, supervisor_endpoint: str, mode: SpyMode) -> str:
-        raise Unsupported("supervision")
+        """AMI Originate of the supervisor's phone into ChanSpy (:mod:`ivr.asterisk.spy`)."""
+        return spy.spy(self.ami, legs, supervisor_endpoint, mode)
 
     def stop_spying(self, legs: Legs, handle: str) -> None:
-        raise Unsupported("supervision")
+        spy.stop_spying(self.ami, handle)
 
     # -- recording pause (section 4) -------------------------------------------------------
     def pause_recording(self, legs: Legs) -> None:

@@ -15,7 +15,10 @@ from ivr.asterisk.handover import RESUME, HandoverWatcher, back_in_line
 from ivr.asterisk.media import MediaSettings
 from ivr.asterisk.server import FastAgiServer
 from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings
+from ivr.asterisk.spy import SpyWatcher
+from ivr.audit.logs import CONSOLE_ACCESS
 from ivr.call import CallRunner
+from ivr.console.audit import ConsoleAudit
 from ivr.engine import Engine
 from ivr.ops.feeds import FastAgiCollector
 from ivr.softphone.dialer import SoftphoneDialer
@@ -107,6 +110,17 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
     return server
 
 
+def supervision_ended(engine: Engine) -> Callable[[str, str], object]:
+    """A supervisor's leg hung up (AMI ``Hangup`` of an ``ivr-spy-`` handle): the supervision
+    ends, audited in the console audit (:mod:`ivr.aftermenu.supervision`)."""
+    from ivr.console.wiring import console_supervision  # the console's audit and its one way to end
+
+    if engine.audit is None:
+        return lambda handle, cause: log.warning("supervisor leg %s ended; no console audit to record it", handle)
+    supervision = console_supervision(engine, audit=engine.audit.get(CONSOLE_ACCESS, ConsoleAudit))
+    return supervision.ended
+
+
 @dataclass
 class AmiServices:
     ami: AmiClient
@@ -123,9 +137,12 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
     dialer = AsteriskCallbackDialer(router=engine.router, life=engine.call_life)
     handovers = HandoverWatcher(router=engine.router, life=engine.call_life)
 
+    spies = SpyWatcher(ended=supervision_ended(engine))
+
     def on_event(event: Message) -> None:
         dialer.on_event(event)
         handovers.on_event(event)
+        spies.on_event(event)
 
     ami = AmiClient(host, port, username=username, secret=secret, on_event=on_event)
     dialer.ami = ami

@@ -58,6 +58,8 @@ def _check_references(config: Config, converter: Converter) -> None:
     for user, spec in config.users.items():
         if spec.role == "operator" and spec.operator not in config.operators:
             converter.problem(("users", user, "operator"), f"user '{user}' names unknown operator '{spec.operator}'")
+        if spec.phone is not None and spec.role != "supervisor":
+            converter.problem(("users", user, "phone"), f"user '{user}': only supervisors have a phone")
     console = config.console
     if console.archive_certificate and not console.trusted_proxies:
         converter.problem(("console", "archive_certificate"),

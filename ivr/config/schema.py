@@ -310,6 +310,10 @@ class UserConfig:
     certificate: str | None = None
     # ... and/or its serial number in hex, e.g. "1F3A" (both must match when both are set).
     cert_serial: str | None = None
+    # For supervisors: where their phone is, rung into a live call to listen, whisper or barge
+    # in (issue 18): an Asterisk dial string, e.g. "PJSIP/sup201"; behind Twilio a number
+    # or "client:sveta" / "sip:...".  None: this supervisor cannot join calls.
+    phone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add.add_argument("--certificate", metavar="SUBJECT_DN",
                      help='bind the corporate client certificate by subject, e.g. "CN=anton,OU=Support,O=Hotline"')
     add.add_argument("--cert-serial", metavar="HEX", help="bind the client certificate by serial number")
+    add.add_argument("--phone", metavar="DIAL_STRING",
+                     help="for --role supervisor: the phone rung to listen, whisper or barge in, e.g. PJSIP/sup201")
     add.add_argument("--replace", action="store_true", help="replace an existing user (new password or role; their sessions end at once)")
     remove = sub.add_parser("remove", help="remove a user (their sessions end at once)")
     remove.add_argument("name")
@@ -53,7 +55,7 @@ def users_command(config: Config, args: argparse.Namespace, *, stdin: TextIO = s
             password = read_password(stdin, interactive=stdin.isatty())
             user = store.add(args.name, role=args.role, password=password, operator=args.operator,
                              replace=args.replace, certificate=getattr(args, "certificate", None),
-                             cert_serial=getattr(args, "cert_serial", None))
+                             cert_serial=getattr(args, "cert_serial", None), phone=getattr(args, "phone", None))
             print(f"user '{user.name}' ({user.role}{', ' + user.operator if user.operator else ''}) saved",
                   file=out)
         elif args.users_command == "remove":
@@ -63,6 +65,7 @@ def users_command(config: Config, args: argparse.Namespace, *, stdin: TextIO = s
                 extra = f" operator={user.operator}" if user.operator else ""
                 extra += f" certificate={user.certificate}" if user.certificate else ""
                 extra += f" cert-serial={user.cert_serial}" if user.cert_serial else ""
+                extra += f" phone={user.phone}" if user.phone else ""
                 print(f"{user.name}\t{user.role}{extra}\t({user.source})", file=out)
     except UserError as exc:
         print(f"ivr users: {exc}", file=sys.stderr)

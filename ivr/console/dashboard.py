@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ivr.aftermenu.supervision import Supervision
 from routing.engine import Router
 from routing.states import OPERATOR_STATES
 
@@ -18,9 +19,10 @@ def _text(value: Any) -> str:
 
 
 class Dashboard:
-    def __init__(self, *, router: Router, clock: Callable[[], float]) -> None:
+    def __init__(self, *, router: Router, clock: Callable[[], float], supervision: Supervision | None = None) -> None:
         self.router = router
         self.clock = clock
+        self.supervision = supervision
 
     def operators(self) -> list[dict[str, Any]]:
         ids = list(self.router.operators)
@@ -45,6 +47,13 @@ class Dashboard:
                 pipe.hget(self.router.keys.call(str(row["call"])), "queue")
             for row, queue in zip(busy, pipe.execute(), strict=True):
                 row["call_queue"] = _text(queue) if queue else None
+        if self.supervision is not None:  # who may be listened to, and who is
+            live = self.supervision.live_calls([str(row["call"]) for row in busy])
+            watches = self.supervision.watches()
+            for row in rows:
+                row["live"] = row["call"] in live
+                row["supervisors"] = [{"by": w.supervisor, "mode": w.mode, "since": w.since}
+                                      for w in watches if w.call_id == row["call"]]
         return rows
 
     def snapshot(self) -> dict[str, Any]:

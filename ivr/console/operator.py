@@ -3,7 +3,8 @@
 Routes (role ``operator``; the operator id comes from the user, never from the request)::
 
     GET  /operator                              the page
-    GET  /operator/events                       SSE: hello, pop, answered, ended, gone, state
+    GET  /operator/events                       SSE: hello, pop, answered, ended, gone, state,
+                                                supervisor (a supervisor whispering or barged in)
     POST /operator/api/state                    {"state": "ready" | "not_ready" | "break"};
                                                 "not_ready" during a conversation: asked for
                                                 after the call (its wrap-up ends in it)
@@ -49,6 +50,7 @@ from ivr.aftermenu import (
     ConversationEnded,
     OperatorAnswered,
 )
+from ivr.aftermenu.supervision import Supervision
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip, current, requires
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
@@ -467,11 +469,15 @@ def events() -> Any:
     since = request.headers.get("Last-Event-ID", "")
     render = service.render(operator)
 
+    supervisor = SupervisorOnCall(current_app.extensions["ivr.console.supervision"], operator)
+
     def start() -> tuple[Subscription, Iterable[bytes]]:
         sub = hub.subscribe(lambda ev: ev.get("operator") == operator)
         try:
             backlog = sub.backlog(since) if since and _valid_id(since) else []
-            first = [frame("hello", service.hello(operator))]
+            hello = service.hello(operator)
+            hello["supervisor"] = supervisor.now()
+            first = [frame("hello", hello)]
             for event in backlog:
                 first.extend(render(event))
         except Exception:
@@ -479,7 +485,35 @@ def events() -> Any:
             raise
         return sub, first
 
-    return sse_response(EventStream(start, render=render, alive=lambda: auth.principal(who.sid) is not None))
+    return sse_response(EventStream(start, render=render, alive=lambda: auth.principal(who.sid) is not None,
+                                    tick=supervisor.changed, tick_every=1.0))
+
+
+class SupervisorOnCall:
+    """A supervisor the operator hears on their call (whisper or barge; silent listening is
+    never shown): in ``hello`` (``"supervisor"``), then looked at each second and sent when it
+    changes::
+
+        event: supervisor
+        data: {"mode": "whisper", "supervisor": "sveta", "call_id": "...", "since": ...}
+              {"mode": null}: nobody
+    """
+
+    def __init__(self, supervision: Supervision, operator: str) -> None:
+        self.supervision = supervision
+        self.operator = operator
+        self.sent: dict[str, Any] = {"mode": None}
+
+    def now(self) -> dict[str, Any]:
+        watch = self.supervision.heard_by(self.operator)
+        self.sent = {"mode": None} if watch is None else {
+            "mode": watch.mode, "supervisor": watch.supervisor, "call_id": watch.call_id, "since": watch.since}
+        return self.sent
+
+    def changed(self) -> Iterable[bytes]:
+        before = self.sent
+        if self.now() != before:
+            yield frame("supervisor", self.sent)
 
 
 def _valid_id(value: str) -> bool:

@@ -6,6 +6,11 @@ Routes (role ``supervisor``)::
     GET  /supervisor/events                            SSE: dashboard (each second and on
                                                        routing events), hour (every 30 s)
     GET  /supervisor/api/dashboard                     the same figures once
+    GET  /supervisor/api/supervise                     where I am: {"watch": {...} | null, "phone"}
+    POST /supervisor/api/supervise                     {"call", "mode": listen | whisper | barge}:
+                                                       my phone rings into that live call (a
+                                                       call or mode of another: switched)
+    POST /supervisor/api/supervise/stop                I leave the call (my phone is hung up)
     GET  /supervisor/menus                             menus, live versions
     GET  /supervisor/menus/<name>                      the editor
     GET  /supervisor/api/menus/<name>                  live text, versions, publish log
@@ -27,6 +32,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 
+from ivr.aftermenu.control import CallNotLive, LiveCallError, TelephonyFailed, Unsupported
+from ivr.aftermenu.supervision import Supervision, SupervisionError, Watch
 from ivr.console.auth import auth_service, client_ip, current, requires
 from ivr.console.dashboard import Dashboard
 from ivr.console.funnel import Funnel
@@ -53,6 +60,11 @@ def menus() -> MenuDesk:
 
 def funnel() -> Funnel:
     service: Funnel = current_app.extensions["ivr.console.funnel"]
+    return service
+
+
+def supervision() -> Supervision:
+    service: Supervision = current_app.extensions["ivr.console.supervision"]
     return service
 
 
@@ -96,7 +108,7 @@ def menu_error(exc: MenuDeskError) -> Any:
 @bp.get("")
 @requires("supervisor")
 def dashboard_page() -> Any:
-    return render_template("supervisor.html")
+    return render_template("supervisor.html", me=author(), phone=supervision().phone_of(author()))
 
 
 @bp.get("/api/dashboard")
@@ -142,6 +154,66 @@ def events() -> Any:
 
     return sse_response(EventStream(start, render=on_event, tick=tick, tick_every=1.0,
                              alive=lambda: auth.principal(who.sid) is not None))
+
+
+# -- live calls: listen, whisper, barge --------------------------------------------------------
+
+#: How a refusal reads on the page (``sup.error.<kind>``) and its HTTP status.
+SUPERVISION_STATUS = {"bad_mode": 400, "call_required": 400, "no_phone": 409, "busy": 409,
+                      "audit_unavailable": 503}
+
+
+@bp.errorhandler(SupervisionError)
+def supervision_error(exc: SupervisionError) -> Any:
+    return jsonify(error=exc.kind, message=str(exc)), SUPERVISION_STATUS.get(exc.kind, 409)
+
+
+@bp.errorhandler(LiveCallError)
+def live_call_error(exc: LiveCallError) -> Any:
+    if isinstance(exc, CallNotLive):
+        return jsonify(error="call_not_live", message="Разговор уже окончен"), 410
+    if isinstance(exc, Unsupported):
+        return jsonify(error="unsupported", message="Телефония этого вызова так не умеет"), 409
+    if isinstance(exc, TelephonyFailed):
+        return jsonify(error="telephony_failed", message=f"Телефония не выполнила: {exc}"), 502
+    return jsonify(error="refused", message=f"Сейчас нельзя: {exc}"), 409  # e.g. another action under way
+
+
+def _watch(watch: Watch | None) -> dict[str, Any] | None:
+    if watch is None:
+        return None
+    return {"call": watch.call_id, "operator": watch.operator_id, "mode": watch.mode, "since": watch.since,
+            "phone": watch.phone}
+
+
+@bp.get("/api/supervise")
+@requires("supervisor")
+def supervising() -> Any:
+    who = current()
+    assert who is not None
+    return jsonify(watch=_watch(supervision().of(who.user)), phone=supervision().phone_of(who.user))
+
+
+@bp.post("/api/supervise")
+@requires("supervisor")
+def supervise() -> Any:
+    who = current()
+    assert who is not None
+    data = _json()
+    call_id, mode = str(data.get("call", ""))[:128], str(data.get("mode", ""))
+    if not call_id:
+        raise SupervisionError("call_required", "Какой вызов?")
+    watch = supervision().start(who.user, role=who.role, call_id=call_id, mode=mode, ip=client_ip())
+    return jsonify(watch=_watch(watch))
+
+
+@bp.post("/api/supervise/stop")
+@requires("supervisor")
+def supervise_stop() -> Any:
+    who = current()
+    assert who is not None
+    stopped = supervision().stop(who.user, role=who.role, ip=client_ip())
+    return jsonify(watch=None, stopped=_watch(stopped))
 
 
 # -- menus ------------------------------------------------------------------------------------

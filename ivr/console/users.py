@@ -5,8 +5,9 @@ A user has one role — ``operator`` (with the operator id of ``operators:``),
 never stored.  Users in ``config.yaml`` cannot be shadowed from Redis.
 
 Key: ``{ivr}:console:users`` HASH name -> JSON {role, password_hash, operator, added_at,
-certificate, cert_serial}: the last two bind the user's corporate client certificate
-(its subject DN and/or serial; :mod:`ivr.console.certificates`).
+certificate, cert_serial, phone}: ``certificate`` and ``cert_serial`` bind the user's
+corporate client certificate (its subject DN and/or serial; :mod:`ivr.console.certificates`);
+``phone`` is a supervisor's phone, rung into live calls (:mod:`ivr.aftermenu.supervision`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ Role = Literal["operator", "supervisor", "auditor"]
 ROLES: tuple[Role, ...] = ("operator", "supervisor", "auditor")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
+# A dial string (PJSIP/sup201), a number (+7...), a Twilio client or SIP address.
+PHONE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_]*/[^\s,|()\\]+|\+?[0-9]{3,15}|client:[\w.-]{1,64}|sips?:[^\s,]{3,200})$")
 SERIAL = re.compile(r"^(0x)?[0-9A-Fa-f]{1,2}(:?[0-9A-Fa-f]{1,2}){0,39}$")
 # Checked when the user does not exist, so an unknown name takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password of anyone")
@@ -45,6 +48,7 @@ class User:
     source: Literal["config", "redis"] = "redis"
     certificate: str | None = None  # the bound client certificate's subject DN
     cert_serial: str | None = None  # ... or its serial number (hex)
+    phone: str | None = None  # a supervisor's phone (PJSIP/sup201): joins live calls from it
 
     @property
     def stamp(self) -> str:
@@ -80,13 +84,13 @@ class UserStore:
         spec = self.configured.get(name)
         if spec is not None:
             return User(name, spec.role, spec.password_hash, spec.operator, "config",
-                        spec.certificate, spec.cert_serial)
+                        spec.certificate, spec.cert_serial, spec.phone)
         raw = self.redis.hget(self.key, name)
         if raw is None:
             return None
         d = json.loads(_text(raw))
         return User(name, d["role"], d["password_hash"], d.get("operator"), "redis",
-                    d.get("certificate"), d.get("cert_serial"))
+                    d.get("certificate"), d.get("cert_serial"), d.get("phone"))
 
     def all(self) -> list[User]:
         users = {name: self.get(name) for name in self.configured}
@@ -102,7 +106,8 @@ class UserStore:
         return user if user is not None and ok else None
 
     def add(self, name: str, *, role: str, password: str, operator: str | None = None,
-            replace: bool = False, certificate: str | None = None, cert_serial: str | None = None) -> User:
+            replace: bool = False, certificate: str | None = None, cert_serial: str | None = None,
+            phone: str | None = None) -> User:
         if not NAME.match(name):
             raise UserError("a user name is 2-32 characters: a-z, 0-9, '.', '_', '-'")
         if role not in ROLES:
@@ -111,6 +116,10 @@ class UserStore:
             raise UserError(f"an operator user needs --operator, one of: {', '.join(self.operators)}")
         if role != "operator" and operator:
             raise UserError("only operator users have an operator id")
+        if phone is not None and role != "supervisor":
+            raise UserError("only supervisor users have a --phone")
+        if phone is not None and not PHONE.match(phone.strip()):
+            raise UserError('--phone is where the supervisor\'s phone is: "PJSIP/sup201", "+74950000000", "client:sveta"')
         if len(password) < MIN_PASSWORD:
             raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
         if name in self.configured:
@@ -122,7 +131,8 @@ class UserStore:
         record = json.dumps({"role": role, "password_hash": generate_password_hash(password),
                              "operator": operator, "added_at": self.clock(),
                              "certificate": certificate.strip() if certificate else None,
-                             "cert_serial": cert_serial.strip() if cert_serial else None},
+                             "cert_serial": cert_serial.strip() if cert_serial else None,
+                             "phone": phone.strip() if phone else None},
                             ensure_ascii=False)
         if replace:
             self.redis.hset(self.key, name, record)

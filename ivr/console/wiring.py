@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
+from ivr.aftermenu.supervision import Supervision
 from ivr.audit.logs import CONSOLE_ACCESS
 from ivr.config import Config
 from ivr.console import auditor, i18n, login, operator, supervisor
@@ -30,6 +31,18 @@ def hotline_zone(config: Config) -> str:
     return queue.hours.timezone if queue is not None else "Europe/Moscow"
 
 
+def console_supervision(engine: Engine, *, audit: ConsoleAudit, users: UserStore | None = None) -> Supervision:
+    """Supervisors on live calls (issue 18 section 3): the console starts and stops them; the
+    telephony's events end them (the AMI session builds one too, without phones)."""
+
+    def phone_of(name: str) -> str | None:
+        user = users.get(name) if users is not None else None
+        return user.phone if user is not None and user.role == "supervisor" else None
+
+    return Supervision(redis=engine.redis, prefix=engine.config.redis.prefix, controls=lambda: engine.controls,
+                       audit=audit, phone_of=phone_of, clock=engine.clock)
+
+
 def init_console(app: Flask, engine: Engine) -> None:
     config, redis, prefix = engine.config, engine.redis, engine.config.redis.prefix
     settings = config.console
@@ -44,6 +57,7 @@ def init_console(app: Flask, engine: Engine) -> None:
                       repeat_window_days=config.routing.repeat_window_days, clock=engine.clock,
                       clips_kept=engine.recordings.enabled,
                       labels=lambda ctx: engine.menus.for_number(ctx.dialled).labels)
+    supervision = console_supervision(engine, audit=audit, users=users)
     versions = engine.menus.versions
     assert versions is not None, "the console publishes menus: LiveMenus needs its versions store"
     assert engine.call_log is not None, "the funnel reads the call log"
@@ -54,7 +68,8 @@ def init_console(app: Flask, engine: Engine) -> None:
             redis=redis, prefix=prefix,
             clips=engine.recordings.clips, clock=engine.clock,
             operator_answers=lambda channel: channel not in engine.answer_events, life=engine.call_life),
-        "ivr.console.dashboard": Dashboard(router=engine.router, clock=engine.clock),
+        "ivr.console.dashboard": Dashboard(router=engine.router, clock=engine.clock, supervision=supervision),
+        "ivr.console.supervision": supervision,
         "ivr.console.menus": MenuDesk(config=config, menus=engine.menus, versions=versions,
                                       prompts=engine.menus.prompts),
         "ivr.console.funnel": Funnel(call_log=engine.call_log, menus=engine.menus, clock=engine.clock),

@@ -224,9 +224,18 @@
     showState(result.data);
   });
 
+  // A supervisor I hear (whisper: only me; barge: the citizen too); silent listening is never sent.
+  function showSupervisor(data) {
+    const box = document.getElementById("supervisor-on-call");
+    box.dataset.mode = data.mode || "";
+    box.hidden = !data.mode;
+    setText("supervisor-on-call-text", data.mode ? t("op.supervisor." + data.mode, { who: data.supervisor }) : "");
+  }
+
   stream("/operator/events", {
     hello: (data) => {
       showState(data);
+      showSupervisor(data.supervisor || { mode: null });
       if (data.pop) showPop(data.pop, null);
       else if (data.pending) showPending(data.pending);
     },
@@ -245,6 +254,7 @@
       }
       showState(data);
     },
+    supervisor: showSupervisor,
     resync: () => window.location.reload(),
   });
 })();

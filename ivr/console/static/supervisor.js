@@ -1,7 +1,7 @@
 // The live queue dashboard: figures pushed by the server, the last hour drawn as inline SVG.
 "use strict";
 (function () {
-  const { el, svg, setText, duration, time, stream, t, word } = window.ivr;
+  const { api, el, svg, setText, duration, time, stream, t, word } = window.ivr;
   const stateName = (s) => t("state." + s);
 
   function total(id, n, key) {
@@ -45,8 +45,78 @@
         el("td", { class: "op-name", text: o.name }),
         el("td", { class: "op-state", text: stateName(o.state) + (o.why === "missed" ? " — " + t("state.why_missed") : "") +
           (o.attention ? " (" + t("dash.missed_in_a_row", { n: o.missed }) + ")" : "") }),
-        el("td", { text: o.since ? time(o.since) : "—" }), el("td", { class: "op-call", text: callOf(o, queueNames) }))));
+        el("td", { text: o.since ? time(o.since) : "—" }), el("td", { class: "op-call", text: callOf(o, queueNames) }),
+        el("td", { class: "op-supervise" }, ...superviseCell(o)))));
+    showMine(data.operators);
   }
+
+  // -- supervisors on live calls: listen, whisper, barge --------------------------------------
+  const panel = document.getElementById("supervise");
+  const me = panel.dataset.me;
+  const MODES = ["listen", "whisper", "barge"];
+  let busy = false;  // a request is on its way: no second click meanwhile
+
+  // The buttons of a live call's row; the mode I am in is marked; other supervisors named.
+  function superviseCell(o) {
+    if (!o.live) return [];
+    const mine = (o.supervisors || []).find((s) => s.by === me);
+    const buttons = el("span", { class: "supervise-buttons" }, ...MODES.map((mode) =>
+      el("button", { type: "button", class: "supervise" + (mine && mine.mode === mode ? " active" : ""),
+        id: "supervise-" + o.id + "-" + mode, title: t("sup." + mode + "_hint"), dataset: { call: o.call, mode },
+        disabled: busy, onclick: () => supervise(o.call, mode), text: t("sup." + mode) })));
+    const others = (o.supervisors || []).filter((s) => s.by !== me).map((s) =>
+      el("span", { class: "muted", text: " " + t("sup.others", { who: s.by, mode: t("sup.mode." + s.mode) }) }));
+    return [buttons, ...others];
+  }
+
+  // Where I am, from the dashboard's push (every second): the panel and its Leave button.
+  function showMine(operators) {
+    let row = null, mine = null;
+    for (const o of operators) {
+      const s = (o.supervisors || []).find((x) => x.by === me);
+      if (s) { row = o; mine = s; }
+    }
+    panel.dataset.mode = mine ? mine.mode : "";
+    panel.dataset.call = mine ? row.call : "";
+    setText("supervise-state", mine ? t("sup.on", { operator: row.name, mode: t("sup.mode." + mine.mode) }) : t("sup.idle"));
+    document.getElementById("supervise-stop").hidden = !mine;
+  }
+
+  function failed(result) {
+    const error = document.getElementById("supervise-error");
+    error.hidden = result.ok;
+    if (!result.ok) {
+      const key = "sup.error." + ((result.data && result.data.error) || "failed");
+      error.dataset.error = (result.data && result.data.error) || "failed";
+      error.textContent = t(key) === key ? t("sup.error.failed") : t(key);
+    }
+    return !result.ok;
+  }
+
+  async function supervise(call, mode) {
+    if (busy) return;
+    busy = true;
+    setText("supervise-state", t("sup.ringing"));
+    try {
+      const result = await api("POST", "/supervisor/api/supervise", { call, mode });
+      if (failed(result)) return;
+      panel.dataset.mode = result.data.watch.mode;
+      panel.dataset.call = result.data.watch.call;
+    } finally { busy = false; }
+  }
+
+  document.getElementById("supervise-stop").addEventListener("click", async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const result = await api("POST", "/supervisor/api/supervise/stop", {});
+      if (failed(result)) return;
+      panel.dataset.mode = "";
+      panel.dataset.call = "";
+      setText("supervise-state", t("sup.idle"));
+      document.getElementById("supervise-stop").hidden = true;
+    } finally { busy = false; }
+  });
 
   function chart(hour) {
     const width = 720, height = 160, pad = 24, series = ["enqueued", "answered", "abandoned"];
