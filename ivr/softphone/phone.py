@@ -3,7 +3,9 @@
 :class:`SoftphoneLine` listens on a loopback port of its own for as long as ``ivr call``
 runs; its :attr:`contact` goes into the AGI environment of each call, so the engine knows
 where to ring back.  A ring becomes a ``ring`` press on the keypad (the person decides);
-a ring while a call is in progress is answered ``BUSY`` at once.
+a ring while a call is in progress is answered ``BUSY`` at once.  ``MISSED`` (the operator
+a call was handed to did not answer) becomes a ``missed`` press: the call in progress
+dials in again (:func:`ivr.asterisk.softphone.run_softphone`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class SoftphoneLine:
             message = wire.parse(conn.makefile("rb").readline(wire.MAX_LINE + 2))
         except (OSError, wire.LineError):
             conn.close()
+            return
+        if message.verb == "MISSED":
+            conn.close()
+            self.keypad.put(Press("missed", f"{message.call_id} {message.operator}"))
             return
         with self._lock:
             free = message.verb == "RING" and not self.busy and self._ringing is None and self._talking is None

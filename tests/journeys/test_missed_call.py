@@ -59,3 +59,52 @@ def test_a_missed_call_keeps_the_head_of_the_line_and_the_operator_sees_why(
     assert "missed call" in serving.log() or "did not answer" in serving.log()
     phone.send("h")
     phone.close()
+
+
+def test_the_softphone_caller_an_operator_missed_is_handed_to_the_next_one(product: Product, browser: Any) -> None:
+    """As Asterisk's caller is after Dial: the softphone caller whose operator let the phone
+    ring past the ring time hears they are back in line (first), holds, and is put through
+    to the next operator who is ready, who answers; the menu's appeal number stays the call's."""
+    from selenium.webdriver.common.by import By
+
+    from tests.console.live import headless_chromium
+
+    for user, operator in (("olga", "op101"), ("pavel", "op104")):  # both in the general queue
+        added = product.ivr("users", "add", user, "--role", "operator", "--operator", operator,
+                            input=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+    serving = product.serve()
+    log_in(browser, serving, "olga")
+    wait(browser, lambda d: d.current_url.endswith("/operator"))
+    wait(browser, lambda d: text_of(d, "connection") == "на связи")
+    browser.find_element(By.ID, "go-ready").click()
+    wait(browser, lambda d: state(d) == "available")
+
+    phone = product.call(serving)
+    call_id = reach_the_queue(phone, consent="2")
+    phone.expect_exact("Connected to operator op101")
+    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    appeal, topic = text_of(browser, "pop-appeal"), text_of(browser, "pop-topic")
+    assert appeal and topic
+    with headless_chromium() as second:
+        # Pavel gets ready while Olga's phone rings; Olga does not press "answered".
+        log_in(second, serving, "pavel")
+        wait(second, lambda d: d.current_url.endswith("/operator"))
+        wait(second, lambda d: text_of(d, "connection") == "на связи")
+        second.find_element(By.ID, "go-ready").click()
+        wait(second, lambda d: state(d) == "available")
+
+        phone.expect_exact(f"Operator op101 did not answer: back in line (call {call_id})", timeout=RING_SECONDS + 15)
+        phone.expect_exact("[queue.position]")  # "you are number ..."
+        phone.expect_exact("[number.1]")  # "... one": the head of the line
+        phone.expect_exact("Connected to operator op104", timeout=30)
+        wait(second, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+        assert (text_of(second, "pop-appeal"), text_of(second, "pop-topic")) == (appeal, topic)  # what was collected
+        second.find_element(By.ID, "pop-answered").click()
+        wait(second, lambda d: state(d) == "on_call")
+        assert text_of(second, "pop-call-state") == "на связи"
+        wait(browser, lambda d: state(d) == "offline")
+        assert text_of(browser, "state").lower() == "не готов — пропущенный вызов"
+        phone.send("h")
+        phone.expect_exact("Call ended.")
+        phone.close()
