@@ -164,7 +164,7 @@ def run_softphone(
         env = default_env(caller=caller, language=language, uniqueid=call_id, extension=dialled, port=port)
         if line is not None:
             env[wire.ENV_KEY] = line.contact
-            line.busy = True
+            line.busy, line.call_id = True, call_id
         peer = AsteriskPeer(person, env=env)
         out.write(f"Calling {dialled} from {caller} over FastAGI {host}:{port} (call {call_id})\n"
                   "Keys act at once: 0-9 * #; Enter on an empty line = silence; h = hang up.\n")
@@ -192,7 +192,7 @@ def run_softphone(
         return variables
     finally:
         if line is not None:
-            line.busy = False
+            line.busy, line.call_id = False, ""
         if own:
             keys.close()
 

@@ -8,6 +8,7 @@ became of it, from what the softphone's line says instead of Asterisk's events::
     RING ... ; ANSWER                                            -> callback_result(answered=True)
     RING ... ; REJECT | BUSY | nothing in time | closed         -> callback_result(answered=False)
     answered, then HANGUP or the line closed                    -> ConversationEnded
+    MISSED ... ; HANGUP | the line cannot be reached            -> CallerLeft (rang, hung up)
 
 And where the terminal softphone has no Dial to come back from: a call handed to an
 operator who did not answer (:class:`~ivr.aftermenu.OperatorMissed`, the ring time passed
@@ -28,11 +29,13 @@ from collections.abc import Mapping
 from ivr.aftermenu import (
     CallbackAnswered,
     CallbackNotAnswered,
+    CallerLeft,
     CallLife,
     ConversationEnded,
     OperatorMissed,
 )
 from ivr.aftermenu.life import Applied
+from ivr.asterisk.handover import HANDOVER_NODE
 from ivr.identity import mask_phone
 from ivr.softphone import wire
 from ivr.softphone.registry import SoftphoneRegistry
@@ -72,11 +75,26 @@ class SoftphoneDialer:
                              name=f"softphone-missed-{o.call_id}").start()
 
     def _tell_missed(self, contact: tuple[str, int], o: OperatorMissed) -> None:
+        """``MISSED``; the softphone is gone (or answers ``HANGUP``: its caller hung up
+        while the phone rang, which only it knows) -> the caller left, so the call is not
+        offered to one operator after another, each then "missed"."""
         try:
             with socket.create_connection(contact, timeout=CONNECT_SECONDS) as sock:
                 sock.sendall(wire.missed(o.call_id, o.operator_id))
-        except OSError as exc:  # the softphone has gone: its call is the hand-over's to end
-            log.info("call %s: softphone not told of the miss (%s)", o.call_id, type(exc).__name__)
+                sock.settimeout(CONNECT_SECONDS)
+                reply = _read(sock.makefile("rb"))
+            gone = reply is not None and reply.verb == "HANGUP"
+        except TimeoutError:
+            gone = False  # a softphone slow to close is still there
+        except OSError as exc:
+            log.info("call %s: softphone unreachable (%s): the caller has gone", o.call_id, type(exc).__name__)
+            gone = True
+        if not gone:
+            return
+        try:
+            self.life.apply(CallerLeft(o.call_id, HANDOVER_NODE))
+        except RoutingError as exc:
+            log.info("call %s: caller's departure not recorded: %s", o.call_id, exc)
 
     def place_callback(self, assignment: Assignment) -> None:
         threading.Thread(target=self._ring, args=(assignment,), daemon=True,

@@ -5,8 +5,10 @@
     engine -> softphone   RING cb-1796588334.25047001 19     a callback rings (seconds it rings)
                           MISSED 1796588334.25047001 op101   the operator this call was handed to
                                                               did not answer: it is back at the
-                                                              head of its line (no reply; the
-                                                              softphone dials in again, ``resume``)
+                                                              head of its line (the softphone
+                                                              dials in again, ``resume``; no reply)
+    softphone -> engine   HANGUP                              (to MISSED) not my call in progress:
+                                                              the caller hung up while it rang
     softphone -> engine   ANSWER                              the citizen answered
                           REJECT                              declined (routing retries later)
                           BUSY                                in another call (the same)
