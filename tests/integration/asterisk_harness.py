@@ -22,6 +22,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 from ami_client import AmiClient
 
@@ -94,7 +95,7 @@ class AsteriskHarness:
         t0 = time.monotonic()
         env = {**os.environ, "IVR_ASTERISK_ROOT": str(self.root)}
         result = subprocess.run(
-            [str(CHROOT_SCRIPT), "ensure"], env=env, capture_output=True, text=True
+            [str(CHROOT_SCRIPT), "ensure"], check=False, env=env, capture_output=True, text=True
         )
         self.timings["ensure_chroot"] = time.monotonic() - t0
         if result.returncode != 0:
@@ -110,7 +111,8 @@ class AsteriskHarness:
 
     def _chroot(self, *argv: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["chroot", str(self.root), *argv], capture_output=True, text=True, timeout=timeout
+            ["chroot", str(self.root), *argv], check=False, capture_output=True, text=True,
+            timeout=timeout
         )
 
     # -- configuration -------------------------------------------------------
@@ -259,7 +261,7 @@ class AsteriskHarness:
                 out.append(f"--- {path} ---\n" + "\n".join(text))
         return "\n".join(out)
 
-    def __enter__(self) -> AsteriskHarness:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
