@@ -125,14 +125,14 @@ class TerminalCaller:
         elif text.startswith("IVR_") or text == "hangup":
             self._say(f"  · {text}")
 
-    def in_conversation(self, call_id: str) -> str | None:
-        """Handed to an operator: until the person hangs up (None), or the engine says the
-        operator did not answer this call (the operator's id: the call dials in again)."""
+    def in_conversation(self, call_id: str, operator: str) -> bool:
+        """Handed to ``operator``: until the person hangs up (False), or the engine says that
+        operator did not answer this call (True: the call dials in again).  A word about
+        another call, or an operator the call has already left, is not this ring's."""
         while (press := self.keypad.next(None)) is not None and press.kind != "hangup":
-            missed_call, _, operator = press.value.partition(" ") if press.kind == "missed" else ("", "", "")
-            if missed_call == call_id:
-                return operator
-        return None
+            if press.kind == "missed" and press.value == f"{call_id} {operator}":
+                return True
+        return False
 
 
 def run_softphone(
@@ -176,14 +176,13 @@ def run_softphone(
             out.write(f"Connected to operator {operator} "
                       f"at {peer.variables.get('IVR_OPERATOR_ENDPOINT', '')}: talking (h = hang up)\n")
             out.flush()
-            missed = person.in_conversation(call_id)
-            if missed is None:
+            if not person.in_conversation(call_id, operator):
                 break
             # As Asterisk's [operator-handover] after Dial: back to the engine, which holds
             # the call at the head of its line and hands it to the next operator.
-            out.write(f"Operator {missed or operator} did not answer: back in line (call {call_id})\n")
+            out.write(f"Operator {operator} did not answer: back in line (call {call_id})\n")
             out.flush()
-            env = resumed_env(env, variables, missed or operator)
+            env = resumed_env(env, variables, operator)
             peer = AsteriskPeer(person, env=env)
             dial(host, port, peer, env, timeout=timeout)
             variables.update(peer.variables)
