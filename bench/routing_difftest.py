@@ -103,7 +103,7 @@ def operator_of(r: Any, op_id: str) -> tuple[Any, ...]:
 
 def snapshot_of(r: Any) -> list[tuple[Any, ...]]:
     return [
-        (s.queue, s.waiting, s.longest_wait, round(s.expected_wait, 6), s.callbacks_pending)
+        (s.queue, s.waiting, s.longest_wait, None if s.expected_wait is None else round(s.expected_wait, 6), s.callbacks_pending)
         + (s.answered, s.answered_within, s.abandoned, s.operators)
         for s in r.snapshot()
     ]

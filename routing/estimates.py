@@ -74,6 +74,9 @@ def class_of(queue: str, language: str, skills: Sequence[str]) -> str:
     return f"{queue}|{language}|{','.join(sorted(skills))}"
 
 
-def queue_expected_wait(waiting: int, handle_seconds: float, staffed: int) -> float:
-    """What a call arriving now would be told: it stands behind everyone waiting."""
-    return (waiting + 1) * handle_seconds / max(staffed, 1)
+def queue_expected_wait(waiting: int, handle_seconds: float, staffed: int) -> float | None:
+    """What a call arriving now would be told: it stands behind everyone waiting.  None
+    with nobody on duty (``staffed`` 0): as for a call, no estimate would be true."""
+    if staffed <= 0:
+        return None
+    return (waiting + 1) * handle_seconds / staffed

@@ -110,7 +110,7 @@ class QueueSnapshot:
     open: bool
     waiting: int
     longest_wait: float
-    expected_wait: float
+    expected_wait: float | None  # None: nobody on duty could take a call of the queue
     callbacks_pending: int
     answered: int
     answered_within: int
@@ -127,7 +127,7 @@ class QueueSnapshot:
             "open": self.open,
             "waiting": self.waiting,
             "longest_wait": round(self.longest_wait, 1),
-            "expected_wait": round(self.expected_wait, 1),
+            "expected_wait": None if self.expected_wait is None else round(self.expected_wait, 1),
             "callbacks_pending": self.callbacks_pending,
             "answered": self.answered,
             "answered_within": self.answered_within,

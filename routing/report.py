@@ -18,6 +18,9 @@ _STATES = (
 )
 
 
+NOBODY_ON_DUTY = "nobody on duty"  # the expected wait of a queue no operator on duty can serve
+
+
 def _duration(seconds: float) -> str:
     s = round(seconds)
     return f"{s // 60}:{s % 60:02d}"
@@ -46,7 +49,7 @@ def queue_report(snapshots: Iterable[QueueSnapshot], *, as_json: bool) -> str:
             "yes" if s.open else "no",
             str(s.waiting),
             _duration(s.longest_wait),
-            _duration(s.expected_wait),
+            NOBODY_ON_DUTY if s.expected_wait is None else _duration(s.expected_wait),
             sl,
             str(s.abandoned),
             str(s.callbacks_pending),

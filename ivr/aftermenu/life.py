@@ -134,6 +134,9 @@ class CallLife:
     def __init__(self, *, router: Router) -> None:
         self.router = router
         self.legs = LiveLegs(redis=router.redis, prefix=router.keys.prefix)
+        # Front ends that must hear what an outcome did (the terminal softphone: that its
+        # operator missed the call); called after the move, never able to undo it.
+        self.listeners: list[Callable[[Applied], object]] = []
 
     def apply(self, outcome: Outcome) -> Applied:
         applied = TABLE[type(outcome)].run(self.router, outcome)
@@ -146,6 +149,11 @@ class CallLife:
                      outcome.call_id, outcome.operator_id, outcome.why, applied.misses)
             if applied.misses >= self.router.settings.missed_calls_alert:
                 log.warning("operator %s: %d calls missed in a row", outcome.operator_id, applied.misses)
+        for listener in self.listeners:
+            try:
+                listener(applied)
+            except Exception:  # a listener must never undo or break a move made
+                log.exception("call life listener failed on %s", type(outcome).__name__)
         return applied
 
     def ring_timeouts(self, ring_seconds: float, *, channels: Callable[[str], bool]) -> list[Applied]:

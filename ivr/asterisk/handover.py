@@ -112,12 +112,17 @@ def back_in_line(env: dict[str, str], *, life: CallLife, menu: Menu, services: C
     """The runner for a call the dialplan returned.  With AMI the missed ring was reported
     by DialEnd (and the call may already be reserved for the next operator); without
     (``ami`` false), the return itself says it: ``agi_arg_2`` is Dial's ``DIALSTATUS``.
-    A call routing no longer holds gets a runner that ends at once: the dialplan then
-    goes on to its fallback ``Queue()``."""
+    ``agi_arg_3``, when given, is the operator who was dialled (``${IVR_OPERATOR}``; the
+    terminal softphone gives it): a call already reserved for another one (the engine's
+    ring timer reported the miss first and routing offered the call on) is not that
+    operator's miss.  A call routing no longer holds gets a runner that ends at once: the
+    dialplan then goes on to its fallback ``Queue()``."""
     call_id = env.get("agi_uniqueid", "")
     status = life.router.status(call_id)
     a = status.assignment
-    if not ami and status.state == "reserved" and a is not None and a.kind == "call":
+    dialled = env.get("agi_arg_3", "")
+    if (not ami and status.state == "reserved" and a is not None and a.kind == "call"
+            and dialled in ("", a.operator_id)):
         try:
             life.apply(OperatorMissed(call_id, a.operator_id, env.get("agi_arg_2", "").lower() or "no_answer"))
         except RoutingError as exc:

@@ -17,6 +17,8 @@ silence    Enter on an empty line: "I say nothing" (the current wait ends at onc
 eol        Enter after keys or text on the same line (ends what a recorded caller says)
 text       any other character: what a recorded caller says (speech is typed)
 ring       not typed: the line rings (put by :mod:`ivr.softphone`)
+missed     not typed: the operator the call was handed to did not answer (the value:
+           ``<call id> <operator>``, put by :mod:`ivr.softphone`)
 =========  ===========================================================================
 """
 
@@ -31,7 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
-PressKind = Literal["key", "hangup", "answer", "silence", "eol", "text", "ring"]
+PressKind = Literal["key", "hangup", "answer", "silence", "eol", "text", "ring", "missed"]
 KEYS = "0123456789*#"
 
 

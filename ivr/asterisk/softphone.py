@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
+from ivr.asterisk.handover import RESUME
 from ivr.asterisk.keypad import Keypad
 from ivr.asterisk.peer import AsteriskPeer, CallerHangsUp, default_env, dial
 from ivr.identity import InvalidIdentity, validate_phone
@@ -124,10 +125,14 @@ class TerminalCaller:
         elif text.startswith("IVR_") or text == "hangup":
             self._say(f"  · {text}")
 
-    def in_conversation(self) -> None:
-        """Talking (to an operator): until the person hangs up."""
+    def in_conversation(self, call_id: str, operator: str) -> bool:
+        """Handed to ``operator``: until the person hangs up (False), or the engine says that
+        operator did not answer this call (True: the call dials in again).  A word about
+        another call, or an operator the call has already left, is not this ring's."""
         while (press := self.keypad.next(None)) is not None and press.kind != "hangup":
-            pass
+            if press.kind == "missed" and press.value == f"{call_id} {operator}":
+                return True
+        return False
 
 
 def run_softphone(
@@ -159,25 +164,44 @@ def run_softphone(
         env = default_env(caller=caller, language=language, uniqueid=call_id, extension=dialled, port=port)
         if line is not None:
             env[wire.ENV_KEY] = line.contact
-            line.busy = True
+            line.busy, line.call_id = True, call_id
         peer = AsteriskPeer(person, env=env)
         out.write(f"Calling {dialled} from {caller} over FastAGI {host}:{port} (call {call_id})\n"
                   "Keys act at once: 0-9 * #; Enter on an empty line = silence; h = hang up.\n")
         out.flush()
         dial(host, port, peer, env, timeout=timeout)
-        if peer.variables.get("IVR_STATUS", "") == "connect" and not peer.dead:
-            out.write(f"Connected to operator {peer.variables.get('IVR_OPERATOR', '')} "
+        variables = dict(peer.variables)
+        while peer.variables.get("IVR_STATUS", "") == "connect" and not peer.dead:
+            operator = peer.variables.get("IVR_OPERATOR", "")
+            out.write(f"Connected to operator {operator} "
                       f"at {peer.variables.get('IVR_OPERATOR_ENDPOINT', '')}: talking (h = hang up)\n")
             out.flush()
-            person.in_conversation()
+            if not person.in_conversation(call_id, operator):
+                break
+            # As Asterisk's [operator-handover] after Dial: back to the engine, which holds
+            # the call at the head of its line and hands it to the next operator.
+            out.write(f"Operator {operator} did not answer: back in line (call {call_id})\n")
+            out.flush()
+            env = resumed_env(env, variables, operator)
+            peer = AsteriskPeer(person, env=env)
+            dial(host, port, peer, env, timeout=timeout)
+            variables.update(peer.variables)
         out.write("Call ended.\n")
         out.flush()
-        return dict(peer.variables)
+        return variables
     finally:
         if line is not None:
-            line.busy = False
+            line.busy, line.call_id = False, ""
         if own:
             keys.close()
+
+
+def resumed_env(env: Mapping[str, str], variables: Mapping[str, str], operator: str) -> dict[str, str]:
+    """The AGI environment of a call the softphone hands back to the engine after its
+    operator did not answer: ``AGI(${IVR_AGI},resume,NOANSWER,<operator>)``, the channel's
+    language as the first session set it."""
+    return {**env, "agi_arg_1": RESUME, "agi_arg_2": "NOANSWER", "agi_arg_3": operator,
+            "agi_language": variables.get("CHANNEL(language)", env.get("agi_language", "ru"))}
 
 
 def callback_for_me(variables: Mapping[str, str], caller: str) -> bool:

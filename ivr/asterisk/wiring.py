@@ -64,9 +64,11 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
     """The FastAGI server; without AMI (no ``engine.dialers["asterisk"]`` yet) its callbacks
     go to ``ivr call`` softphones (:mod:`ivr.softphone`), the only callers then reachable."""
     hook = speech_hook(engine.recogniser) if engine.recogniser.available else None
-    engine.dialers.setdefault("asterisk", SoftphoneDialer(  # ami_services, before or after, replaces it
+    softphones = SoftphoneDialer(
         router=engine.router, registry=SoftphoneRegistry(redis=engine.redis, prefix=engine.config.redis.prefix),
-        life=engine.call_life))
+        life=engine.call_life)
+    engine.dialers.setdefault("asterisk", softphones)  # ami_services, before or after, replaces it
+    engine.call_life.listeners.append(softphones.outcome)  # a softphone's missed call: it dials in again
 
     def new_call(env: dict[str, str]) -> CallSetup:
         services = engine.services()

@@ -76,6 +76,7 @@ TEXTS: dict[str, Entry] = {
     "dash.waiting_col": {"ru": "Ждут", "en": "Waiting"},
     "dash.longest": {"ru": "Дольше всех", "en": "Longest wait"},
     "dash.expected": {"ru": "Ожидаемое", "en": "Expected wait"},
+    "dash.nobody_on_duty": {"ru": "нет операторов на смене", "en": "nobody on duty"},
     "dash.service_level": {"ru": "Уровень обслуживания", "en": "Service level"},
     "dash.target": {"ru": "цель {target} за {seconds} с", "en": "target {target} in {seconds} s"},
     "dash.abandoned_col": {"ru": "Потеряно", "en": "Abandoned"},

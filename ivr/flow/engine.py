@@ -622,6 +622,8 @@ def _queued(s: _Step, node: n.EnqueueNode, event: e.Queued) -> None:
         _connect(s, event.operator, event.endpoint)
         return
     s.update(offer_callback=event.offer_callback and node.callback and s.state.callbacks)
+    if node.say_appeal and s.ctx.appeal:
+        s.emit(s.play("common.your_appeal", False), *s.say_digits(s.ctx.appeal, False))
     _announce(s, event.position, event.expected_wait)
     _hold(s, node)
 

@@ -156,6 +156,10 @@ class EnqueueNode:
     # Where the call goes if the routing engine gives it up (overflow, maximum wait).
     full: str = "operator_busy"
     announce_every: float = 45.0
+    # Say the call's appeal number (номер обращения) before the first hold, so a caller who
+    # waits, then gives up, can quote it next time (a caller put through at once is not
+    # kept from the operator by it: the operator's screen-pop has it).
+    say_appeal: bool = False
     # One hold (one WAIT FOR DIGIT under continuous music, one look at routing) lasts this
     # long: the longest a reserved operator waits for the caller to be put through.
     poll_seconds: float = 5.0

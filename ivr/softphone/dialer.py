@@ -8,6 +8,13 @@ became of it, from what the softphone's line says instead of Asterisk's events::
     RING ... ; ANSWER                                            -> callback_result(answered=True)
     RING ... ; REJECT | BUSY | nothing in time | closed         -> callback_result(answered=False)
     answered, then HANGUP or the line closed                    -> ConversationEnded
+    MISSED ... ; HANGUP | the line cannot be reached            -> CallerLeft (rang, hung up)
+
+And where the terminal softphone has no Dial to come back from: a call handed to an
+operator who did not answer (:class:`~ivr.aftermenu.OperatorMissed`, the ring time passed
+with no "answered") is back at the head of its line in routing; :meth:`SoftphoneDialer.outcome`
+tells the softphone that placed it (``MISSED <call id> <operator>``), which then dials in
+again with ``resume`` as Asterisk's ``[operator-handover]`` does after ``Dial``.
 
 Each callback rings on a thread of its own (the engine's tick must not wait on a person).
 """
@@ -19,7 +26,16 @@ import socket
 import threading
 from collections.abc import Mapping
 
-from ivr.aftermenu import CallbackAnswered, CallbackNotAnswered, CallLife, ConversationEnded
+from ivr.aftermenu import (
+    CallbackAnswered,
+    CallbackNotAnswered,
+    CallerLeft,
+    CallLife,
+    ConversationEnded,
+    OperatorMissed,
+)
+from ivr.aftermenu.life import Applied
+from ivr.asterisk.handover import HANDOVER_NODE
 from ivr.identity import mask_phone
 from ivr.softphone import wire
 from ivr.softphone.registry import SoftphoneRegistry
@@ -41,7 +57,44 @@ class SoftphoneDialer:
         """A call came in over FastAGI: can a callback reach its caller?  Only when it is a
         softphone that said where it answers (remembered for when the callback is due)."""
         contact = wire.contact_of(env)
-        return contact is not None and self.registry.register(env.get("agi_callerid", ""), contact)
+        if contact is None:
+            return False
+        self.registry.register_call(env.get("agi_uniqueid", ""), contact)  # told if its operator misses it
+        return self.registry.register(env.get("agi_callerid", ""), contact)
+
+    def outcome(self, applied: Applied) -> None:
+        """A :class:`~ivr.aftermenu.life.CallLife` listener: a softphone's call its operator
+        missed is told so (on a thread: a softphone that does not read must not hold the
+        engine's tick)."""
+        o = applied.outcome
+        if not isinstance(o, OperatorMissed) or not applied.misses:
+            return
+        contact = self.registry.call_contact(o.call_id)
+        if contact is not None:
+            threading.Thread(target=self._tell_missed, args=(contact, o), daemon=True,
+                             name=f"softphone-missed-{o.call_id}").start()
+
+    def _tell_missed(self, contact: tuple[str, int], o: OperatorMissed) -> None:
+        """``MISSED``; the softphone is gone (or answers ``HANGUP``: its caller hung up
+        while the phone rang, which only it knows) -> the caller left, so the call is not
+        offered to one operator after another, each then "missed"."""
+        try:
+            with socket.create_connection(contact, timeout=CONNECT_SECONDS) as sock:
+                sock.sendall(wire.missed(o.call_id, o.operator_id))
+                sock.settimeout(CONNECT_SECONDS)
+                reply = _read(sock.makefile("rb"))
+            gone = reply is not None and reply.verb == "HANGUP"
+        except TimeoutError:
+            gone = False  # a softphone slow to close is still there
+        except OSError as exc:
+            log.info("call %s: softphone unreachable (%s): the caller has gone", o.call_id, type(exc).__name__)
+            gone = True
+        if not gone:
+            return
+        try:
+            self.life.apply(CallerLeft(o.call_id, HANDOVER_NODE))
+        except RoutingError as exc:
+            log.info("call %s: caller's departure not recorded: %s", o.call_id, exc)
 
     def place_callback(self, assignment: Assignment) -> None:
         threading.Thread(target=self._ring, args=(assignment,), daemon=True,

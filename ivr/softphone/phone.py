@@ -3,7 +3,11 @@
 :class:`SoftphoneLine` listens on a loopback port of its own for as long as ``ivr call``
 runs; its :attr:`contact` goes into the AGI environment of each call, so the engine knows
 where to ring back.  A ring becomes a ``ring`` press on the keypad (the person decides);
-a ring while a call is in progress is answered ``BUSY`` at once.
+a ring while a call is in progress is answered ``BUSY`` at once.  ``MISSED`` (the operator
+a call was handed to did not answer) becomes a ``missed`` press: the call in progress
+dials in again (:func:`ivr.asterisk.softphone.run_softphone`); a ``MISSED`` for a call that
+is not in progress (the caller hung up while the operator's phone rang) is answered
+``HANGUP``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class SoftphoneLine:
         bound_host, bound_port = self._server.getsockname()[:2]
         self.contact = f"{bound_host}:{bound_port}"
         self.busy = False  # in a call: a ring is answered BUSY
+        self.call_id = ""  # the call in progress: a MISSED for any other is answered HANGUP
         self._lock = threading.Lock()
         self._ringing: tuple[socket.socket, Ringing] | None = None
         self._talking: socket.socket | None = None
@@ -55,6 +60,15 @@ class SoftphoneLine:
             message = wire.parse(conn.makefile("rb").readline(wire.MAX_LINE + 2))
         except (OSError, wire.LineError):
             conn.close()
+            return
+        if message.verb == "MISSED":
+            ours = self.busy and message.call_id == self.call_id
+            if not ours:  # the caller has hung up: the engine takes the call out of line
+                with contextlib.suppress(OSError):
+                    conn.sendall(wire.say("HANGUP"))
+            conn.close()
+            if ours:
+                self.keypad.put(Press("missed", f"{message.call_id} {message.operator}"))
             return
         with self._lock:
             free = message.verb == "RING" and not self.busy and self._ringing is None and self._talking is None

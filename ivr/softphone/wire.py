@@ -3,6 +3,12 @@
 ::
 
     engine -> softphone   RING cb-1796588334.25047001 19     a callback rings (seconds it rings)
+                          MISSED 1796588334.25047001 op101   the operator this call was handed to
+                                                              did not answer: it is back at the
+                                                              head of its line (the softphone
+                                                              dials in again, ``resume``; no reply)
+    softphone -> engine   HANGUP                              (to MISSED) not my call in progress:
+                                                              the caller hung up while it rang
     softphone -> engine   ANSWER                              the citizen answered
                           REJECT                              declined (routing retries later)
                           BUSY                                in another call (the same)
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 
 PORT = re.compile(r"[0-9]{1,5}")
 ENV_KEY = "agi_softphone_line"  # the AGI environment line an ``ivr call`` softphone adds
-VERBS = ("RING", "ANSWER", "REJECT", "BUSY", "HANGUP")
+VERBS = ("RING", "MISSED", "ANSWER", "REJECT", "BUSY", "HANGUP")
 MAX_LINE = 256
 
 
@@ -39,26 +45,37 @@ class Message:
     verb: str
     callback_id: str = ""
     seconds: int = 0
+    call_id: str = ""  # MISSED: the call, and the operator who did not answer it
+    operator: str = ""
 
 
 def ring(callback_id: str, seconds: int) -> bytes:
     return f"RING {callback_id} {seconds}\n".encode()
 
 
+def missed(call_id: str, operator: str) -> bytes:
+    return f"MISSED {call_id} {operator}\n".encode()
+
+
 def say(verb: str) -> bytes:
-    if verb not in VERBS or verb == "RING":
+    if verb not in VERBS or verb in ("RING", "MISSED"):
         raise LineError(verb, "not a reply")
     return f"{verb}\n".encode()
 
 
 def parse(raw: bytes | str) -> Message:
-    """``RING cb-1.2 19`` -> Message("RING", "cb-1.2", 19); ``ANSWER`` -> Message("ANSWER")."""
+    """``RING cb-1.2 19`` -> Message("RING", "cb-1.2", 19); ``MISSED 1.2 op101`` ->
+    Message("MISSED", call_id="1.2", operator="op101"); ``ANSWER`` -> Message("ANSWER")."""
     line = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw).rstrip("\r\n")
     if len(line) > MAX_LINE:
         raise LineError(line, "too long")
     parts = line.split()
     if not parts or parts[0] not in VERBS:
         raise LineError(line, "unknown verb")
+    if parts[0] == "MISSED":
+        if len(parts) != 3:
+            raise LineError(line, "MISSED <call id> <operator>")
+        return Message("MISSED", call_id=parts[1], operator=parts[2])
     if parts[0] != "RING":
         if len(parts) != 1:
             raise LineError(line, "no arguments expected")

@@ -29,9 +29,9 @@ def ended(h: Harness, call_id: str = "1795312804.30"):  # type: ignore[no-untype
 
 
 def test_full_walk_wrong_inn_corrected_topic_consent_queue_callback(harness: Harness) -> None:
-    keys = "1" + WRONG_INN + "#" + INN + "#" + "," * 14 + "1" + "4" + "1" + "," * 7 + "1" + "1"
+    keys = "1" + WRONG_INN + "#" + INN + "#" + "," * 14 + "1" + "4" + "1" + "," * 18 + "1" + "1"
     #     lang  wrong ИНН        ИНН        listen (readback: 12 digits), "верно"  payments consent
-    #     listen (position, 4 minutes, offer)  callback "number right"
+    #     listen (the appeal number: 11, position, 4 minutes, offer)  callback "number right"
     call = FakeCall(caller=ScriptedCaller(keys)).run(harness.address)
     sent = commands(call)
     assert call.closed_by_server

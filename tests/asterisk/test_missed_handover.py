@@ -104,3 +104,30 @@ def test_a_call_routing_no_longer_holds_goes_on_to_the_dialplans_fallback(engine
         server.shutdown(2.0)
     assert back.variables.get("IVR_STATUS") != "connect"
     assert back.heard == []
+
+
+def test_a_return_naming_the_operator_dialled_does_not_count_a_miss_against_the_next_one(engine: Engine) -> None:
+    """No AMI: the engine's ring timer reported op101's miss first and routing offered the
+    call on to op104; the return (``resume,NOANSWER,op101``: the dialled operator named, as
+    the terminal softphone does) is not op104's miss: he gets the call."""
+    from ivr.aftermenu import OperatorMissed
+
+    server = fastagi_server(engine, ("127.0.0.1", 0))
+    server.start()
+    try:
+        engine.router.set_operator_state("op101", "available")
+        caller = place_call(server.address, MenuCaller(numbers=[INN], topic="0"),
+                            default_env(caller="79990000001", uniqueid=CALL))
+        assert caller.variables.get("IVR_OPERATOR") == "op101", caller.variables
+        engine.call_life.apply(OperatorMissed(CALL, "op101", "ring_timeout"))  # the ring timer
+        engine.router.set_operator_state("op104", "available")  # takes it at once
+        assert engine.router.operator_status("op104").state == "reserved"
+        env = {**default_env(caller="79990000001", uniqueid=CALL),
+               "agi_arg_1": "resume", "agi_arg_2": "NOANSWER", "agi_arg_3": "op101"}
+        back = place_call(server.address, MenuCaller(patience=20), env)
+    finally:
+        server.shutdown(2.0)
+    assert back.variables.get("IVR_OPERATOR") == "op104", (back.variables, back.heard)
+    assert engine.router.operator_status("op104").state == "reserved"
+    kinds = [e["type"] for _, e in engine.router.events()]
+    assert kinds.count("missed") == 1

@@ -59,3 +59,98 @@ def test_a_missed_call_keeps_the_head_of_the_line_and_the_operator_sees_why(
     assert "missed call" in serving.log() or "did not answer" in serving.log()
     phone.send("h")
     phone.close()
+
+
+def test_the_softphone_caller_an_operator_missed_is_handed_to_the_next_one(product: Product, browser: Any) -> None:
+    """As Asterisk's caller is after Dial: the softphone caller whose operator let the phone
+    ring past the ring time hears they are back in line (first), holds, and is put through
+    to the next operator who is ready, who answers; the menu's appeal number stays the call's."""
+    from selenium.webdriver.common.by import By
+
+    from tests.console.live import headless_chromium
+
+    for user, operator in (("olga", "op101"), ("pavel", "op104")):  # both in the general queue
+        added = product.ivr("users", "add", user, "--role", "operator", "--operator", operator,
+                            input=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+    serving = product.serve()
+    log_in(browser, serving, "olga")
+    wait(browser, lambda d: d.current_url.endswith("/operator"))
+    wait(browser, lambda d: text_of(d, "connection") == "на связи")
+    browser.find_element(By.ID, "go-ready").click()
+    wait(browser, lambda d: state(d) == "available")
+
+    phone = product.call(serving)
+    call_id = reach_the_queue(phone, consent="2")
+    phone.expect_exact("Connected to operator op101")
+    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    appeal, topic = text_of(browser, "pop-appeal"), text_of(browser, "pop-topic")
+    assert appeal and topic
+    with headless_chromium() as second:
+        # Pavel gets ready while Olga's phone rings; Olga does not press "answered".
+        log_in(second, serving, "pavel")
+        wait(second, lambda d: d.current_url.endswith("/operator"))
+        wait(second, lambda d: text_of(d, "connection") == "на связи")
+        second.find_element(By.ID, "go-ready").click()
+        wait(second, lambda d: state(d) == "available")
+
+        phone.expect_exact(f"Operator op101 did not answer: back in line (call {call_id})", timeout=RING_SECONDS + 15)
+        phone.expect_exact("[queue.position]")  # "you are number ..."
+        phone.expect_exact("[number.1]")  # "... one": the head of the line
+        phone.expect_exact("Connected to operator op104", timeout=30)
+        wait(second, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+        assert (text_of(second, "pop-appeal"), text_of(second, "pop-topic")) == (appeal, topic)  # what was collected
+        second.find_element(By.ID, "pop-answered").click()
+        wait(second, lambda d: state(d) == "on_call")
+        assert text_of(second, "pop-call-state") == "на связи"
+        wait(browser, lambda d: state(d) == "offline")
+        assert text_of(browser, "state").lower() == "не готов — пропущенный вызов"
+        phone.send("h")
+        phone.expect_exact("Call ended.")
+        phone.close()
+
+
+def test_a_softphone_caller_who_hangs_up_while_it_rings_is_not_offered_to_the_next_operator(
+    product: Product, browser: Any
+) -> None:
+    """The citizen gives up while Olga's phone rings (only the softphone knows: no AMI).
+    When the ring time passes Olga counts a miss, but the call is not put back in line and
+    handed to Pavel, then to the next one, each "missed" in turn: the softphone says it no
+    longer has the call, and routing takes it out of line."""
+    from selenium.webdriver.common.by import By
+
+    from tests.journeys.test_asterisk_guide import Console
+
+    for user, operator in (("olga", "op101"), ("pavel", "op104")):
+        added = product.ivr("users", "add", user, "--role", "operator", "--operator", operator,
+                            input=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+    serving = product.serve()
+    log_in(browser, serving, "olga")
+    wait(browser, lambda d: d.current_url.endswith("/operator"))
+    wait(browser, lambda d: text_of(d, "connection") == "на связи")
+    browser.find_element(By.ID, "go-ready").click()
+    wait(browser, lambda d: state(d) == "available")
+
+    phone = product.call(serving)
+    call_id = reach_the_queue(phone, consent="2")
+    phone.expect_exact("Connected to operator op101")
+    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    pavel = Console(serving.base_url)
+    pavel.log_in("pavel", PASSWORD)
+    pavel.set_state("ready")
+    phone.send("h")  # gives up while it rings
+    phone.expect_exact("Call ended.")
+    phone.close()
+
+    wait(browser, lambda d: state(d) == "offline", timeout=RING_SECONDS + 15)  # Olga's miss
+
+    def general_now() -> dict[str, Any]:
+        queues = serving.ops_get("/queues").json()["queues"]
+        return dict(next(q for q in queues if q["queue"] == "general"))
+
+    until(lambda: general_now()["operators"]["available"] == 1, 10, what="Pavel free again")
+    time.sleep(RING_SECONDS + 3)  # what would be Pavel's ring time, had the call come to him
+    general = general_now()
+    assert general["waiting"] == 0
+    assert (general["operators"]["available"], general["operators"]["offline"]) == (1, 3), general

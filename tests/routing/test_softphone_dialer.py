@@ -79,12 +79,16 @@ def test_only_a_softphone_on_loopback_is_remembered(redis: Any, prefix: str) -> 
     assert registry.contact("+7 999 000-00-01") == ("127.0.0.1", 45678)
     assert not registry.register("unknown", ("127.0.0.1", 45678))
     assert all("9990000001" not in key.decode() for key in redis.keys("*softphone*"))  # hashed
+    registry.register_call("1795.3", ("127.0.0.1", 45678))  # told when its operator misses it
+    assert registry.call_contact("1795.3") == ("127.0.0.1", 45678)
+    assert registry.call_contact("1795.4") is None
 
 
 def test_the_wire() -> None:
     assert wire.parse(wire.ring("cb-1.2", 19)) == wire.Message("RING", "cb-1.2", 19)
     assert wire.parse(b"ANSWER\n") == wire.Message("ANSWER")
-    for bad in (b"RING cb-1\n", b"HELLO\n", b"ANSWER now\n", b"RING a b\n"):
+    assert wire.parse(wire.missed("1795.3", "op101")) == wire.Message("MISSED", call_id="1795.3", operator="op101")
+    for bad in (b"RING cb-1\n", b"HELLO\n", b"ANSWER now\n", b"RING a b\n", b"MISSED 1795.3\n"):
         try:
             wire.parse(bad)
         except wire.LineError:

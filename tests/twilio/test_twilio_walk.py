@@ -91,10 +91,12 @@ def test_full_call_through_webhooks(twilio, clock, world, redis, texts, h) -> No
     assert says(r[6]) == [ru["menu.signin"]]
     # consent asked by voice with a yes/no vocabulary
     assert r[7][0].get("input") == "dtmf speech" and "да" in r[7][0].get("hints", "")
-    # queued: position, expected wait, callback offer, hold; key 1 accepted during all of it
+    # queued: the appeal number, position, expected wait, callback offer, hold; key 1
+    # accepted during all of it
     gather = r[8].find("Gather")
     assert gather is not None and gather.get("numDigits") == "1"
-    assert says(r[8]) == [ru["consent.yes"], ru["queue.position"], "три", ru["queue.wait_minutes"],
+    assert says(r[8]) == [ru["consent.yes"], ru["common.your_appeal"], *(ru[p] for p in digit_prompts("2603100001")),
+                          ru["queue.position"], "три", ru["queue.wait_minutes"],
                           "четыре", "минуты", ru["queue.callback_offer"]]
     assert r[8][-1].tag == "Redirect" and r[8][-1].text.startswith("/twilio/wait?step=")
     # 50 s later the poll announces again (every 45 s); 5 s later it only holds

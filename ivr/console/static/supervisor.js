@@ -32,7 +32,7 @@
       return el("tr", { id: "queue-" + q.queue, class: q.waiting ? "busy" : "" },
         el("td", { text: (window.ivr.queues || {})[q.queue] || q.name }), el("td", { text: q.open ? t("common.yes") : t("common.no") }),
         el("td", { class: "num waiting", text: q.waiting }), el("td", { text: duration(q.longest_wait) }),
-        el("td", { text: duration(q.expected_wait) }),
+        el("td", { class: "expected", text: q.expected_wait === null ? t("dash.nobody_on_duty") : duration(q.expected_wait) }),
         el("td", { class: sl !== null && sl < q.service_level_target ? "bad" : "",
           text: percent(sl) + " (" + t("dash.target", { target: percent(q.service_level_target), seconds: q.service_level_seconds }) + ")" }),
         el("td", { class: "num", text: q.abandoned }), el("td", { class: "num", text: q.callbacks_pending }),
