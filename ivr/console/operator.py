@@ -47,7 +47,13 @@ from typing import IO, Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 
-from ivr.aftermenu import CallbackAnswered, CallbackNotAnswered, CallLife, ConversationEnded, OperatorAnswered
+from ivr.aftermenu import (
+    CallbackAnswered,
+    CallbackNotAnswered,
+    CallLife,
+    ConversationEnded,
+    OperatorAnswered,
+)
 from ivr.aftermenu.control import CallNotLive, TelephonyFailed, Unsupported
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip, current, requires

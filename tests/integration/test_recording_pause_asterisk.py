@@ -31,7 +31,15 @@ from ami_client import AmiClient
 from asterisk_harness import AsteriskHarness
 from hotline_calls import EventLog
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
-from sipp_runner import SIPP_DIR, RtpKeys, Sipp, _write_udp_pcap, free_udp_port, rtp_packet, scenario_with
+from sipp_runner import (
+    SIPP_DIR,
+    RtpKeys,
+    Sipp,
+    _write_udp_pcap,
+    free_udp_port,
+    rtp_packet,
+    scenario_with,
+)
 from test_hotline_real import HOTLINE_NUMBER, NOON, RECORDING_KEY, hotline_config
 
 from ivr.aftermenu.control import CallNotLive
