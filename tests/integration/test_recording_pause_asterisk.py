@@ -8,7 +8,8 @@ once-a-second spool scan) pauses the recording four seconds in through the same 
 operator's "pause" button uses (``AMI MixMonitorMute``, both directions), resumes it four
 seconds later, and the citizen hangs up four seconds after that.  The stored recording is
 decrypted: inside the paused span its metadata names there is no sound at all; before and
-after it both voices are there.
+after it both voices are there.  On the way, Asterisk's refusals as the engine reads them:
+``Cannot set mute flag`` (a channel without MixMonitor) and ``No such channel`` (the call over).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from sipp_runner import (
 )
 from test_hotline_real import HOTLINE_NUMBER, NOON, RECORDING_KEY, hotline_config
 
-from ivr.aftermenu.control import CallNotLive
+from ivr.aftermenu.control import CallNotLive, TelephonyFailed
 from ivr.asterisk.control import AsteriskControl
 from ivr.asterisk.wiring import ami_services, fastagi_server
 from ivr.config import Secrets
@@ -214,6 +215,11 @@ def test_the_paused_span_of_the_stored_recording_is_silence(world: World, tmp_pa
             time.sleep(0.05)
         assert (legs.caller, legs.operator) == (trunk_channel, dial_end["DestChannel"])
 
+        control = engine.live_controls["asterisk"]
+        assert isinstance(control, AsteriskControl)
+        # No MixMonitor runs on the operator's channel: Asterisk refuses, nothing changes.
+        with pytest.raises(TelephonyFailed, match="Cannot set mute flag"):
+            control.pause_recording(dataclasses.replace(legs, caller=legs.operator))
         pauses = RecordingPause(pauses=engine.recordings.pauses, controls=lambda: engine.controls,
                                 clock=engine.clock)
         time.sleep(max(0.0, legs.since + PAUSE_AT - engine.clock()))
@@ -238,8 +244,6 @@ def test_the_paused_span_of_the_stored_recording_is_silence(world: World, tmp_pa
         time.sleep(0.1)
     with pytest.raises(CallNotLive):
         engine.controls.of(uid)
-    control = engine.live_controls["asterisk"]
-    assert isinstance(control, AsteriskControl)
     with pytest.raises(CallNotLive, match="No such channel"):
         control.pause_recording(legs)
 
