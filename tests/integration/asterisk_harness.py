@@ -36,6 +36,15 @@ TIER_LOCK = Path("/run/lock/ivr-asterisk-tier.lock")
 TIER_LOCK_WAIT = 1800.0  # seconds a run waits for another run's Asterisk to stop
 
 
+class _ThisRun:
+    """This test run's hold on TIER_LOCK: the descriptor, and the chroots whose Asterisk it
+    covers.  A second Asterisk of the same run on another root (test_recording_spool_asterisk's
+    overlay: no SIP, no AMI) shares it; flock() would have the run wait for itself."""
+
+    fd: int | None = None
+    roots: list[Path] = []
+
+
 class AsteriskHarnessError(RuntimeError):
     pass
 
@@ -55,6 +64,12 @@ class AsteriskHarness:
     def _take_tier_lock(self) -> None:
         if self._tier_lock is not None:
             return
+        if _ThisRun.fd is not None:  # this run holds the machine already
+            if self.root in _ThisRun.roots:
+                raise AsteriskHarnessError(f"this test run already runs an Asterisk from {self.root}")
+            _ThisRun.roots.append(self.root)
+            self._tier_lock = _ThisRun.fd
+            return
         TIER_LOCK.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(TIER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + TIER_LOCK_WAIT
@@ -68,7 +83,8 @@ class AsteriskHarness:
                     raise AsteriskHarnessError(
                         f"another test run's Asterisk held {TIER_LOCK} for {TIER_LOCK_WAIT:.0f} s")
                 time.sleep(0.5)
-        self._tier_lock = fd
+        self._tier_lock = _ThisRun.fd = fd
+        _ThisRun.roots.append(self.root)
 
     def hold_machine(self) -> None:
         """Take the machine's Asterisk lock for longer than one start..stop (a test that
@@ -84,7 +100,12 @@ class AsteriskHarness:
         if self._held:
             return
         fd, self._tier_lock = self._tier_lock, None
-        if fd is not None:
+        if fd is None:
+            return
+        if self.root in _ThisRun.roots:
+            _ThisRun.roots.remove(self.root)
+        if not _ThisRun.roots:
+            _ThisRun.fd = None
             os.close(fd)  # closing the descriptor releases the flock
 
     # -- chroot ------------------------------------------------------------
