@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ivr.aftermenu import CallLife
+from ivr.aftermenu.control import Controls, LiveControl
+from ivr.audit.logs import AuditLogs, audit_logs
 from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
 from ivr.call.runner import CallObserver
@@ -36,8 +38,6 @@ from ivr.ops.instances import InstanceRegistry
 from ivr.ops.metrics import Metrics
 from ivr.ops.probe import redis_answers
 from ivr.prompts.catalog import PromptCatalog, load_catalog
-from ivr.audit.logs import AuditLogs, audit_logs
-from ivr.aftermenu.control import Controls, LiveControl
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
 from routing.appeals import AppealBook, identity_key

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ivr.aftermenu.legs import LiveLegs
 from ivr.aftermenu.outcomes import (
     CallbackAnswered,
     CallbackNotAnswered,
@@ -47,7 +48,6 @@ from ivr.aftermenu.outcomes import (
     Outcome,
     Transferred,
 )
-from ivr.aftermenu.legs import LiveLegs
 from routing.engine import Router
 from routing.model import Assignment
 from routing.states import MOVES

@@ -23,9 +23,8 @@ and the call, long gone from the menu, is put back in line and reserved again an
 
 from __future__ import annotations
 
-import logging
-
 import dataclasses
+import logging
 from collections.abc import Callable
 
 from ivr.aftermenu import CallerLeft, CallLife, ConversationEnded, OperatorAnswered, OperatorMissed

@@ -19,10 +19,10 @@ import socket
 import threading
 from collections.abc import Mapping
 
+from ivr.aftermenu import CallbackAnswered, CallbackNotAnswered, CallLife, ConversationEnded
 from ivr.identity import mask_phone
 from ivr.softphone import wire
 from ivr.softphone.registry import SoftphoneRegistry
-from ivr.aftermenu import CallbackAnswered, CallbackNotAnswered, CallLife, ConversationEnded
 from routing.engine import Router
 from routing.errors import RoutingError
 from routing.model import Assignment

@@ -15,13 +15,13 @@ class _ScriptedKaldi:
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def SetWords(self, _: bool) -> None:  # noqa: N802 - Vosk's name
+    def SetWords(self, _: bool) -> None:
         pass
 
-    def AcceptWaveform(self, _: bytes) -> bool:  # noqa: N802
+    def AcceptWaveform(self, _: bytes) -> bool:
         return False
 
-    def FinalResult(self) -> str:  # noqa: N802
+    def FinalResult(self) -> str:
         if not self.text:
             return '{"text": ""}'
         words = ",".join(f'{{"conf": 0.8, "start": 0.1, "end": 0.5, "word": "{w}"}}' for w in self.text.split())

@@ -91,7 +91,7 @@ def test_a_node_removed_by_a_newer_menu_sends_the_call_to_an_operator(hotline: M
 
     state, _ = begin(hotline)
     state = dataclasses.replace(state, node="deleted_node")
-    state, actions = step(hotline, state, e.DigitsEntered("1", T0 + 1))
+    state, _ = step(hotline, state, e.DigitsEntered("1", T0 + 1))
     assert state.context.topic == "operator" and state.node == "consent"
 
 

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Self
 
 Message = dict[str, str]
 
@@ -148,7 +149,7 @@ class AmiClient:
         except OSError:
             pass
 
-    def __enter__(self) -> AmiClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

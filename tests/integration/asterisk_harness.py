@@ -22,6 +22,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import ClassVar, Self
 
 from ami_client import AmiClient
 
@@ -41,8 +42,8 @@ class _ThisRun:
     covers.  A second Asterisk of the same run on another root (test_recording_spool_asterisk's
     overlay: no SIP, no AMI) shares it; flock() would have the run wait for itself."""
 
-    fd: int | None = None
-    roots: list[Path] = []
+    fd: ClassVar[int | None] = None
+    roots: ClassVar[list[Path]] = []
 
 
 class AsteriskHarnessError(RuntimeError):
@@ -115,7 +116,7 @@ class AsteriskHarness:
         t0 = time.monotonic()
         env = {**os.environ, "IVR_ASTERISK_ROOT": str(self.root)}
         result = subprocess.run(
-            [str(CHROOT_SCRIPT), "ensure"], env=env, capture_output=True, text=True
+            [str(CHROOT_SCRIPT), "ensure"], check=False, env=env, capture_output=True, text=True
         )
         self.timings["ensure_chroot"] = time.monotonic() - t0
         if result.returncode != 0:
@@ -131,7 +132,7 @@ class AsteriskHarness:
 
     def _chroot(self, *argv: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["chroot", str(self.root), *argv], capture_output=True, text=True, timeout=timeout
+            ["chroot", str(self.root), *argv], check=False, capture_output=True, text=True, timeout=timeout
         )
 
     # -- configuration -------------------------------------------------------
@@ -280,7 +281,7 @@ class AsteriskHarness:
                 out.append(f"--- {path} ---\n" + "\n".join(text))
         return "\n".join(out)
 
-    def __enter__(self) -> AsteriskHarness:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

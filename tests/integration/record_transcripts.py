@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from agi_calls import call_and_record
 from agi_scenarios import SCENARIOS, SCENARIOS_BY_NAME

@@ -180,13 +180,12 @@ class RecordingAgiServer:
             else:
                 script(session)
             close_wait = self.close_waits.get(name, self.close_wait)
-            t0 = time.monotonic()
             if session.wait_for_close(close_wait):
                 pass  # the reader noted the EOF where it happened
             else:
                 session.note(f"socket still open {close_wait:.0f} s after our last line; "
                              "we close it")
-        except Exception as exc:  # recorded in the transcript, surfaced by the test
+        except Exception as exc:  # noqa: BLE001 - recorded in the transcript, surfaced by the test
             session.note(f"recorder error: {exc!r}")
         finally:
             session.closing = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
 from agi_calls import call_and_record
 from agi_scenarios import SCENARIOS_BY_NAME
 from ami_client import AmiClient

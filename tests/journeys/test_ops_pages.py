@@ -25,7 +25,7 @@ def test_a_newcomer_reads_metrics_and_queues_on_loopback_9108_and_not_on_the_pub
     for path in ("/metrics", "/queues"):
         assert serving.get(path).status == 404, path
     metrics = serving.ops_get("/metrics")
-    assert metrics.status == 200 and re.search(r"^ivr_redis_up 1\.0$", metrics.text, re.M), metrics.text[:500]
+    assert metrics.status == 200 and re.search(r"^ivr_redis_up 1\.0$", metrics.text, re.MULTILINE), metrics.text[:500]
     queues = serving.ops_get("/queues").json()["queues"]
     assert {q["queue"] for q in queues} >= {"general", "special"}
     assert all("server" not in {k.lower() for k in reply.headers} for reply in (serving.get("/healthz"), metrics))

@@ -42,9 +42,9 @@ def get(port: int, path: str, headers: dict[str, str] | None = None) -> http.cli
 def serving(engine: Engine, ops: int | None) -> Iterator[int]:
     """``serve`` on a free public port (yielded) and ``ops`` as its operational port."""
     port, stop, up = free_port(), threading.Event(), threading.Event()
-    thread = threading.Thread(target=serve, args=(engine,), kwargs=dict(
-        http=("127.0.0.1", port), ops_http=None if ops is None else ("127.0.0.1", ops), call_servers=[],
-        stop=stop, install_signals=False, on_ready=up.set), daemon=True)
+    thread = threading.Thread(target=serve, args=(engine,), kwargs={
+        "http": ("127.0.0.1", port), "ops_http": None if ops is None else ("127.0.0.1", ops), "call_servers": [],
+        "stop": stop, "install_signals": False, "on_ready": up.set}, daemon=True)
     thread.start()
     try:
         assert up.wait(20), "serve did not start"
