@@ -6,7 +6,8 @@ answering MixMonitorMute as Asterisk 22 does (tests/console/mute_ami.py).  The o
 answers as AMI's DialEnd says it (the legs kept), then sees: no button on a call the caller
 did not consent to record; on a recorded one the button, a double click that pauses once,
 "запись приостановлена", the state kept through a reload into English, resume, AMI failing
-(said, the state as it was), and the button gone when the call ends.
+(said, the state as it was), and the button gone when the call ends.  The auditor's list of
+recordings says where each one was paused and by whom.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from ivr.aftermenu import ConversationEnded, OperatorAnswered
 from ivr.aftermenu.legs import Legs
 from ivr.config import Config
+from ivr.recordings.meta import Consent, PausedSpan
 from tests.console.live import CHROMEDRIVER, CHROMIUM, LiveConsole, headless_chromium, log_in
 from tests.console.mute_ami import MuteAmi, asterisk_control
 from tests.console.test_browser import text_of, wait
@@ -138,3 +140,23 @@ def test_the_operator_pauses_and_resumes_the_recording_from_the_screen_pop(
         assert not shown(driver, "pop-pause")
     assert pause_lines(hotline) == [("pause_recording", "allowed"), ("resume_recording", "allowed"),
                                     ("pause_recording", "allowed"), ("pause_recording", "failed")]
+
+
+def test_the_auditor_sees_where_a_recording_was_paused_and_by_whom(live: tuple[LiveConsole, MuteAmi]) -> None:
+    from selenium.webdriver.common.by import By
+
+    hotline, _ = live
+    store = hotline.engine.recordings.store
+    at = hotline.engine.clock()
+    consent = Consent(granted=True, at=at, method="key", recognised="1", language="ru")
+    paused = store.ingest(b"RIFF" + os.urandom(3000), call_id="1773824400.3", consent=consent, operator="op102",
+                          queue="payments", paused=(PausedSpan(65.0, 82.4, at + 65, at + 82.4, "olga", "sveta"),
+                                                    PausedSpan(130.0, None, at + 130, None, "olga")))
+    plain = store.ingest(b"RIFF" + os.urandom(3000), call_id="1773824400.4", consent=consent, operator="op102")
+    with headless_chromium() as driver:
+        log_in(driver, hotline.base_url, "anton")
+        wait(driver, lambda d: d.current_url.endswith("/auditor/recordings"))
+        row = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"#rec-{paused.id} .rec-paused"))[0]
+        assert row.text == ("1:05–1:22 (приостановил olga, возобновил sveta); "
+                            "2:10–конец (приостановил olga; разговор окончен на паузе)")
+        assert driver.find_element(By.CSS_SELECTOR, f"#rec-{plain.id} .rec-paused").text == "нет"

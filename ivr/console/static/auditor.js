@@ -9,8 +9,9 @@
   const word = (prefix, value) => has(prefix + value) ? t(prefix + value) : value;
   // "0:04–0:08 (paused by oleg, resumed by oleg)": offsets in the audio, silence there.
   const pausedWords = (spans) => !spans || !spans.length ? t("rec.paused_none") : spans.map((s) =>
-    t("rec.paused_span", { from: duration(s.start), to: s.end === null ? t("rec.paused_to_end") : duration(s.end),
-                           by: s.paused_by, resumed_by: s.resumed_by || "—" })).join("; ");
+    s.end === null ? t("rec.paused_open", { from: duration(s.start), by: s.paused_by }) :
+      t("rec.paused_span", { from: duration(s.start), to: duration(s.end), by: s.paused_by,
+                             resumed_by: s.resumed_by || "—" })).join("; ");
 
   async function access(r, action, reasonInput) {
     const reason = reasonInput.value.trim();
