@@ -8,7 +8,11 @@ once-a-second spool scan) pauses the recording four seconds in through the same 
 operator's "pause" button uses (``AMI MixMonitorMute``, both directions), resumes it four
 seconds later, and the citizen hangs up four seconds after that.  The stored recording is
 decrypted: inside the paused span its metadata names there is no sound at all; before and
-after it both voices are there.  On the way, Asterisk's refusals as the engine reads them:
+after it both voices are there.  The same once more after another operator (op102, a phone
+that answers busy) missed the call first: the citizen went back through
+``[operator-handover]``, which started no second MixMonitor on the channel (one file per
+call), and the recording is paused all the same.  On the way,
+Asterisk's refusals as the engine reads them:
 ``Cannot set mute flag`` (a channel without MixMonitor) and ``No such channel`` (the call over).
 """
 
@@ -58,6 +62,7 @@ from tests.embedded import embedded_redis
 pytestmark = pytest.mark.asterisk
 
 OPERATOR, OPERATOR_PASSWORD = "op101", "CHANGE-ME"  # the shipped pjsip.conf's sample password
+BUSY_OPERATOR = "op102"  # a phone that answers busy (Local/op102@pause-test-busy)
 PHONES_IP = "127.0.0.2"  # the trunk is identified by 127.0.0.1: the operator's phone is elsewhere
 CALLER_HZ, OPERATOR_HZ = 600.0, 1400.0
 TALK, PAUSE_AT, PAUSED_FOR, AFTER = 16.0, 4.0, 4.0, 4.0  # seconds
@@ -113,7 +118,9 @@ def world(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) -
     config = hotline_config(asterisk.root, tmp)
     # op101's phone is a real SIP phone (sipp) registered as the shipped pjsip.conf says.
     config = dataclasses.replace(config, operators={
-        **config.operators, OPERATOR: dataclasses.replace(config.operators[OPERATOR], endpoint=f"PJSIP/{OPERATOR}")})
+        **config.operators, OPERATOR: dataclasses.replace(config.operators[OPERATOR], endpoint=f"PJSIP/{OPERATOR}"),
+        BUSY_OPERATOR: dataclasses.replace(config.operators[BUSY_OPERATOR],
+                                           endpoint=f"Local/{BUSY_OPERATOR}@pause-test-busy")})
     catalog, problems = load_catalog(config.path(config.prompts.dir))
     assert not problems
     report = build_prompts(catalog, config.prompts.sounds_dir, voices=config.prompts.voices, jobs=2)
@@ -127,6 +134,7 @@ def world(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) -
     server = fastagi_server(engine, ("127.0.0.1", 0))
     engine_ami = ami_services(engine, host="127.0.0.1", port=5038, username=ENGINE_AMI_USER,
                               secret=ENGINE_AMI_SECRET)
+    asterisk.cli("dialplan add extension _op.,1,Busy() into pause-test-busy")
     ami = asterisk.ami()
     stop, ready = threading.Event(), threading.Event()
     runner = threading.Thread(
@@ -155,7 +163,17 @@ def test_the_installed_asterisk_documents_mixmonitormute_as_the_engine_sends_it(
     assert "read, write or both" in help_text
 
 
-def test_the_paused_span_of_the_stored_recording_is_silence(world: World, tmp_path: Path) -> None:
+@dataclass
+class Stored:
+    channel: str  # the caller's (MixMonitor's)
+    meta: RecordingMeta
+    samples: array.array[int]  # the decrypted recording, 8 kHz 16-bit mono
+
+
+def call_pause_and_store(world: World, tmp_path: Path, *, missed_first: bool = False) -> Stored:
+    """The citizen's call as the module docstring tells it; with ``missed_first`` op102 (a
+    phone that answers busy) is offered the call first and misses it, so the citizen goes
+    back to the engine and through ``[operator-handover]`` a second time before op101 answers."""
     engine, log = world.engine, world.log
     mark = log.mark()
     register = Sipp(SIPP_DIR / "operator_register.xml", service=OPERATOR, local_ip=PHONES_IP,
@@ -203,6 +221,13 @@ def test_the_paused_span_of_the_stored_recording_is_silence(world: World, tmp_pa
             time.sleep(0.5)
             keys.press(key)
         hear(r"^EXEC StartMusicOnHold")
+        if missed_first:
+            engine.router.set_operator_state(BUSY_OPERATOR, "available")
+            _, missed = log.wait(lambda e: e.get("Event") == "DialEnd" and e.get("Uniqueid") == uid,
+                                 after=mark, timeout=30, what="op102's phone to answer busy")
+            assert missed["DialStatus"] == "BUSY", missed
+            hear(r"^EXEC StartMusicOnHold")  # back at the head of the line, on hold again
+            mark = log.mark()
         engine.router.set_operator_state(OPERATOR, "available")
         _, dial_end = log.wait(lambda e: e.get("Event") == "DialEnd" and e.get("Uniqueid") == uid,
                                after=mark, timeout=30, what="op101's phone to answer")
@@ -252,16 +277,22 @@ def test_the_paused_span_of_the_stored_recording_is_silence(world: World, tmp_pa
     while not (found := [m for m in store.list() if m.call_id == uid and m.kind == "operator"]):
         assert time.monotonic() < deadline, "the recording was not ingested"
         time.sleep(0.2)
-    meta: RecordingMeta = found[0]
-    [span] = meta.paused
+    assert len(found) == 1, found
+    audio = store.read_for(found[0].id, user="tier-test", role="auditor", reason="pause is silence")
+    with wave.open(io.BytesIO(audio)) as wav:
+        assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (8000, 2, 1)
+        return Stored(trunk_channel, found[0], array.array("h", wav.readframes(wav.getnframes())))
+
+
+def assert_silent_exactly_where_paused(stored: Stored) -> None:
+    """One span, by the operator, about where and as long as it was; no sound inside it; both
+    voices before and after it."""
+    [span] = stored.meta.paused
     assert (span.paused_by, span.resumed_by) == ("oleg", "oleg")
     assert span.end is not None and span.resumed_at is not None
     assert PAUSE_AT - 0.5 < span.start < PAUSE_AT + 1.0
     assert PAUSED_FOR - 1.0 < span.end - span.start <= PAUSED_FOR + 0.5
-    audio = store.read_for(meta.id, user="tier-test", role="auditor", reason="pause is silence")
-    with wave.open(io.BytesIO(audio)) as wav:
-        assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (8000, 2, 1)
-        samples = array.array("h", wav.readframes(wav.getnframes()))
+    samples = stored.samples
     seconds = len(samples) / 8000
     assert seconds > PAUSE_AT + PAUSED_FOR + AFTER - 1.0, seconds
 
@@ -276,3 +307,20 @@ def test_the_paused_span_of_the_stored_recording_is_silence(world: World, tmp_pa
         quiet = [(round(at, 1), round(level(w, CALLER_HZ)), round(level(w, OPERATOR_HZ))) for at, w in heard
                  if level(w, CALLER_HZ) < 1000 or level(w, OPERATOR_HZ) < 1000]
         assert quiet == [], f"{part} the pause, a voice is missing: {quiet}"
+
+
+def test_the_paused_span_of_the_stored_recording_is_silence(world: World, tmp_path: Path) -> None:
+    world.engine.router.set_operator_state(BUSY_OPERATOR, "offline")
+    assert_silent_exactly_where_paused(call_pause_and_store(world, tmp_path))
+
+
+def test_after_a_missed_operator_the_one_recording_is_paused_too(world: World, tmp_path: Path) -> None:
+    """The citizen comes back to ``[operator-handover]`` after op102 missed the call: still one
+    MixMonitor (one file), and the pause mutes it."""
+    router = world.engine.router
+    router.set_operator_state(OPERATOR, "offline")  # out of wrap-up: op102 is offered the call first
+    stored = call_pause_and_store(world, tmp_path, missed_first=True)
+    assert router.operator_status(BUSY_OPERATOR).state == "offline"  # "not ready: missed call"
+    began = [line for line in world.asterisk.boot_log() if f"Begin MixMonitor Recording {stored.channel}" in line]
+    assert len(began) == 1, began
+    assert_silent_exactly_where_paused(stored)
