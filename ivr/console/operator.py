@@ -54,7 +54,7 @@ from ivr.aftermenu import (
     ConversationEnded,
     OperatorAnswered,
 )
-from ivr.aftermenu.control import CallNotLive, TelephonyFailed, Unsupported
+from ivr.aftermenu.control import CallNotLive, LiveCallError, TelephonyFailed, Unsupported
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip, current, requires
 from ivr.console.hub import Event, EventHub, Subscription, event_id_ms
@@ -432,6 +432,8 @@ class OperatorDesk:
                              f"telephony: {exc}") from None
             raise failed(502, "resume_failed", "Телефония не ответила: запись остаётся приостановленной",
                          f"telephony: {exc}") from None
+        except LiveCallError as exc:  # the front end is busy with another action on the call
+            raise failed(409, "pause_busy", "Запрос уже выполняется", f"telephony: {exc}") from None
         return {"call_id": call_id, "paused": state.paused, "since": state.since, "by": state.by}
 
     def wrap_up(self, call_id: str, who: Principal, *, result: str, status: str, note: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ recording as it was.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -235,3 +236,54 @@ def test_a_call_without_consent_shows_no_pause_and_refuses_one(keyed: tuple[Engi
     assert refused.status_code == 409 and refused.json["error"] == "not_recorded"
     assert ami.mutes() == []
     assert audit(engine) == [("olga", "pause_recording", "refused", "not recorded")]
+
+
+# -- the same button on a Twilio call (the front end behind engine.controls changes, nothing else)
+
+
+def test_on_a_twilio_call_the_button_pauses_twilios_recording(config: Config, tmp_path: Path, redis_server: Any,
+                                                               user_hashes: Any) -> None:
+    from tests.twilio.test_engine_app import PUBLIC, SID, T0, TOKEN, post, walk_to_queue
+    from tests.twilio.test_live_control import ACCOUNT, API, HOTLINE, LEG, FakeTwilio
+
+    (tmp_path / "clips").mkdir()
+    base = console_config(config, tmp_path, user_hashes)
+    config = dataclasses.replace(
+        base, engine=dataclasses.replace(base.engine, public_url=PUBLIC),
+        twilio=dataclasses.replace(base.twilio, account_sid=ACCOUNT, caller_id=HOTLINE),
+        operators={op: dataclasses.replace(spec, endpoint=f"client:{op}") for op, spec in base.operators.items()})
+    key = "k1:" + base64.b64encode(os.urandom(32)).decode()
+    engine = build_engine(config, Secrets(secret_key="k", twilio_auth_token=TOKEN, recording_key=key),
+                          redis=connect(redis_server.url, embedded_dir=str(tmp_path)), clock=lambda: T0)
+    twilio = FakeTwilio()
+    app = create_app(engine, twilio_http_client=twilio)
+    app.testing = True
+    twilio.app_client = client = app.test_client()
+    walk_to_queue(client)
+    engine.router.set_operator_state("op102", "available")
+    engine.tick()  # routing reserves op102; the engine bridges the caller with the REST API
+    answered = post(client, "/twilio/operator-leg?operator=op102",
+                    {"CallSid": LEG, "ParentCallSid": SID, "CallStatus": "in-progress", "AccountSid": ACCOUNT})
+    assert answered.status_code == 204
+    twilio.sent.clear()
+
+    olga = Console(app, "olga")
+    assert olga.get(f"/operator/api/calls/{SID}").json["recording"] == "recording"
+    assert pause(olga, SID).json["paused"] is True
+    assert pause(olga, SID, "resume").json["paused"] is False
+    current = f"{API}/Calls/{SID}/Recordings/Twilio.CURRENT.json"
+    assert [(s.method, s.url, s.data) for s in twilio.sent] == [
+        ("POST", current, {"Status": "paused", "PauseBehavior": "silence"}),
+        ("POST", current, {"Status": "in-progress"})]
+    assert [(s.start, s.end, s.paused_by, s.resumed_by) for s in engine.recordings.pauses.spans(SID)] == [
+        (0.0, 0.0, "olga", "olga")]  # the test's clock stands still
+
+    # Another action on the call under way (Twilio's own lease): said, nothing sent, as it was.
+    control = engine.live_controls["twilio"]
+    with control.live.action(SID, 5) as held:  # type: ignore[attr-defined]
+        assert held
+        busy = pause(olga, SID)
+    assert busy.status_code == 409 and busy.json["error"] == "pause_busy"
+    assert len(twilio.sent) == 2 and not engine.recordings.pauses.state(SID).paused
+    assert [(a, o) for _, a, o, _ in audit(engine)][-2:] == [("pause_recording", "allowed"),
+                                                            ("pause_recording", "failed")]
