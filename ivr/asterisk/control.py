@@ -8,7 +8,7 @@ Each action is one or two AMI actions; an AMI error or silence raises
 
 from __future__ import annotations
 
-from ivr.aftermenu.control import SpyMode, TelephonyFailed, Unsupported
+from ivr.aftermenu.control import CallNotLive, SpyMode, TelephonyFailed, Unsupported
 from ivr.aftermenu.legs import Legs
 from ivr.asterisk import spy
 from ivr.asterisk.ami import AmiClient, AmiError, Message
@@ -47,7 +47,26 @@ class AsteriskControl:
 
     # -- recording pause (section 4) -------------------------------------------------------
     def pause_recording(self, legs: Legs) -> None:
-        raise Unsupported("recording pause")
+        """Mute the call's MixMonitor, both directions: the muted span is written as silence
+        (the file keeps its timing).  MixMonitor runs on the caller's channel
+        (``[operator-handover]``), which is ``legs.caller``."""
+        self._mute_recording(legs, "1")
 
     def resume_recording(self, legs: Legs) -> None:
-        raise Unsupported("recording pause")
+        self._mute_recording(legs, "0")
+
+    def _mute_recording(self, legs: Legs, state: str) -> None:
+        """``Action: MixMonitorMute`` / ``Channel`` / ``Direction: both`` / ``State: 1|0``.
+        Asterisk 22 answers ``Response: Success``, or ``Response: Error`` with::
+
+            Message: No such channel          the call has just ended
+            Message: Cannot set mute flag     no MixMonitor on the channel (not recorded)
+        """
+        fields = {"Channel": legs.caller, "Direction": "both", "State": state}
+        try:
+            self.ami.action("MixMonitorMute", fields)
+        except AmiError as exc:
+            said = (exc.response or {}).get("Message", "")
+            if said == "No such channel":
+                raise CallNotLive(f"MixMonitorMute: {legs.caller}: {said}") from exc
+            raise TelephonyFailed(f"MixMonitorMute: {exc}") from exc

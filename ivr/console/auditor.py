@@ -3,7 +3,8 @@
 Routes (role ``auditor``)::
 
     GET  /auditor/recordings                        the page
-    GET  /auditor/api/recordings?days=30            stored recordings (metadata only)
+    GET  /auditor/api/recordings?days=30            stored recordings (metadata only, with the
+                                                    spans the operator paused: who, when)
     POST /auditor/api/recordings/<id>/access        {"reason", "action": "listen" | "download"}
                                                     -> a one-time link, valid 2 minutes
     GET  /auditor/recordings/<id>/audio?grant=...   the audio, through RecordingStore.read_for
@@ -26,6 +27,7 @@ to the recordings audit as well.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import secrets
 from collections.abc import Callable
@@ -77,7 +79,9 @@ class RecordingsDesk:
                          "expires": meta.expires, "size": meta.size, "appeal": meta.appeal,
                          "operator": meta.operator, "queue": meta.queue, "kind": meta.kind,
                          "hold": meta.hold, "consent": meta.consent.method,
-                         "format": meta.audio_format})
+                         "format": meta.audio_format,
+                         # where the operator paused it: silence in the audio, and who did it
+                         "paused": [dataclasses.asdict(span) for span in meta.paused]})
         rows.sort(key=lambda r: float(r["created"]), reverse=True)
         return rows
 

@@ -17,6 +17,11 @@ Routes (role ``operator``; the operator id comes from the user, never from the r
                                                 (no AMI: the terminal softphone; Twilio)
     POST /operator/api/calls/<id>/wrap-up       {"result", "status", "note"}: ends the call, sets
                                                 the appeal's status; after-call work follows
+    POST /operator/api/calls/<id>/recording/pause   the recording of a live, recorded call
+    POST /operator/api/calls/<id>/recording/resume  muted / going on again (the citizen dictates
+                                                a passport): through the call's telephony
+                                                (:class:`ivr.recordings.pauses.RecordingPause`),
+                                                audited (who, when) before the telephony acts
 
 A call is the operator's while routing has it reserved for or connected to them, and
 after that until they wrap it up (``{ivr}:console:handled:<id>``, a day).  Anything else
@@ -50,6 +55,7 @@ from ivr.aftermenu import (
     ConversationEnded,
     OperatorAnswered,
 )
+from ivr.aftermenu.control import CallNotLive, LiveCallError, TelephonyFailed, Unsupported
 from ivr.aftermenu.supervision import Supervision
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Principal, SecurityLog, attempt_refused, client_ip, current, requires
@@ -58,7 +64,8 @@ from ivr.console.screenpop import ScreenPops, context_of
 from ivr.console.sse import EventStream, frame, sse_response
 from ivr.console.texts import TEXTS
 from ivr.recordings.clips import CallClips
-from ivr.recordings.errors import AccessDenied, RecordingError
+from ivr.recordings.errors import AccessDenied, AlreadyPaused, NotPaused, PauseBusy, RecordingError
+from ivr.recordings.pauses import RecordingPause
 from ivr.recordings.store import RecordingStream
 from routing.appeals import STATUS_NAMES, AppealBook
 from routing.engine import Router
@@ -104,8 +111,9 @@ class OperatorDesk:
                  security: SecurityLog, redis: Any, prefix: str, clips: CallClips,
                  clock: Callable[[], float],
                  operator_answers: Callable[[str], bool] = lambda channel: True,
-                 life: CallLife | None = None) -> None:
+                 life: CallLife | None = None, pause: RecordingPause | None = None) -> None:
         self.router = router
+        self.pause = pause  # the recording pause; None: no front end can pause here
         self.life = life or CallLife(router=router)
         # channel -> the operator's "answered" moves the call (no telephony event says so)
         self.operator_answers = operator_answers
@@ -188,6 +196,8 @@ class OperatorDesk:
         data = self.pops.pop(assignment)
         data["connected"] = self.router.status(assignment.call_id).state == "connected"
         data["answer_here"] = assignment.kind == "call" and self.operator_answers(str(data.get("channel") or ""))
+        data["recording_paused"] = (self.pause is not None and data.get("recording") == "recording"
+                                    and self.pause.pauses.state(assignment.call_id).paused)
         self._mark(assignment.call_id, assignment.operator_id, context_of(assignment).appeal,
                    assignment.kind)
         return data
@@ -366,6 +376,67 @@ class OperatorDesk:
             raise DeskError(409, "invalid_transition", f"Сейчас нельзя: {exc}") from None
         assert who.operator is not None
         return self.state_of(who.operator)
+
+    def recording(self, call_id: str, who: Principal, *, pause: bool) -> dict[str, Any]:
+        """Pause (or resume) the recording of the operator's live call.  Refused, audited and
+        said on the page: not this operator's call, the call is over or not yet answered, it
+        is not recorded, a second click (already paused / not paused / under way), the
+        telephony failing (the recording stays as it was)."""
+        action = "pause_recording" if pause else "resume_recording"
+        owned = self.own(call_id, who, action)
+
+        def refused(status: int, kind: str, message: str, detail: str) -> DeskError:
+            self._audit(who, action, call_id, "refused", detail)
+            return DeskError(status, kind, message)
+
+        if owned.assignment is None:
+            raise refused(410, "call_over", "Разговор окончен", "call over")
+        recording = context_of(owned.assignment).recording
+        if recording is None or recording.state != "recording":
+            raise refused(409, "not_recorded", "Этот разговор не записывается", "not recorded")
+        if self.pause is None:
+            raise refused(409, "unsupported", "Телефония этого вызова не приостанавливает запись", "unsupported")
+        act = self.pause.pause if pause else self.pause.resume
+        audited: list[bool] = []  # the 'allowed' line is written: what follows is 'failed', not 'refused'
+
+        def allowed() -> None:
+            self._audit(who, action, call_id, "allowed")
+            audited.append(True)
+
+        def failed(status: int, kind: str, message: str, detail: str) -> DeskError:
+            if not audited:
+                return refused(status, kind, message, detail)
+            try:
+                self._audit(who, action, call_id, "failed", detail[:300])
+            except DeskError:
+                pass  # the 'allowed' line is there; the failure is in the engine's log
+            return DeskError(status, kind, message)
+
+        try:
+            state = act(call_id, by=who.user, before=allowed)
+        except CallNotLive as exc:
+            if self.router.status(call_id).state == "reserved":
+                raise refused(409, "not_connected", "Разговор ещё не начался", "not connected") from None
+            raise failed(410, "call_over", "Разговор окончен", f"call over: {exc}" if audited else "call over") from None
+        except Unsupported:
+            raise refused(409, "unsupported", "Телефония этого вызова не приостанавливает запись",
+                          "unsupported") from None
+        except AlreadyPaused:
+            raise refused(409, "already_paused", "Запись уже приостановлена", "already paused") from None
+        except NotPaused:
+            raise refused(409, "not_paused", "Запись не приостановлена", "not paused") from None
+        except PauseBusy:
+            raise refused(409, "pause_busy", "Запрос уже выполняется", "under way") from None
+        except TelephonyFailed as exc:
+            log.error("call %s: %s failed: %s", call_id, action, exc)
+            if pause:
+                raise failed(502, "pause_failed", "Телефония не ответила: запись идёт, как шла",
+                             f"telephony: {exc}") from None
+            raise failed(502, "resume_failed", "Телефония не ответила: запись остаётся приостановленной",
+                         f"telephony: {exc}") from None
+        except LiveCallError as exc:  # the front end is busy with another action on the call
+            raise failed(409, "pause_busy", "Запрос уже выполняется", f"telephony: {exc}") from None
+        return {"call_id": call_id, "paused": state.paused, "since": state.since, "by": state.by}
 
     def wrap_up(self, call_id: str, who: Principal, *, result: str, status: str, note: str) -> dict[str, Any]:
         if result not in RESULTS:
@@ -584,3 +655,15 @@ def wrap_up(call_id: str) -> Any:
     data = _json()
     return jsonify(desk().wrap_up(call_id, me(), result=str(data.get("result", "")),
                                   status=str(data.get("status", "")), note=str(data.get("note", ""))))
+
+
+@bp.post("/api/calls/<call_id>/recording/pause")
+@requires("operator")
+def pause_recording(call_id: str) -> Any:
+    return jsonify(desk().recording(call_id, me(), pause=True))
+
+
+@bp.post("/api/calls/<call_id>/recording/resume")
+@requires("operator")
+def resume_recording(call_id: str) -> Any:
+    return jsonify(desk().recording(call_id, me(), pause=False))

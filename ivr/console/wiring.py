@@ -18,6 +18,7 @@ from ivr.console.params import init_params
 from ivr.console.screenpop import ScreenPops
 from ivr.console.users import UserStore
 from ivr.engine import Engine
+from ivr.recordings.pauses import RecordingPause
 from ivr.subject_access.archive import CopyRequests
 from ivr.subject_access.find import SubjectFinder
 
@@ -67,7 +68,9 @@ def init_console(app: Flask, engine: Engine) -> None:
             router=engine.router, appeals=engine.appeals, pops=pops, audit=audit, security=security,
             redis=redis, prefix=prefix,
             clips=engine.recordings.clips, clock=engine.clock,
-            operator_answers=lambda channel: channel not in engine.answer_events, life=engine.call_life),
+            operator_answers=lambda channel: channel not in engine.answer_events, life=engine.call_life,
+            pause=RecordingPause(pauses=engine.recordings.pauses, controls=lambda: engine.controls,
+                                 clock=engine.clock)),
         "ivr.console.dashboard": Dashboard(router=engine.router, clock=engine.clock, supervision=supervision),
         "ivr.console.supervision": supervision,
         "ivr.console.menus": MenuDesk(config=config, menus=engine.menus, versions=versions,

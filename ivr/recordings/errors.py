@@ -18,6 +18,10 @@ never a caller's personal data).  There is one error mode: raise.
     │                           refuses (credentials, missing bucket): "archive unavailable"
     ├── FetchFailed             a recording could not be taken from its source (a Twilio
     │                           URL that is not ours, an HTTP error, a body too large)
+    ├── PauseRefused            a pause or resume that does not fit the recording's state
+    │   ├── AlreadyPaused       pause while paused (a double click)
+    │   ├── NotPaused           resume while recording
+    │   └── PauseBusy           another pause or resume of this call is under way
     └── UnreadableRecording     the container cannot be decrypted and authenticated
         ├── RecordingTampered   authentication failed: the file was altered
         ├── RecordingTruncated  the file ends early (crash, copy cut short)
@@ -86,6 +90,22 @@ class ArchiveUnavailable(RecordingError):
 
 
 class FetchFailed(RecordingError):
+    pass
+
+
+class PauseRefused(RecordingError):
+    """``details``: ``call`` and ``state`` (the state the recording was found in)."""
+
+
+class AlreadyPaused(PauseRefused):
+    pass
+
+
+class NotPaused(PauseRefused):
+    pass
+
+
+class PauseBusy(PauseRefused):
     pass
 
 

@@ -15,6 +15,9 @@ Cluster)::
                                  waits in an engine's outbox for the archive (S3 down)
     {P}:rec:call:<call>   hash   the consent log of one call (consent_log.py), kept as
                                  long as the call's recordings would be
+    {P}:rec:pause:<call>  hash   the operator's pauses of the call's recording (pauses.py):
+                                 state, claimed, since, by, started, spans; kept until
+                                 the recording is ingested (a week at most)
     {P}:rec:claim:<src>   string a lease while one process ingests a source (a spool
                                  file, a Twilio recording, a voice clip)
     {P}:rec:clips:<call>  hash   the call's voice clips (clips.py): name -> id of its
@@ -134,6 +137,9 @@ class Keys:
 
     def call(self, call_id: str) -> str:
         return f"{self.tag}:rec:call:{call_id}"
+
+    def pause(self, call_id: str) -> str:
+        return f"{self.tag}:rec:pause:{call_id}"
 
     def claim(self, source: str) -> str:
         return f"{self.tag}:rec:claim:{source}"

@@ -25,6 +25,32 @@ State = Literal["stored", "purging"]
 
 
 @dataclass(frozen=True)
+class PausedSpan:
+    """A part of an operator conversation the operator paused (the citizen dictated a
+    passport or card number): silence in the audio.  ``start`` / ``end``: seconds from the
+    recording's start (``end`` None: paused to the end of the recording); ``paused_at`` /
+    ``resumed_at``: epoch seconds (UTC); who paused and who resumed (console user names).
+
+    The span is what the engine knows for certain: it begins once the telephony said
+    the recording was muted and ends when the engine asked for it to go on, so the audio
+    is silent over all of it (a little more silence may lie at either edge)."""
+
+    start: float
+    end: float | None
+    paused_at: float
+    resumed_at: float | None
+    paused_by: str
+    resumed_by: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PausedSpan:
+        end, resumed = data.get("end"), data.get("resumed_at")
+        return cls(start=float(data["start"]), end=None if end is None else float(end),
+                   paused_at=float(data["paused_at"]), resumed_at=None if resumed is None else float(resumed),
+                   paused_by=str(data["paused_by"]), resumed_by=data.get("resumed_by"))
+
+
+@dataclass(frozen=True)
 class Consent:
     granted: bool
     # Epoch seconds (UTC) when the caller answered.
@@ -91,6 +117,8 @@ class RecordingMeta:
     hold: bool = False
     hold_reason: str | None = None
     state: State = "stored"
+    # Where the operator paused the recording (ivr.recordings.pauses): silence in the audio.
+    paused: tuple[PausedSpan, ...] = ()
 
     def to_hash(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -99,6 +127,9 @@ class RecordingMeta:
                 continue
             if name == "consent":
                 out[name] = self.consent.to_json()
+            elif name == "paused":
+                if self.paused:
+                    out[name] = json.dumps([asdict(span) for span in self.paused], separators=(",", ":"))
             elif isinstance(value, bool):
                 out[name] = "1" if value else "0"
             else:
@@ -127,12 +158,14 @@ class RecordingMeta:
             hold=h.get("hold") == "1",
             hold_reason=h.get("hold_reason"),
             state="purging" if h.get("state") == "purging" else "stored",
+            paused=tuple(PausedSpan.from_dict(d) for d in json.loads(h["paused"])) if h.get("paused") else (),
         )
 
     def public(self) -> dict[str, Any]:
         """The metadata as plain JSON-able values (for exports)."""
         data = asdict(self)
         data["consent"] = asdict(self.consent)
+        data["paused"] = [asdict(span) for span in self.paused]
         return data
 
 

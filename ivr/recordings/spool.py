@@ -21,8 +21,8 @@ no consent record, or not granted  POLICY VIOLATION: the file is overwritten and
                                    once, with a deletion-log line (its sha256) and an error
 granted, no recording key          left in the spool, plaintext; an error, once per file
 granted, key                       encrypted into the store (kind 'operator', the call's
-                                   appeal, operator, queue, consent), then the plaintext and
-                                   the marker are removed
+                                   appeal, operator, queue, consent, the spans the operator
+                                   paused it), then the plaintext and the marker are removed
 store refuses (disk full, ...)     left; an error; tried again after ``retry_after`` seconds
 =================================  ===========================================================
 
@@ -50,6 +50,7 @@ from ivr.recordings.audit import Clock, DeletionLog
 from ivr.recordings.consent_log import ConsentLog
 from ivr.recordings.errors import RecordingError
 from ivr.recordings.ids import new_recording_id
+from ivr.recordings.pauses import RecordingPauses
 from ivr.recordings.said import SaidOnce
 from ivr.recordings.store import READ_PIECE, RecordingStore, secure_remove
 
@@ -79,6 +80,7 @@ class SpoolIngest:
         clock: Clock,
         abandon_after: float = 6 * 3600,
         retry_after: float = 60.0,
+        pauses: RecordingPauses | None = None,
     ) -> None:
         self.dir = Path(spool_dir)
         self.store = store
@@ -87,6 +89,7 @@ class SpoolIngest:
         self.clock = clock
         self.abandon_after = abandon_after
         self.retry_after = retry_after
+        self.pauses = pauses  # where the operator paused the call's recording
         self._said = SaidOnce(log)  # the last thing logged about each file
         self._retry_at: dict[str, float] = {}
 
@@ -171,6 +174,7 @@ class SpoolIngest:
                     path, call_id=call_id, consent=consent,
                     appeal=record.appeal, operator=record.operator, queue=record.queue,
                     kind="operator", audio_format=ext, recording_id=rid, source=source,
+                    paused=self.pauses.spans(call_id) if self.pauses is not None else (),
                 )
             except RecordingError as exc:
                 self._retry_at[name] = self.clock() + self.retry_after

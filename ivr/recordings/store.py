@@ -93,7 +93,7 @@ from ivr.recordings.errors import (
 from ivr.recordings.ids import SUFFIX, new_recording_id, validate_id
 from ivr.recordings.index import RecordingIndex
 from ivr.recordings.keys import Keyring
-from ivr.recordings.meta import Consent, RecordingMeta, _s
+from ivr.recordings.meta import Consent, PausedSpan, RecordingMeta, _s
 
 log = logging.getLogger("ivr.recordings")
 
@@ -278,11 +278,13 @@ class RecordingStore:
         audio_format: str = "wav",
         recording_id: str | None = None,
         source: str | None = None,
+        paused: tuple[PausedSpan, ...] = (),
     ) -> RecordingMeta:
         """Encrypt and store a finished recording; return its metadata.
 
         ``audio``: a path to a plaintext file (securely removed after success), bytes,
-        a binary file object, or an iterable of byte pieces.
+        a binary file object, or an iterable of byte pieces.  ``paused``: where the
+        operator paused it (:mod:`ivr.recordings.pauses`), kept in the metadata.
         """
         if self.keyring is None:
             log.error("recording refused for call %s: no recording key", call_id)
@@ -324,6 +326,7 @@ class RecordingStore:
             kind=kind,
             audio_format=audio_format,
             source=source,
+            paused=paused,
         )
         try:
             if not written.archived:  # first: reconcile must never take it for a lost file

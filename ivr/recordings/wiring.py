@@ -40,6 +40,7 @@ from ivr.recordings.errors import (
 from ivr.recordings.keycheck import KeyCheck
 from ivr.recordings.keys import Keyring
 from ivr.recordings.outbox import Outbox
+from ivr.recordings.pauses import RecordingPauses
 from ivr.recordings.purge import Purger, PurgeReport, PurgeSchedule
 from ivr.recordings.spool import SpoolIngest
 from ivr.recordings.storage import build_blobs, storage_message
@@ -95,6 +96,8 @@ class Recordings:
     startup_message: str
     consent_log: ConsentLog
     clips: CallClips
+    # Where operators paused each call's recording, until it is ingested (pauses.py).
+    pauses: RecordingPauses
     spool: SpoolIngest | None = None
     # Containers waiting for the archive (S3 down): uploaded from tick().
     outbox: Outbox | None = None
@@ -228,15 +231,17 @@ def build_recordings(config: Config, secrets: Secrets, redis: Redis, *, clock: C
         store=store, consent_log=consent_log, deletion_log=deletion_log, clock=clock,
         clip_dir=config.path(settings.clip_dir) if settings.clip_dir else None, max_age=settings.clip_max_age,
     )
+    pauses = RecordingPauses(redis=redis, prefix=config.redis.prefix, clock=clock)
     spool = None
     if settings.spool_dir:
         spool = SpoolIngest(
             spool_dir=config.path(settings.spool_dir), store=store, consent_log=consent_log,
             deletion_log=deletion_log, clock=clock, abandon_after=settings.spool_abandon_after,
+            pauses=pauses,
         )
     outbox = Outbox(store=store, deletion_log=deletion_log, grace=settings.orphan_grace, clock=clock,
                     retry_every=settings.s3.retry_every if settings.s3 is not None else 10)
     return Recordings(store=store, purger=purger, schedule=schedule, startup_message=message,
                       startup_level=level,
-                      consent_log=consent_log, clips=clips, spool=spool, orphan_grace=settings.orphan_grace,
+                      consent_log=consent_log, clips=clips, pauses=pauses, spool=spool, orphan_grace=settings.orphan_grace,
                       outbox=outbox)

@@ -133,12 +133,12 @@ def noon_clock() -> Callable[[], float]:
 class LiveConsole:
     def __init__(self, config: Config, *, redis_url: str, workdir: str | None = None,
                  name: str = "Иванова Мария Петровна", wrap_up_seconds: int = 60,
-                 prefix: str | None = None) -> None:
+                 prefix: str | None = None, recording_key: str | None = None) -> None:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="ivr-console-"))
         config = live_config(config, self.workdir, prefix=prefix or "live" + uuid.uuid4().hex[:10],
                              wrap_up_seconds=wrap_up_seconds)
         self.engine: Engine = build_engine(
-            config, Secrets(secret_key="live-test-key"),
+            config, Secrets(secret_key="live-test-key", recording_key=recording_key),
             redis=connect(redis_url, embedded_dir=str(self.workdir)), clock=noon_clock())
         self.engine.recogniser = HeardName(name)  # type: ignore[assignment]
         self.app = create_app(self.engine)

@@ -2,11 +2,16 @@
 // Each row says what was recorded (the conversation, the caller's spoken name, the consent answer).
 "use strict";
 (function () {
-  const { api, el, time, t } = window.ivr;
+  const { api, el, time, t, duration } = window.ivr;
   const has = (key) => t(key) !== key;
   const kindWords = (kind) => has("rec.kind." + kind) ? t("rec.kind." + kind) : kind;
   const queueName = (queue) => (window.ivr.queues || {})[queue] || queue;
   const word = (prefix, value) => has(prefix + value) ? t(prefix + value) : value;
+  // "0:04–0:08 (paused by oleg, resumed by oleg)": offsets in the audio, silence there.
+  const pausedWords = (spans) => !spans || !spans.length ? t("rec.paused_none") : spans.map((s) =>
+    s.end === null ? t("rec.paused_open", { from: duration(s.start), by: s.paused_by }) :
+      t("rec.paused_span", { from: duration(s.start), to: duration(s.end), by: s.paused_by,
+                             resumed_by: s.resumed_by || "—" })).join("; ");
 
   async function access(r, action, reasonInput) {
     const reason = reasonInput.value.trim();
@@ -42,7 +47,8 @@
         el("td", { text: r.call_id }),
         el("td", { text: r.appeal || "—" }), el("td", { text: r.operator || "—" }),
         el("td", { text: r.queue ? queueName(r.queue) : "—" }),
-        el("td", { text: r.hold ? t("rec.hold") : time(r.expires) }), el("td", {}, reason),
+        el("td", { text: r.hold ? t("rec.hold") : time(r.expires) }),
+        el("td", { class: "rec-paused", text: pausedWords(r.paused) }), el("td", {}, reason),
         el("td", {}, el("button", { type: "button", class: "listen", onclick: () => access(r, "listen", reason), text: t("rec.listen") }),
           el("button", { type: "button", class: "download", onclick: () => access(r, "download", reason), text: t("rec.download") })));
     }));

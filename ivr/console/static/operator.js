@@ -17,7 +17,7 @@
   // is kept in codes (data-state, data-call-state, data-after), never read back from words.
   const word = (prefix, code) => has(prefix + code) ? t(prefix + code) : t("op.unavailable");
   const errorText = (data) => word("op.error.", (data && data.error) || "failed");
-  let call = null;          // the call on screen: {call_id, appeal, kind}
+  let call = null;          // the call on screen: {call_id, appeal, kind, recording}
   let clockOffset = 0;      // server clock - browser clock, seconds
   let acwUntil = null;
   const timings = [];       // {call, eventMs, receivedMs, shownMs}: assignment -> on screen (tests, benchmark)
@@ -58,7 +58,7 @@
   }
 
   function showPop(pop, eventMs, receivedMs) {
-    call = { call_id: pop.call_id, appeal: pop.appeal, kind: pop.kind };
+    call = { call_id: pop.call_id, appeal: pop.appeal, kind: pop.kind, recording: pop.recording };
     details(true);
     document.getElementById("idle").hidden = true;
     document.getElementById("done").hidden = true;
@@ -87,7 +87,10 @@
     setText("pop-consent", c === null ? t("op.consent.none") :
       t(c.granted ? "op.consent.granted" : "op.consent.refused") + " (" +
       t(c.method === "voice" ? "op.consent.voice" : "op.consent.key") + (c.heard ? ": «" + c.heard + "»" : "") + ")");
-    setText("pop-recording", pop.recording ? word("op.recording.", pop.recording) : "—");
+    // Pause / resume: only for a call being recorded (consent given, a key), while it lasts.
+    document.getElementById("pop-pause").hidden = pop.recording !== "recording";
+    document.getElementById("pop-pause-error").hidden = true;
+    showPaused(pop.recording_paused);
     setText("pop-caller", pop.caller);
     setText("pop-menu-version", "v" + pop.menu_version);
     document.getElementById("pop-repeat").hidden = !pop.repeat;
@@ -120,6 +123,7 @@
     setText("pop-kind", t(pending.kind === "callback" ? "op.kind.callback" : "op.kind.call"));
     callState("ended");
     details(false);
+    document.getElementById("pop-pause").hidden = true;
     document.getElementById("pop-clip-player").replaceChildren();
     document.getElementById("pop-repeat").hidden = true;
     document.getElementById("wrap-up").reset();
@@ -131,7 +135,41 @@
     node.dataset.callState = code;
     node.textContent = t("op.call." + code);
     if (code !== "connecting") document.getElementById("pop-answered").hidden = true;
+    if (!["connecting", "dialling", "connected"].includes(code)) document.getElementById("pop-pause").hidden = true;
   }
+
+  // The recording's state (data-paused "1" / ""), the words beside it and the button's.
+  function showPaused(paused) {
+    const recording = document.getElementById("pop-recording");
+    const button = document.getElementById("pop-pause");
+    recording.dataset.paused = paused ? "1" : "";
+    button.dataset.paused = paused ? "1" : "";
+    recording.textContent = !call || !call.recording ? "—" :
+      paused ? t("op.recording.paused") : word("op.recording.", call.recording);
+    button.textContent = t(paused ? "op.resume" : "op.pause");
+  }
+
+  // One request at a time: the button is disabled until the answer (a double click sends one);
+  // a refusal is said beside it and the state shown stays what the engine says.
+  document.getElementById("pop-pause").addEventListener("click", async () => {
+    const button = document.getElementById("pop-pause");
+    if (!call || button.disabled) return;
+    const pausing = button.dataset.paused !== "1";
+    button.disabled = true;
+    const error = document.getElementById("pop-pause-error");
+    try {
+      const result = await api("POST", "/operator/api/calls/" + encodeURIComponent(call.call_id) +
+                               "/recording/" + (pausing ? "pause" : "resume"), {});
+      error.hidden = result.ok;
+      if (result.ok) { showPaused(result.data.paused); return; }
+      error.textContent = errorText(result.data);
+      if (result.data && result.data.error === "already_paused") showPaused(true);
+      if (result.data && result.data.error === "not_paused") showPaused(false);
+      if (result.data && result.data.error === "call_over") callState("ended");
+    } finally {
+      button.disabled = false;
+    }
+  });
 
   function topicName(topic) {
     return !topic ? t("op.no_topic") : word("topic.", topic);
