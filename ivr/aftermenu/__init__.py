@@ -19,7 +19,12 @@ from ivr.aftermenu.outcomes import (
     OperatorAnswered,
     OperatorMissed,
     Outcome,
-    Transferred,
+    ConsultCancelled,
+    ConsultCompleted,
+    ConsultStarted,
+    TransferFailed,
+    TransferredToOperator,
+    TransferredToQueue,
 )
 
 __all__ = [
@@ -35,5 +40,10 @@ __all__ = [
     "OperatorAnswered",
     "OperatorMissed",
     "Outcome",
-    "Transferred",
+    "ConsultCancelled",
+    "ConsultCompleted",
+    "ConsultStarted",
+    "TransferFailed",
+    "TransferredToOperator",
+    "TransferredToQueue",
 ]
