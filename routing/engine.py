@@ -38,10 +38,10 @@ from routing.appeals import RESOLVED, AppealBook, require_number
 from routing.errors import (
     CallbackExists,
     InvalidTransition,
+    TransferRefused,
     UnknownCall,
     UnknownCallback,
     UnknownOperator,
-    TransferRefused,
     UnknownQueue,
     mask_number,
 )
@@ -458,6 +458,14 @@ class Router:
         reply = self._consult(call_id, transfer_id, "cancel", by)
         return Transfer(call_id, transfer_id, operator=_text(reply[1]), endpoint=_text(reply[2]),
                         freed=self._assignment(reply[3]) if len(reply) > 3 and reply[3] else None)
+
+    def consultation(self, call_id: str) -> tuple[str, str, str] | None:
+        """The call's consultation under way: (the first operator, the transfer's id, the
+        next operator), or None."""
+        op, consult, xid = self.redis.hmget(self.keys.call(call_id), "op", "consult", "xid")
+        if not consult:
+            return None
+        return _text(op), _text(xid or b""), _text(consult)
 
     def transfers(self, call_id: str) -> list[dict[str, Any]]:
         """The call's transfers so far (records, oldest first); ``consulting``: none here."""

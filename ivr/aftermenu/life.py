@@ -45,24 +45,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ivr.aftermenu.legs import LiveLegs
 from ivr.aftermenu.outcomes import (
     CallbackAnswered,
     CallbackNotAnswered,
     CallbackRequested,
     CallerLeft,
+    ConsultCancelled,
+    ConsultCompleted,
+    ConsultStarted,
     ConversationEnded,
     EngineDied,
     OperatorAnswered,
     OperatorMissed,
-    ConsultCancelled,
-    ConsultCompleted,
-    ConsultStarted,
     Outcome,
     TransferFailed,
     TransferredToOperator,
     TransferredToQueue,
 )
-from ivr.aftermenu.legs import LiveLegs
 from routing.engine import Router
 from routing.model import Assignment, Transfer
 from routing.states import MOVES

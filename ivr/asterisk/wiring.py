@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ivr.aftermenu import ConsultCancelled
 from ivr.asterisk.admission import AdmissionSettings, unreachable_hosts_warning
 from ivr.asterisk.ami import AmiClient, Message
 from ivr.asterisk.control import AsteriskControl
@@ -15,6 +16,7 @@ from ivr.asterisk.handover import RESUME, HandoverWatcher, back_in_line
 from ivr.asterisk.media import MediaSettings
 from ivr.asterisk.server import FastAgiServer
 from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings
+from ivr.asterisk.transfer import ConsultEvents, ConsultWatcher
 from ivr.call import CallRunner
 from ivr.engine import Engine
 from ivr.ops.feeds import FastAgiCollector
@@ -122,14 +124,27 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
     and its events tell routing what became of hand-overs and callbacks."""
     dialer = AsteriskCallbackDialer(router=engine.router, life=engine.call_life)
     handovers = HandoverWatcher(router=engine.router, life=engine.call_life)
+    consult_events = ConsultEvents()
+    consults = ConsultWatcher(cancel=lambda call_id: consult_not_answered(engine, call_id))
 
     def on_event(event: Message) -> None:
         dialer.on_event(event)
         handovers.on_event(event)
+        consult_events.on_event(event)
+        consults.on_event(event)
 
     ami = AmiClient(host, port, username=username, secret=secret, on_event=on_event)
     dialer.ami = ami
     engine.dialers["asterisk"] = dialer
     engine.answer_events.add("asterisk")  # DialEnd: the hand-over watcher moves the call
-    engine.live_controls["asterisk"] = AsteriskControl(ami=ami)
+    engine.live_controls["asterisk"] = AsteriskControl(ami=ami, consult_events=consult_events)
     return AmiServices(ami=ami, dialer=dialer, handovers=handovers)
+
+
+def consult_not_answered(engine: Engine, call_id: str) -> None:
+    """The next operator's phone did not answer the consultation: it is over (routing
+    releases him; the first operator's page says so)."""
+    under_way = engine.router.consultation(call_id)
+    if under_way is not None:
+        by, transfer_id, _ = under_way
+        engine.call_life.apply(ConsultCancelled(call_id, by=by, transfer_id=transfer_id))

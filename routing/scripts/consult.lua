@@ -55,6 +55,7 @@ if action == "start" then
   rec = sub(rec, 1, #rec - 1) .. ',"next":' .. cjson.encode(opid) .. "}"
   redis.call("HSET", ckey, "consult", opid, "xid", xid, "xstate", "start", "xrec", rec)
   emit("consult", "call", id, "operator", opid, "by", by)
+  emit("consult_began", "call", id, "operator", by, "next", opid)
   return reply(opid)
 end
 
@@ -64,6 +65,7 @@ if action == "cancel" then
   local _, next_call = release_consult(id)
   redis.call("HSET", ckey, "xstate", "cancel")
   emit("consult_cancelled", "call", id, "operator", opid, "by", by)
+  emit("consult_over", "call", id, "operator", by, "next", opid, "how", "cancelled")
   return reply(opid, next_call[1])
 end
 

@@ -28,7 +28,13 @@ from ivr.aftermenu import (
 )
 from ivr.config.schema import QueueConfig
 from routing.engine import Router
-from routing.errors import InvalidTransition, RoutingError, TransferRefused, UnknownOperator, UnknownQueue
+from routing.errors import (
+    InvalidTransition,
+    RoutingError,
+    TransferRefused,
+    UnknownOperator,
+    UnknownQueue,
+)
 from routing.hours import Hours, parse_weekly
 from tests.routing.conftest import QUEUES, FakeClock, RouterFactory, call, op, operators
 
