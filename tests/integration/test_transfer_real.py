@@ -407,6 +407,13 @@ def test_the_transfer_buttons_in_chromium_warm_to_op102_then_complete(desk: Desk
             boris.find_element(By.ID, "go-ready").click()
             until(boris, lambda d: d.find_element(By.ID, "state").get_attribute("data-state") == "available")
             until(anna, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#transfer-operators option")) >= 3)
+            # A colleague who is not ready: said on the page, nothing changes.
+            Select(anna.find_element(By.ID, "transfer-target")).select_by_value("operator:op104")
+            anna.find_element(By.ID, "transfer-go").click()
+            until(anna, shown("transfer-error"))
+            assert anna.find_element(By.ID, "transfer-error").get_attribute("data-error") == "operator_not_ready"
+            assert anna.find_element(By.ID, "transfer-error").text == "Этот оператор сейчас не готов принять вызов"
+            assert desk.engine.router.status(call.uniqueid).assignment.operator_id == "op101"  # type: ignore[union-attr]
             anna.find_element(By.ID, "transfer-mode-warm").click()
             Select(anna.find_element(By.ID, "transfer-target")).select_by_value("operator:op102")
             anna.find_element(By.ID, "transfer-note").send_keys("паспорт проверен")
