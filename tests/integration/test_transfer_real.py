@@ -19,6 +19,7 @@ the menu into the general queue (hotline_calls.Citizen).  op101 answers, then tr
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import threading
@@ -57,6 +58,10 @@ SOUNDS_IN_CHROOT = "usr/share/asterisk/sounds/ivr"
 OPERATOR_PASSWORD = "CHANGE-ME"  # the shipped pjsip.conf's placeholder, as the tier boots it
 INN = "000082246517"  # synthetic (region 00)
 USERS = {"anna": "op101", "boris": "op102", "vera": "op103"}
+# The phones' address: not 127.0.0.1, which the tier's trunk is identified by (a REGISTER
+# from there would be the carrier's: 404).
+PHONES_IP = "127.0.0.3"
+RECORDING_KEY = "k1:" + base64.b64encode(bytes(range(32))).decode()  # a test key: the consented call is recorded
 
 
 @dataclass
@@ -72,7 +77,7 @@ class Desk:
 
     def phone(self, operator: str, name: str) -> Sipp:
         """The operator's registered phone: answers the next call, talks until BYE."""
-        return Sipp(SIPP_DIR / "operator_answers.xml", service=operator, local_ip="127.0.0.1",
+        return Sipp(SIPP_DIR / "operator_answers.xml", service=operator, local_ip=PHONES_IP,
                     remote="127.0.0.1:5060", port=self.ports[operator], workdir=self.workdir / name,
                     timeout_s=120).start()
 
@@ -114,17 +119,17 @@ def desk(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) ->
     # The operators' phones register (the shipped endpoints op101, op102).
     ports = {}
     for operator in ("op101", "op102"):
-        register = Sipp(SIPP_DIR / "operator_register.xml", service=operator, local_ip="127.0.0.1",
+        register = Sipp(SIPP_DIR / "operator_register.xml", service=operator, local_ip=PHONES_IP,
                         remote="127.0.0.1:5060", workdir=tmp / f"register-{operator}",
                         extra=("-au", operator, "-ap", OPERATOR_PASSWORD), timeout_s=15).start()
         register.wait()
         ports[operator] = register.port
     contacts = asterisk.cli("pjsip show contacts")
-    assert all(f"{op}/sip:{op}@127.0.0.1:{port}" in contacts for op, port in ports.items()), contacts
+    assert all(f"{op}/sip:{op}@{PHONES_IP}:{port}" in contacts for op, port in ports.items()), contacts
 
     start = time.monotonic()
     redis_server = embedded_redis(str(tmp / "redis.db"))
-    engine = build_engine(config, Secrets(secret_key="tier-secret"), redis=redis_server,
+    engine = build_engine(config, Secrets(secret_key="tier-secret", recording_key=RECORDING_KEY), redis=redis_server,
                           clock=lambda: NOON + (time.monotonic() - start))
     server = fastagi_server(engine, ("127.0.0.1", 0))
     engine_ami = ami_services(engine, host="127.0.0.1", port=5038, username=ENGINE_AMI_USER,

@@ -131,9 +131,10 @@
 
   document.getElementById("transfer-cancel").addEventListener("click", async () => {
     error(null);
+    const was = consulting;
+    consulting = null;  // its end, pushed meanwhile, is this click's: not "the colleague did not answer"
     const result = await post("/transfer/cancel", {});
-    if (!result) return;
-    consulting = null;
+    if (!result) { consulting = was; return; }
     showConsult(false);
     if (!result.ok) { error(result.data); return; }
     message("op.transfer.cancelled");
