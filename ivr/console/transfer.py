@@ -75,6 +75,8 @@ class TransferDesk:
     def _refuse(self, who: Principal, action: str, call_id: str, status: int, kind: str, message: str,
                 detail: str = "") -> DeskError:
         self._audit(who, action, call_id, "refused", f"{kind}: {detail}" if detail else kind)
+        if status >= 500:  # the telephony's own words, for whoever looks into it
+            log.warning("call %s: %s by %s failed: %s", call_id[:80], action, who.operator, detail)
         return DeskError(status, kind, message)
 
     def _live(self, call_id: str, who: Principal, action: str) -> tuple[Legs, LiveControl]:

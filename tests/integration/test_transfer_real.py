@@ -458,5 +458,9 @@ def test_the_transfer_buttons_in_chromium_warm_to_op102_then_complete(desk: Desk
 
 
 def test_asterisk_logged_no_warning_during_the_transfers(desk: Desk) -> None:
+    """Runs last: nothing but the two lines of the one dial meant to fail (op103 has no phone)."""
     problems = [line for line in desk.asterisk.boot_log() if " ERROR[" in line or " WARNING[" in line]
-    assert problems == []
+    expected = ("Endpoint 'op103': Could not create dialog to invalid URI 'op103'",
+                "Failed to create outgoing session to endpoint 'op103'")
+    assert [p for p in problems if not any(x in p for x in expected)] == []
+    assert len(problems) == 2, problems
