@@ -76,7 +76,9 @@ class AmiClient:
         self.timeout = timeout
         self.on_event = on_event
         self.on_reconnect = on_reconnect
-        self.events: queue.Queue[Message] = queue.Queue(maxsize=10000)
+        # Events go to on_event; only a client without one keeps them here for its caller
+        # (a long-running engine must not fill a queue nobody reads).
+        self.events: queue.Queue[Message] = queue.Queue(maxsize=10000 if on_event is None else 1)
         self.reconnects = 0
         self._address = (host, port)
         # call: DialEnd, Hangup ...; user: the dialplan's UserEvents ([operator-consult])
@@ -188,6 +190,7 @@ class AmiClient:
         if "Event" in msg:
             if self.on_event is not None:
                 self.on_event(msg)
+                return
             try:
                 self.events.put_nowait(msg)
             except queue.Full:

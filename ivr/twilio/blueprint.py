@@ -12,6 +12,11 @@ POST /twilio/status                      CallStatus; completed, busy, ...: HungU
 POST /twilio/recording-status?clip=...   a recording is ready: the recordings hook
 POST /twilio/dialled?step=n&operator=o   <Dial action>: DialCallStatus; the bridge is over
 POST /twilio/operator-leg?operator=o     the operator leg's status callback (answered)
+POST /twilio/dialled?...&room=1          the caller's <Dial><Conference> is over
+POST /twilio/back-in-line?step=n         a blind transfer's REST redirect: hold at the head
+                                         of the line again
+POST /twilio/room?call=<CallSid>         the conversation's conference: who joined
+POST /twilio/consult-leg?call=<CallSid>  the next operator's call in a warm transfer ended
 POST /twilio/callback/<callback_id>      an outbound callback answered: greet, <Dial>
 POST /twilio/callback/<id>/status        the outbound callback call ended: routing told
 GET  /twilio/prompts/<lang>/<id>.wav     rendered prompt audio for <Play>
@@ -40,6 +45,7 @@ from ivr.twilio.calls import MenuSource, RecordingHook, TwilioCalls
 from ivr.twilio.dialer import TwilioDialer
 from ivr.twilio.errors import WebhookRejected
 from ivr.twilio.handover import TwilioHandover
+from ivr.twilio.live import LiveCalls
 from ivr.twilio.prompts import FilePromptSource, PromptSource
 from ivr.twilio.signature import require_twilio_signature
 from ivr.twilio.state import CallStore
@@ -79,6 +85,8 @@ def make_twilio_blueprint(
     on_error: Callable[[str], None] | None = None,
     handover: TwilioHandover | None = None,
     ring_seconds: int | None = None,
+    live: LiveCalls | None = None,
+    on_consult_over: Callable[[str, str, str], None] | None = None,
 ) -> TwilioBlueprint:
     """``observer``: sees every call step (metrics); ``on_error``: told the kind of each
     rejected or failed webhook (``rejected_403``, ``failed_KeyError``) for metrics."""
@@ -86,7 +94,7 @@ def make_twilio_blueprint(
         menus=menus, services_factory=services_factory, store=store, prompts=prompts, clock=clock,
         dialer=dialer, public_url=public_url, speech=speech, hold_music=hold_music,
         on_recording=on_recording, on_callback=on_callback, observer=observer, handover=handover,
-        ring_seconds=ring_seconds,
+        ring_seconds=ring_seconds, live=live, on_consult_over=on_consult_over,
     )
     bp = TwilioBlueprint("twilio", __name__, calls=calls)
     signed = require_twilio_signature(auth_token=auth_token, public_url=public_url)
@@ -169,7 +177,22 @@ def make_twilio_blueprint(
         data = form()
         sid, step = params.call_sid(data), params.step(request.args)
         operator, status = params.operator_id(request.args), params.dial_status(data)
-        return _twiml(calls.dialled(sid, step, operator, status))
+        return _twiml(calls.dialled(sid, step, operator, status, room=request.args.get("room") == "1",
+                                    call_status=data.get("CallStatus", "")))
+
+    @bp.post("/twilio/back-in-line")
+    @signed
+    def back_in_line() -> Response:
+        data = form()
+        return _twiml(calls.back_in_line(params.call_sid(data), params.step(request.args)))
+
+    @bp.post("/twilio/room")
+    @signed
+    def room() -> Response:
+        caller, report = params.caller_of(request.args), params.conference_event(form())
+        calls.room_event(caller, report.event, conference_sid=report.conference_sid,
+                         participant=report.participant)
+        return Response(status=204)
 
     @bp.post("/twilio/operator-leg")
     @signed
@@ -179,12 +202,23 @@ def make_twilio_blueprint(
         calls.operator_leg(parent, operator, params.call_status(data), leg_sid=params.call_sid(data))
         return Response(status=204)
 
+    @bp.post("/twilio/consult-leg")
+    @signed
+    def consult_leg() -> Response:
+        data = form()
+        caller, leg, call_status = params.caller_of(request.args), params.call_sid(data), params.call_status(data)
+        if call_status in params.ENDED_STATUSES:
+            calls.consult_leg_over(caller, leg, call_status)
+        return Response(status=204)
+
     @bp.post("/twilio/recording-status")
     @signed
     def recording_status() -> Response:
         data = form()
-        sid, clip = params.call_sid(data), params.clip(request.args)
-        info = params.recording(data)
+        # A conference's recording: the URL we gave names the caller's call (whatever CallSid,
+        # if any, Twilio adds: the consent to look up is the caller's).
+        sid = params.caller_of(request.args) if "call" in request.args else params.call_sid(data)
+        clip, info = params.clip(request.args), params.recording(data)
         if data.get("RecordingStatus", "completed") == "completed" and info.url is not None:
             calls.recording_ready(sid, recording_url=info.url, clip=clip)
         return Response(status=204)

@@ -32,9 +32,10 @@ from ivr.menu.model import Menu
 from ivr.ops.context import call_scope
 from ivr.twilio.dialer import TwilioDialer
 from ivr.twilio.handover import TwilioHandover
+from ivr.twilio.live import LiveCall, LiveCalls
 from ivr.twilio.prompts import PromptSource
 from ivr.twilio.state import CallbackRecord, CallStore, StoredCall
-from ivr.twilio.twiml import Urls, dial, polite_goodbye, render, twilio_language
+from ivr.twilio.twiml import Urls, conference, dial, polite_goodbye, render, twilio_language
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,15 @@ class TwilioCalls:
         observer: CallObserver | None = None,
         handover: TwilioHandover | None = None,
         ring_seconds: int | None = None,
+        live: LiveCalls | None = None,
+        on_consult_over: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.menus = menus
         self.handover = handover
+        self.live = live  # bridged calls the console acts on (ivr.twilio.control)
+        # Told (caller's CallSid, leg, final CallStatus) when a warm transfer's next operator's
+        # call ends: TwilioControl.consult_leg_over brings the caller back if it was not done.
+        self.on_consult_over = on_consult_over
         self.ring_seconds = ring_seconds  # <Dial timeout>: routing.ring_seconds
         self.observer = observer
         self.services_factory = services_factory
@@ -173,6 +180,8 @@ class TwilioCalls:
                 runner = self._runner(self._menu(stored), stored)
                 runner.handle(e.HungUp(self.clock()))
             self.store.end(call_sid)
+        if self.live is not None:
+            self.live.drop(call_sid)
 
     def operator_leg(self, call_sid: str, operator: str, status: str, *, leg_sid: str = "") -> None:
         """POST /twilio/operator-leg: the operator's leg (``leg_sid``) answered (or ended)."""
@@ -180,15 +189,35 @@ class TwilioCalls:
             with call_scope(call_sid):
                 self.handover.leg(call_sid, operator, status, leg_sid=leg_sid)
 
-    def dialled(self, call_sid: str, step: int, operator: str, dial_status: str) -> str:
+    def dialled(self, call_sid: str, step: int, operator: str, dial_status: str, *, room: bool = False,
+                call_status: str = "") -> str:
         """POST /twilio/dialled (``<Dial action>``): the bridge is over.  A conversation held
         or a caller gone: hang up.  An operator who did not answer: the caller is back at
-        the head of the line and holds again (the flow engine's ``BackInLine``)."""
+        the head of the line and holds again (the flow engine's ``BackInLine``).
+
+        The operator's leg moved into the conversation's conference (warm transfer,
+        supervision: :mod:`ivr.twilio.control`): the caller follows it there with
+        ``<Dial action=...&room=1><Conference>``; that ``<Dial>``'s own end (``room``) is
+        the conversation's, with whichever operator talks to the caller by then."""
+        live = self.live.get(call_sid) if self.live is not None else None
+        if live is not None and live.room and not room and dial_status in ("completed", "answered") \
+                and call_status != "completed":
+            return self._into_room(call_sid, step, live)
+        if live is not None and room and live.operator:
+            operator = live.operator
         back = self.handover is not None and self.handover.dial_over(call_sid, operator, dial_status)
+        if self.live is not None and (room or not back):
+            self.live.drop(call_sid)
         if not back:
             over = VoiceResponse()
             over.hangup()
             return str(over)
+        return self.back_in_line(call_sid, step)
+
+    def back_in_line(self, call_sid: str, step: int) -> str:
+        """The caller is taken from the operator and holds at the head of the line again:
+        after a missed operator (above) and after a blind transfer, whose REST redirect
+        brings the caller to POST /twilio/back-in-line?step=n."""
         with call_scope(call_sid), self.store.lock(call_sid) as held:
             stored = self.store.load(call_sid)
             if stored is None:
@@ -201,6 +230,23 @@ class TwilioCalls:
             if not media:
                 return str(polite_goodbye())
             return self._store(call_sid, menu, runner, media, expected_step=stored.step)
+
+    def _into_room(self, call_sid: str, step: int, live: LiveCall) -> str:
+        urls = Urls(step)
+        recording = urls.recording_status(f"operator-{live.operator}-room", call=call_sid) if live.record else None
+        return str(conference(live.room, status=urls.room_status(call_sid),
+                              action=urls.dialled(live.operator, room=True), recording_status=recording))
+
+    def room_event(self, call_sid: str, event: str, *, conference_sid: str, participant: str | None) -> None:
+        """POST /twilio/room?call=<caller>: the conversation's conference says who joined."""
+        if self.live is not None and event == "participant-join" and participant:
+            self.live.joined(call_sid, conference=conference_sid, participant=participant)
+
+    def consult_leg_over(self, call_sid: str, leg: str, status: str) -> None:
+        """POST /twilio/consult-leg?call=<caller>: the next operator's call ended."""
+        if self.on_consult_over is not None:
+            with call_scope(call_sid):
+                self.on_consult_over(call_sid, leg, status)
 
     def recording_ready(self, call_sid: str, *, recording_url: str, clip: str) -> None:
         """POST /twilio/recording-status: hand the file to the recordings store."""

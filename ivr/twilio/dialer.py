@@ -14,10 +14,15 @@ as Twilio's API sees them::
 from __future__ import annotations
 
 from twilio.http import HttpClient
+from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
 from ivr.twilio.twiml import bridge_response, dial
+
+# Seconds a REST request may take before it is given up (the library's default is none:
+# a Twilio that stops answering would hold a console request, or the engine's tick, for ever).
+REST_TIMEOUT = 10.0
 
 
 def make_client(
@@ -29,6 +34,8 @@ def make_client(
     http_client: HttpClient | None = None,
 ) -> Client:
     """An API key and secret when given (preferred), else the account's auth token."""
+    if http_client is None:
+        http_client = TwilioHttpClient(timeout=REST_TIMEOUT)
     if api_key and api_secret:
         return Client(api_key, api_secret, account_sid, http_client=http_client)
     if not auth_token:

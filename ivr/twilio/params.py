@@ -36,6 +36,12 @@ CALL_STATUSES = ENDED_STATUSES | {"queued", "initiated", "ringing", "in-progress
 # bridged call ended from the caller's side on some accounts), or why nobody talked.
 DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed", "canceled"})
 OPERATOR_ID = re.compile(r"^[\w.\-]{1,64}$")
+CONFERENCE_SID = re.compile(r"^CF[0-9a-f]{32}$")
+# A conference's status callback: StatusCallbackEvent (participant-speech-start and the
+# like are not asked for, and are refused).
+CONFERENCE_EVENTS = frozenset({"conference-start", "conference-end", "participant-join", "participant-leave",
+                               "participant-hold", "participant-unhold", "participant-mute",
+                               "participant-unmute", "participant-modify", "conference-record-start"})
 
 
 def _reject(message: str) -> WebhookRejected:
@@ -159,6 +165,39 @@ def recording(form: Mapping[str, str]) -> RecordingInfo:
     if not raw.lstrip("-").isdigit():
         raise _reject("RecordingDuration is not a number")
     return RecordingInfo(sid, url, int(raw))
+
+
+def caller_of(query: Mapping[str, str]) -> str:
+    """``call`` in a URL the engine gave Twilio: the caller's CallSid."""
+    value = query.get("call", "")
+    if not CALL_SID.match(value):
+        raise _reject("call is missing or not a Twilio call SID")
+    return value
+
+
+@dataclass(frozen=True)
+class ConferenceEvent:
+    event: str
+    conference_sid: str
+    participant: str | None  # the CallSid of who joined or left
+
+
+def conference_event(form: Mapping[str, str]) -> ConferenceEvent:
+    """A conference's status callback::
+
+        ConferenceSid=CF...&FriendlyName=hotline-CA...&StatusCallbackEvent=participant-join
+        &CallSid=CA...&Muted=false&Hold=false&Coaching=false&SequenceNumber=2
+    """
+    event = form.get("StatusCallbackEvent", "")
+    if event not in CONFERENCE_EVENTS:
+        raise _reject("StatusCallbackEvent is missing or unknown")
+    sid = form.get("ConferenceSid", "")
+    if not CONFERENCE_SID.match(sid):
+        raise _reject("ConferenceSid is missing or not a Twilio conference SID")
+    participant = form.get("CallSid") or None
+    if participant is not None and not CALL_SID.match(participant):
+        raise _reject("CallSid is not a Twilio call SID (CA + 32 hex digits)")
+    return ConferenceEvent(event, sid, participant)
 
 
 def callback_id(value: str) -> str:

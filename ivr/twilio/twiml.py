@@ -84,16 +84,34 @@ class Urls:
     def recorded(self, clip: str) -> str:
         return self._url("/twilio/recorded", clip=clip)
 
-    def dialled(self, operator: str) -> str:
-        """``<Dial action>``: the bridge to ``operator`` is over (DialCallStatus)."""
+    def dialled(self, operator: str, *, room: bool = False) -> str:
+        """``<Dial action>``: the bridge to ``operator`` is over (DialCallStatus); ``room``:
+        the caller's ``<Dial><Conference>`` after the call moved into a conference."""
+        if room:
+            return self._url("/twilio/dialled", operator=operator, room=1)
         return self._url("/twilio/dialled", operator=operator)
+
+    def back_in_line(self) -> str:
+        """Where a caller taken from the operator (a blind transfer) comes back to."""
+        return self._url("/twilio/back-in-line")
+
+    def consult_leg(self, caller: str) -> str:
+        """The status callback of the next operator's call in a warm transfer of ``caller``."""
+        return f"{self.base}/twilio/consult-leg?{urlencode({'call': caller})}"
+
+    def room_status(self, caller: str) -> str:
+        """The conference's status callback (start, end, join, leave) of ``caller``'s call."""
+        return f"{self.base}/twilio/room?{urlencode({'call': caller})}"
 
     def operator_leg(self, operator: str) -> str:
         """The operator leg's status callback (answered, completed)."""
         return f"{self.base}/twilio/operator-leg?{urlencode({'operator': operator})}"
 
-    def recording_status(self, clip: str) -> str:
-        return f"{self.base}/twilio/recording-status?{urlencode({'clip': clip})}"
+    def recording_status(self, clip: str, *, call: str = "") -> str:
+        """``call``: the caller's CallSid, for a conference recording (its callback has no
+        CallSid of its own)."""
+        query = {"clip": clip, **({"call": call} if call else {})}
+        return f"{self.base}/twilio/recording-status?{urlencode(query)}"
 
 
 def render(
@@ -198,6 +216,35 @@ def dial(endpoint: str, *, record: bool, recording_status: str | None = None,
     else:
         raise UnsupportedEndpoint(endpoint, "expected client:<identity>, sip:<uri> or a +7... number")
     return verb
+
+
+def conference(room: str, *, status: str, action: str | None = None,
+               recording_status: str | None = None) -> VoiceResponse:
+    """A leg of a conversation moved into a conference (warm transfer, supervision)::
+
+        <Response><Dial action="/twilio/dialled?step=7&amp;operator=op101&amp;room=1" method="POST">
+          <Conference beep="false" endConferenceOnExit="true" startConferenceOnEnter="true"
+                      waitUrl="" statusCallback="/twilio/room?call=CA..." statusCallbackMethod="POST"
+                      statusCallbackEvent="start end join leave"
+                      record="record-from-start" recordingStatusCallback="...">hotline-CA...</Conference>
+        </Dial></Response>
+
+    Both the caller and the operator end the conference when they leave (a warm transfer
+    changes the operator's flag with the REST API); no beep, no music while alone.
+    ``recording_status``: the caller consented, the conference is recorded."""
+    verb = Dial(**({"action": action, "method": "POST"} if action else {}))
+    attributes: dict[str, object] = {
+        "start_conference_on_enter": True, "end_conference_on_exit": True, "beep": False, "wait_url": "",
+        "status_callback": status, "status_callback_event": "start end join leave",
+        "status_callback_method": "POST",
+    }
+    if recording_status:
+        attributes.update(record="record-from-start", recording_status_callback=recording_status,
+                          recording_status_callback_method="POST", recording_status_callback_event="completed")
+    verb.conference(room, **attributes)
+    response = VoiceResponse()
+    response.append(verb)
+    return response
 
 
 def bridge_response(endpoint: str, *, record: bool, recording_status: str | None = None) -> VoiceResponse:

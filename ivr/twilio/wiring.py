@@ -10,8 +10,10 @@ from ivr.menu.model import Menu
 from ivr.prompts.catalog import load_catalog
 from ivr.twilio.blueprint import TwilioBlueprint, make_twilio_blueprint
 from ivr.twilio.callbacks import AssignmentBridge, TwilioCallbackDialer
+from ivr.twilio.control import TwilioControl
 from ivr.twilio.dialer import TwilioDialer, make_client
 from ivr.twilio.handover import TwilioHandover
+from ivr.twilio.live import LiveCalls
 from ivr.twilio.prompts import FilePromptSource
 from ivr.twilio.state import CallStore
 
@@ -59,12 +61,18 @@ def twilio_blueprint(
 
     config = engine.config
     dialer = twilio_dialer(engine, http_client=http_client)
+    live = LiveCalls(redis=engine.redis, prefix=config.redis.prefix, ttl=config.twilio.state_ttl)
+    store = CallStore(engine.redis, prefix=config.redis.prefix, ttl=config.twilio.state_ttl)
+    # Transfer, supervision and recording pause on bridged calls (ivr.twilio.control).
+    control = None if dialer is None else TwilioControl(
+        client=dialer.client, calls=store, live=live, base_url=dialer.base_url, caller_id=dialer.caller_id,
+        ring_seconds=config.routing.ring_seconds)
     catalog, _problems = load_catalog(config.path(config.prompts.dir))  # checked at engine start
     texts = {lang: {pid: catalog.text(pid, lang) or "" for pid in catalog.ids(lang)} for lang in catalog.languages}
     blueprint = make_twilio_blueprint(
         menus=LiveMenuSource(engine),
         services_factory=engine.services,
-        store=CallStore(engine.redis, prefix=config.redis.prefix, ttl=config.twilio.state_ttl),
+        store=store,
         prompts=FilePromptSource(texts=texts, sounds_dir=config.path(config.prompts.sounds_dir)),
         dialer=dialer,
         auth_token=engine.secrets.twilio_auth_token,
@@ -75,6 +83,8 @@ def twilio_blueprint(
         on_recording=twilio_recording_hook(engine, client=dialer.client if dialer else None, session=session),
         handover=TwilioHandover(life=engine.call_life),
         ring_seconds=engine.config.routing.ring_seconds,
+        live=live,
+        on_consult_over=control.consult_leg_over if control is not None else None,
     )
     engine.answer_events.add("twilio")  # <Dial>'s reports move the call (ivr.twilio.handover)
     if dialer is not None:  # callbacks for Twilio calls are placed with the REST API
@@ -82,4 +92,6 @@ def twilio_blueprint(
         blueprint.calls.on_callback = callbacks.outcome
         engine.dialers["twilio"] = callbacks
         engine.background.append(AssignmentBridge(calls=blueprint.calls, router=engine.router).poll)
+    if control is not None:
+        engine.live_controls["twilio"] = control
     return blueprint

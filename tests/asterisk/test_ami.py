@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
-from ivr.asterisk.ami import AmiClient, AmiError, CallbackCall, parse_message
+from ivr.asterisk.ami import AmiClient, AmiError, CallbackCall, Message, parse_message
 
 
 class FakeAmi:
@@ -124,3 +125,20 @@ def test_an_action_while_disconnected_is_an_ami_error_at_once() -> None:
         client.originate_callback(CallbackCall("cb-3", "+79990000003", "PJSIP/op101"))
     assert time.monotonic() - started < 0.5
     client.close()
+
+
+def test_an_engine_client_with_an_event_handler_keeps_no_event_queue() -> None:
+    """The engine's client hands every event to its handler; nothing piles up unread in a
+    process that runs for weeks."""
+    ami = FakeAmi()
+    seen: list[Message] = []
+    client = AmiClient(*ami.address, username="ivr-engine", secret="s3cret", on_event=seen.append)
+    try:
+        client.originate_callback(CallbackCall("cb-1", "+79990000001", "PJSIP/op101", "2026000001"))
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        client.close()
+    assert [e["Event"] for e in seen] == ["Hangup"]
+    assert client.events.empty()
