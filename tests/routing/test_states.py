@@ -68,5 +68,6 @@ def test_the_lua_sources_spell_no_state_table_of_their_own() -> None:
         for move in moves:
             assert f'may("{move}"' in body, (script, move)
         # No hand-written refusal: r[1] ~= "reserved", r[2] ~= "call" and the like.
-        assert not re.search(r'~=\s*"(%s)"' % "|".join(CALL_WORDS), body), script
+        words = "|".join(CALL_WORDS)
+        assert not re.search(rf'~=\s*"({words})"', body), script
     assert set(states.MOVES) == {m for moves in EVENT_SCRIPTS.values() for m in moves}
