@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +38,7 @@ from routing.appeals import RESOLVED, AppealBook, require_number
 from routing.errors import (
     CallbackExists,
     InvalidTransition,
+    TransferRefused,
     UnknownCall,
     UnknownCallback,
     UnknownOperator,
@@ -54,6 +56,7 @@ from routing.model import (
     OperatorStatus,
     Placement,
     QueueSnapshot,
+    Transfer,
     WaitingCall,
 )
 from routing.scripts import SCHEMA, Scripts
@@ -355,6 +358,119 @@ class Router:
         """The caller hung up while waiting or reserved (not after requesting a callback)."""
         reply = self._run("abandon", self.clock(), call_id, node or "")
         self._check(reply, "call", call_id, "abandoned")
+
+    # -- transfers -------------------------------------------------------------------
+    def _transfer_target(self, call_id: str, queue: str | None, operator: str | None) -> tuple[str, str, str, str]:
+        """(mode, target, class, class definition) of a transfer to ``queue`` or ``operator``."""
+        if (queue is None) == (operator is None):
+            raise ValueError("a transfer goes to a queue or to an operator")
+        if operator is not None:
+            if operator not in self._operator_args:
+                raise UnknownOperator(operator)
+            return "operator", operator, "", ""
+        assert queue is not None
+        q = self._queue(queue)
+        language = _text(self.redis.hget(self.keys.call(call_id), "lang") or b"ru")
+        skills = tuple(sorted(q.skills))
+        klass = estimates.class_of(queue, language, skills)
+        return "queue", queue, klass, self._class_def(queue, q, language, skills)
+
+    def _transfer_record(self, call_id: str, xid: str, now: float, *, mode: str, by: str, queue: str | None,
+                         operator: str | None, note: str) -> tuple[str, str, str]:
+        """The call's transfer record, its appeal's number and the appeal log's entry (JSON)."""
+        raw_queue, raw_ctx = self.redis.hmget(self.keys.call(call_id), "queue", "ctx")
+        try:
+            appeal = str(json.loads(_text(raw_ctx)).get("appeal") or "") if raw_ctx else ""
+        except ValueError:
+            appeal = ""
+        by_op = self.operators.get(by)
+        record = {"id": xid, "mode": mode, "at": now, "by": by, "by_name": by_op.name if by_op else by,
+                  "from_queue": _text(raw_queue) if raw_queue else "", "to_queue": queue or "",
+                  "to_operator": operator or "", "note": note}
+        entry = {"at": now, "event": "transfer", "mode": mode, "operator": by,
+                 "to": queue or operator or "", "note": note}
+        return (json.dumps(record, ensure_ascii=False), appeal, json.dumps(entry, ensure_ascii=False))
+
+    def _transfer_reply(self, reply: Any, call_id: str, wanted: str) -> list[Any]:
+        if _text(reply[0]) == "refused":
+            raise TransferRefused(call_id, _text(reply[1]))
+        return self._check(reply, "call", call_id, wanted)
+
+    def transfer(self, call_id: str, *, by: str, queue: str | None = None, operator: str | None = None,
+                 note: str = "", transfer_id: str | None = None) -> Transfer:
+        """Blind transfer of the call ``by`` is talking to: to ``queue`` (the head of its
+        line, offered at once) or to the ready ``operator`` (reserved for him now).  ``by``
+        goes to wrap-up.  Refused (:class:`TransferRefused`, nothing changed): a closed or
+        unknown queue, an operator who is not ready, a call not ``by``'s or in a
+        consultation; a call no longer connected: :class:`InvalidTransition`.  Resending
+        the same ``transfer_id`` is a no-op."""
+        xid = transfer_id or uuid.uuid4().hex[:16]
+        mode, target, klass, definition = self._transfer_target(call_id, queue, operator)
+        now = self.clock()
+        record, appeal, entry = self._transfer_record(call_id, xid, now, mode="blind", by=by, queue=queue,
+                                                      operator=operator, note=note)
+        reply = self._run("transfer", now, call_id, xid, by, mode, target, klass, definition, record,
+                          appeal, entry)
+        self._transfer_reply(reply, call_id, "waiting" if mode == "queue" else "reserved")
+        return Transfer(call_id, xid, assignment=self._assignment(reply[1]) if reply[1] else None,
+                        freed=self._assignment(reply[2][0]) if reply[2] else None)
+
+    def transfer_failed(self, call_id: str, transfer_id: str, *, why: str = "") -> Transfer:
+        """The telephony did not carry out blind transfer ``transfer_id``: the call goes back
+        to the operator who had it (``back_to`` "operator"), or, if he has taken another
+        call meanwhile, to the head of its old line ("line").  Nothing is left reserved."""
+        reply = self._run("transfer_failed", self.clock(), call_id, transfer_id, why)
+        self._check(reply, "call", call_id, "connected")
+        back = _text(reply[1])
+        again = self._assignment(reply[2]) if back == "line" and len(reply) > 2 and reply[2] else None
+        return Transfer(call_id, transfer_id, assignment=again, back_to=back)
+
+    def _consult(self, call_id: str, xid: str, action: str, by: str, *args: str) -> Any:
+        reply = self._run("consult", self.clock(), call_id, xid, action, by, *args)
+        self._transfer_reply(reply, call_id, "connected")
+        return reply
+
+    def consult(self, call_id: str, *, by: str, queue: str | None = None, operator: str | None = None,
+                note: str = "", transfer_id: str | None = None) -> Transfer:
+        """Warm transfer, first step: the next operator (the ready ``operator``, or the
+        longest-idle one fit for ``queue``) is reserved for a consultation; the call stays
+        ``by``'s.  Then :meth:`consult_complete` or :meth:`consult_cancel`."""
+        xid = transfer_id or uuid.uuid4().hex[:16]
+        mode, target, klass, definition = self._transfer_target(call_id, queue, operator)
+        now = self.clock()
+        record, _, _ = self._transfer_record(call_id, xid, now, mode="warm", by=by, queue=queue,
+                                             operator=operator, note=note)
+        reply = self._consult(call_id, xid, "start", by, mode, target, klass, definition, record)
+        return Transfer(call_id, xid, operator=_text(reply[1]), endpoint=_text(reply[2]))
+
+    def consult_complete(self, call_id: str, transfer_id: str, *, by: str) -> Transfer:
+        """The consultation ends in the transfer: the call is the next operator's, ``by``
+        goes to wrap-up; the transfer is recorded on the call and in its appeal's log."""
+        nxt = _text(self.redis.hget(self.keys.call(call_id), "consult") or b"")
+        record, appeal, entry = self._transfer_record(call_id, transfer_id, self.clock(), mode="warm", by=by,
+                                                      queue=None, operator=nxt or None, note="")
+        reply = self._consult(call_id, transfer_id, "complete", by, "", "", "", "", record, appeal, entry)
+        return Transfer(call_id, transfer_id, operator=_text(reply[1]), endpoint=_text(reply[2]),
+                        freed=self._assignment(reply[3]) if len(reply) > 3 and reply[3] else None)
+
+    def consult_cancel(self, call_id: str, transfer_id: str, *, by: str) -> Transfer:
+        """The consultation is called off: the next operator is released; the call stays ``by``'s."""
+        reply = self._consult(call_id, transfer_id, "cancel", by)
+        return Transfer(call_id, transfer_id, operator=_text(reply[1]), endpoint=_text(reply[2]),
+                        freed=self._assignment(reply[3]) if len(reply) > 3 and reply[3] else None)
+
+    def consultation(self, call_id: str) -> tuple[str, str, str] | None:
+        """The call's consultation under way: (the first operator, the transfer's id, the
+        next operator), or None."""
+        op, consult, xid = self.redis.hmget(self.keys.call(call_id), "op", "consult", "xid")
+        if not consult:
+            return None
+        return _text(op), _text(xid or b""), _text(consult)
+
+    def transfers(self, call_id: str) -> list[dict[str, Any]]:
+        """The call's transfers so far (records, oldest first); ``consulting``: none here."""
+        raw = self.redis.hget(self.keys.call(call_id), "xfers")
+        return list(json.loads(_text(raw))) if raw else []
 
     # -- callbacks -------------------------------------------------------------------
     def request_callback(self, call_id: str, number: str) -> CallbackRequest:

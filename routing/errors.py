@@ -82,3 +82,17 @@ class InvalidTransition(RoutingError):
 
 class InvalidAppeal(RoutingError):
     error_id = "invalid_appeal"
+
+
+class TransferRefused(RoutingError):
+    """A transfer routing cannot make now; ``why`` names it: ``closed`` (the queue is
+    closed now), ``unknown_queue``, ``unknown_operator``, ``operator_not_ready``,
+    ``same_operator``, ``no_operator`` (a consultation: nobody free in that queue),
+    ``not_yours`` (the call is another operator's), ``consulting`` (a consultation is under
+    way), ``no_consultation``.  Nothing changed."""
+
+    error_id = "transfer_refused"
+
+    def __init__(self, call_id: str, why: str) -> None:
+        super().__init__(f"call {call_id!r}: transfer refused: {why}", call_id=call_id, why=why)
+        self.why = why

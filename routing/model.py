@@ -147,3 +147,19 @@ class Missed:
     operator_id: str
     misses: int  # his misses in a row, this one included; 0: nothing changed (a retry)
     again: Assignment | None = None  # the call, offered at once to another operator
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A transfer routing made (:meth:`Router.transfer`, :meth:`Router.consult` and its
+    steps).  ``assignment``: the call (blind) reserved at once for the next operator;
+    ``operator`` / ``endpoint``: the next operator of a consultation; ``freed``: the first
+    operator's (or a released one's) next call, offered at once (no wrap-up)."""
+
+    call_id: str
+    transfer_id: str
+    assignment: Assignment | None = None
+    operator: str = ""
+    endpoint: str = ""
+    freed: Assignment | None = None
+    back_to: str = ""  # transfer_failed: "operator" (the first one again) or "line"

@@ -18,6 +18,15 @@ Calls::
     reserved(callback) --callback_answered--> connected
     waiting / reserved --abandon--> abandoned
     waiting --max_wait passed, queue has an overflow--> overflowed --enqueue(new queue)--> waiting
+    connected --transfer (blind, to a queue)--> waiting, at the head of that queue's line;
+             the operator --> wrap_up; the call keeps its context and gains a transfer record
+    connected --transfer_to_operator (blind, to a named ready operator)--> reserved for him
+    waiting / reserved --transfer_failed (telephony refused)--> connected to the first operator
+             again (he --> on_call), or, if he has moved on, waiting at the head of its old line
+    connected --consult (warm)--> connected; the next operator reserved for the consultation
+    connected --consult_complete--> connected, now to the next operator (on_call); the first
+             --> wrap_up
+    connected --consult_cancel--> connected; the next operator released (available)
 
 Operators::
 
@@ -94,6 +103,14 @@ MOVES: Mapping[str, Move] = {
     "callback_not_answered": Move(
         "callback", frozenset({"reserved"}), _CALLBACK, frozenset({"callback", "gone"})
     ),
+    # Transfers (issue 18, section 2).  A retry of the same transfer (its id) is a no-op;
+    # see scripts/transfer.lua and consult.lua.
+    "transfer": Move("waiting", frozenset({"connected"}), _CALL),
+    "transfer_to_operator": Move("reserved", frozenset({"connected"}), _CALL),
+    "transfer_failed": Move("connected", frozenset({"waiting", "reserved"}), _CALL),
+    "consult": Move("connected", frozenset({"connected"}), _CALL),
+    "consult_complete": Move("connected", frozenset({"connected"}), _CALL),
+    "consult_cancel": Move("connected", frozenset({"connected"}), _CALL),
 }
 
 #: Kept for readers of the old name: the "from" states of each call event.

@@ -9,7 +9,8 @@
 #   1. the engine's user and group `ivr` (IVR_USER / IVR_GROUP to choose others); the
 #      checkout's var/ and recordings/ are theirs;
 #   2. /etc/asterisk: a copy of what was there goes to /etc/asterisk.before-hotline (once);
-#      extensions.conf, queues.conf, modules.conf are installed from here every time;
+#      extensions.conf, features.conf, queues.conf, modules.conf are installed from here
+#      every time;
 #      pjsip.conf and manager.conf (yours to edit: passwords, the carrier) only when the
 #      installed one is not already the hotline's;
 #   3. the spool directories the engine shares with Asterisk, registered with
@@ -34,7 +35,7 @@ SPOOL=/var/spool/asterisk
 CLIP_DIR=$SPOOL/ivr                 # recordings.clip_dir: RECORD FILE (the caller's answers)
 MONITOR_DIR=$SPOOL/monitor/ivr      # recordings.spool_dir = IVR_MONITOR_DIR: MixMonitor
 SITE_FILES="pjsip.conf manager.conf"
-OUR_FILES="extensions.conf queues.conf modules.conf"
+OUR_FILES="extensions.conf features.conf queues.conf modules.conf"
 
 say() { printf 'install: %s\n' "$*"; }
 die() { printf 'install: %s\n' "$*" >&2; exit 1; }

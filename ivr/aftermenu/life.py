@@ -18,7 +18,16 @@ OperatorMissed         missed                  reserved -> waiting, head of its 
 CallerLeft             abandon                 waiting | reserved -> abandoned / reserved
                                                -> available, his place in the idle order
 ConversationEnded      ended                   connected -> gone / on_call -> wrap_up
-Transferred            ended                   connected -> gone (this leg) / -> wrap_up
+TransferredToQueue     transfer                connected -> waiting, head of that queue's
+                                               line / on_call -> wrap_up
+TransferredToOperator  transfer_to_operator    connected -> reserved for him / -> wrap_up
+TransferFailed         transfer_failed         waiting | reserved -> connected, the first
+                                               operator on_call again (or the head of its
+                                               old line); whoever was reserved, released
+ConsultStarted         consult                 connected (the next operator reserved)
+ConsultCompleted       consult_complete        connected to the next one (on_call) / the
+                                               first -> wrap_up
+ConsultCancelled       consult_cancel          connected / the next one released
 CallbackRequested      request_callback        waiting -> callback, same place
 CallbackAnswered       callback_answered       reserved -> connected / -> on_call
 CallbackNotAnswered    callback_not_answered   reserved -> callback (retry) | gone /
@@ -30,6 +39,7 @@ EngineDied             abandon                 waiting | reserved -> abandoned (
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,15 +51,20 @@ from ivr.aftermenu.outcomes import (
     CallbackNotAnswered,
     CallbackRequested,
     CallerLeft,
+    ConsultCancelled,
+    ConsultCompleted,
+    ConsultStarted,
     ConversationEnded,
     EngineDied,
     OperatorAnswered,
     OperatorMissed,
     Outcome,
-    Transferred,
+    TransferFailed,
+    TransferredToOperator,
+    TransferredToQueue,
 )
 from routing.engine import Router
-from routing.model import Assignment
+from routing.model import Assignment, Transfer
 from routing.states import MOVES
 
 log = logging.getLogger(__name__)
@@ -58,12 +73,14 @@ LOST_NODE = "engine_lost"  # where a dead engine's calls are recorded as abandon
 
 @dataclass(frozen=True)
 class Applied:
-    """What an outcome did: the call offered again at once (a missed call), and the
-    operator's misses in a row (a missed call; 0 otherwise)."""
+    """What an outcome did: the call offered again at once (a missed call, a blind
+    transfer), the operator's misses in a row (a missed call; 0 otherwise), and a
+    transfer's routing side (:class:`routing.model.Transfer`)."""
 
     outcome: Outcome
     again: Assignment | None = None
     misses: int = 0
+    transfer: Transfer | None = None
 
 
 def _answered(router: Router, o: Any) -> Applied:
@@ -101,6 +118,35 @@ def _callback_not_answered(router: Router, o: Any) -> Applied:
     return Applied(o)
 
 
+def _to_queue(router: Router, o: Any) -> Applied:
+    t = router.transfer(o.call_id, by=o.by, queue=o.queue, note=o.note, transfer_id=o.transfer_id or None)
+    return Applied(o, t.assignment, transfer=t)
+
+
+def _to_operator(router: Router, o: Any) -> Applied:
+    t = router.transfer(o.call_id, by=o.by, operator=o.operator, note=o.note, transfer_id=o.transfer_id or None)
+    return Applied(o, t.assignment, transfer=t)
+
+
+def _transfer_failed(router: Router, o: Any) -> Applied:
+    t = router.transfer_failed(o.call_id, o.transfer_id, why=o.why)
+    return Applied(o, t.assignment, transfer=t)
+
+
+def _consult(router: Router, o: Any) -> Applied:
+    t = router.consult(o.call_id, by=o.by, queue=o.queue, operator=o.operator, note=o.note,
+                       transfer_id=o.transfer_id or None)
+    return Applied(o, transfer=t)
+
+
+def _consult_complete(router: Router, o: Any) -> Applied:
+    return Applied(o, transfer=router.consult_complete(o.call_id, o.transfer_id, by=o.by))
+
+
+def _consult_cancel(router: Router, o: Any) -> Applied:
+    return Applied(o, transfer=router.consult_cancel(o.call_id, o.transfer_id, by=o.by))
+
+
 def _engine_died(router: Router, o: Any) -> Applied:
     router.abandon(o.call_id, node=LOST_NODE)
     return Applied(o)
@@ -118,7 +164,12 @@ TABLE: Mapping[type, Row] = {
     OperatorMissed: Row("missed", _missed),
     CallerLeft: Row("abandon", _left),
     ConversationEnded: Row("ended", _ended),
-    Transferred: Row("ended", _ended),
+    TransferredToQueue: Row("transfer", _to_queue),
+    TransferredToOperator: Row("transfer_to_operator", _to_operator),
+    TransferFailed: Row("transfer_failed", _transfer_failed),
+    ConsultStarted: Row("consult", _consult),
+    ConsultCompleted: Row("consult_complete", _consult_complete),
+    ConsultCancelled: Row("consult_cancel", _consult_cancel),
     CallbackRequested: Row("request_callback", _callback_requested),
     CallbackAnswered: Row("callback_answered", _callback_answered),
     CallbackNotAnswered: Row("callback_not_answered", _callback_not_answered),
@@ -144,6 +195,13 @@ class CallLife:
             self.legs.put(outcome.legs)
         elif isinstance(outcome, (ConversationEnded, CallerLeft, EngineDied)):
             self.legs.drop(outcome.call_id)
+        elif isinstance(outcome, ConsultCompleted) and applied.transfer is not None:
+            # The caller's leg is the same; the operator's is the next one's, which only the
+            # telephony can name (AsteriskControl finds it as the caller's bridge peer).
+            legs = self.legs.get(outcome.call_id)
+            if legs is not None:
+                self.legs.put(dataclasses.replace(legs, operator_id=applied.transfer.operator, operator="",
+                                                  since=self.router.clock()))
         if isinstance(outcome, OperatorMissed) and applied.misses:
             log.info("call %s: %s did not answer (%s), %d in a row; back at the head of its line",
                      outcome.call_id, outcome.operator_id, outcome.why, applied.misses)
@@ -155,6 +213,17 @@ class CallLife:
             except Exception:  # a listener must never undo or break a move made
                 log.exception("call life listener failed on %s", type(outcome).__name__)
         return applied
+
+    def consult_not_answered(self, call_id: str) -> Applied | None:
+        """The next operator's phone did not answer the consultation, or hung up before
+        the transfer was completed (AMI's ``[operator-consult]`` event, Twilio's
+        ``/twilio/consult-leg``): the consultation is over, routing releases him.  None
+        when no consultation is under way (completed, cancelled, never begun)."""
+        under_way = self.router.consultation(call_id)
+        if under_way is None:
+            return None
+        by, transfer_id, _ = under_way
+        return self.apply(ConsultCancelled(call_id, by=by, transfer_id=transfer_id))
 
     def ring_timeouts(self, ring_seconds: float, *, channels: Callable[[str], bool]) -> list[Applied]:
         """Calls reserved longer than ``ring_seconds`` and not answered, on a channel whose

@@ -50,13 +50,68 @@ class ConversationEnded:
 
 
 @dataclass(frozen=True)
-class Transferred:
-    """The operator passed the live call on (to a queue or a named operator).  Here this
-    leg's end: the operator goes to wrap-up; where the call goes is the transfer's
-    business (issue 18, section 2)."""
+class TransferredToQueue:
+    """The operator passed the live call on, blind, to another queue (the second line):
+    it waits at the head of that queue's line.  ``transfer_id``: one per click, so a
+    resent request is not a second transfer."""
 
     call_id: str
-    to: str
+    by: str
+    queue: str
+    note: str = ""
+    transfer_id: str = ""
+
+
+@dataclass(frozen=True)
+class TransferredToOperator:
+    """The operator passed the live call on, blind, to a named operator who is ready."""
+
+    call_id: str
+    by: str
+    operator: str
+    note: str = ""
+    transfer_id: str = ""
+
+
+@dataclass(frozen=True)
+class TransferFailed:
+    """The telephony did not carry out the blind transfer routing had made (AMI's
+    ``Redirect`` refused, Twilio's update failed): the call goes back."""
+
+    call_id: str
+    transfer_id: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class ConsultStarted:
+    """Warm transfer: the operator asks to talk to the next one first (a named operator,
+    or whoever is free in ``queue``)."""
+
+    call_id: str
+    by: str
+    queue: str | None = None
+    operator: str | None = None
+    note: str = ""
+    transfer_id: str = ""
+
+
+@dataclass(frozen=True)
+class ConsultCompleted:
+    """The operator completes the warm transfer: the next operator has the call."""
+
+    call_id: str
+    by: str
+    transfer_id: str
+
+
+@dataclass(frozen=True)
+class ConsultCancelled:
+    """The operator calls the warm transfer off (or the telephony could not start it)."""
+
+    call_id: str
+    by: str
+    transfer_id: str
 
 
 @dataclass(frozen=True)
@@ -95,7 +150,12 @@ Outcome = (
     | OperatorMissed
     | CallerLeft
     | ConversationEnded
-    | Transferred
+    | TransferredToQueue
+    | TransferredToOperator
+    | TransferFailed
+    | ConsultStarted
+    | ConsultCompleted
+    | ConsultCancelled
     | CallbackRequested
     | CallbackAnswered
     | CallbackNotAnswered

@@ -81,7 +81,8 @@ class AmiClient:
         self.events: queue.Queue[Message] = queue.Queue(maxsize=10000 if on_event is None else 1)
         self.reconnects = 0
         self._address = (host, port)
-        self._login = {"Username": username, "Secret": secret, "Events": "call"}
+        # call: DialEnd, Hangup ...; user: the dialplan's UserEvents ([operator-consult])
+        self._login = {"Username": username, "Secret": secret, "Events": "call,user"}
         self._ids = itertools.count(1)
         self._waiting: dict[str, queue.Queue[Message]] = {}
         self._lock = threading.Lock()

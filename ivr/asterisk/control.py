@@ -8,15 +8,17 @@ Each action is one or two AMI actions; an AMI error or silence raises
 
 from __future__ import annotations
 
-from ivr.aftermenu.control import CallNotLive, SpyMode, TelephonyFailed, Unsupported
+from ivr.aftermenu.control import CallNotLive, SpyMode, TelephonyFailed
 from ivr.aftermenu.legs import Legs
-from ivr.asterisk import spy
+from ivr.asterisk import spy, transfer
 from ivr.asterisk.ami import AmiClient, AmiError, Message
 
 
 class AsteriskControl:
-    def __init__(self, *, ami: AmiClient) -> None:
+    def __init__(self, *, ami: AmiClient, consult_events: transfer.ConsultEvents | None = None) -> None:
         self.ami = ami
+        # the [operator-consult] context's UserEvents (ami_services feeds them from AMI's events)
+        self.consult_events = consult_events or transfer.ConsultEvents()
 
     def _action(self, name: str, fields: dict[str, str]) -> Message:
         try:
@@ -24,18 +26,18 @@ class AsteriskControl:
         except AmiError as exc:
             raise TelephonyFailed(f"{name}: {exc}") from exc
 
-    # -- transfer (issue 18, section 2) --------------------------------------------------
+    # -- transfer (issue 18, section 2): ivr/asterisk/transfer.py -------------------------
     def redirect_to_line(self, legs: Legs) -> None:
-        raise Unsupported("transfer")
+        transfer.redirect(self.ami, legs)
 
     def consult(self, legs: Legs, operator_id: str, endpoint: str) -> None:
-        raise Unsupported("transfer")
+        transfer.consult(self.ami, self.consult_events, legs, operator_id, endpoint)
 
     def complete_consult(self, legs: Legs) -> None:
-        raise Unsupported("transfer")
+        transfer.complete(self.ami, legs)
 
     def cancel_consult(self, legs: Legs) -> None:
-        raise Unsupported("transfer")
+        transfer.cancel(self.ami, legs)
 
     # -- supervision (section 3) -----------------------------------------------------------
     def spy(self, legs: Legs, supervisor_endpoint: str, mode: SpyMode) -> str:

@@ -15,6 +15,12 @@ reserved; the dialplan then Dials ``${IVR_OPERATOR_ENDPOINT}`` on the same chann
         -> ConversationEnded          connected: the operator goes to wrap-up
         -> CallerLeft                 still reserved: the caller left while it rang
 
+Transfers (:mod:`ivr.asterisk.transfer`): a blind one Redirects the caller's channel to
+``[operator-transfer]`` (no Hangup of it; the first operator's leg has its own Uniqueid)
+and hands it back with ``AGI(...,resume,TRANSFER)``; a DialEnd naming the first
+operator's leg is never read as the next operator's answer.  A warm one moves only the
+operators' legs: the caller's channel stays in its Dial, whose end is the conversation's.
+
 The moves themselves are :mod:`ivr.aftermenu.life`'s.
 
 Without this the routing engine never hears of the hand-over: the reservation expires
@@ -30,6 +36,7 @@ from collections.abc import Callable
 from ivr.aftermenu import CallerLeft, CallLife, ConversationEnded, OperatorAnswered, OperatorMissed
 from ivr.aftermenu.legs import Legs
 from ivr.asterisk.ami import Message
+from ivr.asterisk.transfer import RESUME_TRANSFER
 from ivr.call.runner import CallRunner, Steps
 from ivr.call.services import CallServices
 from ivr.flow import events as e
@@ -68,6 +75,8 @@ class HandoverWatcher:
         try:
             dial_status = event.get("DialStatus", "")
             if name == "DialEnd" and status.state == "reserved":
+                if self._earlier_leg(call_id, event.get("DestChannel", ""), status.assignment.operator_id):
+                    return  # the Dial of the operator the call was just transferred from
                 if dial_status == "ANSWER":
                     legs = Legs(call_id, "asterisk", status.assignment.operator_id,
                                 caller=event.get("Channel", ""), operator=event.get("DestChannel", ""),
@@ -84,6 +93,13 @@ class HandoverWatcher:
                     self.life.apply(CallerLeft(call_id, HANDOVER_NODE))
         except RoutingError as exc:  # another engine process got there first
             log.info("call %s: %s not recorded: %s", call_id, name, exc)
+
+
+    def _earlier_leg(self, call_id: str, dest: str, operator_id: str) -> bool:
+        """``dest`` is the operator's leg of the conversation before a transfer (its
+        ``Legs`` name another operator): not a report about the operator now reserved."""
+        legs = self.life.legs.get(call_id)
+        return legs is not None and bool(dest) and legs.operator == dest and legs.operator_id != operator_id
 
 
 class BackInLine:
@@ -121,7 +137,8 @@ def back_in_line(env: dict[str, str], *, life: CallLife, menu: Menu, services: C
     status = life.router.status(call_id)
     a = status.assignment
     dialled = env.get("agi_arg_3", "")
-    if (not ami and status.state == "reserved" and a is not None and a.kind == "call"
+    transferred = env.get("agi_arg_2", "") == RESUME_TRANSFER  # [operator-transfer]: no ring was missed
+    if (not ami and not transferred and status.state == "reserved" and a is not None and a.kind == "call"
             and dialled in ("", a.operator_id)):
         try:
             life.apply(OperatorMissed(call_id, a.operator_id, env.get("agi_arg_2", "").lower() or "no_answer"))

@@ -16,6 +16,7 @@ from ivr.asterisk.media import MediaSettings
 from ivr.asterisk.server import FastAgiServer
 from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings
 from ivr.asterisk.spy import SpyWatcher
+from ivr.asterisk.transfer import ConsultEvents, ConsultWatcher
 from ivr.audit.logs import CONSOLE_ACCESS
 from ivr.call import CallRunner
 from ivr.console.audit import ConsoleAudit
@@ -138,6 +139,8 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
     and its events tell routing what became of hand-overs and callbacks."""
     dialer = AsteriskCallbackDialer(router=engine.router, life=engine.call_life)
     handovers = HandoverWatcher(router=engine.router, life=engine.call_life)
+    consult_events = ConsultEvents()
+    consults = ConsultWatcher(cancel=lambda call_id: consult_not_answered(engine, call_id))
 
     spies = SpyWatcher(ended=supervision_ended(engine))
 
@@ -145,10 +148,18 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
         dialer.on_event(event)
         handovers.on_event(event)
         spies.on_event(event)
+        consult_events.on_event(event)
+        consults.on_event(event)
 
     ami = AmiClient(host, port, username=username, secret=secret, on_event=on_event)
     dialer.ami = ami
     engine.dialers["asterisk"] = dialer
     engine.answer_events.add("asterisk")  # DialEnd: the hand-over watcher moves the call
-    engine.live_controls["asterisk"] = AsteriskControl(ami=ami)
+    engine.live_controls["asterisk"] = AsteriskControl(ami=ami, consult_events=consult_events)
     return AmiServices(ami=ami, dialer=dialer, handovers=handovers)
+
+
+def consult_not_answered(engine: Engine, call_id: str) -> None:
+    """The next operator's phone did not answer the consultation: it is over (routing
+    releases him; the first operator's page says so)."""
+    engine.call_life.consult_not_answered(call_id)

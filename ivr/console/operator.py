@@ -84,6 +84,8 @@ HANDLED_SECONDS = 86400
 CLIP_MAX_BYTES = 10 << 20
 CLIP_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".gsm": "audio/x-gsm"}
 NO_KEY = "Запись имени не сохранена: нет ключа записи"  # "clip not kept: no recording key"
+#: What the next operator of a consultation may do with the call's screen-pop before it is his.
+CONSULT_READS = frozenset({"open_call", "show_inn", "show_snils"})
 
 
 class DeskError(Exception):
@@ -237,13 +239,38 @@ class OperatorDesk:
             appeal = None
         return {"operator": _text(op), "appeal": appeal or "", "kind": _text(kind) if kind else "call"}
 
+    def key_left(self, call_id: str, operator: str) -> str:
+        return f"{self.tag}:console:left:{call_id}:{operator}"
+
+    def mark_left(self, call_id: str, operator: str) -> None:
+        """The operator passed the call on (a transfer): his leg is his to wrap up, though
+        the call is another's now."""
+        handled = self._handled(call_id) or {}
+        key = self.key_left(call_id, operator)
+        self.redis.hset(key, mapping={"operator": operator, "appeal": handled.get("appeal", ""),
+                                      "kind": handled.get("kind", "call")})
+        self.redis.expire(key, HANDLED_SECONDS)
+
     def own(self, call_id: str, who: Principal, action: str) -> Owned:
-        """The call if it is this operator's; otherwise refused and logged."""
+        """The call if it is this operator's; otherwise refused and logged.  After a
+        transfer each operator owns his own leg: the first one until he wraps it up (the
+        call is another's meanwhile), the next one as any call routing gave him; during a
+        consultation the next operator may read the screen-pop (:data:`CONSULT_READS`)."""
         assignment = self.pops.active(call_id)
         if assignment is not None and assignment.operator_id == who.operator:
             return Owned(call_id, assignment, context_of(assignment).appeal, assignment.kind)
-        handled = self._handled(call_id) or self._ended_by_routing(call_id) if assignment is None else None
-        if handled is not None and handled.get("operator") == who.operator:
+        if assignment is not None and action in CONSULT_READS and who.operator is not None:
+            under_way = self.router.consultation(call_id) if 0 < len(call_id) <= 128 else None
+            if under_way is not None and under_way[2] == who.operator:
+                return Owned(call_id, assignment, context_of(assignment).appeal, assignment.kind)
+        candidates = [self._handled(call_id)]
+        if assignment is None:
+            candidates.append(self._ended_by_routing(call_id))
+        if 0 < len(call_id) <= 128 and who.operator is not None:
+            left = self.redis.hgetall(self.key_left(call_id, who.operator))
+            candidates.append({_text(k): _text(v) for k, v in left.items()} if left else None)
+        handled = next((h for h in candidates if h is not None and h.get("operator") == who.operator), None)
+        if handled is not None:
             if handled.get("wrapped") == "1":
                 raise DeskError(410, "wrapped_up", "Вызов уже завершён")
             return Owned(call_id, None, handled.get("appeal") or None, handled.get("kind", "call"))
@@ -492,6 +519,20 @@ class OperatorDesk:
                     data["event_ms"] = event_id_ms(eid)
                     data["operator_state"] = self.state_of(operator)
                     yield frame("pop", data, eid)
+            elif kind in ("consult", "took_over"):  # the next operator: the call he is consulted on, or now has
+                assignment = self.pops.active(call_id)
+                if assignment is not None:
+                    data = self.pop(assignment)
+                    data["consult"] = kind == "consult"
+                    data["consult_by"] = ev.get("by") or ev.get("from") or ""
+                    data["operator_state"] = self.state_of(operator)
+                    yield frame("pop", data, eid)
+            elif kind in ("transferred", "consult_began", "consult_over", "transfer_failed"):
+                if ev.get("operator") == operator:  # the first operator's own page
+                    yield frame("transfer", {"call_id": call_id, "what": kind, "how": ev.get("how", ""),
+                                             "next": ev.get("next", ""), **self.state_of(operator)}, eid)
+            elif kind == "consult_cancelled":
+                yield frame("gone", {"call_id": call_id, "why": "consult_cancelled", **self.state_of(operator)}, eid)
             elif kind in ("answered", "ended", "callback_dialled"):
                 yield frame(kind, {"call_id": call_id, **self.state_of(operator)}, eid)
             elif kind in ("abandoned", "reservation_expired", "missed"):

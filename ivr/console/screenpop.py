@@ -189,7 +189,7 @@ class ScreenPops:
             queue_name=(queue.name or assignment.queue) if queue else assignment.queue,
             clips_kept=self.clips_kept,
             labels=self.labels(ctx) if self.labels is not None else None,
-        )
+        ) | {"transfers": self.router.transfers(assignment.call_id)}  # who passed it on, when, the note
 
 
 def _text(value: Any) -> str:

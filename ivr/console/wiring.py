@@ -7,7 +7,7 @@ from flask import Blueprint, Flask
 from ivr.aftermenu.supervision import Supervision
 from ivr.audit.logs import CONSOLE_ACCESS
 from ivr.config import Config
-from ivr.console import auditor, i18n, login, operator, supervisor
+from ivr.console import auditor, i18n, login, operator, supervisor, transfer
 from ivr.console.audit import ConsoleAudit
 from ivr.console.auth import Auth, SecurityLog, init_auth
 from ivr.console.dashboard import Dashboard
@@ -62,15 +62,18 @@ def init_console(app: Flask, engine: Engine) -> None:
     versions = engine.menus.versions
     assert versions is not None, "the console publishes menus: LiveMenus needs its versions store"
     assert engine.call_log is not None, "the funnel reads the call log"
+    desk = operator.OperatorDesk(
+        router=engine.router, appeals=engine.appeals, pops=pops, audit=audit, security=security,
+        redis=redis, prefix=prefix,
+        clips=engine.recordings.clips, clock=engine.clock,
+        operator_answers=lambda channel: channel not in engine.answer_events, life=engine.call_life,
+        pause=RecordingPause(pauses=engine.recordings.pauses, controls=lambda: engine.controls,
+                             clock=engine.clock))
     app.extensions.update({
         "ivr.console.hub": EventHub(router=engine.router),
-        "ivr.console.operator": operator.OperatorDesk(
-            router=engine.router, appeals=engine.appeals, pops=pops, audit=audit, security=security,
-            redis=redis, prefix=prefix,
-            clips=engine.recordings.clips, clock=engine.clock,
-            operator_answers=lambda channel: channel not in engine.answer_events, life=engine.call_life,
-            pause=RecordingPause(pauses=engine.recordings.pauses, controls=lambda: engine.controls,
-                                 clock=engine.clock)),
+        "ivr.console.operator": desk,
+        "ivr.console.transfer": transfer.TransferDesk(desk=desk, controls=lambda: engine.controls,
+                                                      life=engine.call_life, router=engine.router),
         "ivr.console.dashboard": Dashboard(router=engine.router, clock=engine.clock, supervision=supervision),
         "ivr.console.supervision": supervision,
         "ivr.console.menus": MenuDesk(config=config, menus=engine.menus, versions=versions,
@@ -83,7 +86,7 @@ def init_console(app: Flask, engine: Engine) -> None:
             store=engine.recordings.store, console_audit=audit, redis=redis, prefix=prefix,
             clock=engine.clock, audits=engine.audit),
     })
-    blueprints: tuple[Blueprint, ...] = (assets, login.bp, operator.bp, supervisor.bp, auditor.bp)
+    blueprints: tuple[Blueprint, ...] = (assets, login.bp, operator.bp, transfer.bp, supervisor.bp, auditor.bp)
     for bp in blueprints:
         app.register_blueprint(bp)
     i18n.init_i18n(app, zone=hotline_zone(config), queue_names={

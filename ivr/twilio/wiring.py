@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import requests
 from twilio.http import HttpClient
 
@@ -16,6 +19,9 @@ from ivr.twilio.handover import TwilioHandover
 from ivr.twilio.live import LiveCalls
 from ivr.twilio.prompts import FilePromptSource
 from ivr.twilio.state import CallStore
+from routing.errors import RoutingError
+
+log = logging.getLogger(__name__)
 
 
 class LiveMenuSource:
@@ -84,7 +90,7 @@ def twilio_blueprint(
         handover=TwilioHandover(life=engine.call_life),
         ring_seconds=engine.config.routing.ring_seconds,
         live=live,
-        on_consult_over=control.consult_leg_over if control is not None else None,
+        on_consult_over=consult_over(engine, control) if control is not None else None,
     )
     engine.answer_events.add("twilio")  # <Dial>'s reports move the call (ivr.twilio.handover)
     if dialer is not None:  # callbacks for Twilio calls are placed with the REST API
@@ -95,3 +101,18 @@ def twilio_blueprint(
     if control is not None:
         engine.live_controls["twilio"] = control
     return blueprint
+
+
+def consult_over(engine: Engine, control: TwilioControl) -> Callable[[str, str, str], None]:
+    """``/twilio/consult-leg``: the next operator's leg ended before the transfer was
+    completed.  The caller comes off hold (the control), and routing releases the next
+    operator (:meth:`ivr.aftermenu.life.CallLife.consult_not_answered`)."""
+
+    def over(caller: str, leg: str, status: str) -> None:
+        control.consult_leg_over(caller, leg, status)
+        try:
+            engine.call_life.consult_not_answered(caller)
+        except RoutingError as exc:  # another engine process got there first
+            log.info("call %s: consultation's end not recorded: %s", caller, exc)
+
+    return over

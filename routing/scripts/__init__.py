@@ -56,6 +56,9 @@ NAMES = (
     "due",
     "appeal",
     "reindex",
+    "transfer",
+    "transfer_failed",
+    "consult",
 )
 
 #: Version of the derived indexes; a Redis holding another runs ``reindex`` once.

@@ -8,6 +8,7 @@ if not r[1] then return {"unknown"} end
 local v = may("ended", r[1], r[6])
 if v == "done" then return {"ok"} end
 if v ~= "do" then return {"invalid", r[1]} end
+release_consult(id) -- the caller hung up during a consultation: the next operator is free
 redis.call("HSET", ckey, "state", "gone", "ended_at", NOW_S)
 redis.call("EXPIRE", ckey, "3600")
 local handle = NOW - tonumber(r[3]) + WRAP

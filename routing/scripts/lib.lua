@@ -907,3 +907,65 @@ local function connect_call(cid)
   end
   emit("answered", "call", cid, "queue", s(r[2]), "operator", s(r[1]), "kind", s(r[4]), "wait", tostring(wait))
 end
+
+-- transfers (scripts transfer, transfer_failed, consult) ------------------------------
+-- The operator who had the conversation leaves it (it ended, or he passed it on):
+-- wrap-up, or the state he asked for after the call, or (no wrap-up) the next entry.
+-- "last" keeps the call he left, so a transfer the telephony refused can give it back.
+-- Returns a list of 0 or 1 assignments (his next call).
+local function leave_conversation(opid, cid)
+  local okey = k("op", opid)
+  local o = redis.call("HMGET", okey, "state", "call")
+  if o[1] ~= "on_call" or o[2] ~= cid then return {} end
+  redis.call("HSET", okey, "last", cid)
+  if WRAP > 0 then
+    redis.call("HSET", okey, "state", "wrap_up", "since", NOW_S, "call", "")
+    deadline(k("wrapup"), tostring(NOW + WRAP), opid, NOW + WRAP)
+    emit("operator_state", "operator", opid, "state", "wrap_up", "from", "on_call")
+    return {}
+  end
+  if after_call(opid, "on_call") then return {} end
+  return offer_operator(opid, NOW_S, "on_call")
+end
+
+-- Append one transfer record (JSON object text) to the call's list (field xfers, a JSON
+-- array), and a line to its appeal's log with the appeal's status unchanged.
+local function record_transfer(ckey, rec, appeal, entry)
+  local old = redis.call("HGET", ckey, "xfers")
+  if old and #old > 2 then
+    redis.call("HSET", ckey, "xfers", sub(old, 1, #old - 1) .. "," .. rec .. "]")
+  else
+    redis.call("HSET", ckey, "xfers", "[" .. rec .. "]")
+  end
+  if appeal ~= "" and entry ~= "" then
+    local status = redis.call("HGET", k("appeal", appeal), "status")
+    if status then
+      redis.call("RPUSH", k("appeal", appeal, "log"),
+        sub(entry, 1, #entry - 1) .. ',"status":' .. cjson.encode(status) .. "}")
+    end
+  end
+end
+
+-- Why operator `opid` cannot take a call passed to him by `by` now, or nil.
+local function not_takeable(opid, by)
+  if opid == by then return "same_operator" end
+  -- (the engine knows its operators; one who never came on duty has no record yet)
+  if redis.call("HGET", k("op", opid), "state") ~= "available" then return "operator_not_ready" end
+  return nil
+end
+
+-- The operator reserved for a consultation about call `cid` is released: the state he
+-- asked for meanwhile, else the next entry or available at his old idle place.
+-- Returns {opid or nil, assignments}.
+local function release_consult(cid)
+  local ckey = k("call", cid)
+  local opid = redis.call("HGET", ckey, "consult")
+  if not opid or opid == "" then return nil, {} end
+  redis.call("HSET", ckey, "consult", "")
+  local okey = k("op", opid)
+  local o = redis.call("HMGET", okey, "state", "call", "idle_score")
+  if o[1] ~= "reserved" or o[2] ~= cid then return opid, {} end
+  redis.call("HDEL", okey, "consult")
+  if after_call(opid, "reserved") then return opid, {} end
+  return opid, offer_operator(opid, o[3] or NOW_S, "reserved")
+end

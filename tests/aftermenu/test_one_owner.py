@@ -22,6 +22,11 @@ OWNERS = {
     "missed": {"ivr/aftermenu/life.py"},
     "request_callback": {"ivr/aftermenu/life.py"},
     "callback_result": {"ivr/aftermenu/life.py"},
+    "transfer": {"ivr/aftermenu/life.py"},
+    "transfer_failed": {"ivr/aftermenu/life.py"},
+    "consult": {"ivr/aftermenu/life.py"},
+    "consult_complete": {"ivr/aftermenu/life.py"},
+    "consult_cancel": {"ivr/aftermenu/life.py"},
     # Joining the line is the menu's last step; an operator's own ready / not ready is his.
     "enqueue": {"ivr/call/routed.py"},
     "set_operator_state": {"ivr/console/operator.py"},
@@ -64,7 +69,7 @@ def test_the_check_sees_a_direct_call(tmp_path: Path) -> None:
 def test_every_state_changing_method_is_owned() -> None:
     public = {name for name, _ in inspect.getmembers(Router, inspect.isfunction) if not name.startswith("_")}
     reads = {"status", "callback", "due_callbacks", "operator_status", "assign", "tick", "snapshot",
-             "events", "unanswered", "context"}
+             "events", "unanswered", "context", "transfers", "consultation"}
     assert public - reads == set(OWNERS)
 
 

@@ -4,7 +4,8 @@
 
 What is loaded, file by file:
 
-* ``extensions.conf``, ``pjsip.conf``, ``manager.conf``, ``queues.conf``, ``modules.conf``:
+* ``extensions.conf``, ``pjsip.conf``, ``manager.conf``, ``queues.conf``, ``modules.conf``,
+  ``features.conf``:
   the shipped ``dialplans/asterisk/`` files, with only the overrides below (each one must
   match exactly one line or context of the shipped file, or composing fails loudly);
   ``modules.conf`` gets the modules only the tests' own contexts use appended (the
@@ -38,7 +39,7 @@ from pathlib import Path
 from asterisk_harness import AMI_SECRET, AMI_USER, BASE_CONF_DIR, REPO_ROOT
 
 SHIPPED_DIR = REPO_ROOT / "dialplans" / "asterisk"
-SHIPPED_FILES = ("extensions.conf", "pjsip.conf", "manager.conf", "queues.conf", "modules.conf")
+SHIPPED_FILES = ("extensions.conf", "pjsip.conf", "manager.conf", "queues.conf", "modules.conf", "features.conf")
 ENGINE_AMI_USER = "ivr-engine"
 ENGINE_AMI_SECRET = "ivr-engine-test-secret"
 CARRIER_PORT = 5062
@@ -185,6 +186,7 @@ def compose_conf_dir(target: Path) -> Path:
     (target / "pjsip.conf").write_text(compose_pjsip(shipped["pjsip.conf"]))
     (target / "manager.conf").write_text(compose_manager(shipped["manager.conf"]))
     (target / "queues.conf").write_text(shipped["queues.conf"])
+    (target / "features.conf").write_text(shipped["features.conf"])
     # res_pjsip_notify (test-only, EXTRA_MODULES) declines to load without its file; the
     # test sends its own Event header, so no presets.
     (target / "pjsip_notify.conf").write_text("; the tests' NOTIFY carries its own headers (AMI PJSIPNotify)\n")

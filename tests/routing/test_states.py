@@ -20,6 +20,9 @@ EVENT_SCRIPTS = {
     "missed": ("missed",),
     "request_callback": ("request_callback",),
     "callback_result": ("callback_answered", "callback_not_answered"),
+    "transfer": ("transfer", "transfer_to_operator"),
+    "transfer_failed": ("transfer_failed",),
+    "consult": ("consult", "consult_complete", "consult_cancel"),
 }
 
 

@@ -26,6 +26,7 @@ import requests
 from twilio.http import HttpClient
 from twilio.http.response import Response as TwilioResponse
 
+from ivr.aftermenu import ConsultStarted
 from ivr.aftermenu.control import CallNotLive, LiveCallError, TelephonyFailed, Unsupported
 from ivr.aftermenu.legs import Legs
 from ivr.config import Config, Secrets
@@ -361,6 +362,25 @@ def test_a_next_operator_who_does_not_answer_gives_the_caller_back_to_the_first(
     done = {**over, "CallSid": op103, "To": "client:op103", "CallStatus": "completed"}
     assert post(talk.client, f"/twilio/consult-leg?call={SID}", done).status_code == 204
     assert talk.rest() == []
+
+
+def test_routing_releases_a_next_operator_whose_phone_does_not_answer_the_consultation(talk: Talk) -> None:
+    """The consultation as the console starts it (routing reserves op101, the control
+    rings him); his leg ends unanswered: the caller is op102's again and op101 is free."""
+    router = talk.engine.router
+    router.set_operator_state("op101", "available")
+    talk.engine.call_life.apply(ConsultStarted(SID, by="op102", operator="op101", transfer_id="x1"))
+    assert router.operator_status("op101").state == "reserved"
+    talk.control.consult(talk.legs, "op101", "client:op101")
+    talk.rest()
+    over = {"CallSid": "CA" + f"{0xA1:032x}", "AccountSid": ACCOUNT, "From": HOTLINE, "To": "client:op101",
+            "CallStatus": "no-answer"}
+    assert post(talk.client, f"/twilio/consult-leg?call={SID}", over).status_code == 204
+    assert router.consultation(SID) is None
+    assert router.operator_status("op101").state == "available"
+    status = router.status(SID)
+    assert status.state == "connected" and status.assignment is not None
+    assert status.assignment.operator_id == "op102"
 
 
 @pytest.mark.parametrize("answer", [(500, 20500), requests.exceptions.ReadTimeout("read timed out")],

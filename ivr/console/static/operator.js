@@ -108,12 +108,14 @@
     const form = document.getElementById("wrap-up");
     form.reset();
     document.getElementById("wrap-error").hidden = true;
+    document.dispatchEvent(new CustomEvent("ivr:pop", { detail: pop }));  // transfer.js
     if (eventMs) timings.push({ call: pop.call_id, eventMs, receivedMs, shownMs: Date.now() });
     if (timings.length > 1000) timings.shift();
   }
 
   function showPending(pending) {
     call = pending;
+    document.dispatchEvent(new CustomEvent("ivr:pop", { detail: null }));  // no live call: no transfer
     document.getElementById("pop-answered").hidden = true;
     document.getElementById("idle").hidden = true;
     document.getElementById("pop").hidden = false;
@@ -283,12 +285,20 @@
       if (pop.operator_state) showState(pop.operator_state);
     },
     state: showState,
+    // the first operator's side of a transfer (transfer.js shows it)
+    transfer: (data) => {
+      if (call && call.call_id === data.call_id && data.what === "transferred") callState("transferred");
+      if (call && call.call_id === data.call_id && data.what === "transfer_failed") callState("connected");
+      document.dispatchEvent(new CustomEvent("ivr:transfer", { detail: data }));
+      showState(data);
+    },
     answered: (data) => { if (call && call.call_id === data.call_id) callState("connected"); showState(data); },
     ended: (data) => { if (call && call.call_id === data.call_id) callState("ended"); showState(data); },
     callback_dialled: (data) => { if (call && call.call_id === data.call_id) callState("dialling"); },
     gone: (data) => {
       if (call && call.call_id === data.call_id) {
-        callState(data.why === "abandoned" ? "abandoned" : data.why === "missed" ? "missed" : "expired");
+        callState(data.why === "abandoned" ? "abandoned" : data.why === "missed" ? "missed" :
+          data.why === "consult_cancelled" ? "consult_cancelled" : "expired");
       }
       showState(data);
     },
