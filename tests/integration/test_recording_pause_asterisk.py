@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 from ami_client import AmiClient
 from asterisk_harness import AsteriskHarness
-from hotline_calls import EventLog
+from hotline_calls import EventLog, engine_serving
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
 from sipp_runner import (
     SIPP_DIR,
@@ -56,7 +56,6 @@ from ivr.prompts.build import build_prompts
 from ivr.prompts.catalog import load_catalog
 from ivr.recordings.meta import RecordingMeta
 from ivr.recordings.pauses import RecordingPause
-from ivr.serve import serve
 from tests.embedded import embedded_redis
 
 pytestmark = pytest.mark.asterisk
@@ -136,24 +135,8 @@ def world(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) -
                               secret=ENGINE_AMI_SECRET)
     asterisk.cli("dialplan add extension _op.,1,Busy() into pause-test-busy")
     ami = asterisk.ami()
-    stop, ready = threading.Event(), threading.Event()
-    runner = threading.Thread(
-        target=serve, name="ivr-serve",
-        kwargs={"engine": engine, "http": ("127.0.0.1", 0), "call_servers": [server], "stop": stop,
-                "install_signals": False, "on_ready": ready.set})
-    runner.start()
-    try:
-        assert ready.wait(10), "the engine did not start"
-        host, port = server.address
-        ami.action("Setvar", Variable="IVR_AGI", Value=f"agi://{host}:{port}/hotline")
+    with engine_serving(engine, server, ami=ami, engine_ami=engine_ami, redis_server=redis_server):
         yield World(engine=engine, ami=ami, log=EventLog(ami), asterisk=asterisk)
-    finally:
-        stop.set()
-        runner.join(timeout=30)
-        engine_ami.close()
-        ami.close()
-        redis_server.connection_pool.disconnect()
-        redis_server._cleanup()
 
 
 def test_the_installed_asterisk_documents_mixmonitormute_as_the_engine_sends_it(world: World) -> None:

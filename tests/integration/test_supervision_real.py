@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 from asterisk_harness import AsteriskHarness
-from hotline_calls import Citizen, EventLog
+from hotline_calls import Citizen, EventLog, engine_serving
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
 from selenium.webdriver.common.by import By
 from sipp_runner import SIPP_DIR, Sipp, free_udp_port, scenario_with
@@ -58,7 +58,6 @@ from ivr.config.schema import UserConfig
 from ivr.engine import build_engine
 from ivr.prompts.build import build_prompts
 from ivr.prompts.catalog import load_catalog
-from ivr.serve import serve
 from ivr.web.app import create_app
 from ivr.web.server import HttpServer
 from tests.console.live import headless_chromium, log_in
@@ -227,29 +226,13 @@ def desk(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) ->
     ami = asterisk.ami()
     world = Hotline(engine=engine, server=server, dialer=engine_ami.dialer, ami=ami, asterisk=asterisk,
                     log=EventLog(ami), name_alaw=name_alaw)
-    stop, ready = threading.Event(), threading.Event()
-    runner = threading.Thread(
-        target=serve, name="ivr-serve",
-        kwargs={"engine": engine, "http": ("127.0.0.1", 0), "call_servers": [server], "stop": stop,
-                "install_signals": False, "on_ready": ready.set})
-    runner.start()
-    try:
-        assert ready.wait(10), "the engine did not start"
-        host, port = server.address
-        ami.action("Setvar", Variable="IVR_AGI", Value=f"agi://{host}:{port}/hotline")
+    with engine_serving(engine, server, ami=ami, engine_ami=engine_ami, redis_server=redis_server):
         app = create_app(engine)
         web = HttpServer(app, address=("127.0.0.1", 0), settings=config.http).start()
         try:
             yield Desk(hotline=world, app=app, base_url=f"http://127.0.0.1:{web.address[1]}")
         finally:
             web.shutdown()
-    finally:
-        stop.set()
-        runner.join(timeout=30)
-        engine_ami.close()
-        ami.close()
-        redis_server.connection_pool.disconnect()
-        redis_server._cleanup()
 
 
 class Console:

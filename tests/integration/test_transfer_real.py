@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import pytest
 from agi_calls import wait_no_channels
 from ami_client import AmiClient
 from asterisk_harness import REPO_ROOT, AsteriskHarness
-from hotline_calls import Citizen, EventLog
+from hotline_calls import Citizen, EventLog, engine_serving
 from hotline_conf import ENGINE_AMI_SECRET, ENGINE_AMI_USER
 from sipp_runner import SIPP_DIR, Sipp
 from werkzeug.security import generate_password_hash
@@ -44,7 +43,6 @@ from ivr.config.schema import UserConfig
 from ivr.engine import Engine, build_engine
 from ivr.prompts.build import build_prompts
 from ivr.prompts.catalog import load_catalog
-from ivr.serve import serve
 from ivr.web.app import create_app
 from routing.errors import RoutingError
 from tests.console.conftest import PASSWORD, Console
@@ -137,26 +135,12 @@ def desk(asterisk: AsteriskHarness, tmp_path_factory: pytest.TempPathFactory) ->
                               secret=ENGINE_AMI_SECRET)
     ami = asterisk.ami()
     app = create_app(engine)
-    stop, ready = threading.Event(), threading.Event()
     http_port = free_port()
-    runner = threading.Thread(target=serve, name="ivr-serve", kwargs={
-        "engine": engine, "http": ("127.0.0.1", http_port), "call_servers": [server], "stop": stop,
-        "install_signals": False, "on_ready": ready.set})
-    runner.start()
-    try:
-        assert ready.wait(10), "the engine did not start"
-        host, port = server.address
-        ami.action("Setvar", Variable="IVR_AGI", Value=f"agi://{host}:{port}/hotline")
+    with engine_serving(engine, server, ami=ami, engine_ami=engine_ami, redis_server=redis_server,
+                        http=("127.0.0.1", http_port)):
         consoles = {op: Console(app, user) for user, op in USERS.items()}
         yield Desk(engine=engine, ami=ami, log=EventLog(ami), asterisk=asterisk, consoles=consoles, ports=ports,
                    workdir=tmp, base_url=f"http://127.0.0.1:{http_port}")
-    finally:
-        stop.set()
-        runner.join(timeout=30)
-        engine_ami.close()
-        ami.close()
-        redis_server.connection_pool.disconnect()
-        redis_server._cleanup()
 
 
 @pytest.fixture(autouse=True)
