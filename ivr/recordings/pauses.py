@@ -35,6 +35,7 @@ has said the recording is muted, and ends when the engine asks for it to go on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -140,14 +141,27 @@ class RecordingPauses:
             state = "recording" if state == "pausing" else "paused"
         return PauseState(call_id, state, float(since) if since else None, by)
 
-    def spans(self, call_id: str) -> tuple[PausedSpan, ...]:
+    def spans(self, call_id: str, *, recording: tuple[float, float] | None = None) -> tuple[PausedSpan, ...]:
         """The call's paused spans, as offsets from the recording's start; a pause still
-        open (the call ended paused) runs to the end (``end`` None)."""
+        open (the call ended paused) runs to the end (``end`` None).
+
+        ``recording``: (start, seconds) of one recording of the call, where the telephony
+        says it (Twilio's ``RecordingStartTime`` and ``RecordingDuration``: a call moved
+        into a conference has two); the spans that fall in it, from its start.  Without
+        it the call's one recording starts at the operator's answer (MixMonitor's ``b``)."""
         raw = self.redis.hmget(self.keys.pause(call_id), "started", "spans", "state", "since", "by")
         started, spans, state, since, by = (None if v is None else _s(v) for v in raw)
         if started is None:
             return ()
-        t0 = float(started)
+        if recording is not None:
+            return tuple(_within(span, *recording)
+                         for span in self._spans(float(started), spans, state, since, by)
+                         if _overlaps(span, *recording))
+        return self._spans(float(started), spans, state, since, by)
+
+    @staticmethod
+    def _spans(t0: float, spans: str | None, state: str | None, since: str | None,
+               by: str | None) -> tuple[PausedSpan, ...]:
         out = [PausedSpan(start=round(float(a) - t0, 3), end=round(float(b) - t0, 3), paused_at=float(a),
                           resumed_at=float(b), paused_by=who, resumed_by=resumer or None)
                for a, b, who, resumer in json.loads(spans or "[]")]
@@ -198,3 +212,15 @@ class RecordingPause:
         self.pauses.move(call_id, "resumed", at=asked, by=by)
         log.info("call %s: recording resumed by %s", call_id, by)
         return self.pauses.state(call_id)
+
+
+def _overlaps(span: PausedSpan, start: float, seconds: float) -> bool:
+    end = span.resumed_at if span.resumed_at is not None else float("inf")
+    return span.paused_at < start + seconds and end > start
+
+
+def _within(span: PausedSpan, start: float, seconds: float) -> PausedSpan:
+    """``span`` as offsets in the recording that starts at ``start`` and lasts ``seconds``."""
+    begin = max(span.paused_at, start) - start
+    end = None if span.resumed_at is None or span.resumed_at >= start + seconds else span.resumed_at - start
+    return dataclasses.replace(span, start=round(begin, 3), end=None if end is None else round(end, 3))

@@ -66,7 +66,8 @@ from ivr.recordings.clips import CallClips
 from ivr.recordings.consent_log import ConsentLog
 from ivr.recordings.errors import FetchFailed, RecordingError
 from ivr.recordings.ids import new_recording_id
-from ivr.recordings.meta import Consent, RecordingMeta
+from ivr.recordings.meta import Consent, PausedSpan, RecordingMeta
+from ivr.recordings.pauses import RecordingPauses
 from ivr.recordings.store import RecordingStore
 from routing.engine import CALLBACK_PREFIX
 
@@ -113,6 +114,7 @@ class TwilioRecordings:
         max_bytes: int = 512 * 1024 * 1024,
         timeout: tuple[float, float] = (10.0, 120.0),
         retry_every: float = 60.0,
+        pauses: RecordingPauses | None = None,
     ) -> None:
         self.store = store
         self.consent_log = consent_log
@@ -124,20 +126,23 @@ class TwilioRecordings:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.retry_every = retry_every
+        self.pauses = pauses  # where the operator paused the conversation's recording
         self._next_retry = 0.0
 
-    def __call__(self, call_sid: str, recording_url: str, http_get: object = None, *, clip: str) -> None:
+    def __call__(self, call_sid: str, recording_url: str, http_get: object = None, *, clip: str,
+                 span: tuple[float, float] | None = None) -> None:
         """The recording-status hook.  Raises :class:`FetchFailed` / store errors (logged).
 
         ``http_get`` (the dialer's text-only fetch) is not used: see the module docstring.
         """
         try:
-            self._handle(call_sid, recording_url, clip)
+            self._handle(call_sid, recording_url, clip, span)
         except RecordingError:
-            self._pending(call_sid, recording_url, clip)
+            self._pending(call_sid, recording_url, clip, span)
             raise
 
-    def _handle(self, call_sid: str, recording_url: str, clip: str) -> None:
+    def _handle(self, call_sid: str, recording_url: str, clip: str,
+                span: tuple[float, float] | None = None) -> None:
         sid = self.recording_sid(recording_url)
         if is_name_clip(call_sid, clip):
             self._name(sid, call_sid)
@@ -163,7 +168,8 @@ class TwilioRecordings:
             rid = intended or new_recording_id()
             if intended is None:
                 self.consent_log.intend(call_id, source, rid)
-            return self._store(sid, call_id, consent, record.appeal, record.operator, record.queue, rid)
+            paused = () if self.pauses is None else self.pauses.spans(call_id, recording=span)
+            return self._store(sid, call_id, consent, record.appeal, record.operator, record.queue, rid, paused)
 
         self._keep(sid, call_id, "recording", store)
 
@@ -198,12 +204,13 @@ class TwilioRecordings:
 
     # -- retries (the engine's background loop) -----------------------------------------------
 
-    def _pending(self, call_sid: str, url: str, clip: str) -> None:
+    def _pending(self, call_sid: str, url: str, clip: str, span: tuple[float, float] | None = None) -> None:
         try:
             sid = self.recording_sid(url)
         except FetchFailed:
             return  # not ours: nothing to retry
-        entry = json.dumps({"call_sid": call_sid, "url": url, "clip": clip, "since": self.clock()})
+        entry = json.dumps({"call_sid": call_sid, "url": url, "clip": clip, "since": self.clock(),
+                            "span": list(span) if span is not None else None})
         self.store.index.redis.hsetnx(self.store.index.keys.twilio_pending, sid, entry)
 
     def retry(self) -> None:
@@ -219,7 +226,9 @@ class TwilioRecordings:
         for sid, raw in list(redis.hgetall(keys.twilio_pending).items())[:50]:
             entry = json.loads(raw)
             try:
-                self._handle(entry["call_sid"], entry["url"], entry["clip"])
+                span = entry.get("span")
+                self._handle(entry["call_sid"], entry["url"], entry["clip"],
+                             (float(span[0]), float(span[1])) if span else None)
             except RecordingError:
                 continue  # logged; tried again at the next retry
             redis.hdel(keys.twilio_pending, sid)
@@ -242,11 +251,12 @@ class TwilioRecordings:
     # -- fetch into the store ----------------------------------------------------------------
 
     def _store(self, sid: str, call_id: str, consent: Consent, appeal: str | None,
-               operator: str | None, queue: str | None, rid: str) -> RecordingMeta:
+               operator: str | None, queue: str | None, rid: str,
+               paused: tuple[PausedSpan, ...] = ()) -> RecordingMeta:
         return self._fetched(sid, rid, lambda pieces: self.store.ingest(
             pieces, call_id=call_id, consent=consent, appeal=appeal,
             operator=operator, queue=queue, kind="operator", audio_format="wav",
-            recording_id=rid, source=f"twilio:{sid}",
+            recording_id=rid, source=f"twilio:{sid}", paused=paused,
         ))
 
     def _fetched(self, sid: str, rid: str | None, consume: Callable[[Iterator[bytes]], T]) -> T:
@@ -341,6 +351,7 @@ def twilio_recording_hook(
         store=recordings.store, consent_log=recordings.consent_log, clips=recordings.clips,
         deletion_log=recordings.purger.deletion_log, client=client,
         session=session if session is not None else requests.Session(), clock=engine.clock,
+        pauses=recordings.pauses,
     )
     recordings.background.append(hook.retry)
     return hook

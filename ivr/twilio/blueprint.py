@@ -220,7 +220,8 @@ def make_twilio_blueprint(
         sid = params.caller_of(request.args) if "call" in request.args else params.call_sid(data)
         clip, info = params.clip(request.args), params.recording(data)
         if data.get("RecordingStatus", "completed") == "completed" and info.url is not None:
-            calls.recording_ready(sid, recording_url=info.url, clip=clip)
+            span = (info.started, float(info.duration)) if info.started is not None else None
+            calls.recording_ready(sid, recording_url=info.url, clip=clip, span=span)
         return Response(status=204)
 
     @bp.post("/twilio/callback/<callback_id>")

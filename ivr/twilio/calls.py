@@ -248,13 +248,18 @@ class TwilioCalls:
             with call_scope(call_sid):
                 self.on_consult_over(call_sid, leg, status)
 
-    def recording_ready(self, call_sid: str, *, recording_url: str, clip: str) -> None:
-        """POST /twilio/recording-status: hand the file to the recordings store."""
+    def recording_ready(self, call_sid: str, *, recording_url: str, clip: str,
+                        span: tuple[float, float] | None = None) -> None:
+        """POST /twilio/recording-status: hand the file to the recordings store (``span``:
+        the recording's start and length, where Twilio says them)."""
         if self.on_recording is None:
             return
         if self.dialer is None:
             raise RuntimeError("fetching a recording needs the Twilio REST client (dialer)")
-        self.on_recording(call_sid, recording_url, self.dialer.fetch, clip=clip)
+        if span is None:
+            self.on_recording(call_sid, recording_url, self.dialer.fetch, clip=clip)
+        else:
+            self.on_recording(call_sid, recording_url, self.dialer.fetch, clip=clip, span=span)
 
     # -- the REST side ------------------------------------------------------------------
 

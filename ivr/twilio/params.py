@@ -13,6 +13,7 @@ echoing its value (it may be personal data).
 
 from __future__ import annotations
 
+import email.utils
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -153,6 +154,7 @@ class RecordingInfo:
     sid: str | None
     url: str | None
     duration: int
+    started: float | None = None  # RecordingStartTime (epoch seconds), where Twilio sends it
 
 
 def recording(form: Mapping[str, str]) -> RecordingInfo:
@@ -165,7 +167,20 @@ def recording(form: Mapping[str, str]) -> RecordingInfo:
     raw = form.get("RecordingDuration", "0") or "0"
     if not DURATION.match(raw):  # ASCII: str.isdigit() takes "²", which int() refuses (a 500)
         raise _reject("RecordingDuration is not a number")
-    return RecordingInfo(sid, url, int(raw))
+    return RecordingInfo(sid, url, int(raw), _start_time(form.get("RecordingStartTime", "")))
+
+
+def _start_time(raw: str) -> float | None:
+    """``RecordingStartTime``: an RFC 2822 date (``Mon, 07 Dec 2026 00:45:04 +0000``)."""
+    if not raw:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        raise _reject("RecordingStartTime is not an RFC 2822 date") from None
+    if when.tzinfo is None:
+        raise _reject("RecordingStartTime has no time zone")
+    return when.timestamp()
 
 
 def caller_of(query: Mapping[str, str]) -> str:

@@ -5,6 +5,7 @@ the injected twilio HttpClient.  No network."""
 from __future__ import annotations
 
 import base64
+import email.utils
 import dataclasses
 import io
 import json
@@ -325,3 +326,37 @@ def test_no_key_or_no_rest_credentials_no_hook_and_twilio_never_records(
     dial = root.find("Dial")
     assert dial is not None and "record" not in dial.attrib  # the caller said yes, but nothing can keep it
     assert world.enqueued[0].context.recording == call.Recording("no_key")
+
+
+def test_each_twilio_recording_keeps_the_pauses_that_fall_in_it(parts: Parts, make_app: Callable[..., Any],
+                                                               h: Any) -> None:
+    """The operator paused twice: once on the <Dial> bridge's recording, once after the call
+    moved into a conference (its own recording, started later).  Twilio says where each
+    recording starts and how long it is; each stored recording keeps its own pause, from
+    its own start."""
+    consented(parts.engine)
+    pauses = parts.engine.recordings.pauses
+    answered, moved = 1_795_500_020.0, 1_795_500_080.0
+
+    def paused(at: float, until: float, by: str) -> None:
+        pauses.move(CALL_SID, "begin_pause", at=at, started=answered)
+        pauses.move(CALL_SID, "paused", at=at, by=by)
+        pauses.move(CALL_SID, "begin_resume", at=until)
+        pauses.move(CALL_SID, "resumed", at=until, by=by)
+
+    paused(answered + 10, answered + 18, "op101")
+    paused(moved + 5, moved + 9, "op101")
+    app = make_app(on_recording=parts.hook)
+    twilio = h.Twilio(app.test_client())
+    response = twilio.post("/twilio/recording-status?clip=operator-op101", RecordingSid=SID, RecordingUrl=URL,
+                           RecordingStatus="completed", RecordingDuration="60",
+                           RecordingStartTime=email.utils.formatdate(answered, usegmt=True))
+    assert response.status_code == 204
+    [meta] = parts.engine.recordings.store.list()
+    assert [(s.start, s.end, s.paused_by) for s in meta.paused] == [(10.0, 18.0, "op101")]
+    # The conference's recording (from the move, 40 s) has the second pause, from its start.
+    later = pauses.spans(CALL_SID, recording=(moved, 40.0))
+    assert [(s.start, s.end, s.paused_at) for s in later] == [(5.0, 9.0, moved + 5)]
+    bad = twilio.post("/twilio/recording-status?clip=operator-op101", RecordingSid=SID, RecordingUrl=URL,
+                      RecordingStatus="completed", RecordingDuration="60", RecordingStartTime="yesterday")
+    assert bad.status_code == 400
