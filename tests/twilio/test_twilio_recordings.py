@@ -5,8 +5,8 @@ the injected twilio HttpClient.  No network."""
 from __future__ import annotations
 
 import base64
-import email.utils
 import dataclasses
+import email.utils
 import io
 import json
 import logging
