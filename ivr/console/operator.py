@@ -442,8 +442,14 @@ class OperatorDesk:
         try:
             state = act(call_id, by=who.user, before=allowed)
         except CallNotLive as exc:
-            if self.router.status(call_id).state == "reserved":
+            now = self.router.status(call_id).state
+            if now == "reserved":
                 raise refused(409, "not_connected", "Разговор ещё не начался", "not connected") from None
+            if now == "connected" and not audited:  # no legs, yet the call is still this operator's:
+                # a telephony the engine cannot act through (the terminal softphone, Asterisk
+                # without AMI) carries it; the call stays as it is
+                raise refused(409, "unsupported", "Телефония этого вызова не приостанавливает запись",
+                              "unsupported: no live legs") from None
             raise failed(410, "call_over", "Разговор окончен", f"call over: {exc}" if audited else "call over") from None
         except Unsupported:
             raise refused(409, "unsupported", "Телефония этого вызова не приостанавливает запись",

@@ -1,0 +1,75 @@
+"""An operator on a call from the terminal softphone (the README's ``ivr call``) tries the
+live-call controls: transfer and recording pause.  The softphone's audio is not the
+engine's to move or mute, so each is refused, in the page's language, and the call stays
+with the operator, on the line, nothing reserved; then the citizen hangs up and she wraps up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.journeys.product import Product
+from tests.journeys.test_operator_day import PASSWORD, log_in, state, text_of, wait
+from tests.journeys.test_softphone import reach_the_queue
+
+
+def shown(driver: Any, element_id: str) -> bool:
+    from selenium.webdriver.common.by import By
+
+    return bool(driver.find_element(By.ID, element_id).is_displayed())
+
+
+def test_transfer_and_pause_on_a_softphone_call_are_refused_and_the_call_stays(product: Product,
+                                                                              browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    added = product.ivr("users", "add", "olga", "--role", "operator", "--operator", "op101",
+                        input=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    serving = product.serve()
+    log_in(browser, serving, "olga")
+    wait(browser, lambda d: d.current_url.endswith("/operator"))
+    browser.find_element(By.ID, "language-switch").click()  # she reads English
+    wait(browser, lambda d: d.execute_script("return document.documentElement.lang") == "en"
+         and d.current_url.endswith("/operator"))
+    browser.find_element(By.ID, "go-ready").click()
+    wait(browser, lambda d: state(d) == "available")
+
+    phone = product.call(serving)
+    call_id = reach_the_queue(phone, consent="1")  # recorded
+    phone.expect_exact("Connected to operator op101")
+    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    browser.find_element(By.ID, "pop-answered").click()
+    wait(browser, lambda d: state(d) == "on_call")
+
+    # Pause: refused as this telephony's limit, not as a call that is over.
+    browser.find_element(By.ID, "pop-pause").click()
+    wait(browser, lambda d: shown(d, "pop-pause-error"))
+    assert text_of(browser, "pop-pause-error") == "This call's telephony cannot do that"
+    assert browser.find_element(By.ID, "pop-call-state").get_attribute("data-call-state") == "connected"
+    assert text_of(browser, "pop-call-state") == "connected"
+    assert shown(browser, "pop-pause")  # the button stays: the recording goes on as it was
+    assert text_of(browser, "pop-recording") == "being recorded"
+
+    # Transfer, blind and warm, to the second line and to a colleague: refused, nothing reserved.
+    for target, mode in (("queue:second_line", "blind"), ("operator:op102", "warm")):
+        Select(browser.find_element(By.ID, "transfer-target")).select_by_value(target)
+        browser.find_element(By.ID, f"transfer-mode-{mode}").click()
+        browser.find_element(By.ID, "transfer-go").click()
+        wait(browser, lambda d: shown(d, "transfer-error"))
+        assert text_of(browser, "transfer-error") == \
+            "No telephony carries this conversation: it cannot be transferred"
+        browser.execute_script("document.getElementById('transfer-error').hidden = true")
+    assert state(browser) == "on_call"
+    assert text_of(browser, "pop-call-state") == "connected"
+    queues = {q["queue"]: q for q in serving.ops_get("/queues").json()["queues"]}
+    assert all(q["operators"]["reserved"] == 0 for q in queues.values()), queues
+    assert queues["second_line"]["waiting"] == 0 and queues["general"]["operators"]["on_call"] == 1
+
+    phone.send("h")  # the citizen says goodbye
+    phone.expect_exact("Call ended.")
+    Select(browser.find_element(By.ID, "wrap-result")).select_by_value("resolved")
+    Select(browser.find_element(By.ID, "wrap-status")).select_by_value("completed")
+    browser.find_element(By.ID, "wrap-submit").click()
+    wait(browser, lambda d: d.find_element(By.ID, "done").is_displayed())
+    assert state(browser) == "wrap_up"
