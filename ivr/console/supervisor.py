@@ -203,7 +203,15 @@ def supervise() -> Any:
     call_id, mode = str(data.get("call", ""))[:128], str(data.get("mode", ""))
     if not call_id:
         raise SupervisionError("call_required", "Какой вызов?")
-    watch = supervision().start(who.user, role=who.role, call_id=call_id, mode=mode, ip=client_ip())
+    service = supervision()
+    try:
+        watch = service.start(who.user, role=who.role, call_id=call_id, mode=mode, ip=client_ip())
+    except CallNotLive:
+        # No legs, yet routing has the call with its operator: a telephony the engine cannot
+        # act through carries it (the terminal softphone, Asterisk without AMI); not "over".
+        if service.controls().legs.get(call_id) is None and dashboard().router.status(call_id).state == "connected":
+            raise Unsupported(call_id) from None
+        raise
     return jsonify(watch=_watch(watch))
 
 

@@ -111,6 +111,8 @@ TEXTS: dict[str, Entry] = {
     "sup.ringing": {"ru": "Звоним на ваш телефон…", "en": "Ringing your phone…"},
     "sup.error.call_not_live": {"ru": "Разговор уже окончен", "en": "The conversation is over"},
     "sup.error.unsupported": {"ru": "Телефония этого вызова так не умеет", "en": "This call's telephony cannot do that"},
+    "sup.not_live": {"ru": "подключиться нельзя: вызов идёт не через телефонию, которой управляет движок (softphone, Asterisk без AMI)",
+                     "en": "cannot join: the call is not on a telephony the engine controls (softphone, Asterisk without AMI)"},
     "sup.error.telephony_failed": {"ru": "Телефония не выполнила команду; разговор не изменился",
                                    "en": "The telephony did not do it; the conversation is as it was"},
     "sup.error.no_phone": {"ru": "У вас не указан телефон", "en": "You have no phone set"},

@@ -73,3 +73,47 @@ def test_transfer_and_pause_on_a_softphone_call_are_refused_and_the_call_stays(p
     browser.find_element(By.ID, "wrap-submit").click()
     wait(browser, lambda d: d.find_element(By.ID, "done").is_displayed())
     assert state(browser) == "wrap_up"
+
+
+def test_the_supervisor_is_told_why_a_softphone_call_cannot_be_joined(product: Product, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.console.live import headless_chromium
+
+    for name, extra in (("olga", ("--role", "operator", "--operator", "op101")),
+                        ("vera", ("--role", "supervisor", "--phone", "PJSIP/sup201")),
+                        ("sveta", ("--role", "supervisor"))):  # no phone set
+        added = product.ivr("users", "add", name, *extra, input=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+    serving = product.serve()
+    log_in(browser, serving, "olga")
+    wait(browser, lambda d: d.current_url.endswith("/operator"))
+    browser.find_element(By.ID, "go-ready").click()
+    wait(browser, lambda d: state(d) == "available")
+    phone = product.call(serving)
+    call_id = reach_the_queue(phone, consent="1")
+    phone.expect_exact("Connected to operator op101")
+    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    browser.find_element(By.ID, "pop-answered").click()
+    wait(browser, lambda d: state(d) == "on_call")
+
+    join = ("const done = arguments[arguments.length - 1];"
+            "window.ivr.api('POST', '/supervisor/api/supervise', {call: arguments[0], mode: 'listen'})"
+            ".then((r) => done([r.status, r.data.error]));")
+    with headless_chromium() as desk:
+        log_in(desk, serving, "vera")
+        wait(desk, lambda d: d.current_url.endswith("/supervisor"))
+        note = wait(desk, lambda d: d.find_elements(By.ID, "supervise-op101-not-live"))[0]
+        assert note.text.startswith("подключиться нельзя: вызов идёт не через телефонию")
+        assert not desk.find_elements(By.ID, "supervise-op101-listen")
+        # what a button pressed as the call moved would be told: not "the conversation is over"
+        assert desk.execute_async_script(join, call_id) == [409, "unsupported"]
+        desk.find_element(By.ID, "logout").click()
+        log_in(desk, serving, "sveta")
+        wait(desk, lambda d: d.current_url.endswith("/supervisor"))
+        assert text_of(desk, "supervise-phone") == "Телефон не указан: его задаёт администратор"
+        assert desk.execute_async_script(join, call_id) == [409, "no_phone"]
+    assert state(browser) == "on_call"
+    assert text_of(browser, "pop-call-state") == "на связи"
+    phone.send("h")
+    phone.expect_exact("Call ended.")

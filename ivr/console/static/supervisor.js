@@ -58,7 +58,10 @@
 
   // The buttons of a live call's row; the mode I am in is marked; other supervisors named.
   function superviseCell(o) {
-    if (!o.live) return [];
+    if (!o.live) {  // on a call no telephony lets the engine join: say so, not an empty cell
+      return o.live === false && o.call && o.state === "on_call"
+        ? [el("span", { class: "muted supervise-not-live", id: "supervise-" + o.id + "-not-live", text: t("sup.not_live") })] : [];
+    }
     const mine = (o.supervisors || []).find((s) => s.by === me);
     const buttons = el("span", { class: "supervise-buttons" }, ...MODES.map((mode) =>
       el("button", { type: "button", class: "supervise" + (mine && mine.mode === mode ? " active" : ""),
