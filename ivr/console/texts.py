@@ -508,6 +508,10 @@ TEXTS: dict[str, Entry] = {
     "rec.hold": {"ru": "на удержании", "en": "on legal hold"},
     "rec.no_key": {"ru": "Ключ записей не настроен: записи не ведутся и не читаются.",
                    "en": "No recording key is set: nothing is recorded or read."},
+    "rec.none": {"ru": "За 30 дней записей нет. Записывает телефония (Asterisk, Twilio); "
+                       "звонки с терминального телефона ivr call не записываются.",
+                 "en": "No recordings in the last 30 days. The telephony records (Asterisk, Twilio); "
+                       "calls from the ivr call terminal softphone are not recorded."},
     "rec.kind.operator": {"ru": "разговор с оператором", "en": "conversation with the operator"},
     "rec.kind.name": {"ru": "ФИО, сказанное абонентом", "en": "the caller's spoken name"},
     "rec.paused": {"ru": "Паузы записи", "en": "Paused"},

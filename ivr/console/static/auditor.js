@@ -39,7 +39,8 @@
   async function load() {
     const result = await api("GET", "/auditor/api/recordings?days=30");
     if (!result.ok) return;
-    document.getElementById("rec-status").textContent = result.data.enabled ? "" : t("rec.no_key");
+    document.getElementById("rec-status").textContent = !result.data.enabled ? t("rec.no_key") :
+      result.data.recordings.length ? "" : t("rec.none");
     document.querySelector("#recordings tbody").replaceChildren(...result.data.recordings.map((r) => {
       const reason = el("input", { placeholder: t("rec.reason_hint"), maxlength: 500, class: "reason" });
       return el("tr", { id: "rec-" + r.id, class: "kind-" + r.kind, dataset: { kind: r.kind } },
