@@ -312,9 +312,10 @@ def _enter_transfer(s: _Step, node: n.TransferNode) -> str | None:
 
 
 def _enter_hangup(s: _Step, node: n.HangupNode) -> str | None:
-    s.emit(*(s.play(p, barge_in=False) for p in node.prompts))
+    # The appeal number first: a caller who hears "goodbye" hangs up.
     if node.say_appeal and s.ctx.appeal:
         s.emit(s.play("common.your_appeal", False), *s.say_digits(s.ctx.appeal, False))
+    s.emit(*(s.play(p, barge_in=False) for p in node.prompts))
     s.emit(a.Hangup())
     # Ended by the menu: served by it (status told, goodbye), unless the call was given up
     # on (all_busy) or its topic was closed (closed): those keep their outcome.

@@ -7,6 +7,9 @@ from __future__ import annotations
 import io
 import re
 
+import pexpect
+
+from tests.journeys.citizen import close_payments_for_now, press, serve_ready, to_topics
 from tests.journeys.product import Product
 
 LANGUAGES = (("1", "Номер вашего обращения"), ("2", "Your appeal number is"))  # key at language.choose
@@ -38,3 +41,17 @@ def test_a_caller_in_line_hears_the_appeal_number_before_the_hold_in_russian_and
         phone.expect(r"IVR_APPEAL = (\d{10})")
         assert digits == phone.match.group(1), (digits, told)
         phone.close()
+
+
+def test_a_caller_who_says_goodbye_hears_the_appeal_number_before_the_goodbye(product: Product) -> None:
+    """The topic's specialists are off; the citizen chooses to end the call.  The appeal
+    number comes before "До свидания": a caller who hears goodbye hangs up."""
+    close_payments_for_now(product)
+    citizen = product.call(serve_ready(product))
+    to_topics(citizen)
+    press(citizen, "4", r"\[hours\.closed\]")  # payments: its specialists are off
+    heard = press(citizen, "2", r"\[common\.goodbye\]")  # no duty operator: goodbye
+    assert "[common.your_appeal]" in heard, heard
+    citizen.expect(pexpect.EOF)
+    heard += str(citizen.before)
+    assert heard.index("[common.your_appeal]") < heard.index("[common.goodbye]"), heard
