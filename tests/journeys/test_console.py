@@ -44,10 +44,13 @@ def waits(browser: Any, condition: Any, timeout: float = 10) -> Any:
 
 def page_text(browser: Any) -> str:
     """What the page says, less the language switch (it names the other language in it)
-    the user's own log-in name and the operators' names (people's names, data)."""
+    the user's own log-in name and the operators' names (people's names, data: also in the
+    transfer's list of operators, each option beside its state)."""
     return str(browser.execute_script("""
         const clone = document.body.cloneNode(true);
         clone.querySelectorAll('#language-switch, #who, .op-name, title').forEach((n) => n.remove());
+        clone.querySelectorAll('option[data-name]').forEach((o) => {
+          o.textContent = o.textContent.replace(o.dataset.name, ''); });
         return clone.innerText;"""))
 
 

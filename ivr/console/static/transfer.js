@@ -41,7 +41,7 @@
       value: "queue:" + q.id, dataset: { open: q.open ? "1" : "0" },
       text: (window.ivr.lang === "en" ? q.name_en : q.name) + (q.open ? "" : " — " + t("op.transfer.closed")) })));
     operators.replaceChildren(...result.data.operators.map((o) => el("option", {
-      value: "operator:" + o.id, dataset: { ready: o.ready ? "1" : "0" },
+      value: "operator:" + o.id, dataset: { ready: o.ready ? "1" : "0", name: o.name },  // name: a person's, data
       text: o.name + (o.ready ? "" : " — " + t("op.transfer.not_ready")) })));
   }
 
