@@ -144,7 +144,7 @@ class ConsultWatcher:
     ``DIALSTATUS`` other than ``ANSWER``): the consultation is over, routing releases him.
     ``cancel(call_id)`` is the console's "cancel" for the call's current consultation."""
 
-    def __init__(self, *, cancel: Callable[[str], None]) -> None:
+    def __init__(self, *, cancel: Callable[[str], object]) -> None:
         self.cancel = cancel
 
     def on_event(self, event: Message) -> None:

@@ -140,7 +140,8 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
     dialer = AsteriskCallbackDialer(router=engine.router, life=engine.call_life)
     handovers = HandoverWatcher(router=engine.router, life=engine.call_life)
     consult_events = ConsultEvents()
-    consults = ConsultWatcher(cancel=lambda call_id: consult_not_answered(engine, call_id))
+    # The next operator's phone did not answer the consultation: routing releases him.
+    consults = ConsultWatcher(cancel=engine.call_life.consult_not_answered)
 
     spies = SpyWatcher(ended=supervision_ended(engine))
 
@@ -157,9 +158,3 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
     engine.answer_events.add("asterisk")  # DialEnd: the hand-over watcher moves the call
     engine.live_controls["asterisk"] = AsteriskControl(ami=ami, consult_events=consult_events)
     return AmiServices(ami=ami, dialer=dialer, handovers=handovers)
-
-
-def consult_not_answered(engine: Engine, call_id: str) -> None:
-    """The next operator's phone did not answer the consultation: it is over (routing
-    releases him; the first operator's page says so)."""
-    engine.call_life.consult_not_answered(call_id)

@@ -256,10 +256,7 @@ class TwilioCalls:
             return
         if self.dialer is None:
             raise RuntimeError("fetching a recording needs the Twilio REST client (dialer)")
-        if span is None:
-            self.on_recording(call_sid, recording_url, self.dialer.fetch, clip=clip)
-        else:
-            self.on_recording(call_sid, recording_url, self.dialer.fetch, clip=clip, span=span)
+        self.on_recording(call_sid, recording_url, self.dialer.fetch, clip=clip, span=span)
 
     # -- the REST side ------------------------------------------------------------------
 

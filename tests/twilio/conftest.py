@@ -229,7 +229,8 @@ def make_app(menu: Menu, world: ScriptedWorld, store: CallStore, prompts: FilePr
     def build(**overrides: Any) -> Flask:
         recordings: list[tuple[str, str, str, Any]] = []
 
-        def on_recording(call_sid: str, url: str, http_get: Any, *, clip: str) -> None:
+        def on_recording(call_sid: str, url: str, http_get: Any, *, clip: str,
+                         span: tuple[float, float] | None = None) -> None:
             recordings.append((call_sid, url, clip, http_get(url)))
 
         options: dict[str, Any] = {
