@@ -113,10 +113,9 @@ def serve() -> None:
         stop_redis = None
     server.start()
     loop_probe = probe_loop(server) if os.environ.get("BENCH_PROBE") else None
-    if ARGS.services == "redis":
-        from ivr.serve import settle_heap
+    from ivr.serve import settle_heap
 
-        settle_heap()  # as ivr serve does once its servers are up
+    settle_heap()  # as ivr serve does once its servers are up
     echo = socket.create_server(("127.0.0.1", 0), backlog=16)
 
     def echo_loop() -> None:

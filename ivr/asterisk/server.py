@@ -37,9 +37,10 @@ Why: one thread per call (the previous design) spent its time in GIL hand-offs b
 cores at 1,000 calls and still fell behind (p50 in the tens to hundreds of ms, p99
 seconds), with 50-90 KiB of RSS a call.  This loop serves the same 1,000 calls on about
 half a core (~115 us of CPU a command) with 10-18 KiB a call, its own work p99 under
-2 ms.  What is left of the tail at 1,000 calls -- a loop serving a burst of ready
-sockets in turn, CPython 3.11's garbage collector pausing it (gen1: 20-35 ms about once
-a second), a shared CPU -- is measured in BENCHMARKS.md, "FastAGI".
+2 ms.  The collector's pauses were the rest of the tail at 1,000 calls (several a
+second at CPython's default thresholds); ``ivr serve`` makes them rare
+(:func:`ivr.serve.settle_heap`).  What is left -- a loop serving a burst of ready sockets
+in turn, a shared CPU -- is measured in BENCHMARKS.md, "FastAGI".
 
 Wiring (composition root)::
 
