@@ -286,3 +286,26 @@ def test_shutdown_with_streams_open_is_prompt(server: HttpServer, engine: Engine
     finally:
         for sock in streams:
             sock.close()
+
+
+def test_a_keep_alive_client_gets_each_reply_without_waiting_on_its_own_acknowledgement() -> None:
+    """Twilio and browsers reuse a connection: the server must send a reply's writes at once
+    (TCP_NODELAY), or each request after the first waits out the client's delayed ack."""
+    from ivr.web.listener import ConnectionLimits, listen
+
+    listener = listen("127.0.0.1", 0, ConnectionLimits(per_client=10, total=10))
+    client = socket.create_connection(listener.getsockname()[:2])
+    try:
+        deadline = time.monotonic() + PROMPTLY
+        while True:
+            try:
+                conn, _ = listener.accept()
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        with conn:
+            assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        client.close()
+        listener.close()
