@@ -133,7 +133,9 @@ class HttpFront:
             first += chunk
             if len(first) >= FIRST_BYTES:
                 return Answer(int(status[:3]), raw, bytes(first), chunks, None, close)
-        return Answer(int(status[:3]), raw, bytes(first), None, None, close)
+        if close is not None:
+            close()  # the whole body is read: the app is done here, no second trip to the pool
+        return Answer(int(status[:3]), raw, bytes(first), None, None, None)
 
 
 async def _until_gone(streaming: Awaitable[None], receive: Receive) -> None:
