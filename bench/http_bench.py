@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import heapq
 import json
 import os
 import random
@@ -86,6 +85,7 @@ def serve(redis_url: str, prefix: str, workdir: str, operators: int) -> None:
 
     from ivr.console.hub import EventHub, Subscription, any_event
     from ivr.console.sse import EventStream, frame, sse_response
+    from ivr.serve import settle_heap
     from ivr.web.app import create_app
     from ivr.web.server import HttpServer
 
@@ -116,6 +116,7 @@ def serve(redis_url: str, prefix: str, workdir: str, operators: int) -> None:
         return sse_response(EventStream(start, render=render, alive=lambda: True))
 
     web = HttpServer(app, address=("127.0.0.1", 0), settings=config.http).start()
+    settle_heap()  # as ivr serve does once its servers are up
     stop = threading.Event()
 
     def tick() -> None:
@@ -346,82 +347,122 @@ MOVES = [{"Digits": "1"}, {"SpeechResult": "Иванов Иван Иванови
 NEXT_URL = re.compile(r'(?:action="([^"]+)"|<Redirect[^>]*>([^<]+)</Redirect>)')
 
 
+class KeepAlive:
+    """Loopback HTTP/1.1 client on asyncio sockets: keep-alive connections, one per request
+    in flight.  Light on purpose: 64 threads of ``requests`` in this process (the first
+    version) spent a third of a core and waited on each other's GIL, which showed up in
+    every figure as the bench's own queueing, bare handler included."""
+
+    KEEP_IDLE = 5.0  # seconds; the server closes an idle connection after http.header_timeout (10)
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        while self.idle:
+            reader, writer, since = self.idle.pop()
+            if time.monotonic() - since < self.KEEP_IDLE:
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[float, int, str]:
+        """(milliseconds from the first byte sent to the whole reply read, status, body)."""
+        reader, writer = await self._connection()
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{head}"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        t0 = time.perf_counter()
+        writer.write(request)
+        status_and_headers = await reader.readuntil(b"\r\n\r\n")
+        lines = status_and_headers.decode("latin-1").split("\r\n")
+        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        if "content-length" in fields:
+            reply = await reader.readexactly(int(fields["content-length"]))
+        else:  # chunked
+            reply = b""
+            while size := int((await reader.readline()).strip() or b"0", 16):
+                reply += await reader.readexactly(size)
+                await reader.readline()
+            await reader.readline()
+        took = (time.perf_counter() - t0) * 1000
+        if fields.get("connection", "").lower() == "close":
+            writer.close()
+        else:
+            self.idle.append((reader, writer, time.monotonic()))
+        return took, int(lines[0].split()[1]), reply.decode()
+
+
 def webhooks(args: argparse.Namespace) -> None:
     engine = Engine(0)
-    lock = threading.Lock()
-    due: list[tuple[float, int, str, str, int]] = []  # (when, seq, sid, path, move)
-    seq = [0]
     latencies: dict[str, list[float]] = {"webhook": [], "bare": []}
+    by_path: dict[str, list[float]] = {}
     errors: list[str] = []
-    sessions = threading.local()
 
-    def schedule(when: float, sid: str, path: str, move: int) -> None:
-        with lock:
-            seq[0] += 1
-            heapq.heappush(due, (when, seq[0], sid, path, move))
-
-    def new_call(when: float) -> None:
-        schedule(when, "CA" + uuid.uuid4().hex, "/twilio/voice", 0)
-
-    def run(sid: str, path: str, move: int, measuring: bool) -> None:
-        session = getattr(sessions, "s", None) or requests.Session()
-        sessions.s = session
-        try:
-            if path == "/bench/bare":
-                t = time.perf_counter()
-                session.post(engine.base + path, data=b"x=1", timeout=10,
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
-                if measuring:
-                    latencies["bare"].append((time.perf_counter() - t) * 1000)
-                return
+    async def one_call(client: KeepAlive, first_delay: float, measure_from: float) -> None:
+        await asyncio.sleep(first_delay)
+        sid, path, move = "CA" + uuid.uuid4().hex, "/twilio/voice", 0
+        while True:
             params = call_params(sid, **(MOVES[move] if path.startswith("/twilio/gather") and move < len(MOVES)
                                          else {}))
-            took, twiml = engine.webhook(session, path, params)
-            if measuring:
-                latencies["webhook"].append(took)
-            found = NEXT_URL.search(twiml)
-            pace = args.pace * random.uniform(0.7, 1.3)
-            if found is None or "<Hangup" in twiml:
-                new_call(time.monotonic() + pace)
+            url = engine.base + path
+            headers = {"X-Twilio-Signature": engine.validator.compute_signature(url, params),
+                       "Content-Type": "application/x-www-form-urlencoded"}
+            try:
+                took, status, twiml = await client.post(path, urlencode(params).encode(), headers)
+                if status != 200:
+                    raise RuntimeError(f"{path}: {status} {twiml[:200]}")
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                errors.append(repr(exc)[:200])
                 return
+            if time.monotonic() >= measure_from:
+                latencies["webhook"].append(took)
+                by_path.setdefault(path.split("?")[0], []).append(took)
+            found = NEXT_URL.search(twiml)
+            await asyncio.sleep(args.pace * random.uniform(0.7, 1.3))
+            if found is None or "<Hangup" in twiml:
+                sid, path, move = "CA" + uuid.uuid4().hex, "/twilio/voice", 0  # the next caller
+                continue
             url = (found.group(1) or found.group(2)).replace("&amp;", "&")
             nxt = url.split("://", 1)[-1]
-            nxt = nxt[nxt.index("/"):] if "://" in url else url
-            schedule(time.monotonic() + pace, sid, nxt, move + (1 if path.startswith("/twilio/gather") else 0)
-                     if path != "/twilio/voice" else 0)
-        except Exception as exc:  # noqa: BLE001 - counted and reported
-            errors.append(repr(exc)[:200])
-            new_call(time.monotonic() + args.pace)
+            move = move + (1 if path.startswith("/twilio/gather") else 0) if path != "/twilio/voice" else 0
+            path = nxt[nxt.index("/"):] if "://" in url else url
 
-    start = time.monotonic()
-    for i in range(args.calls):
-        new_call(start + args.pace * i / args.calls)  # spread the starts over one pace
-    warm = start + 2 * args.pace
-    end = start + args.seconds
-    bare_every = 10.0 / (args.calls / args.pace)
-    next_bare = start
-    with ThreadPoolExecutor(64) as pool:
-        while time.monotonic() < end:
-            now = time.monotonic()
-            if now >= next_bare:
-                pool.submit(run, "", "/bench/bare", 0, now >= warm)
-                next_bare += bare_every
-            with lock:
-                ready = []
-                while due and due[0][0] <= now:
-                    ready.append(heapq.heappop(due))
-            for _, _, sid, path, move in ready:
-                pool.submit(run, sid, path, move, now >= warm)
-            time.sleep(0.002)
+    async def bare(client: KeepAlive, measure_from: float) -> None:
+        took, status, _ = await client.post("/bench/bare", b"x=1",
+                                            {"Content-Type": "application/x-www-form-urlencoded"})
+        if status == 200 and time.monotonic() >= measure_from:
+            latencies["bare"].append(took)
+
+    async def run() -> float:
+        client = KeepAlive(engine.port)
+        start = time.monotonic()
+        warm = start + 2 * args.pace
+        calls = [asyncio.create_task(one_call(client, args.pace * i / args.calls, warm))
+                 for i in range(args.calls)]  # the starts spread over one pace
+        bare_every = 10.0 / (args.calls / args.pace)
+        bares = []
+        while time.monotonic() < start + args.seconds:
+            bares.append(asyncio.create_task(bare(client, warm)))
+            await asyncio.sleep(bare_every)
+        for task in calls + bares:
+            task.cancel()
+        await asyncio.gather(*calls, *bares, return_exceptions=True)
+        return start + args.seconds - warm
+
+    measured = asyncio.run(run())
     sent = len(latencies["webhook"])
     print(f"{args.calls} concurrent calls, one webhook per prompt every ~{args.pace} s, {args.seconds} s "
-          f"({sent / max(1e-9, end - warm):.0f} webhooks/s measured after {warm - start:.0f} s warm-up)")
+          f"({sent / max(1e-9, measured):.0f} webhooks/s measured after {args.seconds - measured:.0f} s warm-up)")
     print(summary("Twilio webhook", latencies["webhook"]))
     print(summary("bare Flask handler", latencies["bare"]))
     print(f"ratio webhook/bare: p50 {pct(latencies['webhook'], .5) / pct(latencies['bare'], .5):.1f}x, "
           f"p99 {pct(latencies['webhook'], .99) / pct(latencies['bare'], .99):.1f}x; errors: {len(errors)}"
           + (f" e.g. {errors[0]}" if errors else ""))
     print(f"mean {statistics.fmean(latencies['webhook']):.1f} ms")
+    for path, values in sorted(by_path.items()):
+        print("  " + summary(path, values))
     engine.close()
 
 
