@@ -14,7 +14,7 @@ Services (``--services``):
           world (an operator after three queue polls); its service calls run inline
           (``BENCH_SERVICE_WORKERS=4``: in the server's pool, as shipped);
   redis   the server exactly as ``ivr serve`` builds it (``build_engine`` from
-          config.yaml, ``fastagi_server``, ``settle_heap``) on a throwaway redis-server:
+          config.yaml, ``fastagi_server``, ``settle_interpreter``) on a throwaway redis-server:
           appeal numbers, enqueue with the repeat-caller check, queue polls, leaving the
           queue all go to the real routing engine through the service pool.  Nobody
           staffs the queues, so callers hold until their script runs out.
@@ -86,8 +86,6 @@ def serve() -> None:
     from ivr.asterisk.session import CallSetup
     from ivr.call import CallRunner
 
-    if os.environ.get("BENCH_SWITCH"):
-        sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     if os.environ.get("BENCH_NOGC"):
         import gc
         gc.disable()
@@ -113,9 +111,9 @@ def serve() -> None:
         stop_redis = None
     server.start()
     loop_probe = probe_loop(server) if os.environ.get("BENCH_PROBE") else None
-    from ivr.serve import settle_heap
+    from ivr.serve import settle_interpreter
 
-    settle_heap()  # as ivr serve does once its servers are up
+    settle_interpreter()  # as ivr serve does once its servers are up
     echo = socket.create_server(("127.0.0.1", 0), backlog=16)
 
     def echo_loop() -> None:

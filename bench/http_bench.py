@@ -85,7 +85,7 @@ def serve(redis_url: str, prefix: str, workdir: str, operators: int) -> None:
 
     from ivr.console.hub import EventHub, Subscription, any_event
     from ivr.console.sse import EventStream, frame, sse_response
-    from ivr.serve import settle_heap
+    from ivr.serve import settle_interpreter
     from ivr.web.app import create_app
     from ivr.web.server import HttpServer
 
@@ -116,7 +116,7 @@ def serve(redis_url: str, prefix: str, workdir: str, operators: int) -> None:
         return sse_response(EventStream(start, render=render, alive=lambda: True))
 
     web = HttpServer(app, address=("127.0.0.1", 0), settings=config.http).start()
-    settle_heap()  # as ivr serve does once its servers are up
+    settle_interpreter()  # as ivr serve does once its servers are up
     stop = threading.Event()
 
     def tick() -> None:

@@ -39,7 +39,7 @@ seconds), with 50-90 KiB of RSS a call.  This loop serves the same 1,000 calls o
 half a core (~115 us of CPU a command) with 10-18 KiB a call, its own work p99 under
 2 ms.  The collector's pauses were the rest of the tail at 1,000 calls (several a
 second at CPython's default thresholds); ``ivr serve`` makes them rare
-(:func:`ivr.serve.settle_heap`).  What is left -- a loop serving a burst of ready sockets
+(:func:`ivr.serve.settle_interpreter`).  What is left -- a loop serving a burst of ready sockets
 in turn, a shared CPU -- is measured in BENCHMARKS.md, "FastAGI".
 
 Wiring (composition root)::
