@@ -26,6 +26,14 @@ class Leases:
         token = token or secrets.token_hex(8)
         return token if self.redis.set(key, token, nx=True, px=int(seconds * 1000)) else None
 
+    @staticmethod
+    def take_in(pipeline: Any, key: str, seconds: float) -> str:
+        """Queue taking the lease on ``key`` in ``pipeline`` (with what else is read in the
+        same round trip); the token, which holds the lease if that command's reply is true."""
+        token = secrets.token_hex(8)
+        pipeline.set(key, token, nx=True, px=int(seconds * 1000))
+        return token
+
     def release(self, key: str, token: str) -> None:
         """Give the lease back, if ``token`` still holds it."""
         self._release(keys=[key], args=[token])

@@ -128,8 +128,7 @@ class TwilioCalls:
 
     def incoming(self, call_sid: str, *, caller: str, dialled: str) -> str:
         """POST /twilio/voice: a new call (or Twilio retrying the first webhook)."""
-        with call_scope(call_sid), self.store.lock(call_sid):
-            stored = self.store.load(call_sid)
+        with call_scope(call_sid), self.store.held(call_sid) as (_, stored):
             if stored is not None:
                 return stored.twiml
             if self.store.has_ended(call_sid):
@@ -157,8 +156,7 @@ class TwilioCalls:
 
     def advance(self, call_sid: str, step: int, event_at: EventAt) -> str:
         """Any webhook that answers step ``step`` of the call with an event."""
-        with call_scope(call_sid), self.store.lock(call_sid) as held:
-            stored = self.store.load(call_sid)
+        with call_scope(call_sid), self.store.held(call_sid) as (held, stored):
             if stored is None:
                 return str(polite_goodbye())
             if not held or step != stored.step or stored.state.done:
@@ -172,8 +170,7 @@ class TwilioCalls:
 
     def ended(self, call_sid: str, status: str) -> None:
         """POST /twilio/status: the call is over; a menu left midway is an abandonment."""
-        with call_scope(call_sid), self.store.lock(call_sid):
-            stored = self.store.load(call_sid)
+        with call_scope(call_sid), self.store.held(call_sid) as (_, stored):
             if stored is None:
                 return
             if not stored.state.done:
@@ -218,8 +215,7 @@ class TwilioCalls:
         """The caller is taken from the operator and holds at the head of the line again:
         after a missed operator (above) and after a blind transfer, whose REST redirect
         brings the caller to POST /twilio/back-in-line?step=n."""
-        with call_scope(call_sid), self.store.lock(call_sid) as held:
-            stored = self.store.load(call_sid)
+        with call_scope(call_sid), self.store.held(call_sid) as (held, stored):
             if stored is None:
                 return str(polite_goodbye())
             if not held or step != stored.step:
@@ -270,8 +266,7 @@ class TwilioCalls:
         """
         if self.dialer is None:
             raise RuntimeError("bridging through the REST API needs a dialer")
-        with call_scope(call_sid), self.store.lock(call_sid) as held:
-            stored = self.store.load(call_sid)
+        with call_scope(call_sid), self.store.held(call_sid) as (held, stored):
             if not held or stored is None or stored.state.done or stored.state.phase != "waiting":
                 return False
             menu = self._menu(stored)

@@ -99,15 +99,7 @@ class CallStore:
     # -- calls ------------------------------------------------------------------------------
 
     def load(self, call_sid: str) -> StoredCall | None:
-        raw: dict[bytes, bytes] = self.redis.hgetall(self.call_key(call_sid))  # type: ignore[assignment]
-        if not raw or b"state" not in raw:
-            return None
-        return StoredCall(
-            step=int(raw[b"step"]),
-            menu=raw[b"menu"].decode(),
-            state=CallState.from_dict(json.loads(raw[b"state"])),
-            twiml=raw[b"twiml"].decode(),
-        )
+        return _stored(self.redis.hgetall(self.call_key(call_sid)))  # type: ignore[arg-type]
 
     def advance(self, call_sid: str, *, expected_step: int, new: StoredCall) -> bool:
         """Store ``new`` if the call is still at ``expected_step`` (0: not stored yet)."""
@@ -126,16 +118,24 @@ class CallStore:
         return bool(self.redis.exists(self.ended_key(call_sid)))
 
     @contextmanager
-    def lock(self, call_sid: str) -> Iterator[bool]:
-        """Hold the call for one request; yields False when another request kept it too long."""
+    def held(self, call_sid: str) -> Iterator[tuple[bool, StoredCall | None]]:
+        """Hold the call for one request, and its state as read once held.  Yields False
+        (and the state as it is) when another request kept it too long.  When nobody holds
+        it, taking the hold and reading the state are one round trip to Redis."""
         key = self.lock_key(call_sid)
-        deadline = time.monotonic() + self.lock_wait
-        token = self._leases.take(key, self.lock_seconds)
-        while token is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-            token = self._leases.take(key, self.lock_seconds)
+        pipeline = self.redis.pipeline(transaction=False)
+        token: str | None = Leases.take_in(pipeline, key, self.lock_seconds)
+        pipeline.hgetall(self.call_key(call_sid))
+        taken, raw = pipeline.execute()
+        if not taken:
+            token = None
+            deadline = time.monotonic() + self.lock_wait
+            while token is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+                token = self._leases.take(key, self.lock_seconds)
+            raw = self.redis.hgetall(self.call_key(call_sid))  # as the last holder left it
         try:
-            yield token is not None
+            yield token is not None, _stored(raw)
         finally:
             if token is not None:
                 self._leases.release(key, token)
@@ -158,3 +158,14 @@ class CallStore:
         if raw is None:
             return None
         return CallbackRecord(**json.loads(raw))
+
+
+def _stored(raw: dict[bytes, bytes]) -> StoredCall | None:
+    if not raw or b"state" not in raw:
+        return None
+    return StoredCall(
+        step=int(raw[b"step"]),
+        menu=raw[b"menu"].decode(),
+        state=CallState.from_dict(json.loads(raw[b"state"])),
+        twiml=raw[b"twiml"].decode(),
+    )

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from ivr.flow.context import CallContext
 from ivr.flow.engine import CallState
 from ivr.twilio import CallbackRecord, CallStore, StoredCall
+from routing.redis_conn import connect
+from tests.redis_servers import RedisClusterNodes
 
 SID = "CA" + "1" * 32
 
@@ -40,26 +45,36 @@ def test_end_removes_the_state_and_leaves_a_tombstone(store: CallStore, redis) -
     assert 0 < redis.ttl(store.ended_key(SID)) <= store.ttl
 
 
-def test_lock_serialises_requests_for_one_call(store: CallStore) -> None:
+def test_a_hold_serialises_requests_for_one_call_and_the_second_reads_what_the_first_stored(
+        store: CallStore) -> None:
     order: list[str] = []
 
     def second() -> None:
-        with store.lock(SID) as held:
-            order.append(f"second:{held}")
+        with store.held(SID) as (held, state):
+            order.append(f"second:{held}:{state.step if state else None}")
 
-    with store.lock(SID) as held:
-        assert held
+    store.advance(SID, expected_step=0, new=stored(1))
+    with store.held(SID) as (held, state):
+        assert held and state is not None and state.step == 1
         thread = threading.Thread(target=second)
         thread.start()
         time.sleep(0.1)
+        assert store.advance(SID, expected_step=1, new=stored(2, "ask_name"))
         order.append("first done")
     thread.join()
-    assert order == ["first done", "second:True"]
+    assert order == ["first done", "second:True:2"]
 
 
-def test_lock_gives_up_after_its_wait(store: CallStore) -> None:
-    with store.lock(SID), store.lock(SID) as second:
-        assert second is False
+def test_a_hold_gives_up_after_its_wait(store: CallStore) -> None:
+    with store.held(SID), store.held(SID) as (second, state):
+        assert second is False and state is None
+
+
+def test_a_hold_on_a_call_not_stored_yet(store: CallStore) -> None:
+    with store.held(SID) as (held, state):
+        assert held and state is None
+    with store.held(SID) as (held, _):
+        assert held  # given back
 
 
 def test_callback_record_round_trip(store: CallStore) -> None:
@@ -67,3 +82,20 @@ def test_callback_record_round_trip(store: CallStore) -> None:
     store.save_callback(record)
     assert store.load_callback("cb-1") == record
     assert store.load_callback("cb-2") is None
+
+
+@pytest.mark.cluster
+def test_a_hold_and_its_read_in_one_round_trip_on_a_redis_cluster(tmp_path: Path) -> None:
+    """The hold and the call's state share a hash tag: the one pipeline reaches one master."""
+    cluster = RedisClusterNodes().start()
+    try:
+        store = CallStore(connect(cluster.url, embedded_dir=str(tmp_path)), prefix="cl", lock_wait=0.3)
+        store.advance(SID, expected_step=0, new=stored(1))
+        with store.held(SID) as (held, state):
+            assert held and state is not None and state.step == 1
+            with store.held(SID) as (second, _):
+                assert second is False
+        with store.held(SID) as (held, _):
+            assert held
+    finally:
+        cluster.close()
