@@ -334,6 +334,12 @@ def consoles(args: argparse.Namespace) -> None:
               f"RSS {rss1:.0f} MiB, {threads1} threads ({(rss1 - rss0) * 1024 / streams:.1f} KiB a stream; "
               f"the HTTP pool makes up to http.threads={bench_config(0, 'x', engine.workdir).http.threads} "
               f"threads as needed, none a stream); after the calls: RSS {rss2:.0f} MiB, {threads2} threads")
+        async def close_all() -> None:  # so that none is left pending (and said so) at exit
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close_all(), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)
     finally:
         engine.close()
