@@ -8,7 +8,11 @@
 ``reply(action)`` may return an error message instead (sent as ``Response: Error`` with
 that ``Message:``, the way Asterisk refuses, e.g. ``No such channel``), or :data:`SILENT`
 (no answer at all: the client's timeout).  Each connection is served in its own thread
-(the engine and a test's second client may both be logged in); ``event`` goes to the last.
+(the engine and a test's second client may both be logged in); ``event`` goes to the last,
+and ``drop()`` cuts it as an Asterisk restart does.  With ``secret`` a Login with another
+one is refused (``Authentication failed``); ``logins`` counts them all.  An action's
+``Variable:`` lines (Originate sends several; ``actions`` keeps the last) are all in
+``variables``, at the action's index.
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ SILENT = "\x00silent"  # reply(): send nothing
 
 
 class AmiDouble:
-    def __init__(self, *, reply: Reply | None = None) -> None:
+    def __init__(self, *, reply: Reply | None = None, secret: str | None = None) -> None:
         self.reply = reply or (lambda action: None)
+        self.secret = secret
+        self.logins = 0
         self.actions: list[dict[str, str]] = []
+        self.variables: list[list[str]] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.conn: socket.socket | None = None
@@ -61,10 +68,12 @@ class AmiDouble:
             buf += chunk
             while b"\r\n\r\n" in buf:
                 block, buf = buf.split(b"\r\n\r\n", 1)
-                action = parse_message(block.decode())
+                text = block.decode()
+                action = parse_message(text)
+                self.variables.append([line[10:] for line in text.split("\r\n") if line.startswith("Variable: ")])
                 self.actions.append(action)
                 aid = action.get("ActionID", "")
-                error = None if action.get("Action") == "Login" else self.reply(action)
+                error = self._login(action) if action.get("Action") == "Login" else self.reply(action)
                 if error == SILENT:
                     continue
                 if error is None:
@@ -72,6 +81,10 @@ class AmiDouble:
                 else:
                     self._send(conn, f"Response: Error\r\nActionID: {aid}\r\nMessage: {error}\r\n\r\n")
         conn.close()
+
+    def _login(self, action: dict[str, str]) -> str | None:
+        self.logins += 1
+        return None if self.secret in (None, action.get("Secret")) else "Authentication failed"
 
     @staticmethod
     def _ok(action: dict[str, str]) -> str:
@@ -81,6 +94,12 @@ class AmiDouble:
     def event(self, fields: dict[str, str]) -> None:
         assert self.conn is not None, "no client connected"
         self._send(self.conn, "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n")
+
+    def drop(self) -> None:
+        """Asterisk restarting: the last connection goes (the port still accepts until ``close()``)."""
+        assert self.conn is not None, "no client connected"
+        self.conn.shutdown(socket.SHUT_RDWR)
+        self.conn.close()
 
     def named(self, name: str) -> list[dict[str, str]]:
         return [a for a in self.actions if a.get("Action") == name]

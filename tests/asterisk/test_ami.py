@@ -2,86 +2,35 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import pytest
 
-from ivr.asterisk.ami import AmiClient, AmiError, CallbackCall, Message, parse_message
+from ivr.asterisk.ami import AmiClient, AmiError, CallbackCall, Message
+from tests.asterisk.ami_double import AmiDouble
 
-
-class FakeAmi:
-    def __init__(self, *, secret: str = "s3cret") -> None:
-        self.secret = secret
-        self.actions: list[dict[str, str]] = []
-        self.logins = 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.address = self.sock.getsockname()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        while True:  # one connection at a time, as long as the test runs
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conn = conn
-            self.session(conn)
-
-    def drop(self) -> None:
-        """Asterisk restarting: the connection goes, the port refuses until ``back()``."""
-        self.conn.shutdown(socket.SHUT_RDWR)
-        self.conn.close()
-
-    def session(self, conn: socket.socket) -> None:
-        conn.sendall(b"Asterisk Call Manager/9.0.0\r\n")
-        buf = b""
-        while True:
-            try:
-                chunk = conn.recv(4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-            while b"\r\n\r\n" in buf:
-                block, buf = buf.split(b"\r\n\r\n", 1)
-                text = block.decode()
-                msg = parse_message(text)
-                msg["_variables"] = ";".join(l[10:] for l in text.split("\r\n") if l.startswith("Variable: "))
-                self.actions.append(msg)
-                aid = msg["ActionID"]
-                if msg["Action"] == "Login":
-                    self.logins += 1
-                if msg["Action"] == "Login" and msg["Secret"] != self.secret:
-                    conn.sendall(f"Response: Error\r\nActionID: {aid}\r\nMessage: Authentication failed\r\n\r\n".encode())
-                    continue
-                reply = "Message: Originate successfully queued" if msg["Action"] == "Originate" else "Message: Authentication accepted"
-                conn.sendall(f"Response: Success\r\nActionID: {aid}\r\n{reply}\r\n\r\n".encode())
-                if msg["Action"] == "Originate":
-                    conn.sendall(b"Event: Hangup\r\nChannel: Local/callback@hotline-callback-00000001;1\r\nCause: 16\r\n\r\n")
-        conn.close()
+HANGUP = {"Event": "Hangup", "Channel": "Local/callback@hotline-callback-00000001;1", "Cause": "16"}
 
 
 def test_login_originate_callback_and_events() -> None:
-    ami = FakeAmi()
+    ami = AmiDouble(secret="s3cret")
     client = AmiClient(*ami.address, username="ivr-engine", secret="s3cret")
     try:
         client.originate_callback(CallbackCall("cb-1", "+79990000001", "PJSIP/op101", "2026000001"))
+        ami.event(HANGUP)
         event = client.events.get(timeout=5)
     finally:
         client.close()
     originate = ami.actions[1]
     assert originate["Action"] == "Originate" and originate["Channel"] == "Local/callback@hotline-callback"
-    assert "IVR_CALLBACK_NUMBER=79990000001" in originate["_variables"]
-    assert "IVR_OPERATOR_ENDPOINT=PJSIP/op101" in originate["_variables"]
+    assert "IVR_CALLBACK_NUMBER=79990000001" in ami.variables[1]
+    assert "IVR_OPERATOR_ENDPOINT=PJSIP/op101" in ami.variables[1]
     assert event["Event"] == "Hangup" and event["Cause"] == "16"
 
 
 def test_wrong_secret_is_an_error() -> None:
-    ami = FakeAmi()
+    ami = AmiDouble(secret="s3cret")
     with pytest.raises(AmiError, match="Authentication failed"):
         AmiClient(*ami.address, username="ivr-engine", secret="wrong")
 
@@ -93,7 +42,7 @@ def test_a_dropped_connection_is_logged_in_again_and_actions_fail_fast_meanwhile
     import ivr.asterisk.ami as ami_module
 
     monkeypatch.setattr(ami_module, "RECONNECT_FIRST", 0.05)
-    ami = FakeAmi()
+    ami = AmiDouble(secret="s3cret")
     back = threading.Event()
     client = AmiClient(*ami.address, username="ivr-engine", secret="s3cret", on_reconnect=back.set)
     try:
@@ -113,7 +62,7 @@ def test_a_dropped_connection_is_logged_in_again_and_actions_fail_fast_meanwhile
 def test_an_action_while_disconnected_is_an_ami_error_at_once() -> None:
     import time
 
-    ami = FakeAmi()
+    ami = AmiDouble(secret="s3cret")
     client = AmiClient(*ami.address, username="ivr-engine", secret="s3cret")
     ami.sock.close()  # nothing to come back to
     ami.drop()
@@ -130,11 +79,12 @@ def test_an_action_while_disconnected_is_an_ami_error_at_once() -> None:
 def test_an_engine_client_with_an_event_handler_keeps_no_event_queue() -> None:
     """The engine's client hands every event to its handler; nothing piles up unread in a
     process that runs for weeks."""
-    ami = FakeAmi()
+    ami = AmiDouble(secret="s3cret")
     seen: list[Message] = []
     client = AmiClient(*ami.address, username="ivr-engine", secret="s3cret", on_event=seen.append)
     try:
         client.originate_callback(CallbackCall("cb-1", "+79990000001", "PJSIP/op101", "2026000001"))
+        ami.event(HANGUP)
         deadline = time.monotonic() + 5
         while not seen and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -13,7 +13,6 @@ import socket
 from pathlib import Path
 
 import pytest
-from test_ami import FakeAmi
 
 from ivr.asterisk.ami import AmiError, CallbackCall, Message
 from ivr.asterisk.dialer import AsteriskCallbackDialer
@@ -25,6 +24,7 @@ from ivr.config.schema import AsteriskSettings
 from ivr.engine import build_engine
 from routing.engine import Router
 from routing.model import WaitingCall
+from tests.asterisk.ami_double import AmiDouble
 from tests.embedded import embedded_redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +118,7 @@ class RecordingAmi:
         return {"Response": "Success", "Message": "Originate successfully queued"}
 
 
-def due_callback(router: Router) -> tuple[str, AsteriskCallbackDialer, FakeAmi]:
+def due_callback(router: Router) -> tuple[str, AsteriskCallbackDialer, RecordingAmi]:
     call = waiting(router)
     router.request_callback(call, "+79990000001")
     router.set_operator_state("op102", "available")
@@ -182,7 +182,7 @@ def test_originate_failing_leaves_the_reservation_to_expire(router: Router) -> N
 def test_serve_logs_in_to_ami_when_configured(tmp_path: Path) -> None:
     config = load_config(ROOT / "config.yaml")
     assert config.asterisk == AsteriskSettings(ami=None, ami_user="ivr-engine")
-    fake = FakeAmi(secret="s3cret")
+    fake = AmiDouble(secret="s3cret")
     config = dataclasses.replace(config, asterisk=AsteriskSettings(ami=fake.address))
     engine = build_engine(config, Secrets(ami_secret="s3cret"),
                           redis=embedded_redis(str(tmp_path / "r.db")))
