@@ -9,7 +9,7 @@ import json
 import time
 from typing import Any
 
-from tests.journeys.product import Product, until
+from tests.journeys.product import Product, Serving, until
 from tests.journeys.test_operator_day import PASSWORD, log_in, state, text_of, wait
 from tests.journeys.test_softphone import reach_the_queue
 
@@ -24,14 +24,16 @@ def general_queue(product: Product) -> dict[str, Any]:
     return next(q for q in queues if q["queue"] == "general")
 
 
-def test_a_missed_call_keeps_the_head_of_the_line_and_the_operator_sees_why(
-    product: Product, browser: Any
-) -> None:
+def olga_rung(product: Product, browser: Any, *others: tuple[str, str]) -> tuple[Serving, Any, str]:
+    """The README's engine with Olga (op101) and ``others`` (user, operator) as operators;
+    Olga logged in and ready, a softphone caller in the general queue put through to her
+    phone and her pop showing the call: (the engine, the phone, the call id)."""
     from selenium.webdriver.common.by import By
 
-    added = product.ivr("users", "add", "olga", "--role", "operator", "--operator", "op101",
-                        input=PASSWORD + "\n")
-    assert added.returncode == 0, added.stderr
+    for user, operator in (("olga", "op101"), *others):
+        added = product.ivr("users", "add", user, "--role", "operator", "--operator", operator,
+                            input=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
     serving = product.serve()
     log_in(browser, serving, "olga")
     wait(browser, lambda d: d.current_url.endswith("/operator"))
@@ -43,6 +45,13 @@ def test_a_missed_call_keeps_the_head_of_the_line_and_the_operator_sees_why(
     call_id = reach_the_queue(phone, consent="2")
     phone.expect_exact("Connected to operator op101")
     wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    return serving, phone, call_id
+
+
+def test_a_missed_call_keeps_the_head_of_the_line_and_the_operator_sees_why(
+    product: Product, browser: Any
+) -> None:
+    serving, phone, _ = olga_rung(product, browser)
     rang_at = time.monotonic()
     # Olga does not press "answered".
     wait(browser, lambda d: state(d) == "offline", timeout=RING_SECONDS + 15)
@@ -69,21 +78,7 @@ def test_the_softphone_caller_an_operator_missed_is_handed_to_the_next_one(produ
 
     from tests.console.live import headless_chromium
 
-    for user, operator in (("olga", "op101"), ("pavel", "op104")):  # both in the general queue
-        added = product.ivr("users", "add", user, "--role", "operator", "--operator", operator,
-                            input=PASSWORD + "\n")
-        assert added.returncode == 0, added.stderr
-    serving = product.serve()
-    log_in(browser, serving, "olga")
-    wait(browser, lambda d: d.current_url.endswith("/operator"))
-    wait(browser, lambda d: text_of(d, "connection") == "на связи")
-    browser.find_element(By.ID, "go-ready").click()
-    wait(browser, lambda d: state(d) == "available")
-
-    phone = product.call(serving)
-    call_id = reach_the_queue(phone, consent="2")
-    phone.expect_exact("Connected to operator op101")
-    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    serving, phone, call_id = olga_rung(product, browser, ("pavel", "op104"))  # both in the general queue
     appeal, topic = text_of(browser, "pop-appeal"), text_of(browser, "pop-topic")
     assert appeal and topic
     with headless_chromium() as second:
@@ -117,25 +112,9 @@ def test_a_softphone_caller_who_hangs_up_while_it_rings_is_not_offered_to_the_ne
     When the ring time passes Olga counts a miss, but the call is not put back in line and
     handed to Pavel, then to the next one, each "missed" in turn: the softphone says it no
     longer has the call, and routing takes it out of line."""
-    from selenium.webdriver.common.by import By
-
     from tests.journeys.test_asterisk_guide import Console
 
-    for user, operator in (("olga", "op101"), ("pavel", "op104")):
-        added = product.ivr("users", "add", user, "--role", "operator", "--operator", operator,
-                            input=PASSWORD + "\n")
-        assert added.returncode == 0, added.stderr
-    serving = product.serve()
-    log_in(browser, serving, "olga")
-    wait(browser, lambda d: d.current_url.endswith("/operator"))
-    wait(browser, lambda d: text_of(d, "connection") == "на связи")
-    browser.find_element(By.ID, "go-ready").click()
-    wait(browser, lambda d: state(d) == "available")
-
-    phone = product.call(serving)
-    call_id = reach_the_queue(phone, consent="2")
-    phone.expect_exact("Connected to operator op101")
-    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    serving, phone, _ = olga_rung(product, browser, ("pavel", "op104"))
     pavel = Console(serving.base_url)
     pavel.log_in("pavel", PASSWORD)
     pavel.set_state("ready")
