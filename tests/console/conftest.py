@@ -7,8 +7,10 @@ hashed with cheap PBKDF2 here (the real ``ivr users add`` uses werkzeug's defaul
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -95,6 +97,19 @@ def app(engine: Engine) -> Flask:
     app = create_app(engine)
     app.testing = True
     return app
+
+
+@pytest.fixture()
+def keyed(config: Config, tmp_path: Path, redis_server: RedisServer, user_hashes: dict[str, UserConfig],
+          clock: Clock) -> tuple[Engine, Flask]:
+    """An engine with a recording key (clips and recordings are kept), and its app."""
+    (tmp_path / "clips").mkdir()
+    key = "k1:" + base64.b64encode(os.urandom(32)).decode()
+    engine = build_engine(console_config(config, tmp_path, user_hashes), Secrets(secret_key="k", recording_key=key),
+                          redis=connect(redis_server.url, embedded_dir=str(tmp_path)), clock=clock)
+    app = create_app(engine)
+    app.testing = True
+    return engine, app
 
 
 def csrf_of(client: FlaskClient, path: str = "/login") -> str:

@@ -4,36 +4,19 @@ is assigned to, every attempt in the recordings audit; without a key it is not k
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from pathlib import Path
-from typing import Any
 
-import pytest
 from flask import Flask
 
 from ivr.call import CallRunner
-from ivr.config import Config, Secrets
 from ivr.console.users import UserStore
-from ivr.engine import Engine, build_engine
+from ivr.engine import Engine
 from ivr.flow import events as e
-from ivr.web.app import create_app
-from routing.redis_conn import connect
-from tests.console.conftest import Clock, Console, console_config, login, place_call
+from tests.console.conftest import Console, login, place_call
 
 NAME = b"RIFF\x00\x10\x00\x00WAVEfmt " + os.urandom(3000)
-
-
-@pytest.fixture()
-def keyed(config: Config, tmp_path: Path, redis_server: Any, user_hashes: Any, clock: Clock) -> tuple[Engine, Flask]:
-    (tmp_path / "clips").mkdir()
-    key = "k1:" + base64.b64encode(os.urandom(32)).decode()
-    engine = build_engine(console_config(config, tmp_path, user_hashes), Secrets(secret_key="k", recording_key=key),
-                          redis=connect(redis_server.url, embedded_dir=str(tmp_path)), clock=clock)
-    app = create_app(engine)
-    app.testing = True
-    return engine, app
 
 
 def clip_dir(engine: Engine) -> Path:

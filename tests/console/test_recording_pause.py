@@ -41,17 +41,6 @@ CALL = "1773824400.42"  # a call id is the caller's channel's UNIQUEID
 
 
 @pytest.fixture()
-def keyed(config: Config, tmp_path: Path, redis_server: Any, user_hashes: Any, clock: Clock) -> tuple[Engine, Flask]:
-    (tmp_path / "clips").mkdir()
-    key = "k1:" + base64.b64encode(os.urandom(32)).decode()
-    engine = build_engine(console_config(config, tmp_path, user_hashes), Secrets(secret_key="k", recording_key=key),
-                          redis=connect(redis_server.url, embedded_dir=str(tmp_path)), clock=clock)
-    app = create_app(engine)
-    app.testing = True
-    return engine, app
-
-
-@pytest.fixture()
 def ami(keyed: tuple[Engine, Flask]) -> Iterator[MuteAmi]:
     server = MuteAmi()
     client = asterisk_control(keyed[0], server, timeout=1.0)
