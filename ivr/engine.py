@@ -229,7 +229,7 @@ def build_engine(
                     menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
                     catalog=holder.get("catalog"), startup_messages=messages,
                     call_observers=[recordings.call_ended, call_log.record], call_log=call_log,
-                    metrics=metrics, observer=Observers(metrics, CallLogLine(), instances), instances=instances,
+                    metrics=metrics, observer=Observers(metrics, CallLogLine()), instances=instances,
                     routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics),
                     record_dir=folders.record_dir, life=life, audit=audit)
     metrics.registry.register(QueueCollector(router))

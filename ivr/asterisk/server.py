@@ -68,6 +68,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, Self, TypeVar
 
 from ivr.asterisk.admission import Admission, AdmissionSettings
@@ -104,8 +105,8 @@ class FastAgiServer:
         admission: AdmissionSettings | None = None,
     ) -> None:
         """``service_workers=0`` runs the engine's service calls inline on the loop (only
-        for services that never block, e.g. an in-memory world).  ``on_call_end`` runs on
-        the loop and must not block."""
+        for services that never block, e.g. an in-memory world).  ``on_call_end`` runs in
+        the service pool (it may go to Redis), after the socket is closed."""
         self.call_factory = call_factory
         self.max_calls = max_calls
         self.backlog = backlog
@@ -203,7 +204,7 @@ class FastAgiServer:
                                        speech_offload=self._speech_offload, env_timeout=env_timeout,
                                        on_env=lambda: self.admission.env_received(conn))
             if self.on_call_end is not None:
-                self.on_call_end(result)
+                await self._offload(partial(self.on_call_end, result))
         except Exception:
             log.exception("call failed")
         finally:

@@ -11,7 +11,8 @@ How: each process has an instance id and writes, under the routing hash tag::
     {ivr}:engines               HASH   instance id -> last heartbeat (epoch seconds)
     {ivr}:engine:<id>:calls     SET    FastAGI call ids this instance is serving
 
-A call is added when it starts (the :class:`InstanceRegistry` is a call observer) and
+A call is added when its FastAGI session has its environment
+(:meth:`InstanceRegistry.call_started`, from the server's call factory, in its service pool) and
 removed when its FastAGI session has ended (:meth:`InstanceRegistry.call_ended`, from the
 server's ``on_call_end``), not when the menu is done with it: between the menu's
 decision to connect and Asterisk receiving ``IVR_STATUS=connect`` the call still depends
@@ -43,8 +44,6 @@ from ivr.aftermenu.life import LOST_NODE
 from routing.errors import RoutingError
 
 if TYPE_CHECKING:
-    from ivr.flow.engine import CallState
-    from ivr.menu.model import Menu
     from routing.engine import Router
 
 log = logging.getLogger(__name__)
@@ -84,20 +83,20 @@ class InstanceRegistry:
     def calls_key(self, instance_id: str) -> str:
         return f"{self._calls_prefix}{instance_id}:calls"
 
-    # -- calls (a CallRunner observer) ------------------------------------------------------
-    def observe(self, menu: Menu, before: CallState | None, after: CallState) -> None:
-        ctx = after.context
-        if ctx.channel != "asterisk":
-            return
-        if before is not None:
+    # -- calls ------------------------------------------------------------------------------
+    def call_started(self, call_id: str) -> None:
+        """A FastAGI call is ours from now on (also when the dialplan brings it back)."""
+        if not call_id:
             return
         try:
-            self.redis.sadd(self.calls_key(self.id), ctx.call_id)
+            self.redis.sadd(self.calls_key(self.id), call_id)
         except Exception as exc:  # noqa: BLE001 - a call must go on without its lease record
             log.warning("instance %s: call record not kept: %s", self.id, type(exc).__name__)
 
     def call_ended(self, call_id: str) -> None:
-        """The call's session is over (the socket closed): it no longer depends on us."""
+        """The call's session is over (the socket closed): it no longer depends on us.
+
+        Both run in the FastAGI server's service pool, never on its loop: Redis may be slow."""
         if not call_id:
             return
         try:

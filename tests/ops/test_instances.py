@@ -25,8 +25,8 @@ class Wall:
 
 
 def walk_to_queue(engine, registry: InstanceRegistry, call_id: str, *, callback: bool = False) -> CallRunner:  # type: ignore[no-untyped-def]
-    runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock,
-                        observer=registry)
+    registry.call_started(call_id)  # the FastAGI server's call factory does it, before the menu
+    runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
     runner.start(e.CallStarted(call_id, "+79990005501", "88005553535", NOON,
                                appeal=engine.services().allocate_appeal()))
     for event in (e.DigitsEntered("1", NOON), e.Recorded("clip", NOON),
@@ -104,3 +104,54 @@ def test_a_clean_stop_leaves_nothing_behind(make_engine) -> None:  # type: ignor
     a.tick()
     a.leave()
     assert engine.redis.hlen(a.engines_key) == 0
+
+
+def test_a_fastagi_call_is_its_instances_while_it_lasts_and_the_loop_never_waits_on_redis_for_it(make_engine) -> None:  # type: ignore[no-untyped-def]
+    """The record of a FastAGI call is written when its session starts and removed when it
+    ends, both from the server's service pool: Redis slow for a moment must not stall the
+    loop every call's audio commands go through."""
+    import threading
+    import time
+
+    from fake_asterisk import FakeCall, ScriptedCaller
+
+    from ivr.asterisk.peer import default_env
+    from ivr.asterisk.wiring import fastagi_server
+
+    engine = make_engine(clock=lambda: NOON)
+    registry = engine.instances
+    assert registry is not None
+    asked: list[tuple[str, str]] = []
+
+    class Watched:  # the registry's Redis, noting which thread asks it what
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            command = getattr(self.inner, name)
+            if name not in ("sadd", "srem"):
+                return command
+            return lambda *args: (asked.append((name, threading.current_thread().name)), command(*args))[1]
+
+    registry.redis = Watched(engine.redis)
+    during: list[bool] = []
+
+    class Caller(ScriptedCaller):
+        def hear(self, kind: str, what: str, escape: str) -> str | None:
+            during.append(bool(engine.redis.sismember(registry.calls_key(registry.id), "i.1")))
+            return super().hear(kind, what, escape)
+
+    server = fastagi_server(engine, ("127.0.0.1", 0))
+    server.start()
+    try:
+        FakeCall(caller=Caller("1", hang_up_on="identity.say_name"),
+                 env=default_env(caller="79990004404", uniqueid="i.1")).run(server.address)
+        deadline = time.monotonic() + 5
+        while server.active_calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        server.shutdown(1.0)
+    assert during and all(during)
+    assert engine.redis.smembers(registry.calls_key(registry.id)) == set()
+    assert [name for name, _ in asked] == ["sadd", "srem"]
+    assert all(thread.startswith("fastagi-service") for _, thread in asked), asked
