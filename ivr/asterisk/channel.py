@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -129,6 +129,16 @@ class AgiChannel:
             log.warning("prompt %s could not be played", path)
             return None
         return str(key) or None
+
+    async def playback(self, paths: Sequence[str], *, expect: float) -> None:
+        """Play files one after another, no key interrupting: ``EXEC Playback a&b&c`` (one command).
+
+        ``200 result=0`` whether they played, one was missing (Asterisk skips it) or the caller
+        hung up meanwhile (then ``HANGUP`` follows, and the next command finds the call gone).
+        """
+        if any("&" in path or "," in path for path in paths):
+            raise ValueError("a prompt path cannot contain '&' or ','")
+        await self.exec("Playback", "&".join(paths), expect=expect)
 
     async def wait_for_digit(self, ms: int) -> str | None:
         """``200 result=55`` -> "7"; ``200 result=0`` (timeout) -> None."""

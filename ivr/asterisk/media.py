@@ -1,7 +1,9 @@
 """The flow engine's media actions, carried out as AGI commands.
 
 =================  ==========================================================================
-Play               ``STREAM FILE ivr/<lang>/<prompt id> "0123456789*#"`` (escapes: barge-in)
+Play               ``STREAM FILE ivr/<lang>/<prompt id> "0123456789*#"`` (escapes: barge-in);
+                   two or more in a row without barge-in (the appeal number, digit by digit):
+                   one ``EXEC Playback ivr/ru/common.your_appeal&ivr/ru/number.4&...``
 SayDigits/Number   ``SAY DIGITS 1205 ""`` / ``SAY NUMBER 21 ""`` (CHANNEL(language) set at start)
 CollectDigits      its prompts (escapable), then ``WAIT FOR DIGIT <ms>`` per key
 CollectSpeech      its prompts, ``RECORD FILE`` with the accepted keys as escapes, then the
@@ -10,7 +12,7 @@ Record             its prompts, then ``RECORD FILE`` (a spoken name when speech 
 HoldMusic          ``EXEC StartMusicOnHold`` once, then one ``WAIT FOR DIGIT <seconds>`` per
                    hold; the music goes on across holds and stops (``EXEC StopMusicOnHold``)
                    only before the caller hears anything else or the call leaves the engine
-SetVariable        ``SET VARIABLE``
+SetVariable        ``SET VARIABLE`` (not again when the call already has that value)
 StartRecording     ``SET VARIABLE IVR_RECORD 1`` (the dialplan runs MixMonitor on the bridge)
 Connect            ``SET VARIABLE IVR_OPERATOR/IVR_OPERATOR_ENDPOINT/IVR_RECORD``, end of AGI:
                    the dialplan Dials ``${IVR_OPERATOR_ENDPOINT}``
@@ -27,6 +29,11 @@ questions), so the player starts the music at the first hold and leaves it on wh
 after batch is only a hold: one ``WAIT FOR DIGIT`` of the hold's length each, one command
 per ``poll_seconds`` (AGI cannot be interrupted from the engine's side: without AMI that
 wait bounds how long a reserved operator waits for the caller).
+
+Every AGI command is a round trip the engine's loop wakes for (``bench/asterisk_cost.py``: the
+engine's CPU per call follows the number of commands), so prompts nobody can interrupt go out
+as one ``Playback`` and a variable is not set twice to the same value.  A missing file in a
+``Playback`` is skipped by Asterisk as ``STREAM FILE`` skips it here.
 
 The player runs on the server's event loop; the one blocking thing it does, speech
 recognition, goes through the ``offload`` it is given (a bounded thread pool).
@@ -99,6 +106,7 @@ class MediaPlayer:
         self.clock = clock
         self.offload = offload
         self.music = False  # music on hold is playing on the channel
+        self.variables: dict[str, str] = {}  # what this call set on its channel
 
     async def quiet(self) -> None:
         """Stop the music on hold, if it plays (before anything else is heard or done)."""
@@ -106,6 +114,12 @@ class MediaPlayer:
             self.music = False
             if not self.channel.hung_up:
                 await self.channel.exec("StopMusicOnHold")
+
+    async def set_variable(self, name: str, value: str) -> None:
+        """``SET VARIABLE``, unless this call already set ``name`` to ``value``."""
+        if self.variables.get(name) != value:
+            await self.channel.set_variable(name, value)
+            self.variables[name] = value
 
     def prompt_path(self, prompt: str, language: str) -> str:
         return f"{self.settings.sounds_prefix}/{language}/{prompt}"
@@ -117,10 +131,14 @@ class MediaPlayer:
         """
         barged: str | None = None
         escape = _barge_in_keys(actions)
-        for action in actions:
+        for action in _recitals(actions):
             if not isinstance(action, (a.HoldMusic, a.SetVariable, a.StartRecording)):
                 await self.quiet()
-            if isinstance(action, (a.Play, a.SayDigits, a.SayNumber)):
+            if isinstance(action, Recital):
+                if barged is None:
+                    await self.channel.playback([self.prompt_path(p.prompt, p.language) for p in action.plays],
+                                                expect=self.settings.prompt_seconds * len(action.plays))
+            elif isinstance(action, (a.Play, a.SayDigits, a.SayNumber)):
                 if barged is None:
                     barged = await self._prompt(action, escape)
             elif isinstance(action, a.CollectDigits):
@@ -132,7 +150,7 @@ class MediaPlayer:
             elif isinstance(action, a.HoldMusic):
                 return await self._hold(action, barged)
             elif isinstance(action, a.SetVariable):
-                await self.channel.set_variable(action.name, action.value)
+                await self.set_variable(action.name, action.value)
             elif isinstance(action, a.StartRecording):
                 await self.channel.set_variable("IVR_RECORD", "1")
             elif isinstance(action, a.Connect):
@@ -251,6 +269,31 @@ class MediaPlayer:
     def _clip_path(self, clip: str) -> str:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in clip)
         return f"{self.settings.record_dir}/{safe}"
+
+
+@dataclass(frozen=True)
+class Recital:
+    """Prompts in a row that no key may interrupt: played by one command."""
+
+    plays: tuple[a.Play, ...]
+
+
+def _recitals(actions: Sequence[a.MediaAction]) -> list[a.MediaAction | Recital]:
+    """The batch with each run of two or more ``Play(barge_in=False)`` made one :class:`Recital`."""
+    out: list[a.MediaAction | Recital] = []
+    run: list[a.Play] = []
+    for action in [*actions, None]:
+        if isinstance(action, a.Play) and not action.barge_in:
+            run.append(action)
+            continue
+        if len(run) > 1:
+            out.append(Recital(tuple(run)))
+        else:
+            out.extend(run)
+        run = []
+        if action is not None:
+            out.append(action)
+    return out
 
 
 def _barge_in_keys(actions: Sequence[a.MediaAction]) -> str:

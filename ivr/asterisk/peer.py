@@ -132,6 +132,8 @@ class AsteriskPeer:
                 return ["200 result=-1 endpos=16160", "HANGUP"]
             if verb == "RECORD FILE":
                 return ["200 result=-1 (hangup) endpos=0", "HANGUP"]
+            if verb == "EXEC":  # Playback goes on to its end on a dead channel, then succeeds
+                return ["200 result=0", "HANGUP"]
             return ["200 result=-1", "HANGUP"]
         except IndexError:
             return USAGE.get(verb, GENERIC_USAGE)
@@ -172,6 +174,10 @@ class AsteriskPeer:
         if verb == "EXEC":
             if args[0] not in APPS:
                 return ["200 result=-2"]
+            if args[0] == "Playback" and len(args) > 1:  # "a&b&c[,options]": each heard, no key counts
+                for name in args[1].partition(",")[0].split("&"):
+                    c.hear("file", name, "")
+                return ["200 result=0"]
             if args[0] == "Set" and len(args) > 1 and "=" in args[1]:
                 name, _, value = args[1].partition("=")
                 self.variables[name] = value

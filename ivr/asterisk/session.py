@@ -147,7 +147,7 @@ async def run_session(
                              interrupted=draining, offload=speech_offload)
         actions = await run_steps(runner.start_steps(started_event), offload)
         started = True
-        await channel.set_variable("CHANNEL(language)", started_event.language)  # SAY DIGITS in Russian
+        await player.set_variable("CHANNEL(language)", started_event.language)  # SAY DIGITS in Russian
         while True:
             event = await player.run(actions)
             if runner.done:

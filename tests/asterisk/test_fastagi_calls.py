@@ -84,6 +84,31 @@ def test_hang_up_in_queue_leaves_the_queue(harness: Harness) -> None:
     assert harness.world.left == ["1795312804.30"] and harness.world.queued == {}
 
 
+def test_the_appeal_number_is_one_command_heard_digit_by_digit(harness: Harness) -> None:
+    """Prompts nobody may cut short go out as one Playback: one round trip, not eleven
+    (the engine's CPU per call follows its commands, bench/asterisk_cost.py)."""
+    caller = ScriptedCaller("1#01")  # then hangs up on hold
+    sent = commands(FakeCall(caller=caller).run(harness.address))
+    appeal = ended(harness).appeal
+    files = ["ivr/ru/common.your_appeal", *(f"ivr/ru/number.{d}" for d in appeal)]
+    assert f'EXEC Playback "{"&".join(files)}"' in sent
+    assert not any(c.startswith("STREAM FILE ivr/ru/common.your_appeal") for c in sent)
+    start = caller.heard.index(files[0])
+    assert caller.heard[start:start + len(files)] == files  # each file heard, in order
+    assert sent.count('SET VARIABLE "CHANNEL(language)" "ru"') == 1  # the language node's: already so
+
+
+def test_a_hang_up_during_the_appeal_number_leaves_the_queue(harness: Harness) -> None:
+    call = FakeCall(caller=ScriptedCaller("1#01", hang_up_on="number.6")).run(harness.address)
+    at = next(i for i, line in enumerate(call.transcript) if line.startswith(">> EXEC Playback"))
+    assert call.transcript[at + 1:at + 3] == ["<< 200 result=0", "<< HANGUP"]  # as Asterisk: Playback succeeds
+    assert len(call.transcript) <= at + 5  # at most one command more, refused on the dead channel
+    assert call.closed_by_server
+    ctx = ended(harness)
+    assert ctx.outcome == "abandoned" and ctx.path[-1].node == "queue"
+    assert harness.world.left == ["1795312804.30"]
+
+
 @pytest.mark.parametrize("fault", ["510", "511", "520", "garbage", "overlong", "vanish"])
 def test_bad_replies_end_the_call_cleanly_and_the_server_keeps_serving(harness: Harness, fault: str) -> None:
     call = FakeCall(caller=ScriptedCaller("1#"), faults={5: fault}).run(harness.address)  # type: ignore[dict-item]

@@ -412,7 +412,8 @@ def test_callback_accepted_then_dialled_through_ami_when_an_operator_is_free(hot
     call.on(r"STREAM FILE ivr/ru/queue\.callback_offer ", "1")  # "press 1 to be called back"
     call.hear(r"STREAM FILE ivr/ru/callback\.number_is ")  # "we will call you at ..."
     call.on(r"STREAM FILE ivr/ru/callback\.confirm_number ", "1")
-    call.hear(r"STREAM FILE ivr/ru/callback\.booked ")  # "we will call you back"
+    # "we will call you back", the appeal number and goodbye: one Playback, no key cuts it short
+    call.hear(r'EXEC Playback "ivr/ru/callback\.booked&ivr/ru/common\.your_appeal&')
     call.hang_up()  # the citizen does not wait for the appeal number and goodbye
     call.wait_gone()
     ctx, session = hotline.ended(call.uniqueid)
