@@ -288,8 +288,14 @@ def run_level(host: Host, calls: int, *, hold: float, rate: float, idle: float, 
     for tid, seconds_ in threads_after.items():
         name = names.get(tid, "other threads")
         engine_threads[name] = round(engine_threads.get(name, 0.0) + seconds_ - threads_before.get(tid, 0.0), 2)
+    # A call the engine dropped on an AGI error still "succeeds" for sipp (the dialplan's fallback
+    # queue holds it): it must not count as a walked call, or a broken build measures cheap.
+    agi_errors = int(sum(v for k, v in moved.items() if k.startswith("ivr_agi_errors_total")))
+    if agi_errors:
+        print(f"WARNING: {agi_errors} AGI errors at {calls} calls: the figures are not of whole calls "
+              f"(see {run_dir.parent / 'serve.log'})", file=sys.stderr, flush=True)
     return {
-        "calls": calls, "wall_s": round(wall, 1), "sipp_rc": sipp.returncode,
+        "calls": calls, "wall_s": round(wall, 1), "sipp_rc": sipp.returncode, "agi_errors": agi_errors,
         "successful": int(last.get("SuccessfulCall(C)", 0) or 0), "failed": int(last.get("FailedCall(C)", 0) or 0),
         "cpu_s": {k: round(v, 2) for k, v in used.items()},
         "idle_cpu_per_s": {k: round(v, 4) for k, v in idle_rate.items()},
@@ -338,7 +344,7 @@ def main() -> None:
         args.json.write_text(json.dumps(runs, indent=1))
     print()
     print("| calls | runs | Asterisk CPU s/call | engine CPU s/call | Redis CPU s/call | "
-          "(engine+Redis)/Asterisk | same, idle subtracted | calls in queue / failed |")
+          "(engine+Redis)/Asterisk | same, idle subtracted | calls in queue / failed (sipp + AGI errors) |")
     print("|---|---|---|---|---|---|---|---|")
     for calls in levels:
         mine = [r for r in runs if r["calls"] == calls]
@@ -352,7 +358,7 @@ def main() -> None:
         print(f"| {calls} | {len(mine)} | {span([p['asterisk'] for p in per])} | {span([p['engine'] for p in per])} "
               f"| {span([p['redis'] for p in per])} | {span([r['ratio_engine_redis'] for r in mine])} "
               f"| {span([r['net_ratio_engine_redis'] for r in mine])} "
-              f"| {'/'.join(map(str, queued))} / {'/'.join(str(r['failed']) for r in mine)} |")
+              f"| {'/'.join(map(str, queued))} / {'/'.join(str(r['failed'] + r['agi_errors']) for r in mine)} |")
 
 
 if __name__ == "__main__":
