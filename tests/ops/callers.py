@@ -24,6 +24,7 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ivr.asterisk.peer import AsteriskPeer, CallerHangsUp, env_block
 
@@ -115,3 +116,22 @@ def place_call(address: tuple[str, int], caller: MenuCaller, env: Mapping[str, s
             except OSError:
                 break
     return caller
+
+
+def through_fastagi(engine: Any, *calls: Any) -> Any:
+    """Dial ``calls`` (fake Asterisk calls, each with ``run(address)``), one after another, into
+    the engine's FastAGI server as ``ivr serve`` builds it; return the server once every session
+    has ended (its ``on_call_end`` work done) and it is shut down."""
+    from ivr.asterisk.wiring import fastagi_server
+
+    server = fastagi_server(engine, ("127.0.0.1", 0))
+    server.start()
+    try:
+        for call in calls:
+            call.run(server.address)
+        deadline = time.monotonic() + 5
+        while server.active_calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        server.shutdown(1.0)
+    return server

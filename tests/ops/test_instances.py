@@ -111,12 +111,11 @@ def test_a_fastagi_call_is_its_instances_while_it_lasts_and_the_loop_never_waits
     ends, both from the server's service pool: Redis slow for a moment must not stall the
     loop every call's audio commands go through."""
     import threading
-    import time
 
     from fake_asterisk import FakeCall, ScriptedCaller
 
     from ivr.asterisk.peer import default_env
-    from ivr.asterisk.wiring import fastagi_server
+    from tests.ops.callers import through_fastagi
 
     engine = make_engine(clock=lambda: NOON)
     registry = engine.instances
@@ -141,16 +140,8 @@ def test_a_fastagi_call_is_its_instances_while_it_lasts_and_the_loop_never_waits
             during.append(bool(engine.redis.sismember(registry.calls_key(registry.id), "i.1")))
             return super().hear(kind, what, escape)
 
-    server = fastagi_server(engine, ("127.0.0.1", 0))
-    server.start()
-    try:
-        FakeCall(caller=Caller("1", hang_up_on="identity.say_name"),
-                 env=default_env(caller="79990004404", uniqueid="i.1")).run(server.address)
-        deadline = time.monotonic() + 5
-        while server.active_calls and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        server.shutdown(1.0)
+    through_fastagi(engine, FakeCall(caller=Caller("1", hang_up_on="identity.say_name"),
+                                     env=default_env(caller="79990004404", uniqueid="i.1")))
     assert during and all(during)
     assert engine.redis.smembers(registry.calls_key(registry.id)) == set()
     assert [name for name, _ in asked] == ["sadd", "srem"]

@@ -165,22 +165,16 @@ def test_fastagi_sessions_and_protocol_errors_by_kind(make_engine) -> None:  # t
     from fake_asterisk import FakeCall, ScriptedCaller
 
     from ivr.asterisk.peer import default_env
-    from ivr.asterisk.wiring import fastagi_server
+    from tests.ops.callers import through_fastagi
 
     t0 = time.monotonic()
     engine = make_engine(clock=lambda: NOON + time.monotonic() - t0)
-    server = fastagi_server(engine, ("127.0.0.1", 0))
-    server.start()
-    try:
+    server = through_fastagi(
+        engine,
         FakeCall(caller=ScriptedCaller("1"), faults={3: "garbage"},
-                 env=default_env(caller="79990004402", uniqueid="g.1")).run(server.address)
+                 env=default_env(caller="79990004402", uniqueid="g.1")),
         FakeCall(caller=ScriptedCaller("1", hang_up_on="identity.say_name"),
-                 env=default_env(caller="79990004403", uniqueid="h.1")).run(server.address)
-        deadline = time.monotonic() + 5
-        while server.active_calls and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        server.shutdown(1.0)
+                 env=default_env(caller="79990004403", uniqueid="h.1")))
     m = engine.metrics
     assert value(m, "ivr_agi_sessions_ended_total", ended_by="error") == 1
     assert value(m, "ivr_agi_errors_total", kind="AgiProtocolError") == 1
