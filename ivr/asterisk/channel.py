@@ -133,8 +133,8 @@ class AgiChannel:
     async def playback(self, paths: Sequence[str], *, expect: float) -> None:
         """Play files one after another, no key interrupting: ``EXEC Playback a&b&c`` (one command).
 
-        ``200 result=0`` whether they played, one was missing (Asterisk skips it) or the caller
-        hung up meanwhile (then ``HANGUP`` follows, and the next command finds the call gone).
+        ``200 result=0`` when they played or one was missing (Asterisk skips it);
+        ``200 result=-1`` then ``HANGUP`` when the caller hung up meanwhile (AgiHangup).
         """
         if any("&" in path or "," in path for path in paths):
             raise ValueError("a prompt path cannot contain '&' or ','")

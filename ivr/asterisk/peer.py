@@ -132,8 +132,6 @@ class AsteriskPeer:
                 return ["200 result=-1 endpos=16160", "HANGUP"]
             if verb == "RECORD FILE":
                 return ["200 result=-1 (hangup) endpos=0", "HANGUP"]
-            if verb == "EXEC":  # Playback goes on to its end on a dead channel, then succeeds
-                return ["200 result=0", "HANGUP"]
             return ["200 result=-1", "HANGUP"]
         except IndexError:
             return USAGE.get(verb, GENERIC_USAGE)

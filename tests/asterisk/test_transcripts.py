@@ -79,6 +79,7 @@ SCRIPTS = {
     "record_file_dtmf": ScriptedCaller("#"),
     "hangup_during_stream_file": ScriptedCaller("", hang_up_on="demo-congrats"),
     "hangup_during_wait_for_digit": ScriptedCaller(""),
+    "hangup_during_playback": ScriptedCaller("", hang_up_on="demo-congrats"),
     "hangup_during_record_file": ScriptedCaller(""),
     "agi_hangup_command": ScriptedCaller(""),
 }

@@ -47,7 +47,8 @@ def test_local_call_reaches_recording_fastagi(
     assert parse_transcript(session.transcript()).exchange == [">> ANSWER", "<< 200 result=0"]
 
 
-@pytest.mark.parametrize("name", ["hangup_during_stream_file", "hangup_during_wait_for_digit"])
+@pytest.mark.parametrize("name", ["hangup_during_stream_file", "hangup_during_wait_for_digit",
+                                  "hangup_during_playback"])
 def test_hangup_sequence_is_as_recorded(
     name: str, asterisk: AsteriskHarness, ami: AmiClient, agi_recorder: RecordingAgiServer
 ) -> None:
