@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import calendar
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,44 +8,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from world import ROOT, World, hotline_menu  # noqa: F401
-
-from ivr.asterisk.media import MediaSettings
-from ivr.asterisk.server import FastAgiServer
-from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings
-from ivr.call import CallRunner
-
-SETTINGS = SessionSettings(env_timeout=2.0, reply_grace=2.0, media=MediaSettings(prompt_seconds=0.5))
-# A Wednesday, 12:00 in Moscow: every topic queue is open.
-NOON = calendar.timegm((2026, 3, 18, 9, 0, 0))
+from harness import Harness
+from world import World, hotline_menu
 
 
 @pytest.fixture(scope="session")
 def menu():  # type: ignore[no-untyped-def]
     return hotline_menu()
-
-
-class Harness:
-    def __init__(self, menu, world: World, **server_kw) -> None:  # type: ignore[no-untyped-def]
-        t0 = time.monotonic()
-        self.clock = lambda: NOON + (time.monotonic() - t0)
-        self.world = world
-        self.results: list[SessionResult] = []
-        settings = server_kw.pop("settings", SETTINGS)
-
-        def factory(env: dict[str, str]) -> CallSetup:
-            runner = CallRunner(menu=menu, services=world, clock=self.clock)
-            return CallSetup(runner=runner, appeal=world.allocate_appeal())
-
-        self.server = FastAgiServer("127.0.0.1", 0, call_factory=factory, clock=self.clock,
-                                    settings=settings, on_call_end=self.results.append, **server_kw)
-        self.server.start()
-        self.address = self.server.address
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.server.active_calls and time.monotonic() < deadline:
-            time.sleep(0.01)
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
-from conftest import SETTINGS, Harness
 from fake_asterisk import FakeCall, ScriptedCaller
+from harness import SETTINGS, Harness
 from world import World
 
 from ivr.asterisk.peer import default_env

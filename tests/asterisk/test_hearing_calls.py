@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import NOON, SETTINGS, Harness
 from fake_asterisk import FakeCall, ScriptedCaller
+from harness import NOON, SETTINGS, Harness
 from world import World
 
 from ivr.asterisk.peer import AsteriskPeer, CallerHangsUp, default_env, dial

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from ipaddress import ip_network
 
 import pytest
-from conftest import SETTINGS, Harness
 from fake_asterisk import FakeCall, ScriptedCaller
+from harness import SETTINGS, Harness
 from world import World
 
 from ivr.asterisk.admission import SILENT_GRACE, AdmissionSettings

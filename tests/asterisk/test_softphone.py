@@ -9,8 +9,8 @@ import time
 from typing import TextIO
 
 import pytest
-from conftest import ROOT, Harness
-from world import World
+from harness import Harness
+from world import ROOT, World
 
 from ivr.asterisk.keypad import Keypad
 from ivr.asterisk.peer import CallerHangsUp
