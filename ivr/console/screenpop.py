@@ -79,6 +79,7 @@ def build_pop(
     repeat_since: float,
     queue_name: str,
     clips_kept: bool = True,
+    clip_there: bool = True,
     labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The screen-pop as JSON-able data; personal data masked.
@@ -86,6 +87,8 @@ def build_pop(
     ``clips_kept``: the engine has a recording key, so the caller's spoken name is kept
     (encrypted) for the operator to play; without one it is destroyed at the call's end
     and the pop says ``name.clip_note = "no_key"`` ("clip not kept: no recording key").
+    ``clip_there``: the clip the menu noted exists (its file, or its stored recording): a
+    play button for nothing to play is not shown (a softphone's caller records no file).
     """
     name = ctx.name
     consent = ctx.consent
@@ -105,7 +108,7 @@ def build_pop(
         "name": {
             "text": name.text if name else None,
             "confidence": round(name.confidence, 2) if name else None,
-            "clip": bool(name and name.clip) and clips_kept,
+            "clip": bool(name and name.clip) and clips_kept and clip_there,
             "clip_note": "no_key" if name and name.clip and not clips_kept else None,
         },
         "inn": _masked(ctx.inn, mask_inn),
@@ -133,9 +136,11 @@ class ScreenPops:
 
     def __init__(self, *, router: Router, appeals: AppealBook, queues: Mapping[str, QueueConfig],
                  repeat_window_days: int, clock: Callable[[], float], clips_kept: bool = True,
-                 labels: Callable[[CallContext], Mapping[str, Mapping[str, str]]] | None = None) -> None:
+                 labels: Callable[[CallContext], Mapping[str, Mapping[str, str]]] | None = None,
+                 clip_there: Callable[[str, str], bool] | None = None) -> None:
         self.labels = labels  # the node labels of the menu a call ran
         self.clips_kept = clips_kept  # the engine has a recording key (the spoken name is kept)
+        self.clip_there = clip_there  # (call id, clip) -> its file or stored recording exists
         self.router = router
         self.appeals = appeals
         self.queues = queues
@@ -181,6 +186,7 @@ class ScreenPops:
     def pop(self, assignment: Assignment) -> dict[str, Any]:
         ctx = context_of(assignment)
         queue = self.queues.get(assignment.queue)
+        clip = ctx.name.clip if ctx.name is not None else None
         return build_pop(
             assignment, ctx,
             enqueued_at=self.enqueued_at(assignment.call_id),
@@ -188,6 +194,7 @@ class ScreenPops:
             repeat_since=self.clock() - self.repeat_window_days * 86400,
             queue_name=(queue.name or assignment.queue) if queue else assignment.queue,
             clips_kept=self.clips_kept,
+            clip_there=bool(clip and (self.clip_there is None or self.clip_there(assignment.call_id, clip))),
             labels=self.labels(ctx) if self.labels is not None else None,
         ) | {"transfers": self.router.transfers(assignment.call_id)}  # who passed it on, when, the note
 

@@ -41,6 +41,20 @@ def connect_call(engine: Engine, runner: CallRunner) -> None:
     assert runner.done and runner.state is not None and runner.state.context.outcome == "connected"
 
 
+def test_no_play_button_for_a_name_the_front_end_left_no_file_of(keyed: tuple[Engine, Flask]) -> None:
+    """The menu noted a clip, but nothing is there to play (a softphone's caller records no
+    file): the pop offers no button that could only say "not available"."""
+    engine, app = keyed
+    clips = clip_dir(engine)
+    place_call(engine, "call-7", name=None, clip=str(clips / "call-7-ask_name"))
+    engine.router.set_operator_state("op102", "available")
+    engine.router.assign()
+    olga = Console(app, "olga")
+    assert olga.get("/operator/api/calls/call-7").json["name"]["clip"] is False
+    (clips / "call-7-ask_name.wav").write_bytes(NAME)  # as Asterisk's RECORD FILE leaves it
+    assert olga.get("/operator/api/calls/call-7").json["name"]["clip"] is True
+
+
 def test_the_assigned_operator_plays_the_name_first_from_the_clip_then_from_the_store(
     keyed: tuple[Engine, Flask]
 ) -> None:
