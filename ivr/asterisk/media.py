@@ -33,7 +33,8 @@ wait bounds how long a reserved operator waits for the caller).
 Every AGI command is a round trip the engine's loop wakes for (``bench/asterisk_cost.py``: the
 engine's CPU per call follows the number of commands), so prompts nobody can interrupt go out
 as one ``Playback`` and a variable is not set twice to the same value.  A missing file in a
-``Playback`` is skipped by Asterisk as ``STREAM FILE`` skips it here.
+``Playback`` is skipped by Asterisk as ``STREAM FILE`` skips it here; an Asterisk without the
+Playback application (``200 result=-2``) gets the files one ``STREAM FILE`` each, and a warning.
 
 The player runs on the server's event loop; the one blocking thing it does, speech
 recognition, goes through the ``offload`` it is given (a bounded thread pool).
@@ -41,15 +42,19 @@ recognition, goes through the ``offload`` it is given (a bounded thread pool).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from ivr.asterisk.agi import AgiCommandFailed
 from ivr.asterisk.channel import ESCAPE_ALL, AgiChannel
 from ivr.flow import actions as a
 from ivr.flow import events as e
 
+log = logging.getLogger(__name__)
+_NO_PLAYBACK_TOLD: list[bool] = []  # the missing Playback application was logged (once a process)
 # Seconds to wait, after the longest number, for the terminator the prompt asked for.
 TERMINATOR_GRACE = 2.0
 
@@ -136,8 +141,7 @@ class MediaPlayer:
                 await self.quiet()
             if isinstance(action, Recital):
                 if barged is None:
-                    await self.channel.playback([self.prompt_path(p.prompt, p.language) for p in action.plays],
-                                                expect=self.settings.prompt_seconds * len(action.plays))
+                    await self._recite(action)
             elif isinstance(action, (a.Play, a.SayDigits, a.SayNumber)):
                 if barged is None:
                     barged = await self._prompt(action, escape)
@@ -179,6 +183,23 @@ class MediaPlayer:
         if isinstance(prompt, a.SayDigits):
             return await self.channel.say_digits(prompt.digits, escape) if prompt.digits else None
         return await self.channel.say_number(prompt.number, escape)
+
+    async def _recite(self, recital: Recital) -> None:
+        """One ``Playback`` of the files; one ``STREAM FILE`` each where Asterisk has no Playback
+        (a host whose modules.conf predates it: the call goes on, the log says what to fix)."""
+        paths = [self.prompt_path(p.prompt, p.language) for p in recital.plays]
+        try:
+            await self.channel.playback(paths, expect=self.settings.prompt_seconds * len(paths))
+            return
+        except AgiCommandFailed as failed:
+            if failed.reply is None or failed.reply.result != "-2":  # -2: no such application
+                raise
+            if not _NO_PLAYBACK_TOLD:
+                _NO_PLAYBACK_TOLD.append(True)
+                log.warning("Asterisk has no Playback application: prompts are played one command each "
+                            "(require app_playback.so in modules.conf, as dialplans/asterisk ships it)")
+        for path in paths:
+            await self.channel.stream_file(path, "", expect=self.settings.prompt_seconds)
 
     async def _prompts(self, prompts: Sequence[a.Prompt], barged: str | None, escape: str) -> str | None:
         if barged is not None:

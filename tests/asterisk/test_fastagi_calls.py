@@ -98,6 +98,28 @@ def test_the_appeal_number_is_one_command_heard_digit_by_digit(harness: Harness)
     assert sent.count('SET VARIABLE "CHANNEL(language)" "ru"') == 1  # the language node's: already so
 
 
+def test_an_asterisk_without_playback_still_says_the_appeal_number(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host whose modules.conf predates app_playback answers ``200 result=-2``: the files are
+    played one STREAM FILE each, the call goes on, and the log says what to fix."""
+    from ivr.asterisk import media, peer
+
+    monkeypatch.setattr(peer, "APPS", peer.APPS - {"Playback"})
+    monkeypatch.setattr(media, "_NO_PLAYBACK_TOLD", [])  # told once a process: not yet in this one
+    caller = ScriptedCaller("1#01")  # then hangs up on hold
+    call = FakeCall(caller=caller).run(harness.address)
+    appeal = ended(harness).appeal
+    at = next(i for i, line in enumerate(call.transcript) if line.startswith(">> EXEC Playback"))
+    assert call.transcript[at + 1] == "<< 200 result=-2"
+    files = ["ivr/ru/common.your_appeal", *(f"ivr/ru/number.{d}" for d in appeal)]
+    sent = commands(call)
+    start = sent.index(f'STREAM FILE {files[0]} "" 0')
+    assert sent[start:start + len(files)] == [f'STREAM FILE {f} "" 0' for f in files]
+    assert ended(harness).outcome == "abandoned" and harness.results[0].ended_by == "caller_hangup"
+    assert [r.levelname for r in caplog.records if "app_playback.so" in r.getMessage()] == ["WARNING"]
+
+
 def test_a_hang_up_during_the_appeal_number_leaves_the_queue(harness: Harness) -> None:
     call = FakeCall(caller=ScriptedCaller("1#01", hang_up_on="number.6")).run(harness.address)
     at = next(i for i, line in enumerate(call.transcript) if line.startswith(">> EXEC Playback"))
