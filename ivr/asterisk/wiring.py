@@ -72,8 +72,12 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
     engine.call_life.listeners.append(softphones.outcome)  # a softphone's missed call: it dials in again
 
     def new_call(env: dict[str, str]) -> CallSetup:
-        if engine.instances is not None:
+        setup = call_setup(env)
+        if engine.instances is not None:  # the call depends on this process from now on
             engine.instances.call_started(env.get("agi_uniqueid", ""))
+        return setup
+
+    def call_setup(env: dict[str, str]) -> CallSetup:
         services = engine.services()
         menu = engine.menus.for_number(env.get("agi_dnid", "") or env.get("agi_extension", ""))
         runner = CallRunner(menu=menu, services=services, clock=engine.clock, observer=engine.observer)
