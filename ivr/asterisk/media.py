@@ -121,7 +121,8 @@ class MediaPlayer:
                 await self.channel.exec("StopMusicOnHold")
 
     async def set_variable(self, name: str, value: str) -> None:
-        """``SET VARIABLE``, unless this call already set ``name`` to ``value``."""
+        """``SET VARIABLE``, unless this call already set ``name`` to ``value`` (every variable the
+        player sets goes through here, so what it remembers is what the channel has)."""
         if self.variables.get(name) != value:
             await self.channel.set_variable(name, value)
             self.variables[name] = value
@@ -156,16 +157,16 @@ class MediaPlayer:
             elif isinstance(action, a.SetVariable):
                 await self.set_variable(action.name, action.value)
             elif isinstance(action, a.StartRecording):
-                await self.channel.set_variable("IVR_RECORD", "1")
+                await self.set_variable("IVR_RECORD", "1")
             elif isinstance(action, a.Connect):
-                await self.channel.set_variable("IVR_OPERATOR", action.operator)
-                await self.channel.set_variable("IVR_OPERATOR_ENDPOINT", action.endpoint)
-                await self.channel.set_variable("IVR_RECORD", "1" if action.record else "0")
-                await self.channel.set_variable("IVR_STATUS", "connect")
+                await self.set_variable("IVR_OPERATOR", action.operator)
+                await self.set_variable("IVR_OPERATOR_ENDPOINT", action.endpoint)
+                await self.set_variable("IVR_RECORD", "1" if action.record else "0")
+                await self.set_variable("IVR_STATUS", "connect")
                 raise CallEnded("connect")
             elif isinstance(action, a.Transfer):
-                await self.channel.set_variable("IVR_TRANSFER", action.target)
-                await self.channel.set_variable("IVR_STATUS", "transfer")
+                await self.set_variable("IVR_TRANSFER", action.target)
+                await self.set_variable("IVR_STATUS", "transfer")
                 raise CallEnded("transfer")
             elif isinstance(action, a.Hangup):
                 await self.channel.hangup()

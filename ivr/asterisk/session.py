@@ -157,7 +157,7 @@ async def run_session(
                 raise RuntimeError(f"the engine's actions did not wait for the caller: {actions!r}")
             if draining():
                 await player.quiet()
-                await channel.set_variable("IVR_STATUS", "handback")
+                await player.set_variable("IVR_STATUS", "handback")
                 result.ended_by = "drained"
                 break
             actions = await run_steps(runner.handle_steps(event), offload)
