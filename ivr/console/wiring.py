@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import Blueprint, Flask
 
 from ivr.aftermenu.supervision import Supervision
@@ -46,13 +44,6 @@ def console_supervision(engine: Engine, *, audit: ConsoleAudit, users: UserStore
                        audit=audit, phone_of=phone_of, clock=engine.clock)
 
 
-def name_clip_there(engine: Engine) -> Callable[[str, str], bool]:
-    """(call id, clip) -> the caller's spoken name can be played: the front end's file is in
-    the clip folder, or the call's end has stored it (what the operator's play button serves)."""
-    clips = engine.recordings.clips
-    return lambda call_id, clip: clips.clip_file(clip) is not None or clips.name_recording(call_id) is not None
-
-
 def init_console(app: Flask, engine: Engine) -> None:
     config, redis, prefix = engine.config, engine.redis, engine.config.redis.prefix
     settings = config.console
@@ -67,7 +58,7 @@ def init_console(app: Flask, engine: Engine) -> None:
                       repeat_window_days=config.routing.repeat_window_days, clock=engine.clock,
                       clips_kept=engine.recordings.enabled,
                       labels=lambda ctx: engine.menus.for_number(ctx.dialled).labels,
-                      clip_there=name_clip_there(engine))
+                      clip_there=engine.recordings.clips.name_there)
     supervision = console_supervision(engine, audit=audit, users=users)
     versions = engine.menus.versions
     assert versions is not None, "the console publishes menus: LiveMenus needs its versions store"

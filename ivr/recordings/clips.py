@@ -160,6 +160,11 @@ class CallClips:
             return None
         return _s(rid) if self.store.index.exists(_s(rid)) else None
 
+    def name_there(self, call_id: str, clip: str) -> bool:
+        """The caller's spoken name can be played: the front end's file is in clip_dir, or the
+        call's end has stored it (the two places the operator's play button serves it from)."""
+        return self.clip_file(clip) is not None or self.name_recording(call_id) is not None
+
     def _write_note(self, call_id: str, fields: Mapping[str, str], *, ttl: int) -> None:
         key = self.keys.clips(call_id)
         pipe = self.redis.pipeline(transaction=True)
