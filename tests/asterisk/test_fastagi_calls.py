@@ -86,7 +86,7 @@ def test_hang_up_in_queue_leaves_the_queue(harness: Harness) -> None:
 
 def test_the_appeal_number_is_one_command_heard_digit_by_digit(harness: Harness) -> None:
     """Prompts nobody may cut short go out as one Playback: one round trip, not eleven
-    (the engine's CPU per call follows its commands, bench/asterisk_cost.py)."""
+    (each command costs the engine's loop a wake-up, bench/asterisk_cost.py)."""
     caller = ScriptedCaller("1#01")  # then hangs up on hold
     sent = commands(FakeCall(caller=caller).run(harness.address))
     appeal = ended(harness).appeal
