@@ -10,11 +10,17 @@ Every start and every end is a line of the console audit (who, which call, which
 the log adds when), written before the phone rings: a start whose line cannot be
 written is refused.  An end comes from the supervisor (``stopped``), a switch
 (``switched``), the telephony (``hung_up``: the supervisor's leg ended, e.g. the call
-ended and ChanSpy exited, the phone was put down or never answered), or a look that finds
-the call's legs gone (``call_ended``).
+ended and ChanSpy exited, the phone was put down or never answered), or the call's legs
+found gone (``call_ended``).  A call that ends takes the supervisor's leg with it, and
+the telephony's word for that leg comes a moment after the call's own: a look in between
+hides the watch (it is on no live call) but leaves its end to that word for
+:data:`GONE_GRACE` seconds, so the first real cause is the one audited.  Twilio says
+nothing of a participant's leg: its watches end ``call_ended`` at the first look after
+the grace, or at once when the supervisor stops or starts on another call.
 
-Key (hash-tagged like routing's): ``{prefix}:supervision`` HASH supervisor -> JSON of
-:class:`Watch`.  A handful of supervisors: the operator page's look is one HGETALL.
+Keys (hash-tagged like routing's): ``{prefix}:supervision`` HASH supervisor -> JSON of
+:class:`Watch`; ``{prefix}:supervision:gone`` HASH handle -> when a look first found its
+call's legs gone.  A handful of supervisors: the operator page's look is one HGETALL.
 """
 
 from __future__ import annotations
@@ -37,11 +43,13 @@ from ivr.aftermenu.control import (
 log = logging.getLogger(__name__)
 MODES: tuple[SpyMode, ...] = ("listen", "whisper", "barge")
 BUSY_SECONDS = 15  # a start holds the supervisor's lock at most this long (AMI answers within 10 s)
+GONE_GRACE = 5.0  # seconds a legless watch waits for the telephony's word before ending as call_ended
 HEARD_BY_OPERATOR: frozenset[str] = frozenset({"whisper", "barge"})  # the operator's page says so
 _TAKE = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if raw and cjson.decode(raw).handle == ARGV[2] then
   redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[2])
   return raw
 end
 return false
@@ -91,6 +99,7 @@ class Supervision:
                  phone_of: Callable[[str], str | None], clock: Callable[[], float]) -> None:
         self.redis = redis
         self.key = "{" + prefix + "}:supervision"
+        self.gone_key = self.key + ":gone"
         self.controls = controls
         self.audit = audit
         self.phone_of = phone_of
@@ -102,26 +111,28 @@ class Supervision:
         return [Watch.from_json(raw) for raw in self.redis.hvals(self.key)]
 
     def watches(self) -> list[Watch]:
-        """Every supervisor on a call now; those whose call has ended are closed first."""
-        live = []
-        for watch in self._all():
-            if self.controls().legs.get(watch.call_id) is None:
-                self._close(watch, "call_ended")
-            else:
-                live.append(watch)
-        return live
+        """Every supervisor on a call now (a watch whose call has ended is not)."""
+        return [watch for watch in self._all() if not self._gone(watch)]
 
     def of(self, supervisor: str) -> Watch | None:
         return next((w for w in self.watches() if w.supervisor == supervisor), None)
 
     def heard_by(self, operator_id: str) -> Watch | None:
         """A supervisor the operator hears (whisper, barge); silent listening is not shown."""
-        watch = next((w for w in self._all()
-                      if w.operator_id == operator_id and w.mode in HEARD_BY_OPERATOR), None)
-        if watch is not None and self.controls().legs.get(watch.call_id) is None:
+        return next((w for w in self._all()
+                     if w.operator_id == operator_id and w.mode in HEARD_BY_OPERATOR and not self._gone(w)), None)
+
+    def _gone(self, watch: Watch) -> bool:
+        """Whether ``watch``'s call has ended; after :data:`GONE_GRACE` without the telephony's
+        word for the supervisor's leg, its end is audited as ``call_ended``."""
+        if self.controls().legs.get(watch.call_id) is not None:
+            return False
+        now = self.clock()
+        self.redis.hsetnx(self.gone_key, watch.handle, repr(now))
+        since = self.redis.hget(self.gone_key, watch.handle)
+        if since is None or now - float(_text(since)) >= GONE_GRACE:
             self._close(watch, "call_ended")
-            return None
-        return watch
+        return True
 
     def live_calls(self, call_ids: list[str]) -> set[str]:
         """Those of ``call_ids`` bridged by a telephony now (a supervisor may join them)."""
@@ -147,7 +158,10 @@ class Supervision:
 
     def _start(self, supervisor: str, *, role: str, call_id: str, mode: SpyMode, phone: str,
                ip: str | None) -> Watch:
-        current = self.of(supervisor)
+        current = self._mine(supervisor)
+        if current is not None and self._gone(current):
+            self._close(current, "call_ended")  # moving on: the old call's end is not waited for
+            current = None
         if current is not None and (current.call_id, current.mode) == (call_id, mode):
             return current
         try:
@@ -170,13 +184,16 @@ class Supervision:
         self.redis.hset(self.key, supervisor, watch.to_json())
         return watch
 
+    def _mine(self, supervisor: str) -> Watch | None:
+        raw = self.redis.hget(self.key, supervisor)
+        return None if raw is None else Watch.from_json(raw)
+
     def stop(self, supervisor: str, *, role: str = "supervisor", ip: str | None = None,
              reason: str = "stopped") -> Watch | None:
         """The supervisor leaves the call: their leg is hung up, the end audited."""
-        raw = self.redis.hget(self.key, supervisor)
-        if raw is None:
+        watch = self._mine(supervisor)
+        if watch is None:
             return None
-        watch = Watch.from_json(raw)
         legs = self.controls().legs.get(watch.call_id)
         front = self.controls().fronts.get(watch.front)  # type: ignore[call-overload]
         if legs is not None and front is not None:
@@ -193,7 +210,7 @@ class Supervision:
     def _close(self, watch: Watch, reason: str, *, role: str = "supervisor", ip: str | None = None,
                cause: str = "") -> bool:
         """Forget the watch and audit its end, once, whoever gets here first."""
-        if not self._take(keys=[self.key], args=[watch.supervisor, watch.handle]):
+        if not self._take(keys=[self.key, self.gone_key], args=[watch.supervisor, watch.handle]):
             return False
         detail = f"mode={watch.mode} reason={reason} seconds={max(0, round(self.clock() - watch.since))}"
         if cause:

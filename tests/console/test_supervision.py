@@ -23,6 +23,7 @@ from werkzeug.security import generate_password_hash
 from ivr.aftermenu import ConversationEnded, OperatorAnswered
 from ivr.aftermenu.control import LiveCallError
 from ivr.aftermenu.legs import Legs
+from ivr.aftermenu.supervision import GONE_GRACE
 from ivr.asterisk.ami import AmiClient
 from ivr.asterisk.control import AsteriskControl
 from ivr.asterisk.wiring import supervision_ended
@@ -33,6 +34,7 @@ from ivr.console.cli import users_command
 from ivr.console.users import UserStore
 from ivr.engine import Engine
 from tests.asterisk.ami_double import AmiDouble
+from tests.clock import ManualClock
 from tests.console.conftest import PASSWORD, USERS, Console, place_call
 from tests.console.test_operator import Stream
 
@@ -196,16 +198,58 @@ def test_the_telephony_ending_the_supervisor_leg_ends_the_supervision(app: Flask
 
 
 def test_a_supervision_whose_call_ended_without_a_telephony_word_is_closed_when_looked_at(
-    app: Flask, engine: Engine, ami: AmiDouble, as_role: Any
+    app: Flask, engine: Engine, ami: AmiDouble, as_role: Any, clock: ManualClock
 ) -> None:
-    """Twilio tells nothing of ChanSpy: the dashboard's look finds the legs gone and ends it."""
+    """Twilio tells nothing of a participant's leg: a look finds the legs gone and hides the
+    watch at once, and the first look after the grace ends it."""
     bridged(engine)
     sveta = as_role("supervisor")
     sveta.post("/supervisor/api/supervise", {"call": "call-1", "mode": "whisper"})
     engine.call_life.apply(ConversationEnded("call-1"))
     row = next(o for o in sveta.get("/supervisor/api/dashboard").json["operators"] if o["id"] == "op102")
     assert row["supervisors"] == [] and row["live"] is False
+    assert sveta.get("/supervisor/api/supervise").json["watch"] is None
+    assert audit(engine)[-1][1] == "supervise_start"  # the telephony may still have its word
+    clock.advance(GONE_GRACE)
+    sveta.get("/supervisor/api/dashboard")
     assert audit(engine)[-1][1] == "supervise_end" and "reason=call_ended" in audit(engine)[-1][4]
+    assert engine.redis.hlen("{" + engine.config.redis.prefix + "}:supervision:gone") == 0
+
+
+def test_the_telephony_word_that_comes_a_moment_after_the_call_end_is_the_reason_audited(
+    app: Flask, engine: Engine, ami: AmiDouble, as_role: Any, clock: ManualClock
+) -> None:
+    """The citizen hangs up: routing hears the call's Hangup, the dashboard polls, then AMI's
+    Hangup of the supervisor's leg (ChanSpy exited) arrives.  The poll in between must not
+    win: the audit says the leg hung up, as it would without the poll."""
+    bridged(engine)
+    sveta = as_role("supervisor")
+    sveta.post("/supervisor/api/supervise", {"call": "call-1", "mode": "barge"})
+    handle = ami.named("Originate")[-1]["ChannelId"]
+    engine.call_life.apply(ConversationEnded("call-1"))
+    assert sveta.get("/supervisor/api/supervise").json["watch"] is None
+    clock.advance(GONE_GRACE / 2)
+    assert sveta.get("/supervisor/api/dashboard").status_code == 200
+    supervision_ended(engine)(handle, "Normal Clearing")
+    clock.advance(GONE_GRACE)
+    sveta.get("/supervisor/api/dashboard")
+    ends = [line for line in audit(engine) if line[1] == "supervise_end"]
+    assert len(ends) == 1 and ends[0][4].startswith("mode=barge reason=hung_up")
+
+
+def test_starting_on_another_call_ends_the_one_that_ended_at_once(
+    app: Flask, engine: Engine, ami: AmiDouble, as_role: Any
+) -> None:
+    """The supervisor moves on within the grace: the old call's end is audited, not lost."""
+    bridged(engine)
+    sveta = as_role("supervisor")
+    sveta.post("/supervisor/api/supervise", {"call": "call-1", "mode": "listen"})
+    engine.call_life.apply(ConversationEnded("call-1"))
+    bridged(engine, "call-2")
+    assert sveta.post("/supervisor/api/supervise", {"call": "call-2", "mode": "listen"}).status_code == 200
+    assert [(line[1], line[2]) for line in audit(engine)] == [
+        ("supervise_start", "call-1"), ("supervise_end", "call-1"), ("supervise_start", "call-2")]
+    assert "reason=call_ended" in audit(engine)[1][4]
 
 
 def test_a_supervisors_phone_is_set_with_ivr_users_add_and_only_for_supervisors(engine: Engine) -> None:
