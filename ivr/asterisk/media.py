@@ -2,8 +2,11 @@
 
 =================  ==========================================================================
 Play               ``STREAM FILE ivr/<lang>/<prompt id> "0123456789*#"`` (escapes: barge-in);
-                   two or more in a row without barge-in (the appeal number, digit by digit):
-                   one ``EXEC Playback ivr/ru/common.your_appeal&ivr/ru/number.4&...``
+                   two or more in a row that no key may cut short (without barge-in, or in a
+                   batch whose wait takes no key: the appeal number and the queue's
+                   announcement before the music): one ``EXEC Playback
+                   ivr/ru/common.your_appeal&ivr/ru/number.4&...``, the batch's
+                   ``SET VARIABLE``s between them sent first
 SayDigits/Number   ``SAY DIGITS 1205 ""`` / ``SAY NUMBER 21 ""`` (CHANNEL(language) set at start)
 CollectDigits      its prompts (escapable), then ``WAIT FOR DIGIT <ms>`` per key
 CollectSpeech      its prompts, ``RECORD FILE`` with the accepted keys as escapes, then the
@@ -12,7 +15,8 @@ Record             its prompts, then ``RECORD FILE`` (a spoken name when speech 
 HoldMusic          ``EXEC StartMusicOnHold`` once, then one ``WAIT FOR DIGIT <seconds>`` per
                    hold; the music goes on across holds and stops (``EXEC StopMusicOnHold``)
                    only before the caller hears anything else or the call leaves the engine
-SetVariable        ``SET VARIABLE`` (not again when the call already has that value)
+SetVariable        ``SET VARIABLE`` (not again when the call already has that value, nor
+                   ``CHANNEL(language)`` when the environment block says the channel has it)
 StartRecording     ``SET VARIABLE IVR_RECORD 1`` (the dialplan runs MixMonitor on the bridge)
 Connect            ``SET VARIABLE IVR_OPERATOR/IVR_OPERATOR_ENDPOINT/IVR_RECORD``, end of AGI:
                    the dialplan Dials ``${IVR_OPERATOR_ENDPOINT}``
@@ -103,6 +107,7 @@ class MediaPlayer:
         clock: Callable[[], float] = time.time,
         interrupted: Callable[[], bool] = lambda: False,
         offload: Offload = inline,
+        known: dict[str, str] | None = None,
     ) -> None:
         self.channel = channel
         self.interrupted = interrupted  # True: cut the wait in queue short (engine stopping)
@@ -111,7 +116,7 @@ class MediaPlayer:
         self.clock = clock
         self.offload = offload
         self.music = False  # music on hold is playing on the channel
-        self.variables: dict[str, str] = {}  # what this call set on its channel
+        self.variables: dict[str, str] = dict(known or {})  # what the channel has, as far as we know
 
     async def quiet(self) -> None:
         """Stop the music on hold, if it plays (before anything else is heard or done)."""
@@ -137,7 +142,7 @@ class MediaPlayer:
         """
         barged: str | None = None
         escape = _barge_in_keys(actions)
-        for action in _recitals(actions):
+        for action in _recitals(actions, escape):
             if not isinstance(action, (a.HoldMusic, a.SetVariable, a.StartRecording)):
                 await self.quiet()
             if isinstance(action, Recital):
@@ -300,19 +305,31 @@ class Recital:
     plays: tuple[a.Play, ...]
 
 
-def _recitals(actions: Sequence[a.MediaAction]) -> list[a.MediaAction | Recital]:
-    """The batch with each run of two or more ``Play(barge_in=False)`` made one :class:`Recital`."""
+def _recitals(actions: Sequence[a.MediaAction], escape: str) -> list[a.MediaAction | Recital]:
+    """The batch with each run of two or more prompts that no key may cut short made one
+    :class:`Recital`: ``Play(barge_in=False)``, or any ``Play`` when the batch's wait takes no
+    key (``escape`` empty).  A ``SetVariable`` or ``StartRecording`` inside a run does not
+    break it: it goes before the recital (the channel's variables matter only once the
+    batch's wait is reached or the call leaves the engine)."""
     out: list[a.MediaAction | Recital] = []
     run: list[a.Play] = []
+    aside: list[a.MediaAction] = []  # the run's variables, in order
+    segment: list[a.MediaAction] = []  # the run and its variables, as they came
     for action in [*actions, None]:
-        if isinstance(action, a.Play) and not action.barge_in:
+        if isinstance(action, a.Play) and not (action.barge_in and escape):
             run.append(action)
+            segment.append(action)
+            continue
+        if run and isinstance(action, (a.SetVariable, a.StartRecording)):
+            aside.append(action)
+            segment.append(action)
             continue
         if len(run) > 1:
+            out.extend(aside)
             out.append(Recital(tuple(run)))
         else:
-            out.extend(run)
-        run = []
+            out.extend(segment)
+        run, aside, segment = [], [], []
         if action is not None:
             out.append(action)
     return out

@@ -143,8 +143,9 @@ async def run_session(
         result.call_id = started_event.call_id
         caller = started_event.caller
         log.info("call %s from %s", result.call_id, mask_phone(caller) if caller else "-")
+        known = {"CHANNEL(language)": env["agi_language"]} if env.get("agi_language") else {}
         player = MediaPlayer(channel, settings=settings.media, recognise=setup.recognise, clock=clock,
-                             interrupted=draining, offload=speech_offload)
+                             interrupted=draining, offload=speech_offload, known=known)
         actions = await run_steps(runner.start_steps(started_event), offload)
         started = True
         await player.set_variable("CHANNEL(language)", started_event.language)  # SAY DIGITS in Russian

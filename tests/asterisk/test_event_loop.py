@@ -63,7 +63,7 @@ def ended(h: Harness, call_id: str = CALL_ID):  # type: ignore[no-untyped-def]
 
 def test_hangup_before_the_reply(harness: Harness) -> None:
     peer = RawPeer(harness.address)
-    assert peer.command() == 'SET VARIABLE "CHANNEL(language)" "ru"'
+    assert peer.command() == 'SET VARIABLE "IVR_APPEAL" "2026000001"'
     peer.send("HANGUP\n200 result=1\n")  # Asterisk notices the hang-up first
     assert peer.closed_by_server()
     assert ended(harness).outcome == "hangup"
@@ -260,7 +260,7 @@ def test_1000_concurrent_calls_on_one_loop_thread(menu) -> None:  # type: ignore
                 key.data.extend(sock.recv(4096))
                 if b"\n" in key.data and sock not in first:
                     first[sock] = bytes(key.data)
-        assert len(first) == n and all(x.startswith(b'SET VARIABLE "CHANNEL(language)"') for x in first.values())
+        assert len(first) == n and all(x.startswith(b'SET VARIABLE "IVR_APPEAL"') for x in first.values())
         assert h.server.active_calls == n
         # the loop thread and the service pool: not a thread per call
         assert threading.active_count() <= threads + 1 + 8

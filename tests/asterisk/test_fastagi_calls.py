@@ -35,7 +35,7 @@ def test_full_walk_wrong_inn_corrected_topic_consent_queue_callback(harness: Har
     call = FakeCall(caller=ScriptedCaller(keys)).run(harness.address)
     sent = commands(call)
     assert call.closed_by_server
-    assert sent[0] == 'SET VARIABLE "CHANNEL(language)" "ru"'
+    assert sent[0] == 'SET VARIABLE "IVR_APPEAL" "2026000001"'  # the channel is Russian already
     assert any(c.startswith("RECORD FILE ") for c in sent)  # the spoken name (speech off)
     assert "STREAM FILE ivr/ru/invalid.checksum \"0123456789*#\" 0" in sent
     readback = [f'STREAM FILE ivr/ru/number.{d} "12" 0' for d in INN]  # only the confirm keys cut it short
@@ -95,7 +95,34 @@ def test_the_appeal_number_is_one_command_heard_digit_by_digit(harness: Harness)
     assert not any(c.startswith("STREAM FILE ivr/ru/common.your_appeal") for c in sent)
     start = caller.heard.index(files[0])
     assert caller.heard[start:start + len(files)] == files  # each file heard, in order
-    assert sent.count('SET VARIABLE "CHANNEL(language)" "ru"') == 1  # the language node's: already so
+    assert not any("CHANNEL(language)" in c for c in sent)  # agi_language said ru; the caller chose ru
+
+
+def test_the_queue_announcement_before_music_no_key_cuts_is_one_command_too(menu) -> None:  # type: ignore[no-untyped-def]
+    """No callback offered: the hold takes no key, so nothing can cut short "your consent is
+    noted", the appeal number, the position and the wait: one Playback, the queue's
+    variable set before it (on a real host: 5 round trips fewer a call, bench/asterisk_cost.py)."""
+    h = Harness(menu, World(offer_callback=False))
+    try:
+        caller = ScriptedCaller("1#01")  # then hangs up on hold
+        sent = commands(FakeCall(caller=caller).run(h.address))
+        appeal = ended(h).appeal
+        files = ["ivr/ru/consent.yes", "ivr/ru/common.your_appeal", *(f"ivr/ru/number.{d}" for d in appeal),
+                 "ivr/ru/queue.position", "ivr/ru/number.3", "ivr/ru/queue.wait_minutes", "ivr/ru/number.4",
+                 "ivr/ru/unit.minute.few"]
+        at = sent.index('SET VARIABLE "IVR_QUEUE" "general"')
+        assert sent[at + 1:at + 4] == [f'EXEC Playback "{"&".join(files)}"', 'EXEC StartMusicOnHold "default"',
+                                       "WAIT FOR DIGIT 4999"]
+        start = caller.heard.index(files[0])
+        assert caller.heard[start:start + len(files)] == files
+    finally:
+        h.server.shutdown(1)
+
+
+def test_a_channel_whose_language_the_environment_does_not_say_is_set_to_the_calls(harness: Harness) -> None:
+    env = {k: v for k, v in default_env(caller="79990000001").items() if k != "agi_language"}
+    sent = commands(FakeCall(caller=ScriptedCaller("1#", hang_up_on="menu.main"), env=env).run(harness.address))
+    assert sent[0] == 'SET VARIABLE "CHANNEL(language)" "ru"'
 
 
 def test_an_asterisk_without_playback_still_says_the_appeal_number(

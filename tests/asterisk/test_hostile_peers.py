@@ -99,7 +99,7 @@ def test_a_real_call_is_served_through_2000_idle_connections(menu, fds) -> None:
         call.run(h.address, timeout=10)
         took = time.monotonic() - started
         sent = commands(call)
-        assert sent and sent[0] == 'SET VARIABLE "CHANNEL(language)" "ru"', sent[:3]
+        assert sent and sent[0] == 'SET VARIABLE "IVR_APPEAL" "2026000001"', sent[:3]
         assert 'SET VARIABLE IVR_STATUS "busy"' not in sent
         assert call.closed_by_server and took < 5.0
         h.wait_idle(2.0)
@@ -123,7 +123,7 @@ def test_a_host_not_listed_is_closed_at_once_and_logged_once(menu, caplog) -> No
         lines = [r.getMessage() for r in caplog.records if "127.0.0.9" in r.getMessage()]
         assert len(lines) == 1 and "not in asterisk.allowed_hosts" in lines[0]
         call = FakeCall(caller=ScriptedCaller(""), env=default_env(caller="79990000043", uniqueid="43.1"))
-        assert commands(call.run(h.address, timeout=10))[0] == 'SET VARIABLE "CHANNEL(language)" "ru"'
+        assert commands(call.run(h.address, timeout=10))[0] == 'SET VARIABLE "IVR_APPEAL" "2026000001"'
     finally:
         close_all(strangers)
         h.server.shutdown(1)
@@ -158,7 +158,7 @@ def test_connections_beyond_calls_per_host_are_handed_back_busy(menu) -> None:  
         assert commands(over) == ['SET VARIABLE IVR_STATUS "busy"']
         assert h.server.admission.refused["host_full"] == 1
         call = FakeCall(caller=ScriptedCaller(""), env=default_env(caller="79990000045", uniqueid="45.1"))
-        assert commands(call.run(h.address, timeout=10))[0] == 'SET VARIABLE "CHANNEL(language)" "ru"'
+        assert commands(call.run(h.address, timeout=10))[0] == 'SET VARIABLE "IVR_APPEAL" "2026000001"'
     finally:
         close_all(held)
         h.server.shutdown(1)

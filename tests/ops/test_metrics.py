@@ -162,7 +162,7 @@ def test_readyz_says_not_ready_while_draining(make_engine) -> None:  # type: ign
 
 
 def test_fastagi_sessions_and_protocol_errors_by_kind(make_engine) -> None:  # type: ignore[no-untyped-def]
-    from fake_asterisk import FakeCall, ScriptedCaller
+    from tests.asterisk.fake_asterisk import FakeCall, ScriptedCaller
 
     from ivr.asterisk.peer import default_env
     from tests.ops.callers import through_fastagi
@@ -171,7 +171,7 @@ def test_fastagi_sessions_and_protocol_errors_by_kind(make_engine) -> None:  # t
     engine = make_engine(clock=lambda: NOON + time.monotonic() - t0)
     server = through_fastagi(
         engine,
-        FakeCall(caller=ScriptedCaller("1"), faults={3: "garbage"},
+        FakeCall(caller=ScriptedCaller("1"), faults={2: "garbage"},
                  env=default_env(caller="79990004402", uniqueid="g.1")),
         FakeCall(caller=ScriptedCaller("1", hang_up_on="identity.say_name"),
                  env=default_env(caller="79990004403", uniqueid="h.1")))
