@@ -32,7 +32,9 @@ import traceback
 from collections.abc import Mapping
 from typing import IO, Any
 
+from ivr.flow.context import CallContext, SpokenName
 from ivr.identity import mask_name, mask_text
+from ivr.identity.names import FullName
 from ivr.ops.context import current_call_id, current_personal
 
 # Keys of a mapping (or ``extra=`` fields) that hold a person's name.
@@ -47,9 +49,6 @@ _MASKED = "_ivr_masked"
 
 def mask_value(value: Any, *, key: str | None = None, depth: int = 0) -> Any:
     """``value`` with personal data masked; strings stay strings, containers are copied."""
-    from ivr.flow.context import CallContext, SpokenName
-    from ivr.identity.names import FullName
-
     if depth > 6:
         return "…"
     if isinstance(value, CallContext):
