@@ -68,7 +68,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any, Self, TypeVar
 
 from ivr.asterisk.admission import Admission, AdmissionSettings
@@ -105,8 +104,8 @@ class FastAgiServer:
         admission: AdmissionSettings | None = None,
     ) -> None:
         """``service_workers=0`` runs the engine's service calls inline on the loop (only
-        for services that never block, e.g. an in-memory world).  ``on_call_end`` runs in
-        the service pool (it may go to Redis), after the socket is closed."""
+        for services that never block, e.g. an in-memory world).  ``on_call_end`` runs on the
+        loop after the socket is closed: it must not block (count, note for later)."""
         self.call_factory = call_factory
         self.max_calls = max_calls
         self.backlog = backlog
@@ -204,7 +203,7 @@ class FastAgiServer:
                                        speech_offload=self._speech_offload, env_timeout=env_timeout,
                                        on_env=lambda: self.admission.env_received(conn))
             if self.on_call_end is not None:
-                await self._offload(partial(self.on_call_end, result))
+                self.on_call_end(result)
         except Exception:
             log.exception("call failed")
         finally:

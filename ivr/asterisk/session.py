@@ -6,7 +6,8 @@ The call runs on the server's event loop: the engine step and the media actions 
 inline (pure, about a tenth of a millisecond a step); what may block -- building the
 call (``allocate_appeal`` goes to Redis), the engine's service calls (enqueue, queue
 polls, callbacks: Redis), speech recognition -- goes through the ``offload`` given,
-a bounded thread pool (see :mod:`ivr.asterisk.server`).
+a bounded thread pool (see :mod:`ivr.asterisk.server`).  A step that reaches a service
+call is finished there, in one piece (:func:`run_steps`).
 
 Whatever ends the call (the menu finished, the caller hung up, a protocol error, a
 bug), the runner is told ``HungUp`` if it is not done yet, so the engine records the
@@ -20,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from ivr.asterisk.agi import AgiError, AgiHangup
@@ -98,11 +100,21 @@ def call_started(
 
 
 async def run_steps(steps: Steps, offload: Offload) -> list[a.MediaAction]:
-    """Drive one engine step: the step inline, each service call it yields offloaded."""
-    answer: e.Event | None = None
+    """Drive one engine step: inline until its first service call, then the rest of it in
+    one offloaded piece (the service calls, the engine's steps on their answers, the
+    call's end), so the loop and a pool thread wake once a step, not once a service call."""
+    try:
+        service = steps.send(None)
+    except StopIteration as done:
+        media: list[a.MediaAction] = done.value
+        return media
+    return await offload(partial(_finish_steps, steps, service))
+
+
+def _finish_steps(steps: Steps, service: Callable[[], e.Event | None]) -> list[a.MediaAction]:
     try:
         while True:
-            answer = await offload(steps.send(answer))
+            service = steps.send(service())
     except StopIteration as done:
         media: list[a.MediaAction] = done.value
         return media

@@ -13,11 +13,14 @@ How: each process has an instance id and writes, under the routing hash tag::
 
 A call is added when its FastAGI session has its environment
 (:meth:`InstanceRegistry.call_started`, from the server's call factory, in its service pool) and
-removed when its FastAGI session has ended (:meth:`InstanceRegistry.call_ended`, from the
+removed once its FastAGI session has ended (:meth:`InstanceRegistry.call_ended`, from the
 server's ``on_call_end``), not when the menu is done with it: between the menu's
 decision to connect and Asterisk receiving ``IVR_STATUS=connect`` the call still depends
 on this process, and if it dies there the reservation must be released, not left for a
-hand-over that never comes.  Every tick the instance beats; every
+hand-over that never comes.  The removal is noted and made at the next tick, with the beat,
+one ``SREM`` for every call ended since (a call's end costs no Redis round trip, and no
+wake-up of a pool thread; a call reaped a second late is already gone or connected, and
+reaping leaves those as they are).  Every tick the instance beats; every
 few seconds it looks for instances whose beat is older than ``lease`` seconds and
 takes their calls one by one (``SPOP``: two survivors never take the same call) and
 reports each as :class:`~ivr.aftermenu.EngineDied` (abandoned, ``node = engine_lost``), which frees any
@@ -36,6 +39,7 @@ import os
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +83,7 @@ class InstanceRegistry:
         self._healthy_since: float | None = None
         self._next_reap = 0.0
         self.reaped = 0  # calls abandoned for dead instances, by this process
+        self._ended: deque[str] = deque()  # sessions over, still in our set until the next tick
 
     def calls_key(self, instance_id: str) -> str:
         return f"{self._calls_prefix}{instance_id}:calls"
@@ -94,23 +99,25 @@ class InstanceRegistry:
             log.warning("instance %s: call record not kept: %s", self.id, type(exc).__name__)
 
     def call_ended(self, call_id: str) -> None:
-        """The call's session is over (the socket closed): it no longer depends on us.
-
-        Both run in the FastAGI server's service pool, never on its loop: Redis may be slow."""
-        if not call_id:
-            return
-        try:
-            self.redis.srem(self.calls_key(self.id), call_id)
-        except Exception as exc:  # noqa: BLE001 - reaped as ours later: harmless, it is over
-            log.warning("instance %s: call record not removed: %s", self.id, type(exc).__name__)
+        """The call's session is over (the socket closed): it no longer depends on us.  Noted
+        only (any thread, never blocks); the next :meth:`tick` takes it out of our set."""
+        if call_id:
+            self._ended.append(call_id)
 
     # -- background work ------------------------------------------------------------------
     def tick(self) -> int:
-        """Beat; now and then reap dead instances.  Returns calls reaped now."""
+        """Beat, and forget the calls ended since the last tick; now and then reap dead
+        instances.  Returns calls reaped now."""
         now = self.wall()
+        ended = [self._ended.popleft() for _ in range(len(self._ended))]
         try:
-            self.redis.hset(self.engines_key, self.id, repr(now))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hset(self.engines_key, self.id, repr(now))
+            if ended:
+                pipe.srem(self.calls_key(self.id), *ended)
+            pipe.execute()
         except Exception as exc:  # noqa: BLE001 - Redis down: no beat, and no reaping after it
+            self._ended.extendleft(reversed(ended))  # forgotten at a later beat
             self._healthy_since = None
             log.debug("instance %s: no heartbeat: %s", self.id, exc)
             return 0

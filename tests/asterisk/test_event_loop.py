@@ -320,3 +320,32 @@ def test_a_call_given_up_at_shutdown_is_cancelled_where_it_waits(menu) -> None: 
             stopper.join(10)
         caller.join(5)
     assert not stopper.is_alive() and call.closed_by_server and h.server.active_calls == 0
+
+
+def test_a_step_is_handed_to_the_pool_once_however_many_service_calls_it_makes() -> None:
+    """A caller who hangs up in the queue: leaving the queue, then the call's end, are two
+    service calls of one step; the loop and a pool thread wake once for both (each wake is a
+    cold hand-off on a real host, bench/asterisk_cost.py), and a step with none stays inline."""
+    import asyncio
+
+    from ivr.asterisk.session import run_steps
+
+    pieces: list[str] = []
+
+    async def offload(work):  # type: ignore[no-untyped-def]
+        pieces.append(threading.current_thread().name)
+        return await asyncio.get_running_loop().run_in_executor(None, work)
+
+    def step_with_two():  # type: ignore[no-untyped-def]
+        left = yield lambda: threading.current_thread().name
+        ended = yield lambda: threading.current_thread().name
+        return [left, ended]
+
+    def step_with_none():  # type: ignore[no-untyped-def]
+        return ["prompt"]
+        yield  # a generator all the same
+
+    loop_thread = threading.current_thread().name
+    services = asyncio.run(run_steps(step_with_two(), offload))  # type: ignore[arg-type]
+    assert len(pieces) == 1 and services[0] == services[1] != loop_thread
+    assert asyncio.run(run_steps(step_with_none(), offload)) == ["prompt"] and len(pieces) == 1  # type: ignore[arg-type]

@@ -55,6 +55,8 @@ def test_a_dead_engines_waiting_calls_are_abandoned_by_a_survivor(make_engine) -
     walk_to_queue(engine, a, "w2", callback=True)  # a callback booked; the session ended
     walk_to_queue(engine, a, "w3").handle(e.HungUp(NOON))  # hung up; the session ended
     a.call_ended("w2"), a.call_ended("w3")
+    assert engine.redis.scard(a.calls_key("a")) == 4  # noted; out of the set at the next beat
+    a.tick()
     assert engine.redis.smembers(a.calls_key("a")) == {b"w1", b"w4"}
     assert engine.router.status("w4").state == "reserved"
     for _ in range(40):  # a is killed: it beats no more; b goes on
@@ -107,12 +109,12 @@ def test_a_clean_stop_leaves_nothing_behind(make_engine) -> None:  # type: ignor
 
 
 def test_a_fastagi_call_is_its_instances_while_it_lasts_and_the_loop_never_waits_on_redis_for_it(make_engine) -> None:  # type: ignore[no-untyped-def]
-    """The record of a FastAGI call is written when its session starts and removed when it
-    ends, both from the server's service pool: Redis slow for a moment must not stall the
-    loop every call's audio commands go through."""
+    """The record of a FastAGI call is written when its session starts, from the server's
+    service pool (Redis slow for a moment must not stall the loop every call's audio
+    commands go through), and removed at the beat after it ended, with the beat."""
     import threading
 
-    from fake_asterisk import FakeCall, ScriptedCaller
+    from tests.asterisk.fake_asterisk import FakeCall, ScriptedCaller
 
     from ivr.asterisk.peer import default_env
     from tests.ops.callers import through_fastagi
@@ -143,6 +145,25 @@ def test_a_fastagi_call_is_its_instances_while_it_lasts_and_the_loop_never_waits
     through_fastagi(engine, FakeCall(caller=Caller("1", hang_up_on="identity.say_name"),
                                      env=default_env(caller="79990004404", uniqueid="i.1")))
     assert during and all(during)
+    assert [name for name, _ in asked] == ["sadd"] and asked[0][1].startswith("fastagi-service"), asked
+    assert engine.redis.smembers(registry.calls_key(registry.id)) == {b"i.1"}  # ended, noted
+    registry.tick()
     assert engine.redis.smembers(registry.calls_key(registry.id)) == set()
-    assert [name for name, _ in asked] == ["sadd", "srem"]
-    assert all(thread.startswith("fastagi-service") for _, thread in asked), asked
+
+
+def test_calls_ended_while_redis_is_down_are_forgotten_at_a_later_beat(make_engine) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(clock=lambda: NOON)
+    a = InstanceRegistry(redis=engine.redis, router=engine.router, instance_id="a", wall=Wall())
+    a.call_started("x1"), a.call_started("x2")
+    a.call_ended("x1")
+
+    class Down:
+        def __getattr__(self, name: str) -> Any:
+            raise ConnectionError("redis is restarting")
+
+    a.redis = Down()
+    a.call_ended("x2")
+    assert a.tick() == 0
+    a.redis = engine.redis
+    a.tick()
+    assert engine.redis.scard(a.calls_key("a")) == 0

@@ -140,7 +140,7 @@ def to_the_consent(call: Twilio) -> str:
 
 
 def test_no_synthetic_number_or_name_in_a_whole_runs_log(make_engine, log_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from fake_asterisk import FakeCall, ScriptedCaller
+    from tests.asterisk.fake_asterisk import FakeCall, ScriptedCaller
 
     t0 = time.monotonic()
     engine = make_engine(clock=lambda: NOON + time.monotonic() - t0)
