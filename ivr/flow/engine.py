@@ -524,7 +524,7 @@ def _confirm_again(s: _Step, node: n.DigitsNode, detail: str) -> None:
         s.goto(waits.fallback, "fallback", "unconfirmed")
         return
     s.update(attempts=s.state.attempts + 1)
-    s.emit(s.play(waits.no_match))
+    s.emit(s.play(waits.no_input if detail == "timeout" else waits.no_match))  # silence: "I cannot hear you"
     _ask_confirm(s, node)
 
 

@@ -151,6 +151,20 @@ def test_the_readback_is_heard_whole_and_only_1_or_2_answer_it(hotline: Menu) ->
     assert isinstance(confirm, a.CollectDigits) and confirm.keys == "12"
 
 
+def test_silence_at_the_readback_is_told_it_was_not_heard_and_a_wrong_key_not_understood(hotline: Menu) -> None:
+    """Found trying a softphone call: silence after "if it is right, press 1" played "sorry, I did
+    not understand", as if a wrong key had been pressed; every other question says "I cannot
+    hear you" to silence."""
+    state, _ = begin(hotline)
+    for event in [e.DigitsEntered("1", T0 + 1), e.Recorded("c", T0 + 2), e.DigitsEntered("000082246517#", T0 + 3)]:
+        state, _ = step(hotline, state, event)
+    waits = hotline.waits(hotline.nodes[state.node])
+    state, silence = step(hotline, state, e.NoInput(T0 + 10))
+    assert silence[0] == a.Play(waits.no_input, "ru") and waits.no_input != waits.no_match
+    state, wrong = step(hotline, state, e.DigitsEntered("7", T0 + 20))
+    assert wrong[0] == a.Play(waits.no_match, "ru")
+
+
 @settings(max_examples=100, deadline=None)
 @given(events=st.lists(EVENTS, max_size=40), speech=st.booleans())
 def test_the_context_as_a_dict_is_what_asdict_makes(hotline: Menu, events: list[e.Event], speech: bool) -> None:
