@@ -37,7 +37,7 @@ from ivr.aftermenu import CallerLeft, CallLife, ConversationEnded, OperatorAnswe
 from ivr.aftermenu.legs import Legs
 from ivr.asterisk.ami import Message
 from ivr.asterisk.transfer import RESUME_TRANSFER
-from ivr.call.runner import CallRunner, Steps
+from ivr.call.runner import CallObserver, CallRunner, Steps
 from ivr.call.services import CallServices
 from ivr.flow import events as e
 from ivr.flow.context import CallContext
@@ -124,7 +124,8 @@ class BackInLine:
 
 
 def back_in_line(env: dict[str, str], *, life: CallLife, menu: Menu, services: CallServices,
-                 clock: Callable[[], float], recording: bool, callbacks: bool, ami: bool) -> BackInLine:
+                 clock: Callable[[], float], recording: bool, callbacks: bool, ami: bool,
+                 observer: CallObserver | None = None) -> BackInLine:
     """The runner for a call the dialplan returned.  With AMI the missed ring was reported
     by DialEnd (and the call may already be reserved for the next operator); without
     (``ami`` false), the return itself says it: ``agi_arg_2`` is Dial's ``DIALSTATUS``.
@@ -153,4 +154,4 @@ def back_in_line(env: dict[str, str], *, life: CallLife, menu: Menu, services: C
     else:
         ctx = CallContext(call_id=call_id, caller=env.get("agi_callerid", ""), dialled="", started=clock())
         state = CallState(context=dataclasses.replace(ctx, outcome="gone"), phase="done")
-    return BackInLine(CallRunner.resume(menu=menu, services=services, clock=clock, state=state))
+    return BackInLine(CallRunner.resume(menu=menu, services=services, clock=clock, state=state, observer=observer))

@@ -87,7 +87,7 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         if env.get("agi_arg_1") == RESUME:  # the dialplan returns a call its operator missed
             resumed = back_in_line(env, life=engine.call_life, menu=menu, services=services, clock=engine.clock,
                                    recording=engine.recordings.enabled, callbacks=callbacks,
-                                   ami="asterisk" in engine.answer_events)
+                                   ami="asterisk" in engine.answer_events, observer=engine.observer)
             return CallSetup(runner=resumed, appeal=resumed.runner.state.context.appeal if resumed.runner.state
                              else None, recognise=hook, recording=engine.recordings.enabled, callbacks=callbacks)
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,

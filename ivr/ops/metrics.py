@@ -196,6 +196,8 @@ class Metrics:
         if before is None:
             self.calls_started.labels(channel).inc()
             self.calls_in_menu.labels(channel).inc()
+        elif before.done and not after.done:  # handed back by the telephony (an operator missed it)
+            self.calls_in_menu.labels(channel).inc()
         old = before.context.path if before is not None else ()
         new = ctx.path
         for i in range(max(len(old) - 1, 0), len(new)):

@@ -131,3 +131,25 @@ def test_a_return_naming_the_operator_dialled_does_not_count_a_miss_against_the_
     assert engine.router.operator_status("op104").state == "reserved"
     kinds = [e["type"] for _, e in engine.router.events()]
     assert kinds.count("missed") == 1
+
+
+def test_a_returned_call_that_ends_in_line_is_logged_and_counted_as_leaving_the_menu(engine: Engine) -> None:
+    """Found trying a softphone call: a call back in line after a missed operator ended
+    without its "ended" log line (the runner of the returned call had none of the engine's
+    observers: the call log line, the metrics), and counting it with them must not take it
+    off the calls-in-menu gauge a second time without counting it back in."""
+    from tests.ops.test_metrics import value
+
+    server = fastagi_server(engine, ("127.0.0.1", 0))
+    server.start()
+    try:
+        handed_over(engine, server.address)
+        in_menu = value(engine.metrics, "ivr_calls_in_menu", channel="asterisk")
+        env = {**default_env(caller="79990000001", uniqueid=CALL), "agi_arg_1": "resume", "agi_arg_2": "NOANSWER"}
+        back = place_call(server.address, MenuCaller(patience=0.5), env)  # nobody free: hangs up on hold
+    finally:
+        server.shutdown(2.0)
+    assert back.hung_up_by_caller and engine.router.status(CALL).state == "abandoned"
+    assert value(engine.metrics, "ivr_calls_ended_total", channel="asterisk", outcome="abandoned") == 1
+    assert value(engine.metrics, "ivr_menu_hangups_total", menu="hotline", node="queue") == 1
+    assert in_menu == 0 and value(engine.metrics, "ivr_calls_in_menu", channel="asterisk") == 0
