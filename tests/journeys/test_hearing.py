@@ -106,3 +106,30 @@ def test_a_name_skipped_with_hash_is_not_kept_as_a_recording(product: Product) -
     collected = screen.getvalue().split("What the menu collected:", 1)[1]
     assert "ФИО: —" in collected, collected
     assert "recorded clip" not in collected and "ask_name(key)" in collected, collected
+
+
+def test_silence_at_the_readback_is_told_it_was_not_heard(product: Product) -> None:
+    """Found trying a softphone call: after the number was read back, saying nothing got
+    "Извините, я не понял" (a wrong key's answer), where every other question says that it
+    cannot hear the caller."""
+    import pexpect
+
+    from ivr.identity.synthetic import synthetic_inn
+
+    phone = pexpect.spawn(IVR, ["call", "--fastagi", f"127.0.0.1:{free_port()}"], cwd=str(product.root),
+                          env=newcomer_env(), encoding="utf-8", timeout=60, dimensions=(50, 200))
+    try:
+        asked(phone, "language.choose")
+        phone.send("1")
+        phone.expect_exact("● recording")
+        phone.send("#")
+        asked(phone, "identity.enter_number")
+        phone.send(synthetic_inn(7))  # twelve digits end the entry by themselves
+        asked(phone, "common.confirm")  # then nothing pressed: the wait runs out
+        phone.expect(r"\[common\.no_(input|match)\]")
+        heard = phone.match.group(0)
+        phone.send("h")
+        phone.expect(pexpect.EOF)
+    finally:
+        phone.close(force=True)
+    assert heard == "[common.no_input]", heard
