@@ -41,7 +41,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -514,7 +514,9 @@ class OperatorDesk:
         self.life.apply(ConversationEnded(a.call_id))
 
     # -- events -----------------------------------------------------------------------------
-    def render(self, operator: str) -> Callable[[Event], Iterable[bytes]]:
+    def render(self, operator: str, *, shown: Callable[[dict[str, Any]], None] = lambda pop: None
+               ) -> Callable[[Event], Iterable[bytes]]:
+        """``shown``: told of each pop sent."""
         def render(event: Event) -> Iterable[bytes]:
             eid, ev = event
             kind, call_id = ev.get("type"), ev.get("call", "")
@@ -524,6 +526,7 @@ class OperatorDesk:
                     data = self.pop(assignment)
                     data["event_ms"] = event_id_ms(eid)
                     data["operator_state"] = self.state_of(operator)
+                    shown(data)
                     yield frame("pop", data, eid)
             elif kind in ("consult", "took_over"):  # the next operator: the call he is consulted on, or now has
                 assignment = self.pops.active(call_id)
@@ -532,6 +535,7 @@ class OperatorDesk:
                     data["consult"] = kind == "consult"
                     data["consult_by"] = ev.get("by") or ev.get("from") or ""
                     data["operator_state"] = self.state_of(operator)
+                    shown(data)
                     yield frame("pop", data, eid)
             elif kind in ("transferred", "consult_began", "consult_over", "transfer_failed"):
                 if ev.get("operator") == operator:  # the first operator's own page
@@ -585,9 +589,9 @@ def events() -> Any:
     hub: EventHub = current_app.extensions["ivr.console.hub"]
     operator = who.operator or ""
     since = request.headers.get("Last-Event-ID", "")
-    render = service.render(operator)
-
     supervisor = SupervisorOnCall(current_app.extensions["ivr.console.supervision"], operator)
+    name = NameOnPop(service.pops, operator)
+    render = service.render(operator, shown=name.shown)
 
     def start() -> tuple[Subscription, Iterable[bytes]]:
         sub = hub.subscribe(lambda ev: ev.get("operator") == operator)
@@ -595,6 +599,7 @@ def events() -> Any:
             backlog = sub.backlog(since) if since and _valid_id(since) else []
             hello = service.hello(operator)
             hello["supervisor"] = supervisor.now()
+            name.shown(hello["pop"])
             first = [frame("hello", hello)]
             for event in backlog:
                 first.extend(render(event))
@@ -604,7 +609,7 @@ def events() -> Any:
         return sub, first
 
     return sse_response(EventStream(start, render=render, alive=lambda: auth.principal(who.sid) is not None,
-                                    tick=supervisor.changed, tick_every=1.0))
+                                    tick=lambda: [*supervisor.changed(), *name.changed()], tick_every=1.0))
 
 
 class SupervisorOnCall:
@@ -632,6 +637,42 @@ class SupervisorOnCall:
         before = self.sent
         if self.now() != before:
             yield frame("supervisor", self.sent)
+
+
+class NameOnPop:
+    """The caller's spoken name that could not be played when the pop was shown (behind
+    Twilio its recording comes a few seconds after the call is assigned): looked at each
+    second while that call is the operator's, and sent once it can be played, so the
+    pop's play button appears without a reload::
+
+        event: name
+        data: {"call_id": "...", "clip": true}
+    """
+
+    def __init__(self, pops: ScreenPops, operator: str) -> None:
+        self.pops = pops
+        self.operator = operator
+        self.waiting: str | None = None  # the call whose pop shows no play button yet
+
+    def shown(self, pop: Mapping[str, Any] | None) -> None:
+        name = pop.get("name") if pop is not None else None
+        if pop is None or not isinstance(name, Mapping):
+            self.waiting = None
+        else:  # no key (clip_note "no_key"): nothing will ever be kept to play
+            self.waiting = str(pop["call_id"]) if not name.get("clip") and not name.get("clip_note") else None
+
+    def changed(self) -> Iterable[bytes]:
+        if self.waiting is None:
+            return
+        assignment = self.pops.active(self.waiting)
+        ctx = context_of(assignment) if assignment is not None else None
+        if (assignment is None or assignment.operator_id != self.operator or ctx is None
+                or ctx.name is None or not ctx.name.clip):
+            self.waiting = None  # the call is over, or no name was ever said
+            return
+        if self.pops.name_playable(assignment):
+            yield frame("name", {"call_id": self.waiting, "clip": True})
+            self.waiting = None
 
 
 def _valid_id(value: str) -> bool:

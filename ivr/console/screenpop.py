@@ -183,10 +183,16 @@ class ScreenPops:
         except ValueError:
             return None
 
+    def name_playable(self, assignment: Assignment) -> bool:
+        """Whether the caller's spoken name can be played now: its clip's file, or the
+        recording the call's end (or Twilio's recording callback) stored."""
+        ctx = context_of(assignment)
+        clip = ctx.name.clip if ctx.name is not None else None
+        return bool(clip and (self.clip_there is None or self.clip_there(assignment.call_id, clip)))
+
     def pop(self, assignment: Assignment) -> dict[str, Any]:
         ctx = context_of(assignment)
         queue = self.queues.get(assignment.queue)
-        clip = ctx.name.clip if ctx.name is not None else None
         return build_pop(
             assignment, ctx,
             enqueued_at=self.enqueued_at(assignment.call_id),
@@ -194,7 +200,7 @@ class ScreenPops:
             repeat_since=self.clock() - self.repeat_window_days * 86400,
             queue_name=(queue.name or assignment.queue) if queue else assignment.queue,
             clips_kept=self.clips_kept,
-            clip_there=bool(clip and (self.clip_there is None or self.clip_there(assignment.call_id, clip))),
+            clip_there=self.name_playable(assignment),
             labels=self.labels(ctx) if self.labels is not None else None,
         ) | {"transfers": self.router.transfers(assignment.call_id)}  # who passed it on, when, the note
 

@@ -55,6 +55,26 @@ def test_no_play_button_for_a_name_the_front_end_left_no_file_of(keyed: tuple[En
     assert olga.get("/operator/api/calls/call-7").json["name"]["clip"] is True
 
 
+def test_the_play_button_comes_to_the_open_pop_once_the_name_can_be_played(keyed: tuple[Engine, Flask]) -> None:
+    """Behind Twilio the name's recording is stored a few seconds after the call is assigned:
+    the operator's open pop gets the button then (a "name" event), without a reload."""
+    from tests.console.test_operator import Stream
+
+    engine, app = keyed
+    clips = clip_dir(engine)
+    place_call(engine, "call-8", name=None, clip=str(clips / "call-8-ask_name"))
+    engine.router.set_operator_state("op102", "available")
+    engine.router.assign()
+    stream = Stream(Console(app, "olga").get("/operator/events", buffered=False))
+    try:
+        kind, hello = stream.next()
+        assert kind == "hello" and hello["pop"]["call_id"] == "call-8" and hello["pop"]["name"]["clip"] is False
+        (clips / "call-8-ask_name.wav").write_bytes(NAME)  # the name arrives
+        assert stream.next(within=5) == ("name", {"call_id": "call-8", "clip": True})
+    finally:
+        stream.close()
+
+
 def test_the_assigned_operator_plays_the_name_first_from_the_clip_then_from_the_store(
     keyed: tuple[Engine, Flask]
 ) -> None:

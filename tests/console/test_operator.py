@@ -30,14 +30,19 @@ class Stream:
         self.chunks: Iterator[bytes] = iter(response.response)
         self.buffer = b""
 
-    def next(self) -> tuple[str, Any]:
-        while b"\n\n" not in self.buffer:
-            self.buffer += next(self.chunks)
-        raw, self.buffer = self.buffer.split(b"\n\n", 1)
-        fields = dict(line.split(": ", 1) for line in raw.decode().splitlines() if ": " in line and not line.startswith(":"))
-        if "event" not in fields:
-            return self.next()  # retry: / keep-alive
-        return fields["event"], json.loads(fields["data"])
+    def next(self, within: float | None = None) -> tuple[str, Any]:
+        """The next event; ``within`` seconds at most (checked at each chunk: keep-alives
+        come every few seconds), else AssertionError."""
+        deadline = None if within is None else time.monotonic() + within
+        while True:
+            while b"\n\n" not in self.buffer:
+                assert deadline is None or time.monotonic() < deadline, f"no event within {within} s"
+                self.buffer += next(self.chunks)
+            raw, self.buffer = self.buffer.split(b"\n\n", 1)
+            fields = dict(line.split(": ", 1) for line in raw.decode().splitlines()
+                          if ": " in line and not line.startswith(":"))
+            if "event" in fields:  # else retry: / keep-alive
+                return fields["event"], json.loads(fields["data"])
 
     def close(self) -> None:
         self.response.close()

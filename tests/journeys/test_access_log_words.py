@@ -1,9 +1,12 @@
 """The auditor reads the console's access log in the console's language: an operator's try
 at the caller's spoken name is named in words (Russian page: no ``listen_name_clip`` and no
-``failed``), like every other action and outcome there."""
+``failed``), like every other action and outcome there.  On the way, the operator's open
+pop gets the name's play button once the name can be played (Twilio stores it after the pop)."""
 
 from __future__ import annotations
 
+import io
+import wave
 from typing import Any
 
 from tests.journeys.product import Product
@@ -33,6 +36,12 @@ def test_the_console_access_log_names_a_name_clip_try_in_russian(product: Produc
         "return fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.status)",
         f"/operator/calls/{call_id}/name-clip")
     assert status == 404
+    # The name arrives after the pop (as Twilio's recording does): the open pop gets its button.
+    silence = io.BytesIO()
+    with wave.open(silence, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(b"\0\0" * 8000)
+    (product.root / "var" / "spool" / "clips" / f"{call_id}-ask_name.wav").write_bytes(silence.getvalue())
+    wait(browser, lambda d: d.find_element(By.ID, "pop-clip").is_displayed())
     phone.send("h")
     phone.expect_exact("Call ended.")
     browser.find_element(By.ID, "logout").click()

@@ -303,6 +303,8 @@
       showState(data);
     },
     supervisor: showSupervisor,
+    // the caller's spoken name can be played now (behind Twilio it is stored after the pop)
+    name: (data) => { if (call && call.call_id === data.call_id) document.getElementById("pop-clip").hidden = !data.clip; },
     resync: () => window.location.reload(),
   });
 })();
