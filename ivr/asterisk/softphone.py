@@ -173,8 +173,11 @@ def run_softphone(
         variables = dict(peer.variables)
         while peer.variables.get("IVR_STATUS", "") == "connect" and not peer.dead:
             operator = peer.variables.get("IVR_OPERATOR", "")
+            # Not "talking" yet: the operator's phone rings until they answer in the console,
+            # or it rings out and the call comes back to the line (below).
             out.write(f"Connected to operator {operator} "
-                      f"at {peer.variables.get('IVR_OPERATOR_ENDPOINT', '')}: talking (h = hang up)\n")
+                      f"at {peer.variables.get('IVR_OPERATOR_ENDPOINT', '')}: their phone rings until they "
+                      "answer in the console (h = hang up)\n")
             out.flush()
             if not person.in_conversation(call_id, operator):
                 break

@@ -44,6 +44,8 @@ def olga_rung(product: Product, browser: Any, *others: tuple[str, str]) -> tuple
     phone = product.call(serving)
     call_id = reach_the_queue(phone, consent="2")
     phone.expect_exact("Connected to operator op101")
+    # Found trying the softphone: it said "talking" while the operator's phone still rang.
+    phone.expect_exact("their phone rings until they answer in the console")
     wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
     return serving, phone, call_id
 
