@@ -41,6 +41,7 @@ import json
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -639,20 +640,25 @@ class SupervisorOnCall:
             yield frame("supervisor", self.sent)
 
 
+NAME_WAIT = 60.0  # seconds a pop without its name's play button looks for it
+
+
 class NameOnPop:
     """The caller's spoken name that could not be played when the pop was shown (behind
     Twilio its recording comes a few seconds after the call is assigned): looked at each
-    second while that call is the operator's, and sent once it can be played, so the
-    pop's play button appears without a reload::
+    second for :data:`NAME_WAIT` seconds while that call is the operator's, and sent once
+    it can be played, so the pop's play button appears without a reload::
 
         event: name
         data: {"call_id": "...", "clip": true}
     """
 
-    def __init__(self, pops: ScreenPops, operator: str) -> None:
+    def __init__(self, pops: ScreenPops, operator: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.pops = pops
         self.operator = operator
+        self.clock = clock
         self.waiting: str | None = None  # the call whose pop shows no play button yet
+        self.until = 0.0
 
     def shown(self, pop: Mapping[str, Any] | None) -> None:
         name = pop.get("name") if pop is not None else None
@@ -660,9 +666,13 @@ class NameOnPop:
             self.waiting = None
         else:  # no key (clip_note "no_key"): nothing will ever be kept to play
             self.waiting = str(pop["call_id"]) if not name.get("clip") and not name.get("clip_note") else None
+            self.until = self.clock() + NAME_WAIT
 
     def changed(self) -> Iterable[bytes]:
         if self.waiting is None:
+            return
+        if self.clock() > self.until:  # a front end that keeps no file here: the call's end stores it
+            self.waiting = None
             return
         assignment = self.pops.active(self.waiting)
         ctx = context_of(assignment) if assignment is not None else None

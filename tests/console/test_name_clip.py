@@ -75,6 +75,26 @@ def test_the_play_button_comes_to_the_open_pop_once_the_name_can_be_played(keyed
         stream.close()
 
 
+def test_a_pop_looks_for_its_name_for_a_minute_at_most(keyed: tuple[Engine, Flask]) -> None:
+    """A front end that leaves no file here (the call's end stores the name): the operator's
+    stream stops asking after NAME_WAIT, not every second for the whole conversation."""
+    from ivr.console.operator import NAME_WAIT, NameOnPop
+
+    engine, app = keyed
+    clips = clip_dir(engine)
+    place_call(engine, "call-9", name=None, clip=str(clips / "call-9-ask_name"))
+    engine.router.set_operator_state("op102", "available")
+    engine.router.assign()
+    pops = app.extensions["ivr.console.operator"].pops
+    now = [0.0]
+    watch = NameOnPop(pops, "op102", clock=lambda: now[0])
+    watch.shown(pops.pop(pops.active("call-9")))
+    assert list(watch.changed()) == [] and watch.waiting == "call-9"  # nothing to play yet: looking
+    now[0] += NAME_WAIT + 1
+    (clips / "call-9-ask_name.wav").write_bytes(NAME)
+    assert list(watch.changed()) == [] and watch.waiting is None
+
+
 def test_the_assigned_operator_plays_the_name_first_from_the_clip_then_from_the_store(
     keyed: tuple[Engine, Flask]
 ) -> None:
