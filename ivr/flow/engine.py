@@ -417,9 +417,14 @@ def _no_input(s: _Step, node: n.Node, event: e.NoInput) -> None:
 
 
 def _language_silence(s: _Step, node: n.LanguageNode, event: e.NoInput) -> None:
-    """Silence at the language question is the designed way to keep the menu's default
-    language ("оставайтесь на линии"): a choice, not a failure."""
-    s.goto(node.next, "default", s.language)
+    """Silence at the language question is the designed way to choose the menu's first
+    language ("для продолжения на русском языке оставайтесь на линии"): a choice, not a
+    failure, whatever language the channel came in with."""
+    language = s.menu.languages[0]
+    if language != s.language:
+        s.update_ctx(language=language)
+        s.emit(a.SetVariable("CHANNEL(language)", language))
+    s.goto(node.next, "default", language)
 
 
 def _language_key(s: _Step, node: n.LanguageNode, event: e.DigitsEntered) -> None:

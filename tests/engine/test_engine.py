@@ -151,6 +151,20 @@ def test_the_readback_is_heard_whole_and_only_1_or_2_answer_it(hotline: Menu) ->
     assert isinstance(confirm, a.CollectDigits) and confirm.keys == "12"
 
 
+def test_silence_at_the_language_question_is_russian_whatever_the_channel_spoke(hotline: Menu) -> None:
+    """The question says "stay on the line for Russian" in both languages; found trying a
+    softphone call with an English channel (``ivr call --language en``): silence went on
+    in English."""
+    state, _ = begin(hotline, language="en")
+    assert state.node == "welcome" or state.node == "language"
+    while state.node != "language":
+        state, _ = step(hotline, state, e.NoInput(T0 + 1))
+    state, actions = step(hotline, state, e.NoInput(T0 + 5))
+    assert state.context.language == "ru" and hotline.languages[0] == "ru"
+    assert a.SetVariable("CHANNEL(language)", "ru") in actions
+    assert all(x.language == "ru" for x in actions if isinstance(x, a.Play))
+
+
 def test_silence_at_the_readback_is_told_it_was_not_heard_and_a_wrong_key_not_understood(hotline: Menu) -> None:
     """Found trying a softphone call: silence after "if it is right, press 1" played "sorry, I did
     not understand", as if a wrong key had been pressed; every other question says "I cannot

@@ -133,3 +133,22 @@ def test_silence_at_the_readback_is_told_it_was_not_heard(product: Product) -> N
     finally:
         phone.close(force=True)
     assert heard == "[common.no_input]", heard
+
+
+def test_silence_at_the_language_question_goes_on_in_russian_as_it_promises(product: Product) -> None:
+    """Found trying ``ivr call --language en``: the question says "stay on the line for
+    Russian", and staying on the line went on in English."""
+    import pexpect
+
+    phone = pexpect.spawn(IVR, ["call", "--language", "en", "--fastagi", f"127.0.0.1:{free_port()}"],
+                          cwd=str(product.root), env=newcomer_env(), encoding="utf-8", timeout=60,
+                          dimensions=(50, 200))
+    try:
+        asked(phone, "language.choose", "Для продолжения на русском языке оставайтесь на линии")
+        # nothing pressed: the wait runs out
+        phone.expect_exact("· language: ru")
+        asked(phone, "identity.say_name", "Назовите")
+        phone.send("h")
+        phone.expect(pexpect.EOF)
+    finally:
+        phone.close(force=True)
