@@ -422,8 +422,7 @@ def _language_silence(s: _Step, node: n.LanguageNode, event: e.NoInput) -> None:
     failure, whatever language the channel came in with."""
     language = s.menu.languages[0]
     if language != s.language:
-        s.update_ctx(language=language)
-        s.emit(a.SetVariable("CHANNEL(language)", language))
+        _speak(s, language)
     s.goto(node.next, "default", language)
 
 
@@ -432,11 +431,15 @@ def _language_key(s: _Step, node: n.LanguageNode, event: e.DigitsEntered) -> Non
     if key not in node.options:
         s.retry(node, "no_match", detail=f"key:{key}")
         return
-    language = node.options[key]
-    s.update_ctx(language=language)
-    # What Asterisk itself says from now on (its sounds, a dialplan's Queue()) in the chosen language.
-    s.emit(a.SetVariable("CHANNEL(language)", language))
+    _speak(s, node.options[key])
     s.goto(node.next, "key", key)
+
+
+def _speak(s: _Step, language: str) -> None:
+    """The call goes on in ``language``, and so does what Asterisk itself says from now on
+    (its sounds, a dialplan's Queue())."""
+    s.update_ctx(language=language)
+    s.emit(a.SetVariable("CHANNEL(language)", language))
 
 
 def _validate_identity(text: str) -> str:
