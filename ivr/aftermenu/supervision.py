@@ -128,8 +128,10 @@ class Supervision:
         if self.controls().legs.get(watch.call_id) is not None:
             return False
         now = self.clock()
-        self.redis.hsetnx(self.gone_key, watch.handle, repr(now))
-        since = self.redis.hget(self.gone_key, watch.handle)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hsetnx(self.gone_key, watch.handle, repr(now))
+        pipe.hget(self.gone_key, watch.handle)
+        since = pipe.execute()[-1]
         if since is None or now - float(_text(since)) >= GONE_GRACE:
             self._close(watch, "call_ended")
         return True
