@@ -663,6 +663,12 @@ class Router:
             )
         return out
 
+    def latest_event_id(self) -> str:
+        """The id of the newest event (``0-0`` while there is none): read from it, only
+        what comes after."""
+        newest = self.redis.xrevrange(self.keys.events, count=1)
+        return _text(newest[0][0]) if newest else "0-0"
+
     def events(
         self, last_id: str = "0-0", count: int = 100, block_ms: int | None = None
     ) -> list[tuple[str, dict[str, str]]]:

@@ -13,8 +13,10 @@ CollectSpeech      its prompts, ``RECORD FILE`` with the accepted keys as escape
                    injected recogniser; a key pressed switches to digit collection
 Record             its prompts, then ``RECORD FILE`` (a spoken name when speech is off)
 HoldMusic          ``EXEC StartMusicOnHold`` once, then one ``WAIT FOR DIGIT <seconds>`` per
-                   hold; the music goes on across holds and stops (``EXEC StopMusicOnHold``)
-                   only before the caller hears anything else or the call leaves the engine
+                   hold (with AMI: ``<until_announcement>``, cut short by routing's news,
+                   :mod:`ivr.asterisk.wakes`); the music goes on across holds and stops
+                   (``EXEC StopMusicOnHold``) only before the caller hears anything else or
+                   the call leaves the engine
 SetVariable        ``SET VARIABLE`` (not again when the call already has that value, nor
                    ``CHANNEL(language)`` when the environment block says the channel has it)
 StartRecording     ``SET VARIABLE IVR_RECORD 1`` (the dialplan runs MixMonitor on the bridge)
@@ -32,7 +34,9 @@ something to say (an announcement every ``announce_every``, the operator, the ca
 questions), so the player starts the music at the first hold and leaves it on while batch
 after batch is only a hold: one ``WAIT FOR DIGIT`` of the hold's length each, one command
 per ``poll_seconds`` (AGI cannot be interrupted from the engine's side: without AMI that
-wait bounds how long a reserved operator waits for the caller).
+wait bounds how long a reserved operator waits for the caller).  With AMI a hold lasts
+until the next announcement and AMI cuts it short when routing names the call
+(:mod:`ivr.asterisk.wakes`).
 
 Every AGI command is a round trip the engine's loop wakes for (``bench/asterisk_cost.py``: about
 0.3 ms of the engine's CPU each on a real host), so prompts nobody can interrupt go out as one
@@ -54,6 +58,7 @@ from typing import Protocol, TypeVar
 
 from ivr.asterisk.agi import AgiCommandFailed
 from ivr.asterisk.channel import ESCAPE_ALL, AgiChannel
+from ivr.asterisk.wakes import WAKE_KEY, HoldWakes
 from ivr.flow import actions as a
 from ivr.flow import events as e
 
@@ -108,8 +113,12 @@ class MediaPlayer:
         interrupted: Callable[[], bool] = lambda: False,
         offload: Offload = inline,
         known: dict[str, str] | None = None,
+        wakes: HoldWakes | None = None,
+        call_id: str = "",
     ) -> None:
         self.channel = channel
+        self.wakes = wakes  # this server's calls on hold, cut short on routing's news
+        self.call_id = call_id
         self.interrupted = interrupted  # True: cut the wait in queue short (engine stopping)
         self.settings = settings or MediaSettings()
         self.recognise = recognise
@@ -281,16 +290,26 @@ class MediaPlayer:
         again for the rest only when a key that does not count ended it early."""
         if barged is not None and barged in action.keys:
             return e.DigitsEntered(barged, self.clock())
-        if not self.music:
-            await self.channel.exec("StartMusicOnHold", self.settings.music_class)
-            self.music = True
-        deadline = self.clock() + action.seconds
-        while (left := deadline - self.clock()) > 0.05 and not self.interrupted():
-            key = await self.channel.wait_for_digit(max(1, int(left * 1000)))
-            if key is None:
-                break  # the whole wait passed
-            if key in action.keys:
-                return e.DigitsEntered(key, self.clock())
+        wakes = self.wakes if self.wakes is not None and self.wakes.armed else None
+        if wakes is not None and not wakes.begin_hold(self.call_id):
+            return e.NoInput(self.clock())  # routing had news while the caller heard something else
+        try:
+            if not self.music:
+                await self.channel.exec("StartMusicOnHold", self.settings.music_class)
+                self.music = True
+            seconds = max(action.seconds, action.until_announcement) if wakes is not None else action.seconds
+            deadline = self.clock() + seconds
+            while (left := deadline - self.clock()) > 0.05 and not self.interrupted():
+                key = await self.channel.wait_for_digit(max(1, int(left * 1000)))
+                if key is None:
+                    break  # the whole wait passed
+                if key in action.keys:
+                    return e.DigitsEntered(key, self.clock())
+                if key == WAKE_KEY and wakes is not None:
+                    break  # routing has news for the call: look now
+        finally:
+            if wakes is not None:
+                wakes.end_hold(self.call_id)
         return e.NoInput(self.clock())
 
     def _clip_path(self, clip: str) -> str:

@@ -76,10 +76,11 @@ from ivr.asterisk.channel import read_env
 from ivr.asterisk.connection import AgiConnection
 from ivr.asterisk.media import inline
 from ivr.asterisk.session import CallFactory, SessionResult, SessionSettings, run_session
+from ivr.asterisk.wakes import HoldWakes
 
 # After the drain, how long calls get to reach their next step and be handed back: a call
 # on hold is in one WAIT FOR DIGIT of its enqueue node's poll_seconds (default 5), which
-# nothing on the engine's side can cut short.
+# nothing on the engine's side can cut short without AMI (with it, the holds are cut short).
 HANDBACK_SECONDS = 7.0
 log = logging.getLogger(__name__)
 MAX_REFUSING = 64  # refusals in progress at once; beyond this a surplus call is just closed
@@ -102,10 +103,13 @@ class FastAgiServer:
         service_workers: int = 4,
         speech_workers: int = 8,
         admission: AdmissionSettings | None = None,
+        wakes: HoldWakes | None = None,
     ) -> None:
         """``service_workers=0`` runs the engine's service calls inline on the loop (only
         for services that never block, e.g. an in-memory world).  ``on_call_end`` runs on the
-        loop after the socket is closed: it must not block (count, note for later)."""
+        loop after the socket is closed: it must not block (count, note for later).
+        ``wakes``: holds cut short on routing's news (:mod:`ivr.asterisk.wakes`; with AMI)."""
+        self.wakes = wakes
         self.call_factory = call_factory
         self.max_calls = max_calls
         self.backlog = backlog
@@ -201,7 +205,7 @@ class FastAgiServer:
             result = await run_session(conn, self.call_factory, settings=self.settings, clock=self.clock,
                                        draining=self.handback.is_set, offload=self._offload,
                                        speech_offload=self._speech_offload, env_timeout=env_timeout,
-                                       on_env=lambda: self.admission.env_received(conn))
+                                       on_env=lambda: self.admission.env_received(conn), wakes=self.wakes)
             if self.on_call_end is not None:
                 self.on_call_end(result)
         except Exception:
@@ -268,6 +272,8 @@ class FastAgiServer:
             self._server.close()  # the listening socket
         await self._wait_calls(drain_seconds)
         self.handback.set()
+        if self.wakes is not None and self._calls:  # holds that last until their announcement
+            await self._offload(self.wakes.wake_all)
         await self._wait_calls(min(HANDBACK_SECONDS, drain_seconds))
         left = {**self._calls, **self._refusing}
         for conn in left:

@@ -28,6 +28,7 @@ from ivr.asterisk.agi import AgiError, AgiHangup
 from ivr.asterisk.channel import AgiChannel, read_env
 from ivr.asterisk.connection import AgiConnection
 from ivr.asterisk.media import CallEnded, MediaPlayer, MediaSettings, Offload, Recogniser, inline
+from ivr.asterisk.wakes import HoldWakes
 from ivr.call.runner import Steps
 from ivr.flow import actions as a
 from ivr.flow import events as e
@@ -131,12 +132,14 @@ async def run_session(
     speech_offload: Offload = inline,
     env_timeout: float | None = None,
     on_env: Callable[[], None] | None = None,
+    wakes: HoldWakes | None = None,
 ) -> SessionResult:
     """Serve one FastAGI connection to the end; never raises; always closes ``conn``.
 
     ``draining()`` true: the call is handed back to the dialplan (``IVR_STATUS=handback``)
     at its next step.  ``env_timeout`` overrides the settings' for this call (the server
     shortens it under pressure); ``on_env`` is told when the environment block is in.
+    ``wakes``: the server's calls on hold, this one among them while it runs.
     """
     settings = settings or SessionSettings()
     result = SessionResult()
@@ -156,8 +159,11 @@ async def run_session(
         caller = started_event.caller
         log.info("call %s from %s", result.call_id, mask_phone(caller) if caller else "-")
         known = {"CHANNEL(language)": env["agi_language"]} if env.get("agi_language") else {}
+        if wakes is not None:
+            wakes.opened(result.call_id, env.get("agi_channel", ""))
         player = MediaPlayer(channel, settings=settings.media, recognise=setup.recognise, clock=clock,
-                             interrupted=draining, offload=speech_offload, known=known)
+                             interrupted=draining, offload=speech_offload, known=known,
+                             wakes=wakes, call_id=result.call_id)
         actions = await run_steps(runner.start_steps(started_event), offload)
         started = True
         await player.set_variable("CHANNEL(language)", started_event.language)  # SAY DIGITS in Russian
@@ -189,6 +195,8 @@ async def run_session(
         log.exception("call %s failed", result.call_id or "?")
     finally:
         conn.close()  # first: the peer need not wait on the engine's bookkeeping
+        if wakes is not None and result.call_id:
+            wakes.closed(result.call_id)
         if runner is not None and started and not runner.done:
             try:
                 await run_steps(runner.handle_steps(e.HungUp(clock())), offload)

@@ -17,6 +17,7 @@ from ivr.asterisk.server import FastAgiServer
 from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings
 from ivr.asterisk.spy import SpyWatcher
 from ivr.asterisk.transfer import ConsultEvents, ConsultWatcher
+from ivr.asterisk.wakes import HoldWakes, SendWake, ami_wake
 from ivr.audit.logs import CONSOLE_ACCESS
 from ivr.call import CallRunner
 from ivr.console.audit import ConsoleAudit
@@ -98,6 +99,8 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         if engine.instances is not None:
             engine.instances.call_ended(result.call_id)
 
+    wakes = HoldWakes(lambda: hold_wake_sender(engine))
+    engine.background.append(lambda: wakes.read_news(engine.router))
     speech, asterisk = engine.config.speech, engine.config.asterisk
     server = FastAgiServer(
         address[0],
@@ -112,11 +115,21 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         admission=AdmissionSettings(allowed_hosts=asterisk.allowed_hosts, calls_per_host=asterisk.calls_per_host,
                                     waiting_per_host=asterisk.waiting_per_host,
                                     env_timeout_under_pressure=asterisk.env_timeout_under_pressure),
+        wakes=wakes,
     )
     engine.metrics.registry.register(FastAgiCollector(server))
     if (warning := unreachable_hosts_warning(address[0], asterisk.allowed_hosts)) is not None:
         log.warning(warning)
     return server
+
+
+def hold_wake_sender(engine: Engine) -> SendWake | None:
+    """AMI's ``PlayDTMF`` while the engine has AMI and it is connected; None otherwise
+    (holds then last ``poll_seconds``)."""
+    control = engine.live_controls.get("asterisk")
+    if not isinstance(control, AsteriskControl) or not control.ami.connected:
+        return None
+    return ami_wake(control.ami)
 
 
 def supervision_ended(engine: Engine) -> Callable[[str, str], object]:

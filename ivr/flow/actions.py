@@ -77,10 +77,16 @@ class Record:
 
 @dataclass(frozen=True)
 class HoldMusic:
-    """Music on hold for up to ``seconds``; a key in ``keys`` ends it early."""
+    """Music on hold for up to ``seconds``; a key in ``keys`` ends it early.
+
+    ``until_announcement``: the seconds until the next queue announcement is due.  A front
+    end that cuts a hold short when routing has news for the call (an operator reserved,
+    the queue gave it up: :mod:`ivr.asterisk.wakes`) holds that long instead of
+    ``seconds``, the bound on a reserved operator's wait where nothing can cut it short."""
 
     seconds: float
     keys: str = ""
+    until_announcement: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -629,7 +629,8 @@ def _announce(s: _Step, position: int | None, wait: float | None) -> None:
 
 def _hold(s: _Step, node: n.EnqueueNode) -> None:
     s.update(phase="waiting")
-    s.emit(a.HoldMusic(node.poll_seconds, keys="1" if s.state.offer_callback else ""))
+    due = max(node.poll_seconds, node.announce_every - (s.at - s.state.announced))
+    s.emit(a.HoldMusic(node.poll_seconds, keys="1" if s.state.offer_callback else "", until_announcement=due))
 
 
 def _queued(s: _Step, node: n.EnqueueNode, event: e.Queued) -> None:

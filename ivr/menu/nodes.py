@@ -161,7 +161,9 @@ class EnqueueNode:
     # kept from the operator by it: the operator's screen-pop has it).
     say_appeal: bool = False
     # One hold (one WAIT FOR DIGIT under continuous music, one look at routing) lasts this
-    # long: the longest a reserved operator waits for the caller to be put through.
+    # long: the longest a reserved operator waits for the caller to be put through.  With
+    # AMI a hold lasts until the next announcement and is cut short by routing's news
+    # (ivr/asterisk/wakes.py); this is then its shortest.
     poll_seconds: float = 5.0
 
 

@@ -271,6 +271,8 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
 
     router.set_operator_state("op102", "available")  # payments: op102
     call.hear(r"STREAM FILE ivr/ru/queue\.connecting ")
+    # The hold (until the announcement, 45 s) was cut short by AMI: PlayDTMF "D", received.
+    assert any(f"<{call.channel}>AGI Tx >> 200 result=68" in line for line in hotline.asterisk.boot_log())
     _, dial_end = hotline.log.wait(
         lambda e: e.get("Event") == "DialEnd" and e.get("Uniqueid") == call.uniqueid,
         after=call.start, what="the operator to be dialled")
