@@ -68,6 +68,18 @@ class CallbackCall:
     appeal: str = ""
 
 
+def asterisk_addresses(host: str, connected_to: str) -> frozenset[str]:
+    """The addresses the AMI's Asterisk may have as a FastAGI peer: the one connected to and
+    all that ``host`` resolves to, each also as an IPv4-mapped IPv6 address (a server on
+    ``::`` sees ``::ffff:10.0.0.5``)."""
+    found = {connected_to}
+    try:
+        found |= {str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+    except OSError:
+        pass
+    return frozenset(found | {f"::ffff:{a}" for a in found if "." in a and ":" not in a})
+
+
 class AmiClient:
     def __init__(self, host: str = "127.0.0.1", port: int = 5038, *, username: str, secret: str,
                  timeout: float = 10.0, on_event: Callable[[Message], None] | None = None,
@@ -90,6 +102,7 @@ class AmiClient:
         self._connected = threading.Event()
         self._delay = RECONNECT_FIRST  # until the next reconnect attempt; doubles, reset by a login
         self._sock, self._file = self._open()
+        self.hosts = asterisk_addresses(host, self._sock.getpeername()[0])
         self._reader = threading.Thread(target=self._read_loop, name="ami-reader", daemon=True)
         self._reader.start()
         try:

@@ -49,6 +49,7 @@ from routing.errors import RoutingError
 log = logging.getLogger(__name__)
 HANDOVER_NODE = "operator-handover"  # where an abandoned hand-over is recorded
 RESUME = "resume"  # AGI(${IVR_AGI},resume,${DIALSTATUS}): the dialplan returns a call
+HUNG_UP = "hungup"  # AGI(${IVR_AGI},hungup): [operator-handover]'s h extension, the call is over
 
 
 class HandoverWatcher:
@@ -87,10 +88,7 @@ class HandoverWatcher:
                     self.life.apply(OperatorMissed(call_id, status.assignment.operator_id,
                                                    dial_status.lower() or "no_answer"))
             elif name == "Hangup":
-                if status.state == "connected":
-                    self.life.apply(ConversationEnded(call_id))
-                elif status.state == "reserved":
-                    self.life.apply(CallerLeft(call_id, HANDOVER_NODE))
+                _hung_up(self.life, call_id, status.state)
         except RoutingError as exc:  # another engine process got there first
             log.info("call %s: %s not recorded: %s", call_id, name, exc)
 
@@ -100,6 +98,49 @@ class HandoverWatcher:
         ``Legs`` name another operator): not a report about the operator now reserved."""
         legs = self.life.legs.get(call_id)
         return legs is not None and bool(dest) and legs.operator == dest and legs.operator_id != operator_id
+
+
+def _hung_up(life: CallLife, call_id: str, state: str) -> None:
+    """The caller's channel of a handed-over call hung up (either side ended it)."""
+    if state == "connected":
+        life.apply(ConversationEnded(call_id))
+    elif state == "reserved":
+        life.apply(CallerLeft(call_id, HANDOVER_NODE))
+
+
+class HungUp:
+    """The runner of ``AGI(${IVR_AGI},hungup)`` (see :func:`hung_up`): nothing to play on a
+    channel that is gone; the session sends no command and ends."""
+
+    done = True
+
+    def start_steps(self, event: e.CallStarted) -> Steps:
+        return _no_steps()
+
+    def handle_steps(self, event: e.Event) -> Steps:
+        return _no_steps()
+
+
+def _no_steps() -> Steps:
+    return []
+    yield  # a generator: the session drives every runner's steps alike
+
+
+def hung_up(env: dict[str, str], *, life: CallLife) -> HungUp:
+    """``AGI(${IVR_AGI},hungup)``: the dialplan's ``h`` extension of ``[operator-handover]``
+    (or the terminal softphone, which does what it does) says the caller's channel of a
+    handed-over call is gone, as AMI's ``Hangup`` would.  Routing hears it at once: a
+    conversation is over (the operator goes to wrap-up), a caller who gave up while the
+    operator's phone rang has left (the operator is free, no miss).  With AMI its
+    ``Hangup`` usually came first: the second word changes nothing."""
+    call_id = env.get("agi_uniqueid", "")
+    status = life.router.status(call_id)
+    if status.assignment is not None and status.assignment.kind == "call":
+        try:
+            _hung_up(life, call_id, status.state)
+        except RoutingError as exc:  # AMI's Hangup, or another engine, got there first
+            log.info("call %s: hang-up not recorded: %s", call_id, exc)
+    return HungUp()
 
 
 class BackInLine:

@@ -290,7 +290,7 @@ class MediaPlayer:
         again for the rest only when a key that does not count ended it early."""
         if barged is not None and barged in action.keys:
             return e.DigitsEntered(barged, self.clock())
-        wakes = self.wakes if self.wakes is not None and self.wakes.armed else None
+        wakes = self.wakes if self.wakes is not None and self.wakes.armed(self.call_id) else None
         if wakes is not None and not wakes.begin_hold(self.call_id):
             return e.NoInput(self.clock())  # routing had news while the caller heard something else
         try:

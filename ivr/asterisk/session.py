@@ -160,7 +160,7 @@ async def run_session(
         log.info("call %s from %s", result.call_id, mask_phone(caller) if caller else "-")
         known = {"CHANNEL(language)": env["agi_language"]} if env.get("agi_language") else {}
         if wakes is not None:
-            wakes.opened(result.call_id, env.get("agi_channel", ""))
+            wakes.opened(result.call_id, env.get("agi_channel", ""), conn.peer_host)
         player = MediaPlayer(channel, settings=settings.media, recognise=setup.recognise, clock=clock,
                              interrupted=draining, offload=speech_offload, known=known,
                              wakes=wakes, call_id=result.call_id)

@@ -19,6 +19,7 @@ is said ("John Smith"), not a hang-up.  Each call gets its own id, as Asterisk's
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import sys
 import time
@@ -26,7 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from ivr.asterisk.handover import RESUME
+from ivr.asterisk.handover import HUNG_UP, RESUME
 from ivr.asterisk.keypad import Keypad
 from ivr.asterisk.peer import AsteriskPeer, CallerHangsUp, default_env, dial
 from ivr.identity import InvalidIdentity, validate_phone
@@ -35,6 +36,7 @@ from ivr.softphone import wire
 from ivr.softphone.phone import SoftphoneLine
 
 _SEQUENCE = itertools.count(1)
+log = logging.getLogger(__name__)
 
 
 def new_call_id(clock: Callable[[], float] = time.time) -> str:
@@ -180,6 +182,7 @@ def run_softphone(
                       "answer in the console (h = hang up)\n")
             out.flush()
             if not person.in_conversation(call_id, operator):
+                hang_up_handed_over(host, port, env, timeout=timeout)
                 break
             # As Asterisk's [operator-handover] after Dial: back to the engine, which holds
             # the call at the head of its line and hands it to the next operator.
@@ -197,6 +200,33 @@ def run_softphone(
             line.busy, line.call_id = False, ""
         if own:
             keys.close()
+
+
+def hang_up_handed_over(host: str, port: int, env: Mapping[str, str], *, timeout: float = 10.0) -> None:
+    """The caller hung up after the hand-over: tell the engine as the dialplan's ``h``
+    extension does (``AGI(${IVR_AGI},hungup)``), so the operator's console shows the
+    conversation over (or, while it rang, the operator is free again) at once."""
+    gone = {**env, "agi_arg_1": HUNG_UP}
+    try:
+        dial(host, port, AsteriskPeer(CallerGone(), env=gone), gone, timeout=timeout)
+    except OSError as exc:  # the engine is gone too: nothing is left to tell
+        log.info("could not tell the engine the call is over: %s", exc)
+
+
+class CallerGone:
+    """The caller of a channel that has hung up: hears nothing, presses nothing."""
+
+    def hear(self, kind: str, what: str, escape: str) -> str | None:
+        raise CallerHangsUp
+
+    def wait_key(self, ms: int) -> str | None:
+        raise CallerHangsUp
+
+    def speak(self, max_ms: int, escape: str) -> str | None:
+        raise CallerHangsUp
+
+    def event(self, text: str) -> None:
+        pass
 
 
 def resumed_env(env: Mapping[str, str], variables: Mapping[str, str], operator: str) -> dict[str, str]:

@@ -47,11 +47,14 @@ NOT_NEWS = frozenset({"enqueued"})
 
 # channel name -> None; raises when the telephony refuses (AmiError)
 SendWake = Callable[[str], None]
+# the Asterisk host a call came from -> the way to wake its holds now, or None
+Sender = Callable[[str], "SendWake | None"]
 
 
 @dataclass
 class _Call:
     channel: str
+    host: str  # the Asterisk host the call came from (its FastAGI connection's peer)
     holding: bool = False
     pending: bool = False  # news came while it was not on hold
 
@@ -59,24 +62,25 @@ class _Call:
 class HoldWakes:
     """Which calls of one FastAGI server are on hold, and the way to cut their holds short.
 
-    ``sender`` gives the current way (AMI's ``PlayDTMF``) or None when there is none now
-    (no AMI, or its connection is down): then holds are not lengthened.  Thread-safe: the
+    ``sender(host)`` gives the current way to reach a call from that Asterisk host (AMI's
+    ``PlayDTMF``), or None when there is none now (no AMI, its connection is down, or it is
+    another host's AMI): then that call's holds are not lengthened.  Thread-safe: the
     calls register on the server's loop, the news comes from the engine's tick."""
 
-    def __init__(self, sender: Callable[[], SendWake | None] = lambda: None) -> None:
+    def __init__(self, sender: Sender = lambda host: None) -> None:
         self.sender = sender
         self._calls: dict[str, _Call] = {}
         self._lock = threading.Lock()
         self.cursor: str | None = None  # the last routing event read
 
-    @property
-    def armed(self) -> bool:
-        """A hold can be cut short now: it may last until its announcement."""
-        return self.sender() is not None
+    def armed(self, call_id: str) -> bool:
+        """This call's hold can be cut short now: it may last until its announcement."""
+        call = self._calls.get(call_id)
+        return call is not None and self.sender(call.host) is not None
 
-    def opened(self, call_id: str, channel: str) -> None:
+    def opened(self, call_id: str, channel: str, host: str) -> None:
         with self._lock:
-            self._calls[call_id] = _Call(channel)
+            self._calls[call_id] = _Call(channel, host)
 
     def closed(self, call_id: str) -> None:
         with self._lock:
@@ -111,7 +115,7 @@ class HoldWakes:
                     continue  # another engine's call, or over
                 if call.holding:
                     call.holding = False  # one wake a hold
-                    channels.append((call_id, call.channel))
+                    channels.append((call_id, call))
                 else:
                     call.pending = True
         return self._wake(channels)
@@ -119,20 +123,20 @@ class HoldWakes:
     def wake_all(self) -> int:
         """Cut every hold short (the server hands its calls back to the dialplan)."""
         with self._lock:
-            channels = [(call_id, call.channel) for call_id, call in self._calls.items() if call.holding]
+            channels = [(call_id, call) for call_id, call in self._calls.items() if call.holding]
             for call_id, _ in channels:
                 self._calls[call_id].holding = False
         return self._wake(channels)
 
-    def _wake(self, channels: list[tuple[str, str]]) -> int:
-        send = self.sender() if channels else None
+    def _wake(self, calls: list[tuple[str, _Call]]) -> int:
         woken = 0
-        for call_id, channel in channels:
+        for call_id, call in calls:
+            send = self.sender(call.host)
             if send is None:
                 log.warning("call %s: no AMI to cut its hold short; it ends at its announcement", call_id)
                 continue
             try:
-                send(channel)
+                send(call.channel)
                 woken += 1
             except Exception as exc:  # noqa: BLE001 - one call's wake must not stop the others'
                 log.warning("call %s: its hold could not be cut short (%s); it ends at its announcement",
@@ -140,13 +144,18 @@ class HoldWakes:
         return woken
 
     def read_news(self, router: Any) -> int:
-        """Routing's events since the last read (the engine's tick): wake the calls named."""
-        if not self.armed:
-            self.cursor = None  # from the stream's end again once armed
+        """Routing's events since the last read (the engine's tick): wake the calls named.
+        While the server has no call nothing is read; the first read after that starts at
+        the stream's end and counts as news for every call it finds (an event between a
+        call's start and that read would be missed otherwise)."""
+        if not self._calls:
+            self.cursor = None  # from the stream's end again at the next call
             return 0
-        if self.cursor is None:
+        if self.cursor is None:  # what came before is unknown: every call looks at routing once
             self.cursor = router.latest_event_id()
-            return 0
+            with self._lock:
+                ours = list(self._calls)
+            return self.news(ours)
         named: list[str] = []
         while True:
             batch = router.events(self.cursor, count=500)

@@ -11,7 +11,7 @@ from ivr.asterisk.admission import AdmissionSettings, unreachable_hosts_warning
 from ivr.asterisk.ami import AmiClient, Message
 from ivr.asterisk.control import AsteriskControl
 from ivr.asterisk.dialer import AsteriskCallbackDialer
-from ivr.asterisk.handover import RESUME, HandoverWatcher, back_in_line
+from ivr.asterisk.handover import HUNG_UP, RESUME, HandoverWatcher, back_in_line, hung_up
 from ivr.asterisk.media import MediaSettings
 from ivr.asterisk.server import FastAgiServer
 from ivr.asterisk.session import CallSetup, SessionResult, SessionSettings
@@ -85,6 +85,8 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         # AMI originates to any number; a softphone dialer reaches only a softphone caller
         dialer = engine.dialers.get("asterisk")
         callbacks = dialer.takes_call(env) if isinstance(dialer, SoftphoneDialer) else dialer is not None
+        if env.get("agi_arg_1") == HUNG_UP:  # [operator-handover]'s h extension: the call is over
+            return CallSetup(runner=hung_up(env, life=engine.call_life), recording=engine.recordings.enabled)
         if env.get("agi_arg_1") == RESUME:  # the dialplan returns a call its operator missed
             resumed = back_in_line(env, life=engine.call_life, menu=menu, services=services, clock=engine.clock,
                                    recording=engine.recordings.enabled, callbacks=callbacks,
@@ -99,7 +101,7 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         if engine.instances is not None:
             engine.instances.call_ended(result.call_id)
 
-    wakes = HoldWakes(lambda: hold_wake_sender(engine))
+    wakes = HoldWakes(lambda host: hold_wake_sender(engine, host))
     engine.background.append(lambda: wakes.read_news(engine.router))
     speech, asterisk = engine.config.speech, engine.config.asterisk
     server = FastAgiServer(
@@ -123,11 +125,11 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
     return server
 
 
-def hold_wake_sender(engine: Engine) -> SendWake | None:
-    """AMI's ``PlayDTMF`` while the engine has AMI and it is connected; None otherwise
-    (holds then last ``poll_seconds``)."""
+def hold_wake_sender(engine: Engine, host: str) -> SendWake | None:
+    """AMI's ``PlayDTMF`` for a call from ``host`` while the engine has AMI to that host and
+    it is connected; None otherwise (the call's holds then last ``poll_seconds``)."""
     control = engine.live_controls.get("asterisk")
-    if not isinstance(control, AsteriskControl) or not control.ami.connected:
+    if not isinstance(control, AsteriskControl) or not control.ami.connected or host not in control.ami.hosts:
         return None
     return ami_wake(control.ami)
 

@@ -543,11 +543,13 @@ class OperatorDesk:
                     yield frame("transfer", {"call_id": call_id, "what": kind, "how": ev.get("how", ""),
                                              "next": ev.get("next", ""), **self.state_of(operator)}, eid)
             elif kind == "consult_cancelled":
-                yield frame("gone", {"call_id": call_id, "why": "consult_cancelled", **self.state_of(operator)}, eid)
+                yield frame("gone", {"call_id": call_id, **self.state_of(operator), "gone": kind}, eid)
             elif kind in ("answered", "ended", "callback_dialled"):
                 yield frame(kind, {"call_id": call_id, **self.state_of(operator)}, eid)
             elif kind in ("abandoned", "reservation_expired", "missed"):
-                yield frame("gone", {"call_id": call_id, "why": kind, **self.state_of(operator)}, eid)
+                # "gone": what became of the call; the state's own "why" is the operator's
+                # (not ready: a missed call), so the two never share a key.
+                yield frame("gone", {"call_id": call_id, **self.state_of(operator), "gone": kind}, eid)
             elif kind in ("operator_state", "after_call"):
                 yield frame("state", self.state_of(operator), eid)
 

@@ -126,9 +126,9 @@ def test_without_ami_a_hold_lasts_poll_seconds(engine: Engine) -> None:
 
 def test_news_for_a_call_between_two_holds_ends_its_next_hold_at_once() -> None:
     sent: list[str] = []
-    wakes = HoldWakes(lambda: sent.append)
-    wakes.opened("1.1", "PJSIP/a-1")
-    wakes.opened("1.2", "PJSIP/b-2")
+    wakes = HoldWakes(lambda host: sent.append)
+    wakes.opened("1.1", "PJSIP/a-1", "10.0.0.5")
+    wakes.opened("1.2", "PJSIP/b-2", "10.0.0.5")
     assert wakes.begin_hold("1.1")
     assert wakes.news(["1.1", "1.2", "9.9"]) == 1  # 1.2 hears an announcement; 9.9 is another engine's
     assert sent == ["PJSIP/a-1"]
@@ -147,9 +147,9 @@ def test_a_wake_the_telephony_refuses_is_logged_and_the_others_still_go(caplog: 
             raise RuntimeError("Channel not found")
         sent.append(channel)
 
-    wakes = HoldWakes(lambda: send)
+    wakes = HoldWakes(lambda host: send)
     for call_id, channel in (("1.1", "PJSIP/gone-1"), ("1.2", "PJSIP/b-2")):
-        wakes.opened(call_id, channel)
+        wakes.opened(call_id, channel, "10.0.0.5")
         wakes.begin_hold(call_id)
     assert wakes.news(["1.1", "1.2"]) == 1
     assert sent == ["PJSIP/b-2"]
@@ -171,3 +171,28 @@ def test_shutdown_cuts_long_holds_short_to_hand_the_calls_back(engine: Engine) -
         ami.close()
     assert caller.variables.get("IVR_STATUS") == "handback"
     assert took < 4.0  # 1 s of drain, then at once: not the rest of a 45 s hold
+
+
+def test_a_call_from_an_asterisk_whose_ami_the_engine_lacks_holds_poll_seconds_at_a_time() -> None:
+    """Several Asterisk hosts, one AMI: the others' calls cannot be woken, so they are not
+    left holding until their announcement."""
+    sent: list[str] = []
+    wakes = HoldWakes(lambda host: sent.append if host == "10.0.0.5" else None)
+    wakes.opened("1.1", "PJSIP/a-1", "10.0.0.5")
+    wakes.opened("2.1", "PJSIP/a-1", "10.0.0.6")
+    assert wakes.armed("1.1") and not wakes.armed("2.1") and not wakes.armed("9.9")
+
+
+def test_the_first_read_of_routings_news_counts_as_news_for_every_call(engine: Engine) -> None:
+    """An event between a call's start and the reader's first look would be lost: the first
+    look makes every call look at routing once."""
+    sent: list[str] = []
+    wakes = HoldWakes(lambda host: sent.append)
+    assert wakes.read_news(engine.router) == 0 and wakes.cursor is None  # no call: nothing read
+    wakes.opened("1.1", "PJSIP/a-1", "127.0.0.1")
+    wakes.opened("1.2", "PJSIP/b-2", "127.0.0.1")
+    wakes.begin_hold("1.1")
+    engine.router.set_operator_state("op102", "available")  # an event before the first look
+    assert wakes.read_news(engine.router) == 1 and sent == ["PJSIP/a-1"]
+    assert wakes.begin_hold("1.2") is False  # between holds: its next one looks at routing first
+    assert wakes.read_news(engine.router) == 0  # from the stream's end on: nothing new

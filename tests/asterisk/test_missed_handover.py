@@ -153,3 +153,41 @@ def test_a_returned_call_that_ends_in_line_is_logged_and_counted_as_leaving_the_
     assert value(engine.metrics, "ivr_calls_ended_total", channel="asterisk", outcome="abandoned") == 1
     assert value(engine.metrics, "ivr_menu_hangups_total", menu="hotline", node="queue") == 1
     assert in_menu == 0 and value(engine.metrics, "ivr_calls_in_menu", channel="asterisk") == 0
+
+
+def hung_up(address: tuple[str, int]) -> MenuCaller:
+    """``[operator-handover]``'s h extension: ``AGI(${IVR_AGI},hungup)`` on the dead channel."""
+    env = {**default_env(caller="79990000001", uniqueid=CALL), "agi_arg_1": "hungup"}
+    return place_call(address, MenuCaller(), env)
+
+
+def test_the_dialplans_word_that_the_conversation_is_over_sends_the_operator_to_wrap_up(engine: Engine) -> None:
+    """No AMI (the README's defaults): without the h extension's word the operator stayed
+    "on a call" after the citizen hung up, until they wrapped up by hand."""
+    server = fastagi_server(engine, ("127.0.0.1", 0))
+    server.start()
+    try:
+        handed_over(engine, server.address)
+        engine.router.connected(CALL)  # the console's "answered"
+        gone = hung_up(server.address)
+    finally:
+        server.shutdown(2.0)
+    assert gone.heard == [] and gone.variables == {}  # nothing sent on the dead channel
+    assert engine.router.status(CALL).state == "gone"
+    assert engine.router.operator_status("op102").state == "wrap_up"
+
+
+def test_a_caller_who_gives_up_while_it_rings_frees_the_operator_with_no_miss(engine: Engine) -> None:
+    server = fastagi_server(engine, ("127.0.0.1", 0))
+    server.start()
+    try:
+        handed_over(engine, server.address)
+        hung_up(server.address)
+        again = hung_up(server.address)  # AMI's Hangup, or a second word: changes nothing
+    finally:
+        server.shutdown(2.0)
+    assert again.heard == []
+    assert engine.router.status(CALL).state == "abandoned"
+    assert engine.router.operator_status("op102").state == "available"
+    kinds = [e["type"] for _, e in engine.router.events()]
+    assert "abandoned" in kinds and "missed" not in kinds

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask
 
+from ivr.aftermenu import CallerLeft
 from ivr.engine import Engine
 from ivr.flow import events as e
 from routing.model import WaitingCall
@@ -206,6 +207,26 @@ def test_a_caller_who_hangs_up_while_reserved_can_still_be_wrapped_up(app: Flask
     assert olga.post("/operator/api/calls/call-10/reveal", {"field": "inn"}).status_code == 410
     done = olga.post("/operator/api/calls/call-10/wrap-up", {"result": "dropped", "status": "in_progress"})
     assert done.status_code == 200 and done.json["appeal_status"] == "В обработке"
+
+
+def test_the_page_is_told_the_caller_hung_up_not_that_the_reservation_expired(app: Flask, engine: Engine,
+                                                                               as_role: Any) -> None:
+    """The "gone" frame's reason used to share the key "why" with the operator's own state,
+    which overwrote it: a caller who hung up while it rang showed "бронь истекла"."""
+    olga: Console = as_role("operator")
+    olga.post("/operator/api/state", {"state": "ready"})
+    place_call(engine, "call-11")  # handed to olga at once: her phone rings
+    assert engine.router.status("call-11").state == "reserved"
+    stream = Stream(olga.get("/operator/events", buffered=False))
+    try:
+        assert stream.next()[0] == "hello"
+        engine.call_life.apply(CallerLeft("call-11", "operator-handover"))  # the telephony's word
+        kind, gone = stream.next(within=5)
+        while kind != "gone":
+            kind, gone = stream.next(within=5)
+    finally:
+        stream.close()
+    assert (gone["call_id"], gone["gone"], gone["state"]) == ("call-11", "abandoned", "available")
 
 
 def test_a_callback_nobody_answered_goes_back_for_a_retry(app: Flask, engine: Engine, as_role: Any,

@@ -298,6 +298,10 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
     assert ctx.name is not None and ctx.name.clip  # speech off: the spoken name is recorded
     assert next(s for s in ctx.path if s.node == "ask_name").detail == "recorded"
     call.wait_gone()
+    # The h extension of [operator-handover] said so too (what tells routing without AMI):
+    # a second session of the call, on its dead channel, that the engine sends nothing.
+    hotline.wait_for("the h extension's AGI(...,hungup)", lambda: [
+        s.ended_by for s in hotline.sessions if s.call_id == call.uniqueid] == ["connect", "engine"])
     hotline.wait_for("the FastAGI socket to close", lambda: hotline.server.active_calls == 0)
     # AMI told routing: answered (DialEnd ANSWER), then over (Hangup): no ghost left in line.
     hotline.wait_for("routing to hear the call ended", lambda: router.status(call.uniqueid).state == "gone")

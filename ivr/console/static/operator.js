@@ -297,8 +297,8 @@
     callback_dialled: (data) => { if (call && call.call_id === data.call_id) callState("dialling"); },
     gone: (data) => {
       if (call && call.call_id === data.call_id) {
-        callState(data.why === "abandoned" ? "abandoned" : data.why === "missed" ? "missed" :
-          data.why === "consult_cancelled" ? "consult_cancelled" : "expired");
+        callState(data.gone === "abandoned" ? "abandoned" : data.gone === "missed" ? "missed" :
+          data.gone === "consult_cancelled" ? "consult_cancelled" : "expired");
       }
       showState(data);
     },
