@@ -35,8 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     test.set_defaults(handler=_test)
 
     call = commands.add_parser("call", help="call the hotline from this terminal, over FastAGI")
-    call.add_argument("--caller", default="79990000001")
-    call.add_argument("--language", default="ru", choices=["ru", "en"])
+    call.add_argument("--caller", default="79990000001",
+                      help="the caller's number, as the trunk gives it (default: %(default)s, a synthetic one); "
+                           "a callback offered in the queue goes to it")
+    call.add_argument("--language", default="ru", choices=["ru", "en"],
+                      help="the channel's language when the call comes in (default: %(default)s); the menu "
+                           "still asks, and silence at its question goes on in Russian")
     call.add_argument("--fastagi", help="HOST:PORT of a running engine (default: engine.fastagi; "
                       "if nothing answers there, an engine is started in this process)")
     call.set_defaults(handler=_call)

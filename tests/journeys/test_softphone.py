@@ -76,3 +76,13 @@ def test_a_caller_who_waits_silently_stays_in_line_until_hanging_up(product: Pro
     phone.expect_exact("Call ended.")
     line = until(lambda: waiting(serving)["waiting"] == 0 and waiting(serving), 10, what="the call left the line")
     assert line["abandoned"] == 1
+
+
+def test_the_softphones_help_says_what_its_options_do(product: Product) -> None:
+    """Found trying the softphone: `ivr call --help` listed --caller and --language with no word
+    on what they are for."""
+    shown = product.ivr("call", "--help")
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "the caller's number" in text and "callback" in text  # --caller
+    assert "the channel's language" in text and "silence" in text  # --language
