@@ -102,6 +102,22 @@ def default_env(*, caller: str, language: str = "ru", uniqueid: str = "179531280
     }
 
 
+class CallerGone:
+    """The caller of a channel that has hung up: hears nothing, presses nothing."""
+
+    def hear(self, kind: str, what: str, escape: str) -> str | None:
+        raise CallerHangsUp
+
+    def wait_key(self, ms: int) -> str | None:
+        raise CallerHangsUp
+
+    def speak(self, max_ms: int, escape: str) -> str | None:
+        raise CallerHangsUp
+
+    def event(self, text: str) -> None:
+        pass
+
+
 @dataclass
 class AsteriskPeer:
     caller: Caller

@@ -157,7 +157,10 @@ async def run_session(
                                      callbacks=setup.callbacks)
         result.call_id = started_event.call_id
         caller = started_event.caller
-        log.info("call %s from %s", result.call_id, mask_phone(caller) if caller else "-")
+        # the dialplan's word about a call it returns (resume) or that is over (hungup): not a new call
+        word = env.get("agi_arg_1", "")
+        log.info("call %s from %s%s", result.call_id, mask_phone(caller) if caller else "-",
+                 f" ({word})" if word.isalpha() and len(word) <= 16 else "")
         known = {"CHANNEL(language)": env["agi_language"]} if env.get("agi_language") else {}
         if wakes is not None:
             wakes.opened(result.call_id, env.get("agi_channel", ""), conn.peer_host)

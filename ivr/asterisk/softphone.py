@@ -29,7 +29,7 @@ from typing import TextIO
 
 from ivr.asterisk.handover import HUNG_UP, RESUME
 from ivr.asterisk.keypad import Keypad
-from ivr.asterisk.peer import AsteriskPeer, CallerHangsUp, default_env, dial
+from ivr.asterisk.peer import AsteriskPeer, CallerGone, CallerHangsUp, default_env, dial
 from ivr.identity import InvalidIdentity, validate_phone
 from ivr.prompts.catalog import load_catalog
 from ivr.softphone import wire
@@ -211,22 +211,6 @@ def hang_up_handed_over(host: str, port: int, env: Mapping[str, str], *, timeout
         dial(host, port, AsteriskPeer(CallerGone(), env=gone), gone, timeout=timeout)
     except OSError as exc:  # the engine is gone too: nothing is left to tell
         log.info("could not tell the engine the call is over: %s", exc)
-
-
-class CallerGone:
-    """The caller of a channel that has hung up: hears nothing, presses nothing."""
-
-    def hear(self, kind: str, what: str, escape: str) -> str | None:
-        raise CallerHangsUp
-
-    def wait_key(self, ms: int) -> str | None:
-        raise CallerHangsUp
-
-    def speak(self, max_ms: int, escape: str) -> str | None:
-        raise CallerHangsUp
-
-    def event(self, text: str) -> None:
-        pass
 
 
 def resumed_env(env: Mapping[str, str], variables: Mapping[str, str], operator: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ivr.asterisk.peer import AsteriskPeer, CallerHangsUp, default_env, env_block
+from ivr.asterisk.peer import AsteriskPeer, CallerGone, CallerHangsUp, default_env, env_block
 
 Fault = Literal["garbage", "overlong", "stall", "vanish", "510", "511", "520", "hangup"]
 
@@ -116,18 +116,9 @@ class FakeCall:
         return self
 
 
-class _HangsUpNow:
+class _HangsUpNow(CallerGone):
     def __init__(self, inner: ScriptedCaller) -> None:
         self.inner = inner
-
-    def hear(self, kind: str, what: str, escape: str) -> str | None:
-        raise CallerHangsUp
-
-    def wait_key(self, ms: int) -> str | None:
-        raise CallerHangsUp
-
-    def speak(self, max_ms: int, escape: str) -> str | None:
-        raise CallerHangsUp
 
     def event(self, text: str) -> None:
         self.inner.event(text)

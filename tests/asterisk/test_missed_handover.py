@@ -161,9 +161,12 @@ def hung_up(address: tuple[str, int]) -> MenuCaller:
     return place_call(address, MenuCaller(), env)
 
 
-def test_the_dialplans_word_that_the_conversation_is_over_sends_the_operator_to_wrap_up(engine: Engine) -> None:
+def test_the_dialplans_word_that_the_conversation_is_over_sends_the_operator_to_wrap_up(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     """No AMI (the README's defaults): without the h extension's word the operator stayed
     "on a call" after the citizen hung up, until they wrapped up by hand."""
+    caplog.set_level("INFO", logger="ivr.asterisk.session")
     server = fastagi_server(engine, ("127.0.0.1", 0))
     server.start()
     try:
@@ -173,6 +176,8 @@ def test_the_dialplans_word_that_the_conversation_is_over_sends_the_operator_to_
     finally:
         server.shutdown(2.0)
     assert gone.heard == [] and gone.variables == {}  # nothing sent on the dead channel
+    # Its log line does not read as a new call (found trying it: "call ... from ..." alone).
+    assert f"call {CALL} from *******0001 (hungup)" in caplog.text
     assert engine.router.status(CALL).state == "gone"
     assert engine.router.operator_status("op102").state == "wrap_up"
 
