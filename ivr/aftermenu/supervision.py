@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 MODES: tuple[SpyMode, ...] = ("listen", "whisper", "barge")
 BUSY_SECONDS = 15  # a start holds the supervisor's lock at most this long (AMI answers within 10 s)
 GONE_GRACE = 5.0  # seconds a legless watch waits for the telephony's word before ending as call_ended
+STOPPING_SECONDS = 15  # the telephony's word for a leg the console hangs up is the stop's this long
 HEARD_BY_OPERATOR: frozenset[str] = frozenset({"whisper", "barge"})  # the operator's page says so
 _TAKE = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -199,13 +200,25 @@ class Supervision:
         legs = self.controls().legs.get(watch.call_id)
         front = self.controls().fronts.get(watch.front)  # type: ignore[call-overload]
         if legs is not None and front is not None:
-            front.stop_spying(legs, watch.handle)  # TelephonyFailed: still on, try again
+            # The leg's hang-up comes back as the telephony's word (AMI's Hangup, on another
+            # thread, perhaps before this returns): it is this stop's, whose reason is audited.
+            stopping = self._stopping_key(watch.handle)
+            self.redis.set(stopping, reason, ex=STOPPING_SECONDS)
+            try:
+                front.stop_spying(legs, watch.handle)  # TelephonyFailed: still on, try again
+            except Exception:
+                self.redis.delete(stopping)
+                raise
         return watch if self._close(watch, reason if legs is not None else "call_ended", role=role, ip=ip) else None
 
+    def _stopping_key(self, handle: str) -> str:
+        return f"{self.key}:stopping:{handle}"
+
     def ended(self, handle: str, cause: str = "") -> Watch | None:
-        """The telephony says the supervisor's leg ended (hung up, not answered, the call ended)."""
+        """The telephony says the supervisor's leg ended (hung up, not answered, the call ended);
+        a leg the console is hanging up itself is that stop's to audit."""
         watch = next((w for w in self._all() if w.handle == handle), None)
-        if watch is None:
+        if watch is None or self.redis.exists(self._stopping_key(handle)):
             return None
         return watch if self._close(watch, "hung_up", cause=cause) else None
 

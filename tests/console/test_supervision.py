@@ -312,3 +312,34 @@ def test_a_telephony_refusal_is_shown_as_such_not_as_a_failure(app: Flask, engin
     assert "under way" in reply.json["message"]
     assert [line[3:] for line in audit(engine)] == [("allowed", "mode=listen operator=op102 phone=PJSIP/sup201"),
                                                     ("failed", "mode=listen why=refused")]
+
+
+def test_the_hang_up_of_a_leg_the_console_stops_is_audited_with_the_stops_reason(
+        app: Flask, engine: Engine, as_role: Any) -> None:
+    """AMI's Hangup of the listening leg, as Asterisk reports it when the supervisor switches
+    to whisper, may be handled before the switch closes the watch (the AMI reader's thread):
+    it is the switch's, audited "switched" before the next start, not a "hung_up" of its own
+    (the real tier once audited the whisper's start before the listen's end)."""
+    bridged(engine)
+    ended = supervision_ended(engine)
+
+    def reply(action: dict[str, str]) -> str | None:
+        if action.get("Action") == "Hangup":
+            ended(action["Channel"], "Normal Clearing")  # the event before the response
+        return None
+
+    double = AmiDouble(reply=reply)
+    client = AmiClient(*double.address, username="ivr-engine", secret="s3cret", timeout=5)
+    engine.live_controls["asterisk"] = AsteriskControl(ami=client)
+    try:
+        sveta = as_role("supervisor")
+        assert sveta.post("/supervisor/api/supervise", {"call": "call-1", "mode": "listen"}).status_code == 200
+        assert sveta.post("/supervisor/api/supervise", {"call": "call-1", "mode": "whisper"}).status_code == 200
+        assert sveta.post("/supervisor/api/supervise/stop").json["stopped"]["mode"] == "whisper"
+    finally:
+        client.close()
+        double.close()
+    lines = audit(engine)
+    assert [line[1] for line in lines] == ["supervise_start", "supervise_end", "supervise_start", "supervise_end"]
+    assert lines[1][4].startswith("mode=listen reason=switched")
+    assert lines[3][4].startswith("mode=whisper reason=stopped")
