@@ -114,9 +114,8 @@ def test_a_fastagi_call_is_its_instances_while_it_lasts_and_the_loop_never_waits
     commands go through), and removed at the beat after it ended, with the beat."""
     import threading
 
-    from tests.asterisk.fake_asterisk import FakeCall, ScriptedCaller
-
     from ivr.asterisk.peer import default_env
+    from tests.asterisk.fake_asterisk import FakeCall, ScriptedCaller
     from tests.ops.callers import through_fastagi
 
     engine = make_engine(clock=lambda: NOON)

@@ -162,9 +162,8 @@ def test_readyz_says_not_ready_while_draining(make_engine) -> None:  # type: ign
 
 
 def test_fastagi_sessions_and_protocol_errors_by_kind(make_engine) -> None:  # type: ignore[no-untyped-def]
-    from tests.asterisk.fake_asterisk import FakeCall, ScriptedCaller
-
     from ivr.asterisk.peer import default_env
+    from tests.asterisk.fake_asterisk import FakeCall, ScriptedCaller
     from tests.ops.callers import through_fastagi
 
     t0 = time.monotonic()
