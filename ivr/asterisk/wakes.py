@@ -107,7 +107,7 @@ class HoldWakes:
     def news(self, call_ids: Iterable[str]) -> int:
         """Routing has news for these calls: wake the ones on hold, mark the others of ours
         for their next hold.  Returns how many holds were cut short."""
-        channels = []
+        holding = []
         with self._lock:
             for call_id in dict.fromkeys(call_ids):
                 call = self._calls.get(call_id)
@@ -115,18 +115,16 @@ class HoldWakes:
                     continue  # another engine's call, or over
                 if call.holding:
                     call.holding = False  # one wake a hold
-                    channels.append((call_id, call))
+                    holding.append((call_id, call))
                 else:
                     call.pending = True
-        return self._wake(channels)
+        return self._wake(holding)
 
     def wake_all(self) -> int:
         """Cut every hold short (the server hands its calls back to the dialplan)."""
         with self._lock:
-            channels = [(call_id, call) for call_id, call in self._calls.items() if call.holding]
-            for call_id, _ in channels:
-                self._calls[call_id].holding = False
-        return self._wake(channels)
+            ours = list(self._calls)
+        return self.news(ours)
 
     def _wake(self, calls: list[tuple[str, _Call]]) -> int:
         woken = 0
@@ -145,17 +143,17 @@ class HoldWakes:
 
     def read_news(self, router: Any) -> int:
         """Routing's events since the last read (the engine's tick): wake the calls named.
-        While the server has no call nothing is read; the first read after that starts at
+        While the server has no call AMI can wake nothing is read; the first read after that starts at
         the stream's end and counts as news for every call it finds (an event between a
         call's start and that read would be missed otherwise)."""
-        if not self._calls:
-            self.cursor = None  # from the stream's end again at the next call
+        with self._lock:
+            hosts = {call.host for call in self._calls.values()}
+        if not any(self.sender(host) is not None for host in hosts):  # no call, or none AMI can wake
+            self.cursor = None  # from the stream's end again when there is one
             return 0
         if self.cursor is None:  # what came before is unknown: every call looks at routing once
             self.cursor = router.latest_event_id()
-            with self._lock:
-                ours = list(self._calls)
-            return self.news(ours)
+            return self.wake_all()
         named: list[str] = []
         while True:
             batch = router.events(self.cursor, count=500)

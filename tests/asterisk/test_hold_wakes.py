@@ -204,3 +204,18 @@ def test_the_first_read_of_routings_news_counts_as_news_for_every_call(engine: E
     assert wakes.read_news(engine.router) == 1 and sent == ["PJSIP/a-1"]
     assert wakes.begin_hold("1.2") is False  # between holds: its next one looks at routing first
     assert wakes.read_news(engine.router) == 0  # from the stream's end on: nothing new
+
+
+def test_without_ami_routings_news_is_not_read() -> None:
+    """The README's defaults: nothing can cut a hold short, so the tick reads no events."""
+
+    class Unread:
+        def latest_event_id(self) -> str:
+            raise AssertionError("read without AMI")
+
+        def events(self, *args: object, **kwargs: object) -> list[object]:
+            raise AssertionError("read without AMI")
+
+    wakes = HoldWakes()
+    wakes.opened("1.1", "PJSIP/a-1", "127.0.0.1")
+    assert wakes.read_news(Unread()) == 0 and wakes.cursor is None
