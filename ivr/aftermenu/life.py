@@ -45,7 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ivr.aftermenu.legs import LiveLegs
+from ivr.aftermenu.legs import Legs, LiveLegs
 from ivr.aftermenu.outcomes import (
     CallbackAnswered,
     CallbackNotAnswered,
@@ -64,6 +64,7 @@ from ivr.aftermenu.outcomes import (
     TransferredToQueue,
 )
 from routing.engine import Router
+from routing.errors import RoutingError
 from routing.model import Assignment, Transfer
 from routing.states import MOVES
 
@@ -190,10 +191,11 @@ class CallLife:
         self.listeners: list[Callable[[Applied], object]] = []
 
     def apply(self, outcome: Outcome) -> Applied:
-        applied = TABLE[type(outcome)].run(self.router, outcome)
         if isinstance(outcome, OperatorAnswered) and outcome.legs is not None:
-            self.legs.put(outcome.legs)
-        elif isinstance(outcome, (ConversationEnded, CallerLeft, EngineDied)):
+            applied = self._answered(outcome, outcome.legs)
+        else:
+            applied = TABLE[type(outcome)].run(self.router, outcome)
+        if isinstance(outcome, (ConversationEnded, CallerLeft, EngineDied)):
             self.legs.drop(outcome.call_id)
         elif isinstance(outcome, ConsultCompleted) and applied.transfer is not None:
             # The caller's leg is the same; the operator's is the next one's, which only the
@@ -213,6 +215,19 @@ class CallLife:
             except Exception:  # a listener must never undo or break a move made
                 log.exception("call life listener failed on %s", type(outcome).__name__)
         return applied
+
+    def _answered(self, outcome: OperatorAnswered, legs: Legs) -> Applied:
+        """The legs are kept before routing says ``connected``: whoever sees the operator
+        on the call (his console, a supervisor's dashboard) can act on it at once.  A move
+        refused because the call has ended takes its legs away again; one refused because
+        another engine process connected it first keeps them (they are the same legs)."""
+        self.legs.put(legs)
+        try:
+            return TABLE[OperatorAnswered].run(self.router, outcome)
+        except RoutingError:
+            if self.router.status(outcome.call_id).state != "connected":
+                self.legs.drop(outcome.call_id)
+            raise
 
     def consult_not_answered(self, call_id: str) -> Applied | None:
         """The next operator's phone did not answer the consultation, or hung up before

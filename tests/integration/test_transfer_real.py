@@ -24,7 +24,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -73,12 +73,19 @@ class Desk:
     ports: dict[str, int]  # operator -> the sipp phone's registered SIP port
     workdir: Path
     base_url: str  # the console, served by the engine's own HTTP server
+    phones: dict[str, Sipp] = field(default_factory=dict)  # operator -> his phone of this test
 
     def phone(self, operator: str, name: str) -> Sipp:
-        """The operator's registered phone: answers the next call, talks until BYE."""
-        return Sipp(SIPP_DIR / "operator_answers.xml", service=operator, local_ip=PHONES_IP,
-                    remote="127.0.0.1:5060", port=self.ports[operator], workdir=self.workdir / name,
-                    timeout_s=120).start()
+        """The operator's registered phone: answers the next call, talks until BYE.  An
+        earlier phone still on the port (a failed test's, whose call never got its BYE)
+        is put down first: the new one could not bind, and op101 would miss every call."""
+        earlier = self.phones.pop(operator, None)
+        if earlier is not None:
+            earlier.kill()
+        self.phones[operator] = Sipp(SIPP_DIR / "operator_answers.xml", service=operator, local_ip=PHONES_IP,
+                                     remote="127.0.0.1:5060", port=self.ports[operator],
+                                     workdir=self.workdir / name, timeout_s=120).start()
+        return self.phones[operator]
 
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -153,6 +160,9 @@ def fresh_desk(desk: Desk) -> Iterator[None]:
     else:
         desk.asterisk.cli("channel request hangup all")
         wait_no_channels(desk.asterisk)
+    for phone in desk.phones.values():  # hung up above: a phone still running never got its BYE
+        phone.kill()
+    desk.phones.clear()
     for op in desk.engine.router.operators:
         try:
             desk.engine.router.set_operator_state(op, "offline")

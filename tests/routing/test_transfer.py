@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ivr.aftermenu import (
+    CallerLeft,
     CallLife,
     ConsultCancelled,
     ConsultCompleted,
@@ -26,6 +27,7 @@ from ivr.aftermenu import (
     TransferredToOperator,
     TransferredToQueue,
 )
+from ivr.aftermenu.legs import Legs
 from ivr.config.schema import QueueConfig
 from routing.engine import Router
 from routing.errors import (
@@ -343,3 +345,37 @@ def test_each_leg_is_in_the_appeals_log(make_router: RouterFactory, clock: FakeC
     assert router.appeals.get(number).status == "accepted"  # type: ignore[union-attr]
     assert [r["by"] for r in router.transfers("c1")] == ["a", "b"]
     assert json.loads(router.redis.hget(router.keys.call("c1"), "ctx"))["appeal"] == number
+
+
+def test_the_legs_are_kept_before_routing_says_connected(make_router: RouterFactory, clock: FakeClock,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen on the real tier: the operator was ``on_call`` and the call's legs not yet in
+    Redis, so a console's transfer in that moment found no live call."""
+    router, life = hotline(make_router)
+    wc = call("c1", clock.now)
+    router.enqueue(wc)
+    router.set_operator_state("a", "available")
+    legs = Legs("c1", "asterisk", "a", caller="PJSIP/trunk-1", operator="PJSIP/a-2", since=clock.now)
+    seen: list[Legs | None] = []
+    connected = router.connected
+
+    def spied(call_id: str) -> Any:
+        seen.append(life.legs.get(call_id))
+        return connected(call_id)
+
+    monkeypatch.setattr(router, "connected", spied)
+    life.apply(OperatorAnswered("c1", legs))
+    assert seen == [legs]
+    assert router.status("c1").state == "connected"
+
+
+def test_an_answer_for_a_call_that_has_ended_leaves_no_legs(make_router: RouterFactory, clock: FakeClock) -> None:
+    router, life = hotline(make_router)
+    router.enqueue(call("c1", clock.now))
+    router.set_operator_state("a", "available")
+    life.apply(CallerLeft("c1", "handover"))  # the caller hung up as the phone was answered
+    with pytest.raises(RoutingError):
+        life.apply(OperatorAnswered("c1", Legs("c1", "asterisk", "a", caller="PJSIP/trunk-1",
+                                               operator="PJSIP/a-2", since=clock.now)))
+    assert life.legs.get("c1") is None
+    assert router.operator_status("a").state == "available"
