@@ -27,10 +27,11 @@ def general_line(product: Product) -> tuple[str, dict[str, Any]]:
 
 
 def expected_on_dashboard(browser: Any) -> str:
-    from selenium.webdriver.common.by import By
-
-    cells = browser.find_elements(By.CSS_SELECTOR, "#queue-general td")
-    return str(cells[4].text) if len(cells) > 4 else ""
+    """The general queue's "expected wait" cell, read in one script: the dashboard redraws
+    its rows as routing changes, and a cell found first and read after could be gone."""
+    return str(browser.execute_script(
+        "const cells = document.querySelectorAll('#queue-general td');"
+        "return cells.length > 4 ? cells[4].innerText.trim() : '';"))
 
 
 def test_a_queue_with_nobody_on_duty_shows_no_expected_wait(product: Product, browser: Any) -> None:
