@@ -155,6 +155,13 @@ class AmiServices:
         self.ami.close()
 
 
+#: The AMI events the engine acts on: a hand-over answered or missed (``DialEnd``), a
+#: caller, operator or supervisor gone (``Hangup``), a callback's operator leg refused
+#: (``OriginateResponse``), a warm transfer's consultation (``UserEvent`` IvrConsult).  The
+#: shipped manager.conf lets only these through to the engine's user (``eventfilter``).
+ENGINE_EVENTS = frozenset({"DialEnd", "Hangup", "OriginateResponse", "UserEvent"})
+
+
 def ami_services(engine: Engine, *, host: str, port: int, username: str, secret: str) -> AmiServices:
     """Log in to AMI; the engine's due callbacks are dialled through it (``engine.dialers["asterisk"]``)
     and its events tell routing what became of hand-overs and callbacks."""
@@ -167,6 +174,8 @@ def ami_services(engine: Engine, *, host: str, port: int, username: str, secret:
     spies = SpyWatcher(ended=supervision_ended(engine))
 
     def on_event(event: Message) -> None:
+        if event.get("Event") not in ENGINE_EVENTS:
+            return  # an Asterisk whose manager.conf has no eventfilter lines sends every call event
         dialer.on_event(event)
         handovers.on_event(event)
         spies.on_event(event)
