@@ -97,7 +97,7 @@ class SoftphoneDialer:
             log.info("call %s: caller's departure not recorded: %s", o.call_id, exc)
 
     def place_callback(self, assignment: Assignment) -> None:
-        threading.Thread(target=self._ring, args=(assignment,), daemon=True,
+        threading.Thread(target=self._ring_logged, args=(assignment,), daemon=True,
                          name=f"softphone-{assignment.callback_id}").start()
 
     def ring_seconds(self, assignment: Assignment) -> int:
@@ -105,6 +105,14 @@ class SoftphoneDialer:
         queue = self.router.queues.get(assignment.queue)
         ring = queue.callback.ring_seconds if queue is not None else 30
         return max(1, min(ring, self.router.settings.reservation_seconds - 2))
+
+    def _ring_logged(self, assignment: Assignment) -> None:
+        """The line's thread: whatever fails (Redis gone at shutdown) is logged as the
+        engine's logs are, not left to Python's thread hook on stderr."""
+        try:
+            self._ring(assignment)
+        except Exception:
+            log.exception("callback %s: following the softphone's line failed", assignment.callback_id)
 
     def _ring(self, assignment: Assignment) -> None:
         callback_id, number = assignment.callback_id or "", assignment.number or ""

@@ -4,8 +4,13 @@ line on loopback and routing follows what the line says, as it follows AMI's eve
 from __future__ import annotations
 
 import io
+import logging
+import threading
 import time
 from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ivr.asterisk.keypad import Keypad
 from ivr.softphone import wire
@@ -94,3 +99,33 @@ def test_the_wire() -> None:
         except wire.LineError:
             continue
         raise AssertionError(bad)
+
+
+def test_a_failure_on_the_lines_thread_is_logged_not_left_to_the_thread_hook(
+        make_router: RouterFactory, clock: FakeClock, redis: Any, prefix: str,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Seen in CI: the citizen hangs up as the engine stops, Redis is closed, and the
+    conversation's end raised out of the line's thread onto stderr."""
+    router, due = due_callback(make_router, clock)
+    keypad = Keypad(io.StringIO(""))
+    line = SoftphoneLine(keypad=keypad).start()
+    dialer = SoftphoneDialer(router=router, registry=SoftphoneRegistry(redis=redis, prefix=prefix))
+    unhandled: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", unhandled.append)
+    try:
+        assert dialer.takes_call({"agi_callerid": "79990000001", wire.ENV_KEY: line.contact})
+        dialer.place_callback(due)
+        assert keypad.next(5) is not None
+        assert line.answer()
+        until(lambda: router.status("c1").state == "connected")
+
+        def closed(outcome: object) -> None:
+            raise RedisConnectionError("Connection closed by server.")
+
+        monkeypatch.setattr(dialer.life, "apply", closed)
+        with caplog.at_level(logging.ERROR, logger="ivr.softphone.dialer"):
+            line.hang_up()
+            until(lambda: any("following the softphone's line failed" in r.getMessage() for r in caplog.records))
+    finally:
+        line.close()
+    assert unhandled == []
