@@ -206,7 +206,8 @@ def _call(config: Config, args: argparse.Namespace) -> int:
     line = SoftphoneLine(keypad=keypad).start() if local is None else None
     try:
         variables = run_softphone(host, port, caller=args.caller, language=args.language,
-                                  prompts_dir=config.path(config.prompts.dir), keypad=keypad, line=line)
+                                  prompts_dir=config.path(config.prompts.dir), voices=config.prompts.voices,
+                                  keypad=keypad, line=line)
         if local is not None:  # the engine here finishes the call's record, then its summary
             local.shutdown(drain_seconds=1)
             local = None

@@ -10,9 +10,10 @@ queue lasts until an operator is free, whether or not anything is typed
 at once on a terminal (``0``-``9``, ``*``, ``#``); keys typed ahead are pressed in order, a
 key typed before a prompt that allows barge-in interrupts it.  Enter on an empty line is
 silence now (the current wait ends), ``h`` (or the end of the input) hangs up.  When the
-caller is recorded, type what they say, then Enter (it is only shown; speech
-recognition is off without a model); an ``h`` after the first letter is part of what
-is said ("John Smith"), not a hang-up.  Each call gets its own id, as Asterisk's
+caller is recorded, type what they say, then Enter: espeak-ng speaks it into the file
+the engine asked for, as Asterisk records a caller (:class:`SoftphonePeer`), so the
+spoken name can be listened to in the console; an ``h`` after the first letter is part
+of what is said ("John Smith"), not a hang-up.  Each call gets its own id, as Asterisk's
 ``Uniqueid``: ``<epoch seconds>.<sequence>``.
 """
 
@@ -22,16 +23,21 @@ import itertools
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+from pydub import AudioSegment
 
 from ivr.asterisk.handover import HUNG_UP, RESUME
 from ivr.asterisk.keypad import Keypad
 from ivr.asterisk.peer import AsteriskPeer, CallerGone, CallerHangsUp, default_env, dial
 from ivr.identity import InvalidIdentity, validate_phone
 from ivr.prompts.catalog import load_catalog
+from ivr.prompts.render import synthesise
 from ivr.softphone import wire
 from ivr.softphone.phone import SoftphoneLine
 
@@ -61,12 +67,16 @@ class TerminalCaller:
     """The person at the keyboard, as the :class:`~ivr.asterisk.peer.Caller` of a call."""
 
     def __init__(self, *, keypad: Keypad, output: TextIO, texts: Mapping[str, str],
-                 languages: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 languages: Mapping[str, Mapping[str, str]] | None = None, language: str = "ru",
+                 voices: Mapping[str, str] | None = None) -> None:
         self.keypad = keypad
         self.output = output
         self.texts = texts
         self.languages = languages or {}  # the texts shown once the engine sets CHANNEL(language)
+        self.language = language
+        self.voices = voices or {}  # espeak-ng's voice per language (config.yaml prompts.voices)
         self.on_hold = False  # music on hold: the wait in queue, one prompt for all of it
+        self.said = ""  # what the person typed at the last recording
 
     def _say(self, text: str) -> None:
         self.output.write(text + "\n")
@@ -102,9 +112,11 @@ class TerminalCaller:
         self.output.write(f"  ● recording, up to {max_ms / 1000:.0f} s; say (type) it> ")
         self.output.flush()
         deadline, said = time.monotonic() + max_ms / 1000, ""
+        self.said = ""
         while True:
             press = self.keypad.next(max(0.0, deadline - time.monotonic()))
             if press is None or press.kind == "silence" or (press.kind == "eol" and said):
+                self.said = said.strip()
                 return None
             if press.kind == "hangup" and not (said and press.value):  # an h in "John Smith" is said
                 raise CallerHangsUp
@@ -116,6 +128,7 @@ class TerminalCaller:
         if text.startswith("CHANNEL(language)="):
             language = text.partition("=")[2]
             self.texts = self.languages.get(language, self.texts)
+            self.language = language
             self._say(f"  · language: {language}")
         elif text.startswith("StartMusicOnHold"):
             self.on_hold = True
@@ -127,6 +140,18 @@ class TerminalCaller:
         elif text.startswith("IVR_") or text == "hangup":
             self._say(f"  · {text}")
 
+    def leave_recording(self, path: Path) -> None:
+        """Leave what the person typed at ``path`` as Asterisk's RECORD FILE leaves what a
+        caller said (8 kHz mono 16-bit WAV), spoken by espeak-ng in the call's language: the
+        engine then keeps it, encrypted, as the caller's spoken name, and the operator and the
+        auditor can listen to it.  An engine on another machine (no such folder here), a
+        format other than WAV or no espeak-ng: nothing is left, and the person is told."""
+        if not self.said:
+            return
+        why = speak_clip(self.said, self.voices.get(self.language, self.language), path)
+        if why:
+            self._say(f"  · the recording stays silent: {why}")
+
     def in_conversation(self, call_id: str, operator: str) -> bool:
         """Handed to ``operator``: until the person hangs up (False), or the engine says that
         operator did not answer this call (True: the call dials in again).  A word about
@@ -135,6 +160,38 @@ class TerminalCaller:
             if press.kind == "missed" and press.value == f"{call_id} {operator}":
                 return True
         return False
+
+
+def speak_clip(text: str, voice: str, path: Path) -> str:
+    """``text`` spoken by espeak-ng into ``path`` as telephone WAV, written whole or not at
+    all; an empty string, or why nothing was written."""
+    if path.suffix != ".wav":
+        return f"the engine asked for {path.suffix or 'no'} format, the softphone speaks WAV only"
+    if not path.parent.is_dir():
+        return f"{path.parent} is not on this machine"
+    with tempfile.TemporaryDirectory(prefix="ivr-call-") as work:
+        spoken = Path(work) / "spoken.wav"
+        try:
+            synthesise(text, voice, spoken)
+            audio = AudioSegment.from_wav(spoken).set_channels(1).set_sample_width(2).set_frame_rate(8000)
+            partial = path.with_name(f".{path.name}.part")
+            audio.export(partial, format="wav").close()
+            os.replace(partial, path)
+        except (RuntimeError, OSError) as exc:
+            return str(exc)
+    return ""
+
+
+@dataclass
+class SoftphonePeer(AsteriskPeer):
+    """The softphone's end of the wire: :class:`AsteriskPeer`'s replies, and a recording
+    that ended in speech then silence leaves its file where the engine asked for it."""
+
+    def _answer(self, verb: str, args: list[str]) -> list[str]:
+        replies = super()._answer(verb, args)
+        if verb == "RECORD FILE" and "(timeout)" in replies[0] and isinstance(self.caller, TerminalCaller):
+            self.caller.leave_recording(Path(f"{args[0]}.{args[1]}"))
+        return replies
 
 
 def run_softphone(
@@ -147,6 +204,7 @@ def run_softphone(
     caller: str = "79990000001",
     language: str = "ru",
     prompts_dir: str | Path = "prompts",
+    voices: Mapping[str, str] | None = None,
     dialled: str = "88005553535",
     uniqueid: str | None = None,
     timeout: float = 600.0,
@@ -161,13 +219,14 @@ def run_softphone(
     keys = keypad or Keypad(input or sys.stdin, echo=out).start()
     try:
         languages = load_all_prompt_texts(prompts_dir)
-        person = TerminalCaller(keypad=keys, output=out, texts=languages.get(language, {}), languages=languages)
+        person = TerminalCaller(keypad=keys, output=out, texts=languages.get(language, {}), languages=languages,
+                                language=language, voices=voices)
         call_id = uniqueid or new_call_id()
         env = default_env(caller=caller, language=language, uniqueid=call_id, extension=dialled, port=port)
         if line is not None:
             env[wire.ENV_KEY] = line.contact
             line.busy, line.call_id = True, call_id
-        peer = AsteriskPeer(person, env=env)
+        peer = SoftphonePeer(person, env=env)
         out.write(f"Calling {dialled} from {caller} over FastAGI {host}:{port} (call {call_id})\n"
                   "Keys act at once: 0-9 * #; Enter on an empty line = silence; h = hang up.\n")
         out.flush()
@@ -189,7 +248,7 @@ def run_softphone(
             out.write(f"Operator {operator} did not answer: back in line (call {call_id})\n")
             out.flush()
             env = resumed_env(env, variables, operator)
-            peer = AsteriskPeer(person, env=env)
+            peer = SoftphonePeer(person, env=env)
             dial(host, port, peer, env, timeout=timeout)
             variables.update(peer.variables)
         out.write("Call ended.\n")

@@ -3,9 +3,11 @@ log in with what the start-up log printed and call the hotline from the softphon
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import stat
+import wave
 from typing import Any
 
 from tests.console.live import log_in
@@ -18,8 +20,10 @@ FIRST_USER = re.compile(r"^\s*(?P<name>[a-z0-9._-]+) \((?P<role>\w+)[^)]*\)\s+pa
 
 def shows(phone: Any, shown: str) -> None:
     """Wait until the softphone shows ``shown`` (a question's ``[prompt.id]``, "● recording"),
-    its whole line, as a person waits to hear it before pressing a key."""
-    phone.expect(re.escape(shown) + r"[^\r\n]*\r\n")
+    its whole line, as a person waits to hear it before pressing a key; a line that waits
+    for the person ("● recording, up to 6 s; say (type) it> ") up to its prompt: its end
+    comes only when the recording has."""
+    phone.expect(re.escape(shown) + r"[^\r\n>]*(\r\n|> )")
 
 
 def printed_passwords(serving: Serving) -> dict[str, str]:
@@ -49,9 +53,9 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
     # The first users and their one-time passwords, in the start-up log.
     passwords = printed_passwords(serving)
     assert {"supervisor", "op101", "auditor"} <= set(passwords), serving.log()[-3000:]
-    listed = product.ivr("users", "list")
-    assert listed.returncode == 0, listed.stderr
-    assert re.search(r"^supervisor\tsupervisor\b", listed.stdout, re.MULTILINE), listed.stdout
+    users = product.ivr("users", "list")
+    assert users.returncode == 0, users.stderr
+    assert re.search(r"^supervisor\tsupervisor\b", users.stdout, re.MULTILINE), users.stdout
 
     # The supervisor logs in with the printed password and sees the desk.
     log_in(browser, serving.base_url, "supervisor", passwords["supervisor"])
@@ -78,8 +82,44 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
     phone.close()
     # The engine kept the caller's consent with the recording on.
     serving.wait_log(r"consent record kept \(granted, recording\)")
+
+    # ... and the name the caller said (typed, spoken by espeak-ng as the softphone's voice):
+    # the auditor finds it and listens back (seen: the README's trial had nothing to listen to).
+    auditor, csrf = auditor_session(serving, passwords["auditor"])
+    names = until(lambda: [r for r in listed(serving, auditor) if r["kind"] == "name"], 15,
+                  what="the spoken name in the auditor's list")
+    grant = auditor.post(f"{serving.base_url}/auditor/api/recordings/{names[0]['id']}/access", timeout=10,
+                         json={"reason": "trying the product", "action": "listen"}, headers={"X-CSRF-Token": csrf})
+    assert grant.status_code == 200, grant.text
+    heard = auditor.get(serving.base_url + grant.json()["url"], timeout=10)
+    assert heard.status_code == 200, heard.text[:300]
+    with wave.open(io.BytesIO(heard.content)) as clip:
+        assert clip.getframerate() == 8000 and clip.getnframes() / 8000 > 0.5  # a spoken name, not silence
     assert serving.get("/readyz").status == 200
     assert serving.stop() < 10
+
+
+def auditor_session(serving: Serving, password: str) -> tuple[Any, str]:
+    """The trial's auditor logged in: a ``requests`` session and the page's CSRF token."""
+    import requests
+
+    browser = requests.Session()
+    page = browser.get(serving.base_url + "/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None, page.text[:500]
+    done = browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
+                        data={"username": "auditor", "password": password, "csrf_token": token[1]})
+    assert done.status_code == 302, done.text[:500]
+    page = browser.get(serving.base_url + "/auditor/recordings", timeout=10)
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+    assert csrf is not None, page.text[:500]
+    return browser, csrf[1]
+
+
+def listed(serving: Serving, auditor: Any) -> list[dict[str, Any]]:
+    reply = auditor.get(serving.base_url + "/auditor/api/recordings", timeout=10)
+    assert reply.status_code == 200, reply.text[:500]
+    return list(reply.json()["recordings"])
 
 
 def test_a_second_start_keeps_the_key_and_makes_no_more_users(product: Product) -> None:
