@@ -23,9 +23,9 @@ def test_transfer_and_pause_on_a_softphone_call_are_refused_and_the_call_stays(p
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    added = product.ivr("users", "add", "olga", "--role", "operator", "--operator", "op101",
-                        input=PASSWORD + "\n")
-    assert added.returncode == 0, added.stderr
+    for name, role, extra in (("olga", "operator", ("--operator", "op101")), ("irina", "auditor", ())):
+        added = product.ivr("users", "add", name, "--role", role, *extra, input=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
     serving = product.serve()
     log_in(browser, serving, "olga")
     wait(browser, lambda d: d.current_url.endswith("/operator"))
@@ -73,6 +73,26 @@ def test_transfer_and_pause_on_a_softphone_call_are_refused_and_the_call_stays(p
     browser.find_element(By.ID, "wrap-submit").click()
     wait(browser, lambda d: d.find_element(By.ID, "done").is_displayed())
     assert state(browser) == "wrap_up"
+    browser.find_element(By.ID, "logout").click()
+
+    # The auditor reads the tries in the console's access log, in Russian words (seen: the
+    # transfers were listed as transfer_blind, transfer_warm, with "unsupported: no live legs").
+    log_in(browser, serving, "irina")
+    wait(browser, lambda d: d.current_url.endswith("/auditor/recordings"))
+    if browser.execute_script("return document.documentElement.lang") != "ru":  # olga's choice, on this browser
+        browser.find_element(By.ID, "language-switch").click()
+        wait(browser, lambda d: d.execute_script("return document.documentElement.lang") == "ru"
+             and d.current_url.endswith("/auditor/recordings"))
+    wait(browser, lambda d: "Строк" in text_of(d, "audit-chain"))
+    [tab] = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Персональные данные в консоли"]
+    tab.click()
+    wait(browser, lambda d: "перевод" in d.find_element(By.ID, "audit").text)
+    log = browser.find_element(By.ID, "audit").text
+    for words in ("перевод звонка", "перевод с консультацией", "приостановка записи разговора",
+                  "отказано (телефония не ведёт этот разговор)"):
+        assert words in log, (words, log)
+    for raw in ("transfer_", "pause_recording", "unsupported", "call_not_live", "no live legs"):
+        assert raw not in log, (raw, log)
 
 
 def test_the_supervisor_is_told_why_a_softphone_call_cannot_be_joined(product: Product, browser: Any) -> None:

@@ -7,6 +7,13 @@
   const kindWords = (kind) => has("rec.kind." + kind) ? t("rec.kind." + kind) : kind;
   const queueName = (queue) => (window.ivr.queues || {})[queue] || queue;
   const word = (prefix, value) => has(prefix + value) ? t(prefix + value) : value;
+  // "telephony_failed: <the telephony's own words>": the kind in the page's language, the
+  // telephony's words as they came (what whoever looks into it searches for).
+  const detailWords = (detail) => {
+    if (has("audit.detail." + detail)) return t("audit.detail." + detail);
+    const [kind, ...rest] = detail.split(": ");
+    return rest.length && has("audit.detail." + kind) ? t("audit.detail." + kind) + ": " + rest.join(": ") : detail;
+  };
   // "0:04–0:08 (paused by oleg, resumed by oleg)": offsets in the audio, silence there.
   const pausedWords = (spans) => !spans || !spans.length ? t("rec.paused_none") : spans.map((s) =>
     s.end === null ? t("rec.paused_open", { from: duration(s.start), by: s.paused_by }) :
@@ -65,7 +72,7 @@
         el("td", { text: time(Date.parse(e.at) / 1000) }),
         el("td", { text: e.actor }), el("td", { text: word("role.", e.role) }), el("td", { class: "audit-action", text: word("action.", e.action) }),
         el("td", { text: e.recording || e.call || "" }), el("td", { class: "audit-reason", text: e.reason || "" }),
-        el("td", { text: word("result.", e.outcome) + (e.detail ? " (" + word("audit.detail.", e.detail) + ")" : "") }))));
+        el("td", { text: word("result.", e.outcome) + (e.detail ? " (" + detailWords(e.detail) + ")" : "") }))));
   }
 
   // The citizen's copy: the archive comes back as a file; the number typed is sent once, kept nowhere here.
