@@ -138,6 +138,7 @@
     node.textContent = t("op.call." + code);
     if (code !== "connecting") document.getElementById("pop-answered").hidden = true;
     if (!["connecting", "dialling", "connected"].includes(code)) document.getElementById("pop-pause").hidden = true;
+    document.dispatchEvent(new CustomEvent("ivr:call-state", { detail: code }));
   }
 
   // The recording's state (data-paused "1" / ""), the words beside it and the button's.

@@ -10,6 +10,7 @@
   let pop = null;          // the pop on screen (operator.js's data), or null
   let consulting = null;   // {call_id, next_name} while a consultation is under way
   let busy = false;        // a request is on its way: a second click does nothing
+  let over = null;         // the call whose conversation has ended (its pop stays for the wrap-up)
 
   function message(key, values) {
     const node = document.getElementById("transfer-message");
@@ -65,12 +66,23 @@
     form.to.disabled = false;
     // Only the call's own operator transfers it; the one consulted sees who asks.
     const mine = pop && pop.operator === document.getElementById("status-bar").dataset.operator && !pop.consult;
-    form.hidden = !(pop && pop.kind === "call" && mine);
+    form.hidden = !(pop && pop.kind === "call" && mine) || pop.call_id === over;
     const banner = document.getElementById("pop-consult");
     banner.hidden = !(pop && pop.consult);
     banner.textContent = pop && pop.consult ? t("op.transfer.consult_banner", { by: pop.consult_by }) : "";
     showTransfers(pop ? pop.transfers : []);
     if (!form.hidden) loadTargets();
+  });
+
+  // The conversation is over: nothing left to transfer, and no refusal of a moment ago left
+  // on the wrap-up screen.
+  document.addEventListener("ivr:call-state", (event) => {
+    if (!["ended", "abandoned", "missed", "expired"].includes(event.detail)) return;
+    over = pop ? pop.call_id : null;
+    error(null);
+    message(null);
+    showConsult(false);
+    form.hidden = true;
   });
 
   document.addEventListener("ivr:transfer", (event) => {
