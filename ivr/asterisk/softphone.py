@@ -168,7 +168,7 @@ def speak_clip(text: str, voice: str, path: Path) -> str:
     if path.suffix != ".wav":
         return f"the engine asked for {path.suffix or 'no'} format, the softphone speaks WAV only"
     if not path.parent.is_dir():
-        return f"{path.parent} is not on this machine"
+        return f"no folder {path.parent} here (the engine on another machine?)"
     with tempfile.TemporaryDirectory(prefix="ivr-call-") as work:
         spoken = Path(work) / "spoken.wav"
         try:
