@@ -265,6 +265,32 @@ def http_log_in(serving: Serving, name: str, password: str) -> Any:
                         data={"username": name, "password": password, "csrf_token": token[1]})
 
 
+def auditor_session(serving: Serving, password: str, *, name: str = "auditor") -> tuple[Any, str]:
+    """An auditor logged in as a browser logs in: a ``requests`` session and the CSRF token
+    of the recordings page (what auditor.js sends with each request)."""
+    import requests
+
+    browser = requests.Session()
+    page = browser.get(serving.base_url + "/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None, page.text[:500]
+    done = browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
+                        data={"username": name, "password": password, "csrf_token": token[1]})
+    assert done.status_code in (302, 303) and done.headers["Location"].endswith("/auditor/recordings"), done.text[:500]
+    desk = browser.get(serving.base_url + "/auditor/recordings", timeout=10)
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', desk.text)
+    assert csrf is not None, desk.text[:500]
+    return browser, csrf[1]
+
+
+def listen(serving: Serving, browser: Any, csrf: str, rid: str, reason: str) -> Any:
+    """What auditor.js does on "Слушать": ask for a one-time link with a reason, fetch it."""
+    grant = browser.post(f"{serving.base_url}/auditor/api/recordings/{rid}/access", timeout=10,
+                         json={"action": "listen", "reason": reason}, headers={"X-CSRF-Token": csrf})
+    assert grant.status_code == 200, grant.text
+    return browser.get(serving.base_url + grant.json()["url"], timeout=30)
+
+
 def lines_of(text: str) -> Sequence[str]:
     return [line for line in text.splitlines() if line.strip()]
 

@@ -17,10 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from tests.console.live import log_in
-from tests.journeys.product import Product, Serving, newcomer_env, until
+from tests.journeys.product import Product, Serving, auditor_session, listen, newcomer_env, until
 from tests.journeys.test_newcomer import printed_passwords
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
@@ -91,28 +90,6 @@ def objects(server: S3Server, bucket: str) -> dict[str, bytes]:
     client = server.client()
     listed = client.list_objects_v2(Bucket=bucket).get("Contents", [])
     return {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed}
-
-
-def auditor_session(serving: Serving, password: str) -> tuple[requests.Session, str]:
-    browser = requests.Session()
-    page = browser.get(serving.base_url + "/login", timeout=10)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None
-    done = browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
-                        data={"username": "auditor", "password": password, "csrf_token": token[1]})
-    assert done.status_code in (302, 303) and done.headers["Location"].endswith("/auditor/recordings")
-    desk = browser.get(serving.base_url + "/auditor/recordings", timeout=10)
-    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', desk.text)
-    assert csrf is not None
-    return browser, csrf[1]
-
-
-def listen(serving: Serving, browser: requests.Session, csrf: str, rid: str, reason: str) -> Any:
-    """What auditor.js does on "Слушать": ask for a one-time link with a reason, fetch it."""
-    grant = browser.post(f"{serving.base_url}/auditor/api/recordings/{rid}/access", timeout=10,
-                         json={"action": "listen", "reason": reason}, headers={"X-CSRF-Token": csrf})
-    assert grant.status_code == 200, grant.text
-    return browser.get(serving.base_url + grant.json()["url"], timeout=30)
 
 
 def auditor_page_listens(browser: Any, serving: Serving, password: str, rid: str, reason: str) -> str:

@@ -4,14 +4,13 @@ someone might do to a log file: cut its tail, empty it, delete it, restore it.""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import requests
 
 from ivr.audit.checkpoint import Signer
-from tests.journeys.product import Product, Serving, newcomer_env, until
+from tests.journeys.product import Product, Serving, auditor_session, newcomer_env, until
 
 PASSWORD = "the auditor's long password"
 AUDIT_KEY = Signer.new_secret()
@@ -19,20 +18,6 @@ AUDIT_KEY = Signer.new_secret()
 
 def env() -> dict[str, str]:
     return newcomer_env(IVR_AUDIT_KEY=AUDIT_KEY)
-
-
-def auditor_session(serving: Serving) -> tuple[requests.Session, str]:
-    browser = requests.Session()
-    page = browser.get(serving.base_url + "/login", timeout=10)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None, page.text[:500]
-    done = browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
-                        data={"username": "olga", "password": PASSWORD, "csrf_token": token[1]})
-    assert done.status_code == 302, done.text[:500]
-    page = browser.get(serving.base_url + "/auditor/recordings", timeout=10)
-    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
-    assert csrf is not None, page.text[:500]
-    return browser, csrf[1]
 
 
 def asks_for_a_recording(serving: Serving, browser: requests.Session, csrf: str, recording: str) -> None:
@@ -53,7 +38,7 @@ def test_audit_verify_finds_a_cut_tail_an_emptied_and_a_deleted_log(product: Pro
     added = product.ivr("users", "add", "olga", "--role", "auditor", input=PASSWORD + "\n", env=env())
     assert added.returncode == 0, added.stderr
     serving = product.serve(env=env())
-    browser, csrf = auditor_session(serving)
+    browser, csrf = auditor_session(serving, PASSWORD, name="olga")
     for n in range(3):
         asks_for_a_recording(serving, browser, csrf, f"{n:032x}")
     access = product.root / "var" / "audit" / "recordings-access.jsonl"
@@ -111,7 +96,7 @@ def test_a_log_lost_beyond_restoring_is_resealed_and_the_loss_stays_on_record(pr
     added = product.ivr("users", "add", "olga", "--role", "auditor", input=PASSWORD + "\n", env=env())
     assert added.returncode == 0, added.stderr
     serving = product.serve(env=env())
-    browser, csrf = auditor_session(serving)
+    browser, csrf = auditor_session(serving, PASSWORD, name="olga")
     for n in range(3):
         asks_for_a_recording(serving, browser, csrf, f"{n:032x}")
     access = product.root / "var" / "audit" / "recordings-access.jsonl"

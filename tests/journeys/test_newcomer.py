@@ -11,7 +11,7 @@ import wave
 from typing import Any
 
 from tests.console.live import log_in
-from tests.journeys.product import Product, Serving, http_log_in, until
+from tests.journeys.product import Product, Serving, auditor_session, http_log_in, listen, until
 
 # "    supervisor (supervisor)  password: abcde-fghjk-mnpqr"
 FIRST_USER = re.compile(r"^\s*(?P<name>[a-z0-9._-]+) \((?P<role>\w+)[^)]*\)\s+password: (?P<password>[a-z-]+)\s*$",
@@ -88,32 +88,12 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
     auditor, csrf = auditor_session(serving, passwords["auditor"])
     names = until(lambda: [r for r in listed(serving, auditor) if r["kind"] == "name"], 15,
                   what="the spoken name in the auditor's list")
-    grant = auditor.post(f"{serving.base_url}/auditor/api/recordings/{names[0]['id']}/access", timeout=10,
-                         json={"reason": "trying the product", "action": "listen"}, headers={"X-CSRF-Token": csrf})
-    assert grant.status_code == 200, grant.text
-    heard = auditor.get(serving.base_url + grant.json()["url"], timeout=10)
+    heard = listen(serving, auditor, csrf, names[0]["id"], "trying the product")
     assert heard.status_code == 200, heard.text[:300]
     with wave.open(io.BytesIO(heard.content)) as clip:
         assert clip.getframerate() == 8000 and clip.getnframes() / 8000 > 0.5  # a spoken name, not silence
     assert serving.get("/readyz").status == 200
     assert serving.stop() < 10
-
-
-def auditor_session(serving: Serving, password: str) -> tuple[Any, str]:
-    """The trial's auditor logged in: a ``requests`` session and the page's CSRF token."""
-    import requests
-
-    browser = requests.Session()
-    page = browser.get(serving.base_url + "/login", timeout=10)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None, page.text[:500]
-    done = browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
-                        data={"username": "auditor", "password": password, "csrf_token": token[1]})
-    assert done.status_code == 302, done.text[:500]
-    page = browser.get(serving.base_url + "/auditor/recordings", timeout=10)
-    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
-    assert csrf is not None, page.text[:500]
-    return browser, csrf[1]
 
 
 def listed(serving: Serving, auditor: Any) -> list[dict[str, Any]]:
