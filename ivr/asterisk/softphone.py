@@ -37,7 +37,7 @@ from ivr.asterisk.keypad import Keypad
 from ivr.asterisk.peer import AsteriskPeer, CallerGone, CallerHangsUp, default_env, dial
 from ivr.identity import InvalidIdentity, validate_phone
 from ivr.prompts.catalog import load_catalog
-from ivr.prompts.render import synthesise
+from ivr.prompts.render import export_telephone, synthesise
 from ivr.softphone import wire
 from ivr.softphone.phone import SoftphoneLine
 
@@ -173,10 +173,7 @@ def speak_clip(text: str, voice: str, path: Path) -> str:
         spoken = Path(work) / "spoken.wav"
         try:
             synthesise(text, voice, spoken)
-            audio = AudioSegment.from_wav(spoken).set_channels(1).set_sample_width(2).set_frame_rate(8000)
-            partial = path.with_name(f".{path.name}.part")
-            audio.export(partial, format="wav").close()
-            os.replace(partial, path)
+            export_telephone(AudioSegment.from_wav(spoken), path)  # as the prompts are rendered
         except (RuntimeError, OSError) as exc:
             return str(exc)
     return ""

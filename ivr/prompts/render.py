@@ -81,9 +81,15 @@ def to_telephone(source: Path, wav_out: Path, ulaw_out: Path) -> float:
     if len(segment) == 0:
         raise RuntimeError("the audio is empty")
     mono = segment.set_channels(1)
-    _export(mono, wav_out, "wav", codec="pcm_s16le")
+    export_telephone(mono, wav_out)
     _export(mono, ulaw_out, "mulaw", codec="pcm_mulaw")
     return len(mono) / 1000.0
+
+
+def export_telephone(segment: AudioSegment, wav_out: Path) -> None:
+    """``segment`` as 8 kHz mono signed 16-bit WAV (what Asterisk's ``format_wav`` plays and
+    its ``RECORD FILE`` writes) at ``wav_out``, atomically."""
+    _export(segment.set_channels(1), wav_out, "wav", codec="pcm_s16le")
 
 
 def _export(segment: AudioSegment, path: Path, fmt: str, *, codec: str) -> None:
