@@ -89,6 +89,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def kernel_share(pid: int) -> tuple[float, float, int]:
+    """(user s, system s, context switches) of a process, all its threads."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    switches += int(line.split()[1])
+        except OSError:
+            continue
+    return int(fields[11]) / TICK, int(fields[12]) / TICK, switches
+
+
 def thread_cpu(pid: int) -> dict[int, float]:
     """CPU seconds per thread id (Python's threads all carry the process's name in /proc)."""
     out: dict[int, float] = {}
@@ -209,6 +224,13 @@ class Host:
             raise RuntimeError(f"expected one embedded redis-server of {self.checkout}, found {redis}")
         return Processes(asterisk=asterisk, engine=self.serve.pid, redis=redis[0])
 
+    def redis_commands(self) -> dict[str, int]:
+        """Calls per Redis command so far (INFO commandstats of the embedded server)."""
+        sockets = list((self.checkout / "var").rglob("redis.sock"))
+        info = subprocess.run(["redis-cli", "-s", str(sockets[0]), "info", "commandstats"], check=True,
+                              capture_output=True, text=True, timeout=10).stdout
+        return {m.group(1): int(m.group(2)) for m in re.finditer(r"cmdstat_([\w|]+):calls=(\d+)", info)}
+
     def metrics(self) -> dict[str, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.ops}/metrics", timeout=10) as reply:
             text = reply.read().decode()
@@ -255,6 +277,7 @@ def run_level(host: Host, calls: int, *, hold: float, rate: float, idle: float, 
     idle_after = procs.sample()
     idle_rate = {k: (idle_after[k] - idle_before[k]) / (time.monotonic() - t_idle) for k in idle_after}
     metrics_before = host.metrics()
+    redis_before = host.redis_commands()
     threads_before = thread_cpu(procs.engine)
     spy = None
     if profile:  # sampled from outside, never pausing the engine (py-spy's own CPU is its own)
@@ -262,6 +285,7 @@ def run_level(host: Host, calls: int, *, hold: float, rate: float, idle: float, 
                                 "--nonblocking", "--threads", "--gil", "--format", "raw", "--rate", "200",
                                 "-o", str(run_dir / "engine.pyspy.txt")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kernel_before = {name: kernel_share(pid) for name, pid in vars(procs).items()}
     cpu_before, t0 = procs.sample(), time.monotonic()
     sipp = subprocess.run(
         ["sipp", f"{PHONES_IP}:{host.sip_port}", "-sf", str(scenario), "-s", HOTLINE, "-i", CARRIER_IP,
@@ -272,11 +296,13 @@ def run_level(host: Host, calls: int, *, hold: float, rate: float, idle: float, 
         check=False, cwd=run_dir, capture_output=True, text=True, timeout=seconds + calls / rate + 120)
     time.sleep(1.0)  # the last hang-ups reach the engine and its AGI sessions end
     cpu_after, t1 = procs.sample(), time.monotonic()
+    kernel_after = {name: kernel_share(pid) for name, pid in vars(procs).items()}
     threads_after = thread_cpu(procs.engine)
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(60)
     metrics_after = host.metrics()
+    redis_after = host.redis_commands()
     wall = t1 - t0
     stats = list(csv.DictReader((run_dir / "stat.csv").open(), delimiter=";"))
     last = stats[-1] if stats else {}
@@ -305,6 +331,14 @@ def run_level(host: Host, calls: int, *, hold: float, rate: float, idle: float, 
         "ratio_engine_redis": round((used["engine"] + used["redis"]) / used["asterisk"], 3),
         "net_ratio_engine_redis": round((net["engine"] + net["redis"]) / net["asterisk"], 3),
         "metrics": moved,
+        # per call: user ms, system ms, context switches (all threads; the engine's thread
+        # switches are the ones that cost it system time on a VM)
+        "user_system_switches_per_call": {
+            name: [round((kernel_after[name][0] - kernel_before[name][0]) * 1000 / calls, 2),
+                   round((kernel_after[name][1] - kernel_before[name][1]) * 1000 / calls, 2),
+                   round((kernel_after[name][2] - kernel_before[name][2]) / calls, 1)] for name in kernel_after},
+        "redis_commands_per_call": {k: round((v - redis_before.get(k, 0)) / calls, 1)
+                                    for k, v in sorted(redis_after.items()) if v != redis_before.get(k, 0)},
         "engine_threads": engine_threads,
     }
 
