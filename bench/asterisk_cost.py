@@ -27,6 +27,8 @@ BYE (plus a settle second); "net" subtracts what each used idle, measured for
 ``--idle`` seconds before the run, at the same rate over the run's length.  Whether the
 calls did what they should is read from the engine's /metrics before and after (outside
 the window): calls started, entries into the queue node, timeouts and wrong keys per node.
+Also per call: each process's user and system CPU and context switches, and the Redis
+commands the run caused (``INFO commandstats``, by command, including those inside scripts).
 
 The machine is shared (2 cores, other workers): CPU seconds per call are much less
 sensitive to contention than latency, but not immune (cache, frequency): run each level
