@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +53,33 @@ def asterisk(asterisk_conf_dirs: list[Path]) -> Iterator[AsteriskHarness]:
         yield harness
     finally:
         harness.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_call_left_up(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test on the real Asterisk, every channel still up is hung up.
+
+    A call a test leaves behind does not stay quiet: one the engine let go of sits in the
+    dialplan's fallback ``Queue(hotline-<queue>)`` for up to five minutes, and that queue's
+    static members are the operators' phones.  The next test's freshly registered op101
+    then answers that stale call instead of its own (seen in CI: one failure became four,
+    each a phone that "did not answer").  So each test starts with no call up, and the
+    one that left calls says so."""
+    yield
+    if "asterisk" not in request.fixturenames:
+        return
+    harness: AsteriskHarness = request.getfixturevalue("asterisk")
+    if harness.cli("core show channels count").lstrip().startswith("0 active channels"):
+        return
+    left = harness.cli("core show channels")
+    harness.cli("channel request hangup all")
+    deadline = time.monotonic() + 30
+    while not harness.cli("core show channels count").lstrip().startswith("0 active channels"):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{request.node.nodeid} left channels that do not hang up:\n"
+                        + harness.cli("core show channels"), pytrace=False)
+        time.sleep(0.2)
+    warnings.warn(f"{request.node.nodeid} left channels up (hung up after it):\n{left}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")
