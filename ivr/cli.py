@@ -286,10 +286,20 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
                            login_url=f"http://{http[0]}:{http[1]}/login")
     if greeting is not None:
         logging.getLogger("ivr.serve").warning(greeting)
+    from ivr.serve import CallServer
+
+    call_servers: list[CallServer] = []
+    if fastagi:
+        try:
+            call_servers.append(fastagi_server(engine, fastagi))
+        except OSError as exc:
+            logging.getLogger("ivr.serve").error(
+                "fastagi: cannot listen on %s:%d (engine.fastagi): %s; another ivr serve there? "
+                "give this one --fastagi HOST:PORT, or off", fastagi[0], fastagi[1], exc.strerror or exc)
+            return 2
     ami = _ami(config, engine)
     try:
-        return serve(engine, http=http, ops_http=ops_http,
-                     call_servers=[fastagi_server(engine, fastagi)] if fastagi else [])
+        return serve(engine, http=http, ops_http=ops_http, call_servers=call_servers)
     finally:
         if ami is not None:
             ami.close()

@@ -103,8 +103,16 @@ def serve(
             log.error("ops: cannot listen on %s:%d (engine.ops_http): %s; another ivr serve there? "
                       "give this one --ops-http HOST:PORT, or off", *ops_http, exc.strerror or exc)
             return 2
+    try:
+        web = HttpServer(create_app(engine), address=http, settings=engine.config.http)
+    except OSError as exc:
+        log.error("http: cannot listen on %s:%d (engine.http): %s; another ivr serve there? "
+                  "give this one --http HOST:PORT", *http, exc.strerror or exc)
+        if ops is not None:
+            ops.socket.close()
+        return 2
     engine.start_metrics()
-    web = HttpServer(create_app(engine), address=http, settings=engine.config.http).start()
+    web.start()
     log.info("http: listening on %s:%d", *web.address)
     if ops is not None:
         ops.start()

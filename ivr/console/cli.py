@@ -52,6 +52,8 @@ def users_command(config: Config, args: argparse.Namespace, *, stdin: TextIO = s
                       operators=config.operators)
     try:
         if args.users_command == "add":
+            if not args.replace and store.get(args.name) is not None:  # before asking for a password
+                raise UserError(f"user '{args.name}' exists (use --replace to set a new password or role)")
             password = read_password(stdin, interactive=stdin.isatty())
             user = store.add(args.name, role=args.role, password=password, operator=args.operator,
                              replace=args.replace, certificate=getattr(args, "certificate", None),
@@ -59,7 +61,9 @@ def users_command(config: Config, args: argparse.Namespace, *, stdin: TextIO = s
             print(f"user '{user.name}' ({user.role}{', ' + user.operator if user.operator else ''}) saved",
                   file=out)
         elif args.users_command == "remove":
-            print(f"user '{args.name}' {'removed' if store.remove(args.name) else 'not found'}", file=out)
+            if not store.remove(args.name):
+                raise UserError(f"user '{args.name}' not found (ivr users list shows who there is)")
+            print(f"user '{args.name}' removed", file=out)
         else:
             for user in store.all():
                 extra = f" operator={user.operator}" if user.operator else ""

@@ -95,3 +95,24 @@ def test_two_engines_on_one_checkout_share_the_embedded_redis(product: Product) 
     assert http_log_in(second, "shared", PASSWORD).status_code == 302
     assert second.stop() < 10
     assert not embedded_redis_answers(product)
+
+
+def test_a_command_that_cannot_do_its_work_says_why_and_exits_non_zero(product: Product) -> None:
+    """A second engine on the first one's ports, and user changes that cannot be made: each
+    says what is wrong and what to do, in one line, and fails (no traceback, no exit 0)."""
+    serving = product.serve()
+    taken = {"--fastagi": f"127.0.0.1:{serving.fastagi}", "--http": f"127.0.0.1:{serving.http}"}
+    free = f"127.0.0.1:{free_port()}"
+    for clash, flags in (("--fastagi", ("--fastagi", taken["--fastagi"], "--http", free, "--ops-http", "off")),
+                         ("--http", ("--fastagi", free, "--http", taken["--http"], "--ops-http", "off"))):
+        second = product.ivr("serve", *flags, timeout=90)
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert "Traceback" not in second.stderr and "cannot listen on" in second.stderr, second.stderr[-2000:]
+        assert f"give this one {clash} HOST:PORT" in second.stderr, second.stderr[-2000:]
+
+    removed = product.ivr("users", "remove", "nosuch")
+    assert removed.returncode == 1 and "user 'nosuch' not found" in removed.stderr, removed
+    # The first start made "supervisor": adding it again is refused before any password is read.
+    again = product.ivr("users", "add", "supervisor", "--role", "supervisor", input="short\n")
+    assert again.returncode == 1 and "user 'supervisor' exists (use --replace" in again.stderr, again
+    assert serving.get("/readyz").status == 200  # the first engine serves on
