@@ -410,8 +410,20 @@ def _users(config: Config, args: argparse.Namespace) -> int:
 
 
 def _prompts_build(config: Config, args: argparse.Namespace) -> int:
+    from ivr.menu.registry import load_menus
     from ivr.prompts.build import prompts_build_command
+    from ivr.prompts.catalog import load_catalog
 
+    # The engine takes a prompt edit only with the menus that use it (its reload refuses the
+    # rest and keeps serving the old prompts); Asterisk must not get sounds the engine refused.
+    catalog, _problems = load_catalog(config.path(config.prompts.dir))
+    try:
+        load_menus(config, catalog)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        print("prompts: nothing built: the menus cannot use these prompts, and the engine refuses this edit "
+              "too (ivr validate shows the same); the sounds stay as they were", file=sys.stderr)
+        return 1
     return prompts_build_command(config)
 
 

@@ -67,7 +67,6 @@ class Engine:
     recordings: Recordings
     recogniser: Recogniser
     clock: Callable[[], float] = time.time
-    catalog: PromptCatalog | None = None
     startup_messages: list[str] = field(default_factory=list)
     # Called with the final call context when the menu is done with a call (call log,
     # metrics, the softphone's summary).
@@ -187,13 +186,10 @@ def build_engine(
             f"embedded, {config.path(config.redis.embedded_dir)}/redis.sock (shared with this checkout's "
             "other ivr processes; the last one to leave stops it)")
         messages.append(f"redis: {where}")
-    holder: dict[str, PromptCatalog] = {}
-
     def prompts() -> PromptCatalog:
         catalog, problems = load_catalog(config.path(config.prompts.dir))
         if problems:
             raise ConfigError(problems)
-        holder["catalog"] = catalog
         return catalog
 
     versions = MenuVersions(redis=redis, prefix=config.redis.prefix, clock=clock)
@@ -227,7 +223,7 @@ def build_engine(
     recordings.on_purged = metrics.purged
     engine = Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                     menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
-                    catalog=holder.get("catalog"), startup_messages=messages,
+                    startup_messages=messages,
                     call_observers=[recordings.call_ended, call_log.record], call_log=call_log,
                     metrics=metrics, observer=Observers(metrics, CallLogLine()), instances=instances,
                     routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics),

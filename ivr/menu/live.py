@@ -96,6 +96,9 @@ class LiveMenus:
         self._sources: dict[str, MenuSource] = {}
         self.problems: tuple[Problem, ...] = ()
         self.refused: Refusal | None = None  # the last refused reload, while it is not fixed
+        # The prompts the serving menus were accepted with: a refused edit of the prompt files
+        # never reaches a caller (the front ends that speak texts read them here).
+        self.prompt_book: PromptBook | None = None
         self.refusals = 0  # reloads refused since start (a metric)
 
     def _current_fingerprint(self) -> str:
@@ -121,7 +124,7 @@ class LiveMenus:
         return dataclasses.replace(menu, version=version.version)
 
     def _build(self, *, strict_published: bool) -> tuple[dict[str, Menu], dict[str, MenuSource],
-                                                         tuple[Problem, ...]]:
+                                                         tuple[Problem, ...], PromptBook | None]:
         prompts = self.prompts()
         menus = load_menus(self.config, prompts)  # files: raises ConfigError
         with self._lock:
@@ -139,7 +142,7 @@ class LiveMenus:
                                            self._files.get(name, name), version.author, version.at)
         if problems and strict_published:
             raise ConfigError(problems)
-        return menus, sources, tuple(problems)
+        return menus, sources, tuple(problems), prompts
 
     def _digests(self) -> dict[str, str]:
         out = {}
@@ -164,12 +167,12 @@ class LiveMenus:
         """
         fingerprint = self._current_fingerprint()
         self._file_digests = self._digests()
-        menus, sources, problems = self._build(strict_published=False)
+        menus, sources, problems, prompts = self._build(strict_published=False)
         for problem in problems:
             log.error("published menu refused, the file version serves: %s", problem)
         with self._lock:
             self._menus, self._fingerprint, self.problems = menus, fingerprint, problems
-            self._sources = sources
+            self._sources, self.prompt_book = sources, prompts
             self.refused = Refusal(self.clock(), problems) if problems else None
         log.info("menus serving: %s", "; ".join(s.describe() for s in sources.values()))
 
@@ -180,7 +183,7 @@ class LiveMenus:
             return Reload(False, self.problems)
         before, self._file_digests = self._file_digests, self._digests()
         try:
-            menus, sources, _ = self._build(strict_published=True)
+            menus, sources, _, prompts = self._build(strict_published=True)
         except ConfigError as exc:
             with self._lock:
                 self._fingerprint, self.problems = fingerprint, exc.problems
@@ -193,7 +196,7 @@ class LiveMenus:
         with self._lock:
             old = dict(self._menus)
             self._menus, self._fingerprint, self.problems = menus, fingerprint, ()
-            self._sources, self.refused = sources, None
+            self._sources, self.refused, self.prompt_book = sources, None, prompts
         for ignored in self._ignored_files(before, sources):
             log.warning("%s changed, but menu '%s' serves published v%d from the console: the file "
                         "edit is not used (publish it in the console, or roll back there to the file's version)",

@@ -401,6 +401,9 @@ def prompts_build_command(config: Config, *, out: TextIO = sys.stderr) -> int:
     sounds_dir = config.path(config.prompts.sounds_dir)
     catalog, problems = load_catalog(prompts_dir)
     out.writelines(f"{problem}\n" for problem in problems)
+    if problems:  # a partial catalog would remove the sounds of every prompt it lost
+        out.write(f"prompts: nothing built (fix the files above); the sounds stay as they were in {sounds_dir}\n")
+        return 1
     report = build_prompts(
         catalog,
         sounds_dir,

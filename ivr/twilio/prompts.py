@@ -8,11 +8,11 @@ file is missing, Twilio says the text from ``prompts/<lang>.yaml`` instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from ivr.prompts.catalog import load_catalog
+from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.twilio.errors import UnknownPrompt
 
 PROMPT_URL = "/twilio/prompts/{language}/{prompt}.wav"
@@ -28,22 +28,51 @@ class PromptSource(Protocol):
         """A URL Twilio can <Play>, or None when no audio was rendered."""
 
 
+class ServingMenus(Protocol):
+    @property
+    def prompt_book(self) -> object:
+        """The prompt catalog the serving menus were accepted with."""
+
+
+class AcceptedTexts:
+    """The texts of the prompt catalog the engine's menus were last accepted with: a valid
+    edit of ``prompts/*.yaml`` is spoken from the next reload on, a refused one never."""
+
+    def __init__(self, menus: ServingMenus) -> None:
+        self.menus = menus
+        self._of: object = None
+        self._texts: Texts = {}
+
+    def __call__(self) -> Texts:
+        book = self.menus.prompt_book
+        if book is not self._of:
+            self._of = book
+            self._texts = ({lang: {pid: book.text(pid, lang) or "" for pid in book.ids(lang)}
+                            for lang in book.languages} if isinstance(book, PromptCatalog) else {})
+        return self._texts
+
+
 def load_prompt_texts(prompts_dir: str | Path, languages: Iterable[str]) -> dict[str, dict[str, str]]:
     """Texts by language then prompt id, from ``<prompts_dir>/<lang>.yaml``."""
     catalog, _problems = load_catalog(prompts_dir)
     return {language: dict(catalog.texts.get(language, {})) for language in languages}
 
 
-class FilePromptSource:
-    """Texts in memory; audio when ``<sounds_dir>/<lang>/<id>.wav`` exists."""
+Texts = Mapping[str, Mapping[str, str]]  # language -> prompt id -> text
 
-    def __init__(self, *, texts: Mapping[str, Mapping[str, str]], sounds_dir: str | Path | None) -> None:
+
+class FilePromptSource:
+    """Texts in memory (or as the running engine accepted them last: ``texts`` a function);
+    audio when ``<sounds_dir>/<lang>/<id>.wav`` exists."""
+
+    def __init__(self, *, texts: Texts | Callable[[], Texts], sounds_dir: str | Path | None) -> None:
         self.texts = texts
         self.sounds_dir = Path(sounds_dir) if sounds_dir is not None else None
 
     def text(self, prompt: str, language: str) -> str:
+        texts = self.texts() if callable(self.texts) else self.texts
         try:
-            return self.texts[language][prompt]
+            return texts[language][prompt]
         except KeyError:
             raise UnknownPrompt(prompt, language) from None
 

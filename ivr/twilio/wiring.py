@@ -10,14 +10,13 @@ from twilio.http import HttpClient
 
 from ivr.engine import Engine
 from ivr.menu.model import Menu
-from ivr.prompts.catalog import load_catalog
 from ivr.twilio.blueprint import TwilioBlueprint, make_twilio_blueprint
 from ivr.twilio.callbacks import AssignmentBridge, TwilioCallbackDialer
 from ivr.twilio.control import TwilioControl
 from ivr.twilio.dialer import TwilioDialer, make_client
 from ivr.twilio.handover import TwilioHandover
 from ivr.twilio.live import LiveCalls
-from ivr.twilio.prompts import FilePromptSource
+from ivr.twilio.prompts import AcceptedTexts, FilePromptSource
 from ivr.twilio.state import CallStore
 from routing.errors import RoutingError
 
@@ -73,13 +72,11 @@ def twilio_blueprint(
     control = None if dialer is None else TwilioControl(
         client=dialer.client, calls=store, live=live, base_url=dialer.base_url, caller_id=dialer.caller_id,
         ring_seconds=config.routing.ring_seconds)
-    catalog, _problems = load_catalog(config.path(config.prompts.dir))  # checked at engine start
-    texts = {lang: {pid: catalog.text(pid, lang) or "" for pid in catalog.ids(lang)} for lang in catalog.languages}
     blueprint = make_twilio_blueprint(
         menus=LiveMenuSource(engine),
         services_factory=engine.services,
         store=store,
-        prompts=FilePromptSource(texts=texts, sounds_dir=config.path(config.prompts.sounds_dir)),
+        prompts=FilePromptSource(texts=AcceptedTexts(engine.menus), sounds_dir=config.path(config.prompts.sounds_dir)),
         dialer=dialer,
         auth_token=engine.secrets.twilio_auth_token,
         public_url=config.engine.public_url,

@@ -176,3 +176,19 @@ def test_the_funnel_tells_a_caller_the_queue_gave_up_and_a_closed_topic_from_sel
     assert summary.startswith("Звонков: 2 (")
     assert "все операторы заняты: 1" in summary and "тема не работает сейчас: 1" in summary
     assert "обслужен меню" not in summary
+
+
+def test_a_prompt_edit_the_engine_refuses_is_not_built_for_asterisk(product: Product) -> None:
+    """The supervisor renames a prompt the menu still uses and runs ``ivr prompts build`` (the
+    step that gives Asterisk its sounds): nothing is built, as the engine refuses the edit;
+    so Asterisk's callers never hear a welcome or lose a main menu the engine does not serve."""
+    ru = product.root / "prompts" / "ru.yaml"
+    ru.write_text(ru.read_text(encoding="utf-8").replace("Здравствуйте!", "СЛОМАНО")
+                  .replace("  main: >-", "  mainX: >-"), encoding="utf-8")
+    built = product.ivr("prompts", "build", timeout=120)
+    assert built.returncode == 1, built.stderr[-2000:]
+    assert "prompt 'menu.main' missing in language 'ru'" in built.stderr, built.stderr[-2000:]
+    assert "nothing built" in built.stderr
+    assert not (product.root / "var" / "sounds" / "ru").exists()  # no sound made from the refused edit
+    validated = product.ivr("validate")
+    assert validated.returncode != 0 and "menu.main" in validated.stdout + validated.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urlencode
@@ -143,3 +144,34 @@ def test_a_waiting_call_is_bridged_with_the_rest_api_as_soon_as_an_operator_is_r
     assert dial is not None and dial.find("Client").text == "op102"  # type: ignore[union-attr]
     engine.tick()  # another process (or tick) sees the same event: no second bridge
     assert len([r for r in http.requests if r.url.endswith(f"/Calls/{SID}.json")]) == 1
+
+
+def test_twilio_callers_hear_the_prompts_the_engine_accepted(tmp_path: Path, config: Config) -> None:
+    """A prompt edit is spoken from the next reload on; an edit the engine refuses (the menu
+    uses a prompt it removes) is never spoken: the accepted texts go on."""
+    prompts = tmp_path / "prompts"
+    shutil.copytree(Path(config.path(config.prompts.dir)), prompts)
+    moved = dataclasses.replace(
+        config, engine=dataclasses.replace(config.engine, public_url=PUBLIC),
+        prompts=dataclasses.replace(config.prompts, dir=str(prompts), sounds_dir=str(tmp_path / "no-sounds")),
+        recordings=dataclasses.replace(config.recordings, dir=str(tmp_path / "rec")))
+    engine = build_engine(moved, Secrets(twilio_auth_token=TOKEN), redis=embedded_redis(str(tmp_path / "r.db")),
+                          clock=lambda: T0)
+    client = create_app(engine).test_client()
+
+    def welcome(sid: str) -> str:
+        said = ET.fromstring(post(client, "/twilio/voice", {**BASE, "CallSid": sid}).data).iter("Say")
+        return " ".join(s.text or "" for s in said)
+
+    ru = prompts / "ru.yaml"
+    original = ru.read_text(encoding="utf-8")
+    assert "Здравствуйте!" in welcome("CA" + "01" * 16)
+    ru.write_text(original.replace("Здравствуйте!", "Добрый день!"), encoding="utf-8")
+    assert engine.menus.reload().changed
+    assert "Добрый день!" in welcome("CA" + "02" * 16)
+    # Refused: menu.main is gone (renamed), so the whole edit is, the new welcome with it.
+    ru.write_text(original.replace("Здравствуйте!", "СЛОМАНО").replace("  main: >-", "  mainX: >-"),
+                  encoding="utf-8")
+    assert not engine.menus.reload().changed and engine.menus.refused is not None
+    heard = welcome("CA" + "03" * 16)
+    assert "Добрый день!" in heard and "СЛОМАНО" not in heard
