@@ -4,10 +4,16 @@ When the voice menu is done with a call, :meth:`CallLog.record` keeps what the f
 needs and nothing personal: menu, version, outcome, topic, and the path (nodes, exits,
 keys pressed at menus, failure reasons, times).  No caller number, ИНН, СНИЛС or name.
 
-Keys (the hotline's hash tag; one MULTI per call)::
+Keys (the hotline's hash tag; one script call per record)::
 
     {ivr}:calls                          STREAM  the records, trimmed to about ``keep``
     {ivr}:funnel:<menu>:<YYYY-MM-DD>     HASH    "<version>|<node>|<counter>" -> count, 100 days
+    {ivr}:funnel:counted:<call>          STRING  what a call put through counted, 6 hours
+
+A call the menu put through to an operator is recorded then; if it comes back in line
+(its operator missed it, or transferred it to a queue) it is recorded again when it ends
+for good.  Its second record adds only the difference to the counters (the call is one
+call, with one outcome: the last), so the funnel counts calls, not hand-overs.
 
 Counters per node: ``reached`` (calls that entered it), ``exit:<way>`` (visits that
 left it that way; menu keys as ``exit:key:<k>``), ``timeout`` / ``no_match`` /
@@ -108,6 +114,30 @@ def funnel_counts(record: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+COUNTED_SECONDS = 6 * 3600  # how long a connected call may come back in line and be recorded again
+# KEYS: the funnel, the call's counted (what its earlier record added), the stream.
+# ARGV: keep, the record, the funnel's ttl, how long to keep counted (0: this is the end),
+# this record's counts (JSON).  The counters get the difference from the earlier record.
+_RECORD = """
+local counts = cjson.decode(ARGV[5])
+local before = redis.call('GET', KEYS[2])
+local earlier = before and cjson.decode(before) or {}
+for field, n in pairs(counts) do
+  local d = n - (earlier[field] or 0)
+  if d ~= 0 then redis.call('HINCRBY', KEYS[1], field, d) end
+end
+for field, n in pairs(earlier) do  -- what the call no longer is ("connected"): taken back
+  if counts[field] == nil and redis.call('HINCRBY', KEYS[1], field, -n) <= 0 then
+    redis.call('HDEL', KEYS[1], field)
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[4])
+elseif before then redis.call('DEL', KEYS[2]) end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '*', 'call', ARGV[2])
+"""
+
+
 class CallLog:
     def __init__(
         self,
@@ -123,6 +153,7 @@ class CallLog:
         self.menu_of = menu_of
         self.keep = keep
         self.clock = clock
+        self._record = redis.register_script(_RECORD)
 
     @property
     def key_calls(self) -> str:
@@ -135,13 +166,11 @@ class CallLog:
         """The ``call_log`` hook of :class:`~ivr.call.routed.RoutedServices`."""
         record = call_record(ctx, self.menu_of(ctx), at)
         key = self.key_funnel(record["menu"], day_of(ctx.started or at))
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(self.key_calls, {"call": json.dumps(record, ensure_ascii=False)},
-                  maxlen=self.keep, approximate=True)
-        for field, n in funnel_counts(record).items():
-            pipe.hincrby(key, field, n)
-        pipe.expire(key, KEEP_DAYS * 86400)
-        pipe.execute()
+        counts = funnel_counts(record)
+        self._record(keys=[key, f"{self.tag}:funnel:counted:{ctx.call_id}", self.key_calls],
+                     args=[self.keep, json.dumps(record, ensure_ascii=False), KEEP_DAYS * 86400,
+                           COUNTED_SECONDS if record["outcome"] == "connected" else 0,
+                           json.dumps(counts)])
 
     def recent(self, count: int = 100) -> list[dict[str, Any]]:
         entries = self.redis.xrevrange(self.key_calls, count=count)

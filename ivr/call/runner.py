@@ -124,6 +124,11 @@ class CallRunner:
             return step(self.menu, before, event)
 
         state, actions = self._in_scope(apply)
+        if before.done and not state.done:
+            # Back in line (its operator missed it, or transferred it to a queue): the call's end
+            # was reported when it was put through; it is reported again at its real end (the
+            # call log counts only the difference, the recordings' end work is idempotent).
+            self._ended = False
         return self._observed(before, state, actions)
 
     def _in_scope(self, work: Callable[[], T]) -> T:

@@ -265,6 +265,20 @@ def http_log_in(serving: Serving, name: str, password: str) -> Any:
                         data={"username": name, "password": password, "csrf_token": token[1]})
 
 
+def http_session(serving: Serving, name: str, password: str) -> Any:
+    """A ``requests`` session logged in as ``name``, as a browser logs in."""
+    import requests
+
+    browser = requests.Session()
+    page = browser.get(serving.base_url + "/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None, page.text[:500]
+    done = browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
+                        data={"username": name, "password": password, "csrf_token": token[1]})
+    assert done.status_code in (302, 303), done.text[:500]
+    return browser
+
+
 def auditor_session(serving: Serving, password: str, *, name: str = "auditor") -> tuple[Any, str]:
     """An auditor logged in as a browser logs in: a ``requests`` session and the CSRF token
     of the recordings page (what auditor.js sends with each request)."""

@@ -9,7 +9,7 @@ import json
 import time
 from typing import Any
 
-from tests.journeys.product import Product, Serving, until
+from tests.journeys.product import Product, Serving, http_session, until
 from tests.journeys.test_operator_day import PASSWORD, log_in, state, text_of, wait
 from tests.journeys.test_softphone import reach_the_queue
 
@@ -70,6 +70,19 @@ def test_a_missed_call_keeps_the_head_of_the_line_and_the_operator_sees_why(
     assert "missed call" in serving.log() or "did not answer" in serving.log()
     phone.send("h")
     phone.close()
+
+    # The supervisor's funnel: one call, which nobody talked to (found trying the product: the
+    # call counted once as connected when it went to Olga's phone, then again as abandoned).
+    added = product.ivr("users", "add", "sveta", "--role", "supervisor", input=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    supervisor = http_session(serving, "sveta", PASSWORD)
+
+    def funnel() -> dict[str, Any] | None:
+        table = supervisor.get(serving.base_url + "/supervisor/api/funnel?menu=hotline&days=1", timeout=10).json()
+        return table if table["outcomes"].get("abandoned") else None
+
+    table = until(funnel, 15, what="the abandoned call in the funnel")
+    assert table["calls"] == 1 and table["outcomes"] == {"abandoned": 1}, table
 
 
 def test_the_softphone_caller_an_operator_missed_is_handed_to_the_next_one(product: Product, browser: Any) -> None:
