@@ -46,8 +46,9 @@ class Recording:
 
     ``recording``: the caller consented and the engine can keep recordings;
     ``no_consent``: the caller refused or was never asked (nothing is recorded);
-    ``no_key``: the caller consented but the engine has no recording key (nothing is
-    recorded, and the engine said so at start-up).
+    ``no_key``: the engine cannot keep recordings (no recording key, or a front end that
+    does not record): nothing is recorded, the consent question is not asked, and the
+    engine said so at start-up.
     """
 
     state: RecordingState
@@ -55,9 +56,9 @@ class Recording:
 
 def recording_for(consent: Consent | None, *, can_record: bool) -> Recording:
     """The one rule: record only with a granted consent and a key to store it with."""
-    if consent is None or not consent.granted:
-        return Recording("no_consent")
-    return Recording("recording" if can_record else "no_key")
+    if not can_record:
+        return Recording("no_key")
+    return Recording("recording" if consent is not None and consent.granted else "no_consent")
 
 
 @dataclass(frozen=True)

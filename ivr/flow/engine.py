@@ -238,6 +238,16 @@ def _enter_asking(s: _Step, node: n.Node) -> str | None:
     return None
 
 
+def _enter_consent(s: _Step, node: n.ConsentNode) -> str | None:
+    """Asked only where the call can be recorded: with no recording key (or a front end that
+    records nothing) the caller is not asked a question whose answer changes nothing, nor
+    told that the conversation is recorded."""
+    if not s.state.recording:
+        return node.next
+    _ask_consent(s, node)
+    return None
+
+
 def _enter_set(s: _Step, node: n.SetNode) -> str | None:
     changes: dict[str, Any] = {}
     if node.topic is not None:
@@ -756,7 +766,7 @@ ENTRIES: dict[type, Callable[[_Step, Any], str | None]] = {
     n.LanguageNode: _enter_asking,
     n.DigitsNode: _enter_asking,
     n.SpeechNode: _enter_asking,
-    n.ConsentNode: _enter_asking,
+    n.ConsentNode: _enter_consent,
     n.SetNode: _enter_set,
     n.HoursNode: _enter_hours,
     n.AppealStatusNode: _enter_appeal_status,

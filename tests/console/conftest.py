@@ -165,7 +165,8 @@ def place_call(engine: Engine, call_id: str, *, topic_key: str = "4", at: float 
     runner.handle(e.DigitsEntered(inn + "#", at + 4))
     runner.handle(e.DigitsEntered("1", at + 5))  # readback confirmed
     runner.handle(e.DigitsEntered(topic_key, at + 6))
-    runner.handle(e.DigitsEntered("1", at + 7))  # consent
+    if engine.recordings.enabled:  # asked only where the call can be recorded
+        runner.handle(e.DigitsEntered("1", at + 7))  # consent
     return runner
 
 

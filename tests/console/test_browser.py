@@ -3,6 +3,7 @@ supervisor breaks, fixes and publishes a menu, and the next call takes the new v
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Iterator
@@ -39,7 +40,11 @@ def driver() -> Iterator[Any]:
 
 @pytest.fixture()
 def live(config: Config, redis_server: RedisServer, tmp_path: Path) -> Iterator[LiveConsole]:
-    hotline = LiveConsole(config, redis_url=redis_server.url, workdir=str(tmp_path), wrap_up_seconds=2).start()
+    # A recording key, as a production site has: the consent question is asked only where a
+    # call can be recorded, and these callers answer it.
+    key = "k1:" + base64.b64encode(os.urandom(32)).decode()
+    hotline = LiveConsole(config, redis_url=redis_server.url, workdir=str(tmp_path), wrap_up_seconds=2,
+                          recording_key=key).start()
     try:
         yield hotline
     finally:

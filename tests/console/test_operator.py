@@ -69,8 +69,9 @@ def test_the_screen_pop_is_pushed_with_what_the_menu_collected(app: Flask, engin
     assert pop["inn"] != INN and pop["inn"].endswith("17") and INN not in json.dumps(pop)
     assert pop["topic"] == "payments" and pop["topic_label"] == "Платежи" and pop["language"] == "ru"
     assert pop["appeal"] == runner.state.context.appeal  # type: ignore[union-attr]
-    assert pop["kind"] == "call" and pop["consent"] == {"granted": True, "method": "key", "heard": "1"}
-    assert pop["recording"] == "no_key"  # consent given, but this engine has no recording key
+    # No recording key here: the caller was not asked to consent, and nothing is recorded.
+    assert pop["kind"] == "call" and pop["consent"] is None
+    assert pop["recording"] == "no_key"
     assert pop["identity_confirmed"] and pop["queue_name"] == "Платежи" and pop["menu_version"] == 1
     steps = {s["node"]: s for s in pop["path"]}
     assert steps["ask_number"]["failures"] == ["length"] and steps["ask_number"]["attempts"] == 1

