@@ -128,15 +128,15 @@ class Twilio:
         return body
 
 
-def to_the_consent(call: Twilio) -> str:
+def to_the_queue(call: Twilio) -> str:
     """The Twilio menu after the greeting: Russian, the name from Twilio's recogniser, an ИНН,
-    confirmed, payments, consent given; the reply to the consent."""
+    confirmed, payments; the reply to the topic (this app records nothing, so no consent is
+    asked: the call goes to its queue)."""
     call.post("/twilio/gather", Digits="1")
     call.post("/twilio/gather", SpeechResult=NAME, Confidence="0.93")
     call.post("/twilio/gather", Digits=INNS[3])
     call.post("/twilio/gather", Digits="1")
-    call.post("/twilio/gather", Digits="4")
-    return call.post("/twilio/gather", Digits="1")
+    return call.post("/twilio/gather", Digits="4")
 
 
 def test_no_synthetic_number_or_name_in_a_whole_runs_log(make_engine, log_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -174,18 +174,18 @@ def test_no_synthetic_number_or_name_in_a_whole_runs_log(make_engine, log_file: 
             time.sleep(0.01)
         engine.tick()
 
-        # Twilio: the name from Twilio's recogniser, an ИНН, a consent, hold, the end
+        # Twilio: the name from Twilio's recogniser, an ИНН, hold, the end
         app = twilio_app(engine, tmp_path, fail_for=TWILIO_SID_2)
         t = Twilio(app, TWILIO_SID, CALLERS[0])
         assert "<Gather" in t.post("/twilio/voice")
-        held = to_the_consent(t)
+        held = to_the_queue(t)
         assert "<Play" in held or "<Say" in held
         t.post("/twilio/wait")
         t.post("/twilio/status", CallStatus="completed")
         # a webhook that fails with the caller's data in its exception
         u = Twilio(app, TWILIO_SID_2, CALLERS[1])
         u.post("/twilio/voice")
-        goodbye = to_the_consent(u)
+        goodbye = to_the_queue(u)
         assert "<Hangup" in goodbye
         # an unsigned webhook
         assert app.test_client().post("/twilio/voice", data={"CallSid": TWILIO_SID, "From": CALLERS[2]}
