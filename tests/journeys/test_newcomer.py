@@ -189,3 +189,33 @@ def test_a_deployment_with_its_own_redis_gets_a_first_supervisor_and_no_trial_ai
         assert serving.stop() < 10
     finally:
         redis.stop()
+
+
+def test_a_deployment_without_a_recording_key_asks_no_caller_to_consent(product: Product) -> None:
+    """With no recording key nothing can be recorded: the citizen is not asked to consent, and
+    is never told "разговор будет записан" (found trying the product: they were)."""
+    from tests.journeys.product import newcomer_env
+    from tests.redis_servers import RedisServer
+
+    redis = RedisServer()
+    redis.start()
+    try:
+        serving = product.serve(env=newcomer_env(REDIS_URL=redis.url))  # a deployment: no trial key
+        serving.wait_log("fastagi: listening on")
+        phone = product.call(serving)
+        phone.expect_exact("[language.choose]")
+        phone.sendline("1")
+        phone.expect_exact("● recording")
+        phone.sendline("")
+        phone.expect_exact("[identity.enter_number]")
+        phone.send("#")
+        phone.expect_exact("[menu.main]")
+        phone.send("0")  # an operator
+        phone.expect_exact("[queue.position]")
+        heard = str(phone.before)
+        assert "[consent." not in heard and "будет записан" not in heard, heard
+        phone.send("h")
+        phone.expect_exact("Call ended.")
+        phone.close()
+    finally:
+        redis.stop()
