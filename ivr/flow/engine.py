@@ -686,6 +686,10 @@ def _back_in_line(s: _Step, node: n.EnqueueNode, event: e.BackInLine) -> None:
     s.leave("connected")  # a context kept since the enqueue has not left the node yet
     s.update_ctx(outcome="queued", path=s.ctx.enter(s.state.node, s.at).path)
     s.emit(s.play("queue.position"), *s.say(number_prompts(1, s.language)))
+    if node.say_appeal and s.ctx.appeal:
+        # A call put through at once never heard its appeal number (said only before a
+        # hold): the caller whose operator missed them hears it now, while they wait.
+        s.emit(s.play("common.your_appeal", False), *s.say_digits(s.ctx.appeal, False))
     s.update(announced=s.at)
     _hold(s, node)
 

@@ -175,7 +175,8 @@ def test_the_caller_an_operator_missed_goes_back_to_the_head_of_our_line_and_to_
         # first in line, in the same call, the resumed FastAGI session.
         call.pos = first_end
         # No callback offered, so no key cuts it short: one Playback before the music.
-        call.hear(r'^EXEC Playback "ivr/ru/queue\.position&ivr/ru/number\.1"')
+        # (and their appeal number: put through at once, they had not heard it yet)
+        call.hear(r'^EXEC Playback "ivr/ru/queue\.position&ivr/ru/number\.1&ivr/ru/common\.your_appeal&(ivr/ru/number\.\d&?){10}"')
         _, bridged = log.wait(lambda e: e.get("Event") == "DialEnd" and e.get("Uniqueid") == uid,
                               after=first_end + 1, timeout=40, what=f"{SECOND}'s phone to be dialled")
         assert bridged["DestChannel"].startswith(f"PJSIP/{SECOND}-")

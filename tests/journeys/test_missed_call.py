@@ -6,6 +6,7 @@ operator's page says why they are no longer ready."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -107,7 +108,12 @@ def test_the_softphone_caller_an_operator_missed_is_handed_to_the_next_one(produ
         phone.expect_exact(f"Operator op101 did not answer: back in line (call {call_id})", timeout=RING_SECONDS + 15)
         phone.expect_exact("[queue.position]")  # "you are number ..."
         phone.expect_exact("[number.1]")  # "... one": the head of the line
+        # ... and their appeal number, which a call put through at once had never heard
+        # (found trying the product: a caller whose operator missed them hung up without it).
+        phone.expect_exact("[common.your_appeal]")
         phone.expect_exact("Connected to operator op104", timeout=30)
+        told = str(phone.before).split("♫")[0]
+        assert "".join(re.findall(r"\[number\.(\d)\]", told)) == re.sub(r"\D", "", appeal), (told, appeal)
         wait(second, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
         assert (text_of(second, "pop-appeal"), text_of(second, "pop-topic")) == (appeal, topic)  # what was collected
         second.find_element(By.ID, "pop-answered").click()
