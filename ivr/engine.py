@@ -20,6 +20,7 @@ from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
 from ivr.call.runner import CallObserver
 from ivr.config import Config, ConfigError, Secrets
+from ivr.config.watch import ConfigFileWatch
 from ivr.firstrun import is_trial
 from ivr.firstrun.devkey import development_key
 from ivr.firstrun.folders import local_folders
@@ -68,6 +69,7 @@ class Engine:
     recogniser: Recogniser
     clock: Callable[[], float] = time.time
     startup_messages: list[str] = field(default_factory=list)
+    config_watch: ConfigFileWatch = field(default_factory=lambda: ConfigFileWatch(None))
     # Called with the final call context when the menu is done with a call (call log,
     # metrics, the softphone's summary).
     call_observers: list[Callable[[CallContext, float], object]] = field(default_factory=list)
@@ -125,6 +127,7 @@ class Engine:
     def tick(self) -> None:
         """Background work, run about once a second: reloads, assignment, callbacks,
         purge, the recordings spool."""
+        self.config_watch.check()
         self.menus.reload()
         self.router.assign()
         # Where no telephony says "no answer" (the terminal softphone: only the console's
@@ -223,7 +226,7 @@ def build_engine(
     recordings.on_purged = metrics.purged
     engine = Engine(config=config, secrets=secrets, redis=redis, router=router, appeals=appeals,
                     menus=menus, recordings=recordings, recogniser=recogniser, clock=clock,
-                    startup_messages=messages,
+                    startup_messages=messages, config_watch=ConfigFileWatch(config.source),
                     call_observers=[recordings.call_ended, call_log.record], call_log=call_log,
                     metrics=metrics, observer=Observers(metrics, CallLogLine()), instances=instances,
                     routing_events=RoutingEventFeed(redis=redis, stream=router.keys.events, metrics=metrics),

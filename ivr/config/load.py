@@ -28,7 +28,7 @@ def load_config(path: str | Path) -> Config:
         _check_references(config, converter)
     if converter.problems or config is None:
         raise ConfigError(converter.problems)
-    config = dataclasses.replace(config, root=str(path.parent.resolve()))
+    config = dataclasses.replace(config, root=str(path.parent.resolve()), source=str(path.resolve()))
     if config.calendar_file:
         calendar_path = config.path(config.calendar_file)
         calendar = _load_calendar(calendar_path, converter, doc.line(("calendar_file",)), str(path))

@@ -422,6 +422,7 @@ class Config:
     http: HttpSettings = field(default_factory=HttpSettings)
     # Filled in by the loader, not by the file.
     root: str = field(default=".", metadata={"internal": True})
+    source: str | None = field(default=None, metadata={"internal": True})  # the file read, if any
     calendar: Calendar | None = field(default=None, metadata={"internal": True})
 
     def path(self, relative: str) -> str:

@@ -192,3 +192,15 @@ def test_a_prompt_edit_the_engine_refuses_is_not_built_for_asterisk(product: Pro
     assert not (product.root / "var" / "sounds" / "ru").exists()  # no sound made from the refused edit
     validated = product.ivr("validate")
     assert validated.returncode != 0 and "menu.main" in validated.stdout + validated.stderr
+
+
+def test_a_config_edit_on_a_running_engine_says_a_restart_applies_it(product: Product) -> None:
+    """Queues live in config.yaml, read at start: a supervisor who renames one on a running
+    engine is told, in the engine's log, that a restart applies it (found trying the product:
+    nothing happened, and nothing said why)."""
+    serving = serve_ready(product)
+    edit_config(product, "name: Общие вопросы", "name: Общие вопросы и справки")
+    serving.wait_log("config.yaml changed since this engine started", timeout=15)
+    assert "restart ivr serve to apply them" in serving.log()
+    edit_config(product, "name: Общие вопросы и справки", "name: Общие вопросы")
+    serving.wait_log("config.yaml is again as this engine started with it", timeout=15)
