@@ -356,7 +356,9 @@ def _recordings_reconcile(config: Config, args: argparse.Namespace) -> int:
 def _recordings_rewrap(config: Config, args: argparse.Namespace) -> int:
     from ivr.recordings.cli import rewrap_command
 
-    return rewrap_command(_engine(config).recordings.store)
+    engine = _engine(config)
+    print(engine.recordings.startup_message)  # which keys, from where: this shell's, not the engine's
+    return rewrap_command(engine.recordings.store)
 
 
 def _recordings_verify_logs(config: Config, args: argparse.Namespace) -> int:

@@ -98,7 +98,13 @@ def rewrap_command(store: RecordingStore, *, out: TextIO | None = None, every: i
     print("key usage: " + (", ".join(f"{k}={n}" for k, n in sorted(usage.items())) or "no recordings"), file=out)
     unused = [k for k in store.keyring.key_ids[1:] if k not in usage]
     still = sorted(k for k in usage if k != current)
-    if still:
+    missing = [k for k in still if k not in store.keyring.key_ids]
+    if missing:  # e.g. a shell without the engine's IVR_RECORDING_KEY: running again cannot help
+        print(f"recordings under {', '.join(missing)}, a key this command does not have (it has "
+              f"{', '.join(store.keyring.key_ids)}): they cannot be read or moved until it is given again "
+              "(IVR_RECORDING_KEY as the engine has it, older keys after the new one); a second run "
+              "without it changes nothing", file=out)
+    elif still:
         print(f"still in use: {', '.join(still)}: run this command again before removing a key", file=out)
     elif unused:
         print(f"no recording uses {', '.join(unused)} any more: it may be removed from IVR_RECORDING_KEY", file=out)
