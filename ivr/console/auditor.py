@@ -48,7 +48,12 @@ from ivr.console.auth import (
     requires,
 )
 from ivr.console.params import query_number
-from ivr.recordings.errors import ArchiveUnavailable, RecordingError
+from ivr.recordings.errors import (
+    AccessDenied,
+    ArchiveUnavailable,
+    LegalHoldConflict,
+    RecordingError,
+)
 from ivr.recordings.store import RecordingStore
 from ivr.subject_access.archive import CopyRequests
 from ivr.subject_access.errors import BadIdentity, NotAllowed, NotAudited, ReasonRequired
@@ -196,6 +201,25 @@ def access(recording_id: str) -> Any:
         return jsonify(error="reason_required", message="Укажите основание доступа"), 400
     token = desk().grant(recording_id, me(), reason=reason, action=action)
     return jsonify(url=f"/auditor/recordings/{recording_id}/audio?grant={token}", expires_in=GRANT_SECONDS)
+
+
+@bp.post("/api/recordings/<recording_id>/hold")
+@requires("auditor", on_refused=_refused)
+def hold(recording_id: str) -> Any:
+    """A legal hold put on (``{"hold": true}``) or released, with its reason: no purge while
+    it stands; the store audits it (who, why), a refusal too."""
+    data = request.get_json(silent=True) or {}
+    reason = str(data.get("reason", "")).strip()[:500]
+    try:
+        meta = desk().store.set_hold(recording_id, hold=bool(data.get("hold", True)), user=me().user,
+                                     role=me().role, reason=reason)
+    except AccessDenied:
+        return jsonify(error="reason_required", message="Укажите основание удержания"), 400
+    except LegalHoldConflict:
+        return jsonify(error="purging", message="Запись уже удаляется по сроку хранения"), 409
+    except RecordingError as exc:
+        return jsonify(error=type(exc).__name__, message=exc.message), 404
+    return jsonify(recording=meta.id, hold=meta.hold)
 
 
 @bp.get("/recordings/<recording_id>/audio")

@@ -506,6 +506,8 @@ TEXTS: dict[str, Entry] = {
     "rec.refused": {"ru": "Отказано", "en": "Refused"},
     "rec.playing": {"ru": "Звучит: {kind}, {created}", "en": "Playing: {kind}, {created}"},
     "rec.hold": {"ru": "на удержании", "en": "on legal hold"},
+    "rec.put_hold": {"ru": "Удержать", "en": "Legal hold"},
+    "rec.release_hold": {"ru": "Снять удержание", "en": "Release hold"},
     "rec.no_key": {"ru": "Ключ записей не настроен: записи не ведутся и не читаются.",
                    "en": "No recording key is set: nothing is recorded or read."},
     "rec.none": {"ru": "За 30 дней записей нет. Записывает телефония (Asterisk, Twilio); "
@@ -549,6 +551,8 @@ TEXTS: dict[str, Entry] = {
     "audit.outcome": {"ru": "Итог", "en": "Outcome"},
     "action.listen": {"ru": "прослушивание", "en": "listen"},
     "action.download": {"ru": "скачивание", "en": "download"},
+    "action.hold": {"ru": "удержание записи (не удалять по сроку)", "en": "legal hold put on"},
+    "action.release-hold": {"ru": "снятие удержания записи", "en": "legal hold released"},
     "action.export": {"ru": "выдача копии", "en": "export"},
     "action.show_inn": {"ru": "показ ИНН", "en": "INN shown"},
     "action.show_snils": {"ru": "показ СНИЛС", "en": "SNILS shown"},

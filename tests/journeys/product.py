@@ -282,16 +282,9 @@ def http_session(serving: Serving, name: str, password: str) -> Any:
 def auditor_session(serving: Serving, password: str, *, name: str = "auditor") -> tuple[Any, str]:
     """An auditor logged in as a browser logs in: a ``requests`` session and the CSRF token
     of the recordings page (what auditor.js sends with each request)."""
-    import requests
-
-    browser = requests.Session()
-    page = browser.get(serving.base_url + "/login", timeout=10)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None, page.text[:500]
-    done = browser.post(serving.base_url + "/login", timeout=10, allow_redirects=False,
-                        data={"username": name, "password": password, "csrf_token": token[1]})
-    assert done.status_code in (302, 303) and done.headers["Location"].endswith("/auditor/recordings"), done.text[:500]
+    browser = http_session(serving, name, password)
     desk = browser.get(serving.base_url + "/auditor/recordings", timeout=10)
+    assert desk.url.endswith("/auditor/recordings"), desk.url
     csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', desk.text)
     assert csrf is not None, desk.text[:500]
     return browser, csrf[1]

@@ -65,21 +65,7 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
         reply = http_log_in(serving, name, passwords[name])
         assert reply.status_code == 302 and page in reply.headers["Location"], (name, reply.status_code)
 
-    # A recorded call from the softphone: greeting, Russian by staying silent, a name, no
-    # number, "operator", consent to record, a moment in the queue, hang up.
-    phone = product.call(serving)
-    phone.expect("Здравствуйте! Вы позвонили на единую линию поддержки")
-    # (what the caller waits to see, the keys then pressed); nothing pressed: silence, waited out.
-    for shown, keys in (("[language.choose]", ""), ("[identity.say_name]", ""),
-                        ("● recording", "Тестов Тест Тестович\r"), ("[identity.enter_number]", "#"),
-                        ("[menu.main]", "0"), ("[consent.ask]", "1")):
-        shows(phone, shown)
-        phone.send(keys)
-    phone.expect("Спасибо, разговор будет записан")
-    phone.expect_exact("♫ music on hold")
-    phone.send("h")
-    phone.expect("Call ended")
-    phone.close()
+    call_and_say_a_name(product, serving)
     # The engine kept the caller's consent with the recording on.
     serving.wait_log(r"consent record kept \(granted, recording\)")
 
@@ -94,6 +80,24 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
         assert clip.getframerate() == 8000 and clip.getnframes() / 8000 > 0.5  # a spoken name, not silence
     assert serving.get("/readyz").status == 200
     assert serving.stop() < 10
+
+
+def call_and_say_a_name(product: Product, serving: Serving) -> None:
+    """A recorded call from the softphone: greeting, Russian by staying silent, a name, no
+    number, "operator", consent to record, a moment in the queue, hang up."""
+    phone = product.call(serving)
+    phone.expect("Здравствуйте! Вы позвонили на единую линию поддержки")
+    # (what the caller waits to see, the keys then pressed); nothing pressed: silence, waited out.
+    for shown, keys in (("[language.choose]", ""), ("[identity.say_name]", ""),
+                        ("● recording", "Тестов Тест Тестович\r"), ("[identity.enter_number]", "#"),
+                        ("[menu.main]", "0"), ("[consent.ask]", "1")):
+        shows(phone, shown)
+        phone.send(keys)
+    phone.expect("Спасибо, разговор будет записан")
+    phone.expect_exact("♫ music on hold")
+    phone.send("h")
+    phone.expect("Call ended")
+    phone.close()
 
 
 def listed(serving: Serving, auditor: Any) -> list[dict[str, Any]]:

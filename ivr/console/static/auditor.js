@@ -43,6 +43,14 @@
     audit("recordings");
   }
 
+  async function holdChange(r, hold, reasonInput) {
+    const result = await api("POST", "/auditor/api/recordings/" + encodeURIComponent(r.id) + "/hold",
+      { hold, reason: reasonInput.value.trim() });
+    document.getElementById("rec-status").textContent = result.ok ? "" : (result.data.message || t("rec.refused"));
+    if (result.ok) await load();
+    audit("recordings");
+  }
+
   async function load() {
     const result = await api("GET", "/auditor/api/recordings?days=30");
     if (!result.ok) return;
@@ -58,7 +66,9 @@
         el("td", { text: r.hold ? t("rec.hold") : time(r.expires) }),
         el("td", { class: "rec-paused", text: pausedWords(r.paused) }), el("td", {}, reason),
         el("td", {}, el("button", { type: "button", class: "listen", onclick: () => access(r, "listen", reason), text: t("rec.listen") }),
-          el("button", { type: "button", class: "download", onclick: () => access(r, "download", reason), text: t("rec.download") })));
+          el("button", { type: "button", class: "download", onclick: () => access(r, "download", reason), text: t("rec.download") }),
+          el("button", { type: "button", class: "hold", onclick: () => holdChange(r, !r.hold, reason),
+            text: r.hold ? t("rec.release_hold") : t("rec.put_hold") })));
     }));
   }
 
