@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ivr.console.audit import ConsoleAudit
+from ivr.console.i18n import text
+from ivr.console.texts import TEXTS
 from ivr.recordings.errors import RecordingError
 from ivr.recordings.meta import RecordingMeta
 from ivr.recordings.store import RecordingStore
@@ -145,19 +147,34 @@ def _recording(meta: RecordingMeta) -> dict[str, Any]:
             "consent": {"granted": meta.consent.granted, "at": _when(meta.consent.at), "how": meta.consent.method}}
 
 
+# The citizen reads summary.txt: Russian words for what summary.json keeps as ids.
+DOCUMENT_WORDS = {"inn": "ИНН", "snils": "СНИЛС", "phone": "номер телефона"}
+CONSENT_WORDS = {"key": "клавишей", "voice": "голосом", "none": "не спрашивалось"}
+KIND_WORDS = {"operator": "разговор с оператором", "name": "ФИО, сказанное при звонке",
+              "consent": "ответ о согласии на запись"}
+
+
+def _word(prefix: str, value: str | None) -> str:
+    """The console's Russian word for ``<prefix>.<value>`` (a topic, an outcome), or the value."""
+    key = f"{prefix}.{value}"
+    return text(key, "ru") if value and key in TEXTS else (value or "—")
+
+
 def _text(summary: dict[str, Any]) -> str:
+    by = summary["citizen"]["by"]
     lines = [f"Копия персональных данных (ст. 14 152-ФЗ), запрос {summary['request']}, {summary['made']}",
-             f"Гражданин: {summary['citizen']['by'].upper()} {summary['citizen']['value']}", "",
+             f"Гражданин: {DOCUMENT_WORDS.get(by, by)} {summary['citizen']['value']}", "",
              f"Обращения ({len(summary['appeals'])}):"]
     for a in summary["appeals"]:
-        lines.append(f"  № {a['number']}: {a['topic'] or '—'}, статус «{a['status']}», открыто {a['opened']}")
+        lines.append(f"  № {a['number']}: {_word('topic', a['topic'])}, статус «{a['status']}», открыто {a['opened']}")
         lines += [f"    {h['at']}: {h['status']}" + (f" — {h['note']}" if h["note"] else "") for h in a["history"]]
     lines += ["", f"Звонки ({len(summary['calls'])}):"]
-    lines += [f"  {c['started']}: {c['channel']}, тема {c['topic'] or '—'}, итог {c['outcome'] or '—'}, "
+    lines += [f"  {c['started']}: тема «{_word('topic', c['topic'])}», итог: {_word('outcome', c['outcome'])}, "
               f"обращение {c['appeal'] or '—'}" for c in summary["calls"]]
     lines += ["", f"Записи ({len(summary['recordings'])}), файлы в папке recordings/:"]
-    lines += [f"  {r['id']}.{r['format']}: звонок {r['call']}, сделана {r['made']}, будет удалена после "
-              f"{r['deleted_after']}, согласие: {'да' if r['consent']['granted'] else 'нет'} ({r['consent']['how']})"
+    lines += [f"  {r['id']}.{r['format']}: {KIND_WORDS.get(r['kind'], r['kind'])}, звонок {r['call']}, сделана "
+              f"{r['made']}, будет удалена после {r['deleted_after']}, согласие на запись разговора: "
+              f"{'да' if r['consent']['granted'] else 'нет'} ({CONSENT_WORDS.get(r['consent']['how'], r['consent']['how'])})"
               for r in summary["recordings"]]
     if summary["not_included"]:
         lines += ["", "Не удалось включить: " + ", ".join(summary["not_included"])]

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,11 @@ def test_the_citizens_copy_holds_their_appeals_calls_and_recordings_only(keyed: 
                                                  *(f"recordings/{rid}.wav" for rid in mine)])
     text = archive.read("summary.txt").decode()
     assert "Ожидание документов — нужна справка" in text and INN not in text and INN[-4:] in text
+    # Russian words for the citizen, not the engine's ids (found trying the product: "Гражданин: INN",
+    # "asterisk, тема operator").
+    assert "Гражданин: ИНН " in text, text
+    assert "тема «Платежи»" in text and "итог: " in text, text
+    assert not re.search(r"\b(INN|asterisk|twilio|payments|connected|abandoned)\b", text), text
 
     by_phone = anton.post("/auditor/api/citizen-copy", {"by": "phone", "value": "8 999 000-00-02", "reason": REASON})
     assert {a["number"] for a in json.loads(zipfile.ZipFile(io.BytesIO(by_phone.data)).read("summary.json"))["appeals"]} \
