@@ -21,13 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr.config import load_config  # noqa: E402
-from ivr.flow import events as e  # noqa: E402
-from ivr.flow.context import CallContext  # noqa: E402
-from ivr.flow.engine import start, step  # noqa: E402
-from ivr.menu.registry import load_menus, scenario_files  # noqa: E402
-from ivr.prompts.catalog import load_catalog  # noqa: E402
-from ivr.scenarios.run import _event, load_scenarios  # noqa: E402
+from ivr.config import load_config
+from ivr.flow import events as e
+from ivr.flow.context import CallContext
+from ivr.flow.engine import start, step
+from ivr.menu.registry import load_menus, scenario_files
+from ivr.prompts.catalog import load_catalog
+from ivr.scenarios.run import _event, load_scenarios
 
 
 def baseline(rounds: int) -> float:
