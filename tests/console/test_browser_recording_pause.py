@@ -102,6 +102,8 @@ def test_the_operator_pauses_and_resumes_the_recording_from_the_screen_pop(
         # A recorded call: the button, and a double click that pauses once.
         call_id, _, _ = hotline.call("1" + INN + "#" + "1" + "4" + "1", call_id="1773824400.2")
         wait(driver, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id, timeout=10)
+        # Ringing: not "being recorded" yet (found trying the product: it said so before and after).
+        assert text_of(driver, "pop-recording") == "будет записан, когда разговор начнётся"
         answered(hotline, call_id)
         wait(driver, lambda d: d.find_element(By.ID, "pop-call-state").get_attribute("data-call-state") == "connected")
         button = driver.find_element(By.ID, "pop-pause")
@@ -138,6 +140,7 @@ def test_the_operator_pauses_and_resumes_the_recording_from_the_screen_pop(
         hotline.engine.call_life.apply(ConversationEnded(call_id))
         wait(driver, lambda d: d.find_element(By.ID, "pop-call-state").get_attribute("data-call-state") == "ended")
         assert not shown(driver, "pop-pause")
+        assert text_of(driver, "pop-recording") == "recorded (conversation over)"
     assert pause_lines(hotline) == [("pause_recording", "allowed"), ("resume_recording", "allowed"),
                                     ("pause_recording", "allowed"), ("pause_recording", "failed")]
 

@@ -18,6 +18,8 @@
   const word = (prefix, code) => has(prefix + code) ? t(prefix + code) : t("op.unavailable");
   const errorText = (data) => word("op.error.", (data && data.error) || "failed");
   let call = null;          // the call on screen: {call_id, appeal, kind, recording}
+  let callCode = "";        // its state (op.call.<code>); talked: it was "connected" on this screen
+  let talked = false;
   let clockOffset = 0;      // server clock - browser clock, seconds
   let acwUntil = null;
   const timings = [];       // {call, eventMs, receivedMs, shownMs}: assignment -> on screen (tests, benchmark)
@@ -59,6 +61,7 @@
 
   function showPop(pop, eventMs, receivedMs) {
     call = { call_id: pop.call_id, appeal: pop.appeal, kind: pop.kind, recording: pop.recording };
+    talked = false;
     details(true);
     document.getElementById("idle").hidden = true;
     document.getElementById("done").hidden = true;
@@ -138,7 +141,20 @@
     node.textContent = t("op.call." + code);
     if (code !== "connecting") document.getElementById("pop-answered").hidden = true;
     if (!["connecting", "dialling", "connected"].includes(code)) document.getElementById("pop-pause").hidden = true;
+    callCode = code;
+    if (code === "connected") talked = true;
+    showPaused(document.getElementById("pop-recording").dataset.paused === "1");
     document.dispatchEvent(new CustomEvent("ivr:call-state", { detail: code }));
+  }
+
+  // What the recording line says: a recorded call is "being recorded" only while the
+  // conversation lasts (before: it will be; after: it was, or there was none).
+  function recordingWords(paused) {
+    if (!call || !call.recording) return "—";
+    if (call.recording !== "recording") return word("op.recording.", call.recording);
+    if (callCode === "connected") return t(paused ? "op.recording.paused" : "op.recording.recording");
+    if (callCode === "connecting" || callCode === "dialling") return t("op.recording.will");
+    return t(talked ? "op.recording.over" : "op.recording.none_made");
   }
 
   // The recording's state (data-paused "1" / ""), the words beside it and the button's.
@@ -147,8 +163,7 @@
     const button = document.getElementById("pop-pause");
     recording.dataset.paused = paused ? "1" : "";
     button.dataset.paused = paused ? "1" : "";
-    recording.textContent = !call || !call.recording ? "—" :
-      paused ? t("op.recording.paused") : word("op.recording.", call.recording);
+    recording.textContent = recordingWords(paused);
     button.textContent = t(paused ? "op.resume" : "op.pause");
   }
 
