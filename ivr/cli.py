@@ -248,11 +248,22 @@ def describe_context(ctx: CallContext) -> str:
     return "\n".join(lines)
 
 
-def _engine(config: Config):  # type: ignore[no-untyped-def]
+def _engine(config: Config, *, serving: bool = False):  # type: ignore[no-untyped-def]
+    """The engine a command works with.  Its start-up notices (speech off, a development key,
+    the folders a trial falls back to) are ``ivr serve``'s to say: a one-shot command shows
+    only errors from its start, then what concerns its own work."""
     from ivr.config import Secrets
     from ivr.engine import build_engine
 
-    return build_engine(config, Secrets.from_env(os.environ))
+    if serving:
+        return build_engine(config, Secrets.from_env(os.environ))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        return build_engine(config, Secrets.from_env(os.environ))
+    finally:
+        root.setLevel(level)
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
@@ -274,7 +285,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         print(token_problem, file=sys.stderr)
         return 2
     try:
-        engine = _engine(config)
+        engine = _engine(config, serving=True)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

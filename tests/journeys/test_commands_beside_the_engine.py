@@ -116,3 +116,13 @@ def test_a_command_that_cannot_do_its_work_says_why_and_exits_non_zero(product: 
     again = product.ivr("users", "add", "supervisor", "--role", "supervisor", input="short\n")
     assert again.returncode == 1 and "user 'supervisor' exists (use --replace" in again.stderr, again
     assert serving.get("/readyz").status == 200  # the first engine serves on
+
+
+def test_a_one_shot_command_says_only_what_concerns_its_work(product: Product) -> None:
+    """``ivr queues`` and the recordings commands printed the engine's start-up notices
+    (speech off, a development key, the trial's folders) on every run: ``ivr serve`` says those."""
+    for command in (("queues",), ("recordings", "purge", "--dry-run"), ("recordings", "reconcile")):
+        done = product.ivr(*command)
+        assert done.returncode == 0, done.stderr[-2000:]
+        for notice in ("speech recognition", "DEVELOPMENT KEY", "spool", "clip_dir"):
+            assert notice not in done.stderr, f"ivr {' '.join(command)}: {done.stderr[-2000:]}"
