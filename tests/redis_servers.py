@@ -11,6 +11,7 @@ The binary: ``/usr/bin/redis-server`` (Debian) when present, else the one redisl
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,16 +39,19 @@ def free_port() -> int:
 
 
 def _cluster_free_port() -> int:
-    # A cluster node also listens on port + 10000.
+    """A port free with its cluster bus port (port + 10000), both below the kernel's
+    ephemeral range (32768 up): an outgoing connection made meanwhile cannot take either
+    between this check and the node's bind (seen in CI: "Failed listening on port … (cluster)")."""
+    rng = random.Random()
     while True:
-        port = free_port()
-        if port + 10000 < 65536:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port + 10000))
-                except OSError:
-                    continue
-            return port
+        port = rng.randrange(12000, 22000)
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
 
 
 class RedisServer:
@@ -61,6 +65,7 @@ class RedisServer:
         extra: Sequence[str] = (),
     ) -> None:
         self.port = port or (_cluster_free_port() if cluster else free_port())
+        self._port_chosen = port is None  # ours to choose again if another process took it first
         self._own_dir = directory is None
         self.dir = directory or tempfile.mkdtemp(prefix="routing-redis-")
         self.appendonly = appendonly
@@ -97,12 +102,20 @@ class RedisServer:
             ]
         return args + self.extra
 
-    def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        self.wait_ready()
-        return self
+    def start(self, *, same_port: bool = False) -> RedisServer:
+        for _ in range(5):
+            self.proc = subprocess.Popen(
+                self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            try:
+                self.wait_ready()
+                return self
+            except RuntimeError as exc:  # another process bound the port first: another port
+                if same_port or not (self._port_chosen and "Address already in use" in str(exc)):
+                    raise
+                self.port = _cluster_free_port() if self.cluster else free_port()
+                Path(self.dir, "nodes.conf").unlink(missing_ok=True)  # a node never started: no state
+        raise RuntimeError("redis-server: no free port after 5 tries")
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
@@ -133,7 +146,7 @@ class RedisServer:
     def restart(self, *, down_for: float = 0.0, kill: bool = False) -> None:
         self.stop(kill=kill)
         time.sleep(down_for)
-        self.start()
+        self.start(same_port=True)
 
     def close(self) -> None:
         self.stop(kill=True)
