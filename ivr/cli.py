@@ -429,9 +429,10 @@ def _prompts_build(config: Config, args: argparse.Namespace) -> int:
 
     # The engine takes a prompt edit only with the menus that use it (its reload refuses the
     # rest and keeps serving the old prompts); Asterisk must not get sounds the engine refused.
-    catalog, _problems = load_catalog(config.path(config.prompts.dir))
+    catalog, problems = load_catalog(config.path(config.prompts.dir))
     try:
-        load_menus(config, catalog)
+        if not problems:  # broken files: the build names them and builds nothing
+            load_menus(config, catalog)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         print("prompts: nothing built: the menus cannot use these prompts, and the engine refuses this edit "

@@ -28,6 +28,9 @@ class PromptSource(Protocol):
         """A URL Twilio can <Play>, or None when no audio was rendered."""
 
 
+Texts = Mapping[str, Mapping[str, str]]  # language -> prompt id -> text
+
+
 class ServingMenus(Protocol):
     @property
     def prompt_book(self) -> object:
@@ -56,9 +59,6 @@ def load_prompt_texts(prompts_dir: str | Path, languages: Iterable[str]) -> dict
     """Texts by language then prompt id, from ``<prompts_dir>/<lang>.yaml``."""
     catalog, _problems = load_catalog(prompts_dir)
     return {language: dict(catalog.texts.get(language, {})) for language in languages}
-
-
-Texts = Mapping[str, Mapping[str, str]]  # language -> prompt id -> text
 
 
 class FilePromptSource:

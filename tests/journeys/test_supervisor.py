@@ -204,3 +204,15 @@ def test_a_config_edit_on_a_running_engine_says_a_restart_applies_it(product: Pr
     assert "restart ivr serve to apply them" in serving.log()
     edit_config(product, "name: Общие вопросы и справки", "name: Общие вопросы")
     serving.wait_log("config.yaml is again as this engine started with it", timeout=15)
+
+
+def test_a_broken_prompt_file_is_named_by_prompts_build(product: Product) -> None:
+    """Broken YAML in a prompt file: ``ivr prompts build`` names the file and line and builds
+    nothing (not the menu problems a half-read catalogue would cause)."""
+    en = product.root / "prompts" / "en.yaml"
+    en.write_text(en.read_text(encoding="utf-8") + "b: [oops\n", encoding="utf-8")
+    built = product.ivr("prompts", "build", timeout=120)
+    assert built.returncode == 1, built.stderr[-2000:]
+    assert "en.yaml:" in built.stderr and "invalid YAML" in built.stderr, built.stderr[-2000:]
+    assert "the menus cannot use these prompts" not in built.stderr, built.stderr[-2000:]
+    assert "nothing built" in built.stderr
