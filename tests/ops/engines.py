@@ -28,14 +28,10 @@ from typing import Any
 
 import yaml
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 RECORDING_KEY = "k1:" + base64.b64encode(bytes(range(32))).decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(
