@@ -166,7 +166,7 @@ class BackInLine:
 
 def back_in_line(env: dict[str, str], *, life: CallLife, menu: Menu, services: CallServices,
                  clock: Callable[[], float], recording: bool, callbacks: bool, ami: bool,
-                 observer: CallObserver | None = None) -> BackInLine:
+                 recorder: bool = True, observer: CallObserver | None = None) -> BackInLine:
     """The runner for a call the dialplan returned.  With AMI the missed ring was reported
     by DialEnd (and the call may already be reserved for the next operator); without
     (``ami`` false), the return itself says it: ``agi_arg_2`` is Dial's ``DIALSTATUS``.
@@ -191,7 +191,7 @@ def back_in_line(env: dict[str, str], *, life: CallLife, menu: Menu, services: C
     if raw is not None and held:
         ctx = CallContext.from_dict(raw)
         state = CallState(context=dataclasses.replace(ctx, outcome="connected"), node=ctx.node or "",
-                          phase="done", recording=recording, callbacks=callbacks)
+                          phase="done", recording=recording, recorder=recorder, callbacks=callbacks)
     else:
         ctx = CallContext(call_id=call_id, caller=env.get("agi_callerid", ""), dialled="", started=clock())
         state = CallState(context=dataclasses.replace(ctx, outcome="gone"), phase="done")

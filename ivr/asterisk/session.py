@@ -60,6 +60,7 @@ class CallSetup:
     appeal: str | None = None  # services.allocate_appeal()
     recognise: Recogniser | None = None  # None: speech off for this call
     recording: bool = True  # the engine can keep recordings (engine.recordings.enabled)
+    recorder: bool = True  # a recorder carries the conversation (not the terminal softphone)
     callbacks: bool = True  # a callback can be placed to this caller (AMI, or its softphone line)
 
 
@@ -79,7 +80,7 @@ class SessionSettings:
 
 def call_started(
     env: dict[str, str], *, at: float, appeal: str | None, speech: bool, recording: bool = True,
-    callbacks: bool = True,
+    recorder: bool = True, callbacks: bool = True,
 ) -> e.CallStarted:
     """``agi_uniqueid``, ``agi_callerid``, ``agi_dnid``/``agi_extension``, ``agi_language``."""
     dialled = env.get("agi_dnid", "")
@@ -96,6 +97,7 @@ def call_started(
         speech=speech,
         channel="asterisk",
         recording=recording,
+        recorder=recorder,
         callbacks=callbacks,
     )
 
@@ -154,7 +156,7 @@ async def run_session(
         runner = setup.runner
         started_event = call_started(env, at=clock(), appeal=setup.appeal,
                                      speech=setup.recognise is not None, recording=setup.recording,
-                                     callbacks=setup.callbacks)
+                                     recorder=setup.recorder, callbacks=setup.callbacks)
         result.call_id = started_event.call_id
         caller = started_event.caller
         # the dialplan's word about a call it returns (resume) or that is over (hungup): not a new call

@@ -220,6 +220,7 @@ def run_softphone(
                                 language=language, voices=voices)
         call_id = uniqueid or new_call_id()
         env = default_env(caller=caller, language=language, uniqueid=call_id, extension=dialled, port=port)
+        env[wire.TERMINAL_KEY] = "ivr call"
         if line is not None:
             env[wire.ENV_KEY] = line.contact
             line.busy, line.call_id = True, call_id

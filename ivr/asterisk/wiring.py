@@ -23,6 +23,7 @@ from ivr.call import CallRunner
 from ivr.console.audit import ConsoleAudit
 from ivr.engine import Engine
 from ivr.ops.feeds import FastAgiCollector
+from ivr.softphone import wire
 from ivr.softphone.dialer import SoftphoneDialer
 from ivr.softphone.registry import SoftphoneRegistry
 from ivr.speech.recogniser import Recogniser
@@ -85,16 +86,18 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         # AMI originates to any number; a softphone dialer reaches only a softphone caller
         dialer = engine.dialers.get("asterisk")
         callbacks = dialer.takes_call(env) if isinstance(dialer, SoftphoneDialer) else dialer is not None
+        recorder = not wire.from_terminal(env)
         if env.get("agi_arg_1") == HUNG_UP:  # [operator-handover]'s h extension: the call is over
             return CallSetup(runner=hung_up(env, life=engine.call_life), recording=engine.recordings.enabled)
         if env.get("agi_arg_1") == RESUME:  # the dialplan returns a call its operator missed
             resumed = back_in_line(env, life=engine.call_life, menu=menu, services=services, clock=engine.clock,
-                                   recording=engine.recordings.enabled, callbacks=callbacks,
+                                   recording=engine.recordings.enabled, recorder=recorder, callbacks=callbacks,
                                    ami="asterisk" in engine.answer_events, observer=engine.observer)
             return CallSetup(runner=resumed, appeal=resumed.runner.state.context.appeal if resumed.runner.state
-                             else None, recognise=hook, recording=engine.recordings.enabled, callbacks=callbacks)
+                             else None, recognise=hook, recording=engine.recordings.enabled, recorder=recorder,
+                             callbacks=callbacks)
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,
-                         recording=engine.recordings.enabled, callbacks=callbacks)
+                         recording=engine.recordings.enabled, recorder=recorder, callbacks=callbacks)
 
     def call_ended(result: SessionResult) -> None:
         engine.metrics.agi_call_ended(result)

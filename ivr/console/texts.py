@@ -216,6 +216,8 @@ TEXTS: dict[str, Entry] = {
     "op.recording.no_consent": {"ru": "не записывается (нет согласия)", "en": "not recorded (no consent)"},
     "op.recording.no_key": {"ru": "не записывается (запись отключена: нет ключа)",
                             "en": "not recorded (recording off: no key)"},
+    "op.recording.no_recorder": {"ru": "не записывается (звонок из терминала ivr call: звук разговора не передаётся)",
+                                 "en": "not recorded (a call from the ivr call terminal: it carries no audio)"},
     "op.recording.paused": {"ru": "запись приостановлена", "en": "recording paused"},
     "op.recording.will": {"ru": "будет записан, когда разговор начнётся",
                           "en": "will be recorded once the conversation begins"},

@@ -16,7 +16,7 @@ from ivr.flow.values import evolve
 
 ConsentMethod = Literal["voice", "key", "none"]
 # Whether the operator conversation is recorded, as the operator's screen shows it.
-RecordingState = Literal["recording", "no_consent", "no_key"]
+RecordingState = Literal["recording", "no_consent", "no_key", "no_recorder"]
 StepExit = Literal[
     "key", "speech", "done", "timeout", "no_match", "invalid", "confirmed", "corrected",
     "fallback", "hangup", "queued", "connected", "transferred", "callback", "closed", "open",
@@ -48,17 +48,23 @@ class Recording:
     ``no_consent``: the caller refused or was never asked (nothing is recorded);
     ``no_key``: the engine cannot keep recordings (no recording key, or a front end that
     does not record): nothing is recorded, the consent question is not asked, and the
-    engine said so at start-up.
+    engine said so at start-up;
+    ``no_recorder``: the caller consented and the engine has a key, but nothing on the line
+    carries the conversation to a recorder (the ``ivr call`` terminal softphone): the menu
+    asks as it does everywhere, and the operator is not told that a recording goes on.
     """
 
     state: RecordingState
 
 
-def recording_for(consent: Consent | None, *, can_record: bool) -> Recording:
-    """The one rule: record only with a granted consent and a key to store it with."""
+def recording_for(consent: Consent | None, *, can_record: bool, recorder: bool = True) -> Recording:
+    """The one rule: record only with a granted consent, a key to store it with and a
+    recorder on the line (``recorder`` false: the terminal softphone's, which has none)."""
     if not can_record:
         return Recording("no_key")
-    return Recording("recording" if consent is not None and consent.granted else "no_consent")
+    if consent is None or not consent.granted:
+        return Recording("no_consent")
+    return Recording("recording" if recorder else "no_recorder")
 
 
 @dataclass(frozen=True)

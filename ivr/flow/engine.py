@@ -64,6 +64,7 @@ class CallState:
     candidate: str = ""  # a number read back, waiting for "1 - верно"
     speech: bool = False  # can this call's front end recognise speech?
     recording: bool = True  # can the engine keep recordings (CallStarted.recording)?
+    recorder: bool = True  # does a recorder carry the conversation (CallStarted.recorder)?
     announced: float = 0.0  # when the queue position was last announced
     offer_callback: bool = False
     callbacks: bool = True  # can a callback be placed to this caller (CallStarted.callbacks)?
@@ -106,7 +107,8 @@ def start(menu: Menu, event: e.CallStarted) -> Turn:
         recording=recording_for(None, can_record=event.recording),
         menu_version=menu.version,
     )
-    state = CallState(context=context, speech=event.speech, recording=event.recording, callbacks=event.callbacks)
+    state = CallState(context=context, speech=event.speech, recording=event.recording, recorder=event.recorder,
+                      callbacks=event.callbacks)
     step = _Step(menu, state, event.at)
     if event.appeal:
         step.emit(a.SetVariable("IVR_APPEAL", event.appeal))
@@ -601,7 +603,8 @@ def _consent_speech(s: _Step, node: n.ConsentNode, event: e.SpeechHeard) -> None
 
 
 def _consent(s: _Step, node: n.ConsentNode, consent: Consent) -> None:
-    s.update_ctx(consent=consent, recording=recording_for(consent, can_record=s.state.recording))
+    recording = recording_for(consent, can_record=s.state.recording, recorder=s.state.recorder)
+    s.update_ctx(consent=consent, recording=recording)
     s.emit(s.play("consent.yes" if consent.granted else "consent.no", barge_in=True))
     s.goto(node.next, "speech" if consent.method == "voice" else "key", "yes" if consent.granted else "no")
 
@@ -659,7 +662,7 @@ def _hold_over(s: _Step, node: n.EnqueueNode, event: e.NoInput) -> None:
 
 
 def _connect(s: _Step, operator: str, endpoint: str) -> None:
-    recording = recording_for(s.ctx.consent, can_record=s.state.recording)
+    recording = recording_for(s.ctx.consent, can_record=s.state.recording, recorder=s.state.recorder)
     s.emit(
         s.play("queue.connecting", barge_in=False),
         a.SetVariable("IVR_OPERATOR", operator),

@@ -22,6 +22,9 @@ class CallStarted:
     # Can the engine keep recordings (a recording key is loaded)?  False: the operator
     # conversation is never recorded, whatever the caller answers.
     recording: bool = True
+    # Does a recorder carry the conversation after the menu?  False: the ``ivr call``
+    # terminal softphone (its terminal carries no audio of it): nothing is recorded.
+    recorder: bool = True
     # Can the engine place a callback to this caller (Asterisk's AMI, Twilio's REST API,
     # the terminal softphone's line)?  False: the menu never offers one.
     callbacks: bool = True

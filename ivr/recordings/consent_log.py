@@ -9,7 +9,7 @@ recording hook)::
         consent        JSON of meta.Consent: granted, at, method (voice|key), recognised,
                        answer_audio (id of the encrypted answer clip), language;
                        absent when the caller was never asked
-        state          recording | no_consent | no_key: what the operator's screen said
+        state          recording | no_consent | no_key | no_recorder: what the operator's screen said
         appeal, operator, queue, channel, ended
         done:<source>  the recording id intended for (then stored from) a source such as
                        'asterisk:<file>' or 'twilio:RE...': a retry finds it and never
@@ -192,7 +192,7 @@ class ConsentLog:
         return CallRecord(
             call_id=call_id,
             consent=Consent.from_json(h["consent"]) if "consent" in h else None,
-            state=state if state in ("recording", "no_key") else "no_consent",  # type: ignore[arg-type]
+            state=state if state in ("recording", "no_key", "no_recorder") else "no_consent",  # type: ignore[arg-type]
             appeal=h.get("appeal"),
             operator=h.get("operator"),
             queue=h.get("queue"),

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 
 PORT = re.compile(r"[0-9]{1,5}")
 ENV_KEY = "agi_softphone_line"  # the AGI environment line an ``ivr call`` softphone adds
+# The line every ``ivr call`` softphone adds, with a line or without: a terminal carries no
+# audio of the conversation after the menu, so nothing can record it.
+TERMINAL_KEY = "agi_softphone"
 VERBS = ("RING", "MISSED", "ANSWER", "REJECT", "BUSY", "HANGUP")
 MAX_LINE = 256
 
@@ -83,6 +86,11 @@ def parse(raw: bytes | str) -> Message:
     if len(parts) != 3 or not parts[2].isdigit():
         raise LineError(line, "RING <callback id> <seconds>")
     return Message("RING", parts[1], int(parts[2]))
+
+
+def from_terminal(env: Mapping[str, str]) -> bool:
+    """The call comes from an ``ivr call`` terminal softphone (no recorder on its line)."""
+    return TERMINAL_KEY in env
 
 
 def contact_of(env: Mapping[str, str]) -> tuple[str, int] | None:

@@ -31,6 +31,10 @@ def test_the_rule() -> None:
     assert recording_for(None, can_record=False) == Recording("no_key")
     assert recording_for(no, can_record=False) == Recording("no_key")
     assert recording_for(yes, can_record=False) == Recording("no_key")
+    # No recorder on the line (the terminal softphone): asked as anywhere, never "recording".
+    assert recording_for(yes, can_record=True, recorder=False) == Recording("no_recorder")
+    assert recording_for(no, can_record=True, recorder=False) == Recording("no_consent")
+    assert recording_for(yes, can_record=False, recorder=False) == Recording("no_key")
 
 
 def test_the_context_round_trips_with_and_without_the_field() -> None:
@@ -49,11 +53,12 @@ def engine(tmp_path: Path, config: Config) -> Engine:
     return build_engine(moved, Secrets(), redis=server, clock=lambda: T0)
 
 
-def walk(engine: Engine, *, consent_key: str | None,
-         can_record: bool) -> tuple[CallRunner, a.Connect, dict[str, object]]:
+def walk(engine: Engine, *, consent_key: str | None, can_record: bool,
+         recorder: bool = True) -> tuple[CallRunner, a.Connect, dict[str, object]]:
     runner = CallRunner(menu=engine.menus.get("hotline"), services=engine.services(), clock=engine.clock)
     runner.start(e.CallStarted("call-7", "+79990000001", "88005553535", T0,
-                               appeal=runner.services.allocate_appeal(), recording=can_record))
+                               appeal=runner.services.allocate_appeal(), recording=can_record,
+                               recorder=recorder))
     runner.handle(e.DigitsEntered("1", T0 + 1))
     runner.handle(e.Recorded("clip", T0 + 2))
     runner.handle(e.DigitsEntered("000082246517#", T0 + 3))
@@ -72,11 +77,13 @@ def walk(engine: Engine, *, consent_key: str | None,
     return runner, connect, dict(assignment.context)
 
 
-@pytest.mark.parametrize(("key", "can_record", "state"), [
-    ("1", True, "recording"), ("2", True, "no_consent"), (None, False, "no_key"),
+@pytest.mark.parametrize(("key", "can_record", "recorder", "state"), [
+    ("1", True, True, "recording"), ("2", True, True, "no_consent"), (None, False, True, "no_key"),
+    ("1", True, False, "no_recorder"), ("2", True, False, "no_consent"),
 ])
-def test_connect_and_screen_pop_agree(engine: Engine, key: str | None, can_record: bool, state: str) -> None:
-    runner, connect, screen = walk(engine, consent_key=key, can_record=can_record)
+def test_connect_and_screen_pop_agree(engine: Engine, key: str | None, can_record: bool, recorder: bool,
+                                      state: str) -> None:
+    runner, connect, screen = walk(engine, consent_key=key, can_record=can_record, recorder=recorder)
     assert connect.record is (state == "recording")
     assert screen["recording"] == {"state": state}
     assert runner.state is not None and runner.state.context.recording == Recording(state)  # type: ignore[arg-type]

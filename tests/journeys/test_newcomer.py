@@ -66,8 +66,9 @@ def test_the_readmes_first_command_gives_a_hotline_to_log_in_to_and_call(product
         assert reply.status_code == 302 and page in reply.headers["Location"], (name, reply.status_code)
 
     call_and_say_a_name(product, serving)
-    # The engine kept the caller's consent with the recording on.
-    serving.wait_log(r"consent record kept \(granted, recording\)")
+    # The engine kept the caller's consent; the terminal carries no audio of a conversation,
+    # so none is said to be recorded (the spoken name is: below).
+    serving.wait_log(r"consent record kept \(granted, no_recorder\)")
 
     # ... and the name the caller said (typed, spoken by espeak-ng as the softphone's voice):
     # the auditor finds it and listens back (seen: the README's trial had nothing to listen to).
