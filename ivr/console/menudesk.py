@@ -5,13 +5,18 @@ The check is ``ivr validate``'s: the text is parsed and checked as the menu's ow
 exactly as on the command line.  Publishing stores a new version in Redis
 (:class:`~ivr.menu.versions.MenuVersions`), and this process reloads at once; the other
 engine processes within their next tick.
+
+Publishing runs the menu's scenarios first, as ``ivr test`` does: a text on which any of
+them fails is published only when the supervisor has seen those very failures and
+confirms them (``accept_failed``: their names); the version keeps their names.  A menu
+published from here can be handed back to its file (``return_to_file``).
 """
 
 from __future__ import annotations
 
 import builtins
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +95,7 @@ class MenuDesk:
             "name": name, "file": self._shown(self._file(name)), "text": text, "version": version,
             "source": source, "base": live,
             "history": [{"version": v.version, "author": v.author, "at": v.at, "comment": v.comment,
+                         "failed": list(v.failed),
                          "live": v.version == live} for v in self.versions.history(name)],
             "log": self.versions.log(name)[-50:],
             "problems": [problem_row(p) for p in self.menus.problems],
@@ -134,6 +140,9 @@ class MenuDesk:
             candidate = self.check(name, text)
         except ConfigError as exc:
             return {"problems": [problem_row(p) for p in exc.problems], "results": []}
+        return self._rehearse(name, candidate)
+
+    def _rehearse(self, name: str, candidate: Menu) -> dict[str, Any]:
         files = scenario_files(self.config, [self._file(name)])
         menus = {**self.menus.snapshot(), name: candidate}
         results = []
@@ -146,23 +155,55 @@ class MenuDesk:
             {"name": r.name, "passed": r.passed, "failures": list(r.failures)} for r in results]}
 
     # -- publishing --------------------------------------------------------------------
-    def publish(self, name: str, text: str, *, author: str, base: int | None, comment: str = "") -> dict[str, Any]:
+    def publish(self, name: str, text: str, *, author: str, base: int | None, comment: str = "",
+                accept_failed: Iterable[str] = ()) -> dict[str, Any]:
         try:
-            self.check(name, text)
+            candidate = self.check(name, text)
         except ConfigError as exc:
             raise MenuDeskError(422, "invalid_menu", "Меню с ошибками не публикуется",
                                 problems=[problem_row(p) for p in exc.problems]) from None
+        failed = self._failed_scenarios(name, candidate)
+        if failed and sorted(set(accept_failed)) != failed:
+            raise MenuDeskError(409, "scenarios_failed", "Сценарии меню не проходят на этом тексте",
+                                failed=failed, **self._rehearse(name, candidate))
         replaces = None
         if self.versions.live_version(name) is None:
             file_text = Path(self._file(name)).read_text(encoding="utf-8")
             replaces = (self.menus.get(name).version, file_text)
         try:
             version = self.versions.publish(name, text, author=author, base=base,
-                                            comment=comment[:200], replaces=replaces)
+                                            comment=comment[:200], replaces=replaces, failed=failed)
         except MenuVersionError as exc:
             raise MenuDeskError(409, "stale", str(exc), live=exc.live) from None
         self.menus.reload()
         return {"name": name, "version": version, "serving": self.menus.get(name).version,
+                "problems": [problem_row(p) for p in self.menus.problems]}
+
+    def _failed_scenarios(self, name: str, candidate: Menu) -> builtins.list[str]:
+        """The names of the menu's scenarios that fail on ``candidate`` (a scenario file that
+        cannot be run counts as failed, by its file name)."""
+        rehearsal = self._rehearse(name, candidate)
+        names = {r["name"] for r in rehearsal["results"] if not r["passed"]}
+        names.update(p["source"] for p in rehearsal["problems"])
+        return sorted(names)
+
+    def return_to_file(self, name: str, *, author: str, base: int | None) -> dict[str, Any]:
+        """The menu's file serves again; refused when it does not load (it would not serve)."""
+        file = self._file(name)
+        if base is None:
+            raise MenuDeskError(409, "file_serves", "Меню и так работает из файла")
+        try:
+            self.check(name, Path(file).read_text(encoding="utf-8"))
+        except (ConfigError, OSError) as exc:
+            problems = exc.problems if isinstance(exc, ConfigError) else [Problem(file, 1, str(exc))]
+            raise MenuDeskError(422, "invalid_file", "Файл меню с ошибками: он не может обслуживать звонки",
+                                problems=[problem_row(p) for p in problems]) from None
+        try:
+            left = self.versions.return_to_file(name, author=author, base=base)
+        except MenuVersionError as exc:
+            raise MenuDeskError(409, "stale", str(exc), live=exc.live) from None
+        self.menus.reload()
+        return {"name": name, "left": left, "serving": self.menus.get(name).version, "source": "file",
                 "problems": [problem_row(p) for p in self.menus.problems]}
 
     def rollback(self, name: str, version: int, *, author: str, base: int | None) -> dict[str, Any]:

@@ -18,8 +18,11 @@ Routes (role ``supervisor``)::
     POST /supervisor/api/menus/<name>/validate         {"text"} -> problems (file:line: message)
     POST /supervisor/api/menus/<name>/diff             {"text"} -> unified diff against live
     POST /supervisor/api/menus/<name>/scenarios        {"text"} -> the menu's scenarios on it
-    POST /supervisor/api/menus/<name>/publish          {"text", "base", "comment"} -> version
+    POST /supervisor/api/menus/<name>/publish          {"text", "base", "comment", "accept_failed"}
+                                                       -> version; 409 scenarios_failed: the
+                                                       failing scenarios, to confirm by name
     POST /supervisor/api/menus/<name>/rollback         {"version", "base"}
+    POST /supervisor/api/menus/<name>/file             {"base"}: the menu's file serves again
     GET  /supervisor/funnel                            the funnel page
     GET  /supervisor/api/funnel?menu=&version=&days=   the funnel table
 """
@@ -274,8 +277,11 @@ def menu_scenarios(name: str) -> Any:
 @requires("supervisor")
 def menu_publish(name: str) -> Any:
     data = _json()
+    accepted = data.get("accept_failed") or []
+    if not isinstance(accepted, list) or not all(isinstance(n, str) for n in accepted):
+        raise MenuDeskError(400, "bad_request", "accept_failed: список названий сценариев")
     return jsonify(menus().publish(name, _text(), author=author(), base=_base(data.get("base")),
-                                   comment=str(data.get("comment", ""))))
+                                   comment=str(data.get("comment", "")), accept_failed=accepted))
 
 
 @bp.post("/api/menus/<name>/rollback")
@@ -286,6 +292,12 @@ def menu_rollback(name: str) -> Any:
     if version is None:
         raise MenuDeskError(400, "version_required", "Какую версию вернуть?")
     return jsonify(menus().rollback(name, version, author=author(), base=_base(data.get("base"))))
+
+
+@bp.post("/api/menus/<name>/file")
+@requires("supervisor")
+def menu_return_to_file(name: str) -> Any:
+    return jsonify(menus().return_to_file(name, author=author(), base=_base(_json().get("base"))))
 
 
 # -- blocked accounts ----------------------------------------------------------------------------

@@ -355,8 +355,10 @@ TEXTS: dict[str, Entry] = {
     "menus.file": {"ru": "Файл", "en": "File"},
     "menus.source.file": {"ru": "файл {file}", "en": "file {file}"},
     "menus.source.published": {
-        "ru": "версия, опубликованная в консоли; правки файла {file} не используются, пока она действует",
-        "en": "the version published in the console; edits to {file} are not used while it is live"},
+        "ru": "версия, опубликованная в консоли; правки файла {file} не используются, пока она действует "
+              "(снова работать из файла: «Вернуться к файлу» в редакторе меню)",
+        "en": "the version published in the console; edits to {file} are not used while it is live "
+              "(to serve the file again: \"Return to the file\" in the menu's editor)"},
     "menus.refused": {"ru": "Правка меню отклонена {at}; работает прежняя версия.",
                       "en": "A menu edit was refused at {at}; the previous version keeps serving."},
     "menus.all_good": {"ru": "Все меню загружены без ошибок.", "en": "Every menu loaded without problems."},
@@ -401,6 +403,19 @@ TEXTS: dict[str, Entry] = {
     "edit.error.invalid_menu": {"ru": "Меню с ошибками не публикуется", "en": "A menu with problems is not published"},
     "edit.error.stale": {"ru": "Меню опубликовали, пока вы его правили: откройте действующую версию и перенесите правки",
                          "en": "The menu was published while you edited it: open the live version and redo your edits"},
+    "edit.error.scenarios_failed": {"ru": "Сценарии меню не проходят на этом тексте", "en": "The menu's scenarios fail on this text"},
+    "edit.error.invalid_file": {"ru": "В файле меню ошибки: из него звонки обслуживать нельзя",
+                                "en": "The menu's file has problems: it cannot serve calls"},
+    "edit.error.file_serves": {"ru": "Меню и так работает из файла", "en": "The menu is served from its file already"},
+    "edit.scenarios_failed": {"ru": "Не прошли сценарии: {n}. Опубликовать всё равно — кнопкой ниже; версия сохранит их названия",
+                              "en": "Scenarios failed: {n}. To publish anyway, use the button below; the version keeps their names"},
+    "edit.publish_anyway": {"ru": "Опубликовать, несмотря на непройденные сценарии",
+                            "en": "Publish despite the failed scenarios"},
+    "edit.failed_at_publish": {"ru": "опубликовано с непройденными сценариями: {names}",
+                               "en": "published with failed scenarios: {names}"},
+    "edit.to_file": {"ru": "Вернуться к файлу", "en": "Return to the file"},
+    "edit.to_file_done": {"ru": "Снова действует файл {file} (v{version}); опубликованные версии сохранены",
+                          "en": "The file {file} is live again (v{version}); the published versions are kept"},
     "edit.error.too_large": {"ru": "Меню больше 512 КБ", "en": "The menu is larger than 512 KB"},
     # -- the funnel ---------------------------------------------------------------------------
     "funnel.title": {"ru": "Воронка меню", "en": "Menu funnel"},

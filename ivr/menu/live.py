@@ -199,7 +199,8 @@ class LiveMenus:
             self._sources, self.refused, self.prompt_book = sources, None, prompts
         for ignored in self._ignored_files(before, sources):
             log.warning("%s changed, but menu '%s' serves published v%d from the console: the file "
-                        "edit is not used (publish it in the console, or roll back there to the file's version)",
+                        "edit is not used (publish it in the console, or hand the menu back to its file there: "
+                        "'Return to the file' in the menu's editor)",
                         ignored.file, ignored.menu, ignored.version)
         changed = [sources[name] for name, menu in menus.items() if old.get(name) != menu]
         if changed:

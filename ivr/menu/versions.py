@@ -2,21 +2,26 @@
 
 A supervisor publishes a menu from the console; every engine process sharing the Redis
 picks the live version up at its next reload (about a second), without a restart.  When
-a menu has published versions they are the source of truth; otherwise the file is.
+a menu has a live published version it is the source of truth; otherwise the file is.
+A supervisor can hand the menu back to its file (``return_to_file``: no version is live
+any more, every version stays for a later roll-back or publish): a site that deploys its
+menus as files is not left with a file nobody reads after one publish from the console.
 
 Keys (all under the hotline's hash tag, so the scripts run on Redis Cluster)::
 
     {ivr}:menu:<name>:seq       INCR   the last version number given out
-    {ivr}:menu:<name>:v:<n>     HASH   text, author, at, sha256, comment, base
-    {ivr}:menu:<name>:live      STRING the live version number
-    {ivr}:menu:<name>:log       LIST   JSON: publish / rollback, who, when, from which version
+    {ivr}:menu:<name>:v:<n>     HASH   text, author, at, sha256, comment, base, failed (JSON:
+                                       the scenarios its publisher saw fail and confirmed)
+    {ivr}:menu:<name>:live      STRING the live version number (absent: the file serves)
+    {ivr}:menu:<name>:log       LIST   JSON: publish / rollback / file, who, when, from which version
     {ivr}:menus:names           SET    menus with published versions
     {ivr}:menus:rev             INCR   bumped by every change: the cheap "anything new?" poll
 
 Publishing is one Lua script: it refuses when the live version is no longer the one the
 editor started from (two supervisors editing at once), gives out the next number, stores
 the text and moves ``live`` in one step.  The first publish of a menu also stores the text
-it replaces (the file) under the file's own ``version:``, so a roll-back can reach it.
+it replaces (the file) under the file's own ``version:``, so a roll-back can reach it; a
+publish over the file after a return to it stores the file's text as the next number.
 Rolling back moves ``live`` to an earlier version; numbers are never reused.
 """
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,19 +38,28 @@ PUBLISH = """
 local seq, live, log, names, rev = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local tag, name, base, text, author, at, sha, comment = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local seed_version, seed_text, seed_sha, seed_author = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+local failed = ARGV[13]
 local function vkey(n) return tag .. ":menu:" .. name .. ":v:" .. n end
 local current = redis.call("GET", live) or ""
 if current ~= base then return {"stale", current} end
 if current == "" and seed_version ~= "" then
-  redis.call("SET", seq, seed_version)
+  local comment = "the file before the first publish"
+  if redis.call("EXISTS", seq) == 1 then  -- back on the file since: its text gets the next number
+    seed_version = redis.call("INCR", seq)
+    comment = "the file before this publish"
+  else
+    redis.call("SET", seq, seed_version)
+  end
   redis.call("HSET", vkey(seed_version), "text", seed_text, "author", seed_author, "at", at,
-    "sha256", seed_sha, "comment", "the file before the first publish", "base", "")
+    "sha256", seed_sha, "comment", comment, "base", "")
 end
 local n = redis.call("INCR", seq)
 redis.call("HSET", vkey(n), "text", text, "author", author, "at", at, "sha256", sha,
-  "comment", comment, "base", current)
+  "comment", comment, "base", current, "failed", failed)
 redis.call("SET", live, n)
-redis.call("RPUSH", log, cjson.encode({action = "publish", version = n, author = author, at = tonumber(at), from = current}))
+local entry = {action = "publish", version = n, author = author, at = tonumber(at), from = current}
+if failed ~= "[]" then entry.failed = cjson.decode(failed) end  -- (an empty Lua table encodes as {})
+redis.call("RPUSH", log, cjson.encode(entry))
 redis.call("SADD", names, name)
 redis.call("INCR", rev)
 return {"ok", tostring(n)}
@@ -61,6 +75,18 @@ redis.call("SET", live, target)
 redis.call("RPUSH", log, cjson.encode({action = "rollback", version = tonumber(target), author = author, at = tonumber(at), from = current}))
 redis.call("INCR", rev)
 return {"ok", target}
+"""
+
+TO_FILE = """
+local live, log, rev = KEYS[1], KEYS[2], KEYS[3]
+local author, at, base = ARGV[1], ARGV[2], ARGV[3]
+local current = redis.call("GET", live) or ""
+if current == "" then return {"file", ""} end
+if current ~= base then return {"stale", current} end
+redis.call("DEL", live)
+redis.call("RPUSH", log, cjson.encode({action = "file", author = author, at = tonumber(at), from = tonumber(current)}))
+redis.call("INCR", rev)
+return {"ok", current}
 """
 
 
@@ -83,6 +109,7 @@ class MenuVersion:
     sha256: str
     comment: str = ""
     base: int | None = None  # the live version it replaced
+    failed: tuple[str, ...] = ()  # the scenarios its publisher saw fail on it, and confirmed
 
 
 def _text(value: Any) -> str:
@@ -104,6 +131,7 @@ class MenuVersions:
         self.clock = clock
         self._publish = redis.register_script(PUBLISH)
         self._rollback = redis.register_script(ROLLBACK)
+        self._to_file = redis.register_script(TO_FILE)
 
     # -- key templates -----------------------------------------------------------------
     def _k(self, *parts: str) -> str:
@@ -147,7 +175,7 @@ class MenuVersions:
         d = {_text(k): _text(v) for k, v in raw.items()}
         return MenuVersion(menu=menu, version=version, text=d["text"], author=d["author"],
                            at=float(d["at"]), sha256=d["sha256"], comment=d.get("comment", ""),
-                           base=_int(d.get("base")))
+                           base=_int(d.get("base")), failed=tuple(json.loads(d.get("failed") or "[]")))
 
     def live(self, menu: str) -> MenuVersion | None:
         version = self.live_version(menu)
@@ -184,12 +212,14 @@ class MenuVersions:
         base: int | None,
         comment: str = "",
         replaces: tuple[int, str] | None = None,
+        failed: Sequence[str] = (),
     ) -> int:
         """Store ``text`` as the next version and make it live; returns its number.
 
         ``base``: the live version the editor started from (None: none published yet);
         if another publish came first, :class:`MenuVersionError` and nothing changes.
         ``replaces``: for the first publish, (version, text) of the file being replaced.
+        ``failed``: the menu's scenarios that fail on ``text``, seen and confirmed.
         """
         seed_version, seed_text = replaces if replaces is not None else ("", "")
         reply = self._publish(
@@ -197,7 +227,7 @@ class MenuVersions:
                   self.key_revision],
             args=[self.tag, menu, "" if base is None else str(base), text, author, repr(self.clock()),
                   sha256(text), comment, str(seed_version), seed_text,
-                  sha256(seed_text) if replaces else "", "file"],
+                  sha256(seed_text) if replaces else "", "file", json.dumps(list(failed))],
         )
         tag, value = _text(reply[0]), _text(reply[1])
         if tag == "stale":
@@ -220,4 +250,18 @@ class MenuVersions:
         if tag == "unknown":
             raise MenuVersionError(f"menu '{menu}' has no version {version}", menu=menu,
                                    live=_int(value))
+        return int(value)
+
+    def return_to_file(self, menu: str, *, author: str, base: int) -> int:
+        """The menu's file serves again (no version is live); returns the version that was.
+        ``base``: the live version the supervisor saw; another change first, or the file
+        serving already, is :class:`MenuVersionError` and nothing changes."""
+        reply = self._to_file(keys=[self.key_live(menu), self.key_log(menu), self.key_revision],
+                              args=[author, repr(self.clock()), str(base)])
+        tag, value = _text(reply[0]), _text(reply[1])
+        if tag == "stale":
+            raise MenuVersionError(f"menu '{menu}' changed meanwhile (live: v{value})",
+                                   menu=menu, live=_int(value))
+        if tag == "file":
+            raise MenuVersionError(f"menu '{menu}' is served from its file already", menu=menu, live=None)
         return int(value)

@@ -150,14 +150,29 @@ def test_supervisor_breaks_fixes_and_publishes_a_menu_and_the_next_call_takes_it
     wait(driver, lambda d: "payments.online" in text_of(d, "diff"))
     driver.find_element(By.ID, "publish-comment").send_keys("платежи онлайн")
     driver.find_element(By.ID, "btn-publish").click()
+    # The menu's scenarios expect the topic "payments": shown, not published, unless confirmed.
+    wait(driver, lambda d: "Не прошли сценарии: 3" in text_of(d, "result-status"))
+    failing = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "#scenario-results tr.bad")]
+    assert len(failing) == 3 and all("payments.online" in row for row in failing), failing
+    assert live.engine.menus.get("hotline").version == 1
+    driver.find_element(By.ID, "btn-publish-anyway").click()
     wait(driver, lambda d: "Опубликована версия v2" in text_of(d, "result-status"))
     assert "действует v2" in text_of(driver, "live-version")
     assert live.engine.menus.get("hotline").version == 2
+    assert "платежи онлайн — опубликовано с непройденными сценариями: " in text_of(driver, "version-2")
+    assert not driver.find_element(By.ID, "btn-publish-anyway").is_displayed()
 
     live.engine.router.set_operator_state("op102", "available")
     live.call(hotline_keys(INN))  # the next call, through FastAGI
     record = live.engine.call_log.recent(1)[0]  # type: ignore[union-attr]
     assert (record["version"], record["topic"], record["outcome"]) == (2, "payments.online", "connected")
+
+    # Back to the file, as the site manages its menus: the file serves again.
+    driver.find_element(By.ID, "btn-to-file").click()
+    wait(driver, lambda d: "Снова действует файл dialplans/hotline.yaml (v1)" in text_of(d, "result-status"))
+    assert "из файла" in text_of(driver, "live-version")
+    assert not driver.find_element(By.ID, "btn-to-file").is_displayed()
+    assert live.engine.menus.get("hotline").version == 1
 
     driver.find_element(By.LINK_TEXT, "Воронка").click()
     wait(driver, lambda d: "Звонков: 1" in text_of(d, "funnel-summary"))

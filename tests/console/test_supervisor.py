@@ -112,7 +112,7 @@ def test_publish_serves_new_calls_keeps_every_version_and_rolls_back(app: Flask,
     assert engine.menus.versions.live_version("hotline") is None  # type: ignore[union-attr]
     in_progress = place_call(engine, "call-p0")  # started on v1
     edited = text.replace("topic: payments,", "topic: payments.online,")
-    published = sveta.post("/supervisor/api/menus/hotline/publish", {"text": edited, "base": None, "comment": "оплата онлайн"})
+    published = sveta.publish("hotline", edited, base=None, comment="оплата онлайн")
     assert published.status_code == 200 and published.json["version"] == 2 and published.json["serving"] == 2
     assert engine.menus.get("hotline").version == 2
     new_call = place_call(engine, "call-p1")
@@ -131,6 +131,65 @@ def test_publish_serves_new_calls_keeps_every_version_and_rolls_back(app: Flask,
     assert [x["action"] for x in sveta.get("/supervisor/api/menus/hotline").json["log"]] == ["publish", "rollback"]
     assert sveta.get("/supervisor/menus").status_code == 200
     assert sveta.get("/supervisor/api/menus/nope").status_code == 404
+
+
+def _keys_swapped(text: str) -> str:
+    """Valid, but not what callers (and the menu's scenarios) expect."""
+    return (text.replace('"1": {next: topic_login}', "@").replace('"2": {next: topic_recovery}', '"2": {next: topic_login}')
+            .replace("@", '"1": {next: topic_recovery}'))
+
+
+def test_a_text_the_scenarios_fail_on_is_published_only_with_those_failures_confirmed(
+        app: Flask, engine: Engine, as_role: Any) -> None:
+    sveta: Console = as_role("supervisor")
+    edited = _keys_swapped(sveta.get("/supervisor/api/menus/hotline").json["text"])
+    refused = sveta.post("/supervisor/api/menus/hotline/publish", {"text": edited, "base": None})
+    assert refused.status_code == 409 and refused.json["error"] == "scenarios_failed"
+    failed = refused.json["failed"]
+    assert failed and failed == sorted(r["name"] for r in refused.json["results"] if not r["passed"])
+    assert engine.menus.versions.live_version("hotline") is None  # type: ignore[union-attr]
+    # Confirming only some of them (or others) is not confirming what fails.
+    partly = sveta.post("/supervisor/api/menus/hotline/publish",
+                        {"text": edited, "base": None, "accept_failed": failed[:-1] + ["another"]})
+    assert partly.status_code == 409
+    assert sveta.post("/supervisor/api/menus/hotline/publish",
+                      {"text": edited, "base": None, "accept_failed": "all"}).status_code == 400
+    published = sveta.post("/supervisor/api/menus/hotline/publish",
+                           {"text": edited, "base": None, "accept_failed": failed, "comment": "новый порядок"})
+    assert published.status_code == 200 and engine.menus.get("hotline").version == published.json["version"]
+    opened = sveta.get("/supervisor/api/menus/hotline").json
+    assert opened["history"][0]["failed"] == failed and opened["history"][0]["comment"] == "новый порядок"
+    assert opened["log"][-1]["failed"] == failed
+
+
+def test_a_published_menu_is_handed_back_to_its_file(copied: tuple[Engine, Flask, Path]) -> None:
+    engine, app, path = copied
+    sveta = Console(app, "sveta")
+    text = sveta.get("/supervisor/api/menus/hotline").json["text"]
+    assert sveta.post("/supervisor/api/menus/hotline/file", {"base": None}).json["error"] == "file_serves"
+    published = sveta.publish("hotline", text.replace("topic: payments,", "topic: payments.online,"), base=None)
+    assert published.status_code == 200
+    version = published.json["version"]
+    # The site deploys a new file meanwhile: not used while the published version serves.
+    path.write_text(text.replace("version: 1", "version: 5").replace("topic: payments,", "topic: payments.file,"),
+                    encoding="utf-8")
+    engine.menus.reload()
+    assert place_call(engine, "call-f1").state.context.topic == "payments.online"  # type: ignore[union-attr]
+    assert sveta.post("/supervisor/api/menus/hotline/file", {"base": version - 1}).status_code == 409  # stale
+    # A broken file would serve nothing: refused, the published version stays.
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good.replace("start: welcome", "start: nowhere"), encoding="utf-8")
+    broken = sveta.post("/supervisor/api/menus/hotline/file", {"base": version})
+    assert broken.status_code == 422 and broken.json["error"] == "invalid_file" and broken.json["problems"]
+    assert engine.menus.versions.live_version("hotline") == version  # type: ignore[union-attr]
+    path.write_text(good, encoding="utf-8")
+    back = sveta.post("/supervisor/api/menus/hotline/file", {"base": version})
+    assert back.status_code == 200 and back.json["serving"] == 5 and back.json["source"] == "file"
+    assert place_call(engine, "call-f2").state.context.topic == "payments.file"  # type: ignore[union-attr]
+    opened = sveta.get("/supervisor/api/menus/hotline").json
+    assert (opened["source"], opened["version"], opened["base"]) == ("file", 5, None)
+    assert [v["version"] for v in opened["history"]] == [version, 1]  # every version kept, for a roll-back
+    assert opened["log"][-1]["action"] == "file" and opened["log"][-1]["author"] == "sveta"
 
 
 def test_the_funnel_counts_real_calls_per_node(app: Flask, engine: Engine, as_role: Any) -> None:

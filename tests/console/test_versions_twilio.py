@@ -28,8 +28,7 @@ def test_a_twilio_call_in_progress_keeps_its_version(config: Config, tmp_path: P
 
     sveta = Console(app, "sveta")
     text = sveta.get("/supervisor/api/menus/hotline").json["text"]
-    published = sveta.post("/supervisor/api/menus/hotline/publish",
-                           {"text": text.replace("topic: payments,", "topic: payments.online,"), "base": None})
+    published = sveta.publish("hotline", text.replace("topic: payments,", "topic: payments.online,"), base=None)
     assert published.json["serving"] == 2
 
     url = next_url(post(client, url, {**base, "SpeechResult": "Иванов Иван Иванович", "Confidence": "0.9"}).data)

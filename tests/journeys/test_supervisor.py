@@ -107,7 +107,7 @@ def test_a_typo_is_refused_while_calls_go_on_and_a_good_edit_reaches_the_next_ca
     assert serving.get("/readyz").status == 200
 
 
-def test_after_a_console_publish_a_file_edit_is_said_to_be_unused(product: Product, browser: Any) -> None:
+def test_after_a_console_publish_a_file_edit_is_said_to_be_unused_until_the_menu_returns_to_it(product: Product, browser: Any) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -142,6 +142,20 @@ def test_after_a_console_publish_a_file_edit_is_said_to_be_unused(product: Produ
     _, version, source = _menus_page(browser, serving)
     assert version == "v2" and "опубликованная в консоли" in source
     assert "правки файла dialplans/hotline.yaml не используются" in source
+    assert "«Вернуться к файлу»" in source  # and how to use them
+
+    # Seen: once a menu was published in the console, nothing could make its file serve again
+    # (a roll-back reached only the file as it was before the first publish).
+    browser.get(serving.base_url + "/supervisor/menus/hotline")
+    wait.until(lambda d: "опубликовано" in d.find_element(By.ID, "live-version").text)
+    browser.find_element(By.ID, "btn-to-file").click()
+    wait.until(lambda d: "Снова действует файл dialplans/hotline.yaml" in d.find_element(By.ID, "result-status").text)
+    serving.wait_log(r"menus reloaded: hotline v1 \(file ")
+    health = serving.ops_get("/healthz").json()["menus"]["hotline"]
+    assert (health["source"], health["version"]) == ("file", 1)
+    assert NOTICE_RU in _first_call_prompts(product, serving)  # the file's edit serves now
+    _, version, source = _menus_page(browser, serving)
+    assert version == "v1" and "опубликованная" not in source
 
 
 def test_the_funnel_tells_a_caller_the_queue_gave_up_and_a_closed_topic_from_self_service(

@@ -151,3 +151,37 @@ def test_which_source_serves_and_a_file_edit_under_a_published_version(
     assert any("changed, but menu 'hotline' serves published v2" in m and "not used" in m for m in said), said
     assert not any(m.startswith("menus reloaded") for m in said), said  # nothing new serves
     assert menus.get("hotline").version == 2
+
+
+def test_back_to_the_file_and_a_publish_after_it_keeps_every_text_under_a_new_number(
+        redis: Any, prefix: str) -> None:
+    store = MenuVersions(redis=redis, prefix=prefix, clock=lambda: 1000.0)
+    store.publish("hotline", "menu: hotline # v2", author="anna", base=None, replaces=(1, "# file 1"))
+    revision = store.revision()
+    with pytest.raises(MenuVersionError):  # another change came first
+        store.return_to_file("hotline", author="boris", base=1)
+    assert store.return_to_file("hotline", author="boris", base=2) == 2
+    assert store.live_version("hotline") is None and store.all_live() == {}
+    assert store.revision() > revision  # every process reloads: the file serves
+    with pytest.raises(MenuVersionError, match="from its file already"):
+        store.return_to_file("hotline", author="boris", base=2)
+    # The file moved on meanwhile (its own "version: 1" again); a publish over it keeps the
+    # file's text as the next number and gives out no number twice.
+    assert store.publish("hotline", "menu: hotline # v4", author="anna", base=None,
+                         replaces=(1, "# file 1, edited")) == 4
+    assert store.get("hotline", 1).text == "# file 1"  # type: ignore[union-attr]
+    assert store.get("hotline", 3).text == "# file 1, edited"  # type: ignore[union-attr]
+    assert store.get("hotline", 3).comment == "the file before this publish"  # type: ignore[union-attr]
+    assert [(x["action"], x.get("version"), x["author"]) for x in store.log("hotline")] == [
+        ("publish", 2, "anna"), ("file", None, "boris"), ("publish", 4, "anna")]
+    assert store.rollback("hotline", 2, author="anna") == 2  # a version from before the return
+
+
+def test_a_version_keeps_the_scenarios_its_publisher_saw_fail(redis: Any, prefix: str) -> None:
+    store = MenuVersions(redis=redis, prefix=prefix, clock=lambda: 1000.0)
+    store.publish("hotline", "# v2", author="anna", base=None, replaces=(1, "# file"),
+                  failed=["payments by key", "silence"])
+    store.publish("hotline", "# v3", author="anna", base=2)
+    assert store.get("hotline", 2).failed == ("payments by key", "silence")  # type: ignore[union-attr]
+    assert store.get("hotline", 3).failed == ()  # type: ignore[union-attr]
+    assert [x.get("failed") for x in store.log("hotline")] == [["payments by key", "silence"], None]

@@ -1,5 +1,6 @@
 // The menu editor: check like `ivr validate` (file:line: message), diff against live,
-// run the menu's scenarios, publish with the version it was based on, roll back.
+// run the menu's scenarios, publish with the version it was based on (the failing
+// scenarios confirmed by name), roll back, hand the menu back to its file.
 "use strict";
 (function () {
   const { api, el, time, t } = window.ivr;
@@ -14,6 +15,8 @@
   const text = document.getElementById("menu-text");
   const gutter = document.getElementById("gutter");
   let liveBase = null;
+  let menuFile = "";
+  let confirmFailed = null;  // the failing scenarios shown, to publish despite them
   let errorLines = new Set();
 
   function renderGutter() {
@@ -43,6 +46,8 @@
   }
 
   function clearResults() {
+    confirmFailed = null;
+    document.getElementById("btn-publish-anyway").hidden = true;
     document.getElementById("problems").replaceChildren();
     document.getElementById("diff").hidden = true;
     document.getElementById("scenario-results").hidden = true;
@@ -62,12 +67,16 @@
     const d = result.data;
     text.value = d.text;
     liveBase = d.base;
+    menuFile = d.file;
     document.getElementById("live-version").textContent =
       t(d.source === "published" ? "edit.live_published" : "edit.live_file", { version: d.version, file: d.file });
+    document.getElementById("btn-to-file").hidden = d.source !== "published";
     document.querySelector("#versions tbody").replaceChildren(...d.history.map((v) =>
       el("tr", { class: v.live ? "live" : "", id: "version-" + v.version },
         el("td", { text: "v" + v.version + (v.live ? " — " + t("edit.live") : "") }), el("td", { text: v.author }),
-        el("td", { text: time(v.at) }), el("td", { text: v.comment || "" }),
+        el("td", { text: time(v.at) }),
+        el("td", { text: [v.comment || "", v.failed && v.failed.length
+          ? t("edit.failed_at_publish", { names: v.failed.join(", ") }) : ""].filter(Boolean).join(" — ") }),
         el("td", {},
           el("button", { type: "button", onclick: () => view(v.version), text: t("edit.open") }),
           v.live ? null : el("button", { type: "button", class: "rollback", onclick: () => rollback(v.version), text: t("edit.rollback") })))));
@@ -108,7 +117,10 @@
       status(t("edit.scenarios_not_run"), "error");
       return;
     }
-    const rows = result.data.results || [];
+    showScenarios(result.data.results || []);
+  }
+
+  function showScenarios(rows) {
     const table = document.getElementById("scenario-results");
     table.hidden = false;
     table.querySelector("tbody").replaceChildren(...rows.map((r) =>
@@ -118,10 +130,19 @@
     status(t("edit.scenarios_result", { passed: rows.length - failed, failed }), failed ? "error" : "ok");
   }
 
-  async function publish() {
+  async function publish(acceptFailed) {
     if (!(await validate())) return;
     const comment = document.getElementById("publish-comment").value;
-    const result = await api("POST", base + "/publish", { text: text.value, base: liveBase, comment });
+    const result = await api("POST", base + "/publish",
+      { text: text.value, base: liveBase, comment, accept_failed: acceptFailed || [] });
+    if (!result.ok && result.data.error === "scenarios_failed") {
+      showScenarios(result.data.results || []);
+      if (result.data.problems && result.data.problems.length) showProblems(result.data.problems);
+      status(t("edit.scenarios_failed", { n: result.data.failed.length }), "error");
+      confirmFailed = result.data.failed;
+      document.getElementById("btn-publish-anyway").hidden = false;
+      return;
+    }
     if (!result.ok) {
       if (result.data.problems) showProblems(result.data.problems);
       status(failure(result, "edit.not_published"), "error");
@@ -141,6 +162,16 @@
   document.getElementById("btn-validate").addEventListener("click", validate);
   document.getElementById("btn-diff").addEventListener("click", diff);
   document.getElementById("btn-scenarios").addEventListener("click", scenarios);
-  document.getElementById("btn-publish").addEventListener("click", publish);
+  async function toFile() {
+    clearResults();
+    const result = await api("POST", base + "/file", { base: liveBase });
+    if (!result.ok) { status(failure(result, "edit.failed"), "error"); if (result.data.problems) showProblems(result.data.problems); return; }
+    await load();
+    status(t("edit.to_file_done", { file: menuFile, version: result.data.serving }), "ok");
+  }
+
+  document.getElementById("btn-publish").addEventListener("click", () => publish());
+  document.getElementById("btn-publish-anyway").addEventListener("click", () => publish(confirmFailed));
+  document.getElementById("btn-to-file").addEventListener("click", toFile);
   load();
 })();
