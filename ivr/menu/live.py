@@ -30,7 +30,7 @@ from ivr.config.schema import Config
 from ivr.menu.load import PromptBook, parse_menu
 from ivr.menu.model import Menu
 from ivr.menu.registry import load_menus, menu_files
-from ivr.menu.versions import MenuVersion, MenuVersions
+from ivr.menu.versions import MenuVersion, MenuVersions, sha256
 
 log = logging.getLogger(__name__)
 KEEP_PARSED = 32  # published versions kept parsed for calls that resume by number
@@ -194,7 +194,7 @@ class LiveMenus:
                 log.error("menu edit refused, still serving %s: %s", serving, problem)
             return Reload(False, exc.problems)
         with self._lock:
-            old = dict(self._menus)
+            old, old_sources = dict(self._menus), dict(self._sources)
             self._menus, self._fingerprint, self.problems = menus, fingerprint, ()
             self._sources, self.refused, self.prompt_book = sources, None, prompts
         for ignored in self._ignored_files(before, sources):
@@ -205,7 +205,29 @@ class LiveMenus:
         changed = [sources[name] for name, menu in menus.items() if old.get(name) != menu]
         if changed:
             log.info("menus reloaded: %s", "; ".join(s.describe() for s in changed))
+        for source in changed:
+            self._warn_if_number_reused(source, old.get(source.menu), old_sources.get(source.menu))
         return Reload(True)
+
+    def _warn_if_number_reused(self, source: MenuSource, old: Menu | None, old_source: MenuSource | None) -> None:
+        """A file that now serves another text under a version number that already named one
+        (its ``version:`` not raised, or a number the console's versions gave another text):
+        the funnel and the call log would count both texts as one version."""
+        if source.source != "file":
+            return
+        reused = (old is not None and old.version == source.version
+                  and old_source is not None and old_source.source == "file")
+        stored = self.versions.get(source.menu, source.version) if self.versions is not None else None
+        if stored is not None and not reused:
+            try:
+                text = Path(source.file).read_text(encoding="utf-8")
+            except OSError:
+                return
+            reused = stored.sha256 != sha256(text)
+        if reused:
+            log.warning("%s serves another text as version %d: the funnel and the call log count it with "
+                        "the earlier text of v%d; raise 'version:' in the file", source.file, source.version,
+                        source.version)
 
     def get(self, name: str) -> Menu:
         with self._lock:

@@ -185,3 +185,35 @@ def test_a_version_keeps_the_scenarios_its_publisher_saw_fail(redis: Any, prefix
     assert store.get("hotline", 2).failed == ("payments by key", "silence")  # type: ignore[union-attr]
     assert store.get("hotline", 3).failed == ()  # type: ignore[union-attr]
     assert [x.get("failed") for x in store.log("hotline")] == [["payments by key", "silence"], None]
+
+
+def test_a_file_serving_another_text_under_an_old_number_is_told_to_raise_it(
+    config: Config, root: Path, catalog: PromptCatalog, redis: Any, prefix: str, caplog: Any
+) -> None:
+    import logging
+
+    menus = live_menus(config, root, catalog, redis, prefix)
+    path = root / "dialplans" / "hotline.yaml"
+    text = path.read_text()
+
+    def warned() -> list[str]:
+        said = [r.getMessage() for r in caplog.records if "raise 'version:'" in r.getMessage()]
+        caplog.clear()
+        return said
+
+    with caplog.at_level(logging.WARNING, logger="ivr.menu.live"):
+        path.write_text(text.replace("topic: payments,", "topic: payments.a,"))
+        assert menus.reload().changed
+        assert [f"{path} serves another text as version 1: the funnel and the call log count it with the "
+                "earlier text of v1; raise 'version:' in the file"] == warned()
+        path.write_text(text.replace("version: 1", "version: 2"))
+        assert menus.reload().changed and warned() == []
+        # Published v3 over it, then back to the file, whose text is no longer stored v2's.
+        menus.versions.publish("hotline", text.replace("version: 1", "version: 2"),  # type: ignore[union-attr]
+                               author="anna", base=None, replaces=(2, path.read_text()))
+        menus.reload()
+        path.write_text(text.replace("version: 1", "version: 2").replace("topic: payments,", "topic: payments.b,"))
+        menus.reload()  # the file's edit is not used meanwhile
+        menus.versions.return_to_file("hotline", author="anna", base=3)  # type: ignore[union-attr]
+        assert menus.reload().changed and menus.get("hotline").version == 2
+        assert len(warned()) == 1
