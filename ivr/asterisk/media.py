@@ -29,6 +29,11 @@ Hangup             ``HANGUP``
 A key pressed during a ``Play`` with ``barge_in`` skips the rest of the batch's prompts and
 becomes the first key of the waiting action that ends the batch (see :mod:`ivr.flow.actions`).
 
+A call from the ``ivr call`` terminal (``words`` given) carries no audio, so the terminal
+cannot hear which text a prompt file says: before a batch, ``SET VARIABLE IVR_WORDS`` with
+``{"<lang>/<prompt id>": "<text>"}`` for the batch's prompts not told before, as the engine's
+accepted prompt texts say them (a refused edit of ``prompts/*.yaml`` is never shown).
+
 Music on hold is continuous: a queued caller's batches are "hold" until the engine has
 something to say (an announcement every ``announce_every``, the operator, the callback
 questions), so the player starts the music at the first hold and leaves it on while batch
@@ -50,6 +55,7 @@ recognition, goes through the ``offload`` it is given (a bounded thread pool).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -70,6 +76,21 @@ TERMINATOR_GRACE = 2.0
 # (clip path, mode, grammar, language) -> (text, confidence), or None when nothing was heard
 Recogniser = Callable[[str, str, tuple[str, ...], str], "tuple[str, float] | None"]
 T = TypeVar("T")
+
+
+# The text of a prompt as the engine says it: (prompt id, language) -> text, None if unknown.
+Words = Callable[[str, str], "str | None"]
+
+
+def _plays(actions: Sequence[a.MediaAction]) -> list[a.Play]:
+    """Every prompt file a batch plays, its waiting action's included."""
+    out: list[a.Play] = []
+    for action in actions:
+        if isinstance(action, a.Play):
+            out.append(action)
+        elif isinstance(action, (a.CollectDigits, a.CollectSpeech, a.Record)):
+            out.extend(p for p in action.prompts if isinstance(p, a.Play))
+    return out
 
 
 class Offload(Protocol):
@@ -115,8 +136,11 @@ class MediaPlayer:
         known: dict[str, str] | None = None,
         wakes: HoldWakes | None = None,
         call_id: str = "",
+        words: Words | None = None,
     ) -> None:
         self.channel = channel
+        self.words = words  # a terminal's call: the text of each prompt, told before it plays
+        self._told: set[tuple[str, str]] = set()
         self.wakes = wakes  # this server's calls on hold, cut short on routing's news
         self.call_id = call_id
         self.interrupted = interrupted  # True: cut the wait in queue short (engine stopping)
@@ -151,6 +175,8 @@ class MediaPlayer:
         """
         barged: str | None = None
         escape = _barge_in_keys(actions)
+        if self.words is not None:
+            await self._tell_words(actions)
         for action in _recitals(actions, escape):
             if not isinstance(action, (a.HoldMusic, a.SetVariable, a.StartRecording)):
                 await self.quiet()
@@ -188,6 +214,16 @@ class MediaPlayer:
         return None
 
     # -- prompts -----------------------------------------------------------------------
+
+    async def _tell_words(self, actions: Sequence[a.MediaAction]) -> None:
+        assert self.words is not None
+        new: dict[str, str] = {}
+        for play in _plays(actions):
+            if (play.language, play.prompt) not in self._told:
+                self._told.add((play.language, play.prompt))
+                new[f"{play.language}/{play.prompt}"] = self.words(play.prompt, play.language) or ""
+        if new:
+            await self.channel.set_variable("IVR_WORDS", json.dumps(new, ensure_ascii=False))
 
     async def _prompt(self, prompt: a.Prompt, escape: str) -> str | None:
         """Play one prompt; the key that barged in, or None."""

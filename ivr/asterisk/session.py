@@ -27,7 +27,15 @@ from typing import Protocol
 from ivr.asterisk.agi import AgiError, AgiHangup
 from ivr.asterisk.channel import AgiChannel, read_env
 from ivr.asterisk.connection import AgiConnection
-from ivr.asterisk.media import CallEnded, MediaPlayer, MediaSettings, Offload, Recogniser, inline
+from ivr.asterisk.media import (
+    CallEnded,
+    MediaPlayer,
+    MediaSettings,
+    Offload,
+    Recogniser,
+    Words,
+    inline,
+)
 from ivr.asterisk.wakes import HoldWakes
 from ivr.call.runner import Steps
 from ivr.flow import actions as a
@@ -61,6 +69,7 @@ class CallSetup:
     recognise: Recogniser | None = None  # None: speech off for this call
     recording: bool = True  # the engine can keep recordings (engine.recordings.enabled)
     recorder: bool = True  # a recorder carries the conversation (not the terminal softphone)
+    words: Words | None = None  # a call from the terminal: each prompt's text, told before it plays
     callbacks: bool = True  # a callback can be placed to this caller (AMI, or its softphone line)
 
 
@@ -168,7 +177,7 @@ async def run_session(
             wakes.opened(result.call_id, env.get("agi_channel", ""), conn.peer_host)
         player = MediaPlayer(channel, settings=settings.media, recognise=setup.recognise, clock=clock,
                              interrupted=draining, offload=speech_offload, known=known,
-                             wakes=wakes, call_id=result.call_id)
+                             wakes=wakes, call_id=result.call_id, words=setup.words)
         actions = await run_steps(runner.start_steps(started_event), offload)
         started = True
         await player.set_variable("CHANNEL(language)", started_event.language)  # SAY DIGITS in Russian

@@ -20,6 +20,7 @@ of what is said ("John Smith"), not a hang-up.  Each call gets its own id, as As
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import sys
@@ -125,7 +126,9 @@ class TerminalCaller:
             said += press.value  # an "eol" before anything said closed the line of keys before
 
     def event(self, text: str) -> None:
-        if text.startswith("CHANNEL(language)="):
+        if text.startswith("IVR_WORDS="):  # what the engine's prompt files say, as it accepted them
+            self.learn_words(text.partition("=")[2])
+        elif text.startswith("CHANNEL(language)="):
             language = text.partition("=")[2]
             self.texts = self.languages.get(language, self.texts)
             self.language = language
@@ -139,6 +142,22 @@ class TerminalCaller:
             self.on_hold = False
         elif text.startswith("IVR_") or text == "hangup":
             self._say(f"  · {text}")
+
+    def learn_words(self, told: str) -> None:
+        """``{"ru/menu.main": "Выберите тему..."}``: the words the engine's prompt files say
+        (a terminal hears no file); they replace what ``prompts/*.yaml`` here says, which may
+        be an edit the engine refused, or another machine's."""
+        try:
+            words = json.loads(told)
+        except ValueError:
+            return
+        if not isinstance(words, dict):
+            return
+        for key, text in words.items():
+            language, _, prompt = str(key).partition("/")
+            if prompt and isinstance(text, str):
+                self.languages = {**self.languages, language: {**self.languages.get(language, {}), prompt: text}}
+        self.texts = self.languages.get(self.language, self.texts)
 
     def leave_recording(self, path: Path) -> None:
         """Leave what the person typed at ``path`` as Asterisk's RECORD FILE leaves what a

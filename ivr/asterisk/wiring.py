@@ -23,6 +23,7 @@ from ivr.call import CallRunner
 from ivr.console.audit import ConsoleAudit
 from ivr.engine import Engine
 from ivr.ops.feeds import FastAgiCollector
+from ivr.prompts.accepted import AcceptedTexts
 from ivr.softphone import wire
 from ivr.softphone.dialer import SoftphoneDialer
 from ivr.softphone.registry import SoftphoneRegistry
@@ -72,6 +73,7 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         life=engine.call_life)
     engine.dialers.setdefault("asterisk", softphones)  # ami_services, before or after, replaces it
     engine.call_life.listeners.append(softphones.outcome)  # a softphone's missed call: it dials in again
+    accepted = AcceptedTexts(engine.menus)  # the prompt texts the serving menus were accepted with
 
     def new_call(env: dict[str, str]) -> CallSetup:
         setup = call_setup(env)
@@ -87,6 +89,7 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
         dialer = engine.dialers.get("asterisk")
         callbacks = dialer.takes_call(env) if isinstance(dialer, SoftphoneDialer) else dialer is not None
         recorder = not wire.from_terminal(env)
+        words = None if recorder else accepted.text  # a terminal hears no sound file: it is told the words
         if env.get("agi_arg_1") == HUNG_UP:  # [operator-handover]'s h extension: the call is over
             return CallSetup(runner=hung_up(env, life=engine.call_life), recording=engine.recordings.enabled)
         if env.get("agi_arg_1") == RESUME:  # the dialplan returns a call its operator missed
@@ -95,9 +98,9 @@ def fastagi_server(engine: Engine, address: tuple[str, int]) -> FastAgiServer:
                                    ami="asterisk" in engine.answer_events, observer=engine.observer)
             return CallSetup(runner=resumed, appeal=resumed.runner.state.context.appeal if resumed.runner.state
                              else None, recognise=hook, recording=engine.recordings.enabled, recorder=recorder,
-                             callbacks=callbacks)
+                             words=words, callbacks=callbacks)
         return CallSetup(runner=runner, appeal=services.allocate_appeal(), recognise=hook,
-                         recording=engine.recordings.enabled, recorder=recorder, callbacks=callbacks)
+                         recording=engine.recordings.enabled, recorder=recorder, words=words, callbacks=callbacks)
 
     def call_ended(result: SessionResult) -> None:
         engine.metrics.agi_call_ended(result)

@@ -31,6 +31,7 @@ from ivr.menu.load import PromptBook, parse_menu
 from ivr.menu.model import Menu
 from ivr.menu.registry import load_menus, menu_files
 from ivr.menu.versions import MenuVersion, MenuVersions, sha256
+from ivr.prompts.catalog import PromptCatalog
 
 log = logging.getLogger(__name__)
 KEEP_PARSED = 32  # published versions kept parsed for calls that resume by number
@@ -194,7 +195,7 @@ class LiveMenus:
                 log.error("menu edit refused, still serving %s: %s", serving, problem)
             return Reload(False, exc.problems)
         with self._lock:
-            old, old_sources = dict(self._menus), dict(self._sources)
+            old, old_sources, old_prompts = dict(self._menus), dict(self._sources), self.prompt_book
             self._menus, self._fingerprint, self.problems = menus, fingerprint, ()
             self._sources, self.refused, self.prompt_book = sources, None, prompts
         for ignored in self._ignored_files(before, sources):
@@ -207,6 +208,9 @@ class LiveMenus:
             log.info("menus reloaded: %s", "; ".join(s.describe() for s in changed))
         for source in changed:
             self._warn_if_number_reused(source, old.get(source.menu), old_sources.get(source.menu))
+        if reworded := _reworded(old_prompts, prompts):
+            log.info("prompt texts reloaded: %s (new calls hear them; for Asterisk's sounds: ivr prompts build)",
+                     ", ".join(reworded))
         return Reload(True)
 
     def _warn_if_number_reused(self, source: MenuSource, old: Menu | None, old_source: MenuSource | None) -> None:
@@ -277,3 +281,14 @@ class LiveMenus:
     @property
     def loaded(self) -> bool:
         return bool(self._menus)
+
+
+def _reworded(before: PromptBook | None, after: PromptBook | None) -> list[str]:
+    """``ru/welcome``, ... : the prompts whose text a reload changed, added or removed."""
+    if not isinstance(before, PromptCatalog) or not isinstance(after, PromptCatalog):
+        return []
+    out: list[str] = []
+    for lang in sorted(set(before.texts) | set(after.texts)):
+        old, new = before.texts.get(lang, {}), after.texts.get(lang, {})
+        out.extend(f"{lang}/{pid}" for pid in sorted(set(old) | set(new)) if old.get(pid) != new.get(pid))
+    return out

@@ -8,11 +8,12 @@ file is missing, Twilio says the text from ``prompts/<lang>.yaml`` instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
-from ivr.prompts.catalog import PromptCatalog, load_catalog
+from ivr.prompts.accepted import Texts
+from ivr.prompts.catalog import load_catalog
 from ivr.twilio.errors import UnknownPrompt
 
 PROMPT_URL = "/twilio/prompts/{language}/{prompt}.wav"
@@ -26,33 +27,6 @@ class PromptSource(Protocol):
 
     def audio_url(self, prompt: str, language: str) -> str | None:
         """A URL Twilio can <Play>, or None when no audio was rendered."""
-
-
-Texts = Mapping[str, Mapping[str, str]]  # language -> prompt id -> text
-
-
-class ServingMenus(Protocol):
-    @property
-    def prompt_book(self) -> object:
-        """The prompt catalog the serving menus were accepted with."""
-
-
-class AcceptedTexts:
-    """The texts of the prompt catalog the engine's menus were last accepted with: a valid
-    edit of ``prompts/*.yaml`` is spoken from the next reload on, a refused one never."""
-
-    def __init__(self, menus: ServingMenus) -> None:
-        self.menus = menus
-        self._of: object = None
-        self._texts: Texts = {}
-
-    def __call__(self) -> Texts:
-        book = self.menus.prompt_book
-        if book is not self._of:
-            self._of = book
-            self._texts = ({lang: {pid: book.text(pid, lang) or "" for pid in book.ids(lang)}
-                            for lang in book.languages} if isinstance(book, PromptCatalog) else {})
-        return self._texts
 
 
 def load_prompt_texts(prompts_dir: str | Path, languages: Iterable[str]) -> dict[str, dict[str, str]]:

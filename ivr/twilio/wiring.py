@@ -10,13 +10,14 @@ from twilio.http import HttpClient
 
 from ivr.engine import Engine
 from ivr.menu.model import Menu
+from ivr.prompts.accepted import AcceptedTexts
 from ivr.twilio.blueprint import TwilioBlueprint, make_twilio_blueprint
 from ivr.twilio.callbacks import AssignmentBridge, TwilioCallbackDialer
 from ivr.twilio.control import TwilioControl
 from ivr.twilio.dialer import TwilioDialer, make_client
 from ivr.twilio.handover import TwilioHandover
 from ivr.twilio.live import LiveCalls
-from ivr.twilio.prompts import AcceptedTexts, FilePromptSource
+from ivr.twilio.prompts import FilePromptSource
 from ivr.twilio.state import CallStore
 from routing.errors import RoutingError
 

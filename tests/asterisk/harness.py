@@ -28,10 +28,11 @@ class Harness:
         self.world = world
         self.results: list[SessionResult] = []
         settings = server_kw.pop("settings", SETTINGS)
+        words = server_kw.pop("words", None)  # a terminal's calls: the engine tells each prompt's text
 
         def factory(env: dict[str, str]) -> CallSetup:
             runner = CallRunner(menu=menu, services=world, clock=self.clock)
-            return CallSetup(runner=runner, appeal=world.allocate_appeal())
+            return CallSetup(runner=runner, appeal=world.allocate_appeal(), words=words)
 
         self.server = FastAgiServer("127.0.0.1", 0, call_factory=factory, clock=self.clock,
                                     settings=settings, on_call_end=self.results.append, **server_kw)

@@ -59,6 +59,28 @@ def test_softphone_hang_up_is_recorded(menu) -> None:  # type: ignore[no-untyped
     assert ctx.outcome == "hangup" and ctx.path[-1].node == "ask_name"
 
 
+def test_the_softphone_shows_the_words_the_engine_tells_each_prompt_once(menu) -> None:  # type: ignore[no-untyped-def]
+    """A terminal hears no sound file: the engine tells it each prompt's words (its accepted
+    texts), and those are shown, not what prompts/*.yaml here says."""
+    told: list[tuple[str, str]] = []
+
+    def words(prompt: str, language: str) -> str:
+        told.append((prompt, language))
+        return f"(engine) {prompt}"
+
+    h = Harness(menu, World(), words=words)
+    out = io.StringIO()
+    try:
+        run_softphone(*h.address, input=io.StringIO("\n\nh\n"), output=out, prompts_dir=ROOT / "prompts", timeout=20)
+        h.wait_idle()
+    finally:
+        h.server.shutdown(1)
+    text = out.getvalue()
+    assert "♪ [welcome] (engine) welcome" in text and "Здравствуйте" not in text, text
+    assert "IVR_WORDS" not in text  # a word for the screen, not a variable to show
+    assert ("welcome", "ru") in told and len(told) == len(set(told))  # each prompt told once
+
+
 def test_prompt_texts_are_flattened() -> None:
     texts = load_prompt_texts(ROOT / "prompts", "ru")
     assert texts["consent.yes"].startswith("Спасибо")

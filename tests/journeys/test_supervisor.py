@@ -208,6 +208,24 @@ def test_a_prompt_edit_the_engine_refuses_is_not_built_for_asterisk(product: Pro
     assert validated.returncode != 0 and "menu.main" in validated.stdout + validated.stderr
 
 
+def test_the_terminal_softphone_hears_the_prompt_texts_the_engine_accepted(product: Product) -> None:
+    """Seen: a prompt edit the running engine refused (a prompt the menu uses renamed, the
+    welcome reworded) was what ``ivr call`` showed the supervisor who called to check it,
+    while every caller behind Asterisk or Twilio still heard the accepted text."""
+    serving = _serving(product)
+    ru = product.root / "prompts" / "ru.yaml"
+    good = ru.read_text(encoding="utf-8")
+    ru.write_text(good.replace("Здравствуйте!", "СЛОМАНО").replace("  main: >-", "  mainX: >-"), encoding="utf-8")
+    serving.wait_log(r"menu edit refused, still serving hotline v1 \(file [^)]*\): .*menu\.main")
+    heard = _first_call_prompts(product, serving)
+    assert "Здравствуйте!" in heard and "СЛОМАНО" not in heard, heard
+    # The edit fixed and accepted: the next call hears the new words.
+    ru.write_text(good.replace("Здравствуйте!", "Добрый день!"), encoding="utf-8")
+    serving.wait_log(r"prompt texts reloaded: [^\"]*ru/welcome[ ,]")
+    heard = _first_call_prompts(product, serving)
+    assert "Добрый день!" in heard and "Здравствуйте!" not in heard, heard
+
+
 def test_a_config_edit_on_a_running_engine_says_a_restart_applies_it(product: Product) -> None:
     """Queues live in config.yaml, read at start: a supervisor who renames one on a running
     engine is told, in the engine's log, that a restart applies it (found trying the product:

@@ -204,8 +204,8 @@ def test_a_file_serving_another_text_under_an_old_number_is_told_to_raise_it(
     with caplog.at_level(logging.WARNING, logger="ivr.menu.live"):
         path.write_text(text.replace("topic: payments,", "topic: payments.a,"))
         assert menus.reload().changed
-        assert [f"{path} serves another text as version 1: the funnel and the call log count it with the "
-                "earlier text of v1; raise 'version:' in the file"] == warned()
+        assert [(f"{path} serves another text as version 1: the funnel and the call log count it with the "
+                 "earlier text of v1; raise 'version:' in the file")] == warned()
         path.write_text(text.replace("version: 1", "version: 2"))
         assert menus.reload().changed and warned() == []
         # Published v3 over it, then back to the file, whose text is no longer stored v2's.
