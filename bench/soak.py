@@ -70,7 +70,7 @@ from tests.redis_servers import RedisServer
 PROMPT_S, KEY_S, RECORD_S, SAY_S, HOLD_S = 0.15, 0.05, 0.3, 0.1, 1.0
 READ_TIMEOUT, MAX_CALL = 60.0, 150.0
 HANG_UP_PROMPTS = ["welcome", "language.choose", "identity.say_name", "identity.enter_number",
-                   "menu.main", "consent.ask", "queue.position"]
+                   "menu.main", "consent.ask_keys", "queue.position"]
 TOPICS = ["4", "5", "6", "7", "0"]  # payments, e-signature, benefits, special, operator
 
 

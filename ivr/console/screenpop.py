@@ -107,7 +107,8 @@ def build_pop(
         if assignment.kind == "callback" else None,
         "name": {
             "text": name.text if name else None,
-            "confidence": round(name.confidence, 2) if name else None,
+            "confidence": round(name.confidence, 2) if name and name.recognised else None,
+            "recognised": name.recognised if name else None,
             "clip": bool(name and name.clip) and clips_kept and clip_there,
             "clip_note": "no_key" if name and name.clip and not clips_kept else None,
         },

@@ -200,6 +200,8 @@ TEXTS: dict[str, Entry] = {
     "op.kind.call": {"ru": "Входящий вызов", "en": "Incoming call"},
     "op.kind.callback": {"ru": "Обратный звонок", "en": "Callback"},
     "op.no_name": {"ru": "ФИО не распознано", "en": "Name not recognised"},
+    "op.name_recorded": {"ru": "ФИО записано голосом (распознавание речи выключено)",
+                         "en": "Name recorded by voice (speech recognition is off)"},
     "op.pending": {"ru": "Разговор окончен — заполните итог", "en": "The conversation is over: fill in the outcome"},
     "op.identity.confirmed": {"ru": "подтверждена в меню", "en": "confirmed in the menu"},
     "op.identity.unconfirmed": {"ru": "не подтверждена", "en": "not confirmed"},

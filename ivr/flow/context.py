@@ -29,6 +29,9 @@ class SpokenName:
     text: str | None  # normalised ФИО, None when not recognised
     confidence: float
     clip: str | None  # the caller's own spoken-name clip, for the operator to play
+    # False: only recorded, nothing tried to recognise it (no recogniser on the call): the
+    # operator listens to the clip; "not recognised, 0 %" would be untrue.
+    recognised: bool = True
 
 
 @dataclass(frozen=True)

@@ -395,7 +395,8 @@ def _ask_speech(s: _Step, node: n.SpeechNode) -> None:
 
 def _ask_consent(s: _Step, node: n.ConsentNode) -> None:
     waits = s.menu.waits(node)
-    prompts = (s.play(node.prompt),)
+    # "Say yes" only where what is said is understood: elsewhere the keys-only question.
+    prompts = (s.play(node.prompt if s.state.speech or not node.keys_prompt else node.keys_prompt),)
     keys = node.yes_keys + node.no_keys
     if s.state.speech:
         s.emit(a.CollectSpeech(prompts, "yes_no", s.language, waits.timeout, 4.0,
@@ -580,7 +581,7 @@ def _name_recorded(s: _Step, node: n.SpeechNode, event: e.Recorded) -> None:
     if event.clip is None:  # the caller skipped it ('#' at once): nothing was said, nothing kept
         s.goto(node.next, "key", "skipped")
         return
-    s.update_ctx(name=SpokenName(text=None, confidence=0.0, clip=event.clip))
+    s.update_ctx(name=SpokenName(text=None, confidence=0.0, clip=event.clip, recognised=False))
     s.goto(node.next, "done", "recorded")
 
 

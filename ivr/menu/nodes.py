@@ -101,6 +101,9 @@ class ConsentNode(Waits):
     kind: Literal["consent"]
     prompt: str
     next: str
+    # The question where this call's speech is not recognised (recognition off, or a front
+    # end without it): keys only, never "say yes".  Left out: ``prompt`` everywhere.
+    keys_prompt: str | None = None
     yes_keys: str = "1"
     no_keys: str = "2"
     threshold: float = 0.5
@@ -241,7 +244,7 @@ def successors(node: Node) -> dict[str, str]:
 def prompt_ids(node: Node) -> dict[str, str]:
     """Every prompt id this node plays, by the key that names it in YAML."""
     out: dict[str, str] = {}
-    for key in ("prompt", "no_input", "no_match", "confirm"):
+    for key in ("prompt", "keys_prompt", "no_input", "no_match", "confirm"):
         value = getattr(node, key, None)
         if value:
             out[key] = value

@@ -107,7 +107,7 @@ def test_the_assigned_operator_plays_the_name_first_from_the_clip_then_from_the_
     engine.router.assign()  # the engine's tick reserves op102 for the call on hold
     olga = Console(app, "olga")
     assert olga.get("/operator/api/calls/call-5").json["name"] == {
-        "text": None, "confidence": 0.0, "clip": True, "clip_note": None}
+        "text": None, "confidence": None, "recognised": False, "clip": True, "clip_note": None}  # nothing tried
     early = olga.get("/operator/calls/call-5/name-clip")  # still in the menu: the plaintext clip
     assert early.status_code == 200 and early.data == NAME and early.headers["Cache-Control"] == "no-store"
 

@@ -64,8 +64,8 @@ def test_the_screen_pop_is_pushed_with_what_the_menu_collected(app: Flask, engin
         stream.close()
     assert kind == "pop" and pop["call_id"] == "call-1" and pop["operator"] == "op102"
     # no recording key here: the spoken name is not kept, and the screen says so (test_name_clip.py)
-    assert pop["name"] == {"text": "Иванова Мария Петровна", "confidence": 0.87, "clip": False,
-                           "clip_note": "no_key"}
+    assert pop["name"] == {"text": "Иванова Мария Петровна", "confidence": 0.87, "recognised": True,
+                           "clip": False, "clip_note": "no_key"}
     assert pop["inn"] != INN and pop["inn"].endswith("17") and INN not in json.dumps(pop)
     assert pop["topic"] == "payments" and pop["topic_label"] == "Платежи" and pop["language"] == "ru"
     assert pop["appeal"] == runner.state.context.appeal  # type: ignore[union-attr]

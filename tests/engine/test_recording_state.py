@@ -64,7 +64,7 @@ def walk(engine: Engine, *, consent_key: str | None, can_record: bool,
     runner.handle(e.DigitsEntered("000082246517#", T0 + 3))
     runner.handle(e.DigitsEntered("1", T0 + 4))  # readback confirmed
     asked = runner.handle(e.DigitsEntered("4", T0 + 5))  # payments
-    consent_asked = [x for x in asked if isinstance(x, a.CollectDigits) and getattr(x.prompts[0], "prompt", None) == "consent.ask"]
+    consent_asked = [x for x in asked if isinstance(x, a.CollectDigits) and getattr(x.prompts[0], "prompt", None) == "consent.ask_keys"]
     assert bool(consent_asked) is can_record, asked  # no key: not asked, nor told it is recorded
     if consent_key is not None:
         runner.handle(e.DigitsEntered(consent_key, T0 + 6))  # 1: yes, 2: no

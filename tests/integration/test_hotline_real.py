@@ -264,7 +264,7 @@ def test_inn_corrected_topic_consent_queued_then_connected_to_the_operator(hotli
     call.on(r"STREAM FILE ivr/ru/invalid\.checksum ", INN + "#")  # corrects at once
     call.on(READBACK, "1")  # the readback: "1 — верно"
     call.on(r"STREAM FILE ivr/ru/menu\.main ", "4")  # payments
-    call.on(r"STREAM FILE ivr/ru/consent\.ask ", "1")  # consent to recording, by key
+    call.on(r"STREAM FILE ivr/ru/consent\.ask_keys ", "1")  # consent to recording, by key
     call.hear(r"^EXEC StartMusicOnHold")
     status = router.status(call.uniqueid)
     assert (status.state, status.position) == ("waiting", 1)
@@ -363,7 +363,7 @@ def test_snils_corrected_at_the_readback_signin_topic_consent_declined(hotline: 
     call.on(READBACK, "1")
     call.on(r"STREAM FILE ivr/ru/menu\.main ", "1")  # registration and sign-in
     call.on(r"STREAM FILE ivr/ru/menu\.signin ", "2")  # access recovery
-    call.on(r"STREAM FILE ivr/ru/consent\.ask ", "2")  # no recording
+    call.on(r"STREAM FILE ivr/ru/consent\.ask_keys ", "2")  # no recording
     call.hear(r"^EXEC StartMusicOnHold")
     assert router.status(call.uniqueid).state == "waiting"
 
@@ -414,7 +414,7 @@ def test_callback_accepted_then_dialled_through_ami_when_an_operator_is_free(hot
     call = hotline.call()
     walk_identity(call)
     call.on(r"STREAM FILE ivr/ru/menu\.main ", "6")  # benefits: op103
-    call.on(r"STREAM FILE ivr/ru/consent\.ask ", "1")
+    call.on(r"STREAM FILE ivr/ru/consent\.ask_keys ", "1")
     call.on(r"STREAM FILE ivr/ru/queue\.callback_offer ", "1")  # "press 1 to be called back"
     call.hear(r"STREAM FILE ivr/ru/callback\.number_is ")  # "we will call you at ..."
     call.on(r"STREAM FILE ivr/ru/callback\.confirm_number ", "1")

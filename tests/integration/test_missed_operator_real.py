@@ -149,7 +149,7 @@ def test_the_caller_an_operator_missed_goes_back_to_the_head_of_our_line_and_to_
         call = line.call()
         walk_identity(call)  # welcome, the name skipped, the ИНН read back and confirmed
         call.on(r"STREAM FILE ivr/ru/menu\.main ", "0")  # an operator: the general queue
-        call.on(r"STREAM FILE ivr/ru/consent\.ask ", "2")  # not recorded
+        call.on(r"STREAM FILE ivr/ru/consent\.ask_keys ", "2")  # not recorded
         call.hear(r"^EXEC StartMusicOnHold")
         uid = call.uniqueid
         assert router.status(uid).state == "waiting"

@@ -199,7 +199,7 @@ def call_pause_and_store(world: World, tmp_path: Path, *, missed_first: bool = F
                             (r"^RECORD FILE ", "#"),  # no name
                             (r"^STREAM FILE ivr/ru/identity\.enter_number ", "#"),  # no number
                             (r"^STREAM FILE ivr/ru/menu\.main ", "0"),  # an operator: general
-                            (r"^STREAM FILE ivr/ru/consent\.ask ", "1")):  # recording: yes
+                            (r"^STREAM FILE ivr/ru/consent\.ask_keys ", "1")):  # recording: yes
             hear(prompt)
             time.sleep(0.5)
             keys.press(key)

@@ -287,7 +287,7 @@ def test_listen_whisper_leave_then_barge_from_the_dashboard_until_the_citizen_ha
     try:
         walk_identity(call)
         call.on(r"STREAM FILE ivr/ru/menu\.main ", "4")  # payments: op102
-        call.on(r"STREAM FILE ivr/ru/consent\.ask ", "2")
+        call.on(r"STREAM FILE ivr/ru/consent\.ask_keys ", "2")
         call.hear(r"^EXEC StartMusicOnHold")
         engine.router.set_operator_state("op102", "available")
         hotline.wait_for("the legs of the bridged call", lambda: engine.call_life.legs.get(call.uniqueid) is not None)

@@ -178,7 +178,7 @@ def to_general(desk: Desk) -> Citizen:
     call.on(r"STREAM FILE ivr/ru/identity\.enter_number ", INN + "#")
     call.on(r'^STREAM FILE ivr/ru/number\.\d "12"', "1")  # the readback: "1 — верно"
     call.on(r"STREAM FILE ivr/ru/menu\.main ", "0")  # an operator: general
-    call.on(r"STREAM FILE ivr/ru/consent\.ask ", "1")  # record
+    call.on(r"STREAM FILE ivr/ru/consent\.ask_keys ", "1")  # record
     call.hear(r"^EXEC StartMusicOnHold")
     return call
 

@@ -28,7 +28,7 @@ def test_a_caller_in_line_hears_the_appeal_number_before_the_hold_in_russian_and
         phone.send("#")  # skips the number
         phone.expect_exact("[menu.main]")
         phone.send("0")  # an operator
-        phone.expect_exact("[consent.ask]")
+        phone.expect_exact("[consent.ask_keys]")
         phone.send("2")  # not recorded
         phone.expect_exact(f"[common.your_appeal] {said}")
         phone.expect_exact("[queue.position]")

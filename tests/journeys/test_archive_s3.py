@@ -29,7 +29,7 @@ WAV = b"RIFF\x24\x10\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00
 # record; at the recording beep, a name; once the consent is thanked for, the caller hangs
 # up while waiting.
 ANSWERS = {"language.choose": "1", "identity.enter_number": "000082246517#", "common.confirm": "1",
-           "menu.main": "0", "hours.closed": "1", "consent.ask": "1", "consent.yes": "h"}
+           "menu.main": "0", "hours.closed": "1", "consent.ask_keys": "1", "consent.yes": "h"}
 _PROMPT = re.compile(r"♪ \[([\w.]+)\]|● recording, up to|Call ended")
 
 

@@ -273,7 +273,7 @@ def test_the_guide_gets_a_citizen_through_the_menu_to_a_registered_operator(
         keys.press("#")
         for prompt, key in (("identity.enter_number", "#"),  # skip the ИНН/СНИЛС
                             ("menu.main", "0"),               # an operator: queue general
-                            ("consent.ask", "1")):            # record
+                            ("consent.ask_keys", "1")):            # record
             started = re.compile(rf"AGI Rx << STREAM FILE ivr/ru/{re.escape(prompt)} ")
             found = until(lambda started=started, after=heard: started.search(log_path.read_text(errors="replace"),
                                                                                after),

@@ -18,7 +18,7 @@ class AsteriskCaller:
     """A citizen on a real line, through an Asterisk without AMI (the dialplan's AGI, as
     Asterisk 22 speaks it): asks for an operator, agrees to be recorded, hangs up once on hold."""
 
-    ANSWERS: ClassVar[dict[str, str]] = {"language.choose": "1", "identity.enter_number": "#", "menu.main": "0", "consent.ask": "1"}
+    ANSWERS: ClassVar[dict[str, str]] = {"language.choose": "1", "identity.enter_number": "#", "menu.main": "0", "consent.ask_keys": "1"}
 
     def __init__(self) -> None:
         self.heard: list[str] = []

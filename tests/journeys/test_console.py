@@ -78,7 +78,7 @@ def test_the_supervisors_pages_speak_russian_and_english_by_the_switch(product: 
     hang_up(silent)
     waiting = product.call(serving)  # asks for an operator; nobody is on duty, so they wait
     to_topics(waiting)
-    press(waiting, "0", r"\[consent\.ask\]")
+    press(waiting, "0", r"\[consent\.ask_keys\]")
     waiting.expect(KEYS_PROMPT)
     press(waiting, "1", r"music on hold")
     waiting.sendline("")  # keeps waiting
@@ -146,7 +146,7 @@ def test_an_operator_sees_the_topic_a_caller_chose_when_its_specialists_are_off(
     assert re.search(r"\[hours\.closed_now\].*\n.*Они начнут работу (сегодня|завтра) в\s*\n"
                      rf"\s*{spoken(opens)}\s*\n\s*♪ \[hours\.hour\.\w+\] {form}\b", heard), heard
     citizen.expect(KEYS_PROMPT)
-    press(citizen, "1", r"\[consent\.ask\]")  # the duty operator
+    press(citizen, "1", r"\[consent\.ask_keys\]")  # the duty operator
     citizen.expect(KEYS_PROMPT)
     citizen.sendline("1")
     waits(browser, lambda d: not d.find_element(By.ID, "pop").get_attribute("hidden"), timeout=20)
@@ -182,7 +182,7 @@ def test_an_auditor_listens_to_a_conversation_told_apart_from_the_name_and_the_a
     call_id = dialled_call_id(citizen)
     to_topics(citizen)
     _wav(clips / f"{call_id}-ask_name.wav")  # the name as Asterisk's RECORD FILE left it
-    press(citizen, "0", r"\[consent\.ask\]")
+    press(citizen, "0", r"\[consent\.ask_keys\]")
     citizen.expect(KEYS_PROMPT)
     press(citizen, "1", r"music on hold")  # consent given
     hang_up(citizen)

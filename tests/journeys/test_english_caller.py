@@ -37,7 +37,7 @@ def test_an_english_caller_reaches_an_english_speaking_operator(product: Product
     phone.send("#")  # skips the number
     phone.expect_exact("[menu.main] Choose a topic.")
     phone.send("0")  # an operator
-    phone.expect_exact("[consent.ask]")
+    phone.expect_exact("[consent.ask_keys]")
     phone.send("2")  # no recording, thank you
     phone.expect_exact("Connected to operator op101")
     wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)

@@ -46,7 +46,7 @@ def test_an_english_caller_hears_english_and_the_channel_speaks_english(product:
     phone.send("#")  # skip the number
     asked(phone, "menu.main", "Choose a topic.")
     phone.send("0")  # an operator
-    asked(phone, "consent.ask")
+    asked(phone, "consent.ask_keys")
     phone.send("1")
     phone.expect_exact("[consent.yes] Thank you")
     phone.expect_exact("[queue.position] Your position in the queue")
@@ -71,7 +71,7 @@ def test_a_russian_caller_with_nobody_on_duty_is_promised_no_wait(product: Produ
     phone.send("#")
     asked(phone, "menu.main", "Выберите тему обращения.")
     phone.send("0")
-    asked(phone, "consent.ask")
+    asked(phone, "consent.ask_keys")
     phone.send("1")
     phone.expect_exact("♫ music on hold")  # nobody logged in: no operator on duty
     phone.send("h")

@@ -91,7 +91,7 @@ def test_a_slow_header_flood_leaves_the_hotline_to_its_users(product: Product) -
         phone = product.call(serving)
         phone.expect("Здравствуйте! Вы позвонили на единую линию поддержки")
         for heard, answer in (("language.choose", ""), ("identity.say_name", "Тестов Тест Тестович"),
-                              ("identity.enter_number", "#"), ("menu.main", "0"), ("consent.ask", "2")):
+                              ("identity.enter_number", "#"), ("menu.main", "0"), ("consent.ask_keys", "2")):
             phone.expect(re.escape(f"[{heard}]"))
             phone.expect("> ")
             phone.sendline(answer)

@@ -91,7 +91,7 @@ def call_and_say_a_name(product: Product, serving: Serving) -> None:
     # (what the caller waits to see, the keys then pressed); nothing pressed: silence, waited out.
     for shown, keys in (("[language.choose]", ""), ("[identity.say_name]", ""),
                         ("● recording", "Тестов Тест Тестович\r"), ("[identity.enter_number]", "#"),
-                        ("[menu.main]", "0"), ("[consent.ask]", "1")):
+                        ("[menu.main]", "0"), ("[consent.ask_keys]", "1")):
         shows(phone, shown)
         phone.send(keys)
     phone.expect("Спасибо, разговор будет записан")

@@ -25,7 +25,7 @@ def reach_the_queue(phone: Any, *, consent: str) -> str:
     phone.send("#")  # skips the number
     phone.expect_exact("[menu.main]")
     phone.send("0")  # an operator
-    phone.expect_exact("[consent.ask]")
+    phone.expect_exact("[consent.ask_keys]")
     phone.send(consent)
     return call_id
 

@@ -169,7 +169,7 @@ def test_the_funnel_tells_a_caller_the_queue_gave_up_and_a_closed_topic_from_sel
 
     given_up = product.call(serving)  # nobody on duty: the queue gives the caller up
     to_topics(given_up)
-    press(given_up, "0", r"\[consent\.ask\]")
+    press(given_up, "0", r"\[consent\.ask_keys\]")
     given_up.expect(KEYS_PROMPT)
     press(given_up, "1", r"music on hold")
     while given_up.expect([r"waiting in queue[^>]*> ", r"\[queue\.full\]"], timeout=30) == 0:

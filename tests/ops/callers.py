@@ -9,7 +9,7 @@ holds whatever the routing engine announces (positions, waits, the callback offe
 ``identity.enter_number``  the next number of ``numbers`` (wrong ones first), ``#``
 ``common.confirm``         ``1`` (the readback is right)
 ``menu.main``              ``topic``
-``consent.ask``            ``consent``
+``consent.ask(_keys)``     ``consent``
 ``queue.callback_offer``   ``1`` when ``callback`` is set
 ``callback.confirm_number``  ``1`` when the number is the caller's own, else ``2``
 ``callback.enter_number``  ``callback`` and ``#``
@@ -68,7 +68,7 @@ class MenuCaller:
             return "1"
         if prompt == "menu.main":
             return self.topic
-        if prompt == "consent.ask":
+        if prompt in ("consent.ask", "consent.ask_keys"):  # with speech, without
             return self.consent
         if prompt == "queue.callback_offer":
             return "1" if self.callback else None

@@ -43,7 +43,7 @@ def to_operator(engine: Engine, consent_key: str, name_clip: str = "clip") -> a.
                   e.DigitsEntered("1", T0 + 4), e.DigitsEntered("4", T0 + 5)):
         heard += runner.handle(event)
     if engine.recordings.enabled:  # asked only where the call can be recorded
-        assert any(isinstance(x, a.CollectDigits) and getattr(x.prompts[0], "prompt", None) == "consent.ask" for x in heard), heard
+        assert any(isinstance(x, a.CollectDigits) and getattr(x.prompts[0], "prompt", None) == "consent.ask_keys" for x in heard), heard
         runner.handle(e.DigitsEntered(consent_key, T0 + 6))
     else:
         assert not [x for x in heard if "consent." in repr(x)], heard

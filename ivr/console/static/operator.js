@@ -68,7 +68,7 @@
     document.getElementById("pop").hidden = false;
     document.getElementById("pop").dataset.call = pop.call_id;
     setText("pop-kind", t(pop.kind === "callback" ? "op.kind.callback" : "op.kind.call"));
-    setText("pop-name", pop.name.text || t("op.no_name"));
+    setText("pop-name", pop.name.text || t(pop.name.recognised === false ? "op.name_recorded" : "op.no_name"));
     setText("pop-confidence", pop.name.confidence === null ? "—" : Math.round(pop.name.confidence * 100) + "%");
     document.getElementById("pop-clip").hidden = !pop.name.clip;
     document.getElementById("pop-clip-player").replaceChildren();
