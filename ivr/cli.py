@@ -155,15 +155,28 @@ def _validate(config: Config, args: argparse.Namespace) -> int:
 
 
 def _test(config: Config, args: argparse.Namespace) -> int:
-    from ivr.menu.registry import load_menus, scenario_files
+    from ivr.menu.registry import load_menus, scenario_files, tested_menu_files
     from ivr.scenarios import run_file
 
     try:
-        menus = load_menus(config, _catalog(config))
-        results = [r for path in scenario_files(config, args.paths) for r in run_file(path, menus)]
+        catalog = _catalog(config)
+        menus = load_menus(config, catalog)
+        files = scenario_files(config, args.paths)
+        # A menu file named (or beside a scenario file named) is the one tested, not the
+        # configured menu of the same name: an edited copy is rehearsed as it is.
+        given = tested_menu_files(config, args.paths)
+        menus.update(load_menus(config, catalog, [str(p) for p in given]) if given else {})
+        results = [r for path in files for r in run_file(path, menus)]
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
+    if not files:
+        print(f"no scenarios found for {' '.join(args.paths) or config.path(config.menus.dir)} (a menu's "
+              "scenarios are <menu>.scenarios.yaml beside it)", file=sys.stderr)
+        return 1
+    for menu in menus.values():
+        if menu.source in {str(p) for p in given}:
+            print(f"menu '{menu.name}' from {menu.source}")
     for result in results:
         print(f"{'PASS' if result.passed else 'FAIL'} {result.name}")
         for failure in result.failures:

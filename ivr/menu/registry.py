@@ -48,6 +48,21 @@ def scenario_files(config: Config, paths: Iterable[str] = ()) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
+def tested_menu_files(config: Config, paths: Iterable[str]) -> list[Path]:
+    """The menu files ``ivr test PATHS`` rehearses instead of the configured ones: those
+    named, and the menu beside each scenario file named (``x.scenarios.yaml``: ``x.yaml``)."""
+    named = list(paths)
+    if not named:
+        return []
+    out = menu_files(config, named)
+    for path in _expanded(named, "*.yaml"):
+        if path.name.endswith(SCENARIO_SUFFIX):
+            menu = path.with_name(path.name.removesuffix(SCENARIO_SUFFIX) + ".yaml")
+            if menu.exists():
+                out.append(menu)
+    return list(dict.fromkeys(out))
+
+
 def load_menus(config: Config, prompts: PromptBook | None, paths: Iterable[str] = ()) -> dict[str, Menu]:
     """Load every menu; raise :class:`ConfigError` with the problems of all of them."""
     menus: dict[str, Menu] = {}
