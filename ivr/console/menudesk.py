@@ -62,12 +62,23 @@ class MenuDesk:
             raise MenuDeskError(404, "unknown_menu", f"Нет меню «{name}»") from None
 
     def live_text(self, name: str) -> tuple[str, int, str]:
-        """(text, version, source) of what serves calls now: the published version or the file."""
-        published = self.versions.live(name)
-        if published is not None:
-            return published.text, published.version, "published"
-        file = self._file(name)
-        return Path(file).read_text(encoding="utf-8"), self.menus.get(name).version, "file"
+        """(text, version, source) of what serves calls now: the published version, or the
+        file as the engine accepted it (an edit of the file it refused is not live)."""
+        self._file(name)
+        source = self.menus.sources().get(name)
+        if source is None or not source.text:
+            raise MenuDeskError(404, "unknown_menu", f"Нет меню «{name}»")
+        return source.text, source.version, source.source
+
+    def _file_differs(self, name: str, live: str, source: str) -> bool:
+        """The file on disk is not the text that serves (an edit the engine refused, or not
+        taken yet), while the file is what serves."""
+        if source != "file":
+            return False
+        try:
+            return Path(self._file(name)).read_text(encoding="utf-8") != live
+        except OSError:
+            return True
 
     def list(self) -> builtins.list[dict[str, Any]]:
         """Every running menu: the version that serves calls and where it comes from."""
@@ -93,7 +104,7 @@ class MenuDesk:
         live = self.versions.live_version(name)
         return {
             "name": name, "file": self._shown(self._file(name)), "text": text, "version": version,
-            "source": source, "base": live,
+            "source": source, "base": live, "file_differs": self._file_differs(name, text, source),
             "history": [{"version": v.version, "author": v.author, "at": v.at, "comment": v.comment,
                          "failed": list(v.failed),
                          "live": v.version == live} for v in self.versions.history(name)],
@@ -167,9 +178,9 @@ class MenuDesk:
             raise MenuDeskError(409, "scenarios_failed", "Сценарии меню не проходят на этом тексте",
                                 failed=failed, **self._rehearse(name, candidate))
         replaces = None
-        if self.versions.live_version(name) is None:
-            file_text = Path(self._file(name)).read_text(encoding="utf-8")
-            replaces = (self.menus.get(name).version, file_text)
+        if self.versions.live_version(name) is None:  # the file's text as it serves, kept as a version
+            served, served_version, _ = self.live_text(name)
+            replaces = (served_version, served)
         try:
             version = self.versions.publish(name, text, author=author, base=base,
                                             comment=comment[:200], replaces=replaces, failed=failed)

@@ -415,6 +415,10 @@ TEXTS: dict[str, Entry] = {
                             "en": "Publish despite the failed scenarios"},
     "edit.failed_at_publish": {"ru": "опубликовано с непройденными сценариями: {names}",
                                "en": "published with failed scenarios: {names}"},
+    "edit.file_differs": {"ru": "Файл {file} на диске не совпадает с действующим текстом (правка отклонена или ещё не принята; "
+                                "причина — на странице «Меню»). Здесь показан действующий текст.",
+                          "en": "The file {file} on disk is not the live text (an edit refused or not taken yet; "
+                                "why: on the Menus page). The live text is shown here."},
     "edit.to_file": {"ru": "Вернуться к файлу", "en": "Return to the file"},
     "edit.to_file_done": {"ru": "Снова действует файл {file} (v{version}); опубликованные версии сохранены",
                           "en": "The file {file} is live again (v{version}); the published versions are kept"},

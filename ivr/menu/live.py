@@ -53,6 +53,9 @@ class MenuSource:
     file: str
     author: str | None = None  # who published it (published only)
     at: float | None = None
+    # The text this version was read from (the file's as it was accepted, or the published
+    # one): what the console's editor shows as live, whatever the file says since.
+    text: str = dataclasses.field(default="", repr=False, compare=False)
 
     def describe(self) -> str:
         if self.source == "published":
@@ -61,7 +64,7 @@ class MenuSource:
         return f"{self.menu} v{self.version} (file {self.file})"
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        return {name: value for name, value in dataclasses.asdict(self).items() if name != "text"}
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ class LiveMenus:
         menus = load_menus(self.config, prompts)  # files: raises ConfigError
         with self._lock:
             self._files = {name: menu.source for name, menu in menus.items()}
-        sources = {name: MenuSource(name, menu.version, "file", menu.source) for name, menu in menus.items()}
+        sources = {name: MenuSource(name, menu.version, "file", menu.source, text=_text_of(menu.source))
+                   for name, menu in menus.items()}
         problems: list[Problem] = []
         if self.versions is not None:
             for name, version in self.versions.all_live().items():
@@ -140,7 +144,7 @@ class LiveMenus:
                     problems.extend(exc.problems)
                     continue
                 sources[name] = MenuSource(name, version.version, "published",
-                                           self._files.get(name, name), version.author, version.at)
+                                           self._files.get(name, name), version.author, version.at, version.text)
         if problems and strict_published:
             raise ConfigError(problems)
         return menus, sources, tuple(problems), prompts
@@ -196,6 +200,7 @@ class LiveMenus:
             return Reload(False, exc.problems)
         with self._lock:
             old, old_sources, old_prompts = dict(self._menus), dict(self._sources), self.prompt_book
+            was_refused = self.refused
             self._menus, self._fingerprint, self.problems = menus, fingerprint, ()
             self._sources, self.refused, self.prompt_book = sources, None, prompts
         for ignored in self._ignored_files(before, sources):
@@ -203,6 +208,8 @@ class LiveMenus:
                         "edit is not used (publish it in the console, or hand the menu back to its file there: "
                         "'Return to the file' in the menu's editor)",
                         ignored.file, ignored.menu, ignored.version)
+        if was_refused is not None:
+            log.info("menu edit accepted again: the refusal of %s is over", _at(was_refused.at))
         changed = [sources[name] for name, menu in menus.items() if old.get(name) != menu]
         if changed:
             log.info("menus reloaded: %s", "; ".join(s.describe() for s in changed))
@@ -292,3 +299,15 @@ def _reworded(before: PromptBook | None, after: PromptBook | None) -> list[str]:
         old, new = before.texts.get(lang, {}), after.texts.get(lang, {})
         out.extend(f"{lang}/{pid}" for pid in sorted(set(old) | set(new)) if old.get(pid) != new.get(pid))
     return out
+
+
+def _text_of(file: str) -> str:
+    """A menu file's text as just loaded (read again: an edit in between is the next reload's)."""
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def _at(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))

@@ -192,6 +192,27 @@ def test_a_published_menu_is_handed_back_to_its_file(copied: tuple[Engine, Flask
     assert opened["log"][-1]["action"] == "file" and opened["log"][-1]["author"] == "sveta"
 
 
+def test_the_editor_shows_the_text_that_serves_not_a_file_edit_the_engine_refused(
+        copied: tuple[Engine, Flask, Path]) -> None:
+    engine, app, path = copied
+    sveta = Console(app, "sveta")
+    good = path.read_text(encoding="utf-8")
+    broken = good.replace("    next: language\n", "    next: languag\n", 1)
+    path.write_text(broken, encoding="utf-8")
+    assert engine.menus.reload().problems  # refused: the good text serves
+    opened = sveta.get("/supervisor/api/menus/hotline").json
+    assert opened["text"] == good and opened["source"] == "file" and opened["file_differs"] is True
+    assert sveta.post("/supervisor/api/menus/hotline/diff", {"text": good}).json["diff"] == ""
+    assert "+    next: languag" in sveta.post("/supervisor/api/menus/hotline/diff", {"text": broken}).json["diff"]
+    # A first publish keeps, as the version before it, the text that served, not the broken file.
+    published = sveta.publish("hotline", good.replace("topic: payments,", "topic: payments.online,"), base=None)
+    assert published.status_code == 200
+    assert sveta.get("/supervisor/api/menus/hotline/versions/1").json["text"] == good
+    path.write_text(good, encoding="utf-8")
+    engine.menus.reload()
+    assert sveta.get("/supervisor/api/menus/hotline").json["file_differs"] is False  # published serves
+
+
 def test_the_funnel_counts_real_calls_per_node(app: Flask, engine: Engine, as_role: Any) -> None:
     engine.router.set_operator_state("op102", "available")
     connected = place_call(engine, "call-f1")  # reserved for op102 at once

@@ -87,6 +87,16 @@ def test_a_typo_is_refused_while_calls_go_on_and_a_good_edit_reaches_the_next_ca
     refused, version, source = _menus_page(browser, serving)
     assert f"hotline.yaml:{line}:" in refused and "Правка меню отклонена" in refused
     assert version == "v1" and source == "файл dialplans/hotline.yaml"
+    # Seen: the editor showed the refused file as "live", and "compare with live" found no
+    # difference.  It shows the text that serves, and says the file is not it.
+    from selenium.webdriver.common.by import By
+
+    browser.get(serving.base_url + "/supervisor/menus/hotline")
+    until(lambda: "menu: hotline" in browser.find_element(By.ID, "menu-text").get_property("value"), 10,
+          what="the editor")
+    assert browser.find_element(By.ID, "menu-text").get_property("value") == text
+    until(lambda: "не совпадает с действующим текстом" in browser.find_element(By.ID, "result-status").text, 10,
+          what="the editor's word on the file")
 
     citizen.sendline("1")  # the call in progress goes on, on the version it began with
     citizen.expect(r"\[identity\.say_name\]")
@@ -99,6 +109,7 @@ def test_a_typo_is_refused_while_calls_go_on_and_a_good_edit_reaches_the_next_ca
     menu.write_text(text.replace("version: 1\n", "version: 2\n", 1)
                     .replace("    prompts: [welcome]\n", "    prompts: [welcome, notice.works]\n", 1), "utf-8")
     serving.wait_log(r"menus reloaded: hotline v2 \(file ")
+    serving.wait_log(r"menu edit accepted again: the refusal of [^\"]* is over")  # seen: the log ended on the refusal
     health = serving.ops_get("/healthz").json()
     assert health["menu_edit_refused"] is None and health["menus"]["hotline"]["version"] == 2
     assert NOTICE_RU in _first_call_prompts(product, serving)  # the next call takes it

@@ -71,6 +71,7 @@
     document.getElementById("live-version").textContent =
       t(d.source === "published" ? "edit.live_published" : "edit.live_file", { version: d.version, file: d.file });
     document.getElementById("btn-to-file").hidden = d.source !== "published";
+    if (d.file_differs) status(t("edit.file_differs", { file: d.file }), "error");
     document.querySelector("#versions tbody").replaceChildren(...d.history.map((v) =>
       el("tr", { class: v.live ? "live" : "", id: "version-" + v.version },
         el("td", { text: "v" + v.version + (v.live ? " — " + t("edit.live") : "") }), el("td", { text: v.author }),
