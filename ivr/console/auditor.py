@@ -98,9 +98,18 @@ class RecordingsDesk:
         return token
 
     def redeem(self, token: str, recording_id: str, who: Principal) -> tuple[bytes, str]:
+        """The audio a one-time link grants (the store audits the access); a link used,
+        expired or another's is refused, and that refusal is in the recordings' access log
+        too (every attempt at a recording is there)."""
         raw = self.redis.getdel(self.key_grant(token)) if token else None
         grant = json.loads(raw) if raw else None
         if grant is None or grant["user"] != who.user or grant["recording"] != recording_id:
+            try:
+                self.store.audit.record(actor=who.user, role=who.role, action="redeem_link",
+                                        recording=recording_id[:80], reason="", outcome="refused",
+                                        detail="link used, expired or not yours")
+            except OSError:
+                pass  # the security log has it too
             raise PermissionError("the link is used, expired or not yours")
         audio = self.store.read_for(recording_id, user=who.user, role=who.role,
                                     reason=grant["reason"], action=grant["action"])

@@ -85,7 +85,8 @@ class SecurityLog:
 
     def record(self, kind: str, **fields: Any) -> None:
         entry = {"kind": kind, "at": self.clock(), **{k: v for k, v in fields.items() if v is not None}}
-        log.warning("console %s: %s", kind, " ".join(f"{k}={v}" for k, v in entry.items() if k != "kind"))
+        # The record's own time stamps the line (epoch seconds would read as a masked ИНН there).
+        log.warning("console %s: %s", kind, " ".join(f"{k}={v}" for k, v in entry.items() if k not in ("kind", "at")))
         try:
             self.redis.xadd(self.key, {"e": json.dumps(entry, ensure_ascii=False)},
                             maxlen=SECURITY_KEPT, approximate=True)

@@ -27,7 +27,7 @@ from ivr.menu.live import LiveMenus
 from ivr.menu.load import PromptBook, parse_menu
 from ivr.menu.model import Menu
 from ivr.menu.registry import scenario_files
-from ivr.menu.versions import MenuVersionError, MenuVersions
+from ivr.menu.versions import MenuVersionError, MenuVersions, sha256
 from ivr.scenarios import run_file
 
 MAX_TEXT = 512 * 1024
@@ -106,7 +106,7 @@ class MenuDesk:
             "name": name, "file": self._shown(self._file(name)), "text": text, "version": version,
             "source": source, "base": live, "file_differs": self._file_differs(name, text, source),
             "history": [{"version": v.version, "author": v.author, "at": v.at, "comment": v.comment,
-                         "failed": list(v.failed),
+                         "failed": list(v.failed), "from_file": v.author == "file",
                          "live": v.version == live} for v in self.versions.history(name)],
             "log": self.versions.log(name)[-50:],
             "problems": [problem_row(p) for p in self.menus.problems],
@@ -204,11 +204,19 @@ class MenuDesk:
         if base is None:
             raise MenuDeskError(409, "file_serves", "Меню и так работает из файла")
         try:
-            self.check(name, Path(file).read_text(encoding="utf-8"))
+            text = Path(file).read_text(encoding="utf-8")
+            menu = self.check(name, text)
         except (ConfigError, OSError) as exc:
             problems = exc.problems if isinstance(exc, ConfigError) else [Problem(file, 1, str(exc))]
             raise MenuDeskError(422, "invalid_file", "Файл меню с ошибками: он не может обслуживать звонки",
                                 problems=[problem_row(p) for p in problems]) from None
+        # Calls are counted by version number (funnel, call log): the file may not serve under
+        # a number the console's versions gave another text.
+        last, stored = self.versions.last_number(name), self.versions.get(name, menu.version)
+        if menu.version <= last and (stored is None or stored.sha256 != sha256(text)):
+            raise MenuDeskError(409, "file_version_taken",
+                                f"В файле version: {menu.version}, а номера до v{last} уже заняты версиями из консоли",
+                                file_version=menu.version, last=last)
         try:
             left = self.versions.return_to_file(name, author=author, base=base)
         except MenuVersionError as exc:

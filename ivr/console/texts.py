@@ -408,6 +408,11 @@ TEXTS: dict[str, Entry] = {
     "edit.error.scenarios_failed": {"ru": "Сценарии меню не проходят на этом тексте", "en": "The menu's scenarios fail on this text"},
     "edit.error.invalid_file": {"ru": "В файле меню ошибки: из него звонки обслуживать нельзя",
                                 "en": "The menu's file has problems: it cannot serve calls"},
+    "edit.error.file_version_taken": {
+        "ru": "В файле меню version: не больше номеров, уже занятых версиями из консоли: поднимите version: в файле "
+              "выше последнего номера, чтобы звонки по разным текстам не считались одной версией",
+        "en": "The menu file's version: is not above the numbers the console's versions already took: raise "
+              "version: in the file above the last one, so that calls on different texts are not counted as one version"},
     "edit.error.file_serves": {"ru": "Меню и так работает из файла", "en": "The menu is served from its file already"},
     "edit.scenarios_failed": {"ru": "Не прошли сценарии: {n}. Опубликовать всё равно — кнопкой ниже; версия сохранит их названия",
                               "en": "Scenarios failed: {n}. To publish anyway, use the button below; the version keeps their names"},
@@ -419,6 +424,9 @@ TEXTS: dict[str, Entry] = {
                                 "причина — на странице «Меню»). Здесь показан действующий текст.",
                           "en": "The file {file} on disk is not the live text (an edit refused or not taken yet; "
                                 "why: on the Menus page). The live text is shown here."},
+    "edit.author_file": {"ru": "файл", "en": "the file"},
+    "edit.file_text": {"ru": "текст файла, по которому меню работало до публикации из консоли",
+                       "en": "the file's text the menu served before a publish from the console"},
     "edit.to_file": {"ru": "Вернуться к файлу", "en": "Return to the file"},
     "edit.to_file_done": {"ru": "Снова действует файл {file} (v{version}); опубликованные версии сохранены",
                           "en": "The file {file} is live again (v{version}); the published versions are kept"},
@@ -578,6 +586,7 @@ TEXTS: dict[str, Entry] = {
     "audit.outcome": {"ru": "Итог", "en": "Outcome"},
     "action.listen": {"ru": "прослушивание", "en": "listen"},
     "action.download": {"ru": "скачивание", "en": "download"},
+    "action.redeem_link": {"ru": "переход по ссылке на запись", "en": "recording link followed"},
     "action.hold": {"ru": "удержание записи (не удалять по сроку)", "en": "legal hold put on"},
     "action.release-hold": {"ru": "снятие удержания записи", "en": "legal hold released"},
     "action.export": {"ru": "выдача копии", "en": "export"},
@@ -608,6 +617,12 @@ TEXTS: dict[str, Entry] = {
                                                      "en": "clip not kept: no recording key"},
     "audit.detail.served from the clip directory: not stored yet": {
         "ru": "из папки записей звонка: ещё не в хранилище", "en": "served from the clip directory: not stored yet"},
+    "audit.detail.link used, expired or not yours": {"ru": "ссылка уже использована, просрочена или чужая",
+                                                     "en": "link used, expired or not yours"},
+    "audit.detail.no reason given": {"ru": "не указана причина", "en": "no reason given"},
+    "audit.detail.role not allowed": {"ru": "роли это не разрешено", "en": "role not allowed"},
+    "audit.reason.screenpop_name": {"ru": "карточка звонка: имя звонящего, звонок {call}",
+                                    "en": "screen-pop: the caller's spoken name, call {call}"},
     "audit.detail.call over": {"ru": "разговор окончен", "en": "call over"},
     "audit.detail.not recorded": {"ru": "разговор не записывается", "en": "not recorded"},
     "audit.detail.not connected": {"ru": "разговор ещё не начался", "en": "not connected"},

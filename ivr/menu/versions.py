@@ -20,8 +20,9 @@ Keys (all under the hotline's hash tag, so the scripts run on Redis Cluster)::
 Publishing is one Lua script: it refuses when the live version is no longer the one the
 editor started from (two supervisors editing at once), gives out the next number, stores
 the text and moves ``live`` in one step.  The first publish of a menu also stores the text
-it replaces (the file) under the file's own ``version:``, so a roll-back can reach it; a
-publish over the file after a return to it stores the file's text as the next number.
+it replaces (the file, author ``file``) under the file's own ``version:``, so a roll-back can
+reach it; a publish over the file after a return to it stores the file's text under its
+number when that is free (or is this very text), else as the next number.
 Rolling back moves ``live`` to an earlier version; numbers are never reused.
 """
 
@@ -43,15 +44,18 @@ local function vkey(n) return tag .. ":menu:" .. name .. ":v:" .. n end
 local current = redis.call("GET", live) or ""
 if current ~= base then return {"stale", current} end
 if current == "" and seed_version ~= "" then
-  local comment = "the file before the first publish"
-  if redis.call("EXISTS", seq) == 1 then  -- back on the file since: its text gets the next number
-    seed_version = redis.call("INCR", seq)
-    comment = "the file before this publish"
-  else
+  -- The file's text under its own number when that number is free, else the next one.
+  local last = tonumber(redis.call("GET", seq) or "0")
+  if tonumber(seed_version) > last then
     redis.call("SET", seq, seed_version)
+  else
+    local stored = redis.call("HGET", vkey(seed_version), "sha256")
+    if stored ~= seed_sha then seed_version = redis.call("INCR", seq) end
   end
-  redis.call("HSET", vkey(seed_version), "text", seed_text, "author", seed_author, "at", at,
-    "sha256", seed_sha, "comment", comment, "base", "")
+  if redis.call("HGET", vkey(seed_version), "sha256") ~= seed_sha then
+    redis.call("HSET", vkey(seed_version), "text", seed_text, "author", seed_author, "at", at,
+      "sha256", seed_sha, "comment", "", "base", "")
+  end
 end
 local n = redis.call("INCR", seq)
 redis.call("HSET", vkey(n), "text", text, "author", author, "at", at, "sha256", sha,
@@ -164,6 +168,10 @@ class MenuVersions:
 
     def names(self) -> list[str]:
         return sorted(_text(n) for n in self.redis.smembers(self.key_names))
+
+    def last_number(self, menu: str) -> int:
+        """The highest version number given out for ``menu`` (0: none yet)."""
+        return _int(self.redis.get(self.key_seq(menu))) or 0
 
     def live_version(self, menu: str) -> int | None:
         return _int(self.redis.get(self.key_live(menu)))

@@ -60,13 +60,14 @@ def test_listen_and_download_need_a_reason_and_are_audited(recorded: tuple[Engin
     assert got.data == AUDIO and "attachment" in got.headers["Content-Disposition"]
     lines = [(x["actor"], x["action"], x["reason"], x["outcome"]) for x in rec_audit(engine)]
     assert lines == [("anton", "listen", "", "refused"), ("anton", "listen", "жалоба №17", "allowed"),
+                     ("anton", "redeem_link", "", "refused"),  # the link again: every attempt is here
                      ("anton", "download", "запрос гражданина", "allowed")]
     tail = anton.get("/auditor/api/audit?log=recordings").json
-    assert tail["chain"] == "ok" and tail["lines"] == 3 and tail["entries"][0]["action"] == "download"
+    assert tail["chain"] == "ok" and tail["lines"] == 4 and tail["entries"][0]["action"] == "download"
     assert anton.get("/auditor/api/audit?log=console").json["chain"] == "ok"
 
 
-def test_a_link_is_only_for_the_auditor_it_was_made_for(recorded: tuple[Engine, Flask, str]) -> None:
+def test_a_link_is_only_for_the_auditor_it_was_made_for(recorded: tuple[Engine, Flask, str], caplog: Any) -> None:
     engine, app, rid = recorded
     cfg = engine.config
     UserStore(redis=engine.redis, prefix=cfg.redis.prefix, configured=cfg.users, operators=cfg.operators).add(
@@ -75,8 +76,12 @@ def test_a_link_is_only_for_the_auditor_it_was_made_for(recorded: tuple[Engine, 
     url = anton.post(f"/auditor/api/recordings/{rid}/access", {"action": "listen", "reason": "проверка"}).json["url"]
     other = app.test_client()
     login(other, "alla", "a long enough secret")
-    assert other.get(url).status_code == 403
+    with caplog.at_level("WARNING", logger="ivr.console.auth"):
+        assert other.get(url).status_code == 403
     assert "bad_grant" in security_kinds(engine)
+    [said] = [r.getMessage() for r in caplog.records if "console bad_grant" in r.getMessage()]
+    assert "user=alla" in said and "at=" not in said  # the record's own time stamps it
+    assert [(x["actor"], x["action"], x["outcome"]) for x in rec_audit(engine)][-1] == ("alla", "redeem_link", "refused")
 
 
 def test_an_operator_or_supervisor_asking_for_a_recording_is_refused_and_audited(recorded: tuple[Engine, Flask, str]) -> None:

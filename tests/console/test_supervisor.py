@@ -170,6 +170,10 @@ def test_a_published_menu_is_handed_back_to_its_file(copied: tuple[Engine, Flask
     published = sveta.publish("hotline", text.replace("topic: payments,", "topic: payments.online,"), base=None)
     assert published.status_code == 200
     version = published.json["version"]
+    # A new text still saying "version: 1" would count its calls with v1's: refused.
+    path.write_text(text.replace("topic: payments,", "topic: payments.file,"), encoding="utf-8")
+    taken = sveta.post("/supervisor/api/menus/hotline/file", {"base": version})
+    assert taken.status_code == 409 and taken.json["error"] == "file_version_taken" and taken.json["last"] == version
     # The site deploys a new file meanwhile: not used while the published version serves.
     path.write_text(text.replace("version: 1", "version: 5").replace("topic: payments,", "topic: payments.file,"),
                     encoding="utf-8")

@@ -42,6 +42,7 @@ def test_the_console_access_log_names_a_name_clip_try_in_russian(product: Produc
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(b"\0\0" * 8000)
     (product.root / "var" / "spool" / "clips" / f"{call_id}-ask_name.wav").write_bytes(silence.getvalue())
     wait(browser, lambda d: d.find_element(By.ID, "pop-clip").is_displayed())
+    browser.find_element(By.ID, "pop-clip").click()  # she listens: the recordings' log has it
     phone.send("h")
     phone.expect_exact("Call ended.")
     browser.find_element(By.ID, "logout").click()
@@ -55,3 +56,12 @@ def test_the_console_access_log_names_a_name_clip_try_in_russian(product: Produc
     log = browser.find_element(By.ID, "audit").text
     assert "listen_name_clip" not in log and "failed" not in log and "clip not available" not in log, log
     assert "прослушивание ФИО абонента" in log and "не удалось (записи имени нет)" in log, log
+
+    # The recordings' log too (seen: "screen-pop: the caller's spoken name, call …" on the
+    # Russian page): the reason the console wrote itself, in words.
+    [records] = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Записи"]
+    records.click()
+    wait(browser, lambda d: "карточка звонка" in d.find_element(By.ID, "audit").text)
+    log = browser.find_element(By.ID, "audit").text
+    assert f"карточка звонка: имя звонящего, звонок {call_id}" in log, log
+    assert "screen-pop" not in log, log

@@ -160,13 +160,18 @@ def test_after_a_console_publish_a_file_edit_is_said_to_be_unused_until_the_menu
     browser.get(serving.base_url + "/supervisor/menus/hotline")
     wait.until(lambda d: "опубликовано" in d.find_element(By.ID, "live-version").text)
     browser.find_element(By.ID, "btn-to-file").click()
-    wait.until(lambda d: "Снова действует файл dialplans/hotline.yaml" in d.find_element(By.ID, "result-status").text)
-    serving.wait_log(r"menus reloaded: hotline v1 \(file ")
+    # The file still says "version: 1" for its new text: its calls would count as v1's.
+    wait.until(lambda d: "поднимите version: в файле" in d.find_element(By.ID, "result-status").text)
+    assert serving.ops_get("/healthz").json()["menus"]["hotline"]["source"] == "published"
+    menu.write_text(menu.read_text("utf-8").replace("version: 1\n", "version: 3\n", 1), "utf-8")
+    browser.find_element(By.ID, "btn-to-file").click()
+    wait.until(lambda d: "Снова действует файл dialplans/hotline.yaml (v3)" in d.find_element(By.ID, "result-status").text)
+    serving.wait_log(r"menus reloaded: hotline v3 \(file ")
     health = serving.ops_get("/healthz").json()["menus"]["hotline"]
-    assert (health["source"], health["version"]) == ("file", 1)
+    assert (health["source"], health["version"]) == ("file", 3)
     assert NOTICE_RU in _first_call_prompts(product, serving)  # the file's edit serves now
     _, version, source = _menus_page(browser, serving)
-    assert version == "v1" and "опубликованная" not in source
+    assert version == "v3" and "опубликованная" not in source
 
 
 def test_the_funnel_tells_a_caller_the_queue_gave_up_and_a_closed_topic_from_self_service(

@@ -171,8 +171,14 @@ def test_back_to_the_file_and_a_publish_after_it_keeps_every_text_under_a_new_nu
                          replaces=(1, "# file 1, edited")) == 4
     assert store.get("hotline", 1).text == "# file 1"  # type: ignore[union-attr]
     assert store.get("hotline", 3).text == "# file 1, edited"  # type: ignore[union-attr]
-    assert store.get("hotline", 3).comment == "the file before this publish"  # type: ignore[union-attr]
-    assert [(x["action"], x.get("version"), x["author"]) for x in store.log("hotline")] == [
+    assert store.get("hotline", 3).author == "file"  # type: ignore[union-attr]
+    # The file under a number still free keeps it; the same text again is not stored twice.
+    store.return_to_file("hotline", author="boris", base=4)
+    assert store.publish("hotline", "# v8", author="anna", base=None, replaces=(7, "# file 7")) == 8
+    assert store.get("hotline", 7).text == "# file 7" and store.last_number("hotline") == 8  # type: ignore[union-attr]
+    store.return_to_file("hotline", author="boris", base=8)
+    assert store.publish("hotline", "# v9", author="anna", base=None, replaces=(7, "# file 7")) == 9
+    assert [(x["action"], x.get("version"), x["author"]) for x in store.log("hotline")][:3] == [
         ("publish", 2, "anna"), ("file", None, "boris"), ("publish", 4, "anna")]
     assert store.rollback("hotline", 2, author="anna") == 2  # a version from before the return
 

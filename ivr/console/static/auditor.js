@@ -14,6 +14,11 @@
     const [kind, ...rest] = detail.split(": ");
     return rest.length && has("audit.detail." + kind) ? t("audit.detail." + kind) + ": " + rest.join(": ") : detail;
   };
+  // A reason the console wrote itself ("screen-pop: the caller's spoken name, call 1796...")
+  // in the page's words; a reason a person typed, as typed.
+  const SYSTEM_REASON = "screen-pop: the caller's spoken name, call ";
+  const reasonWords = (reason) => reason && reason.startsWith(SYSTEM_REASON)
+    ? t("audit.reason.screenpop_name", { call: reason.slice(SYSTEM_REASON.length) }) : (reason || "");
   // "0:04–0:08 (paused by oleg, resumed by oleg)": offsets in the audio, silence there.
   const pausedWords = (spans) => !spans || !spans.length ? t("rec.paused_none") : spans.map((s) =>
     s.end === null ? t("rec.paused_open", { from: duration(s.start), by: s.paused_by }) :
@@ -81,7 +86,7 @@
       el("tr", { class: e.outcome === "allowed" ? "" : "bad" }, el("td", { text: e.seq }),
         el("td", { text: time(Date.parse(e.at) / 1000) }),
         el("td", { text: e.actor }), el("td", { text: word("role.", e.role) }), el("td", { class: "audit-action", text: word("action.", e.action) }),
-        el("td", { text: e.recording || e.call || "" }), el("td", { class: "audit-reason", text: e.reason || "" }),
+        el("td", { text: e.recording || e.call || "" }), el("td", { class: "audit-reason", text: reasonWords(e.reason) }),
         el("td", { text: word("result.", e.outcome) + (e.detail ? " (" + detailWords(e.detail) + ")" : "") }))));
   }
 

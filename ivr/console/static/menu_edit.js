@@ -74,9 +74,10 @@
     if (d.file_differs) status(t("edit.file_differs", { file: d.file }), "error");
     document.querySelector("#versions tbody").replaceChildren(...d.history.map((v) =>
       el("tr", { class: v.live ? "live" : "", id: "version-" + v.version },
-        el("td", { text: "v" + v.version + (v.live ? " — " + t("edit.live") : "") }), el("td", { text: v.author }),
+        el("td", { text: "v" + v.version + (v.live ? " — " + t("edit.live") : "") }),
+        el("td", { text: v.from_file ? t("edit.author_file") : v.author }),
         el("td", { text: time(v.at) }),
-        el("td", { text: [v.comment || "", v.failed && v.failed.length
+        el("td", { text: [v.from_file ? t("edit.file_text") : v.comment || "", v.failed && v.failed.length
           ? t("edit.failed_at_publish", { names: v.failed.join(", ") }) : ""].filter(Boolean).join(" — ") }),
         el("td", {},
           el("button", { type: "button", onclick: () => view(v.version), text: t("edit.open") }),
