@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
-PressKind = Literal["key", "hangup", "answer", "silence", "eol", "text", "ring", "missed"]
+PressKind = Literal["key", "hangup", "answer", "silence", "eol", "text", "ring", "missed", "answered"]
 KEYS = "0123456789*#"
 
 

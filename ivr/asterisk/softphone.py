@@ -178,6 +178,9 @@ class TerminalCaller:
         while (press := self.keypad.next(None)) is not None and press.kind != "hangup":
             if press.kind == "missed" and press.value == f"{call_id} {operator}":
                 return True
+            if press.kind == "answered" and press.value == f"{call_id} {operator}":
+                self._say(f"Operator {operator} answered: you are talking (a terminal carries no audio: "
+                          "nothing is recorded; h = hang up)")
         return False
 
 

@@ -112,8 +112,11 @@ class UserStore:
             raise UserError("a user name is 2-32 characters: a-z, 0-9, '.', '_', '-'")
         if role not in ROLES:
             raise UserError(f"role must be one of {', '.join(ROLES)}")
-        if role == "operator" and operator not in self.operators:
+        if role == "operator" and not operator:
             raise UserError(f"an operator user needs --operator, one of: {', '.join(self.operators)}")
+        if role == "operator" and operator not in self.operators:
+            raise UserError(f"no operator '{operator}' in config.yaml (operators:); one of: "
+                            f"{', '.join(self.operators)}")
         if role != "operator" and operator:
             raise UserError("only operator users have an operator id")
         if phone is not None and role != "supervisor":

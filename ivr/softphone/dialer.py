@@ -32,6 +32,7 @@ from ivr.aftermenu import (
     CallerLeft,
     CallLife,
     ConversationEnded,
+    OperatorAnswered,
     OperatorMissed,
 )
 from ivr.aftermenu.life import Applied
@@ -67,12 +68,30 @@ class SoftphoneDialer:
         missed is told so (on a thread: a softphone that does not read must not hold the
         engine's tick)."""
         o = applied.outcome
+        if isinstance(o, OperatorAnswered):
+            contact = self.registry.call_contact(o.call_id)
+            if contact is not None:
+                threading.Thread(target=self._tell_answered, args=(contact, o.call_id), daemon=True,
+                                 name=f"softphone-answered-{o.call_id}").start()
+            return
         if not isinstance(o, OperatorMissed) or not applied.misses:
             return
         contact = self.registry.call_contact(o.call_id)
         if contact is not None:
             threading.Thread(target=self._tell_missed, args=(contact, o), daemon=True,
                              name=f"softphone-missed-{o.call_id}").start()
+
+    def _tell_answered(self, contact: tuple[str, int], call_id: str) -> None:
+        """``ANSWERED``: the person at the softphone learns that the conversation is on."""
+        assignment = self.router.status(call_id).assignment
+        if assignment is None:
+            return
+        operator = assignment.operator_id
+        try:
+            with socket.create_connection(contact, timeout=CONNECT_SECONDS) as sock:
+                sock.sendall(wire.answered(call_id, operator))
+        except OSError as exc:
+            log.info("call %s: softphone not told of the answer (%s)", call_id, type(exc).__name__)
 
     def _tell_missed(self, contact: tuple[str, int], o: OperatorMissed) -> None:
         """``MISSED``; the softphone is gone (or answers ``HANGUP``: its caller hung up

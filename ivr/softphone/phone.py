@@ -61,6 +61,11 @@ class SoftphoneLine:
         except (OSError, wire.LineError):
             conn.close()
             return
+        if message.verb == "ANSWERED":  # the operator took our call: the person is told
+            conn.close()
+            if self.busy and message.call_id == self.call_id:
+                self.keypad.put(Press("answered", f"{message.call_id} {message.operator}"))
+            return
         if message.verb == "MISSED":
             ours = self.busy and message.call_id == self.call_id
             if not ours:  # the caller has hung up: the engine takes the call out of line

@@ -7,6 +7,8 @@
                                                               did not answer: it is back at the
                                                               head of its line (the softphone
                                                               dials in again, ``resume``; no reply)
+                          ANSWERED 1796588334.25047001 op101  that operator answered: the
+                                                              conversation is on (no reply)
     softphone -> engine   HANGUP                              (to MISSED) not my call in progress:
                                                               the caller hung up while it rang
     softphone -> engine   ANSWER                              the citizen answered
@@ -30,7 +32,7 @@ ENV_KEY = "agi_softphone_line"  # the AGI environment line an ``ivr call`` softp
 # The line every ``ivr call`` softphone adds, with a line or without: a terminal carries no
 # audio of the conversation after the menu, so nothing can record it.
 TERMINAL_KEY = "agi_softphone"
-VERBS = ("RING", "MISSED", "ANSWER", "REJECT", "BUSY", "HANGUP")
+VERBS = ("RING", "MISSED", "ANSWERED", "ANSWER", "REJECT", "BUSY", "HANGUP")
 MAX_LINE = 256
 
 
@@ -48,7 +50,7 @@ class Message:
     verb: str
     callback_id: str = ""
     seconds: int = 0
-    call_id: str = ""  # MISSED: the call, and the operator who did not answer it
+    call_id: str = ""  # MISSED / ANSWERED: the call, and the operator who did not answer / did
     operator: str = ""
 
 
@@ -60,8 +62,12 @@ def missed(call_id: str, operator: str) -> bytes:
     return f"MISSED {call_id} {operator}\n".encode()
 
 
+def answered(call_id: str, operator: str) -> bytes:
+    return f"ANSWERED {call_id} {operator}\n".encode()
+
+
 def say(verb: str) -> bytes:
-    if verb not in VERBS or verb in ("RING", "MISSED"):
+    if verb not in VERBS or verb in ("RING", "MISSED", "ANSWERED"):
         raise LineError(verb, "not a reply")
     return f"{verb}\n".encode()
 
@@ -75,10 +81,10 @@ def parse(raw: bytes | str) -> Message:
     parts = line.split()
     if not parts or parts[0] not in VERBS:
         raise LineError(line, "unknown verb")
-    if parts[0] == "MISSED":
+    if parts[0] in ("MISSED", "ANSWERED"):
         if len(parts) != 3:
-            raise LineError(line, "MISSED <call id> <operator>")
-        return Message("MISSED", call_id=parts[1], operator=parts[2])
+            raise LineError(line, f"{parts[0]} <call id> <operator>")
+        return Message(parts[0], call_id=parts[1], operator=parts[2])
     if parts[0] != "RING":
         if len(parts) != 1:
             raise LineError(line, "no arguments expected")

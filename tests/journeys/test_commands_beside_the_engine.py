@@ -115,6 +115,10 @@ def test_a_command_that_cannot_do_its_work_says_why_and_exits_non_zero(product: 
     # The first start made "supervisor": adding it again is refused before any password is read.
     again = product.ivr("users", "add", "supervisor", "--role", "supervisor", input="short\n")
     assert again.returncode == 1 and "user 'supervisor' exists (use --replace" in again.stderr, again
+    # Seen: "an operator user needs --operator" said to one who gave --operator op999.
+    unknown = product.ivr("users", "add", "tester", "--role", "operator", "--operator", "op999",
+                          input="a long enough secret\n")
+    assert unknown.returncode == 1 and "no operator 'op999' in config.yaml (operators:); one of: op101" in unknown.stderr
     assert serving.get("/readyz").status == 200  # the first engine serves on
 
 

@@ -42,6 +42,8 @@ def test_a_softphone_call_is_not_called_recorded_and_its_transfer_is_refused(pro
     wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
     browser.find_element(By.ID, "pop-answered").click()
     wait(browser, lambda d: state(d) == "on_call")
+    # Seen: the softphone went on saying the operator's phone rang; it says she answered.
+    phone.expect_exact("Operator op101 answered: you are talking")
 
     # Seen: the pop said "being recorded" (and offered a pause) on a call from the terminal,
     # which carries no audio: nothing records it.  The citizen consented; the pop says why not.

@@ -93,7 +93,8 @@ def test_the_wire() -> None:
     assert wire.parse(wire.ring("cb-1.2", 19)) == wire.Message("RING", "cb-1.2", 19)
     assert wire.parse(b"ANSWER\n") == wire.Message("ANSWER")
     assert wire.parse(wire.missed("1795.3", "op101")) == wire.Message("MISSED", call_id="1795.3", operator="op101")
-    for bad in (b"RING cb-1\n", b"HELLO\n", b"ANSWER now\n", b"RING a b\n", b"MISSED 1795.3\n"):
+    assert wire.parse(wire.answered("1795.3", "op101")) == wire.Message("ANSWERED", call_id="1795.3", operator="op101")
+    for bad in (b"RING cb-1\n", b"HELLO\n", b"ANSWER now\n", b"RING a b\n", b"MISSED 1795.3\n", b"ANSWERED 1\n"):
         try:
             wire.parse(bad)
         except wire.LineError:

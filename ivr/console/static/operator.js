@@ -7,7 +7,9 @@
   function exitWords(s) {
     if (!s.exit) return "—";
     const key = has("exit." + s.exit) ? "exit." + s.exit : "exit.none";
-    const detail = !s.detail ? "" : has("detail." + s.detail) ? t("detail." + s.detail) : s.detail;
+    // A queue named in a detail ("closed: signin") by its name on the page, as the funnel does.
+    const queues = window.ivr.queues || {};
+    const detail = !s.detail ? "" : has("detail." + s.detail) ? t("detail." + s.detail) : queues[s.detail] || s.detail;
     const text = t(key, { detail });
     return detail && !t(key).includes("{detail}") ? text + " (" + detail + ")" : text;
   }
