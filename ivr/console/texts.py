@@ -427,6 +427,8 @@ TEXTS: dict[str, Entry] = {
     "edit.author_file": {"ru": "файл", "en": "the file"},
     "edit.file_text": {"ru": "текст файла, по которому меню работало до публикации из консоли",
                        "en": "the file's text the menu served before a publish from the console"},
+    "edit.to_file_draft": {"ru": "В редакторе есть неопубликованные правки: они пропадут. Вернуться к файлу?",
+                           "en": "The editor has changes not published: they will be lost. Return to the file?"},
     "edit.to_file": {"ru": "Вернуться к файлу", "en": "Return to the file"},
     "edit.to_file_done": {"ru": "Снова действует файл {file} (v{version}); опубликованные версии сохранены",
                           "en": "The file {file} is live again (v{version}); the published versions are kept"},

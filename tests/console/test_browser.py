@@ -167,8 +167,16 @@ def test_supervisor_breaks_fixes_and_publishes_a_menu_and_the_next_call_takes_it
     record = live.engine.call_log.recent(1)[0]  # type: ignore[union-attr]
     assert (record["version"], record["topic"], record["outcome"]) == (2, "payments.online", "connected")
 
-    # Back to the file, as the site manages its menus: the file serves again.
+    # Back to the file, as the site manages its menus: the file serves again.  A draft in the
+    # editor would be lost: asked first (dismissed: nothing changes).
+    edit(fixed + "# a draft\n")
     driver.find_element(By.ID, "btn-to-file").click()
+    alert = wait(driver, lambda d: d.switch_to.alert)
+    assert "неопубликованные правки" in alert.text
+    alert.dismiss()
+    assert live.engine.menus.get("hotline").version == 2
+    driver.find_element(By.ID, "btn-to-file").click()
+    wait(driver, lambda d: d.switch_to.alert).accept()
     wait(driver, lambda d: "Снова действует файл dialplans/hotline.yaml (v1)" in text_of(d, "result-status"))
     assert "из файла" in text_of(driver, "live-version")
     assert not driver.find_element(By.ID, "btn-to-file").is_displayed()

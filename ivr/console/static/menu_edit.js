@@ -16,6 +16,7 @@
   const gutter = document.getElementById("gutter");
   let liveBase = null;
   let menuFile = "";
+  let liveText = "";  // as loaded: anything else in the editor is a draft not published
   let confirmFailed = null;  // the failing scenarios shown, to publish despite them
   let errorLines = new Set();
 
@@ -66,6 +67,7 @@
     if (!result.ok) { status(failure(result, "edit.not_loaded"), "error"); return; }
     const d = result.data;
     text.value = d.text;
+    liveText = d.text;
     liveBase = d.base;
     menuFile = d.file;
     document.getElementById("live-version").textContent =
@@ -165,6 +167,7 @@
   document.getElementById("btn-diff").addEventListener("click", diff);
   document.getElementById("btn-scenarios").addEventListener("click", scenarios);
   async function toFile() {
+    if (text.value !== liveText && !window.confirm(t("edit.to_file_draft"))) return;
     clearResults();
     const result = await api("POST", base + "/file", { base: liveBase });
     if (!result.ok) { status(failure(result, "edit.failed"), "error"); if (result.data.problems) showProblems(result.data.problems); return; }
