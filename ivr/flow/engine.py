@@ -529,9 +529,24 @@ def _confirm_key(s: _Step, node: n.DigitsNode, event: e.DigitsEntered) -> None:
         _store(s, node, s.state.candidate)
         s.goto(node.next, "confirmed")
     elif key == "2":
-        s.retry(node, "corrected", prompt="common.enter_again")
+        _correct(s, node)
     else:
         _confirm_again(s, node, f"key:{key}")
+
+
+def _correct(s: _Step, node: n.DigitsNode) -> None:
+    """"2 - ввести заново": the caller's own choice, not a failed try.  A number entered
+    wrongly before it (and read back right) does not make the correction the last straw;
+    corrections have their own bound (as many as the tries), so the node still ends."""
+    waits = s.menu.waits(node)
+    corrections = s.ctx.path[-1].failures.count("corrected") if s.ctx.path else 0
+    if corrections >= waits.retries + 1:
+        s.retry(node, "corrected", prompt="common.enter_again")  # the failed tries' bound decides
+        return
+    s.update_ctx(path=s.ctx.fail("corrected").path)
+    s.update(phase="input", candidate="")
+    s.emit(s.play("common.enter_again"))
+    ASK[type(node)](s, node)
 
 
 def _confirm_timeout(s: _Step, node: n.DigitsNode, event: e.NoInput) -> None:
