@@ -143,6 +143,21 @@ def test_listen_whisper_leave_from_the_dashboard_and_the_operator_sees_only_the_
              timeout=4)
         assert supervisor.find_element(By.ID, "supervise-state").text == "Вы ни к одному разговору не подключены."
 
+        # A click while the last request is on its way waits its turn (seen in CI: a leave still
+        # answering, the dashboard already showing none, and the next click silently dropped).
+        click(supervisor, "supervise-op102-listen")
+        wait(supervisor, lambda d: attr(d, "supervise", "data-mode") == "listen")
+        wait(supervisor, lambda d: d.find_element(By.ID, "supervise-stop").is_displayed())
+        ami.reply = lambda action: time.sleep(1.0) if action["Action"] == "Hangup" else None  # a slow hang-up
+        click(supervisor, "supervise-stop")
+        click(supervisor, "supervise-op102-barge")  # at once, the leave unanswered
+        wait(supervisor, lambda d: attr(d, "supervise", "data-mode") == "barge", timeout=8)
+        assert ami.named("Originate")[-1]["Data"] == f"{OPERATOR_CHANNEL},quESB"
+        ami.reply = lambda action: None
+        wait(supervisor, lambda d: d.find_element(By.ID, "supervise-stop").is_displayed())
+        click(supervisor, "supervise-stop")
+        wait(supervisor, lambda d: attr(d, "supervise", "data-mode") == "")
+
         # The operator's channel went a moment ago (Asterisk: "No such channel"): refused on the page.
         ami.reply = lambda action: "No such channel" if action["Action"] == "Getvar" else None
         originated = len(ami.named("Originate"))

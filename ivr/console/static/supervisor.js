@@ -54,7 +54,17 @@
   const panel = document.getElementById("supervise");
   const me = panel.dataset.me;
   const MODES = ["listen", "whisper", "barge"];
-  let busy = false;  // a request is on its way: no second click meanwhile
+  // Supervision requests go one after another, in the order clicked: a click while one is on
+  // its way (the dashboard may already show its effect) waits its turn, not dropped; the same
+  // request twice in a row is sent once (no second ring of the supervisor's phone).
+  let queue = Promise.resolve();
+  let pendingKey = null;
+  function inTurn(key, work) {
+    if (key === pendingKey) return queue;
+    pendingKey = key;
+    queue = queue.then(work).catch(() => {}).finally(() => { if (pendingKey === key) pendingKey = null; });
+    return queue;
+  }
 
   // The buttons of a live call's row; the mode I am in is marked; other supervisors named.
   function superviseCell(o) {
@@ -66,7 +76,7 @@
     const buttons = el("span", { class: "supervise-buttons" }, ...MODES.map((mode) =>
       el("button", { type: "button", class: "supervise" + (mine && mine.mode === mode ? " active" : ""),
         id: "supervise-" + o.id + "-" + mode, title: t("sup." + mode + "_hint"), dataset: { call: o.call, mode },
-        disabled: busy, onclick: () => supervise(o.call, mode), text: t("sup." + mode) })));
+        onclick: () => supervise(o.call, mode), text: t("sup." + mode) })));
     const others = (o.supervisors || []).filter((s) => s.by !== me).map((s) =>
       el("span", { class: "muted", text: " " + t("sup.others", { who: s.by, mode: t("sup.mode." + s.mode) }) }));
     return [buttons, ...others];
@@ -96,30 +106,24 @@
     return !result.ok;
   }
 
-  async function supervise(call, mode) {
-    if (busy) return;
-    busy = true;
-    setText("supervise-state", t("sup.ringing"));
-    try {
+  function supervise(call, mode) {
+    return inTurn(call + " " + mode, async () => {
+      setText("supervise-state", t("sup.ringing"));
       const result = await api("POST", "/supervisor/api/supervise", { call, mode });
       if (failed(result)) return;
       panel.dataset.mode = result.data.watch.mode;
       panel.dataset.call = result.data.watch.call;
-    } finally { busy = false; }
+    });
   }
 
-  document.getElementById("supervise-stop").addEventListener("click", async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const result = await api("POST", "/supervisor/api/supervise/stop", {});
-      if (failed(result)) return;
-      panel.dataset.mode = "";
-      panel.dataset.call = "";
-      setText("supervise-state", t("sup.idle"));
-      document.getElementById("supervise-stop").hidden = true;
-    } finally { busy = false; }
-  });
+  document.getElementById("supervise-stop").addEventListener("click", () => inTurn("stop", async () => {
+    const result = await api("POST", "/supervisor/api/supervise/stop", {});
+    if (failed(result)) return;
+    panel.dataset.mode = "";
+    panel.dataset.call = "";
+    setText("supervise-state", t("sup.idle"));
+    document.getElementById("supervise-stop").hidden = true;
+  }));
 
   function chart(hour) {
     const width = 720, height = 160, pad = 24, series = ["enqueued", "answered", "abandoned"];
