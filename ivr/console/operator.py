@@ -192,7 +192,22 @@ class OperatorDesk:
         if handled is None or handled.get("operator") != operator or handled.get("wrapped") == "1":
             return None
         return {"call_id": _text(raw), "appeal": handled.get("appeal") or None,
-                "kind": handled.get("kind", "call")}
+                "kind": handled.get("kind", "call"), "outcome": self._what_became_of(_text(raw))}
+
+    def _what_became_of(self, call_id: str) -> str:
+        """The pop's words for a call left to wrap up after a reload: what routing made of it
+        (a conversation that ended, or one that never took place)."""
+        state, answered, failed = (_text(v) if v else "" for v in self.redis.hmget(
+            self.router.keys.call(call_id), "state", "answered_at", "failed_at"))
+        if state == "callback":
+            return "callback_no_answer"
+        if state == "gone" and failed:
+            return "callback_failed"
+        if state == "abandoned":
+            return "abandoned"
+        if state in ("waiting", "reserved") and not answered:
+            return "expired"
+        return "ended"
 
     # -- calls ----------------------------------------------------------------------------
     def pop(self, assignment: Assignment) -> dict[str, Any]:
@@ -546,7 +561,7 @@ class OperatorDesk:
                 yield frame("gone", {"call_id": call_id, **self.state_of(operator), "gone": kind}, eid)
             elif kind in ("answered", "ended", "callback_dialled"):
                 yield frame(kind, {"call_id": call_id, **self.state_of(operator)}, eid)
-            elif kind in ("abandoned", "reservation_expired", "missed"):
+            elif kind in ("abandoned", "reservation_expired", "missed", "callback_no_answer", "callback_failed"):
                 # "gone": what became of the call; the state's own "why" is the operator's
                 # (not ready: a missed call), so the two never share a key.
                 yield frame("gone", {"call_id": call_id, **self.state_of(operator), "gone": kind}, eid)

@@ -245,6 +245,10 @@ TEXTS: dict[str, Entry] = {
                         "en": "the reservation expired: the call went back to the queue"},
     "op.call.transferred": {"ru": "вызов переведён — заполните итог своей части разговора",
                             "en": "call transferred: fill in the outcome of your part"},
+    "op.call.callback_no_answer": {"ru": "абонент не ответил на обратный звонок: он будет набран позже",
+                                   "en": "the citizen did not answer the callback: it will be tried again later"},
+    "op.call.callback_failed": {"ru": "абонент не ответил на обратный звонок: попытки исчерпаны",
+                                "en": "the citizen did not answer the callback: no tries left"},
     "op.call.consult_cancelled": {"ru": "консультация отменена", "en": "consultation called off"},
     # -- transfer (ivr/console/transfer.py, static/transfer.js) ----------------------------------
     "op.transfer.heading": {"ru": "Перевод вызова", "en": "Transfer the call"},

@@ -1,6 +1,7 @@
 -- callback_result: the dialer reports.  ARGV[A+1] id, ARGV[A+2] "1" answered / "0" not,
 -- ARGV[A+3] next attempt at ("" = no more opening hours soon).
--- Returns {"ok", assignment?} | {"unknown"} | {"invalid", state}
+-- Returns {"ok", assignment?} | {"unknown"} | {"invalid", state}.  Not answered: the event
+-- names the operator who was reserved (their console says the citizen did not answer).
 local id = ARGV[A + 1]
 local ckey = k("call", id)
 local r = redis.call("HMGET", ckey, "state", "kind", "attempts", "max_attempts", "number", "queue")
@@ -24,11 +25,12 @@ if attempts >= tonumber(r[4]) or ARGV[A + 3] == "" then
   redis.call("HDEL", k("cbnum"), r[5])
   redis.call("ZREM", k("qcb", r[6]), id)
   stat(r[6], "callbacks_failed")
-  emit("callback_failed", "call", id, "queue", s(r[6]), "attempts", tostring(attempts))
+  emit("callback_failed", "call", id, "queue", s(r[6]), "attempts", tostring(attempts), "operator", s(opid))
 else
   redis.call("HSET", ckey, "nb", ARGV[A + 3])
   put_back(id)
-  emit("callback_no_answer", "call", id, "queue", s(r[6]), "attempts", tostring(attempts), "next_at", ARGV[A + 3])
+  emit("callback_no_answer", "call", id, "queue", s(r[6]), "attempts", tostring(attempts), "next_at", ARGV[A + 3],
+       "operator", s(opid))
 end
 if held then
   local a = offer_operator(opid, held)

@@ -94,3 +94,38 @@ def test_a_callback_booked_on_the_softphone_rings_it_when_an_operator_is_free(pr
     browser.find_element(By.ID, "wrap-submit").click()
     wait(browser, lambda d: d.find_element(By.ID, "done").is_displayed())
     assert "not answered" not in serving.log()
+
+
+def test_a_declined_callback_tells_the_operator_and_frees_her(product: Product, browser: Any) -> None:
+    """Seen: the citizen declined the ring; routing freed the operator and kept the callback
+    for later, but her page stayed on "dialling the caller..." and, reloaded, asked her to
+    wrap up a conversation that never took place."""
+    from selenium.webdriver.common.by import By
+
+    added = product.ivr("users", "add", "olga", "--role", "operator", "--operator", "op101", input=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    serving = product.serve()
+    phone = product.call(serving, timeout=30)
+    call_id = reach_the_queue(phone, consent="1")
+    phone.expect_exact("[queue.callback_offer]")
+    phone.send("1")
+    phone.expect_exact("[callback.confirm_number]")
+    phone.send("1")
+    phone.expect_exact("Waiting for the hotline's callback")
+
+    log_in(browser, serving, "olga")
+    wait(browser, lambda d: text_of(d, "connection") == "на связи")
+    browser.find_element(By.ID, "go-ready").click()
+    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    phone.expect_exact("is calling back")
+    phone.send("h")  # declined
+    phone.expect_exact("Declined; the hotline will try again later.")
+    wait(browser, lambda d: text_of(d, "pop-call-state")
+         == "абонент не ответил на обратный звонок: он будет набран позже")
+    wait(browser, lambda d: state(d) == "available")
+    browser.refresh()  # and after a reload: the same words, not "conversation over"
+    wait(browser, lambda d: text_of(d, "connection") == "на связи")
+    wait(browser, lambda d: text_of(d, "pop-call-state")
+         == "абонент не ответил на обратный звонок: он будет набран позже")
+    phone.send("h")  # the citizen stops waiting
+    phone.expect(pexpect.EOF)

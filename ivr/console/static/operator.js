@@ -128,7 +128,7 @@
     setText("pop-name", t("op.pending"));
     setText("pop-appeal", pending.appeal);
     setText("pop-kind", t(pending.kind === "callback" ? "op.kind.callback" : "op.kind.call"));
-    callState("ended");
+    callState(pending.outcome || "ended");  // what became of it: a conversation, or none
     details(false);
     document.getElementById("pop-pause").hidden = true;
     document.getElementById("pop-clip-player").replaceChildren();
@@ -315,8 +315,8 @@
     callback_dialled: (data) => { if (call && call.call_id === data.call_id) callState("dialling"); },
     gone: (data) => {
       if (call && call.call_id === data.call_id) {
-        callState(data.gone === "abandoned" ? "abandoned" : data.gone === "missed" ? "missed" :
-          data.gone === "consult_cancelled" ? "consult_cancelled" : "expired");
+        const known = ["abandoned", "missed", "consult_cancelled", "callback_no_answer", "callback_failed"];
+        callState(known.includes(data.gone) ? data.gone : "expired");
       }
       showState(data);
     },
