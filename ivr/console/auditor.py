@@ -280,7 +280,8 @@ def citizen_copy() -> Any:
         archive = service.export(str(data.get("by", "")), str(data.get("value", ""))[:64], user=me().user,
                                  role=me().role, reason=str(data.get("reason", ""))[:500], ip=client_ip())
     except BadIdentity as exc:
-        return jsonify(error="bad_identity", message=exc.message), 400
+        return jsonify(error="bad_identity", message=exc.message, kind=exc.details.get("kind", ""),
+                       reason=exc.details.get("reason", "")), 400
     except ReasonRequired as exc:
         return jsonify(error="reason_required", message=exc.message), 400
     except NotAllowed as exc:

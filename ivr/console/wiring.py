@@ -82,7 +82,7 @@ def init_console(app: Flask, engine: Engine) -> None:
         "ivr.console.funnel": Funnel(call_log=engine.call_log, menus=engine.menus, clock=engine.clock),
         "ivr.console.citizen_copy": CopyRequests(
             finder=SubjectFinder(appeals=engine.appeals, store=engine.recordings.store, call_log=engine.call_log),
-            store=engine.recordings.store, audit=audit, clock=engine.clock),
+            store=engine.recordings.store, audit=audit, clock=engine.clock, zone=hotline_zone(config)),
         "ivr.console.auditor": auditor.RecordingsDesk(
             store=engine.recordings.store, console_audit=audit, redis=redis, prefix=prefix,
             clock=engine.clock, audits=engine.audit),

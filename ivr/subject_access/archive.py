@@ -23,8 +23,9 @@ import secrets
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ivr.console.audit import ConsoleAudit
 from ivr.console.i18n import text
@@ -40,10 +41,11 @@ ROLE = "auditor"
 ACTION = "citizen_copy"
 
 
-def _when(ts: Any) -> str:
+def _when(ts: Any, zone: str = "UTC") -> str:
+    """A moment as the citizen reads it: the hotline's local time, its zone named (MSK)."""
     if ts in (None, ""):
         return "—"
-    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(float(ts), ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class Archive:
 
 class CopyRequests:
     def __init__(self, *, finder: SubjectFinder, store: RecordingStore, audit: ConsoleAudit,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], zone: str = "Europe/Moscow") -> None:
+        self.zone = zone  # the hotline's: the times the citizen reads (as the console shows them)
         self.finder = finder
         self.store = store
         self.audit = audit
@@ -121,30 +124,33 @@ class CopyRequests:
         return buffer.getvalue(), missing
 
     def _summary(self, found: Findings, *, request: str, missing: list[str]) -> dict[str, Any]:
+        def when(ts: Any) -> str:
+            return _when(ts, self.zone)
+
         return {
             "request": request,
-            "made": _when(self.clock()),
+            "made": when(self.clock()),
             "citizen": {"by": found.subject.kind, "value": found.subject.masked},
             "appeals": [{
-                "number": a.number, "topic": a.topic, "status": a.status_name, "opened": _when(a.opened_at),
-                "updated": _when(a.updated_at),
-                "history": [{"at": _when(h.get("at")), "status": STATUS_NAMES.get(str(h.get("status")), "—"),
+                "number": a.number, "topic": a.topic, "status": a.status_name, "opened": when(a.opened_at),
+                "updated": when(a.updated_at),
+                "history": [{"at": when(h.get("at")), "status": STATUS_NAMES.get(str(h.get("status")), "—"),
                              "note": str(h.get("note") or "")} for h in found.history.get(a.number, [])],
             } for a in found.appeals],
-            "calls": [{"call": c.get("call"), "started": _when(c.get("started")), "ended": _when(c.get("ended")),
+            "calls": [{"call": c.get("call"), "started": when(c.get("started")), "ended": when(c.get("ended")),
                        "channel": c.get("channel"), "language": c.get("language"), "topic": c.get("topic"),
                        "queue": c.get("queue"), "outcome": c.get("outcome"), "appeal": c.get("appeal")}
                       for c in found.calls],
-            "recordings": [_recording(m) for m in found.recordings],
+            "recordings": [_recording(m, when) for m in found.recordings],
             "not_included": missing,
         }
 
 
-def _recording(meta: RecordingMeta) -> dict[str, Any]:
+def _recording(meta: RecordingMeta, when: Callable[[Any], str]) -> dict[str, Any]:
     return {"id": meta.id, "call": meta.call_id, "appeal": meta.appeal, "kind": meta.kind,
-            "made": _when(meta.created), "deleted_after": _when(meta.expires), "format": meta.audio_format,
+            "made": when(meta.created), "deleted_after": when(meta.expires), "format": meta.audio_format,
             "bytes": meta.size, "sha256": meta.sha256,
-            "consent": {"granted": meta.consent.granted, "at": _when(meta.consent.at), "how": meta.consent.method}}
+            "consent": {"granted": meta.consent.granted, "at": when(meta.consent.at), "how": meta.consent.method}}
 
 
 # The citizen reads summary.txt: Russian words for what summary.json keeps as ids.

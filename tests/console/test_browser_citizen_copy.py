@@ -45,10 +45,18 @@ def test_the_auditor_makes_a_citizens_copy_from_the_page(downloads: tuple[Any, P
         log_in(driver, live.base_url, "anton")
         driver.get(live.base_url + "/auditor/recordings")
         Select(driver.find_element(By.ID, "copy-by")).select_by_value("inn")
+        # Seen: "not a valid inn: length" on the Russian page.
+        driver.find_element(By.ID, "copy-value").send_keys("1234")
+        driver.find_element(By.ID, "copy-reason").send_keys("вх. № 11 от 06.12")
+        driver.find_element(By.CSS_SELECTOR, "#copy-form button[type=submit]").click()
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "copy-status").text == "ИНН: не то число цифр")
+        driver.find_element(By.ID, "copy-value").clear()
+        driver.find_element(By.ID, "copy-reason").clear()
         driver.find_element(By.ID, "copy-value").send_keys(INN)
         driver.find_element(By.ID, "copy-reason").send_keys("вх. № 12 от 06.12")
         driver.find_element(By.CSS_SELECTOR, "#copy-form button[type=submit]").click()
-        status = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "copy-status").text)
+        status = WebDriverWait(driver, 10).until(
+            lambda d: (text := d.find_element(By.ID, "copy-status").text).startswith("Архив") and text)
         assert status.startswith("Архив copy-") and "обращений 0, записей 0" in status, status
         assert driver.find_element(By.ID, "copy-value").get_attribute("value") == ""
         zips = WebDriverWait(driver, 10).until(lambda d: [p for p in saved.iterdir() if p.suffix == ".zip"])
@@ -56,7 +64,7 @@ def test_the_auditor_makes_a_citizens_copy_from_the_page(downloads: tuple[Any, P
         WebDriverWait(driver, 10).until(
             lambda d: "копия данных гражданину" in d.find_element(By.ID, "audit").text)
         lines = [json.loads(x) for x in (tmp_path / "audit" / "console.jsonl").read_text().splitlines()]
-        assert [x["action"] for x in lines] == ["citizen_copy", "citizen_copy"]
+        assert [x["action"] for x in lines] == ["citizen_copy"] * 3  # the refusal, then the copy
         assert INN not in json.dumps(lines)
     finally:
         live.stop()

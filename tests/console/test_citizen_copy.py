@@ -5,6 +5,7 @@ audited, and the number itself is in no log.  Real engine, real Redis, calls wal
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import json
 import os
@@ -12,6 +13,7 @@ import re
 import zipfile
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -94,6 +96,9 @@ def test_the_citizens_copy_holds_their_appeals_calls_and_recordings_only(keyed: 
     assert "Гражданин: ИНН " in text, text
     assert "тема «Платежи»" in text and "итог: " in text, text
     assert not re.search(r"\b(INN|asterisk|twilio|payments|connected|abandoned)\b", text), text
+    # The hotline's time, as the console shows it (seen: UTC, another date after 21:00 MSK).
+    made = dt.datetime.fromtimestamp(engine.clock(), ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M")
+    assert summary["made"] == f"{made} MSK" and "UTC" not in text, summary["made"]
 
     by_phone = anton.post("/auditor/api/citizen-copy", {"by": "phone", "value": "8 999 000-00-02", "reason": REASON})
     assert {a["number"] for a in json.loads(zipfile.ZipFile(io.BytesIO(by_phone.data)).read("summary.json"))["appeals"]} \

@@ -90,6 +90,16 @@
         el("td", { text: word("result.", e.outcome) + (e.detail ? " (" + detailWords(e.detail) + ")" : "") }))));
   }
 
+  // Why a copy was refused, in the page's words: a number that is not one (what, why), a
+  // missing reason; the server's own message for anything else.
+  function copyRefusal(data) {
+    if (!data) return t("rec.refused");
+    if (data.error === "bad_identity" && has("copy.error.bad." + data.reason)) {
+      return t("copy.error.bad." + data.reason, { what: has("copy.by." + data.kind) ? t("copy.by." + data.kind) : data.kind });
+    }
+    return has("copy.error." + data.error) ? t("copy.error." + data.error) : (data.message || t("rec.refused"));
+  }
+
   // The citizen's copy: the archive comes back as a file; the number typed is sent once, kept nowhere here.
   document.getElementById("copy-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -104,7 +114,7 @@
     if (!response.ok) {
       let data = null;
       try { data = await response.json(); } catch (e) { data = null; }
-      status.textContent = (data && data.message) || t("rec.refused");
+      status.textContent = copyRefusal(data);
       return;
     }
     const file = (response.headers.get("Content-Disposition") || "").replace(/^.*filename="([^"]+)".*$/, "$1") || "copy.zip";
