@@ -485,6 +485,8 @@ TEXTS: dict[str, Entry] = {
     "outcome.none": {"ru": "без итога", "en": "no outcome"},
     # How a visit left a node (the funnel's exits).
     "exit.key": {"ru": "клавиша {detail}", "en": "key {detail}"},
+    "exit.keyed": {"ru": "введено с клавиатуры", "en": "typed on the keypad"},
+    "exit.key_skipped": {"ru": "пропустил (#)", "en": "skipped (#)"},
     "exit.speech": {"ru": "голосом", "en": "by voice"},
     "exit.done": {"ru": "дальше", "en": "on"},
     "exit.default": {"ru": "молчание: язык по умолчанию", "en": "silence: the default language"},

@@ -206,6 +206,9 @@ def test_the_funnel_tells_a_caller_the_queue_gave_up_and_a_closed_topic_from_sel
     assert summary.startswith("Звонков: 2 (")
     assert "все операторы заняты: 1" in summary and "тема не работает сейчас: 1" in summary
     assert "обслужен меню" not in summary
+    # Seen: "клавиша пропуск" for a skipped number, and "клавиша 7" read as the key 7 for
+    # seven numbers typed.
+    assert browser.find_element(By.CSS_SELECTOR, "#funnel-ask_number .exits").text == "пропустил (#) 2"
 
 
 def test_a_prompt_edit_the_engine_refuses_is_not_built_for_asterisk(product: Product) -> None:

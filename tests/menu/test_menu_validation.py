@@ -158,3 +158,14 @@ def test_config_refuses_unknown_section_and_bad_hours(tmp_path: Path) -> None:
     messages = [str(p) for p in caught.value.problems]
     assert any(":4: " in m and "ends before it starts" in m for m in messages)
     assert any(":5: " in m and "unknown key 'colours'" in m for m in messages)
+
+
+def test_the_shipped_menus_name_every_node_in_every_language(config: Config, catalog: PromptCatalog) -> None:
+    """The consoles (funnel, screen-pop path) name nodes by ``labels:``; seen: a raw
+    ``ask_document`` on both languages' funnel."""
+    from ivr.menu.registry import load_menus
+
+    for menu in load_menus(config, catalog).values():
+        unnamed = [(node, lang) for node in menu.nodes for lang in menu.languages
+                   if not menu.labels.get(node, {}).get(lang)]
+        assert unnamed == [], (menu.name, unnamed)

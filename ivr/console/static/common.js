@@ -106,6 +106,18 @@
     return source;
   }
 
-  window.ivr = { api, el, svg, setText, duration, time, stream, csrf, t, count, word, lang, zone,
+  // How a caller left a menu node, in the page's words: "fallback:timeout" -> "запасной путь
+  // (тайм-аут)", "key:1" -> "клавиша 1", "open:payments" -> "открыто (Платежи)", a number
+  // typed ("key", no detail) -> "введено с клавиатуры", "key:skipped" -> "пропустил (#)".
+  function exitWords(exit, detail) {
+    const has = (key) => t(key) !== key;
+    if (exit === "key" && (!detail || detail === "skipped")) return t(detail ? "exit.key_skipped" : "exit.keyed");
+    const detailWords = !detail ? "" : has("detail." + detail) ? t("detail." + detail) : (catalogue.queues[detail] || detail);
+    const key = has("exit." + exit) ? "exit." + exit : "exit.none";
+    const text = t(key, { detail: detailWords });
+    return detailWords && !t(key).includes("{detail}") ? text + " (" + detailWords + ")" : text;
+  }
+
+  window.ivr = { api, el, svg, setText, duration, time, stream, csrf, t, count, word, lang, zone, exitWords,
     queues: catalogue.queues };
 })();

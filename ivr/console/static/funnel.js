@@ -4,16 +4,10 @@
   const { api, el, svg, t, count } = window.ivr;
   const has = (key) => t(key) !== key;
 
-  // "fallback:timeout" -> "запасной путь (тайм-аут)", "key:1" -> "клавиша 1",
-  // "open:payments" -> "открыто (Платежи)": the exit and its detail in the page's words.
+  // "fallback:timeout" -> "запасной путь (тайм-аут)": the exit and its detail in the page's words.
   function exitWords(way) {
     const cut = way.indexOf(":");
-    const exit = cut < 0 ? way : way.slice(0, cut), detail = cut < 0 ? "" : way.slice(cut + 1);
-    const queues = window.ivr.queues || {};
-    const detailWords = has("detail." + detail) ? t("detail." + detail) : (queues[detail] || detail);
-    const key = has("exit." + exit) ? "exit." + exit : "exit.none";
-    const text = t(key, { detail: detailWords });
-    return detail && !t(key).includes("{detail}") ? text + " (" + detailWords + ")" : text;
+    return window.ivr.exitWords(cut < 0 ? way : way.slice(0, cut), cut < 0 ? "" : way.slice(cut + 1));
   }
 
   function outcomeWords(outcome) {

@@ -5,13 +5,7 @@
   const has = (key) => t(key) !== key;
   // A step's way out in words: "клавиша 1", "дальше (записано)", "согласие: «да»".
   function exitWords(s) {
-    if (!s.exit) return "—";
-    const key = has("exit." + s.exit) ? "exit." + s.exit : "exit.none";
-    // A queue named in a detail ("closed: signin") by its name on the page, as the funnel does.
-    const queues = window.ivr.queues || {};
-    const detail = !s.detail ? "" : has("detail." + s.detail) ? t("detail." + s.detail) : queues[s.detail] || s.detail;
-    const text = t(key, { detail });
-    return detail && !t(key).includes("{detail}") ? text + " (" + detail + ")" : text;
+    return s.exit ? window.ivr.exitWords(s.exit, s.detail || "") : "—";
   }
   const failureWords = (f) => f.startsWith("key:") ? t("exit.key", { detail: f.slice(4) }) :
     has("detail." + f) ? t("detail." + f) : f;
