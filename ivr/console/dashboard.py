@@ -10,7 +10,9 @@ from ivr.aftermenu.supervision import Supervision
 from routing.engine import Router
 from routing.states import OPERATOR_STATES
 
-HOUR_EVENTS = ("enqueued", "answered", "abandoned", "callback_requested")
+# Per minute of the last hour.  "answered" counts calls, as the day's totals do (routing's
+# ``answered``); an answered callback is "callback_answered" (routing's ``callbacks_answered``).
+HOUR_EVENTS = ("enqueued", "answered", "abandoned", "callback_requested", "callback_answered")
 HOUR_SCAN = 50_000  # events read at most for the hour chart
 
 
@@ -92,6 +94,8 @@ class Dashboard:
             for eid, fields in batch:
                 seen += 1
                 kind = _text(fields.get(b"type", fields.get("type", b"")))
+                if kind == "answered" and _text(fields.get(b"kind", fields.get("kind", b""))) == "callback":
+                    kind = "callback_answered"
                 if kind in HOUR_EVENTS:
                     ms = int(_text(eid).split("-")[0])
                     index = min(59, max(0, (ms - start) // 60_000))
