@@ -79,8 +79,12 @@ def test_an_operators_day(product: Product, browser: Any) -> None:
     log_in(browser, serving, "olga")
     wait(browser, lambda d: d.current_url.endswith("/operator"))
     wait(browser, lambda d: text_of(d, "connection") == "на связи")
+    wait(browser, lambda d: state(d) == "offline")
+    # Seen: "Состояние: Не готов —", a dash after a state with no time to say.
+    assert text_of(browser, "state") == "Не готов" and text_of(browser, "state-since") == ""
     browser.find_element(By.ID, "go-ready").click()
     wait(browser, lambda d: state(d) == "available")
+    assert text_of(browser, "state-since").startswith("с ")
 
     first = take_a_call(browser, product, serving, result="consulted")
     browser.find_element(By.ID, "acw-done").click()  # ready again before the timer ends

@@ -28,7 +28,8 @@
       (data.why === "missed" ? " — " + t("op.why.missed") : "");  // routing set it: the phone rang out
     node.dataset.state = data.state;
     document.body.dataset.state = data.state;
-    setText("state-since", data.since ? t("op.since", { time: time(data.since) }) : "");
+    // Nothing to say is nothing shown (setText's "—" read as a dangling dash: "Не готов —").
+    document.getElementById("state-since").textContent = data.since ? t("op.since", { time: time(data.since) }) : "";
     const after = document.getElementById("after-call");
     after.dataset.after = data.after || "";
     after.hidden = !data.after;
