@@ -65,7 +65,8 @@ def local_time(epoch: float | None, language: str, zone: str) -> str:
     if not epoch:
         return "—"
     moment = dt.datetime.fromtimestamp(epoch, ZoneInfo(zone))
-    return moment.strftime("%d.%m.%Y %H:%M:%S" if language == "ru" else "%Y-%m-%d %H:%M:%S")
+    # As the pages' scripts write a time (toLocaleString ru-RU / en-GB): one format per language.
+    return moment.strftime("%d.%m.%Y, %H:%M:%S" if language == "ru" else "%d/%m/%Y, %H:%M:%S")
 
 
 def zone_label(zone: str, at: float | None = None) -> str:

@@ -42,3 +42,13 @@ def test_counts_take_the_right_form(n: int, ru: str, en: str) -> None:
 def test_the_spoken_and_the_written_forms_follow_one_rule() -> None:
     forms = ("час", "часа", "часов")
     assert [plural(n, forms, "ru") for n in (1, 3, 8, 20, 21, 23)] == [forms[plural_form(n, "ru")] for n in (1, 3, 8, 20, 21, 23)]
+
+
+def test_a_time_written_by_the_server_reads_as_one_written_by_the_pages_scripts() -> None:
+    """Seen: the blocked-accounts page said "2026-12-08 02:19:25" on an English page where
+    every other time read "08/12/2026, 02:19:25" (the scripts' toLocaleString en-GB)."""
+    from ivr.console.i18n import local_time
+
+    at = 1796685565.0  # 2026-12-08 02:19:25 in Moscow
+    assert local_time(at, "en", "Europe/Moscow") == "08/12/2026, 02:19:25"
+    assert local_time(at, "ru", "Europe/Moscow") == "08.12.2026, 02:19:25"
