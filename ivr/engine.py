@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ivr.aftermenu import CallLife
+from ivr.aftermenu import CallbackAnswered, CallLife
 from ivr.aftermenu.control import Controls, LiveControl
+from ivr.aftermenu.life import Applied
 from ivr.audit.logs import AuditLogs, audit_logs
 from ivr.call.calllog import CallLog
 from ivr.call.routed import RoutedServices
@@ -42,7 +43,7 @@ from ivr.prompts.catalog import PromptCatalog, load_catalog
 from ivr.recordings.wiring import Recordings, build_recordings
 from ivr.speech.recogniser import Recogniser
 from routing.appeals import AppealBook, identity_key
-from routing.engine import Router
+from routing.engine import CALLBACK_PREFIX, Router
 from routing.model import Assignment
 from routing.redis_conn import connect
 
@@ -211,6 +212,7 @@ def build_engine(
     recordings.start()
     metrics = Metrics(queues=list(config.queues))
     life = CallLife(router=router)
+    life.listeners.append(callback_operator(router, recordings))  # a callback's talk: who took it
     instances = InstanceRegistry(redis=redis, router=router, lease=config.engine.instance_lease, life=life)
     model = secrets.vosk_model_path or (config.path(config.speech.vosk_model) if config.speech.vosk_model else None)
     recogniser = Recogniser(model, workers=config.speech.workers, max_seconds=config.speech.max_seconds,
@@ -236,3 +238,18 @@ def build_engine(
     metrics.registry.register(ReadinessCollector(engine.ready))
     metrics.registry.register(MenuCollector(menus))
     return engine
+
+
+def callback_operator(router: Router, recordings: Recordings) -> Callable[[Applied], None]:
+    """A CallLife listener: a callback the citizen answered is a conversation after the menu's
+    call ended; its operator joins that call's records (consent record, stored name), so the
+    conversation's recording and the name are indexed under who took the callback."""
+    def heard(applied: Applied) -> None:
+        if not isinstance(applied.outcome, CallbackAnswered):
+            return
+        call_id = applied.outcome.callback_id.removeprefix(CALLBACK_PREFIX)
+        assignment = router.status(call_id).assignment
+        if assignment is not None:
+            recordings.operator_joined(call_id, assignment.operator_id)
+
+    return heard

@@ -160,6 +160,13 @@ class CallClips:
             return None
         return _s(rid) if self.store.index.exists(_s(rid)) else None
 
+    def operator_joined(self, call_id: str, operator: str) -> None:
+        """A callback's operator on the call's stored spoken name (none stored: nothing)."""
+        rid = self.name_recording(call_id)
+        meta = self.store.index.get(rid) if rid is not None else None
+        if rid is not None and meta is not None and not meta.operator:
+            self.store.index.retain(rid, expires=meta.expires, retention_days=meta.retention_days, operator=operator)
+
     def name_there(self, call_id: str, clip: str) -> bool:
         """The caller's spoken name can be played: the front end's file is in clip_dir, or the
         call's end has stored it (the two places the operator's play button serves it from)."""

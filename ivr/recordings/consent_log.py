@@ -183,6 +183,16 @@ class ConsentLog:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def operator_joined(self, call_id: str, operator: str) -> None:
+        """A callback's operator on the call's record (kept only where the record is)."""
+        key = self.keys.call(call_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.exists(key)
+        pipe.hget(key, "operator")
+        there, current = pipe.execute()
+        if there and not current:
+            self.redis.hset(key, "operator", operator)
+
     def get(self, call_id: str) -> CallRecord | None:
         raw = self.redis.hgetall(self.keys.call(call_id))
         if not raw:

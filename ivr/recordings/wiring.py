@@ -151,6 +151,16 @@ class Recordings:
         self.consent_log.call_ended(ctx, at)
         self.clips.call_ended(ctx, at)
 
+    def operator_joined(self, call_id: str, operator: str) -> None:
+        """An operator took the call after the engine was done with it (a callback the citizen
+        answered): the call's consent record (which the conversation's recording is ingested
+        by) and its stored name now name them.  Never raises."""
+        try:
+            self.consent_log.operator_joined(call_id, operator)
+            self.clips.operator_joined(call_id, operator)
+        except Exception:  # the conversation goes on; the record keeps no operator
+            log.exception("call %s: the callback's operator could not be added to its records", call_id)
+
     def tick(self) -> None:
         """Background work (about once a second): finish what a crash left (once), the purge
         when due, the spool scan, the clip janitor (every minute), front ends' retries."""

@@ -172,3 +172,28 @@ def test_without_a_key_the_name_is_not_kept_and_the_screen_says_so(app: Flask, e
     assert "clip:call-8-ask_name.wav" in deleted and "no recording key" in deleted
     page = olga.get("/operator").get_data(as_text=True)
     assert 'id="pop-clip-note"' in page
+
+
+def test_a_callbacks_operator_joins_the_calls_records_and_its_stored_name(keyed: tuple[Engine, Flask]) -> None:
+    """Seen: the auditor's list named no operator for a callback's call ("—"), though op102
+    talked to the citizen: the call's records were written when the menu's call ended, before
+    anyone took the callback.  The conversation's recording is ingested by that record."""
+    import dataclasses
+
+    from ivr.aftermenu import CallbackAnswered
+
+    engine, _app = keyed
+    clips = clip_dir(engine)
+    (clips / "call-cb-ask_name.wav").write_bytes(NAME)
+    runner = place_call(engine, "call-cb", name=None, clip=str(clips / "call-cb-ask_name"))
+    engine.router.request_callback("call-cb", "+79990000001")
+    assert runner.state is not None
+    engine.call_ended(dataclasses.replace(runner.state.context, outcome="callback"), engine.clock())  # hung up
+    rid = engine.recordings.clips.name_recording("call-cb")
+    assert rid is not None and engine.recordings.store.index.get(rid).operator is None  # type: ignore[union-attr]
+
+    engine.router.set_operator_state("op102", "available")
+    [due] = engine.router.due_callbacks()
+    engine.call_life.apply(CallbackAnswered(due.callback_id or ""))
+    assert engine.recordings.consent_log.get("call-cb").operator == "op102"  # type: ignore[union-attr]
+    assert engine.recordings.store.index.get(rid).operator == "op102"  # type: ignore[union-attr]
