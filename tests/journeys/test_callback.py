@@ -45,6 +45,30 @@ class AsteriskCaller:
         self.on_hold = self.on_hold or text.startswith("StartMusicOnHold")
 
 
+def callback_offered_to_olga(product: Product, browser: Any) -> tuple[Any, Any, str]:
+    """Olga (op101) logs in; a citizen on the softphone asks to be called back on their own
+    number and waits for it; she goes ready and the callback's pop comes to her.  (The
+    serving engine, the citizen's phone, the call id.)"""
+    from selenium.webdriver.common.by import By
+
+    added = product.ivr("users", "add", "olga", "--role", "operator", "--operator", "op101", input=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    serving = product.serve()
+    phone = product.call(serving, timeout=30)
+    call_id = reach_the_queue(phone, consent="1")
+    phone.expect_exact("[queue.callback_offer]")
+    phone.send("1")  # "call me back"
+    phone.expect_exact("[callback.confirm_number]")
+    phone.send("1")  # on this number
+    phone.expect_exact("[callback.booked]")
+    phone.expect_exact("Waiting for the hotline's callback")
+    log_in(browser, serving, "olga")
+    wait(browser, lambda d: text_of(d, "connection") == "на связи")
+    browser.find_element(By.ID, "go-ready").click()
+    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    return serving, phone, call_id
+
+
 def test_no_callback_is_offered_where_none_can_be_placed(product: Product) -> None:
     serving = product.serve()
     serving.wait_log(r"callbacks: asterisk.ami is not set")
@@ -60,22 +84,7 @@ def test_a_callback_booked_on_the_softphone_rings_it_when_an_operator_is_free(pr
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    added = product.ivr("users", "add", "olga", "--role", "operator", "--operator", "op101", input=PASSWORD + "\n")
-    assert added.returncode == 0, added.stderr
-    serving = product.serve()
-    phone = product.call(serving, timeout=30)
-    call_id = reach_the_queue(phone, consent="1")
-    phone.expect_exact("[queue.callback_offer]")
-    phone.send("1")  # "call me back"
-    phone.expect_exact("[callback.confirm_number]")
-    phone.send("1")  # on this number
-    phone.expect_exact("[callback.booked]")
-    phone.expect_exact("Waiting for the hotline's callback")
-
-    log_in(browser, serving, "olga")
-    wait(browser, lambda d: text_of(d, "connection") == "на связи")
-    browser.find_element(By.ID, "go-ready").click()
-    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    serving, phone, _call_id = callback_offered_to_olga(product, browser)
     assert text_of(browser, "pop-kind") == "Обратный звонок"
     assert not browser.find_element(By.ID, "pop-answered").is_displayed()  # the citizen answers, not the operator
 
@@ -100,23 +109,8 @@ def test_a_declined_callback_tells_the_operator_and_frees_her(product: Product, 
     """Seen: the citizen declined the ring; routing freed the operator and kept the callback
     for later, but her page stayed on "dialling the caller..." and, reloaded, asked her to
     wrap up a conversation that never took place."""
-    from selenium.webdriver.common.by import By
 
-    added = product.ivr("users", "add", "olga", "--role", "operator", "--operator", "op101", input=PASSWORD + "\n")
-    assert added.returncode == 0, added.stderr
-    serving = product.serve()
-    phone = product.call(serving, timeout=30)
-    call_id = reach_the_queue(phone, consent="1")
-    phone.expect_exact("[queue.callback_offer]")
-    phone.send("1")
-    phone.expect_exact("[callback.confirm_number]")
-    phone.send("1")
-    phone.expect_exact("Waiting for the hotline's callback")
-
-    log_in(browser, serving, "olga")
-    wait(browser, lambda d: text_of(d, "connection") == "на связи")
-    browser.find_element(By.ID, "go-ready").click()
-    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    _serving, phone, _call_id = callback_offered_to_olga(product, browser)
     phone.expect_exact("is calling back")
     phone.send("h")  # declined
     phone.expect_exact("Declined; the hotline will try again later.")

@@ -10,29 +10,15 @@ from typing import Any
 import pexpect
 
 from tests.journeys.product import Product
-from tests.journeys.test_operator_day import PASSWORD, log_in, state, text_of, wait
-from tests.journeys.test_softphone import reach_the_queue
+from tests.journeys.test_callback import callback_offered_to_olga
+from tests.journeys.test_operator_day import state, text_of, wait
 
 
 def test_a_call_left_to_wrap_up_after_a_reload_shows_no_empty_details(product: Product, browser: Any) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    added = product.ivr("users", "add", "olga", "--role", "operator", "--operator", "op101", input=PASSWORD + "\n")
-    assert added.returncode == 0, added.stderr
-    serving = product.serve()
-    phone = product.call(serving, timeout=30)
-    call_id = reach_the_queue(phone, consent="1")
-    phone.expect_exact("[queue.callback_offer]")
-    phone.send("1")  # "call me back"
-    phone.expect_exact("[callback.confirm_number]")
-    phone.send("1")  # on this number
-    phone.expect_exact("Waiting for the hotline's callback")
-
-    log_in(browser, serving, "olga")
-    wait(browser, lambda d: text_of(d, "connection") == "на связи")
-    browser.find_element(By.ID, "go-ready").click()
-    wait(browser, lambda d: d.find_element(By.ID, "pop").get_attribute("data-call") == call_id)
+    _serving, phone, _call_id = callback_offered_to_olga(product, browser)
     appeal = text_of(browser, "pop-appeal")
     assert browser.find_element(By.ID, "pop-topic").is_displayed()
     phone.expect_exact("is calling back")
