@@ -213,8 +213,13 @@ def headless_chromium() -> Iterator[Any]:
 
 def log_in(driver: Any, base_url: str, user: str, password: str = PASSWORD) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(base_url + "/login")
     driver.find_element(By.ID, "username").send_keys(user)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "login-submit").click()
+    # The answer has come (a page of the user's, or the refusal): a page asked for next cannot
+    # cut the log-in short (ci25: the auditor's page came up as the log-in page, unlogged).
+    WebDriverWait(driver, 15, poll_frequency=0.05).until(
+        lambda d: "/login" not in d.current_url or d.find_elements(By.ID, "login-error"))
