@@ -174,8 +174,9 @@ def _test(config: Config, args: argparse.Namespace) -> int:
         print(f"no scenarios found for {' '.join(args.paths) or config.path(config.menus.dir)} (a menu's "
               "scenarios are <menu>.scenarios.yaml beside it)", file=sys.stderr)
         return 1
+    rehearsed = {str(p) for p in given}
     for menu in menus.values():
-        if menu.source in {str(p) for p in given}:
+        if menu.source in rehearsed:
             print(f"menu '{menu.name}' from {menu.source}")
     for result in results:
         print(f"{'PASS' if result.passed else 'FAIL'} {result.name}")

@@ -173,10 +173,11 @@ class MenuDesk:
         except ConfigError as exc:
             raise MenuDeskError(422, "invalid_menu", "Меню с ошибками не публикуется",
                                 problems=[problem_row(p) for p in exc.problems]) from None
-        failed = self._failed_scenarios(name, candidate)
+        rehearsal = self._rehearse(name, candidate)
+        failed = _failed_scenarios(rehearsal)
         if failed and sorted(set(accept_failed)) != failed:
             raise MenuDeskError(409, "scenarios_failed", "Сценарии меню не проходят на этом тексте",
-                                failed=failed, **self._rehearse(name, candidate))
+                                failed=failed, **rehearsal)
         replaces = None
         if self.versions.live_version(name) is None:  # the file's text as it serves, kept as a version
             served, served_version, _ = self.live_text(name)
@@ -189,14 +190,6 @@ class MenuDesk:
         self.menus.reload()
         return {"name": name, "version": version, "serving": self.menus.get(name).version,
                 "problems": [problem_row(p) for p in self.menus.problems]}
-
-    def _failed_scenarios(self, name: str, candidate: Menu) -> builtins.list[str]:
-        """The names of the menu's scenarios that fail on ``candidate`` (a scenario file that
-        cannot be run counts as failed, by its file name)."""
-        rehearsal = self._rehearse(name, candidate)
-        names = {r["name"] for r in rehearsal["results"] if not r["passed"]}
-        names.update(p["source"] for p in rehearsal["problems"])
-        return sorted(names)
 
     def return_to_file(self, name: str, *, author: str, base: int | None) -> dict[str, Any]:
         """The menu's file serves again; refused when it does not load (it would not serve)."""
@@ -240,3 +233,11 @@ class MenuDesk:
         self.menus.reload()
         return {"name": name, "version": live, "serving": self.menus.get(name).version,
                 "problems": [problem_row(p) for p in self.menus.problems]}
+
+
+def _failed_scenarios(rehearsal: dict[str, Any]) -> list[str]:
+    """The names of the scenarios a rehearsal failed (a scenario file that could not be run
+    counts as failed, by its file name)."""
+    names = {r["name"] for r in rehearsal["results"] if not r["passed"]}
+    names.update(p["source"] for p in rehearsal["problems"])
+    return sorted(names)

@@ -229,12 +229,8 @@ class LiveMenus:
         reused = (old is not None and old.version == source.version
                   and old_source is not None and old_source.source == "file")
         stored = self.versions.get(source.menu, source.version) if self.versions is not None else None
-        if stored is not None and not reused:
-            try:
-                text = Path(source.file).read_text(encoding="utf-8")
-            except OSError:
-                return
-            reused = stored.sha256 != sha256(text)
+        if stored is not None and not reused and source.text:
+            reused = stored.sha256 != sha256(source.text)
         if reused:
             log.warning("%s serves another text as version %d: the funnel and the call log count it with "
                         "the earlier text of v%d; raise 'version:' in the file", source.file, source.version,
